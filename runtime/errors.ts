@@ -39,7 +39,8 @@ export function fromWire(wire: WireError): T3fsError {
 export function toT3fsError(error: unknown, fallbackCode = 'ERR_INTERNAL'): T3fsError {
   if (error instanceof T3fsError) return error
   if (error instanceof Error) {
-    const code = typeof (error as { code?: unknown }).code === 'string' ? (error as { code: string }).code : fallbackCode
+    const errno = (error as { code?: unknown }).code
+    const code = typeof errno === 'string' ? errno : fallbackCode
     return new T3fsError(code, error.message, {}, { cause: error })
   }
   return new T3fsError(fallbackCode, String(error))

@@ -1,0 +1,442 @@
+import type { ActorRef, AnyActorDefinition, AskOptions, Message, SpawnOptions, StopReason } from './actor.ts'
+import { mailboxMaxDefault, mailboxMaxLimit } from './actor.ts'
+import { formatAddress, type ActorAddress } from './address.ts'
+import { ActorCell } from './actor-cell.ts'
+import { ActorRefImpl, type RefRouter } from './actor-ref.ts'
+import { systemClock, type Clock, type TimerHandle } from './clock.ts'
+import { fromWire, invalidOption, T3fsError, toT3fsError, type WireError } from './errors.ts'
+import { createLogger, type Logger } from './logger.ts'
+import type { MailItem, ReplyTarget } from './mail.ts'
+import { systemRandom, type Random } from './random.ts'
+import { askTimeout, hostDied, systemStopped, unknownAddress } from './runtime-errors.ts'
+import { resolvePolicy } from './supervision.ts'
+
+/** How the dispatcher gets run: a microtask in production, the simulator's own loop under test. */
+export interface Executor {
+  schedule(task: () => void): void
+}
+
+export const microtaskExecutor: Executor = { schedule: (task) => queueMicrotask(task) }
+
+/** Messages to other hosts of this node or other nodes: implemented by the host mesh and transports. */
+export interface RemoteRoute {
+  deliver(to: ActorAddress, item: MailItem): void
+  whenWritable(to: ActorAddress): Promise<void>
+  reply(target: ReplyTarget, ok: boolean, value: unknown): void
+  control(node: number, host: number, control: ControlMessage): void
+}
+
+/** Runtime-internal traffic between hosts (death watch and delivery failures). */
+export type ControlMessage =
+  | { readonly op: 'watch'; readonly target: number; readonly watcher: ActorAddress }
+  | { readonly op: 'unwatch'; readonly target: number; readonly watcher: ActorAddress }
+  | { readonly op: 'terminated'; readonly watcher: number; readonly ref: ActorAddress; readonly reason: StopReason }
+  | { readonly op: 'undelivered'; readonly sender: number; readonly to: ActorAddress; readonly message: unknown; readonly error: WireError }
+
+export interface ActorSystemOptions {
+  node?: number
+  host?: number
+  clock?: Clock
+  random?: Random
+  log?: Logger
+  executor?: Executor
+  /** Default ask timeout. */
+  askTimeoutMs?: number
+}
+
+interface PendingAsk {
+  resolve(value: unknown): void
+  reject(error: unknown): void
+  timer: TimerHandle
+  to: ActorAddress
+}
+
+/** Dispatcher turns run at most this many cells before yielding to I/O. */
+const cellsPerTurn = 256
+
+/**
+ * All actors of one thread: addressing, mailboxes, the dispatcher, asks and death watch. Messages
+ * to actors elsewhere go through the RemoteRoute (host mesh inside a process, transports between
+ * processes).
+ */
+export class ActorSystem implements RefRouter {
+  readonly node: number
+  readonly host: number
+  readonly clock: Clock
+  readonly random: Random
+  readonly log: Logger
+  readonly askTimeoutMs: number
+  private readonly executor: Executor
+  private readonly cells = new Map<number, ActorCell>()
+  private readonly names = new Map<string, ActorCell>()
+  private readonly pending = new Map<number, PendingAsk>()
+  /** Watchers on other hosts of actors that are not local: address key → watcher ids here. */
+  private readonly remoteWatches = new Map<string, Set<number>>()
+  private runQueue: ActorCell[] = []
+  private drainScheduled = false
+  private nextId = 1
+  private nextCorr = 1
+  private remote: RemoteRoute | null = null
+  private stopped = false
+
+  static create(options: ActorSystemOptions = {}): ActorSystem {
+    return new ActorSystem(options)
+  }
+
+  constructor(options: ActorSystemOptions = {}) {
+    this.node = options.node ?? 0
+    this.host = options.host ?? 0
+    this.clock = options.clock ?? systemClock
+    this.random = options.random ?? systemRandom
+    this.log = options.log ?? createLogger()
+    this.executor = options.executor ?? microtaskExecutor
+    this.askTimeoutMs = options.askTimeoutMs ?? 5_000
+    checkTimeout('askTimeoutMs', this.askTimeoutMs)
+  }
+
+  setRemote(route: RemoteRoute): void {
+    this.remote = route
+  }
+
+  // ---- spawning and stopping -------------------------------------------------------------
+
+  spawn<S, M extends Message, A>(
+    definition: import('./actor.ts').ActorDefinition<S, M, A>,
+    args: A,
+    options: SpawnOptions = {},
+  ): ActorRef<M> {
+    return this.spawnCell(definition, args, options, null).ref as unknown as ActorRef<M>
+  }
+
+  spawnCell(definition: AnyActorDefinition, args: unknown, options: SpawnOptions, parent: ActorCell | null): ActorCell {
+    if (this.stopped) throw systemStopped()
+    if (typeof definition?.handle !== 'function' || typeof definition.init !== 'function' || typeof definition.kind !== 'string') {
+      throw invalidOption('definition', definition, 'an actor definition from defineActor({ kind, init, handle })')
+    }
+    const mailboxMax = options.mailboxMax ?? definition.mailboxMax ?? mailboxMaxDefault
+    if (!Number.isInteger(mailboxMax) || mailboxMax < 1 || mailboxMax > mailboxMaxLimit) {
+      throw invalidOption('mailboxMax', mailboxMax, `an integer from 1 to ${mailboxMaxLimit}`)
+    }
+    const name = options.name ?? null
+    if (name !== null && this.names.has(name)) {
+      throw new T3fsError('ERR_NAME_TAKEN', `an actor named ${JSON.stringify(name)} already runs on this host`, { name })
+    }
+    const policy = resolvePolicy(options.supervision ?? definition.supervision)
+    const address: ActorAddress = { node: this.node, host: this.host, id: this.nextId++ }
+    const cell = new ActorCell(this, address, definition, args, parent, policy, mailboxMax, name)
+    this.cells.set(address.id, cell)
+    if (name !== null) this.names.set(name, cell)
+    parent?.children.add(cell)
+    cell.start()
+    return cell
+  }
+
+  stop(ref: ActorRef<Message>): void {
+    const cell = this.localCell(ref.address)
+    if (cell === undefined) throw unknownAddress(ref.address)
+    cell.requestStop({ kind: 'stopped' })
+  }
+
+  lookup<M extends Message = Message>(name: string): ActorRef<M> | undefined {
+    return this.names.get(name)?.ref as ActorRef<M> | undefined
+  }
+
+  /** A ref to an address, local or not (e.g. one learned from a peer). */
+  refFor<M extends Message = Message>(address: ActorAddress): ActorRef<M> {
+    return new ActorRefImpl<M>(address, this)
+  }
+
+  isLocal(address: ActorAddress): boolean {
+    return address.host === this.host && address.node === this.node
+  }
+
+  // ---- sending -----------------------------------------------------------------------------
+
+  tellFrom(to: ActorAddress, message: Message, sender: ActorRef<Message> | null): void {
+    this.deliver(to, { message, replyTo: null, sender })
+  }
+
+  async sendFrom(to: ActorAddress, message: Message, sender: ActorRef<Message> | null): Promise<void> {
+    for (;;) {
+      try {
+        this.deliver(to, { message, replyTo: null, sender })
+        return
+      } catch (error) {
+        if (!(error instanceof T3fsError) || error.code !== 'ERR_MAILBOX_FULL') throw error
+        await this.whenWritable(to)
+      }
+    }
+  }
+
+  askFrom(to: ActorAddress, message: Message, sender: ActorRef<Message> | null, options: AskOptions | undefined): Promise<unknown> {
+    const timeoutMs = options?.timeoutMs ?? this.askTimeoutMs
+    checkTimeout('timeoutMs', timeoutMs)
+    const corr = this.nextCorr++
+    return new Promise((resolve, reject) => {
+      const type = typeof message?.type === 'string' ? message.type : '?'
+      const timer = this.clock.setTimer(timeoutMs, () => {
+        if (this.pending.delete(corr)) reject(askTimeout(to, timeoutMs, type))
+      })
+      this.pending.set(corr, { resolve, reject, timer, to })
+      try {
+        this.deliver(to, { message, replyTo: { node: this.node, host: this.host, corr }, sender })
+      } catch (error) {
+        timer.cancel()
+        this.pending.delete(corr)
+        reject(error)
+      }
+    })
+  }
+
+  /** Routes one mail item; throws the coded error the sender should see. */
+  deliver(to: ActorAddress, item: MailItem): void {
+    if (this.stopped) throw systemStopped()
+    if (this.isLocal(to)) {
+      const cell = this.cells.get(to.id)
+      if (cell === undefined) throw unknownAddress(to)
+      cell.enqueue(item)
+      return
+    }
+    if (this.remote === null) throw unknownAddress(to)
+    this.remote.deliver(to, item)
+  }
+
+  private whenWritable(to: ActorAddress): Promise<void> {
+    if (this.isLocal(to)) {
+      const cell = this.cells.get(to.id)
+      if (cell === undefined) throw unknownAddress(to)
+      return cell.whenWritable()
+    }
+    if (this.remote === null) throw unknownAddress(to)
+    return this.remote.whenWritable(to)
+  }
+
+  /** Completes an ask: locally, or by sending the reply to the asking host. */
+  completeReply(target: ReplyTarget, ok: boolean, value: unknown): void {
+    if (target.host === this.host && target.node === this.node) {
+      this.settleAsk(target.corr, ok, value)
+      return
+    }
+    try {
+      this.remote?.reply(target, ok, ok ? value : toT3fsError(value).toWire())
+    } catch (error) {
+      // The asking host is gone; its ask already failed there.
+      this.log.debug({ evt: 'ReplyUndeliverable', code: toT3fsError(error).code })
+    }
+  }
+
+  settleAsk(corr: number, ok: boolean, value: unknown): void {
+    const pending = this.pending.get(corr)
+    if (pending === undefined) return // late reply after a timeout
+    this.pending.delete(corr)
+    pending.timer.cancel()
+    if (ok) pending.resolve(value)
+    else pending.reject(value instanceof Error ? value : fromWire(value as WireError))
+  }
+
+  // ---- inbound from other hosts -------------------------------------------------------------
+
+  /** An item that crossed from another host; failures go back to whoever waits for them. */
+  receiveRemote(id: number, item: MailItem): void {
+    try {
+      this.deliver({ node: this.node, host: this.host, id }, item)
+    } catch (error) {
+      const wire = toT3fsError(error)
+      if (item.replyTo !== null) this.completeReply(item.replyTo, false, wire)
+      else if (item.sender !== null && !this.isLocal(item.sender.address)) {
+        const sender = item.sender.address
+        this.remote?.control(sender.node, sender.host, {
+          op: 'undelivered', sender: sender.id, to: { node: this.node, host: this.host, id }, message: item.message, error: wire.toWire(),
+        })
+      } else {
+        this.log.warn({ evt: 'RemoteMessageDropped', code: wire.code }, wire.message)
+      }
+    }
+  }
+
+  receiveControl(control: ControlMessage): void {
+    switch (control.op) {
+      case 'watch': {
+        const cell = this.cells.get(control.target)
+        if (cell === undefined) {
+          const ref = { node: this.node, host: this.host, id: control.target }
+          this.remote?.control(control.watcher.node, control.watcher.host, { op: 'terminated', watcher: control.watcher.id, ref, reason: { kind: 'unknown' } })
+        } else {
+          cell.watchers.set(formatAddress(control.watcher), control.watcher)
+        }
+        return
+      }
+      case 'unwatch':
+        this.cells.get(control.target)?.watchers.delete(formatAddress(control.watcher))
+        return
+      case 'terminated':
+        this.remoteWatches.get(formatAddress(control.ref))?.delete(control.watcher)
+        this.cells.get(control.watcher)?.deliverSignal({ type: 'terminated', ref: this.refFor(control.ref), reason: control.reason })
+        return
+      case 'undelivered':
+        this.cells.get(control.sender)?.deliverSignal({
+          type: 'undelivered', to: this.refFor(control.to), message: control.message, error: control.error,
+        })
+        return
+    }
+  }
+
+  /** A host (or a whole node when `host` is null) is gone: fail what waits on it, tell watchers. */
+  hostDown(node: number, host: number | null, reason: string): void {
+    const error = hostDied(node, host ?? -1, reason)
+    for (const [corr, pending] of this.pending) {
+      if (pending.to.node === node && (host === null || pending.to.host === host)) {
+        this.pending.delete(corr)
+        pending.timer.cancel()
+        pending.reject(error)
+      }
+    }
+    for (const [key, watchers] of this.remoteWatches) {
+      const address = parseAddressKey(key)
+      if (address.node !== node || (host !== null && address.host !== host)) continue
+      this.remoteWatches.delete(key)
+      for (const watcher of watchers) {
+        this.cells.get(watcher)?.deliverSignal({
+          type: 'terminated', ref: this.refFor(address), reason: { kind: 'host-died', error: error.toWire() },
+        })
+      }
+    }
+  }
+
+  // ---- death watch ----------------------------------------------------------------------------
+
+  watch(watcher: ActorAddress, target: ActorAddress): void {
+    if (this.isLocal(target)) {
+      const cell = this.cells.get(target.id)
+      if (cell === undefined) {
+        this.cells.get(watcher.id)?.deliverSignal({ type: 'terminated', ref: this.refFor(target), reason: { kind: 'unknown' } })
+        return
+      }
+      cell.watchers.set(formatAddress(watcher), watcher)
+      return
+    }
+    const key = formatAddress(target)
+    let watchers = this.remoteWatches.get(key)
+    if (watchers === undefined) this.remoteWatches.set(key, (watchers = new Set()))
+    watchers.add(watcher.id)
+    try {
+      if (this.remote === null) throw unknownAddress(target)
+      this.remote.control(target.node, target.host, { op: 'watch', target: target.id, watcher })
+    } catch (error) {
+      watchers.delete(watcher.id)
+      const wire = toT3fsError(error).toWire()
+      this.cells.get(watcher.id)?.deliverSignal({ type: 'terminated', ref: this.refFor(target), reason: { kind: 'host-died', error: wire } })
+    }
+  }
+
+  unwatch(watcher: ActorAddress, target: ActorAddress): void {
+    if (this.isLocal(target)) {
+      this.cells.get(target.id)?.watchers.delete(formatAddress(watcher))
+      return
+    }
+    this.remoteWatches.get(formatAddress(target))?.delete(watcher.id)
+    try {
+      this.remote?.control(target.node, target.host, { op: 'unwatch', target: target.id, watcher })
+    } catch {
+      // The target's host is gone: nothing left to unwatch.
+    }
+  }
+
+  /** Called by a cell once it stopped: forget it and tell its watchers. */
+  removeCell(cell: ActorCell, reason: StopReason): void {
+    this.cells.delete(cell.address.id)
+    if (cell.name !== null && this.names.get(cell.name) === cell) this.names.delete(cell.name)
+    for (const watcher of cell.watchers.values()) {
+      if (this.isLocal(watcher)) {
+        this.cells.get(watcher.id)?.deliverSignal({ type: 'terminated', ref: cell.ref, reason })
+      } else {
+        try {
+          this.remote?.control(watcher.node, watcher.host, { op: 'terminated', watcher: watcher.id, ref: cell.address, reason })
+        } catch {
+          // The watcher's host is gone too.
+        }
+      }
+    }
+    cell.watchers.clear()
+  }
+
+  // ---- dispatcher -------------------------------------------------------------------------------
+
+  schedule(cell: ActorCell): void {
+    if (cell.scheduled || !cell.hasWork) return
+    cell.scheduled = true
+    this.runQueue.push(cell)
+    if (!this.drainScheduled) {
+      this.drainScheduled = true
+      this.executor.schedule(this.drain)
+    }
+  }
+
+  /** Runs ready cells; yields to the event loop after `cellsPerTurn` so I/O is never starved. */
+  readonly drain = (): void => {
+    this.drainScheduled = false
+    let turns = 0
+    while (this.runQueue.length > 0) {
+      if (turns++ >= cellsPerTurn) {
+        this.drainScheduled = true
+        setImmediate(this.drain)
+        return
+      }
+      const queue = this.runQueue
+      this.runQueue = []
+      for (let i = 0; i < queue.length; i++) {
+        const cell = queue[i]
+        cell.scheduled = false
+        if (cell.run()) {
+          cell.scheduled = true
+          this.runQueue.push(cell)
+        }
+      }
+    }
+  }
+
+  /** True when no cell has work queued (the simulator's quiescence test). */
+  get idle(): boolean {
+    return this.runQueue.length === 0
+  }
+
+  // ---- observation and shutdown --------------------------------------------------------------
+
+  stats(): { actors: number; pendingAsks: number; mailboxes: { address: string; kind: string; depth: number; handled: number }[] } {
+    return {
+      actors: this.cells.size,
+      pendingAsks: this.pending.size,
+      mailboxes: [...this.cells.values()].map((cell) => ({
+        address: formatAddress(cell.address), kind: cell.kind, depth: cell.mailbox.length, handled: cell.handledCount,
+      })),
+    }
+  }
+
+  localCell(address: ActorAddress): ActorCell | undefined {
+    return this.isLocal(address) ? this.cells.get(address.id) : undefined
+  }
+
+  /** Stops every actor (children with their parents) and fails every pending ask. */
+  shutdown(): void {
+    if (this.stopped) return
+    for (const cell of [...this.cells.values()]) if (cell.parent === null) cell.requestStop({ kind: 'stopped' })
+    this.stopped = true
+    const error = systemStopped()
+    for (const pending of this.pending.values()) {
+      pending.timer.cancel()
+      pending.reject(error)
+    }
+    this.pending.clear()
+  }
+}
+
+function checkTimeout(name: string, value: number): void {
+  if (!Number.isFinite(value) || value <= 0 || value > 86_400_000) {
+    throw invalidOption(name, value, 'a number of milliseconds from 1 to 86400000')
+  }
+}
+
+function parseAddressKey(key: string): ActorAddress {
+  const [node, host, id] = key.slice('t3fs://'.length).split('/').map(Number)
+  return { node, host, id }
+}

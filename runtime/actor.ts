@@ -1,0 +1,111 @@
+/**
+ * What an actor is: state, a handler, and declared policy (mailbox bound, supervision,
+ * validation). Side effects go only through the context, so a test or the simulator can
+ * intercept them.
+ */
+import type { ActorAddress } from './address.ts'
+import type { Clock, TimerHandle } from './clock.ts'
+import type { Random } from './random.ts'
+import type { WireError } from './errors.ts'
+import type { SupervisionPolicy } from './supervision.ts'
+import type { Logger } from './logger.ts'
+
+export interface Message {
+  readonly type: string
+}
+
+/** Marks a message that expects a reply of type R: `{ type: 'get'; key: string } & Returns<number>`. */
+export interface Returns<R> {
+  readonly __returns?: R
+}
+
+export type ReplyOf<M> = M extends { readonly __returns?: infer R } ? R : unknown
+
+export interface AskOptions {
+  timeoutMs?: number
+}
+
+export interface ActorRef<M extends Message = Message> {
+  readonly address: ActorAddress
+  /** Delivers without waiting. Throws ERR_MAILBOX_FULL, ERR_UNKNOWN_ADDRESS, ERR_INVALID_MESSAGE or ERR_HOST_DIED. */
+  tell(message: M): void
+  /** Like tell, but waits for room when the mailbox (or the link to its host) is full. */
+  send(message: M): Promise<void>
+  /** Sends and waits for the reply; rejects with ERR_ASK_TIMEOUT after `timeoutMs` (default 5000). */
+  ask<Q extends M>(message: Q, options?: AskOptions): Promise<ReplyOf<Q>>
+  equals(other: ActorRef<Message>): boolean
+  toString(): string
+}
+
+export type StopReason =
+  | { readonly kind: 'stopped' }
+  | { readonly kind: 'failed'; readonly error: WireError }
+  | { readonly kind: 'host-died'; readonly error: WireError }
+  | { readonly kind: 'unknown' }
+
+export type Signal =
+  | { readonly type: 'terminated'; readonly ref: ActorRef<Message>; readonly reason: StopReason }
+  | { readonly type: 'undelivered'; readonly to: ActorRef<Message>; readonly message: unknown; readonly error: WireError }
+
+/** A reply that the handler finishes later (after awaiting other actors without blocking its mailbox). */
+export interface DeferredReply {
+  resolve(value: unknown): void
+  reject(error: unknown): void
+}
+
+export interface SpawnOptions {
+  name?: string
+  supervision?: SupervisionPolicy
+  mailboxMax?: number
+}
+
+export interface ActorContext<M extends Message> {
+  readonly self: ActorRef<M>
+  readonly clock: Clock
+  readonly random: Random
+  readonly log: Logger
+  /** The actor that sent the current message, when it was sent from inside an actor. */
+  readonly sender: ActorRef<Message> | null
+  /** Replies to the current ask (no-op for a tell). */
+  reply(value: unknown): void
+  /** Replies to the current ask with an error. */
+  fail(error: unknown): void
+  /** Takes the current ask's reply out of the handler, to finish it later. */
+  deferReply(): DeferredReply
+  tell<N extends Message>(to: ActorRef<N>, message: N): void
+  ask<N extends Message, Q extends N>(to: ActorRef<N>, message: Q, options?: AskOptions): Promise<ReplyOf<Q>>
+  spawn<S, N extends Message, A>(definition: ActorDefinition<S, N, A>, args: A, options?: SpawnOptions): ActorRef<N>
+  /** Stops a child, or this actor when called without a ref. */
+  stop(ref?: ActorRef<Message>): void
+  watch(ref: ActorRef<Message>): void
+  unwatch(ref: ActorRef<Message>): void
+  /** Tells `message` to self after `delayMs`; cancelled automatically when the actor stops or restarts. */
+  schedule(delayMs: number, message: M): TimerHandle
+}
+
+export type HandlerResult<S> = S | void | Promise<S | void>
+
+export interface ActorDefinition<S, M extends Message, A = void> {
+  readonly kind: string
+  /** Messages the mailbox holds before senders are pushed back. Default 1024. */
+  readonly mailboxMax?: number
+  readonly supervision?: SupervisionPolicy
+  /** Checks a message where it enters: returns null when valid, else the reason it is not. */
+  readonly validate?: (message: unknown) => string | null
+  init(ctx: ActorContext<M>, args: A): S | Promise<S>
+  /** Handles one message; returning a value replaces the state, returning nothing keeps it. */
+  handle(state: S, message: M, ctx: ActorContext<M>): HandlerResult<S>
+  onSignal?(state: S, signal: Signal, ctx: ActorContext<M>): HandlerResult<S>
+  onStop?(state: S, ctx: ActorContext<M>): void | Promise<void>
+}
+
+export const mailboxMaxDefault = 1024
+export const mailboxMaxLimit = 1 << 20
+
+export function defineActor<S, M extends Message, A = void>(definition: ActorDefinition<S, M, A>): ActorDefinition<S, M, A> {
+  return definition
+}
+
+/** Type-erased form the runtime stores; handlers stay exhaustive at their definition site. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyActorDefinition = ActorDefinition<any, any, any>

@@ -1,0 +1,68 @@
+import { T3fsError } from './errors.ts'
+import { formatAddress, type ActorAddress } from './address.ts'
+
+/** The operating errors the actor runtime itself raises; each code is stable and tested. */
+export const RuntimeErrorCode = {
+  unknownAddress: 'ERR_UNKNOWN_ADDRESS',
+  invalidMessage: 'ERR_INVALID_MESSAGE',
+  mailboxFull: 'ERR_MAILBOX_FULL',
+  askTimeout: 'ERR_ASK_TIMEOUT',
+  hostDied: 'ERR_HOST_DIED',
+  actorStopped: 'ERR_ACTOR_STOPPED',
+  actorFailed: 'ERR_ACTOR_FAILED',
+  systemStopped: 'ERR_SYSTEM_STOPPED',
+} as const
+
+export function unknownAddress(address: ActorAddress): T3fsError {
+  return new T3fsError(RuntimeErrorCode.unknownAddress, `no actor at ${formatAddress(address)}`, {
+    address: formatAddress(address),
+  })
+}
+
+export function invalidMessage(kind: string, message: unknown, reason: string): T3fsError {
+  const type = typeof message === 'object' && message !== null ? (message as { type?: unknown }).type : undefined
+  return new T3fsError(
+    RuntimeErrorCode.invalidMessage,
+    `actor ${kind} rejected a message${type === undefined ? '' : ` of type ${String(type)}`}: ${reason}`,
+    { kind, type: type === undefined ? null : String(type), reason },
+  )
+}
+
+export function mailboxFull(address: ActorAddress, kind: string, capacity: number): T3fsError {
+  return new T3fsError(
+    RuntimeErrorCode.mailboxFull,
+    `mailbox of ${kind} at ${formatAddress(address)} is full (${capacity} messages); retry later or use send() to wait`,
+    { address: formatAddress(address), kind, capacity },
+  )
+}
+
+export function askTimeout(address: ActorAddress, timeoutMs: number, type: string): T3fsError {
+  return new T3fsError(
+    RuntimeErrorCode.askTimeout,
+    `ask ${type} to ${formatAddress(address)} got no reply within ${timeoutMs} ms`,
+    { address: formatAddress(address), timeoutMs, type },
+  )
+}
+
+export function hostDied(node: number, host: number, reason: string): T3fsError {
+  return new T3fsError(RuntimeErrorCode.hostDied, `host ${host} of node ${node} died: ${reason}`, { node, host, reason })
+}
+
+export function actorStopped(address: ActorAddress): T3fsError {
+  return new T3fsError(RuntimeErrorCode.actorStopped, `actor at ${formatAddress(address)} stopped`, {
+    address: formatAddress(address),
+  })
+}
+
+export function actorFailed(address: ActorAddress, kind: string, cause: unknown): T3fsError {
+  const text = cause instanceof Error ? cause.message : String(cause)
+  return new T3fsError(RuntimeErrorCode.actorFailed, `actor ${kind} at ${formatAddress(address)} failed: ${text}`, {
+    address: formatAddress(address),
+    kind,
+    cause: text,
+  })
+}
+
+export function systemStopped(): T3fsError {
+  return new T3fsError(RuntimeErrorCode.systemStopped, 'the actor system is shut down')
+}
