@@ -1,0 +1,6 @@
+export { loadProfile, parseProfile } from './load.ts'
+export { parseAddress } from './validate.ts'
+export { profileError } from './errors.ts'
+export { SECTIONS, ARRAYS, acceptedText, type Knob, type KnobType, type KnobSection } from './schema.ts'
+export { parseDurationMs, parseSizeBytes, formatDurationMs, formatSizeBytes } from './units.ts'
+export { hostCount, type Profile, type Address, type ActorEntry, type PeerEntry, type TransportSettings, type KvBackend, type TransportKind, type LogLevel } from './profile.ts'

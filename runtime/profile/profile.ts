@@ -1,0 +1,59 @@
+/** The resolved node profile: validated, defaults applied, units parsed, paths absolute. */
+
+export interface Address {
+  readonly host: string
+  readonly port: number
+}
+
+export interface ActorEntry {
+  readonly name: string
+  /** Absolute path of the module that defines the actor. */
+  readonly module: string
+  readonly export: string
+  readonly host: number
+  readonly params: Readonly<Record<string, unknown>>
+}
+
+export interface PeerEntry {
+  readonly node: number
+  readonly address: Address
+}
+
+export type KvBackend = 'lmdb' | 'memory' | 'fdb'
+export type TransportKind = 'auto' | 'tcp' | 'rdma'
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent'
+
+export interface TransportSettings {
+  readonly kind: TransportKind
+  readonly heartbeatIntervalMs: number
+  readonly heartbeatTimeoutMs: number
+  readonly reconnectMinMs: number
+  readonly reconnectMaxMs: number
+  readonly maxFrameBytes: number
+  readonly maxHeaderBytes: number
+  readonly highWaterBytes: number
+  readonly maxPendingOps: number
+  readonly opTimeoutMs: number
+  readonly maxRegions: number
+}
+
+export interface Profile {
+  /** Absolute path of the profile file that was loaded. */
+  readonly file: string
+  /** Every file that contributed, base files first. */
+  readonly files: readonly string[]
+  readonly node: { readonly id: number; readonly clusterId: string; readonly root: string }
+  readonly listen: { readonly tcp: Address; readonly rdma?: Address }
+  readonly placement: { readonly numaDomains: readonly number[]; readonly hostsPerDomain: number }
+  readonly kv: { readonly backend: KvBackend; readonly path: string; readonly clusterFile?: string }
+  readonly transport: TransportSettings
+  readonly log: { readonly level: LogLevel }
+  readonly shutdown: { readonly gracePeriodMs: number }
+  readonly peers: readonly PeerEntry[]
+  readonly actors: readonly ActorEntry[]
+}
+
+/** Total worker hosts of a profile: domains × hosts per domain. */
+export function hostCount(profile: Pick<Profile, 'placement'>): number {
+  return profile.placement.numaDomains.length * profile.placement.hostsPerDomain
+}

@@ -1,0 +1,136 @@
+/**
+ * The node-profile knob table: every key a profile may hold, with its type, default, range and
+ * a one-line doc. Validation (validate.ts), defaults and `--dry-run` output all read this table,
+ * so a knob is declared exactly once.
+ *
+ * Keys are snake_case as in 3FS's TOML files; the resolved `Profile` (profile.ts) is camelCase.
+ */
+import { DURATION_ACCEPTED, SIZE_ACCEPTED, formatDurationMs, formatSizeBytes } from './units.ts'
+
+export type KnobType =
+  | { readonly kind: 'int'; readonly min: number; readonly max: number }
+  | { readonly kind: 'string'; readonly pattern?: RegExp; readonly patternDoc?: string; readonly maxLength: number }
+  | { readonly kind: 'bool' }
+  | { readonly kind: 'enum'; readonly values: readonly string[] }
+  | { readonly kind: 'duration'; readonly minMs: number; readonly maxMs: number }
+  | { readonly kind: 'size'; readonly min: number; readonly max: number }
+  | { readonly kind: 'address' }
+  | { readonly kind: 'int-list'; readonly min: number; readonly max: number; readonly minItems: number; readonly maxItems: number }
+  | { readonly kind: 'table' }
+
+export interface Knob {
+  readonly type: KnobType
+  /** TOML-level default (before unit parsing); absent means the key is required. */
+  readonly default?: unknown
+  /** Optional keys without a default stay undefined in the resolved profile. */
+  readonly optional?: boolean
+  readonly doc: string
+}
+
+export type KnobSection = Readonly<Record<string, Knob>>
+
+export const MAX_NODE_ID = 0xffff_ffff
+export const MAX_HOSTS_PER_DOMAIN = 64
+export const MAX_ACTORS_PER_PROFILE = 4096
+export const MAX_PEERS_PER_PROFILE = 4096
+export const MAX_INCLUDE_DEPTH = 8
+
+const int = (min: number, max: number): KnobType => ({ kind: 'int', min, max })
+const duration = (minMs: number, maxMs: number): KnobType => ({ kind: 'duration', minMs, maxMs })
+const size = (min: number, max: number): KnobType => ({ kind: 'size', min, max })
+const KiB = 1024
+const MiB = 1024 * KiB
+const GiB = 1024 * MiB
+
+/** Plain `[section]` tables. */
+export const SECTIONS: Readonly<Record<string, KnobSection>> = {
+  node: {
+    id: { type: int(1, MAX_NODE_ID), doc: 'node id, unique in the cluster (3FS: mgmtd 1…, meta 100…, storage 10001…)' },
+    cluster_id: { type: { kind: 'string', maxLength: 64, pattern: /^[A-Za-z0-9._-]+$/, patternDoc: 'letters, digits, ".", "_", "-"' }, default: 't3fs', doc: 'cluster name; nodes of different clusters refuse each other' },
+    root: { type: { kind: 'string', maxLength: 4096 }, default: '.', doc: 'directory that relative paths (kv.path, actor modules) resolve against; itself relative to the file that sets it' },
+  },
+  listen: {
+    tcp: { type: { kind: 'address' }, doc: 'TCP listen address "host:port" (or "TCP://host:port")' },
+    rdma: { type: { kind: 'address' }, optional: true, doc: 'RDMA listen address, used when the rdma transport is selected' },
+  },
+  placement: {
+    numa_domains: { type: { kind: 'int-list', min: 0, max: 1023, minItems: 1, maxItems: 64 }, default: [0], doc: 'NUMA node ids this process places worker hosts on' },
+    hosts_per_domain: { type: int(1, MAX_HOSTS_PER_DOMAIN), default: 1, doc: 'worker hosts (threads) per NUMA domain' },
+  },
+  kv: {
+    backend: { type: { kind: 'enum', values: ['lmdb', 'memory', 'fdb'] }, default: 'lmdb', doc: 'KV backend: embedded lmdb, in-memory (tests), FoundationDB' },
+    path: { type: { kind: 'string', maxLength: 4096 }, default: 'var/kv', doc: 'data directory of the lmdb backend, relative to node.root' },
+    cluster_file: { type: { kind: 'string', maxLength: 4096 }, optional: true, doc: 'fdb cluster file (backend "fdb" only)' },
+  },
+  transport: {
+    kind: { type: { kind: 'enum', values: ['auto', 'tcp', 'rdma'] }, default: 'auto', doc: 'network transport; auto picks rdma where a device exists, else tcp' },
+    heartbeat_interval: { type: duration(10, 60_000), default: '1s', doc: 'a heartbeat is sent to every connected peer this often' },
+    heartbeat_timeout: { type: duration(20, 600_000), default: '5s', doc: 'a peer silent this long (or unreachable this long) is declared down' },
+    reconnect_min: { type: duration(1, 60_000), default: '50ms', doc: 'first reconnect delay; doubles per failure' },
+    reconnect_max: { type: duration(1, 600_000), default: '2s', doc: 'largest reconnect delay' },
+    max_frame_size: { type: size(64 * KiB, 1 * GiB), default: '64MiB', doc: 'largest frame (header + payloads) sent or accepted' },
+    max_header_size: { type: size(1 * KiB, 16 * MiB), default: '1MiB', doc: 'largest frame header' },
+    high_water: { type: size(64 * KiB, 4 * GiB), default: '16MiB', doc: 'queued bytes per peer above which send() returns false' },
+    max_pending_ops: { type: int(1, 1 << 20), default: 1024, doc: 'one-sided reads/writes in flight per transport' },
+    op_timeout: { type: duration(10, 600_000), default: '30s', doc: 'a one-sided read/write not answered in this time fails' },
+    max_regions: { type: int(1, 1 << 20), default: 4096, doc: 'registered buffer regions per transport' },
+  },
+  log: {
+    level: { type: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, default: 'info', doc: 'pino log level (logs go to stderr)' },
+  },
+  shutdown: {
+    grace_period: { type: duration(0, 600_000), default: '10s', doc: 'on SIGINT/SIGTERM, mailboxes may drain this long before the node stops anyway' },
+  },
+}
+
+/** `[[array]]` tables: each element is validated against its section. */
+export const ARRAYS: Readonly<Record<string, { readonly item: KnobSection; readonly maxItems: number; readonly doc: string }>> = {
+  peers: {
+    maxItems: MAX_PEERS_PER_PROFILE,
+    doc: 'the cluster table: every node this one may talk to (usually kept in the shared base file)',
+    item: {
+      node: { type: int(1, MAX_NODE_ID), doc: 'peer node id' },
+      address: { type: { kind: 'address' }, doc: 'peer TCP address "host:port"' },
+    },
+  },
+  actors: {
+    maxItems: MAX_ACTORS_PER_PROFILE,
+    doc: 'actors this node starts at launch',
+    item: {
+      name: { type: { kind: 'string', maxLength: 128, pattern: /^[A-Za-z0-9._-]+$/, patternDoc: 'letters, digits, ".", "_", "-"' }, doc: 'actor name, unique on the node' },
+      module: { type: { kind: 'string', maxLength: 4096 }, doc: 'module that defines the actor, relative to node.root (e.g. "actors/mgmtd/mgmtd.ts")' },
+      export: { type: { kind: 'string', maxLength: 128, pattern: /^[A-Za-z_$][A-Za-z0-9_$]*$/, patternDoc: 'a JavaScript identifier' }, doc: 'name of the exported actor definition' },
+      host: { type: int(0, 64 * MAX_HOSTS_PER_DOMAIN - 1), default: 0, doc: 'worker host index: domain index × hosts_per_domain + host in domain' },
+      params: { type: { kind: 'table' }, default: {}, doc: 'parameters handed to the actor at spawn (validated by the actor)' },
+    },
+  },
+}
+
+/** Top-level scalar keys. */
+export const TOP_LEVEL_KEYS: Readonly<Record<string, string>> = {
+  include: 'a path (or list of paths) of base profiles merged under this one, relative to this file',
+}
+
+/** Human text of what a knob accepts, used in every error message. */
+export function acceptedText(type: KnobType): string {
+  switch (type.kind) {
+    case 'int':
+      return `an integer from ${type.min} to ${type.max}`
+    case 'string':
+      return `a string of 1 to ${type.maxLength} characters${type.patternDoc ? ` (${type.patternDoc})` : ''}`
+    case 'bool':
+      return 'true or false'
+    case 'enum':
+      return `one of ${type.values.map((v) => JSON.stringify(v)).join(', ')}`
+    case 'duration':
+      return `${DURATION_ACCEPTED}, from ${formatDurationMs(type.minMs)} to ${formatDurationMs(type.maxMs)}`
+    case 'size':
+      return `${SIZE_ACCEPTED}, from ${formatSizeBytes(type.min)} to ${formatSizeBytes(type.max)}`
+    case 'address':
+      return 'an address "host:port" or "TCP://host:port" with port 0 to 65535'
+    case 'int-list':
+      return `a list of ${type.minItems} to ${type.maxItems} distinct integers from ${type.min} to ${type.max}`
+    case 'table':
+      return 'a table'
+  }
+}
