@@ -26,6 +26,8 @@ export const KvErrorCode = {
   ACCESSED_UNREADABLE: 'ERR_ACCESSED_UNREADABLE',
   /** The versionstamp of a read-only or failed transaction was asked for. */
   NO_VERSIONSTAMP: 'ERR_NO_VERSIONSTAMP',
+  /** A key, value, range or offset of the wrong type or shape. */
+  INVALID_ARGUMENT: 'ERR_INVALID_ARGUMENT',
   /** Malformed tuple bytes or a value the tuple encoding does not accept. */
   TUPLE_INVALID: 'ERR_TUPLE_INVALID',
   /** A backend that cannot run here (e.g. fdb without libfdb_c). */

@@ -1,0 +1,214 @@
+/**
+ * The `lmdb` backend: the embedded default. Persistent, and safe across worker threads and
+ * processes of one machine.
+ *
+ * - A transaction reads at a snapshot: an LMDB read transaction, whose stored version is the read
+ *   version.
+ * - Commit runs inside one synchronous LMDB write transaction (LMDB serializes writers across
+ *   threads and processes). There it checks the read conflict ranges against the on-disk log of
+ *   write ranges committed after the read version, applies the mutations, appends its own write
+ *   ranges to the log under the new version and trims the log. All of it is one atomic LMDB
+ *   commit, so a crash leaves either the whole transaction or nothing.
+ * - The log is bounded by age (the 5 s window) and entry count; a read version older than the
+ *   trimmed part (the horizon) fails with ERR_TXN_TOO_OLD and is retried.
+ *
+ * Key layout in the single LMDB database (binary keys, binary values):
+ *   0x00 'V'            current version (u64 BE)
+ *   0x00 'H'            horizon: all writes after it are in the log (u64 BE)
+ *   0x00 'L' + u64 BE   log entry of one commit: [f64 BE commit time ms][encoded ranges]
+ *   0x01 + user key     user value
+ */
+import { open, type RootDatabase } from 'lmdb'
+import { tooOld } from './conflict-history.ts'
+import type { CommitRequest, EngineSnapshot, LocalEngine } from './engine.ts'
+import { kvError, KvErrorCode } from './errors.ts'
+import { decodeRanges, encodeRanges, rangesIntersect, type KeyRange } from './key-ranges.ts'
+import { DEFAULT_LIMITS, type KvLimits } from './limits.ts'
+import { applyMutations, makeVersionstamp, stampedWriteRanges, type MutableStore } from './mutation.ts'
+import type { KvClock } from './sources.ts'
+
+/** LMDB's key limit with the default page size is 1978 bytes; one goes to the prefix, one to range ends. */
+export const LMDB_MAX_KEY_BYTES = 1976
+export const LMDB_LIMITS: KvLimits = Object.freeze({ ...DEFAULT_LIMITS, maxKeyBytes: LMDB_MAX_KEY_BYTES })
+/** Log entries removed per commit at most, so one commit never stalls on a long trim. */
+const MAX_TRIM_PER_COMMIT = 256
+
+const VERSION_KEY = Buffer.from([0x00, 0x56])
+const HORIZON_KEY = Buffer.from([0x00, 0x48])
+const LOG_PREFIX = Buffer.from([0x00, 0x4c])
+const LOG_END = Buffer.from([0x00, 0x4d])
+const DATA_PREFIX = 0x01
+
+export interface LmdbEngineOptions {
+  path: string
+  limits: KvLimits
+  clock: KvClock
+  historyEntries: number
+  mapSizeBytes: number
+  noSync: boolean
+}
+
+export function openLmdbEngine(options: LmdbEngineOptions): LmdbEngine {
+  return new LmdbEngine(options)
+}
+
+function dataKey(key: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(key.length + 1)
+  out[0] = DATA_PREFIX
+  key.copy(out, 1)
+  return out
+}
+
+function logKey(version: bigint): Buffer {
+  const out = Buffer.allocUnsafe(10)
+  LOG_PREFIX.copy(out, 0)
+  out.writeBigUInt64BE(version, 2)
+  return out
+}
+
+function readU64(buf: Buffer | undefined): bigint {
+  if (buf === undefined) return 0n
+  if (buf.length !== 8) throw kvError(KvErrorCode.CORRUPT, `a stored version has ${buf.length} bytes, expected 8`)
+  return buf.readBigUInt64BE(0)
+}
+
+function u64(value: bigint): Buffer {
+  const out = Buffer.allocUnsafe(8)
+  out.writeBigUInt64BE(value)
+  return out
+}
+
+type ReadTxn = { done(): void }
+/** lmdb's typings omit getBinary's options argument (it takes { transaction }). */
+type GetBinaryAt = (key: Buffer, options: { transaction: ReadTxn }) => Buffer | undefined
+
+export class LmdbEngine implements LocalEngine {
+  readonly backend = 'lmdb' as const
+  readonly limits: KvLimits
+  private readonly db: RootDatabase<Buffer, Buffer>
+  private readonly clock: KvClock
+  private readonly historyEntries: number
+  private closed = false
+
+  constructor(options: LmdbEngineOptions) {
+    this.limits = options.limits
+    this.clock = options.clock
+    this.historyEntries = options.historyEntries
+    this.db = open<Buffer, Buffer>({
+      path: options.path,
+      keyEncoding: 'binary',
+      encoding: 'binary',
+      mapSize: options.mapSizeBytes,
+      noSync: options.noSync,
+    })
+  }
+
+  openSnapshot(): EngineSnapshot {
+    this.checkOpen()
+    const db = this.db
+    const transaction = db.useReadTransaction() as unknown as ReadTxn
+    let released = false
+    const getAt = (db.getBinary as unknown as GetBinaryAt).bind(db)
+    const opts = { transaction }
+    let readVersion: bigint
+    try {
+      readVersion = readU64(getAt(VERSION_KEY, opts))
+    } catch (error) {
+      transaction.done()
+      throw error
+    }
+    return {
+      readVersion,
+      get: (key) => {
+        this.checkOpen()
+        return getAt(dataKey(key), opts) ?? undefined
+      },
+      scan: (begin, end, reverse, visit) => {
+        this.checkOpen()
+        const range = reverse
+          ? { start: dataKey(end), end: dataKey(begin), reverse: true, exclusiveStart: true, inclusiveEnd: true, transaction }
+          : { start: dataKey(begin), end: dataKey(end), transaction }
+        for (const { key, value } of db.getRange(range as Parameters<typeof db.getRange>[0])) {
+          if (!visit(Buffer.from(key.subarray(1)), value)) break
+        }
+      },
+      release: () => {
+        if (released) return
+        released = true
+        transaction.done()
+      },
+    }
+  }
+
+  commit(request: CommitRequest): bigint {
+    this.checkOpen()
+    const db = this.db
+    return db.transactionSync(() => {
+      const current = readU64(db.getBinary(VERSION_KEY))
+      let horizon = readU64(db.getBinary(HORIZON_KEY))
+      if (request.readVersion < horizon) throw tooOld(request.readVersion, horizon)
+      if (request.readConflicts.length > 0) this.checkLog(request.readVersion, request.readConflicts)
+      const version = current + 1n
+      const stamp = makeVersionstamp(version)
+      applyMutations(this.writeStore(), request.mutations, stamp)
+      const ranges = [...request.writeConflicts, ...stampedWriteRanges(request.mutations, stamp)].sort((a, b) => Buffer.compare(a.begin, b.begin))
+      const nowMs = this.clock.now()
+      const header = Buffer.allocUnsafe(8)
+      header.writeDoubleBE(nowMs)
+      db.putSync(logKey(version), Buffer.concat([header, encodeRanges(ranges)]))
+      horizon = this.trimLog(version, horizon, nowMs)
+      db.putSync(VERSION_KEY, u64(version))
+      db.putSync(HORIZON_KEY, u64(horizon))
+      return version
+    }) as bigint
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.db.close()
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw kvError(KvErrorCode.KV_CLOSED, 'the lmdb KV is closed')
+  }
+
+  private checkLog(readVersion: bigint, readConflicts: readonly KeyRange[]): void {
+    for (const { key, value } of this.db.getRange({ start: logKey(readVersion + 1n), end: LOG_END })) {
+      if (rangesIntersect(decodeRanges(value, 8), readConflicts)) {
+        const conflictVersion = key.readBigUInt64BE(2)
+        throw kvError(KvErrorCode.NOT_COMMITTED, `transaction conflicts with the commit at version ${conflictVersion} (read version ${readVersion})`, { readVersion: String(readVersion), conflictVersion: String(conflictVersion) })
+      }
+    }
+  }
+
+  /** Drops log entries older than the window or beyond the count bound; returns the new horizon. */
+  private trimLog(version: bigint, horizon: bigint, nowMs: number): bigint {
+    const oldestAllowedMs = nowMs - this.limits.maxTxnAgeMs
+    let trimmed = 0
+    for (const { key, value } of this.db.getRange({ start: LOG_PREFIX, end: LOG_END })) {
+      const entryVersion = key.readBigUInt64BE(2)
+      const live = version - horizon
+      const expired = value.readDoubleBE(0) < oldestAllowedMs
+      if (entryVersion === version || (!expired && live <= BigInt(this.historyEntries)) || trimmed >= MAX_TRIM_PER_COMMIT) break
+      this.db.removeSync(key)
+      horizon = entryVersion
+      trimmed++
+    }
+    return horizon
+  }
+
+  private writeStore(): MutableStore {
+    const db = this.db
+    return {
+      get: (key) => db.getBinary(dataKey(key)) ?? undefined,
+      put: (key, value) => void db.putSync(dataKey(key), value),
+      del: (key) => void db.removeSync(dataKey(key)),
+      delRange: (begin, end) => {
+        const keys: Buffer[] = []
+        for (const key of db.getKeys({ start: dataKey(begin), end: dataKey(end) })) keys.push(Buffer.from(key))
+        for (const key of keys) db.removeSync(key)
+      },
+    }
+  }
+}

@@ -1,0 +1,43 @@
+/** The Kv handle over a LocalEngine (memory, lmdb): attempts + the shared retry driver. */
+import { kvError, KvErrorCode } from './errors.ts'
+import type { LocalEngine } from './engine.ts'
+import type { BackendName, Kv, KvLimits, KvStats, Transaction, TransactInfo, TransactOptions } from './kv.ts'
+import { LocalTransaction } from './local-transaction.ts'
+import { newStats, resolveRetryPolicy, runTransaction, type RetryPolicy } from './retry.ts'
+import type { KvSources } from './sources.ts'
+
+export class LocalKv implements Kv {
+  readonly stats: KvStats = newStats()
+  private closed = false
+
+  constructor(
+    private readonly engine: LocalEngine,
+    private readonly sources: KvSources,
+    private readonly defaultPolicy: RetryPolicy,
+  ) {}
+
+  get backend(): BackendName {
+    return this.engine.backend
+  }
+
+  get limits(): KvLimits {
+    return this.engine.limits
+  }
+
+  async transact<T>(fn: (tx: Transaction) => Promise<T> | T, options?: TransactOptions): Promise<T> {
+    return (await this.transactWithInfo(fn, options)).value
+  }
+
+  async transactWithInfo<T>(fn: (tx: Transaction) => Promise<T> | T, options?: TransactOptions): Promise<{ value: T; info: TransactInfo }> {
+    if (this.closed) throw kvError(KvErrorCode.KV_CLOSED, `the ${this.backend} KV is closed`)
+    if (typeof fn !== 'function') throw kvError(KvErrorCode.INVALID_ARGUMENT, 'transact expects a function (tx) => result')
+    const policy = options === undefined ? this.defaultPolicy : resolveRetryPolicy(options, this.defaultPolicy)
+    return runTransaction(() => new LocalTransaction(this.engine, this.sources.clock), fn, policy, this.sources, this.stats)
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    await this.engine.close()
+  }
+}

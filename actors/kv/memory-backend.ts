@@ -1,0 +1,165 @@
+/**
+ * The `memory` backend: a multi-version store in one process, with FDB's optimistic conflict
+ * detection (ConflictHistory). Deterministic given its clock, so the simulator can drive it.
+ * Versions count commits: each commit gets the next integer.
+ */
+import { byteKey, fromByteKey } from './bytes.ts'
+import { ConflictHistory, tooOld } from './conflict-history.ts'
+import type { CommitRequest, EngineSnapshot, LocalEngine } from './engine.ts'
+import { kvError, KvErrorCode } from './errors.ts'
+import { DEFAULT_LIMITS, type KvLimits } from './limits.ts'
+import { applyMutations, makeVersionstamp, stampedWriteRanges, type MutableStore } from './mutation.ts'
+import type { KvClock } from './sources.ts'
+import { lowerBound } from './write-buffer.ts'
+
+export const DEFAULT_MEMORY_HISTORY_ENTRIES = 100_000
+
+interface Version {
+  readonly version: bigint
+  /** undefined = cleared at this version */
+  readonly value: Buffer | undefined
+}
+
+export interface MemoryEngineOptions {
+  limits?: KvLimits
+  clock: KvClock
+  /** Commits kept for conflict checking beyond which older read versions are too old. */
+  historyEntries?: number
+}
+
+export class MemoryEngine implements LocalEngine {
+  readonly backend = 'memory' as const
+  readonly limits: KvLimits
+  private readonly clock: KvClock
+  private readonly history: ConflictHistory
+  private readonly versions = new Map<string, Version[]>()
+  /** Every key with a stored version, sorted (latin1 strings sort like the bytes). */
+  private keys: string[] = []
+  private version = 0n
+  private closed = false
+
+  constructor(options: MemoryEngineOptions) {
+    this.limits = options.limits ?? DEFAULT_LIMITS
+    this.clock = options.clock
+    this.history = new ConflictHistory(this.limits.maxTxnAgeMs, options.historyEntries ?? DEFAULT_MEMORY_HISTORY_ENTRIES, 0n)
+  }
+
+  get currentVersion(): bigint {
+    return this.version
+  }
+
+  openSnapshot(): EngineSnapshot {
+    this.checkOpen()
+    const readVersion = this.version
+    const guard = () => {
+      this.checkOpen()
+      if (readVersion < this.history.horizon) throw tooOld(readVersion, this.history.horizon)
+    }
+    return {
+      readVersion,
+      get: (key) => {
+        guard()
+        const value = this.valueAt(byteKey(key), readVersion)
+        return value === undefined ? undefined : Buffer.from(value)
+      },
+      scan: (begin, end, reverse, visit) => {
+        guard()
+        this.scanAt(readVersion, byteKey(begin), byteKey(end), reverse, visit)
+      },
+      release: () => {},
+    }
+  }
+
+  commit(request: CommitRequest): bigint {
+    this.checkOpen()
+    const nowMs = this.clock.now()
+    this.history.trim(nowMs)
+    this.history.check(request.readVersion, request.readConflicts)
+    const version = this.version + 1n
+    const stamp = makeVersionstamp(version)
+    const touched = new Set<string>()
+    applyMutations(this.storeAt(version, touched), request.mutations, stamp)
+    this.history.record(version, nowMs, [...request.writeConflicts, ...stampedWriteRanges(request.mutations, stamp)].sort((a, b) => Buffer.compare(a.begin, b.begin)))
+    this.version = version
+    for (const k of touched) this.prune(k)
+    return version
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw kvError(KvErrorCode.KV_CLOSED, 'the memory KV is closed')
+  }
+
+  private valueAt(k: string, readVersion: bigint): Buffer | undefined {
+    const list = this.versions.get(k)
+    if (list === undefined) return undefined
+    for (let i = list.length - 1; i >= 0; i--) if (list[i].version <= readVersion) return list[i].value
+    return undefined
+  }
+
+  private scanAt(readVersion: bigint, b: string, e: string, reverse: boolean, visit: (key: Buffer, value: Buffer) => boolean): void {
+    const keys = this.keys
+    if (!reverse) {
+      for (let i = lowerBound(keys, b); i < keys.length && keys[i] < e; i++) {
+        const v = this.valueAt(keys[i], readVersion)
+        if (v !== undefined && !visit(fromByteKey(keys[i]), Buffer.from(v))) return
+      }
+    } else {
+      for (let i = lowerBound(keys, e) - 1; i >= 0 && keys[i] >= b; i--) {
+        const v = this.valueAt(keys[i], readVersion)
+        if (v !== undefined && !visit(fromByteKey(keys[i]), Buffer.from(v))) return
+      }
+    }
+  }
+
+  private storeAt(version: bigint, touched: Set<string>): MutableStore {
+    const write = (k: string, value: Buffer | undefined) => {
+      let list = this.versions.get(k)
+      if (list === undefined) {
+        if (value === undefined) return
+        list = []
+        this.versions.set(k, list)
+        this.keys.splice(lowerBound(this.keys, k), 0, k)
+      }
+      const last = list[list.length - 1]
+      if (last !== undefined && last.version === version) list[list.length - 1] = { version, value }
+      else list.push({ version, value })
+      touched.add(k)
+    }
+    return {
+      get: (key) => this.valueAt(byteKey(key), version),
+      put: (key, value) => write(byteKey(key), value),
+      del: (key) => write(byteKey(key), undefined),
+      delRange: (begin, end) => {
+        const b = byteKey(begin)
+        const e = byteKey(end)
+        const inRange: string[] = []
+        for (let i = lowerBound(this.keys, b); i < this.keys.length && this.keys[i] < e; i++) inRange.push(this.keys[i])
+        for (const k of inRange) if (this.valueAt(k, version) !== undefined) write(k, undefined)
+      },
+    }
+  }
+
+  /** Drops versions no readable snapshot can see; forgets keys that are only an old tombstone. */
+  private prune(k: string): void {
+    const list = this.versions.get(k)
+    if (list === undefined) return
+    const horizon = this.history.horizon
+    let keepFrom = 0
+    for (let i = list.length - 1; i >= 0; i--) {
+      if (list[i].version <= horizon) {
+        keepFrom = i
+        break
+      }
+    }
+    if (keepFrom > 0) list.splice(0, keepFrom)
+    if (list.length === 1 && list[0].value === undefined && list[0].version <= horizon) {
+      this.versions.delete(k)
+      const i = lowerBound(this.keys, k)
+      if (this.keys[i] === k) this.keys.splice(i, 1)
+    }
+  }
+}

@@ -1,0 +1,134 @@
+/**
+ * Opens a KV by backend name, validating every option with a message that names it.
+ *
+ *   openKv({ backend: 'memory' })
+ *   openKv({ backend: 'lmdb', path: '/var/lib/t3fs/kv' })
+ *   openKv({ backend: 'fdb', clusterFile: '/etc/foundationdb/fdb.cluster' })
+ */
+import { invalidOption } from '../../runtime/errors.ts'
+import type { BackendName, Kv, TransactOptions } from './kv.ts'
+import { DEFAULT_LIMITS, type KvLimits } from './limits.ts'
+import { LocalKv } from './local-kv.ts'
+import { MemoryEngine } from './memory-backend.ts'
+import { resolveRetryPolicy } from './retry.ts'
+import { resolveSources, type KvClock, type KvRandom, type KvSleeper } from './sources.ts'
+
+export const BACKENDS: readonly BackendName[] = ['memory', 'lmdb', 'fdb']
+
+interface CommonOptions {
+  /** Default retry policy of every `transact` on this handle. */
+  retry?: TransactOptions
+  /** Lower (never raise) the limits; fields left out keep the backend's. */
+  limits?: Partial<KvLimits>
+  clock?: KvClock
+  random?: KvRandom
+  sleeper?: KvSleeper
+}
+
+export interface MemoryKvOptions extends CommonOptions {
+  backend: 'memory'
+  /** Commits kept for conflict checks (default 100000). */
+  historyEntries?: number
+}
+
+export interface LmdbKvOptions extends CommonOptions {
+  backend: 'lmdb'
+  /** Directory of the LMDB environment (created if missing). */
+  path: string
+  /** Commits kept in the on-disk conflict log (default 100000). */
+  historyEntries?: number
+  /** LMDB map size in bytes (default 1 GiB; grows on demand). */
+  mapSizeBytes?: number
+  /** Skip fsync at commit (tests only: a machine crash may lose or corrupt data). */
+  noSync?: boolean
+}
+
+export interface FdbKvOptions extends CommonOptions {
+  backend: 'fdb'
+  /** FoundationDB cluster file; default: the client library's default lookup. */
+  clusterFile?: string
+  /** FDB API version (default 710). */
+  apiVersion?: number
+}
+
+export type OpenKvOptions = MemoryKvOptions | LmdbKvOptions | FdbKvOptions
+
+const COMMON_KEYS = ['backend', 'retry', 'limits', 'clock', 'random', 'sleeper']
+const KEYS: Record<BackendName, string[]> = {
+  memory: [...COMMON_KEYS, 'historyEntries'],
+  lmdb: [...COMMON_KEYS, 'path', 'historyEntries', 'mapSizeBytes', 'noSync'],
+  fdb: [...COMMON_KEYS, 'clusterFile', 'apiVersion'],
+}
+
+export async function openKv(options: OpenKvOptions): Promise<Kv> {
+  if (typeof options !== 'object' || options === null) throw invalidOption('options', options, 'an object with backend: "memory" | "lmdb" | "fdb"')
+  const backend = options.backend
+  if (!BACKENDS.includes(backend)) throw invalidOption('backend', backend, BACKENDS.map((b) => JSON.stringify(b)).join(' | '))
+  for (const key of Object.keys(options)) {
+    if (!KEYS[backend].includes(key)) throw invalidOption(key, (options as unknown as Record<string, unknown>)[key], `not an option of the ${backend} backend; its options are ${KEYS[backend].join(', ')}`)
+  }
+  const sources = resolveSources(checkSources(options))
+  const policy = resolveRetryPolicy(options.retry)
+  switch (options.backend) {
+    case 'memory': {
+      const limits = resolveLimits(options.limits, DEFAULT_LIMITS)
+      const historyEntries = positiveInt('historyEntries', options.historyEntries, 100_000)
+      return new LocalKv(new MemoryEngine({ limits, clock: sources.clock, historyEntries }), sources, policy)
+    }
+    case 'lmdb': {
+      const { openLmdbEngine, LMDB_LIMITS } = await import('./lmdb-backend.ts')
+      if (typeof options.path !== 'string' || options.path.length === 0) throw invalidOption('path', options.path, 'a non-empty directory path')
+      if (options.noSync !== undefined && typeof options.noSync !== 'boolean') throw invalidOption('noSync', options.noSync, 'true or false')
+      const engine = openLmdbEngine({
+        path: options.path,
+        limits: resolveLimits(options.limits, LMDB_LIMITS),
+        clock: sources.clock,
+        historyEntries: positiveInt('historyEntries', options.historyEntries, 100_000),
+        mapSizeBytes: positiveInt('mapSizeBytes', options.mapSizeBytes, 1 << 30),
+        noSync: options.noSync ?? false,
+      })
+      return new LocalKv(engine, sources, policy)
+    }
+    case 'fdb': {
+      const { openFdbKv } = await import('./fdb-backend.ts')
+      if (options.clusterFile !== undefined && (typeof options.clusterFile !== 'string' || options.clusterFile.length === 0)) {
+        throw invalidOption('clusterFile', options.clusterFile, 'a path to a FoundationDB cluster file')
+      }
+      const apiVersion = positiveInt('apiVersion', options.apiVersion, 710)
+      return openFdbKv({ clusterFile: options.clusterFile, apiVersion, limits: resolveLimits(options.limits, DEFAULT_LIMITS), sources, policy })
+    }
+  }
+}
+
+function checkSources(options: CommonOptions): CommonOptions {
+  const need = (name: string, value: unknown, method: string) => {
+    if (value !== undefined && (typeof value !== 'object' || value === null || typeof (value as Record<string, unknown>)[method] !== 'function')) {
+      throw invalidOption(name, value, `an object with a ${method}() method`)
+    }
+  }
+  need('clock', options.clock, 'now')
+  need('random', options.random, 'next')
+  need('sleeper', options.sleeper, 'sleep')
+  return options
+}
+
+function positiveInt(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1) throw invalidOption(name, value, 'a positive integer')
+  return value
+}
+
+function resolveLimits(given: Partial<KvLimits> | undefined, backend: KvLimits): KvLimits {
+  if (given === undefined) return backend
+  if (typeof given !== 'object' || given === null) throw invalidOption('limits', given, 'an object { maxKeyBytes?, maxValueBytes?, maxTxnBytes?, maxTxnAgeMs? }')
+  const out: Record<string, number> = { ...backend }
+  for (const [name, value] of Object.entries(given)) {
+    if (!(name in backend)) throw invalidOption(`limits.${name}`, value, `one of ${Object.keys(backend).join(', ')}`)
+    const max = backend[name as keyof KvLimits]
+    if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > max) {
+      throw invalidOption(`limits.${name}`, value, `an integer from 1 to ${max} (the ${name} of this backend)`)
+    }
+    out[name] = value
+  }
+  return Object.freeze(out) as unknown as KvLimits
+}

@@ -1,0 +1,70 @@
+import t from 'tap'
+import { openKv } from '../../../actors/kv/open-kv.ts'
+import { isT3fsError } from '../../../runtime/errors.ts'
+import { b, conformance, FakeClock, prng } from './conformance.ts'
+
+conformance(t, 'memory', (options) => openKv({ backend: 'memory', ...options }))
+
+t.test('memory: injected clock, random and sleeper drive the retry backoff deterministically', async (t) => {
+  const run = async () => {
+    const clock = new FakeClock()
+    const delays: number[] = []
+    const random = prng(42)
+    const kv = await openKv({
+      backend: 'memory',
+      clock,
+      random: { next: random },
+      sleeper: { sleep: async (ms) => { delays.push(ms); clock.ms += ms } },
+      retry: { initialBackoffMs: 10, maxBackoffMs: 40, maxRetries: 5 },
+    })
+    await kv.transact((tx) => tx.set(b('k'), b('0')))
+    const err = await kv.transact(async (tx) => {
+      await tx.get(b('k'))
+      await kv.transact((inner) => inner.set(b('k'), b(String(clock.ms))))
+      tx.set(b('j'), b('x'))
+    }).catch((e: unknown) => e)
+    await kv.close()
+    return { delays, code: (err as { code?: string }).code }
+  }
+  const first = await run()
+  const second = await run()
+  t.equal(first.code, 'ERR_TXN_RETRY_LIMIT')
+  t.equal(first.delays.length, 5)
+  t.same(first.delays, second.delays, 'same seed, same delays')
+  const caps = [10, 20, 40, 40, 40]
+  t.ok(first.delays.every((d, i) => d >= caps[i] / 2 && d < caps[i]), `exponential with jitter, capped: ${first.delays.map((d) => d.toFixed(1)).join(', ')}`)
+})
+
+t.test('memory: openKv validates options, naming each', async (t) => {
+  const cases: Array<[unknown, RegExp]> = [
+    [{ backend: 'rocks' }, /option backend is "rocks"; accepted: "memory" \| "lmdb" \| "fdb"/],
+    [{ backend: 'memory', path: '/x' }, /option path is "\/x"; accepted: not an option of the memory backend/],
+    [{ backend: 'memory', historyEntries: 0 }, /option historyEntries is 0; accepted: a positive integer/],
+    [{ backend: 'memory', limits: { maxKeyBytes: 20000 } }, /option limits.maxKeyBytes is 20000; accepted: an integer from 1 to 10000/],
+    [{ backend: 'memory', limits: { maxKeys: 1 } }, /option limits.maxKeys is 1; accepted: one of/],
+    [{ backend: 'memory', clock: {} }, /option clock is \{\}; accepted: an object with a now\(\) method/],
+    [{ backend: 'memory', retry: { maxBackoffMs: 1, initialBackoffMs: 5 } }, /option maxBackoffMs is 1; accepted: an integer >= initialBackoffMs/],
+    [{ backend: 'lmdb' }, /option path is undefined; accepted: a non-empty directory path/],
+    [{ backend: 'fdb', apiVersion: 1.5 }, /option apiVersion is 1.5/],
+  ]
+  for (const [options, message] of cases) {
+    const err = await openKv(options as Parameters<typeof openKv>[0]).then(() => undefined, (e: unknown) => e)
+    t.ok(isT3fsError(err, 'ERR_INVALID_OPTION'), JSON.stringify(options))
+    t.match((err as Error).message, message)
+  }
+})
+
+t.test('memory: the history is bounded by entry count; older read versions are too old', async (t) => {
+  const kv = await openKv({ backend: 'memory', historyEntries: 3 })
+  let round = 0
+  const res = await kv.transactWithInfo(async (tx) => {
+    round++
+    await tx.get(b('a'))
+    if (round === 1) for (let i = 0; i < 5; i++) await kv.transact((inner) => inner.set(b(`x${i}`), b('1')))
+    tx.set(b('a'), b('1'))
+  })
+  t.equal(res.info.attempts, 2)
+  t.equal(kv.stats.tooOld, 1, 'the first attempt failed too old, not as a conflict')
+  await kv.close()
+  t.ok(isT3fsError(await kv.transact(() => 1).catch((e: unknown) => e), 'ERR_KV_CLOSED'), 'a closed KV refuses transactions')
+})
