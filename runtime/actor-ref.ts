@@ -1,4 +1,4 @@
-import type { ActorRef, AskOptions, Message, ReplyOf } from './actor.ts'
+import type { ActorRef, AskOptions, AskReply, Message } from './actor.ts'
 import { formatAddress, sameAddress, type ActorAddress } from './address.ts'
 
 /** What a ref needs from the system it was made in: delivery, asking, and waiting for room. */
@@ -23,8 +23,8 @@ export class ActorRefImpl<M extends Message = Message> implements ActorRef<M> {
     return this.router.sendFrom(this.address, message, null)
   }
 
-  ask<Q extends M>(message: Q, options?: AskOptions): Promise<ReplyOf<Q>> {
-    return this.router.askFrom(this.address, message, null, options) as Promise<ReplyOf<Q>>
+  ask<Q extends M>(message: Q, options?: AskOptions): Promise<AskReply<M, Q>> {
+    return this.router.askFrom(this.address, message, null, options) as Promise<AskReply<M, Q>>
   }
 
   equals(other: ActorRef<Message>): boolean {

@@ -236,8 +236,14 @@ export class ActorSystem implements RefRouter {
 
   // ---- inbound from other hosts -------------------------------------------------------------
 
-  /** An item that crossed from another host; failures go back to whoever waits for them. */
-  receiveRemote(id: number, item: MailItem): void {
+  /**
+   * An item that crossed from another host. Returns a promise when the target's mailbox is full
+   * (the caller keeps the item and retries once it resolves: backpressure reaches the link);
+   * other failures go back to whoever waits for them.
+   */
+  receiveRemote(id: number, item: MailItem): Promise<void> | null {
+    const cell = this.cells.get(id)
+    if (cell !== undefined && cell.mailbox.full && cell.status !== 'stopped') return cell.whenWritable()
     try {
       this.deliver({ node: this.node, host: this.host, id }, item)
     } catch (error) {
@@ -252,6 +258,7 @@ export class ActorSystem implements RefRouter {
         this.log.warn({ evt: 'RemoteMessageDropped', code: wire.code }, wire.message)
       }
     }
+    return null
   }
 
   receiveControl(control: ControlMessage): void {

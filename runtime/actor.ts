@@ -21,6 +21,9 @@ export interface Returns<R> {
 
 export type ReplyOf<M> = M extends { readonly __returns?: infer R } ? R : unknown
 
+/** The reply type of the member of union M whose `type` is Q's: what `ask(Q)` resolves to. */
+export type AskReply<M extends Message, Q extends Message> = ReplyOf<Extract<M, { readonly type: Q['type'] }>>
+
 export interface AskOptions {
   timeoutMs?: number
 }
@@ -32,7 +35,7 @@ export interface ActorRef<M extends Message = Message> {
   /** Like tell, but waits for room when the mailbox (or the link to its host) is full. */
   send(message: M): Promise<void>
   /** Sends and waits for the reply; rejects with ERR_ASK_TIMEOUT after `timeoutMs` (default 5000). */
-  ask<Q extends M>(message: Q, options?: AskOptions): Promise<ReplyOf<Q>>
+  ask<Q extends M>(message: Q, options?: AskOptions): Promise<AskReply<M, Q>>
   equals(other: ActorRef<Message>): boolean
   toString(): string
 }
@@ -73,7 +76,7 @@ export interface ActorContext<M extends Message> {
   /** Takes the current ask's reply out of the handler, to finish it later. */
   deferReply(): DeferredReply
   tell<N extends Message>(to: ActorRef<N>, message: N): void
-  ask<N extends Message, Q extends N>(to: ActorRef<N>, message: Q, options?: AskOptions): Promise<ReplyOf<Q>>
+  ask<N extends Message, Q extends N>(to: ActorRef<N>, message: Q, options?: AskOptions): Promise<AskReply<N, Q>>
   spawn<S, N extends Message, A>(definition: ActorDefinition<S, N, A>, args: A, options?: SpawnOptions): ActorRef<N>
   /** Stops a child, or this actor when called without a ref. */
   stop(ref?: ActorRef<Message>): void

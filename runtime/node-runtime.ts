@@ -1,0 +1,197 @@
+import { Worker } from 'node:worker_threads'
+import { wrap, releaseProxy, type Remote } from 'comlink'
+import { nodeEndpoint } from './comlink-endpoint.ts'
+import type { ActorRef, Message, SpawnOptions } from './actor.ts'
+import type { ActorAddress } from './address.ts'
+import { ActorSystem } from './actor-system.ts'
+import { fromWire, invalidOption, T3fsError } from './errors.ts'
+import type { ControlResult, DefinitionRef, HostControl, HostStats, HostWorkerData } from './host-control.ts'
+import { allocateMesh, HostMesh, ringBytesDefault } from './host-mesh.ts'
+import { createLogger, type Logger, type LogLevel } from './logger.ts'
+import { readTopology, type NumaDomain } from './topology.ts'
+import { hostDied } from './runtime-errors.ts'
+
+export interface NodeRuntimeOptions {
+  /** This node's id in the cluster. Default 1. */
+  node?: number
+  /** Worker hosts per NUMA domain. Default 1. */
+  hostsPerDomain?: number
+  /** NUMA domains to use; default: every domain sysfs reports. */
+  domains?: readonly NumaDomain[]
+  /** Bytes per host-to-host ring (a power of two). Default 1 MiB. */
+  ringBytes?: number
+  logLevel?: LogLevel
+  log?: Logger
+}
+
+interface HostHandle {
+  readonly host: number
+  readonly domain: number
+  readonly cpus: readonly number[]
+  readonly worker: Worker
+  readonly control: Remote<HostControl>
+  alive: boolean
+  exitReason: string | null
+}
+
+const hostsPerDomainMax = 64
+
+/**
+ * One node (OS process): the main thread is host 0 and runs this object; worker hosts 1..n are
+ * grouped per NUMA domain and pinned to its CPUs. Actors on any host reach each other with the
+ * same refs through the shared-memory mesh.
+ */
+export class NodeRuntime {
+  readonly system: ActorSystem
+  private readonly mesh: HostMesh
+  private readonly hosts: HostHandle[]
+  private stopping = false
+
+  private constructor(system: ActorSystem, mesh: HostMesh, hosts: HostHandle[]) {
+    this.system = system
+    this.mesh = mesh
+    this.hosts = hosts
+  }
+
+  static async start(options: NodeRuntimeOptions = {}): Promise<NodeRuntime> {
+    const node = options.node ?? 1
+    if (!Number.isInteger(node) || node < 0 || node > 0xffff) throw invalidOption('node', node, 'an integer from 0 to 65535')
+    const hostsPerDomain = options.hostsPerDomain ?? 1
+    if (!Number.isInteger(hostsPerDomain) || hostsPerDomain < 1 || hostsPerDomain > hostsPerDomainMax) {
+      throw invalidOption('hostsPerDomain', hostsPerDomain, `an integer from 1 to ${hostsPerDomainMax}`)
+    }
+    const ringBytes = options.ringBytes ?? ringBytesDefault
+    if (!Number.isInteger(ringBytes) || ringBytes < 4096 || ringBytes > 1 << 30 || (ringBytes & (ringBytes - 1)) !== 0) {
+      throw invalidOption('ringBytes', ringBytes, 'a power of two from 4096 to 1073741824')
+    }
+    const domains = options.domains ?? readTopology()
+    if (domains.length === 0) throw invalidOption('domains', domains, 'at least one NUMA domain with CPUs')
+    const logLevel = options.logLevel ?? 'warn'
+    const log = options.log ?? createLogger({ level: logLevel, fields: { node } })
+
+    const placements = domains.flatMap((domain) => Array.from({ length: hostsPerDomain }, () => domain))
+    const memory = allocateMesh(placements.length + 1, ringBytes)
+    const system = new ActorSystem({ node, host: 0, log })
+    const mesh = new HostMesh(system, memory)
+    mesh.start()
+
+    const hosts = placements.map((domain, index): HostHandle => {
+      const host = index + 1
+      const data: HostWorkerData = { node, host, cpus: domain.cpus, mesh: memory, logLevel }
+      const worker = startWorker(new URL('./worker-host-main.ts', import.meta.url), data)
+      return { host, domain: domain.id, cpus: domain.cpus, worker, control: wrap<HostControl>(nodeEndpoint(worker)), alive: true, exitReason: null }
+    })
+    const runtime = new NodeRuntime(system, mesh, hosts)
+    for (const handle of hosts) runtime.watchWorker(handle)
+    try {
+      await Promise.all(hosts.map((handle) => raceExit(handle, handle.control.ping())))
+    } catch (error) {
+      await runtime.shutdown()
+      throw error
+    }
+    return runtime
+  }
+
+  /** Worker hosts, 1..n (host 0 is this thread). */
+  get hostIds(): number[] {
+    return this.hosts.map((handle) => handle.host)
+  }
+
+  /** Spawns an actor on a worker host (round-robin when `host` is not given). */
+  async spawn<M extends Message = Message>(definition: DefinitionRef, args: unknown, options: SpawnOptions & { host?: number } = {}): Promise<ActorRef<M>> {
+    const { host, ...spawnOptions } = options
+    const handle = this.handleFor(host ?? this.nextHost())
+    const result = await raceExit(handle, handle.control.spawn(definition, args, spawnOptions) as Promise<ControlResult<ActorAddress>>)
+    return this.system.refFor<M>(unwrap(result))
+  }
+
+  async stop(ref: ActorRef<Message>): Promise<void> {
+    if (ref.address.host === 0) return this.system.stop(ref)
+    const handle = this.handleFor(ref.address.host)
+    unwrap(await raceExit(handle, handle.control.stop(ref.address.id) as Promise<ControlResult<null>>))
+  }
+
+  async stats(): Promise<HostStats[]> {
+    return Promise.all(this.hosts.filter((h) => h.alive).map((handle) => raceExit(handle, handle.control.stats() as Promise<HostStats>)))
+  }
+
+  /** Kills a worker host abruptly (tests and fault drills); the others are told it died. */
+  async killHost(host: number): Promise<void> {
+    const handle = this.handleFor(host)
+    await handle.worker.terminate()
+  }
+
+  /** Stops every actor on every host, waits up to `graceMs` for handlers to finish, ends the workers. */
+  async shutdown(graceMs = 2_000): Promise<void> {
+    if (this.stopping) return
+    this.stopping = true
+    this.system.shutdown()
+    await Promise.all(this.hosts.map(async (handle) => {
+      if (!handle.alive) return
+      try {
+        await raceExit(handle, handle.control.shutdown(graceMs))
+      } catch {
+        // a host that died during shutdown is already gone
+      }
+      handle.control[releaseProxy]()
+      await handle.worker.terminate()
+    }))
+    this.mesh.stop()
+  }
+
+  private roundRobin = 0
+  private nextHost(): number {
+    const alive = this.hosts.filter((h) => h.alive)
+    if (alive.length === 0) throw new T3fsError('ERR_HOST_DIED', 'no worker host is alive')
+    return alive[this.roundRobin++ % alive.length].host
+  }
+
+  private handleFor(host: number): HostHandle {
+    const handle = this.hosts.find((h) => h.host === host)
+    if (handle === undefined) throw invalidOption('host', host, `one of ${this.hosts.map((h) => h.host).join(', ')}`)
+    if (!handle.alive) throw hostDied(this.system.node, host, handle.exitReason ?? 'exited')
+    return handle
+  }
+
+  private watchWorker(handle: HostHandle): void {
+    const onDeath = (reason: string) => {
+      if (!handle.alive) return
+      handle.alive = false
+      handle.exitReason = reason
+      if (this.stopping) return
+      this.system.log.error({ evt: 'HostDied', host: handle.host, reason })
+      this.mesh.hostDown(handle.host, reason)
+      for (const other of this.hosts) if (other.alive) void other.control.hostDown(handle.host, reason).catch(() => {})
+    }
+    handle.worker.on('error', (error) => onDeath(`uncaught ${error instanceof Error ? error.message : String(error)}`))
+    handle.worker.on('exit', (code) => onDeath(`exited with code ${code}`))
+  }
+}
+
+function unwrap<T>(result: ControlResult<T>): T {
+  if (result.ok) return result.value
+  throw fromWire(result.error)
+}
+
+/** A control call that fails fast with ERR_HOST_DIED when the host exits before answering. */
+function raceExit<T>(handle: HostHandle, call: Promise<T>): Promise<T> {
+  if (!handle.alive) return Promise.reject(hostDied(0, handle.host, handle.exitReason ?? 'exited'))
+  return new Promise<T>((resolve, reject) => {
+    const onExit = (code: number) => reject(hostDied(0, handle.host, `exited with code ${code}`))
+    handle.worker.once('exit', onExit)
+    call.then(
+      (value) => { handle.worker.off('exit', onExit); resolve(value) },
+      (error: unknown) => { handle.worker.off('exit', onExit); reject(error) },
+    )
+  })
+}
+
+/**
+ * Starts a worker on a module. A `.ts` entry (running from source) needs tsx registered inside the
+ * worker first; compiled `.js` entries start directly.
+ */
+export function startWorker(entry: URL, workerData: unknown): Worker {
+  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData })
+  const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}) })`
+  return new Worker(bootstrap, { eval: true, workerData })
+}

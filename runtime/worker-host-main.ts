@@ -1,0 +1,68 @@
+/**
+ * Entry point of a worker host: one ActorSystem on this thread, pinned to its NUMA domain's CPUs,
+ * connected to the other hosts through the mesh, and driven by the main thread over comlink.
+ */
+import { parentPort, workerData } from 'node:worker_threads'
+import { expose } from 'comlink'
+import { nodeEndpoint } from './comlink-endpoint.ts'
+import { ActorSystem } from './actor-system.ts'
+import { pinThisThread } from './affinity.ts'
+import { loadDefinition } from './definition-loader.ts'
+import type { HostControl, HostWorkerData } from './host-control.ts'
+import { HostMesh } from './host-mesh.ts'
+import { createLogger } from './logger.ts'
+import { toT3fsError, type WireError } from './errors.ts'
+
+const data = workerData as HostWorkerData
+const pin = await pinThisThread(data.cpus)
+const system = new ActorSystem({ node: data.node, host: data.host, log: createLogger({ level: data.logLevel, fields: { node: data.node, host: data.host } }) })
+const mesh = new HostMesh(system, data.mesh)
+mesh.start()
+
+function failure(error: unknown): { ok: false; error: WireError } {
+  return { ok: false, error: toT3fsError(error).toWire() }
+}
+
+const control: HostControl = {
+  ping: () => data.host,
+  async spawn(definitionRef, args, options) {
+    try {
+      const definition = await loadDefinition(definitionRef)
+      return { ok: true, value: system.spawn(definition, args, options).address }
+    } catch (error) {
+      return failure(error)
+    }
+  },
+  stop(id) {
+    try {
+      system.stop(system.refFor({ node: data.node, host: data.host, id }))
+      return { ok: true, value: null }
+    } catch (error) {
+      return failure(error)
+    }
+  },
+  stats() {
+    const stats = system.stats()
+    return {
+      host: data.host,
+      actors: stats.actors,
+      pendingAsks: stats.pendingAsks,
+      messagesHandled: stats.mailboxes.reduce((sum, m) => sum + m.handled, 0),
+      mailboxes: stats.mailboxes,
+      pin,
+    }
+  },
+  hostDown(host, reason) {
+    mesh.hostDown(host, reason)
+  },
+  async shutdown(graceMs) {
+    system.shutdown()
+    const deadline = system.clock.now() + graceMs
+    while (system.stats().actors > 0 && system.clock.now() < deadline) {
+      await new Promise((resolve) => system.clock.setTimer(5, () => resolve(null)))
+    }
+    mesh.stop()
+  },
+}
+
+expose(control, nodeEndpoint(parentPort!))
