@@ -1,0 +1,112 @@
+/**
+ * `init()` options and the SP_* environment variables. Deliberate change from smallpond: an explicit
+ * argument wins over the environment (smallpond lets the environment win, which surprises callers);
+ * the environment fills in what the caller left out.
+ */
+import { homedir, availableParallelism } from 'node:os'
+import { isAbsolute, join, resolve } from 'node:path'
+import { randomUUID } from 'node:crypto'
+import { invalidArgument } from './errors.ts'
+
+export interface InitOptions {
+  jobId?: string
+  /** Job creation time (part of the job dir name); a Date, epoch ms, or an ISO string. */
+  jobTime?: Date | number | string
+  /** Accepted and recorded; smallpond ignores it. */
+  jobName?: string
+  dataRoot?: string
+  /** Task slots that run at once (smallpond: executors; 0 = as many as CPUs). */
+  numExecutors?: number
+  /** DuckDB threads per task (default 1). */
+  threadsPerTask?: number
+  /** DuckDB memory limit per task (default 1 GiB). */
+  memoryPerTaskBytes?: number
+  /** Failures allowed per task before the job fails (default 3; 0 = fail fast). */
+  maxFailCount?: number
+  /** Inject a fault into task attempts with this probability (tests only). */
+  faultInjectProb?: number
+  /** Job random seed (uint32); task seeds derive from it. */
+  randomSeed?: number
+  /** On a successful shutdown also delete `{jobRoot}/output` (default true, as smallpond). */
+  removeOutputRoot?: boolean
+  /** Show progress on stderr (default: when stderr is a TTY). */
+  progress?: boolean
+  bindNumaNode?: boolean
+  memoryAllocator?: 'system' | 'jemalloc' | 'mimalloc'
+  platform?: string
+}
+
+export interface ResolvedConfig {
+  readonly jobId: string
+  readonly jobTimeMs: number
+  readonly jobName: string
+  readonly dataRoot: string
+  readonly numExecutors: number
+  readonly threadsPerTask: number
+  readonly memoryPerTaskBytes: number
+  readonly maxFailCount: number
+  readonly faultInjectProb: number
+  readonly randomSeed: number
+  readonly removeOutputRoot: boolean
+  readonly progress: boolean | undefined
+  readonly bindNumaNode: boolean
+  readonly memoryAllocator: 'system' | 'jemalloc' | 'mimalloc'
+  readonly platform: string
+  readonly warnings: readonly string[]
+}
+
+const UUID = /^[0-9a-fA-F-]{8,64}$/
+
+function intFrom(name: string, value: string | number | undefined, min: number, max: number): number | undefined {
+  if (value === undefined || value === '') return undefined
+  const n = typeof value === 'number' ? value : Number(value)
+  if (!Number.isInteger(n) || n < min || n > max) throw invalidArgument(name, value, `an integer in ${min}..${max}`)
+  return n
+}
+
+function timeFrom(name: string, value: Date | number | string | undefined): number | undefined {
+  if (value === undefined || value === '') return undefined
+  const ms = value instanceof Date ? value.getTime() : typeof value === 'number' ? value : Date.parse(value)
+  if (!Number.isFinite(ms)) throw invalidArgument(name, value, 'a Date, epoch milliseconds, or an ISO 8601 time')
+  return ms
+}
+
+export function resolveConfig(options: InitOptions, env: Readonly<Record<string, string | undefined>>, nowMs: number,
+  randomSeed: () => number): ResolvedConfig {
+  const warnings: string[] = []
+  const jobId = options.jobId ?? env.SP_JOBID ?? randomUUID()
+  if (!UUID.test(jobId)) throw invalidArgument('jobId (SP_JOBID)', jobId, 'a UUID-like id of hex digits and dashes')
+  let dataRoot = options.dataRoot ?? env.SP_DATA_ROOT
+  if (!dataRoot) {
+    dataRoot = join(homedir(), '.smallpond', 'data')
+    warnings.push(`data root not set (dataRoot or SP_DATA_ROOT); using ${dataRoot}`)
+  }
+  if (!isAbsolute(dataRoot)) dataRoot = resolve(dataRoot)
+  const platform = options.platform ?? env.SP_PLATFORM ?? 'local'
+  if (platform !== 'local') throw invalidArgument('platform (SP_PLATFORM)', platform, '"local" (worker hosts of the actor runtime)')
+  const allocator = options.memoryAllocator ?? env.SP_MEMORY_ALLOCATOR ?? 'system'
+  if (!['system', 'jemalloc', 'mimalloc'].includes(allocator)) {
+    throw invalidArgument('memoryAllocator (SP_MEMORY_ALLOCATOR)', allocator, 'system | jemalloc | mimalloc')
+  }
+  const execs = intFrom('numExecutors (SP_NUM_EXECUTORS)', options.numExecutors ?? env.SP_NUM_EXECUTORS, 0, 1024) ?? 0
+  const prob = options.faultInjectProb ?? 0
+  if (!(prob >= 0 && prob < 1)) throw invalidArgument('faultInjectProb', prob, 'a number in [0, 1)')
+  return {
+    jobId,
+    jobTimeMs: timeFrom('jobTime (SP_JOB_TIME)', options.jobTime ?? env.SP_JOB_TIME) ?? nowMs,
+    jobName: options.jobName ?? env.SP_JOB_NAME ?? 'smallpond',
+    dataRoot,
+    numExecutors: execs === 0 ? availableParallelism() : execs,
+    threadsPerTask: intFrom('threadsPerTask', options.threadsPerTask, 1, 256) ?? 1,
+    memoryPerTaskBytes: intFrom('memoryPerTaskBytes', options.memoryPerTaskBytes, 16 << 20, Number.MAX_SAFE_INTEGER) ?? 1 << 30,
+    maxFailCount: intFrom('maxFailCount', options.maxFailCount, 0, 100) ?? 3,
+    faultInjectProb: prob,
+    randomSeed: intFrom('randomSeed', options.randomSeed, 0, 0xffffffff) ?? (randomSeed() * 0x1_0000_0000) >>> 0,
+    removeOutputRoot: options.removeOutputRoot ?? true,
+    progress: options.progress,
+    bindNumaNode: options.bindNumaNode ?? env.SP_BIND_NUMA_NODE === '1',
+    memoryAllocator: allocator as ResolvedConfig['memoryAllocator'],
+    platform,
+    warnings,
+  }
+}

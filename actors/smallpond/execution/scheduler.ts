@@ -1,0 +1,184 @@
+/**
+ * Dependency-driven task scheduling with a fail budget. A task becomes runnable when all its inputs
+ * succeeded; up to `maxConcurrentTasks` run at once (metadata tasks do not count); a failed attempt
+ * is retried with attempt+1 (a fresh output dir) while its fail count stays within `maxFailCount`.
+ * Deterministic errors (bad SQL, bad keys, user-function exceptions, missing files) fail at once.
+ * Results are kept, so later computations reuse finished tasks.
+ */
+import { stat } from 'node:fs/promises'
+import type { DataSetSpec } from '../logical/dataset.ts'
+import { isFileSpec } from '../logical/dataset.ts'
+import type { TaskSpec } from '../logical/task.ts'
+import { TOPLEVEL_DIMENSION } from '../logical/partition-info.ts'
+import { invalidArgument, smallpondError, SmallpondErrorCode } from '../errors.ts'
+import { T3fsError, toT3fsError } from '../../../runtime/errors.ts'
+import type { TaskRunner } from './runner.ts'
+import type { TaskEnv } from './task-env.ts'
+import type { Clock } from './sources.ts'
+import type { ProgressReporter } from './progress.ts'
+
+export const DEFAULT_MAX_FAIL_COUNT = 3
+
+const NOT_RETRYABLE = new Set<string>([
+  SmallpondErrorCode.sql, SmallpondErrorCode.invalidArgument, SmallpondErrorCode.partitionKeyOutOfRange,
+  SmallpondErrorCode.fileNotFound, SmallpondErrorCode.userFunction, SmallpondErrorCode.unsupportedType,
+  SmallpondErrorCode.unshippableFunction,
+])
+
+export interface SchedulerOptions {
+  readonly runner: TaskRunner
+  readonly env: Omit<TaskEnv, 'attempt'>
+  readonly maxConcurrentTasks: number
+  /** Failures allowed per task before the job is aborted (smallpond's --max_fail, default 3). */
+  readonly maxFailCount?: number
+  /** Probability of an injected fault per attempt while the task has failed at most once. */
+  readonly faultInjectProb?: number
+  readonly random: () => number
+  readonly clock: Clock
+  readonly progress?: ProgressReporter
+}
+
+export interface TaskAttemptRecord {
+  readonly taskId: number
+  readonly attempt: number
+  readonly ok: boolean
+  readonly error?: string
+}
+
+export class TaskScheduler {
+  readonly results = new Map<number, DataSetSpec>()
+  readonly attempts: TaskAttemptRecord[] = []
+  private readonly failCounts = new Map<number, number>()
+  private readonly maxFailCount: number
+
+  constructor(private readonly options: SchedulerOptions) {
+    const c = options.maxConcurrentTasks
+    if (!Number.isInteger(c) || c < 1 || c > 1024) throw invalidArgument('maxConcurrentTasks', c, 'an integer in 1..1024')
+    const f = options.maxFailCount ?? DEFAULT_MAX_FAIL_COUNT
+    if (!Number.isInteger(f) || f < 0 || f > 100) throw invalidArgument('maxFailCount', f, 'an integer in 0..100')
+    const p = options.faultInjectProb ?? 0
+    if (!(p >= 0 && p < 1)) throw invalidArgument('faultInjectProb', p, 'a number in [0, 1)')
+    this.maxFailCount = f
+  }
+
+  /** Forgets results so the tasks run again (DataFrame.recompute). */
+  forget(taskIds: Iterable<number>): void {
+    for (const id of taskIds) this.results.delete(id)
+  }
+
+  /** Runs `tasks` (a dependency-closed set, dependencies first) and returns the outputs of `targets`. */
+  async run(tasks: readonly TaskSpec[], targets: readonly TaskSpec[]): Promise<DataSetSpec[]> {
+    const pending = tasks.filter((t) => !this.results.has(t.id))
+    if (pending.length > 0) await this.runPending(pending)
+    return targets.map((t) => this.results.get(t.id)!)
+  }
+
+  private async runPending(pending: readonly TaskSpec[]): Promise<void> {
+    const { clock, progress } = this.options
+    const startMs = clock.now()
+    const waitingOn = new Map<number, number>()
+    const dependents = new Map<number, TaskSpec[]>()
+    const ready: TaskSpec[] = []
+    for (const t of pending) {
+      const missing = t.inputIds.filter((id) => !this.results.has(id))
+      waitingOn.set(t.id, missing.length)
+      for (const id of missing) dependents.set(id, [...(dependents.get(id) ?? []), t])
+      if (missing.length === 0) ready.push(t)
+    }
+    let done = 0
+    let running = 0
+    let failed = 0
+    let outputBytes = 0
+    let abort: Error | undefined
+    const snapshot = () => ({ done, total: pending.length, running, failed, outputBytes, elapsedMs: clock.now() - startMs })
+
+    await new Promise<void>((resolve) => {
+      const pump = (): void => {
+        if (abort && running === 0) return resolve()
+        if (!abort && done === pending.length) return resolve()
+        while (!abort && ready.length > 0) {
+          const heavy = ready.findIndex((t) => t.onScheduler)
+          const index = heavy >= 0 ? heavy : running < this.options.maxConcurrentTasks ? 0 : -1
+          if (index < 0) break
+          const task = ready.splice(index, 1)[0]
+          running++
+          void this.attempt(task).then((output) => {
+            running--
+            if (output instanceof Error) {
+              failed++
+              if (!abort && output instanceof T3fsError && output.details.retry === true) ready.push(task)
+              else abort ??= output
+            } else {
+              done++
+              this.results.set(task.id, output)
+              if (!task.onScheduler) void sizeOf(output).then((b) => { outputBytes += b })
+              for (const d of dependents.get(task.id) ?? []) {
+                const left = waitingOn.get(d.id)! - 1
+                waitingOn.set(d.id, left)
+                if (left === 0) ready.push(d)
+              }
+            }
+            progress?.update(snapshot())
+            pump()
+          })
+        }
+        if (!abort && running === 0 && ready.length === 0 && done < pending.length) {
+          abort = smallpondError(SmallpondErrorCode.plan, 'scheduler: tasks wait on inputs that are not part of the plan')
+          resolve()
+        }
+      }
+      pump()
+    })
+    progress?.finish(snapshot())
+    if (abort) throw abort
+  }
+
+  /** One attempt; resolves to the output, or to an Error marked `retry` when the budget allows. */
+  private async attempt(task: TaskSpec): Promise<DataSetSpec | Error> {
+    const fails = this.failCounts.get(task.id) ?? 0
+    const attempt = fails
+    try {
+      const p = this.options.faultInjectProb ?? 0
+      if (p > 0 && fails <= 1 && this.options.random() < p) {
+        throw smallpondError(SmallpondErrorCode.injectedFault, `injected fault in ${task.key} attempt ${attempt}`)
+      }
+      const inputs = task.inputIds.map((id) => this.results.get(id)!)
+      const output = await this.options.runner.run({ task, inputs, env: { ...this.options.env, attempt } })
+      this.attempts.push({ taskId: task.id, attempt, ok: true })
+      return output
+    } catch (error) {
+      const err = toT3fsError(error, SmallpondErrorCode.taskFailed)
+      this.attempts.push({ taskId: task.id, attempt, ok: false, error: err.message })
+      const count = fails + 1
+      this.failCounts.set(task.id, count)
+      const retryable = !NOT_RETRYABLE.has(err.code) && count <= this.maxFailCount
+      if (retryable) return smallpondError(err.code, err.message, { ...err.details, retry: true }, error)
+      return taskFailure(task, count, err, error)
+    }
+  }
+}
+
+function describePartition(task: TaskSpec): string {
+  const parts = task.partitionInfos.filter((p) => p.dimension !== TOPLEVEL_DIMENSION)
+  return parts.length === 0 ? 'the only partition' : parts.map((p) => `${p.dimension}=${p.index}/${p.npartitions}`).join(', ')
+}
+
+function describeTask(task: TaskSpec): string {
+  const op = task.op
+  if (op.type === 'sql') return ` running SQL ${JSON.stringify(op.queries.join('; '))}`
+  return ''
+}
+
+/** The error a user sees: which task, which partition, the SQL when there is one, and the cause. */
+export function taskFailure(task: TaskSpec, failCount: number, err: T3fsError, cause: unknown): T3fsError {
+  const message = `task ${task.key} (node ${task.nodeId}, ${describePartition(task)})${describeTask(task)} failed ` +
+    `after ${failCount} attempt(s): ${err.message}`
+  return new T3fsError(err.code, message, { ...err.details, task: task.key, node: task.nodeId, failCount }, { cause })
+}
+
+async function sizeOf(spec: DataSetSpec): Promise<number> {
+  if (!isFileSpec(spec) || spec.files.length > 64) return 0
+  let total = 0
+  for (const f of spec.files) total += (await stat(f.path).catch(() => ({ size: 0 }))).size
+  return total
+}

@@ -1,0 +1,129 @@
+/**
+ * Partition nodes: P producer tasks each emit exactly n partitions (empty ones as schema-only files),
+ * then n metadata-only consumer tasks each merge partition i of every producer. A nested partition
+ * keeps the existing dimensions and adds its own (inputs × n tasks).
+ */
+import { Context, Node, type NodeOptions } from './node.ts'
+import { ConsolidateNode } from './consolidate-node.ts'
+import { DATA_PARTITION_COLUMN, TOPLEVEL_DIMENSION } from '../partition-info.ts'
+import { invalidArgument } from '../../errors.ts'
+
+export const MAX_CARD_OF_PRODUCERS_X_CONSUMERS = 4_096_000
+export const MAX_NPARTITIONS = 4_096_000
+
+export interface PartitionOptions extends NodeOptions {
+  dimension?: string
+  nested?: boolean
+}
+
+export abstract class PartitionNode extends Node {
+  readonly npartitions: number
+  readonly dimension: string
+  readonly nested: boolean
+  abstract readonly maxNumProducerTasks: number
+
+  constructor(ctx: Context, inputDeps: readonly Node[], npartitions: number, options: PartitionOptions = {}) {
+    super(ctx, inputDeps, options)
+    if (!Number.isInteger(npartitions) || npartitions < 1 || npartitions > MAX_NPARTITIONS) {
+      throw invalidArgument('npartitions', npartitions, `an integer in 1..${MAX_NPARTITIONS}`)
+    }
+    if (options.nested && !options.dimension) {
+      throw invalidArgument('dimension', options.dimension, 'a dimension name when nested is true')
+    }
+    if (options.dimension === TOPLEVEL_DIMENSION) {
+      throw invalidArgument('dimension', options.dimension, `any name except ${TOPLEVEL_DIMENSION}`)
+    }
+    this.npartitions = npartitions
+    this.dimension = options.dimension ?? DATA_PARTITION_COLUMN
+    this.nested = options.nested ?? false
+  }
+  protected override describeParams(): string {
+    return ` npartitions=${this.npartitions} dimension=${this.dimension}${this.nested ? ' nested' : ''}`
+  }
+}
+
+export interface EvenlyOptions extends PartitionOptions {
+  partitionByRows?: boolean
+  randomShuffle?: boolean
+}
+
+/** Splits file lists (default) or Parquet row ranges (`partitionByRows`) evenly; one producer. */
+export class EvenlyDistributedPartitionNode extends PartitionNode {
+  readonly kind = 'evenly-partition'
+  readonly maxNumProducerTasks = 1
+  readonly partitionByRows: boolean
+  readonly randomShuffle: boolean
+  constructor(ctx: Context, inputDeps: readonly Node[], npartitions: number, options: EvenlyOptions = {}) {
+    super(ctx, inputDeps, npartitions, options)
+    this.partitionByRows = options.partitionByRows ?? false
+    this.randomShuffle = options.randomShuffle ?? false
+  }
+}
+
+export interface HashPartitionOptions extends PartitionOptions {
+  /** Name of the partition column written into the output (default `__data_partition__`). */
+  dataPartitionColumn?: string
+  randomShuffle?: boolean
+  /** Use the value of `dataPartitionColumn` (a column or SQL expression) as the partition index. */
+  shuffleOnly?: boolean
+  dropPartitionColumn?: boolean
+  engineType?: 'duckdb'
+  parquetRowGroupSize?: number
+  parquetCompression?: 'zstd' | 'snappy' | 'uncompressed'
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/** Partition key `CAST(hash(concat_ws('##', cols)) AS UBIGINT) % n`; adds the partition column. */
+export class HashPartitionNode extends PartitionNode {
+  readonly kind: string = 'hash-partition'
+  readonly maxNumProducerTasks = 1000
+  readonly hashColumns: readonly string[]
+  readonly dataPartitionColumn: string
+  readonly randomShuffle: boolean
+  readonly shuffleOnly: boolean
+  readonly dropPartitionColumn: boolean
+  readonly parquetRowGroupSize: number | undefined
+  readonly parquetCompression: 'zstd' | 'snappy' | 'uncompressed'
+
+  constructor(ctx: Context, inputDeps: readonly Node[], npartitions: number,
+    hashColumns: readonly string[] | null, options: HashPartitionOptions = {}) {
+    const column = options.dataPartitionColumn ?? DATA_PARTITION_COLUMN
+    const dimension = options.dimension ?? (IDENT.test(column) ? column : DATA_PARTITION_COLUMN)
+    super(ctx, inputDeps, npartitions, { ...options, dimension })
+    if (options.engineType !== undefined && options.engineType !== 'duckdb') {
+      throw invalidArgument('engineType', options.engineType, '"duckdb" (the only engine in t3fs)')
+    }
+    const shuffleOnly = options.shuffleOnly ?? false
+    const random = options.randomShuffle ?? false
+    if (!shuffleOnly && !random && (!hashColumns || hashColumns.length === 0)) {
+      throw invalidArgument('hashColumns', hashColumns, 'a non-empty list of columns (or randomShuffle / shuffleOnly)')
+    }
+    this.hashColumns = hashColumns ?? []
+    this.dataPartitionColumn = column
+    this.randomShuffle = random
+    this.shuffleOnly = shuffleOnly
+    this.dropPartitionColumn = options.dropPartitionColumn ?? false
+    this.parquetRowGroupSize = options.parquetRowGroupSize
+    this.parquetCompression = options.parquetCompression ?? 'zstd'
+  }
+}
+
+/** A HashPartitionNode whose partition index is the value of `dataPartitionColumn` (column or expression). */
+export class ShuffleNode extends HashPartitionNode {
+  override readonly kind = 'shuffle'
+  constructor(ctx: Context, inputDeps: readonly Node[], npartitions: number, dataPartitionColumn: string,
+    options: Omit<HashPartitionOptions, 'dataPartitionColumn' | 'shuffleOnly'> = {}) {
+    if (typeof dataPartitionColumn !== 'string' || dataPartitionColumn.trim() === '') {
+      throw invalidArgument('dataPartitionColumn', dataPartitionColumn, 'a column name or SQL expression giving 0..n-1')
+    }
+    super(ctx, inputDeps, npartitions, null, { ...options, dataPartitionColumn, shuffleOnly: true })
+  }
+}
+
+/** smallpond's factory: evenly distributed; npartitions == 1 becomes a consolidation to one partition. */
+export function DataSetPartitionNode(ctx: Context, inputDeps: readonly Node[], npartitions: number,
+  options: EvenlyOptions = {}): Node {
+  const node = new EvenlyDistributedPartitionNode(ctx, inputDeps, npartitions, options)
+  return npartitions === 1 && !options.nested ? new ConsolidateNode(ctx, node, []) : node
+}

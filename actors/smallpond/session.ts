@@ -1,0 +1,210 @@
+/**
+ * Session: the entry point of the DataFrame API. It owns the job directory, the planner, the
+ * optimizer and the scheduler, so results are reused across DataFrames of one session.
+ */
+import { join } from 'node:path'
+import type { Table } from 'apache-arrow'
+import {
+  ArrowTableDataSet, CsvDataSet, JsonDataSet, ParquetDataSet, type DataSetSpec, type ParquetOptions,
+} from './logical/dataset.ts'
+import { Context, isModuleRef, type Node } from './logical/nodes/node.ts'
+import { DataSourceNode } from './logical/nodes/data-source-node.ts'
+import { SqlEngineNode, type SqlEngineOptions } from './logical/nodes/sql-engine-node.ts'
+import { RootNode } from './logical/nodes/root-node.ts'
+import { Planner } from './logical/planner.ts'
+import { Optimizer } from './logical/optimizer.ts'
+import { LogicalPlan } from './logical/logical-plan.ts'
+import type { TaskSpec } from './logical/task.ts'
+import { TaskScheduler } from './execution/scheduler.ts'
+import { InProcessTaskRunner, type TaskRunner } from './execution/runner.ts'
+import { appendStatus, cleanupJob, createJobDirs, jobRootOf } from './execution/job-layout.ts'
+import { TerminalProgress } from './execution/progress.ts'
+import { systemClock, systemRandom, type Clock } from './execution/sources.ts'
+import { openDuckDb, type DuckDbSession } from './execution/duckdb.ts'
+import { inferColumnTypes, rowsToArrow, type Row } from './execution/values.ts'
+import { resolveConfig, type InitOptions, type ResolvedConfig } from './config.ts'
+import { invalidArgument, smallpondError, SmallpondErrorCode } from './errors.ts'
+import { DataFrame } from './dataframe.ts'
+
+export interface SessionDeps {
+  /** Where tasks run; default in-process. The actor runner places each task in its own actor. */
+  runner?: TaskRunner
+  clock?: Clock
+  random?: () => number
+  env?: Readonly<Record<string, string | undefined>>
+}
+
+/** `const sp = await smallpond.init({...})`. */
+export async function init(options: InitOptions = {}, deps: SessionDeps = {}): Promise<Session> {
+  const clock = deps.clock ?? systemClock
+  const random = deps.random ?? systemRandom
+  const config = resolveConfig(options, deps.env ?? process.env, clock.now(), random)
+  const session = new Session(config, deps.runner ?? new InProcessTaskRunner(), clock, random)
+  await createJobDirs(session.jobRoot)
+  await appendStatus(session.jobRoot, 'running', clock.now())
+  for (const w of config.warnings) process.emitWarning(w, { code: 'SMALLPOND_CONFIG' })
+  return session
+}
+
+export class Session {
+  readonly ctx = new Context()
+  readonly jobRoot: string
+  readonly planner: Planner
+  readonly scheduler: TaskScheduler
+  /** Every node created through this session, for graph(). */
+  readonly nodes: Node[] = []
+  private readonly optimizer: Optimizer
+  private reader: DuckDbSession | undefined
+  private failed = false
+  private closed = false
+
+  constructor(readonly config: ResolvedConfig, readonly runner: TaskRunner, readonly clock: Clock, readonly random: () => number) {
+    this.jobRoot = jobRootOf(config.dataRoot, config.jobTimeMs, config.jobId)
+    this.planner = new Planner({ maxProducers: Math.max(1, Math.min(config.numExecutors, 8)) })
+    this.optimizer = new Optimizer((node) => this.isNodeComputed(node))
+    const progress = config.progress ?? process.stderr.isTTY
+    this.scheduler = new TaskScheduler({
+      runner,
+      env: { jobId: config.jobId, jobRoot: this.jobRoot, jobSeed: config.randomSeed, threads: config.threadsPerTask, memoryLimitBytes: config.memoryPerTaskBytes },
+      maxConcurrentTasks: config.numExecutors,
+      maxFailCount: config.maxFailCount,
+      faultInjectProb: config.faultInjectProb,
+      random, clock,
+      progress: progress ? new TerminalProgress(process.stderr, clock) : undefined,
+    })
+  }
+
+  /** @internal wraps a node created for this session. */
+  frame(node: Node, needRecompute = false): DataFrame {
+    this.nodes.push(node)
+    return new DataFrame(this, node, needRecompute)
+  }
+
+  readParquet(paths: string | readonly string[], options: ParquetOptions = {}): DataFrame {
+    return this.frame(new DataSourceNode(this.ctx, new ParquetDataSet(paths, options)))
+  }
+
+  /** CSV without a header; `schema` maps column names to DuckDB types, in column order. */
+  readCsv(paths: string | readonly string[], schema: Record<string, string>, options: { delim?: string; header?: boolean } = {}): DataFrame {
+    return this.frame(new DataSourceNode(this.ctx, new CsvDataSet(paths, schema, { delim: unescapeDelim(options.delim ?? ','), header: options.header })))
+  }
+
+  readJson(paths: string | readonly string[], schema: Record<string, string>): DataFrame {
+    return this.frame(new DataSourceNode(this.ctx, new JsonDataSet(paths, schema)))
+  }
+
+  fromArrow(table: Table): DataFrame {
+    if (!table || typeof (table as Table).schema !== 'object') throw invalidArgument('table', table, 'an apache-arrow Table')
+    return this.frame(new DataSourceNode(this.ctx, new ArrowTableDataSet(table)))
+  }
+
+  /** Rows as plain objects; `schema` (DuckDB types) fixes columns whose values do not tell. */
+  fromRecords(rows: readonly Row[], options: { schema?: Record<string, string> } = {}): DataFrame {
+    if (!Array.isArray(rows)) throw invalidArgument('rows', rows, 'an array of plain objects')
+    return this.fromArrow(rowsToArrow(rows, inferColumnTypes(rows, options.schema)))
+  }
+
+  /** A non-empty list: objects become rows; anything else a single column named `item`. */
+  fromItems(items: readonly unknown[]): DataFrame {
+    if (!Array.isArray(items) || items.length === 0) throw invalidArgument('items', items, 'a non-empty array')
+    const first = items[0]
+    if (typeof first === 'object' && first !== null && !(first instanceof Uint8Array)) return this.fromRecords(items as Row[])
+    return this.fromRecords(items.map((item) => ({ item })))
+  }
+
+  /** Runs `query` once per partition; `{0}`, `{1}`, … are the inputs' partitions. */
+  partialSql(query: string, ...inputs: DataFrame[]): DataFrame
+  partialSql(query: string, ...args: (DataFrame | SqlEngineOptions)[]): DataFrame {
+    const last = args[args.length - 1]
+    const options = last !== undefined && !(last instanceof DataFrame) ? (args.pop() as SqlEngineOptions) : {}
+    const inputs = args as DataFrame[]
+    for (const df of inputs) if (!(df instanceof DataFrame) || df.session !== this) throw invalidArgument('inputs', df, 'DataFrames of this session')
+    const node = new SqlEngineNode(this.ctx, inputs.map((d) => d.plan), query, options)
+    return this.frame(node, inputs.some((d) => d.needRecompute))
+  }
+
+  /** Computes several DataFrames together (their tasks share one schedule). */
+  async wait(...dfs: DataFrame[]): Promise<void> {
+    if (dfs.length === 0) return
+    const root = new RootNode(this.ctx, dfs.map((d) => d.plan))
+    await this.computeNode(root, dfs.some((d) => d.needRecompute))
+  }
+
+  /** Every node created in this session, as an explain tree per final node. */
+  graph(): string {
+    const used = new Set(this.nodes.flatMap((n) => n.inputDeps.map((d) => d.id)))
+    return this.nodes.filter((n) => !used.has(n.id)).map((n) => new LogicalPlan(this.ctx, n).explainStr()).join('\n')
+  }
+
+  /** @internal plans (with SQL fusion) and runs `node`; returns one dataset per output partition. */
+  async computeNode(node: Node, recompute = false): Promise<DataSetSpec[]> {
+    if (this.closed) throw smallpondError(SmallpondErrorCode.sessionClosed, 'smallpond: the session was shut down; accepted: calls before sp.shutdown()')
+    const { tasks, targets } = this.planNode(node)
+    if (recompute) this.scheduler.forget(tasks.filter((t) => targets.includes(t) || t.nodeId === node.id).map((t) => t.id))
+    if (this.runner.shipsTasks) checkShippable(tasks)
+    try {
+      return await this.scheduler.run(tasks, targets)
+    } catch (error) {
+      this.failed = true
+      throw error
+    }
+  }
+
+  /** @internal */
+  planNode(node: Node): { tasks: TaskSpec[]; targets: TaskSpec[] } {
+    const optimized = this.optimizer.optimize(node)
+    const targets = this.planner.plan(optimized)
+    return { tasks: this.planner.closure(targets), targets }
+  }
+
+  /** @internal */
+  isNodeComputed(node: Node): boolean {
+    const cached = this.plannedTargets(node)
+    return cached !== undefined && cached.every((t) => this.scheduler.results.has(t.id))
+  }
+
+  private plannedTargets(node: Node): TaskSpec[] | undefined {
+    try {
+      return [...this.planner.tasks.values()].some((t) => t.nodeId === node.id) ? this.planner.plan(node) : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  /** @internal a DuckDB connection for reading results on this thread. */
+  async readerConnection(): Promise<DuckDbSession> {
+    this.reader ??= await openDuckDb({ threads: Math.min(2, this.config.threadsPerTask + 1), memoryLimitBytes: this.config.memoryPerTaskBytes })
+    return this.reader
+  }
+
+  /** Idempotent: appends success/failure to log/.STATUS; on success removes queue/, temp/, staging/. */
+  async shutdown(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.reader?.close()
+    this.reader = undefined
+    await appendStatus(this.jobRoot, this.failed ? 'failure' : 'success', this.clock.now())
+    if (!this.failed) await cleanupJob(this.jobRoot, this.config.removeOutputRoot)
+    await this.runner.close?.()
+  }
+
+  get outputRoot(): string {
+    return join(this.jobRoot, 'output')
+  }
+}
+
+function unescapeDelim(delim: string): string {
+  return delim === '\\t' ? '\t' : delim
+}
+
+function checkShippable(tasks: readonly TaskSpec[]): void {
+  for (const t of tasks) {
+    const op = t.op
+    if ((op.type === 'arrow-batch' || op.type === 'arrow-compute' || op.type === 'arrow-stream') && !isModuleRef(op.fn)) {
+      throw smallpondError(SmallpondErrorCode.unshippableFunction,
+        `smallpond: task ${t.key} (node ${t.nodeId}) has a closure, which cannot be shipped to a worker host; ` +
+        'accepted: a module reference { module: import.meta.url, export: "myFunction" } naming an exported function',
+        { task: t.key })
+    }
+  }
+}
