@@ -1,0 +1,78 @@
+/**
+ * Body of the worker threads and child processes the lmdb tests start. Modes:
+ * - transfer: random transfers between accounts (conserved total), with audits; reports stats.
+ * - crash: endless multi-key transactions; prints each committed index (the parent SIGKILLs it).
+ */
+import { writeSync } from 'node:fs'
+import { isMainThread, parentPort, workerData } from 'node:worker_threads'
+import { openKv } from '../../../actors/kv/open-kv.ts'
+import { pack } from '../../../actors/kv/tuple.ts'
+import { prng } from './conformance.ts'
+
+export interface WorkerArgs {
+  mode: 'transfer' | 'crash'
+  path: string
+  seed: number
+  accounts?: number
+  transfers?: number
+  start?: number
+}
+
+export const acctKey = (i: number) => pack(['acct', i])
+export const crashKey = (i: number, j: number) => pack(['crash', i, j])
+export const CRASH_KEYS_PER_TXN = 16
+
+async function transfer(args: WorkerArgs): Promise<Record<string, number>> {
+  const kv = await openKv({ backend: 'lmdb', path: args.path, retry: { initialBackoffMs: 1, maxBackoffMs: 50 } })
+  const rand = prng(args.seed)
+  const accounts = args.accounts ?? 8
+  let badAudits = 0
+  for (let n = 0; n < (args.transfers ?? 50); n++) {
+    if (n % 10 === 9) {
+      const total = await kv.transact(async (tx) => {
+        let sum = 0
+        for (let i = 0; i < accounts; i++) sum += Number((await tx.get(acctKey(i)))?.toString())
+        return sum
+      })
+      if (total !== accounts * 100) badAudits++
+      continue
+    }
+    const from = Math.floor(rand() * accounts)
+    const to = (from + 1 + Math.floor(rand() * (accounts - 1))) % accounts
+    const amount = 1 + Math.floor(rand() * 10)
+    await kv.transact(async (tx) => {
+      const a = Number((await tx.get(acctKey(from)))?.toString())
+      await new Promise((r) => setImmediate(r))
+      const c = Number((await tx.get(acctKey(to)))?.toString())
+      tx.set(acctKey(from), Buffer.from(String(a - amount)))
+      tx.set(acctKey(to), Buffer.from(String(c + amount)))
+    })
+  }
+  const stats = { ...kv.stats, badAudits }
+  await kv.close()
+  return stats
+}
+
+async function crash(args: WorkerArgs): Promise<never> {
+  const kv = await openKv({ backend: 'lmdb', path: args.path })
+  const filler = Buffer.alloc(1500, 0x5a)
+  for (let i = args.start ?? 0; ; i++) {
+    writeSync(1, `b${i}\n`)
+    await kv.transact((tx) => {
+      for (let j = 0; j < CRASH_KEYS_PER_TXN; j++) tx.set(crashKey(i, j), Buffer.concat([Buffer.from(`${i}:`), filler]))
+      tx.set(pack(['last']), Buffer.from(String(i)))
+      tx.add(pack(['count']), 1n)
+    })
+    writeSync(1, `${i}\n`)
+  }
+}
+
+async function main(args: WorkerArgs): Promise<unknown> {
+  return args.mode === 'transfer' ? transfer(args) : crash(args)
+}
+
+if (!isMainThread) {
+  main(workerData as WorkerArgs).then((r) => parentPort?.postMessage(r))
+} else if (process.argv[2] !== undefined) {
+  main(JSON.parse(process.argv[2]) as WorkerArgs).then((r) => writeSync(1, JSON.stringify(r) + '\n'))
+}

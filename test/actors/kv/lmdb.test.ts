@@ -1,0 +1,144 @@
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Worker } from 'node:worker_threads'
+import { openKv } from '../../../actors/kv/open-kv.ts'
+import { readInt64le } from '../../../actors/kv/kv.ts'
+import { pack } from '../../../actors/kv/tuple.ts'
+import { b, conformance } from './conformance.ts'
+import { acctKey, CRASH_KEYS_PER_TXN, crashKey, type WorkerArgs } from './lmdb-worker.ts'
+
+const root = mkdtempSync(join(tmpdir(), 't3fs-kv-lmdb-'))
+t.teardown(() => rmSync(root, { recursive: true, force: true }))
+let dirs = 0
+const freshPath = () => join(root, `env${dirs++}`)
+const workerFile = new URL('./lmdb-worker.ts', import.meta.url)
+
+conformance(t, 'lmdb', (options) => openKv({ backend: 'lmdb', path: freshPath(), ...options }))
+
+t.test('lmdb: data survives close and reopen', async (t) => {
+  const path = freshPath()
+  const kv = await openKv({ backend: 'lmdb', path })
+  const v1 = (await kv.transactWithInfo((tx) => tx.set(b('k'), b('v')))).info.committedVersion
+  await kv.close()
+  const again = await openKv({ backend: 'lmdb', path })
+  t.equal((await again.transact((tx) => tx.get(b('k'))))?.toString(), 'v')
+  const v2 = (await again.transactWithInfo((tx) => tx.set(b('k'), b('w')))).info.committedVersion
+  t.ok(v2 > v1, 'versions continue after reopen')
+  await again.close()
+})
+
+function runThread(args: WorkerArgs): Promise<Record<string, number>> {
+  const boot = "import('tsx/esm/api').then(({ register }) => { register(); return import(require('node:worker_threads').workerData.file) })"
+  return new Promise((resolve, reject) => {
+    const w = new Worker(`const { workerData } = require('node:worker_threads'); ${boot.replace("require('node:worker_threads').workerData.file", 'workerData.file')}`, {
+      eval: true,
+      workerData: { ...args, file: workerFile.href },
+    })
+    w.once('message', resolve)
+    w.once('error', reject)
+    w.once('exit', (code) => code !== 0 && reject(new Error(`worker exited ${code}`)))
+  })
+}
+
+function runProcess(args: WorkerArgs): Promise<Record<string, number>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', workerFile.pathname, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop() as string)) : reject(new Error(`child exited ${code}: ${out}`))))
+  })
+}
+
+t.test('lmdb: worker threads and processes transfer concurrently; the total is conserved', async (t) => {
+  const path = freshPath()
+  const accounts = 6
+  const kv = await openKv({ backend: 'lmdb', path })
+  await kv.transact((tx) => {
+    for (let i = 0; i < accounts; i++) tx.set(acctKey(i), Buffer.from('100'))
+  })
+  const base = { mode: 'transfer' as const, path, accounts, transfers: 60 }
+  const results = await Promise.all([
+    runThread({ ...base, seed: 1 }),
+    runThread({ ...base, seed: 2 }),
+    runProcess({ ...base, seed: 3 }),
+    runProcess({ ...base, seed: 4 }),
+  ])
+  let total = 0
+  for (let i = 0; i < accounts; i++) total += Number((await kv.transact((tx) => tx.get(acctKey(i))))?.toString())
+  t.equal(total, accounts * 100, 'sum of balances unchanged')
+  t.equal(results.reduce((s, r) => s + r.badAudits, 0), 0, 'every audit inside the workers saw the full total')
+  t.equal(results.reduce((s, r) => s + r.commits, 0), 4 * 60, 'every transaction (54 transfers + 6 audits per worker) committed exactly once')
+  const conflicts = results.reduce((s, r) => s + r.conflicts, 0)
+  t.comment(`conflicts retried across 2 threads + 2 processes: ${conflicts}`)
+  t.ok(conflicts > 0, 'the workers did conflict')
+  await kv.close()
+})
+
+t.test('lmdb: a process SIGKILLed mid-commit loses no committed transaction and leaves no partial one', async (t) => {
+  const path = freshPath()
+  let next = 0
+  let caughtInFlight = 0
+  let killedInTxn = 0
+  const rounds = 5
+  for (let round = 0; round < rounds; round++) {
+    const printed = await new Promise<number>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', workerFile.pathname, JSON.stringify({ mode: 'crash', path, seed: round, start: next })], { stdio: ['ignore', 'pipe', 'inherit'] })
+      let out = ''
+      let last = -1
+      let armed = false
+      let inFlight = false
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString()
+        const lines = out.split('\n')
+        out = lines.pop() as string
+        for (const line of lines) {
+          if (line.startsWith('b')) inFlight = true
+          else {
+            inFlight = false
+            last = Number(line)
+          }
+        }
+        // Once it has committed a few, kill it a moment later: usually inside a commit.
+        if (last >= next + 10 + round * 7 && !armed) {
+          armed = true
+          setTimeout(() => child.kill('SIGKILL'), round)
+        }
+      })
+      child.once('exit', () => {
+        if (inFlight) killedInTxn++
+        resolve(last)
+      })
+    })
+    const kv = await openKv({ backend: 'lmdb', path })
+    const lastStored = Number((await kv.transact((tx) => tx.get(pack(['last']))))?.toString())
+    const count = readInt64le(await kv.transact((tx) => tx.get(pack(['count']))))
+    t.ok(lastStored >= printed, `round ${round}: last stored ${lastStored} >= last acknowledged ${printed}`)
+    t.equal(count, BigInt(lastStored + 1), `round ${round}: the counter matches the number of whole transactions`)
+    const rows = await kv.transact((tx) => tx.getRange(...rangeOf(pack(['crash']))))
+    const perTxn = new Map<number, number>()
+    for (const r of rows) {
+      const i = Number(r.value.toString().split(':')[0])
+      perTxn.set(i, (perTxn.get(i) ?? 0) + 1)
+    }
+    const partial = [...perTxn].filter(([, n]) => n !== CRASH_KEYS_PER_TXN)
+    t.same(partial, [], `round ${round}: no partial transaction`)
+    t.equal(perTxn.size, lastStored + 1, `round ${round}: every transaction 0..${lastStored} is there`)
+    if (lastStored > printed) caughtInFlight++
+    next = lastStored + 1
+    await kv.close()
+  }
+  t.comment(`${killedInTxn} of ${rounds} kills landed inside a transaction (begun, not acknowledged); ${caughtInFlight} after the LMDB commit but before its acknowledgement`)
+  t.ok(killedInTxn > 0, 'at least one kill landed inside a transaction')
+  // The survivor is a working environment.
+  const kv = await openKv({ backend: 'lmdb', path })
+  await kv.transact((tx) => tx.set(crashKey(999999, 0), b('after')))
+  t.equal((await kv.transact((tx) => tx.get(crashKey(999999, 0))))?.toString(), 'after')
+  await kv.close()
+})
+
+function rangeOf(prefix: Buffer): [Buffer, Buffer] {
+  return [Buffer.concat([prefix, b('\x00')]), Buffer.concat([prefix, b('\xff')])]
+}
