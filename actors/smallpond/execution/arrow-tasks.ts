@@ -73,7 +73,7 @@ type BatchOp = Extract<TaskOp, { type: 'arrow-batch' }>
 
 export async function runArrowBatch(io: TaskIo, inputs: readonly DataSetSpec[], op: BatchOp): Promise<DataSetSpec> {
   const views = await createInputViews(io, inputs)
-  const writer = new RowTableWriter(io.conn, '__arrow_out', op.schema)
+  const writer = new RowTableWriter(await io.connect(), '__arrow_out', op.schema)
   const ctx = runtimeContext(io)
   if (op.rowMode !== 'batch') {
     const fn = await resolveUserFunction(op.fn as UserFunction<(row: Row) => unknown>)
@@ -140,7 +140,7 @@ export async function runArrowStream(io: TaskIo, inputs: readonly DataSetSpec[],
     for await (const b of batches(io, v, op.batchSize)) yield rowsToArrow(b.rows, b.types)
   })())
   const fn = await resolveUserFunction(op.fn)
-  const writer = new RowTableWriter(io.conn, '__arrow_out', op.schema)
+  const writer = new RowTableWriter(await io.connect(), '__arrow_out', op.schema)
   try {
     for await (const table of fn(runtimeContext(io), streams)) await writer.write(await tableRows(table, 'ArrowStream'))
   } catch (error) {

@@ -16,6 +16,8 @@ export interface DuckDbLimits {
 
 export interface DuckDbSession {
   readonly conn: DuckDBConnection
+  /** Another connection to the same database (a streaming result dies when its connection runs a new query). */
+  connect(): Promise<DuckDBConnection>
   close(): void
 }
 
@@ -31,11 +33,18 @@ export async function openDuckDb(limits: DuckDbLimits): Promise<DuckDbSession> {
   if (limits.seed !== undefined) await conn.run(`select setseed(${limits.seed})`)
   await conn.run('SET enable_object_cache=true; SET max_expression_depth=10000')
   let closed = false
+  const extra: DuckDBConnection[] = []
   return {
     conn,
+    async connect() {
+      const c = await instance.connect()
+      extra.push(c)
+      return c
+    },
     close() {
       if (closed) return
       closed = true
+      for (const c of extra) c.closeSync()
       conn.closeSync()
       instance.closeSync()
     },

@@ -31,6 +31,8 @@ export interface TaskIo {
   readonly filename: string
   readonly seed: number
   readonly tempDir: string
+  /** A second connection for writing while `conn` streams input. */
+  connect(): Promise<DuckDBConnection>
 }
 
 const NEEDS_DIR = new Set<TaskOp['type']>(['hash-producer', 'sql', 'arrow-compute', 'arrow-batch', 'arrow-stream'])
@@ -51,7 +53,7 @@ export async function executeTask(task: TaskSpec, inputs: readonly DataSetSpec[]
       await rm(dir, { recursive: true, force: true })
       await mkdir(dir, { recursive: true })
     }
-    const io: TaskIo = { conn: db.conn, task, env, dir, filename: taskOutputFilename(task, env), seed, tempDir: taskTempDir(task, env) }
+    const io: TaskIo = { conn: db.conn, task, env, dir, filename: taskOutputFilename(task, env), seed, tempDir: taskTempDir(task, env), connect: () => db.connect() }
     const output = await runOp(io, inputs)
     if (!needsDir) return output
     await rm(finalDir, { recursive: true, force: true })
