@@ -1,0 +1,56 @@
+/** Per-peer bookkeeping of the TCP transport: state, connections, backoff. */
+import type { Socket } from 'node:net'
+import type { Address } from '../profile/profile.ts'
+import type { FrameDecoder } from './framing.ts'
+import { Outbox } from './outbox.ts'
+
+/**
+ * idle: known, never tried · connecting: dialing or waiting, with a deadline · up: handshake done ·
+ * down: declared dead (send throws) while redials continue with backoff.
+ */
+export type PeerPhase = 'idle' | 'connecting' | 'up' | 'down'
+
+export interface Connection {
+  readonly socket: Socket
+  readonly dialed: boolean
+  decoder: FrameDecoder | null
+  /** Set once the HELLO exchange identified the other end. */
+  peer: Peer | null
+  /** Any bytes since the last heartbeat tick (keeps the clock out of the receive path). */
+  heard: boolean
+  closed: boolean
+}
+
+export interface Waiter {
+  resolve(): void
+  reject(error: Error): void
+}
+
+export class Peer {
+  readonly node: number
+  address: Address | undefined
+  phase: PeerPhase = 'idle'
+  /** The established connection (phase up). */
+  conn: Connection | null = null
+  /** An outgoing connection whose handshake is pending. */
+  dialing: Connection | null = null
+  readonly outbox = new Outbox()
+  phaseSinceMs = 0
+  lastHeardMs = 0
+  backoffMs = 0
+  redialTimer: NodeJS.Timeout | null = null
+  downReason = ''
+  waiters: Waiter[] = []
+
+  constructor(node: number, address: Address | undefined) {
+    this.node = node
+    this.address = address
+  }
+}
+
+/** Next reconnect delay: doubles from min to max, with ±25 % jitter so restarts do not align. */
+export function nextBackoffMs(previousMs: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
+  const base = previousMs <= 0 ? minMs : Math.min(maxMs, previousMs * 2)
+  const jitter = 1 + (random() - 0.5) / 2
+  return Math.max(minMs, Math.min(maxMs, Math.round(base * jitter)))
+}
