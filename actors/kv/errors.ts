@@ -17,6 +17,8 @@ export const KvErrorCode = {
   VALUE_TOO_LARGE: 'ERR_VALUE_TOO_LARGE',
   /** A key at or above 0xff (the system key space) or otherwise not a legal user key. */
   KEY_OUTSIDE_LEGAL_RANGE: 'ERR_KEY_OUTSIDE_LEGAL_RANGE',
+  /** A transient backend condition FDB marks retryable (future_version, process_behind, throttled...). */
+  TRANSIENT: 'ERR_KV_TRANSIENT',
   /** `transact` gave up after its retry limit (or its total timeout); `cause` holds the last error. */
   TXN_RETRY_LIMIT: 'ERR_TXN_RETRY_LIMIT',
   /** The transaction was used after commit/cancel, or the KV was closed. */
@@ -42,6 +44,7 @@ const retryableCodes: ReadonlySet<string> = new Set([
   KvErrorCode.NOT_COMMITTED,
   KvErrorCode.TXN_TOO_OLD,
   KvErrorCode.COMMIT_UNKNOWN_RESULT,
+  KvErrorCode.TRANSIENT,
 ])
 
 export function kvError(code: KvErrorCodeValue, message: string, details: ErrorDetails = {}, cause?: unknown): T3fsError {

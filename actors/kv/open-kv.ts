@@ -49,6 +49,8 @@ export interface FdbKvOptions extends CommonOptions {
   clusterFile?: string
   /** FDB API version (default 710). */
   apiVersion?: number
+  /** Store every key under this prefix (a subspace); default none. */
+  keyPrefix?: Uint8Array
 }
 
 export type OpenKvOptions = MemoryKvOptions | LmdbKvOptions | FdbKvOptions
@@ -57,7 +59,7 @@ const COMMON_KEYS = ['backend', 'retry', 'limits', 'clock', 'random', 'sleeper']
 const KEYS: Record<BackendName, string[]> = {
   memory: [...COMMON_KEYS, 'historyEntries'],
   lmdb: [...COMMON_KEYS, 'path', 'historyEntries', 'mapSizeBytes', 'noSync'],
-  fdb: [...COMMON_KEYS, 'clusterFile', 'apiVersion'],
+  fdb: [...COMMON_KEYS, 'clusterFile', 'apiVersion', 'keyPrefix'],
 }
 
 export async function openKv(options: OpenKvOptions): Promise<Kv> {
@@ -95,7 +97,10 @@ export async function openKv(options: OpenKvOptions): Promise<Kv> {
         throw invalidOption('clusterFile', options.clusterFile, 'a path to a FoundationDB cluster file')
       }
       const apiVersion = positiveInt('apiVersion', options.apiVersion, 710)
-      return openFdbKv({ clusterFile: options.clusterFile, apiVersion, limits: resolveLimits(options.limits, DEFAULT_LIMITS), sources, policy })
+      if (options.keyPrefix !== undefined && (!(options.keyPrefix instanceof Uint8Array) || options.keyPrefix[0] === 0xff)) {
+        throw invalidOption('keyPrefix', options.keyPrefix, 'a Uint8Array not starting with 0xff')
+      }
+      return openFdbKv({ clusterFile: options.clusterFile, apiVersion, keyPrefix: options.keyPrefix, limits: resolveLimits(options.limits, DEFAULT_LIMITS), sources, policy })
     }
   }
 }
