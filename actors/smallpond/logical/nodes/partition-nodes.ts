@@ -89,7 +89,7 @@ export class HashPartitionNode extends PartitionNode {
   constructor(ctx: Context, inputDeps: readonly Node[], npartitions: number,
     hashColumns: readonly string[] | null, options: HashPartitionOptions = {}) {
     const column = options.dataPartitionColumn ?? DATA_PARTITION_COLUMN
-    const dimension = options.dimension ?? (IDENT.test(column) ? column : DATA_PARTITION_COLUMN)
+    const dimension = options.dimension ?? (options.nested ? undefined : IDENT.test(column) ? column : DATA_PARTITION_COLUMN)
     super(ctx, inputDeps, npartitions, { ...options, dimension })
     if (options.engineType !== undefined && options.engineType !== 'duckdb') {
       throw invalidArgument('engineType', options.engineType, '"duckdb" (the only engine in t3fs)')
