@@ -29,3 +29,23 @@ export async function session(dir: string, options: smallpond.InitOptions = {}, 
 export function num(v: unknown): number {
   return Number(v)
 }
+
+/** Rows of a dataset descriptor, read with a private DuckDB. */
+export async function readSpec(spec: smallpond.DataSetSpec, query = 'select * from ({0})'): Promise<Record<string, unknown>[]> {
+  const { sqlFragment } = await import('../../../actors/smallpond/execution/dataset-io.ts')
+  const db = await DuckDBInstance.create(':memory:', { threads: '1' })
+  const conn = await db.connect()
+  try {
+    const reader = await conn.runAndReadAll(query.replace('{0}', sqlFragment(spec)))
+    return reader.getRowObjectsJS() as Record<string, unknown>[]
+  } finally {
+    conn.closeSync()
+    db.closeSync()
+  }
+}
+
+export function driver(dir: string, extra: string[] = []): smallpond.Driver {
+  const d = new smallpond.Driver()
+  d.parseArguments(['scheduler', `--data_root=${join(dir, 'data')}`, '--num_executors=2', '--threads_per_task=1', ...extra])
+  return d
+}
