@@ -12,6 +12,9 @@ import {
 import { invalidArgument, smallpondError, SmallpondErrorCode } from '../errors.ts'
 import { quoteIdent, quoteLiteral } from './sql-template.ts'
 
+/** smallpond uses 1 GB; DuckDB reserves twice this per reader, which breaks small memory limits. */
+export const DEFAULT_MAX_JSON_OBJECT_BYTES = 16 << 20
+
 const GLOB_CHARS = /[*?[]/
 const EXTENSION: Record<FileDataSetSpec['kind'], string> = { parquet: 'parquet', csv: 'csv', json: 'json', fileset: '*' }
 
@@ -107,7 +110,7 @@ export function sqlFragment(spec: DataSetSpec): string {
     case 'json':
       if (spec.files.length === 0) throw emptyDataSet()
       return `select * from read_json(${list(spec.files.map((f) => f.path))}, format='newline_delimited', ` +
-        `columns=${columnsStruct(spec.schema)}, maximum_object_size=1073741824)`
+        `columns=${columnsStruct(spec.schema)}, maximum_object_size=${spec.maxObjectSize ?? DEFAULT_MAX_JSON_OBJECT_BYTES})`
     case 'fileset':
       return `select unnest(${list(spec.files.map((f) => f.path))}) as resolved_paths`
     case 'sql':

@@ -49,10 +49,12 @@ export async function runHashProducer(io: TaskIo, input: FileDataSetSpec, op: Ha
     throw smallpondError(SmallpondErrorCode.sql, `failed to run partition query for ${io.task.key}: ${cause}`, {}, error)
   }
   const dirs = await readdir(hive).catch(() => [] as string[])
-  for (const d of dirs) {
-    const raw = decodeURIComponent(d.slice(KEY.length + 1))
-    const k = Number(raw)
-    if (!d.startsWith(`${KEY}=`) || !Number.isInteger(k) || k < 0 || k >= n) throw outOfRange(raw, n, op.column)
+  const bad = dirs.map((d) => decodeURIComponent(d.slice(KEY.length + 1)))
+    .filter((raw) => { const k = Number(raw); return !Number.isInteger(k) || k < 0 || k >= n })
+  if (bad.length > 0) {
+    // Report the largest offending key (or a non-integer one): the most telling for `item % 11` style mistakes.
+    const numeric = bad.map(Number).filter((k) => Number.isFinite(k))
+    throw outOfRange(numeric.length === bad.length ? String(Math.max(...numeric)) : bad.find((b) => !Number.isFinite(Number(b)))!, n, op.column)
   }
   for (const d of dirs) {
     const k = Number(decodeURIComponent(d.slice(KEY.length + 1)))

@@ -39,6 +39,7 @@ export interface JsonSpec {
   readonly files: readonly FileEntry[]
   readonly resolved: boolean
   readonly schema: readonly (readonly [string, string])[]
+  readonly maxObjectSize?: number
 }
 export interface ArrowSpec { readonly kind: 'arrow'; readonly ipc: Uint8Array }
 export interface SqlQuerySpec { readonly kind: 'sql'; readonly sql: string }
@@ -107,8 +108,12 @@ export class CsvDataSet extends DataSet {
 
 export class JsonDataSet extends DataSet {
   declare readonly spec: JsonSpec
-  constructor(paths: string | readonly string[], schema: Record<string, string>) {
-    super({ kind: 'json', files: toPathList('paths', paths).map((path) => ({ path })), resolved: false, schema: schemaEntries(schema) })
+  constructor(paths: string | readonly string[], schema: Record<string, string>, options: { maxObjectSize?: number } = {}) {
+    const max = options.maxObjectSize
+    if (max !== undefined && (!Number.isInteger(max) || max < 1024 || max > 1 << 30)) {
+      throw invalidArgument('maxObjectSize', max, 'an integer number of bytes in 1024..1073741824')
+    }
+    super({ kind: 'json', files: toPathList('paths', paths).map((path) => ({ path })), resolved: false, schema: schemaEntries(schema), maxObjectSize: max })
   }
 }
 

@@ -1,0 +1,137 @@
+/** Session behaviour: init options and SP_* variables, retries and the fail budget, clear errors, sinks, reuse. */
+import t from 'tap'
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
+import * as smallpond from '../../../actors/smallpond/index.ts'
+import { InProcessTaskRunner, type TaskRunRequest } from '../../../actors/smallpond/index.ts'
+import { resolveConfig } from '../../../actors/smallpond/config.ts'
+import { seededRandom } from '../../../actors/smallpond/execution/sources.ts'
+import { formatProgress } from '../../../actors/smallpond/execution/progress.ts'
+import { session, num } from './fixtures.ts'
+
+const ab = [{ a: 1, b: 4 }, { a: 2, b: 5 }, { a: 3, b: 6 }]
+const fns = new URL('./fixtures/user-functions.ts', import.meta.url).href
+
+t.test('init: arguments win over SP_* variables, which win over defaults', async (t) => {
+  const env = { SP_JOBID: 'abcdef12-0000-0000-0000-000000000000', SP_DATA_ROOT: '/tmp/x', SP_NUM_EXECUTORS: '3', SP_JOB_TIME: '2025-02-27T10:00:00Z' }
+  const c = resolveConfig({}, env, 0, () => 0.5)
+  t.equal(c.jobId, env.SP_JOBID)
+  t.equal(c.dataRoot, '/tmp/x')
+  t.equal(c.numExecutors, 3)
+  t.equal(c.jobTimeMs, Date.parse('2025-02-27T10:00:00Z'))
+  t.equal(resolveConfig({ dataRoot: '/tmp/y', numExecutors: 1 }, env, 0, () => 0.5).dataRoot, '/tmp/y')
+  t.throws(() => resolveConfig({}, { SP_NUM_EXECUTORS: 'many' }, 0, () => 0), { code: 'ERR_SMALLPOND_INVALID_ARGUMENT', message: /SP_NUM_EXECUTORS.*"many".*integer in 0\.\.1024/ })
+  t.throws(() => resolveConfig({}, { SP_PLATFORM: 'mpi' }, 0, () => 0), { message: /platform \(SP_PLATFORM\) is "mpi"/ })
+  t.match(resolveConfig({}, {}, 0, () => 0).warnings[0], /data root not set/)
+  const sp = await session(t.testdir(), { jobId: 'abcdef12-1111-0000-0000-000000000000', jobTime: Date.parse('2025-02-27T10:00:00Z') })
+  t.match(sp.jobRoot, /2025-02-27-10-00-00\.abcdef12-1111-0000-0000-000000000000$/)
+  await sp.shutdown()
+})
+
+t.test('retries: injected faults are retried within the fail budget', async (t) => {
+  const sp = await session(t.testdir(), { faultInjectProb: 0.3, maxFailCount: 3 }, { random: seededRandom(7) })
+  t.teardown(() => sp.shutdown())
+  const rows = await sp.fromItems(Array.from({ length: 100 }, (_, i) => i)).repartition(5, { byRows: true })
+    .map('sum(item) as s').takeAll()
+  t.equal(rows.reduce((s, r) => s + num(r.s), 0), 4950)
+  const failures = sp.scheduler.attempts.filter((a) => !a.ok)
+  t.ok(failures.length > 0, `${failures.length} injected failures were retried`)
+  t.ok(failures.every((f) => /injected fault/.test(f.error ?? '')))
+})
+
+t.test('a task that keeps failing fails the job with its SQL, partition and cause', async (t) => {
+  let calls = 0
+  const inner = new InProcessTaskRunner()
+  const runner = {
+    run(req: TaskRunRequest) {
+      if (req.task.op.type === 'sql') { calls++; return Promise.reject(new Error('disk on fire')) }
+      return inner.run(req)
+    },
+  }
+  const sp = await session(t.testdir(), { maxFailCount: 2 }, { runner })
+  const df = sp.partialSql('select item * 2 as x from {0}', sp.fromItems([1, 2, 3]).repartition(2, { byRows: true }))
+  const error = await df.takeAll().then(() => undefined, (e: Error & { code?: string }) => e)
+  t.match(error?.message, /task SqlEngineTask-\d+ \(node \d+, __data_partition__=\d\/2\) running SQL "select item \* 2 as x from \{0\}" failed after 3 attempt\(s\): disk on fire/)
+  t.ok(calls >= 3)
+  await sp.shutdown()
+  t.ok(existsSync(join(sp.jobRoot, 'staging')), 'a failed job keeps its staging dir')
+})
+
+t.test('a task that fails once succeeds on retry', async (t) => {
+  const failed = new Set<number>()
+  const inner = new InProcessTaskRunner()
+  const runner = {
+    run(req: TaskRunRequest) {
+      if (req.task.op.type === 'sql' && !failed.has(req.task.id)) { failed.add(req.task.id); return Promise.reject(new Error('transient')) }
+      return inner.run(req)
+    },
+  }
+  const sp = await session(t.testdir(), {}, { runner })
+  t.equal(await sp.fromItems([1, 2, 3]).map('item + 1 as x').count(), 3)
+  t.ok(sp.scheduler.attempts.some((a) => a.ok && a.attempt === 1), 'second attempt succeeded')
+  await sp.shutdown()
+})
+
+t.test('clear errors for wrong input', async (t) => {
+  const dir = t.testdir()
+  const sp = await session(dir)
+  t.teardown(() => sp.shutdown())
+  await t.rejects(sp.readParquet(join(dir, 'missing.parquet')).count(), { code: 'ERR_SMALLPOND_FILE_NOT_FOUND', message: /missing\.parquet" does not exist/ })
+  await t.rejects(sp.readParquet(join(dir, 'none-*.parquet')).count(), { code: 'ERR_SMALLPOND_FILE_NOT_FOUND', message: /matches no file/ })
+  await t.rejects(sp.fromItems([1, 2, 3]).repartition(3, { by: 'item + 5' }).count(), { code: 'ERR_SMALLPOND_PARTITION_KEY_OUT_OF_RANGE', message: /partition key 8 is out of range 0-2 \(partition column\/expression "item \+ 5"\)/ })
+  t.throws(() => sp.fromItems([]), { message: /items is \[\]; accepted: a non-empty array/ })
+  t.throws(() => sp.fromItems([1]).repartition(2, { by: 'item', hashBy: 'item' }), { message: /either by or hashBy/ })
+  t.throws(() => sp.fromItems([1]).map(42 as never), { message: /a function, or a module reference/ })
+  t.throws(() => sp.readCsv('x.csv', {}), { message: /schema is \{\}/ })
+})
+
+t.test('closures cannot ship to worker hosts; module references can', async (t) => {
+  const inner = new InProcessTaskRunner()
+  const runner = { shipsTasks: true, run: (req: TaskRunRequest) => inner.run(req) }
+  const sp = await session(t.testdir(), {}, { runner })
+  t.teardown(() => sp.shutdown())
+  const df = sp.fromRecords(ab)
+  await t.rejects(df.map((r) => ({ c: r.a })).takeAll(), { code: 'ERR_SMALLPOND_UNSHIPPABLE_FUNCTION', message: /closure.*accepted: a module reference \{ module: import\.meta\.url, export: "myFunction" \}/ })
+  t.same(await df.map({ module: fns, export: 'addAB' }).takeAll(), [{ c: 5n }, { c: 7n }, { c: 9n }])
+  t.equal(await df.filter({ module: fns, export: 'aAboveOne' }).count(), 2)
+  await t.rejects(df.map({ module: fns, export: 'nope' }).takeAll(), { message: /the name of an exported function/ })
+})
+
+t.test('writeParquet, readParquet of the output, wait, reuse and recompute', async (t) => {
+  const dir = t.testdir()
+  const sp = await session(dir)
+  t.teardown(() => sp.shutdown())
+  const df = sp.fromItems(Array.from({ length: 50 }, (_, i) => i)).repartition(4, { hashBy: 'item' })
+  await df.writeParquet(join(dir, 'out1'))
+  t.equal(await sp.readParquet(join(dir, 'out1')).count(), 50)
+  const o2 = df.map('item').writeParquetLazy(join(dir, 'out2'))
+  const o3 = df.filter('item < 10').writeParquetLazy(join(dir, 'out3'))
+  await sp.wait(o2, o3)
+  t.equal(await sp.readParquet(join(dir, 'out3', '*.parquet')).count(), 10)
+  const before = sp.scheduler.attempts.length
+  await df.count()
+  t.equal(sp.scheduler.attempts.length, before, 'computed results are reused')
+  await df.recompute().count()
+  t.ok(sp.scheduler.attempts.length > before, 'recompute runs the tasks again')
+  t.match(df.explain(), /HashPartitionNode-\d+ npartitions=4/)
+  t.match(sp.graph(), /DataSinkNode/)
+})
+
+t.test('readJson and partialSort', async (t) => {
+  const dir = t.testdir({ 'a.json': '{"k": 3, "v": "c"}\n{"k": 1, "v": "a"}\n{"k": 2, "v": "b"}\n' })
+  const sp = await session(dir)
+  t.teardown(() => sp.shutdown())
+  const rows = await sp.readJson(join(dir, 'a.json'), { k: 'bigint', v: 'varchar' }).partialSort('k desc').takeAll()
+  t.same(rows.map((r) => r.v), ['c', 'b', 'a'])
+})
+
+t.test('progress line', async (t) => {
+  t.equal(formatProgress({ done: 3, total: 10, running: 2, failed: 1, outputBytes: 10 << 20, elapsedMs: 2000 }),
+    'smallpond: tasks 3/10 (2 running, 1 failed), 10.0 MiB written, 5.0 MiB/s, 2.0 s')
+})
+
+t.test('the public module exports the API', async (t) => {
+  for (const name of ['init', 'Session', 'DataFrame', 'Driver', 'LogicalPlan', 'Planner', 'SqlEngineNode', 'HashPartitionNode', 'ShuffleNode', 'DataSinkNode']) {
+    t.ok(name in smallpond, name)
+  }
+})
