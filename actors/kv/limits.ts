@@ -27,3 +27,7 @@ export const DEFAULT_LIMITS: KvLimits = Object.freeze({
 
 /** Fixed cost FDB charges per mutation or conflict range, on top of its bytes. */
 export const PER_ENTRY_OVERHEAD_BYTES = 16
+
+/** LMDB's key limit with the default page size is 1978 bytes; one goes to the prefix, one to range ends. */
+export const LMDB_MAX_KEY_BYTES = 1976
+export const LMDB_LIMITS: KvLimits = Object.freeze({ ...DEFAULT_LIMITS, maxKeyBytes: LMDB_MAX_KEY_BYTES })

@@ -23,13 +23,11 @@ import { tooOld } from './conflict-history.ts'
 import type { CommitRequest, EngineSnapshot, LocalEngine } from './engine.ts'
 import { kvError, KvErrorCode } from './errors.ts'
 import { decodeRanges, encodeRanges, rangesIntersect, type KeyRange } from './key-ranges.ts'
-import { DEFAULT_LIMITS, type KvLimits } from './limits.ts'
+import type { KvLimits } from './limits.ts'
 import { applyMutations, makeVersionstamp, stampedWriteRanges, type MutableStore } from './mutation.ts'
 import type { KvClock } from './sources.ts'
 
-/** LMDB's key limit with the default page size is 1978 bytes; one goes to the prefix, one to range ends. */
-export const LMDB_MAX_KEY_BYTES = 1976
-export const LMDB_LIMITS: KvLimits = Object.freeze({ ...DEFAULT_LIMITS, maxKeyBytes: LMDB_MAX_KEY_BYTES })
+export { LMDB_LIMITS, LMDB_MAX_KEY_BYTES } from './limits.ts'
 /** Log entries removed per commit at most, so one commit never stalls on a long trim. */
 const MAX_TRIM_PER_COMMIT = 256
 

@@ -13,6 +13,8 @@ import type { KvClock } from './sources.ts'
 import { lowerBound } from './write-buffer.ts'
 
 export const DEFAULT_MEMORY_HISTORY_ENTRIES = 100_000
+/** Keys whose old versions each commit also prunes, walking the key space round-robin. */
+const SWEEP_KEYS_PER_COMMIT = 8
 
 interface Version {
   readonly version: bigint
@@ -36,6 +38,7 @@ export class MemoryEngine implements LocalEngine {
   /** Every key with a stored version, sorted (latin1 strings sort like the bytes). */
   private keys: string[] = []
   private version = 0n
+  private sweepAt = 0
   private closed = false
 
   constructor(options: MemoryEngineOptions) {
@@ -82,6 +85,7 @@ export class MemoryEngine implements LocalEngine {
     this.history.record(version, nowMs, [...request.writeConflicts, ...stampedWriteRanges(request.mutations, stamp)].sort((a, b) => Buffer.compare(a.begin, b.begin)))
     this.version = version
     for (const k of touched) this.prune(k)
+    this.sweep()
     return version
   }
 
@@ -140,6 +144,17 @@ export class MemoryEngine implements LocalEngine {
         for (let i = lowerBound(this.keys, b); i < this.keys.length && this.keys[i] < e; i++) inRange.push(this.keys[i])
         for (const k of inRange) if (this.valueAt(k, version) !== undefined) write(k, undefined)
       },
+    }
+  }
+
+  /** Prunes a few untouched keys per commit, so cleared keys do not stay forever as tombstones. */
+  private sweep(): void {
+    for (let n = 0; n < SWEEP_KEYS_PER_COMMIT && this.keys.length > 0; n++) {
+      if (this.sweepAt >= this.keys.length) this.sweepAt = 0
+      const k = this.keys[this.sweepAt]
+      const before = this.keys.length
+      this.prune(k)
+      if (this.keys.length === before) this.sweepAt++
     }
   }
 

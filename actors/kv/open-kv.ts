@@ -7,7 +7,7 @@
  */
 import { invalidOption } from '../../runtime/errors.ts'
 import type { BackendName, Kv, TransactOptions } from './kv.ts'
-import { DEFAULT_LIMITS, type KvLimits } from './limits.ts'
+import { DEFAULT_LIMITS, LMDB_LIMITS, type KvLimits } from './limits.ts'
 import { LocalKv } from './local-kv.ts'
 import { MemoryEngine } from './memory-backend.ts'
 import { resolveRetryPolicy } from './retry.ts'
@@ -78,7 +78,7 @@ export async function openKv(options: OpenKvOptions): Promise<Kv> {
       return new LocalKv(new MemoryEngine({ limits, clock: sources.clock, historyEntries }), sources, policy)
     }
     case 'lmdb': {
-      const { openLmdbEngine, LMDB_LIMITS } = await import('./lmdb-backend.ts')
+      const { openLmdbEngine } = await import('./lmdb-backend.ts')
       if (typeof options.path !== 'string' || options.path.length === 0) throw invalidOption('path', options.path, 'a non-empty directory path')
       if (options.noSync !== undefined && typeof options.noSync !== 'boolean') throw invalidOption('noSync', options.noSync, 'true or false')
       const engine = openLmdbEngine({

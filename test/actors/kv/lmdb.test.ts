@@ -72,8 +72,9 @@ t.test('lmdb: worker threads and processes transfer concurrently; the total is c
   t.equal(results.reduce((s, r) => s + r.badAudits, 0), 0, 'every audit inside the workers saw the full total')
   t.equal(results.reduce((s, r) => s + r.commits, 0), 4 * 60, 'every transaction (54 transfers + 6 audits per worker) committed exactly once')
   const conflicts = results.reduce((s, r) => s + r.conflicts, 0)
+  // Whether they overlap in time is up to the OS scheduler (2 shared cores), so this is reported,
+  // not asserted; the deterministic conflict cases live in the conformance suite.
   t.comment(`conflicts retried across 2 threads + 2 processes: ${conflicts}`)
-  t.ok(conflicts > 0, 'the workers did conflict')
   await kv.close()
 })
 
