@@ -10,12 +10,15 @@ import { pack } from '../../../actors/kv/tuple.ts'
 import { prng } from './conformance.ts'
 
 export interface WorkerArgs {
-  mode: 'transfer' | 'crash'
+  mode: 'transfer' | 'crash' | 'write'
   path: string
   seed: number
   accounts?: number
   transfers?: number
   start?: number
+  /** write mode: key and value (latin1) to set in one transaction. */
+  key?: string
+  value?: string
 }
 
 export const acctKey = (i: number) => pack(['acct', i])
@@ -67,8 +70,17 @@ async function crash(args: WorkerArgs): Promise<never> {
   }
 }
 
+async function write(args: WorkerArgs): Promise<Record<string, number>> {
+  const kv = await openKv({ backend: 'lmdb', path: args.path })
+  const { info } = await kv.transactWithInfo((tx) => tx.set(Buffer.from(args.key ?? '', 'latin1'), Buffer.from(args.value ?? '', 'latin1')))
+  await kv.close()
+  return { committedVersion: Number(info.committedVersion) }
+}
+
 async function main(args: WorkerArgs): Promise<unknown> {
-  return args.mode === 'transfer' ? transfer(args) : crash(args)
+  if (args.mode === 'transfer') return transfer(args)
+  if (args.mode === 'write') return write(args)
+  return crash(args)
 }
 
 if (!isMainThread) {

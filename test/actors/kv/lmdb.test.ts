@@ -78,6 +78,26 @@ t.test('lmdb: worker threads and processes transfer concurrently; the total is c
   await kv.close()
 })
 
+t.test('lmdb: a write committed by another thread or process conflicts with an open read of the key', async (t) => {
+  const path = freshPath()
+  const kv = await openKv({ backend: 'lmdb', path })
+  await kv.transact((tx) => tx.set(b('k'), b('0')))
+  for (const [who, run] of [['process', runProcess], ['thread', runThread]] as const) {
+    let attempts = 0
+    let otherVersion = 0
+    const { info } = await kv.transactWithInfo(async (tx) => {
+      attempts++
+      const seen = (await tx.get(b('k')))?.toString()
+      if (attempts === 1) otherVersion = (await run({ mode: 'write', path, seed: 0, key: 'k', value: `by ${who}` })).committedVersion
+      else t.equal(seen, `by ${who}`, `the retry reads the ${who}'s write`)
+      tx.set(b('seen'), b(seen ?? ''))
+    })
+    t.equal(info.attempts, 2, `the ${who}'s commit forced one retry`)
+    t.ok(info.committedVersion > BigInt(otherVersion), 'versions are shared across processes and threads')
+  }
+  await kv.close()
+})
+
 t.test('lmdb: a process SIGKILLed mid-commit loses no committed transaction and leaves no partial one', async (t) => {
   const path = freshPath()
   let next = 0
