@@ -1,12 +1,11 @@
-import type { Message } from './actor.ts'
+import type { Message, ActorRef } from './actor.ts'
 import type { ActorAddress } from './address.ts'
 import type { ActorSystem, ControlMessage, RemoteRoute } from './actor-system.ts'
-import { createLinkEncoder, EnvelopeKind, LinkDecoder, type Envelope } from './envelope-codec.ts'
 import { T3fsError } from './errors.ts'
 import type { MailItem, ReplyTarget } from './mail.ts'
 import { hostDied, unknownAddress } from './runtime-errors.ts'
 import { allocateRing, Doorbell, MORE, RingConsumer, RingProducer, type RingMemory } from './spsc-ring.ts'
-import type { Packr } from 'msgpackr'
+import { WireReader, WireWriter } from './wire-codec.ts'
 
 /**
  * The shared memory that connects the hosts of one node: a ring per ordered pair of hosts and a
@@ -27,24 +26,45 @@ export function allocateMesh(hosts: number, ringBytes = ringBytesDefault): MeshM
   return { hosts, rings, doorbells: Array.from({ length: hosts }, () => Doorbell.allocate()) }
 }
 
-/** Envelopes queued on one link before senders see ERR_MAILBOX_FULL. */
-export const linkQueueMax = 8192
-/** Envelopes encoded into one ring record. */
-const batchMax = 128
+/**
+ * Envelope kinds on a link. Every envelope is `[u8 kind]` followed by its fields:
+ * - Tell:       u32 to, value message
+ * - TellFrom:   u32 to, sender (u16 node, u16 host, u32 id), value message
+ * - Ask:        u32 to, u32 corr, u16 replyNode, u16 replyHost, value message
+ * - AskFrom:    as Ask, then sender, then value message
+ * - ReplyOk/ReplyError: u32 corr, value
+ * - Control:    value (a ControlMessage)
+ */
+const enum Kind {
+  Tell = 0,
+  TellFrom = 1,
+  Ask = 2,
+  AskFrom = 3,
+  ReplyOk = 4,
+  ReplyError = 5,
+  Control = 6,
+}
+
+/** Bytes of sealed batches a link may hold back (ring full) before senders see ERR_MAILBOX_FULL. */
+export const linkBacklogBytesMax = 4 << 20
+/** A batch is sealed into the ring after this many envelopes or bytes. */
+const batchEnvelopesMax = 256
+const batchBytesMax = 64 * 1024
 /** Records decoded per turn before yielding to the event loop. */
 const recordsPerTurn = 32
 
-/** The sending side of one directed host-to-host link. */
+/** The sending side of one directed host-to-host link: encodes into a batch, seals batches into the ring. */
 class OutLink {
-  private pending: Envelope[] = []
+  private readonly writer = new WireWriter()
+  private batchEnvelopes = 0
   private flushQueued = false
-  /** Encoded bytes not yet in the ring, and how much of them is. */
-  private backlog: Uint8Array | null = null
+  /** Sealed batches not yet (fully) in the ring: the ring was full. */
+  private backlog: Uint8Array[] = []
   private backlogOffset = 0
+  private backlogBytes = 0
   private waitingForRoom = false
   private writableWaiters: (() => void)[] = []
   dead: T3fsError | null = null
-  private readonly encoder: Packr = createLinkEncoder()
 
   constructor(
     readonly node: number,
@@ -54,22 +74,39 @@ class OutLink {
   ) {}
 
   get full(): boolean {
-    return this.pending.length >= linkQueueMax
+    return this.backlogBytes >= linkBacklogBytesMax
   }
 
-  push(envelope: Envelope): void {
-    if (this.dead !== null) throw this.dead
-    if (this.pending.length >= linkQueueMax) {
-      throw new T3fsError('ERR_MAILBOX_FULL', `link to host ${this.host} of node ${this.node} is full (${linkQueueMax} messages queued); retry later or use send() to wait`, {
-        node: this.node, host: this.host, capacity: linkQueueMax,
-      })
+  mail(to: number, item: MailItem): void {
+    this.admit()
+    const writer = this.writer
+    const reply = item.replyTo
+    const sender = item.sender
+    if (reply === null) {
+      writer.u8(sender === null ? Kind.Tell : Kind.TellFrom)
+      writer.u32(to)
+    } else {
+      writer.u8(sender === null ? Kind.Ask : Kind.AskFrom)
+      writer.u32(to)
+      writer.u32(reply.corr)
+      writer.u16(reply.node)
+      writer.u16(reply.host)
     }
-    this.pending.push(envelope)
-    if (this.pending.length >= batchMax) this.flush()
-    else if (!this.flushQueued) {
-      this.flushQueued = true
-      queueMicrotask(this.flush)
-    }
+    if (sender !== null) writeAddress(writer, sender)
+    this.encode(item.message)
+  }
+
+  reply(corr: number, ok: boolean, value: unknown): void {
+    this.admit()
+    this.writer.u8(ok ? Kind.ReplyOk : Kind.ReplyError)
+    this.writer.u32(corr)
+    this.encode(value)
+  }
+
+  control(control: ControlMessage): void {
+    this.admit()
+    this.writer.u8(Kind.Control)
+    this.encode(control)
   }
 
   whenWritable(): Promise<void> {
@@ -80,43 +117,65 @@ class OutLink {
 
   kill(error: T3fsError): void {
     this.dead = error
-    this.pending = []
-    this.backlog = null
+    this.backlog = []
+    this.backlogBytes = 0
+    this.writer.reset()
     for (const resolve of this.writableWaiters) resolve()
     this.writableWaiters = []
   }
 
+  private admit(): void {
+    if (this.dead !== null) throw this.dead
+    if (this.full) {
+      throw new T3fsError('ERR_MAILBOX_FULL', `link to host ${this.host} of node ${this.node} is full (${linkBacklogBytesMax} bytes waiting); retry later or use send() to wait`, {
+        node: this.node, host: this.host, capacityBytes: linkBacklogBytesMax,
+      })
+    }
+  }
+
+  /** Encodes the envelope's value; an unencodable value unwinds the envelope and throws to the sender. */
+  private encode(value: unknown): void {
+    const start = this.envelopeStart
+    try {
+      this.writer.value(value)
+    } catch (error) {
+      this.writer.position = start
+      throw new T3fsError('ERR_INVALID_MESSAGE', `message cannot cross to host ${this.host}: ${error instanceof Error ? error.message : String(error)}`)
+    }
+    this.envelopeStart = this.writer.position
+    this.batchEnvelopes++
+    if (this.batchEnvelopes >= batchEnvelopesMax || this.writer.position >= batchBytesMax) this.flush()
+    else if (!this.flushQueued) {
+      this.flushQueued = true
+      queueMicrotask(this.flush)
+    }
+  }
+
+  private envelopeStart = 0
+
+  /** Seals the current batch and moves whatever fits into the ring, then wakes the consumer. */
   readonly flush = (): void => {
     this.flushQueued = false
     if (this.dead !== null) return
-    let wrote = false
-    if (this.backlog !== null) {
-      const done = this.write(this.backlog, this.backlogOffset)
-      if (done < this.backlog.length) {
-        wrote ||= done > this.backlogOffset
-        this.backlogOffset = done
-        if (wrote) this.publish()
-        return this.waitForRoom()
+    let wrote = this.drainBacklog()
+    if (this.writer.position > 0) {
+      const batch = this.writer.bytes
+      if (this.backlog.length === 0) {
+        const done = this.write(batch, 0)
+        wrote ||= done > 0
+        if (done < batch.length) this.keep(batch.subarray(done))
+      } else {
+        this.keep(batch)
       }
-      this.backlog = null
-      wrote = true
+      this.writer.reset()
+      this.envelopeStart = 0
+      this.batchEnvelopes = 0
     }
-    while (this.pending.length > 0) {
-      const batch = this.pending.length <= batchMax ? this.pending : this.pending.slice(0, batchMax)
-      this.pending = batch === this.pending ? [] : this.pending.slice(batchMax)
-      const encoded = this.encoder.pack(batch)
-      const done = this.write(encoded, 0)
-      if (done > 0) wrote = true
-      if (done < encoded.length) {
-        // Encoded bytes are part of the link's stream state: keep them, never re-encode.
-        this.backlog = Uint8Array.prototype.slice.call(encoded)
-        this.backlogOffset = done
-        if (wrote) this.publish()
-        this.waitForRoom()
-        return
-      }
+    if (wrote) {
+      this.ring.publish()
+      this.doorbell.ring()
     }
-    if (wrote) this.publish()
+    if (this.backlog.length > 0) this.waitForRoom()
     if (!this.full && this.writableWaiters.length > 0) {
       const waiters = this.writableWaiters
       this.writableWaiters = []
@@ -124,7 +183,29 @@ class OutLink {
     }
   }
 
-  /** Writes `bytes` from `offset` as records (fragments when larger than a record); returns how far it got. */
+  private keep(bytes: Uint8Array): void {
+    this.backlog.push(Uint8Array.prototype.slice.call(bytes))
+    this.backlogBytes += bytes.length
+  }
+
+  private drainBacklog(): boolean {
+    let wrote = false
+    while (this.backlog.length > 0) {
+      const head = this.backlog[0]
+      const done = this.write(head, this.backlogOffset)
+      wrote ||= done > this.backlogOffset
+      this.backlogBytes -= done - this.backlogOffset
+      if (done < head.length) {
+        this.backlogOffset = done
+        return wrote
+      }
+      this.backlog.shift()
+      this.backlogOffset = 0
+    }
+    return wrote
+  }
+
+  /** Writes `bytes` from `offset` as records (fragments beyond a record's size); returns how far it got. */
   private write(bytes: Uint8Array, offset: number): number {
     const maxRecord = this.ring.maxRecordBytes
     while (offset < bytes.length) {
@@ -139,11 +220,6 @@ class OutLink {
     return offset
   }
 
-  private publish(): void {
-    this.ring.publish()
-    this.doorbell.ring()
-  }
-
   private waitForRoom(): void {
     if (this.waitingForRoom) return
     this.waitingForRoom = true
@@ -154,76 +230,60 @@ class OutLink {
   }
 }
 
-/** The receiving side of one link: decoded batches, delivered in order, pausing when a mailbox is full. */
+function writeAddress(writer: WireWriter, ref: ActorRef<Message>): void {
+  writer.u16(ref.address.node)
+  writer.u16(ref.address.host)
+  writer.u32(ref.address.id)
+}
+
+/** The receiving side of one link: whole records copied out, envelopes decoded and delivered in order. */
 class InLink {
-  private batch: Envelope[] = []
-  private index = 0
-  /** Bytes of a fragmented message gathered so far. */
+  private buffer: Uint8Array
   private assembled = 0
+  readonly reader: WireReader
   stalled = false
 
   constructor(
     readonly fromHost: number,
     readonly ring: RingConsumer,
-    readonly decoder: LinkDecoder,
-  ) {}
-
-  get hasWork(): boolean {
-    return !this.stalled && (this.index < this.batch.length || this.ring.hasData)
+    system: ActorSystem,
+  ) {
+    this.buffer = new Uint8Array(ring.bytes.length)
+    this.reader = new WireReader(system)
   }
 
-  /**
-   * Decodes the next whole message (gathering its fragments) into the current batch; false when it
-   * has not fully arrived yet.
-   */
-  load(scratch: Scratch, lengthOut: Uint32Array): boolean {
+  get hasWork(): boolean {
+    return !this.stalled && (!this.reader.done || this.ring.hasData)
+  }
+
+  /** Copies the next whole record (gathering fragments) out of the ring; false when none is complete. */
+  load(lengthOut: Uint32Array): boolean {
     for (;;) {
       const offset = this.ring.next(lengthOut)
       if (offset < 0) return false
       const word = lengthOut[0]
       const length = (word & ~MORE) >>> 0
-      const buffer = scratch.ensure(this.assembled + length, this.assembled)
-      // Decoding straight from shared memory is slow for strings in msgpackr: copy out first.
-      buffer.set(this.ring.bytes.subarray(offset, offset + length), this.assembled)
+      this.ensure(this.assembled + length)
+      this.buffer.set(this.ring.bytes.subarray(offset, offset + length), this.assembled)
       this.assembled += length
       this.ring.release()
       if ((word & MORE) !== 0) continue
-      const total = this.assembled
+      this.reader.load(this.buffer, 0, this.assembled)
       this.assembled = 0
-      this.batch = this.decoder.decode(buffer.subarray(0, total))
-      this.index = 0
       return true
     }
   }
 
-  take(): Envelope | undefined {
-    return this.index < this.batch.length ? this.batch[this.index++] : undefined
-  }
-
-  putBack(): void {
-    this.index--
-  }
-}
-
-/** The copy-out buffer of a receiving host, grown (rarely) for messages larger than a ring. */
-class Scratch {
-  private buffer: Uint8Array
-
-  constructor(initialBytes: number) {
-    this.buffer = new Uint8Array(initialBytes)
-  }
-
-  ensure(bytes: number, keep: number): Uint8Array {
-    if (bytes > messageBytesMax) throw new Error(`a message of more than ${messageBytesMax} bytes crossed a link`)
-    if (bytes <= this.buffer.length) return this.buffer
+  private ensure(bytes: number): void {
+    if (bytes <= this.buffer.length) return
+    if (bytes > messageBytesMax) throw new Error(`a batch of more than ${messageBytesMax} bytes crossed a link`)
     const grown = new Uint8Array(Math.min(messageBytesMax, Math.max(bytes, this.buffer.length * 2)))
-    grown.set(this.buffer.subarray(0, keep))
+    grown.set(this.buffer.subarray(0, this.assembled))
     this.buffer = grown
-    return grown
   }
 }
 
-/** The largest encoded batch a link carries; payloads beyond that belong in a shared buffer pool. */
+/** The largest batch a link carries; bulk data belongs in a shared buffer pool instead. */
 export const messageBytesMax = 256 << 20
 
 /**
@@ -234,7 +294,6 @@ export class HostMesh implements RemoteRoute {
   private readonly out: (OutLink | null)[]
   private readonly inLinks: InLink[]
   private readonly doorbell: Doorbell
-  private readonly scratch: Scratch
   private readonly lengthOut = new Uint32Array(1)
   private network: RemoteRoute | null = null
   private running = false
@@ -249,15 +308,11 @@ export class HostMesh implements RemoteRoute {
     this.out = memory.rings[me].map((ring, to) =>
       ring === null ? null : new OutLink(system.node, to, new RingProducer(ring), new Doorbell(memory.doorbells[to])))
     this.inLinks = []
-    let largestRing = 0
     for (let from = 0; from < memory.hosts; from++) {
       const ring = memory.rings[from][me]
-      if (ring === null) continue
-      largestRing = Math.max(largestRing, ring.data.byteLength)
-      this.inLinks.push(new InLink(from, new RingConsumer(ring), new LinkDecoder(system)))
+      if (ring !== null) this.inLinks.push(new InLink(from, new RingConsumer(ring), system))
     }
     this.doorbell = new Doorbell(memory.doorbells[me])
-    this.scratch = new Scratch(largestRing)
     system.setRemote(this)
   }
 
@@ -277,8 +332,7 @@ export class HostMesh implements RemoteRoute {
 
   /** The main thread saw a host die: fail whatever waits on it here. */
   hostDown(host: number, reason: string): void {
-    const error = hostDied(this.system.node, host, reason)
-    this.out[host]?.kill(error)
+    this.out[host]?.kill(hostDied(this.system.node, host, reason))
     this.system.hostDown(this.system.node, host, reason)
   }
 
@@ -286,31 +340,27 @@ export class HostMesh implements RemoteRoute {
 
   deliver(to: ActorAddress, item: MailItem): void {
     if (to.node !== this.system.node) return this.viaNetwork().deliver(to, item)
-    const reply = item.replyTo
-    this.link(to).push([
-      EnvelopeKind.Mail, to.id, reply === null ? 0 : reply.corr, reply === null ? 0 : reply.node, reply === null ? 0 : reply.host,
-      item.sender, item.message,
-    ])
+    this.link(to.node, to.host, to.id).mail(to.id, item)
   }
 
   whenWritable(to: ActorAddress): Promise<void> {
     if (to.node !== this.system.node) return this.viaNetwork().whenWritable(to)
-    return this.link(to).whenWritable()
+    return this.link(to.node, to.host, to.id).whenWritable()
   }
 
   reply(target: ReplyTarget, ok: boolean, value: unknown): void {
     if (target.node !== this.system.node) return this.viaNetwork().reply(target, ok, value)
-    this.link({ node: target.node, host: target.host, id: 0 }).push([EnvelopeKind.Reply, target.corr, ok ? 1 : 0, value])
+    this.link(target.node, target.host, 0).reply(target.corr, ok, value)
   }
 
   control(node: number, host: number, control: ControlMessage): void {
     if (node !== this.system.node) return this.viaNetwork().control(node, host, control)
-    this.link({ node, host, id: 0 }).push([EnvelopeKind.Control, control])
+    this.link(node, host, 0).control(control)
   }
 
-  private link(to: { node: number; host: number; id: number }): OutLink {
-    const link = this.out[to.host]
-    if (link === undefined || link === null) throw unknownAddress({ node: to.node, host: to.host, id: to.id })
+  private link(node: number, host: number, id: number): OutLink {
+    const link = this.out[host]
+    if (link === undefined || link === null) throw unknownAddress({ node, host, id })
     return link
   }
 
@@ -330,12 +380,12 @@ export class HostMesh implements RemoteRoute {
       progress = false
       for (const link of this.inLinks) {
         if (link.stalled) continue
-        if (this.deliverBatch(link)) progress = true
-        else if (link.load(this.scratch, this.lengthOut)) {
+        if (link.reader.done) {
+          if (!link.load(this.lengthOut)) continue
           records++
-          progress = true
-          this.deliverBatch(link)
         }
+        progress = true
+        this.deliverRecord(link)
       }
     }
     if (this.inLinks.some((link) => link.hasWork)) {
@@ -367,36 +417,58 @@ export class HostMesh implements RemoteRoute {
     queueMicrotask(this.drain)
   }
 
-  /** Delivers what is left of the link's current batch; true if it delivered anything. */
-  private deliverBatch(link: InLink): boolean {
-    let delivered = false
-    for (let envelope = link.take(); envelope !== undefined; envelope = link.take()) {
-      delivered = true
-      switch (envelope[0]) {
-        case EnvelopeKind.Mail: {
-          const [, id, corr, replyNode, replyHost, sender, message] = envelope
-          const item: MailItem = { message: message as Message, replyTo: corr === 0 ? null : { node: replyNode, host: replyHost, corr }, sender }
-          const blocked = this.system.receiveRemote(id, item)
+  /** Delivers the rest of the link's current record; stops (stalled) at a full mailbox. */
+  private deliverRecord(link: InLink): void {
+    const reader = link.reader
+    const system = this.system
+    while (!reader.done) {
+      const start = reader.position
+      const kind = reader.u8()
+      switch (kind) {
+        case Kind.Tell:
+        case Kind.TellFrom:
+        case Kind.Ask:
+        case Kind.AskFrom: {
+          const to = reader.u32()
+          let replyTo: ReplyTarget | null = null
+          if (kind === Kind.Ask || kind === Kind.AskFrom) {
+            const corr = reader.u32()
+            const node = reader.u16()
+            replyTo = { node, host: reader.u16(), corr }
+          }
+          const sender = kind === Kind.TellFrom || kind === Kind.AskFrom ? this.readRef(reader) : null
+          const message = reader.value() as Message
+          const blocked = system.receiveRemote(to, { message, replyTo, sender })
           if (blocked !== null) {
-            // Backpressure: leave the rest of this link's stream in place until the mailbox has room.
-            link.putBack()
+            // Backpressure: keep the rest of this link's stream in place until the mailbox has room.
+            reader.position = start
             link.stalled = true
             void blocked.then(() => {
               link.stalled = false
               this.queueDrain()
             })
-            return delivered
+            return
           }
           break
         }
-        case EnvelopeKind.Reply:
-          this.system.settleAsk(envelope[1], envelope[2] === 1, envelope[3])
+        case Kind.ReplyOk:
+        case Kind.ReplyError: {
+          const corr = reader.u32()
+          system.settleAsk(corr, kind === Kind.ReplyOk, reader.value())
           break
-        case EnvelopeKind.Control:
-          this.system.receiveControl(envelope[1])
+        }
+        case Kind.Control:
+          system.receiveControl(reader.value() as ControlMessage)
           break
+        default:
+          throw new Error(`corrupt link stream from host ${link.fromHost}: envelope kind ${kind}`)
       }
     }
-    return delivered
+  }
+
+  private readRef(reader: WireReader): ActorRef<Message> {
+    const node = reader.u16()
+    const host = reader.u16()
+    return this.system.refFor({ node, host, id: reader.u32() })
   }
 }

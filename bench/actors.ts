@@ -1,0 +1,126 @@
+/**
+ * npm run bench:actors — cross-host tell throughput and ask round trips of the actor runtime, beside
+ * the limits measured in the same run: the raw shared-memory ring and MessagePort.postMessage.
+ * Ends with one JSON line. Options: --runs N (default 5; medians are reported), --count N.
+ */
+import { MessageChannel, type Worker } from 'node:worker_threads'
+import { parseArgs } from 'node:util'
+import { performance } from 'node:perf_hooks'
+import { NodeRuntime, startWorker } from '../runtime/node-runtime.ts'
+import { allocateRing, Doorbell } from '../runtime/spsc-ring.ts'
+import type { PingMsg, SinkMsg, SourceMsg } from './fixtures/actor-bench-actors.ts'
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, count: { type: 'string', default: '2000000' } } })
+const runs = Number(values.runs)
+const count = Number(values.count)
+if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(count) || count < 1000) {
+  console.error('usage: npm run bench:actors -- [--runs N>=1] [--count N>=1000]')
+  process.exit(2)
+}
+
+const fixtures = new URL('./fixtures/actor-bench-actors.ts', import.meta.url).href
+const baselineWorker = new URL('./fixtures/baseline-worker.ts', import.meta.url)
+
+async function pair(a: Record<string, unknown>, b: Record<string, unknown>, transfer: unknown[] = []): Promise<number> {
+  const workers: Worker[] = [startWorker(baselineWorker, a), startWorker(baselineWorker, b)]
+  void transfer
+  await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))))
+  const done = workers.map((w) => new Promise<{ start: number; end: number }>((resolve) => w.once('message', resolve)))
+  for (const w of workers) w.postMessage('go')
+  const [p, c] = await Promise.all(done)
+  await Promise.all(workers.map((w) => w.terminate()))
+  // Worker clocks share the process's time origin, so spans compare directly.
+  return count / ((Math.max(p.end, c.end) - Math.min(p.start, c.start)) / 1000)
+}
+
+async function rawRing(): Promise<number> {
+  const ring = allocateRing(1 << 20)
+  const doorbell = Doorbell.allocate()
+  return pair({ role: 'ring-producer', count, ring, doorbell }, { role: 'ring-consumer', count, ring, doorbell })
+}
+
+async function postMessageRate(): Promise<number> {
+  const n = Math.min(count, 500_000)
+  const { port1, port2 } = new MessageChannel()
+  const workers: Worker[] = []
+  const make = (role: string, port: unknown) => {
+    const bootstrap = startWorker(baselineWorker, { role, count: n, port })
+    return bootstrap
+  }
+  void make
+  // MessagePorts must be transferred: start the two workers by hand.
+  const { Worker } = await import('node:worker_threads')
+  const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(baselineWorker.href)}) })`
+  workers.push(new Worker(boot, { eval: true, workerData: { role: 'port-producer', count: n, port: port1 }, transferList: [port1] }))
+  workers.push(new Worker(boot, { eval: true, workerData: { role: 'port-consumer', count: n, port: port2 }, transferList: [port2] }))
+  await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))))
+  const done = workers.map((w) => new Promise<{ start: number; end: number }>((resolve) => w.once('message', resolve)))
+  for (const w of workers) w.postMessage('go')
+  const [p, c] = await Promise.all(done)
+  await Promise.all(workers.map((w) => w.terminate()))
+  return n / ((Math.max(p.end, c.end) - Math.min(p.start, c.start)) / 1000)
+}
+
+async function actorTell(runtime: NodeRuntime): Promise<number> {
+  const sinkRef = await runtime.spawn<SinkMsg>({ module: fixtures, export: 'sink' }, undefined, { host: 2 })
+  const sourceRef = await runtime.spawn<SourceMsg>({ module: fixtures, export: 'source' }, undefined, { host: 1 })
+  const done = sinkRef.ask({ type: 'expect', count }, { timeoutMs: 600_000 })
+  const start = performance.now()
+  await sourceRef.ask({ type: 'blast', to: sinkRef, count }, { timeoutMs: 600_000 })
+  const result = await done
+  const seconds = (performance.now() - start) / 1000
+  if (result.received !== count) throw new Error(`sink received ${result.received} of ${count}`)
+  await runtime.stop(sinkRef)
+  await runtime.stop(sourceRef)
+  return count / seconds
+}
+
+async function actorAsk(runtime: NodeRuntime): Promise<number[]> {
+  const a = await runtime.spawn<PingMsg>({ module: fixtures, export: 'pinger' }, undefined, { host: 1 })
+  const b = await runtime.spawn<PingMsg>({ module: fixtures, export: 'pinger' }, undefined, { host: 2 })
+  await a.ask({ type: 'measure', to: b, rounds: 2000 }) // warm-up
+  const samples = await a.ask({ type: 'measure', to: b, rounds: 20_000 }, { timeoutMs: 600_000 })
+  await runtime.stop(a)
+  await runtime.stop(b)
+  return samples
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
+const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]
+
+const runtime = await NodeRuntime.start({ hostsPerDomain: 2, domains: [{ id: 0, cpus: [0, 1] }] })
+const tells: number[] = []
+const rings: number[] = []
+const posts: number[] = []
+const p50s: number[] = []
+const p99s: number[] = []
+for (let run = 0; run < runs; run++) {
+  rings.push(await rawRing())
+  tells.push(await actorTell(runtime))
+  posts.push(await postMessageRate())
+  const samples = await actorAsk(runtime)
+  p50s.push(percentile(samples, 0.5))
+  p99s.push(percentile(samples, 0.99))
+  console.log(`run ${run + 1}/${runs}: tell ${(tells[run] / 1e6).toFixed(2)} M/s, ring ${(rings[run] / 1e6).toFixed(2)} M/s, postMessage ${(posts[run] / 1e6).toFixed(2)} M/s, ask p50 ${p50s[run].toFixed(1)} µs p99 ${p99s[run].toFixed(1)} µs`)
+}
+await runtime.shutdown()
+
+const tell = median(tells)
+const ring = median(rings)
+const post = median(posts)
+console.log('')
+console.log('figure                                  median of ' + runs)
+console.log(`actor tell, host 1 -> host 2, 64 B     ${(tell / 1e6).toFixed(2)} M msgs/s`)
+console.log(`raw SAB ring, 64 B records             ${(ring / 1e6).toFixed(2)} M msgs/s   tell/ring ${(tell / ring).toFixed(2)}`)
+console.log(`MessagePort.postMessage, 64 B          ${(post / 1e6).toFixed(2)} M msgs/s   tell/postMessage ${(tell / post).toFixed(2)}`)
+console.log(`actor ask round trip, host 1 <-> 2     p50 ${median(p50s).toFixed(1)} µs, p99 ${median(p99s).toFixed(1)} µs`)
+console.log(JSON.stringify({
+  bench: 'actors',
+  tell_msgs_per_s: Math.round(tell),
+  ring_msgs_per_s: Math.round(ring),
+  postmessage_msgs_per_s: Math.round(post),
+  tell_vs_ring: Number((tell / ring).toFixed(3)),
+  tell_vs_postmessage: Number((tell / post).toFixed(3)),
+  ask_rtt_us_p50: Number(median(p50s).toFixed(1)),
+  ask_rtt_us_p99: Number(median(p99s).toFixed(1)),
+}))

@@ -1,0 +1,372 @@
+import { addExtension, Packr, Unpackr } from 'msgpackr'
+import { ActorRefImpl, type RefRouter } from './actor-ref.ts'
+
+/**
+ * The value codec of the host-to-host links. Messages are small objects of a few shapes sent
+ * millions of times, so each link learns a shape (the `type` value plus the key order) once and
+ * then sends only its id and the values; the receiver builds objects with a generated literal of
+ * that shape. Anything outside the fast types (Map, Set, Date, class instances, huge integers)
+ * falls back to msgpackr inside the same stream.
+ *
+ * Measured on this 2-core VM (bench:actors), msgpackr alone cost 150–400 ns per small message on
+ * the producer, which capped cross-host tells near 1.4 M/s; this codec is what lets the router
+ * approach the raw ring.
+ */
+
+const enum Tag {
+  Null = 0,
+  Undefined = 1,
+  False = 2,
+  True = 3,
+  Int32 = 4,
+  Float64 = 5,
+  Ascii = 6,
+  Utf8 = 7,
+  Binary = 8,
+  Array = 9,
+  Shape = 10,
+  ShapeDefinition = 11,
+  Ref = 12,
+  BigInt64 = 13,
+  Msgpack = 14,
+}
+
+interface ShapeNode {
+  id: number
+  /** Next node by key; for a `type` key with a string value, `typed` holds nodes by that value. */
+  readonly next: Map<string, ShapeNode>
+  readonly typed: Map<string, ShapeNode>
+  readonly keys: readonly string[]
+  readonly typeValue: string | null
+}
+
+function shapeNode(keys: readonly string[], typeValue: string | null): ShapeNode {
+  return { id: -1, next: new Map(), typed: new Map(), keys, typeValue }
+}
+
+const shapesMax = 65535
+
+/**
+ * ActorRefs nested inside a msgpackr-encoded fallback value travel as their address and come back
+ * bound to the decoding thread's router (set around each fallback decode).
+ */
+let fallbackRouter: RefRouter | null = null
+addExtension({
+  Class: ActorRefImpl,
+  type: 0x54,
+  write: (ref: ActorRefImpl) => [ref.address.node, ref.address.host, ref.address.id],
+  read: ([node, host, id]: [number, number, number]) => {
+    if (fallbackRouter === null) throw new Error('an ActorRef was decoded outside a link')
+    return new ActorRefImpl({ node, host, id }, fallbackRouter)
+  },
+})
+const textEncoder = new TextEncoder()
+
+/** Encodes values into a growable buffer; one writer per directed link (it remembers the shapes sent). */
+export class WireWriter {
+  buffer: Uint8Array
+  private view: DataView
+  position = 0
+  private readonly root = shapeNode([], null)
+  private shapeCount = 0
+  private readonly fallback = new Packr({ useRecords: false })
+
+  constructor(initialBytes = 64 * 1024) {
+    this.buffer = new Uint8Array(initialBytes)
+    this.view = new DataView(this.buffer.buffer)
+  }
+
+  reset(): void {
+    this.position = 0
+  }
+
+  get bytes(): Uint8Array {
+    return this.buffer.subarray(0, this.position)
+  }
+
+  u8(value: number): void {
+    this.ensure(1)
+    this.buffer[this.position++] = value
+  }
+
+  u16(value: number): void {
+    this.ensure(2)
+    this.view.setUint16(this.position, value, true)
+    this.position += 2
+  }
+
+  u32(value: number): void {
+    this.ensure(4)
+    this.view.setUint32(this.position, value, true)
+    this.position += 4
+  }
+
+  value(value: unknown): void {
+    switch (typeof value) {
+      case 'number':
+        if ((value | 0) === value && !Object.is(value, -0)) {
+          this.ensure(5)
+          this.buffer[this.position] = Tag.Int32
+          this.view.setInt32(this.position + 1, value, true)
+          this.position += 5
+        } else {
+          this.ensure(9)
+          this.buffer[this.position] = Tag.Float64
+          this.view.setFloat64(this.position + 1, value, true)
+          this.position += 9
+        }
+        return
+      case 'string':
+        return this.string(value)
+      case 'boolean':
+        return this.u8(value ? Tag.True : Tag.False)
+      case 'undefined':
+        return this.u8(Tag.Undefined)
+      case 'bigint':
+        if (value >= -(2n ** 63n) && value < 2n ** 63n) {
+          this.ensure(9)
+          this.buffer[this.position] = Tag.BigInt64
+          this.view.setBigInt64(this.position + 1, value, true)
+          this.position += 9
+          return
+        }
+        return this.msgpack(value)
+      case 'object':
+        return this.object(value)
+      default:
+        throw new TypeError(`a ${typeof value} cannot cross a host link; send data, or a module reference for code`)
+    }
+  }
+
+  private object(value: object | null): void {
+    if (value === null) return this.u8(Tag.Null)
+    if (Array.isArray(value)) {
+      this.u8(Tag.Array)
+      this.u32(value.length)
+      for (let i = 0; i < value.length; i++) this.value(value[i])
+      return
+    }
+    if (value instanceof Uint8Array) {
+      this.ensure(5 + value.length)
+      this.buffer[this.position] = Tag.Binary
+      this.view.setUint32(this.position + 1, value.length, true)
+      this.buffer.set(value, this.position + 5)
+      this.position += 5 + value.length
+      return
+    }
+    if (value instanceof ActorRefImpl) {
+      this.u8(Tag.Ref)
+      this.u16(value.address.node)
+      this.u16(value.address.host)
+      this.u32(value.address.id)
+      return
+    }
+    if (Object.getPrototypeOf(value) !== Object.prototype) return this.msgpack(value)
+    this.plainObject(value as Record<string, unknown>)
+  }
+
+  private plainObject(value: Record<string, unknown>): void {
+    let node = this.root
+    for (const key in value) {
+      const item = value[key]
+      if (key === 'type' && typeof item === 'string') {
+        let next = node.typed.get(item)
+        if (next === undefined) node.typed.set(item, (next = shapeNode([...node.keys, key], item)))
+        node = next
+      } else {
+        let next = node.next.get(key)
+        if (next === undefined) node.next.set(key, (next = shapeNode([...node.keys, key], node.typeValue)))
+        node = next
+      }
+    }
+    if (node.id < 0) {
+      // A key that a generated object literal would treat as the prototype goes the generic way.
+      if (this.shapeCount >= shapesMax || node.keys.includes('__proto__')) return this.msgpack(value)
+      node.id = this.shapeCount++
+      this.u8(Tag.ShapeDefinition)
+      this.u16(node.id)
+      this.string(JSON.stringify({ keys: node.keys, type: node.typeValue }))
+    } else {
+      this.ensure(3)
+      this.buffer[this.position] = Tag.Shape
+      this.view.setUint16(this.position + 1, node.id, true)
+      this.position += 3
+    }
+    for (const key in value) {
+      if (key === 'type' && node.typeValue !== null) continue
+      this.value(value[key])
+    }
+  }
+
+  private string(value: string): void {
+    const length = value.length
+    if (length <= 64) {
+      this.ensure(5 + length)
+      const start = this.position + 5
+      let i = 0
+      for (; i < length; i++) {
+        const code = value.charCodeAt(i)
+        if (code > 0x7f) break
+        this.buffer[start + i] = code
+      }
+      if (i === length) {
+        this.buffer[this.position] = Tag.Ascii
+        this.view.setUint32(this.position + 1, length, true)
+        this.position = start + length
+        return
+      }
+    }
+    this.ensure(5 + length * 3)
+    const { written } = textEncoder.encodeInto(value, this.buffer.subarray(this.position + 5))
+    this.buffer[this.position] = Tag.Utf8
+    this.view.setUint32(this.position + 1, written, true)
+    this.position += 5 + written
+  }
+
+  private msgpack(value: unknown): void {
+    const encoded = this.fallback.pack(value)
+    this.ensure(5 + encoded.length)
+    this.buffer[this.position] = Tag.Msgpack
+    this.view.setUint32(this.position + 1, encoded.length, true)
+    this.buffer.set(encoded, this.position + 5)
+    this.position += 5 + encoded.length
+  }
+
+  private ensure(bytes: number): void {
+    if (this.position + bytes <= this.buffer.length) return
+    const grown = new Uint8Array(Math.max(this.buffer.length * 2, this.position + bytes))
+    grown.set(this.buffer.subarray(0, this.position))
+    this.buffer = grown
+    this.view = new DataView(grown.buffer)
+  }
+}
+
+type ShapeReader = (reader: WireReader) => Record<string, unknown>
+
+/** Decodes what one WireWriter wrote, in order; it learns the writer's shapes as they arrive. */
+export class WireReader {
+  buffer: Uint8Array = new Uint8Array(0)
+  private view = new DataView(this.buffer.buffer)
+  position = 0
+  end = 0
+  private readonly shapes: ShapeReader[] = []
+  private readonly fallback = new Unpackr({ useRecords: false })
+
+  constructor(private readonly router: RefRouter) {}
+
+  load(buffer: Uint8Array, start: number, end: number): void {
+    if (buffer !== this.buffer) {
+      this.buffer = buffer
+      this.view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+    }
+    this.position = start
+    this.end = end
+  }
+
+  get done(): boolean {
+    return this.position >= this.end
+  }
+
+  u8(): number {
+    return this.buffer[this.position++]
+  }
+
+  u16(): number {
+    const value = this.view.getUint16(this.position, true)
+    this.position += 2
+    return value
+  }
+
+  u32(): number {
+    const value = this.view.getUint32(this.position, true)
+    this.position += 4
+    return value
+  }
+
+  value(): unknown {
+    const tag = this.buffer[this.position++]
+    switch (tag) {
+      case Tag.Null: return null
+      case Tag.Undefined: return undefined
+      case Tag.False: return false
+      case Tag.True: return true
+      case Tag.Int32: {
+        const value = this.view.getInt32(this.position, true)
+        this.position += 4
+        return value
+      }
+      case Tag.Float64: {
+        const value = this.view.getFloat64(this.position, true)
+        this.position += 8
+        return value
+      }
+      case Tag.Ascii: return this.ascii(this.u32())
+      case Tag.Utf8: {
+        const length = this.u32()
+        const text = Buffer.from(this.buffer.buffer, this.buffer.byteOffset + this.position, length).toString('utf8')
+        this.position += length
+        return text
+      }
+      case Tag.Binary: {
+        const length = this.u32()
+        // A copy: the link's buffer is reused for the next record.
+        const bytes = Buffer.allocUnsafe(length)
+        bytes.set(this.buffer.subarray(this.position, this.position + length))
+        this.position += length
+        return bytes
+      }
+      case Tag.Array: {
+        const length = this.u32()
+        const items = new Array<unknown>(length)
+        for (let i = 0; i < length; i++) items[i] = this.value()
+        return items
+      }
+      case Tag.Shape: return this.shapes[this.u16()](this)
+      case Tag.ShapeDefinition: {
+        const id = this.u16()
+        const { keys, type } = JSON.parse(this.value() as string) as { keys: string[]; type: string | null }
+        this.shapes[id] = compileShape(keys, type)
+        return this.shapes[id](this)
+      }
+      case Tag.Ref: {
+        const node = this.u16()
+        const host = this.u16()
+        const id = this.u32()
+        return new ActorRefImpl({ node, host, id }, this.router)
+      }
+      case Tag.BigInt64: {
+        const value = this.view.getBigInt64(this.position, true)
+        this.position += 8
+        return value
+      }
+      case Tag.Msgpack: {
+        const length = this.u32()
+        const copy = Buffer.from(this.buffer.subarray(this.position, this.position + length))
+        this.position += length
+        fallbackRouter = this.router
+        try {
+          return this.fallback.unpack(copy)
+        } finally {
+          fallbackRouter = null
+        }
+      }
+      default:
+        throw new Error(`corrupt link stream: unknown tag ${tag} at ${this.position - 1}`)
+    }
+  }
+
+  private ascii(length: number): string {
+    const start = this.position
+    this.position += length
+    if (length > 24) return Buffer.from(this.buffer.buffer, this.buffer.byteOffset + start, length).toString('latin1')
+    let text = ''
+    for (let i = start; i < start + length; i++) text += String.fromCharCode(this.buffer[i])
+    return text
+  }
+}
+
+/** A reader that builds the object as one literal, so every message of a shape shares a hidden class. */
+function compileShape(keys: readonly string[], typeValue: string | null): ShapeReader {
+  const fields = keys.map((key) => `${JSON.stringify(key)}: ${key === 'type' && typeValue !== null ? JSON.stringify(typeValue) : 'r.value()'}`)
+  return new Function('r', `return { ${fields.join(', ')} }`) as ShapeReader
+}
