@@ -1,0 +1,209 @@
+//! CRC32C (Castagnoli): SSE4.2 `crc32` instruction over three interleaved streams, slicing-by-8
+//! software fallback, and `combine` (CRC of A‖B from CRC(A), CRC(B), len(B)).
+//! All public functions take and return the *finished* CRC (init ~0, final xor ~0), so
+//! `update(update(0, A), B) == crc(A‖B)`.
+
+use crate::napi::*;
+use crate::{js_fn};
+use std::sync::OnceLock;
+
+const POLY: u32 = 0x82F6_3B78; // reflected 0x1EDC6F41
+
+fn tables() -> &'static [[u32; 256]; 8] {
+    static T: OnceLock<Box<[[u32; 256]; 8]>> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut t = Box::new([[0u32; 256]; 8]);
+        for i in 0..256u32 {
+            let mut c = i;
+            for _ in 0..8 { c = if c & 1 != 0 { (c >> 1) ^ POLY } else { c >> 1 }; }
+            t[0][i as usize] = c;
+        }
+        for i in 0..256 {
+            for k in 1..8 { t[k][i] = (t[k - 1][i] >> 8) ^ t[0][(t[k - 1][i] & 0xff) as usize]; }
+        }
+        t
+    })
+}
+
+/// Register-level software update (no inversion).
+fn sw_raw(mut c: u32, data: &[u8]) -> u32 {
+    let t = tables();
+    let mut chunks = data.chunks_exact(8);
+    for ch in &mut chunks {
+        let lo = u32::from_le_bytes([ch[0], ch[1], ch[2], ch[3]]) ^ c;
+        let hi = u32::from_le_bytes([ch[4], ch[5], ch[6], ch[7]]);
+        c = t[7][(lo & 0xff) as usize] ^ t[6][((lo >> 8) & 0xff) as usize] ^ t[5][((lo >> 16) & 0xff) as usize]
+            ^ t[4][(lo >> 24) as usize] ^ t[3][(hi & 0xff) as usize] ^ t[2][((hi >> 8) & 0xff) as usize]
+            ^ t[1][((hi >> 16) & 0xff) as usize] ^ t[0][(hi >> 24) as usize];
+    }
+    for &b in chunks.remainder() { c = (c >> 8) ^ t[0][((c ^ b as u32) & 0xff) as usize]; }
+    c
+}
+
+/// a(x)·b(x) mod P, reflected (zlib's multmodp).
+fn multmodp(a: u32, mut b: u32) -> u32 {
+    let mut m = 1u32 << 31;
+    let mut p = 0u32;
+    loop {
+        if a & m != 0 {
+            p ^= b;
+            if a & (m - 1) == 0 { break; }
+        }
+        m >>= 1;
+        b = if b & 1 != 0 { (b >> 1) ^ POLY } else { b >> 1 };
+    }
+    p
+}
+
+fn x2n_table() -> &'static [u32; 32] {
+    static T: OnceLock<[u32; 32]> = OnceLock::new();
+    T.get_or_init(|| {
+        let mut t = [0u32; 32];
+        let mut p = 1u32 << 30; // x^1
+        t[0] = p;
+        for n in 1..32 { p = multmodp(p, p); t[n] = p; }
+        t
+    })
+}
+
+/// x^(n·2^k) mod P.
+fn x2nmodp(mut n: u64, mut k: u32) -> u32 {
+    let t = x2n_table();
+    let mut p = 1u32 << 31; // x^0
+    while n != 0 {
+        if n & 1 != 0 { p = multmodp(t[(k & 31) as usize], p); }
+        n >>= 1;
+        k += 1;
+    }
+    p
+}
+
+/// CRC of A‖B given crc(A), crc(B) and len(B).
+pub fn combine(crc_a: u32, crc_b: u32, len_b: u64) -> u32 {
+    multmodp(x2nmodp(len_b, 3), crc_a) ^ crc_b
+}
+
+pub fn software(crc: u32, data: &[u8]) -> u32 { !sw_raw(!crc, data) }
+
+pub fn hardware_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    { std::is_x86_feature_detected!("sse4.2") }
+    #[cfg(not(target_arch = "x86_64"))]
+    { false }
+}
+
+/// Bytes per stream in the interleaved loop; the three results are merged with one shift each.
+#[cfg(target_arch = "x86_64")]
+const STREAM_BYTES: usize = 8192;
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+unsafe fn hw_raw(mut c: u32, data: &[u8]) -> u32 {
+    use std::arch::x86_64::{_mm_crc32_u64, _mm_crc32_u8};
+    static SHIFT: OnceLock<u32> = OnceLock::new();
+    let shift = *SHIFT.get_or_init(|| x2nmodp(STREAM_BYTES as u64, 3));
+    let mut p = data.as_ptr();
+    let mut len = data.len();
+    // Align to 8 bytes so the 64-bit loads below are aligned.
+    while len > 0 && (p as usize) & 7 != 0 {
+        c = _mm_crc32_u8(c, *p);
+        p = p.add(1);
+        len -= 1;
+    }
+    while len >= 3 * STREAM_BYTES {
+        let (mut c0, mut c1, mut c2) = (c as u64, 0u64, 0u64);
+        let p0 = p as *const u64;
+        let p1 = p.add(STREAM_BYTES) as *const u64;
+        let p2 = p.add(2 * STREAM_BYTES) as *const u64;
+        let mut i = 0;
+        while i < STREAM_BYTES / 8 {
+            c0 = _mm_crc32_u64(c0, p0.add(i).read());
+            c1 = _mm_crc32_u64(c1, p1.add(i).read());
+            c2 = _mm_crc32_u64(c2, p2.add(i).read());
+            i += 1;
+        }
+        // reg(A‖B‖C) = shift(shift(rA) ^ rB) ^ rC, each shift over STREAM_BYTES zero bytes.
+        c = multmodp(shift, multmodp(shift, c0 as u32) ^ c1 as u32) ^ c2 as u32;
+        p = p.add(3 * STREAM_BYTES);
+        len -= 3 * STREAM_BYTES;
+    }
+    let mut c64 = c as u64;
+    while len >= 8 {
+        c64 = _mm_crc32_u64(c64, (p as *const u64).read());
+        p = p.add(8);
+        len -= 8;
+    }
+    c = c64 as u32;
+    while len > 0 {
+        c = _mm_crc32_u8(c, *p);
+        p = p.add(1);
+        len -= 1;
+    }
+    c
+}
+
+pub fn crc32c(crc: u32, data: &[u8]) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        static HW: OnceLock<bool> = OnceLock::new();
+        if *HW.get_or_init(hardware_available) { return !unsafe { hw_raw(!crc, data) }; }
+    }
+    software(crc, data)
+}
+
+// ---- JS bindings --------------------------------------------------------------------------
+
+fn crc_args(env: napi_env, info: napi_callback_info) -> Result<(u32, &'static [u8])> {
+    let [buf, init] = args::<2>(env, info)?;
+    let (p, len) = get_bytes(env, buf, "data")?;
+    let crc = if type_of(env, init) == NAPI_UNDEFINED { 0 } else { get_u64(env, init, "initial crc")? as u32 };
+    let data = if len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(p, len) } };
+    Ok((crc, data))
+}
+
+fn js_crc(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let (crc, data) = crc_args(env, info)?;
+    number(env, crc32c(crc, data) as f64)
+}
+
+fn js_crc_sw(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let (crc, data) = crc_args(env, info)?;
+    number(env, software(crc, data) as f64)
+}
+
+fn js_combine(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let [a, b, len] = args::<3>(env, info)?;
+    let a = get_u64(env, a, "crcA")?;
+    let b = get_u64(env, b, "crcB")?;
+    if a > u32::MAX as u64 || b > u32::MAX as u64 { return arg_error("crcA and crcB must be uint32"); }
+    let len = get_u64(env, len, "lengthB")?;
+    number(env, combine(a as u32, b as u32, len) as f64)
+}
+
+fn js_hw(env: napi_env, _info: napi_callback_info) -> Result<napi_value> { boolean(env, hardware_available()) }
+
+js_fn!(crc32c_cb, js_crc);
+js_fn!(crc32c_sw_cb, js_crc_sw);
+js_fn!(combine_cb, js_combine);
+js_fn!(hw_cb, js_hw);
+
+pub fn register(env: napi_env, exports: napi_value) {
+    export(env, exports, "crc32c", crc32c_cb);
+    export(env, exports, "crc32cSoftware", crc32c_sw_cb);
+    export(env, exports, "crc32cCombine", combine_cb);
+    export(env, exports, "crc32cHardware", hw_cb);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn vectors() {
+        assert_eq!(crc32c(0, b"123456789"), 0xE306_9283);
+        assert_eq!(software(0, b"123456789"), 0xE306_9283);
+        let big: Vec<u8> = (0..100_003u32).map(|i| (i * 2654435761u32 >> 13) as u8).collect();
+        assert_eq!(crc32c(0, &big), software(0, &big));
+        let (a, b) = big.split_at(40_000);
+        assert_eq!(combine(crc32c(0, a), crc32c(0, b), b.len() as u64), crc32c(0, &big));
+    }
+}

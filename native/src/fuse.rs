@@ -1,0 +1,2 @@
+use crate::napi::*;
+pub fn register(_env: napi_env, _exports: napi_value) {}

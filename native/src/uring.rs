@@ -1,0 +1,513 @@
+//! io_uring over raw syscalls (no liburing): one ring per N-API env (per JS thread).
+//!
+//! The JS thread is the only producer of SQEs: each call writes one SQE and returns a Promise;
+//! `submit()` (scheduled once per JS turn by index.ts) hands the batch to the kernel with one
+//! io_uring_enter. A completion thread per ring waits in io_uring_enter(GETEVENTS), reaps CQEs
+//! into a shared batch and wakes the JS thread through one threadsafe-function call per batch;
+//! the JS side then resolves/rejects the operations' promises. The event loop never blocks.
+
+use crate::napi::*;
+use crate::{env_data, js_fn, sys};
+use std::ffi::{c_void, CString};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+const SQ_ENTRIES: u32 = 256;
+const CQ_ENTRIES: u32 = 8192;
+/// Upper bound on operations in flight per ring (each holds a slot until its CQE arrives).
+const MAX_IN_FLIGHT: usize = 65536;
+const STOP_USER_DATA: u64 = u64::MAX;
+
+const IORING_SETUP_CQSIZE: u32 = 1 << 3;
+const IORING_FEAT_SINGLE_MMAP: u32 = 1;
+const IORING_ENTER_GETEVENTS: u32 = 1;
+const IORING_OFF_SQ_RING: i64 = 0;
+const IORING_OFF_CQ_RING: i64 = 0x800_0000;
+const IORING_OFF_SQES: i64 = 0x1000_0000;
+const IORING_REGISTER_BUFFERS: u32 = 0;
+const IORING_UNREGISTER_BUFFERS: u32 = 1;
+const IORING_FSYNC_DATASYNC: u32 = 1;
+
+const OP_NOP: u8 = 0;
+const OP_FSYNC: u8 = 3;
+const OP_READ_FIXED: u8 = 4;
+const OP_WRITE_FIXED: u8 = 5;
+const OP_OPENAT: u8 = 18;
+const OP_CLOSE: u8 = 19;
+const OP_READ: u8 = 22;
+const OP_WRITE: u8 = 23;
+const AT_FDCWD: i32 = -100;
+
+#[repr(C)]
+#[derive(Default)]
+struct SqOffsets { head: u32, tail: u32, ring_mask: u32, ring_entries: u32, flags: u32, dropped: u32, array: u32, resv1: u32, user_addr: u64 }
+#[repr(C)]
+#[derive(Default)]
+struct CqOffsets { head: u32, tail: u32, ring_mask: u32, ring_entries: u32, overflow: u32, cqes: u32, flags: u32, resv1: u32, user_addr: u64 }
+#[repr(C)]
+#[derive(Default)]
+struct Params {
+    sq_entries: u32, cq_entries: u32, flags: u32, sq_thread_cpu: u32, sq_thread_idle: u32, features: u32,
+    wq_fd: u32, resv: [u32; 3], sq_off: SqOffsets, cq_off: CqOffsets,
+}
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct Sqe {
+    opcode: u8, flags: u8, ioprio: u16, fd: i32, off: u64, addr: u64, len: u32, op_flags: u32,
+    user_data: u64, buf_index: u16, personality: u16, file_index: i32, addr3: u64, pad: u64,
+}
+#[repr(C)]
+struct Cqe { user_data: u64, res: i32, flags: u32 }
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind { Read, Write, ReadFixed, WriteFixed, Fsync, Open, Close, Nop }
+
+impl Kind {
+    fn syscall(self) -> &'static str {
+        match self {
+            Kind::Read | Kind::ReadFixed => "read",
+            Kind::Write | Kind::WriteFixed => "write",
+            Kind::Fsync => "fsync",
+            Kind::Open => "open",
+            Kind::Close => "close",
+            Kind::Nop => "nop",
+        }
+    }
+}
+
+struct Slot { deferred: napi_deferred, keep: napi_ref, path: Option<CString>, kind: Kind }
+
+/// Completions handed from the completion thread to the JS thread.
+struct Shared { batch: Mutex<Vec<(u64, i32)>>, notified: AtomicBool, tsfn: napi_threadsafe_function }
+unsafe impl Send for Shared {}
+unsafe impl Sync for Shared {}
+
+struct Mapping { ptr: *mut c_void, len: usize }
+unsafe impl Send for Mapping {}
+
+pub struct Ring {
+    fd: i32,
+    sq_map: Mapping,
+    cq_map: Option<Mapping>,
+    sqe_map: Mapping,
+    sq_head: *const AtomicU32,
+    sq_tail: *const AtomicU32,
+    sq_mask: u32,
+    sq_array: *mut u32,
+    sqes: *mut Sqe,
+    tail: u32,      // local SQ tail (published on each push)
+    submitted: u32, // SQ tail value up to which the kernel has been told
+    slots: Vec<Option<Slot>>,
+    free: Vec<usize>,
+    in_flight: usize,
+    shared: Arc<Shared>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    registered: Vec<napi_ref>,
+
+    referenced: bool,
+    stopped: bool,
+}
+
+fn enter(fd: i32, to_submit: u32, min_complete: u32, flags: u32) -> i64 {
+    unsafe { sys::syscall(sys::SYS_IO_URING_ENTER, fd as i64, to_submit as i64, min_complete as i64, flags as i64, 0i64, 0i64) as i64 }
+}
+
+unsafe fn map(fd: i32, len: usize, off: i64) -> Result<Mapping> {
+    const PROT_RW: i32 = 3;
+    const MAP_SHARED_POPULATE: i32 = 0x01 | 0x8000;
+    let p = sys::mmap(ptr::null_mut(), len, PROT_RW, MAP_SHARED_POPULATE, fd, off);
+    if p as isize == -1 { return Err(errno_error("mmap")); }
+    Ok(Mapping { ptr: p, len })
+}
+
+/// Everything the completion thread needs, as plain addresses.
+struct CqView { fd: i32, head: usize, tail: usize, mask: u32, cqes: usize }
+
+fn completion_thread(cq: CqView, shared: Arc<Shared>) {
+    let head = unsafe { &*(cq.head as *const AtomicU32) };
+    let tail = unsafe { &*(cq.tail as *const AtomicU32) };
+    let cqes = cq.cqes as *const Cqe;
+    let mut stop = false;
+    let mut local: Vec<(u64, i32)> = Vec::with_capacity(CQ_ENTRIES as usize);
+    while !stop {
+        let r = enter(cq.fd, 0, 1, IORING_ENTER_GETEVENTS);
+        if r < 0 {
+            let e = sys::errno();
+            if e == 4 /* EINTR */ || e == 11 /* EAGAIN */ || e == 16 /* EBUSY */ { continue; }
+            break; // the ring is gone
+        }
+        let mut h = head.load(Ordering::Relaxed);
+        let t = tail.load(Ordering::Acquire);
+        while h != t {
+            let c = unsafe { &*cqes.add((h & cq.mask) as usize) };
+            if c.user_data == STOP_USER_DATA { stop = true; } else { local.push((c.user_data, c.res)); }
+            h = h.wrapping_add(1);
+        }
+        head.store(h, Ordering::Release);
+        if local.is_empty() { continue; }
+        shared.batch.lock().unwrap().append(&mut local);
+        if !shared.notified.swap(true, Ordering::AcqRel) {
+            unsafe { napi_call_threadsafe_function(shared.tsfn, ptr::null_mut(), NAPI_TSFN_NONBLOCKING) };
+        }
+    }
+}
+
+unsafe extern "C" fn on_completions(env: napi_env, _js: napi_value, ctx: *mut c_void, _data: *mut c_void) {
+    if env.is_null() { return; }
+    let ring = &mut *(ctx as *mut Ring);
+    ring.shared.notified.store(false, Ordering::Release);
+    let batch = std::mem::take(&mut *ring.shared.batch.lock().unwrap());
+    for (user_data, res) in batch.iter().copied() { ring.complete(env, user_data as usize, res); }
+    // Give the allocation back so the steady state allocates nothing.
+    let mut guard = ring.shared.batch.lock().unwrap();
+    if guard.capacity() < batch.capacity() && guard.is_empty() { let mut b = batch; b.clear(); *guard = b; }
+    drop(guard);
+    if ring.tail != ring.submitted { let _ = ring.submit(); }
+    ring.update_ref(env);
+}
+
+unsafe extern "C" fn cleanup_hook(arg: *mut c_void) { (*(arg as *mut Ring)).shutdown(); }
+
+impl Ring {
+    fn new(env: napi_env) -> Result<Box<Ring>> {
+        let mut p = Params { flags: IORING_SETUP_CQSIZE, cq_entries: CQ_ENTRIES, ..Default::default() };
+        let fd = unsafe { sys::syscall(sys::SYS_IO_URING_SETUP, SQ_ENTRIES as i64, &mut p as *mut Params) } as i32;
+        if fd < 0 { return Err(errno_error("io_uring_setup")); }
+        let fail = |e: Error| -> Result<Box<Ring>> { unsafe { sys::close(fd) }; Err(e) };
+        let sq_len = p.sq_off.array as usize + p.sq_entries as usize * 4;
+        let cq_len = p.cq_off.cqes as usize + p.cq_entries as usize * std::mem::size_of::<Cqe>();
+        let single = p.features & IORING_FEAT_SINGLE_MMAP != 0;
+        let sq_map = match unsafe { map(fd, if single { sq_len.max(cq_len) } else { sq_len }, IORING_OFF_SQ_RING) } {
+            Ok(m) => m, Err(e) => return fail(e),
+        };
+        let cq_map = if single { None } else {
+            match unsafe { map(fd, cq_len, IORING_OFF_CQ_RING) } { Ok(m) => Some(m), Err(e) => return fail(e) }
+        };
+        let sqe_map = match unsafe { map(fd, p.sq_entries as usize * 64, IORING_OFF_SQES) } { Ok(m) => m, Err(e) => return fail(e) };
+        let sq = sq_map.ptr as usize;
+        let cq = cq_map.as_ref().map(|m| m.ptr as usize).unwrap_or(sq);
+        let at = |base: usize, off: u32| base + off as usize;
+        let cq_view = CqView {
+            fd, head: at(cq, p.cq_off.head), tail: at(cq, p.cq_off.tail),
+            mask: unsafe { *(at(cq, p.cq_off.ring_mask) as *const u32) }, cqes: at(cq, p.cq_off.cqes),
+        };
+        let mut name = ptr::null_mut();
+        let mut tsfn = ptr::null_mut();
+        unsafe {
+            napi_create_string_utf8(env, b"t3fs.uring\0".as_ptr() as _, NAPI_AUTO_LENGTH, &mut name);
+        }
+        let mut ring = Box::new(Ring {
+            fd, sq_map, cq_map, sqe_map,
+            sq_head: at(sq, p.sq_off.head) as *const AtomicU32,
+            sq_tail: at(sq, p.sq_off.tail) as *const AtomicU32,
+            sq_mask: unsafe { *(at(sq, p.sq_off.ring_mask) as *const u32) },
+            sq_array: at(sq, p.sq_off.array) as *mut u32,
+            sqes: ptr::null_mut(),
+            tail: 0, submitted: 0,
+            slots: Vec::new(), free: Vec::new(), in_flight: 0,
+            shared: Arc::new(Shared { batch: Mutex::new(Vec::with_capacity(CQ_ENTRIES as usize)), notified: AtomicBool::new(false), tsfn: ptr::null_mut() }),
+            thread: None, registered: Vec::new(), referenced: true, stopped: false,
+        });
+        ring.sqes = ring.sqe_map.ptr as *mut Sqe;
+        ring.tail = unsafe { (*ring.sq_tail).load(Ordering::Relaxed) };
+        ring.submitted = ring.tail;
+        let ctx = &mut *ring as *mut Ring as *mut c_void;
+        check!(napi_create_threadsafe_function(env, ptr::null_mut(), ptr::null_mut(), name, 0, 1, ptr::null_mut(), None,
+                                               ctx, Some(on_completions), &mut tsfn));
+        Arc::get_mut(&mut ring.shared).unwrap().tsfn = tsfn;
+        ring.update_ref(env); // nothing in flight yet: do not hold the event loop open
+        let shared = ring.shared.clone();
+        ring.thread = Some(std::thread::Builder::new().name("t3fs-uring".into())
+            .spawn(move || completion_thread(cq_view, shared)).map_err(|e| Error::Coded { code: "ERR_URING_THREAD", message: e.to_string() })?);
+        // Registered after the TSFN, so it runs before Node tears the TSFN down (hooks run in reverse).
+        unsafe { napi_add_env_cleanup_hook(env, Some(cleanup_hook), ctx) };
+        Ok(ring)
+    }
+
+    fn update_ref(&mut self, env: napi_env) {
+        let want = self.in_flight > 0;
+        if want != self.referenced {
+            unsafe {
+                if want { napi_ref_threadsafe_function(env, self.shared.tsfn); } else { napi_unref_threadsafe_function(env, self.shared.tsfn); }
+            }
+            self.referenced = want;
+        }
+    }
+
+    fn sq_space(&self) -> u32 {
+        let head = unsafe { (*self.sq_head).load(Ordering::Acquire) };
+        SQ_ENTRIES - self.tail.wrapping_sub(head)
+    }
+
+    /// Hands every queued SQE to the kernel. Returns how many it took.
+    fn submit(&mut self) -> Result<u32> {
+        let mut total = 0;
+        while self.tail != self.submitted {
+            let n = self.tail.wrapping_sub(self.submitted);
+            let r = enter(self.fd, n, 0, 0);
+            if r < 0 {
+                let e = sys::errno();
+                if e == 4 { continue; }
+                if e == 11 || e == 16 { break; } // kernel busy: retried on the next completion batch
+                return Err(Error::Errno { errno: e, syscall: "io_uring_enter", path: None });
+            }
+            if r == 0 { break; }
+            self.submitted = self.submitted.wrapping_add(r as u32);
+            total += r as u32;
+        }
+        Ok(total)
+    }
+
+    fn push(&mut self, sqe: Sqe) -> Result<()> {
+        if self.sq_space() == 0 {
+            self.submit()?;
+            if self.sq_space() == 0 { return Err(Error::Coded { code: "ERR_URING_BUSY", message: "submission queue is full".into() }); }
+        }
+        let idx = self.tail & self.sq_mask;
+        unsafe {
+            *self.sqes.add(idx as usize) = sqe;
+            *self.sq_array.add(idx as usize) = idx;
+            self.tail = self.tail.wrapping_add(1);
+            (*self.sq_tail).store(self.tail, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Queues one operation; returns its promise.
+    fn queue(&mut self, env: napi_env, mut sqe: Sqe, kind: Kind, keep: napi_value, path: Option<CString>) -> Result<napi_value> {
+        if self.stopped { return Err(Error::Coded { code: "ERR_URING_CLOSED", message: "the ring of this thread is shut down".into() }); }
+        if self.in_flight >= MAX_IN_FLIGHT {
+            return Err(Error::Coded { code: "ERR_URING_BUSY", message: format!("more than {MAX_IN_FLIGHT} operations in flight") });
+        }
+        let index = match self.free.pop() { Some(i) => i, None => { self.slots.push(None); self.slots.len() - 1 } };
+        sqe.user_data = index as u64;
+        if let Err(e) = self.push(sqe) { self.free.push(index); return Err(e); }
+        let (mut deferred, mut promise, mut r) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
+        check!(napi_create_promise(env, &mut deferred, &mut promise));
+        if !keep.is_null() { check!(napi_create_reference(env, keep, 1, &mut r)); }
+        self.slots[index] = Some(Slot { deferred, keep: r, path, kind });
+        self.in_flight += 1;
+        self.update_ref(env);
+        Ok(promise)
+    }
+
+    unsafe fn complete(&mut self, env: napi_env, index: usize, res: i32) {
+        let Some(slot) = self.slots.get_mut(index).and_then(|s| s.take()) else { return };
+        self.free.push(index);
+        self.in_flight -= 1;
+        if !slot.keep.is_null() { napi_delete_reference(env, slot.keep); }
+        if res >= 0 {
+            let mut v = ptr::null_mut();
+            napi_create_double(env, res as f64, &mut v);
+            napi_resolve_deferred(env, slot.deferred, v);
+        } else {
+            let path = slot.path.map(|p| p.to_string_lossy().into_owned());
+            let e = Error::Errno { errno: -res, syscall: slot.kind.syscall(), path };
+            napi_reject_deferred(env, slot.deferred, make_error(env, env_data(env).error_factory, &e));
+        }
+    }
+
+    /// Stops the completion thread (idempotent). Pending promises stay unsettled: the env is ending.
+    fn shutdown(&mut self) {
+        if self.stopped { return; }
+        self.stopped = true;
+        if self.sq_space() == 0 { let _ = self.submit(); }
+        let _ = self.push(Sqe { opcode: OP_NOP, user_data: STOP_USER_DATA, ..Default::default() });
+        let _ = self.submit();
+        if let Some(t) = self.thread.take() { let _ = t.join(); }
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        self.shutdown();
+        unsafe {
+            sys::munmap(self.sqe_map.ptr, self.sqe_map.len);
+            if let Some(m) = &self.cq_map { sys::munmap(m.ptr, m.len); }
+            sys::munmap(self.sq_map.ptr, self.sq_map.len);
+            sys::close(self.fd);
+        }
+    }
+}
+
+pub fn destroy(env: napi_env, ring: Box<Ring>) {
+    let mut ring = ring;
+    unsafe { napi_remove_env_cleanup_hook(env, Some(cleanup_hook), &mut *ring as *mut Ring as *mut c_void) };
+    for r in ring.registered.drain(..) { unsafe { napi_delete_reference(env, r) }; }
+    drop(ring);
+}
+
+fn ring<'a>(env: napi_env) -> Result<&'a mut Ring> {
+    let d = env_data(env);
+    if d.ring.is_none() { d.ring = Some(Ring::new(env)?); }
+    Ok(d.ring.as_mut().unwrap())
+}
+
+// ---- JS bindings --------------------------------------------------------------------------
+
+/// (fd, buffer, bufferOffset, length, position) → Promise<bytes>
+fn rw(env: napi_env, info: napi_callback_info, write: bool) -> Result<napi_value> {
+    let [fd, buf, boff, len, pos] = args::<5>(env, info)?;
+    let fd = get_i32(env, fd, "fd")?;
+    let (p, size) = get_bytes(env, buf, "buffer")?;
+    let boff = get_u64(env, boff, "bufferOffset")? as usize;
+    let len = get_u64(env, len, "length")? as usize;
+    if boff.checked_add(len).map_or(true, |end| end > size) {
+        return arg_error(format!("bufferOffset {boff} + length {len} exceeds the buffer's {size} bytes"));
+    }
+    if len > u32::MAX as usize { return arg_error("length must be below 4 GiB"); }
+    let pos = get_u64(env, pos, "position")?;
+    let sqe = Sqe { opcode: if write { OP_WRITE } else { OP_READ }, fd, off: pos, addr: unsafe { p.add(boff) } as u64, len: len as u32, ..Default::default() };
+    ring(env)?.queue(env, sqe, if write { Kind::Write } else { Kind::Read }, buf, None)
+}
+fn js_read(env: napi_env, info: napi_callback_info) -> Result<napi_value> { rw(env, info, false) }
+fn js_write(env: napi_env, info: napi_callback_info) -> Result<napi_value> { rw(env, info, true) }
+
+/// (fd, bufIndex, bufferOffset, length, position) → Promise<bytes>, on a registered buffer.
+fn rw_fixed(env: napi_env, info: napi_callback_info, write: bool) -> Result<napi_value> {
+    let [fd, index, boff, len, pos] = args::<5>(env, info)?;
+    let fd = get_i32(env, fd, "fd")?;
+    let index = get_u64(env, index, "bufferIndex")? as usize;
+    let r = ring(env)?;
+    let Some(&keep) = r.registered.get(index) else {
+        return arg_error(format!("bufferIndex {index} is not registered ({} registered buffers)", r.registered.len()));
+    };
+    let mut buf = ptr::null_mut();
+    check!(napi_get_reference_value(env, keep, &mut buf));
+    let (p, size) = get_bytes(env, buf, "registered buffer")?;
+    let boff = get_u64(env, boff, "bufferOffset")? as usize;
+    let len = get_u64(env, len, "length")? as usize;
+    if boff.checked_add(len).map_or(true, |end| end > size) {
+        return arg_error(format!("bufferOffset {boff} + length {len} exceeds the registered buffer's {size} bytes"));
+    }
+    let pos = get_u64(env, pos, "position")?;
+    let sqe = Sqe { opcode: if write { OP_WRITE_FIXED } else { OP_READ_FIXED }, fd, off: pos, addr: unsafe { p.add(boff) } as u64,
+                    len: len as u32, buf_index: index as u16, ..Default::default() };
+    r.queue(env, sqe, if write { Kind::WriteFixed } else { Kind::ReadFixed }, ptr::null_mut(), None)
+}
+fn js_read_fixed(env: napi_env, info: napi_callback_info) -> Result<napi_value> { rw_fixed(env, info, false) }
+fn js_write_fixed(env: napi_env, info: napi_callback_info) -> Result<napi_value> { rw_fixed(env, info, true) }
+
+/// (buffers[]) registers them (replacing any earlier set); no fixed op may be in flight.
+fn js_register(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let [list] = args::<1>(env, info)?;
+    let mut is = false;
+    check!(napi_is_array(env, list, &mut is));
+    if !is { return arg_error("buffers must be an array of Buffers/TypedArrays"); }
+    let mut n = 0u32;
+    check!(napi_get_array_length(env, list, &mut n));
+    let r = ring(env)?;
+    if !r.registered.is_empty() {
+        let ret = unsafe { sys::syscall(sys::SYS_IO_URING_REGISTER, r.fd as i64, IORING_UNREGISTER_BUFFERS as i64, 0i64, 0i64) };
+        if ret < 0 { return Err(errno_error("io_uring_register")); }
+        for x in r.registered.drain(..) { unsafe { napi_delete_reference(env, x) }; }
+    }
+    if n == 0 { return Ok(undefined(env)); }
+    let mut iov: Vec<[u64; 2]> = Vec::with_capacity(n as usize);
+    let mut values = Vec::with_capacity(n as usize);
+    for i in 0..n {
+        let mut v = ptr::null_mut();
+        check!(napi_get_element(env, list, i, &mut v));
+        let (p, len) = get_bytes(env, v, "buffer")?;
+        if len == 0 { return arg_error(format!("buffer {i} is empty")); }
+        iov.push([p as u64, len as u64]);
+        values.push(v);
+    }
+    let ret = unsafe { sys::syscall(sys::SYS_IO_URING_REGISTER, r.fd as i64, IORING_REGISTER_BUFFERS as i64, iov.as_ptr(), n as i64) };
+    if ret < 0 { return Err(errno_error("io_uring_register")); }
+    for v in values {
+        let mut rf = ptr::null_mut();
+        check!(napi_create_reference(env, v, 1, &mut rf));
+        r.registered.push(rf);
+    }
+    Ok(undefined(env))
+}
+
+/// (fd, datasync) → Promise<0>
+fn js_fsync(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let [fd, datasync] = args::<2>(env, info)?;
+    let fd = get_i32(env, fd, "fd")?;
+    let sqe = Sqe { opcode: OP_FSYNC, fd, op_flags: if get_bool(env, datasync) { IORING_FSYNC_DATASYNC } else { 0 }, ..Default::default() };
+    ring(env)?.queue(env, sqe, Kind::Fsync, ptr::null_mut(), None)
+}
+
+/// (path, flags, mode) → Promise<fd>. flags are Linux open(2) flags (O_DIRECT included).
+fn js_open(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let [path, flags, mode] = args::<3>(env, info)?;
+    let path = get_string(env, path, "path")?;
+    let flags = get_i32(env, flags, "flags")? | sys::O_CLOEXEC;
+    let mode = if type_of(env, mode) == NAPI_UNDEFINED { 0o644 } else { get_u64(env, mode, "mode")? as u32 };
+    let c = CString::new(path).map_err(|_| Error::Arg("path contains a NUL byte".into()))?;
+    let sqe = Sqe { opcode: OP_OPENAT, fd: AT_FDCWD, addr: c.as_ptr() as u64, len: mode, op_flags: flags as u32, ..Default::default() };
+    ring(env)?.queue(env, sqe, Kind::Open, ptr::null_mut(), Some(c))
+}
+
+fn js_close(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let [fd] = args::<1>(env, info)?;
+    let fd = get_i32(env, fd, "fd")?;
+    ring(env)?.queue(env, Sqe { opcode: OP_CLOSE, fd, ..Default::default() }, Kind::Close, ptr::null_mut(), None)
+}
+
+fn js_nop(env: napi_env, _info: napi_callback_info) -> Result<napi_value> {
+    ring(env)?.queue(env, Sqe { opcode: OP_NOP, ..Default::default() }, Kind::Nop, ptr::null_mut(), None)
+}
+
+fn js_submit(env: napi_env, _info: napi_callback_info) -> Result<napi_value> {
+    let d = env_data(env);
+    let n = match d.ring.as_mut() { Some(r) => r.submit()?, None => 0 };
+    number(env, n as f64)
+}
+
+fn js_stats(env: napi_env, _info: napi_callback_info) -> Result<napi_value> {
+    let o = object(env)?;
+    let d = env_data(env);
+    let (inflight, queued, regs, fd) = match d.ring.as_ref() {
+        Some(r) => (r.in_flight, r.tail.wrapping_sub(r.submitted), r.registered.len(), r.fd),
+        None => (0, 0, 0, -1),
+    };
+    set(env, o, "inFlight", number(env, inflight as f64)?)?;
+    set(env, o, "queued", number(env, queued as f64)?)?;
+    set(env, o, "registeredBuffers", number(env, regs as f64)?)?;
+    set(env, o, "ringFd", number(env, fd as f64)?)?;
+    set(env, o, "sqEntries", number(env, SQ_ENTRIES as f64)?)?;
+    set(env, o, "cqEntries", number(env, CQ_ENTRIES as f64)?)?;
+    Ok(o)
+}
+
+/// (buffer, align) → address of buffer[0] modulo align (for carving aligned views for O_DIRECT).
+fn js_addr_mod(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let [buf, align] = args::<2>(env, info)?;
+    let (p, _) = get_bytes(env, buf, "buffer")?;
+    let align = get_u64(env, align, "align")?;
+    if align == 0 || !align.is_power_of_two() { return arg_error(format!("align must be a power of two, got {align}")); }
+    number(env, (p as u64 % align) as f64)
+}
+
+js_fn!(addr_mod_cb, js_addr_mod);
+js_fn!(read_cb, js_read);
+js_fn!(write_cb, js_write);
+js_fn!(read_fixed_cb, js_read_fixed);
+js_fn!(write_fixed_cb, js_write_fixed);
+js_fn!(register_cb, js_register);
+js_fn!(fsync_cb, js_fsync);
+js_fn!(open_cb, js_open);
+js_fn!(close_cb, js_close);
+js_fn!(nop_cb, js_nop);
+js_fn!(submit_cb, js_submit);
+js_fn!(stats_cb, js_stats);
+
+pub fn register(env: napi_env, exports: napi_value) {
+    export(env, exports, "addressModulo", addr_mod_cb);
+    export(env, exports, "uringRead", read_cb);
+    export(env, exports, "uringWrite", write_cb);
+    export(env, exports, "uringReadFixed", read_fixed_cb);
+    export(env, exports, "uringWriteFixed", write_fixed_cb);
+    export(env, exports, "uringRegisterBuffers", register_cb);
+    export(env, exports, "uringFsync", fsync_cb);
+    export(env, exports, "uringOpen", open_cb);
+    export(env, exports, "uringClose", close_cb);
+    export(env, exports, "uringNop", nop_cb);
+    export(env, exports, "uringSubmit", submit_cb);
+    export(env, exports, "uringStats", stats_cb);
+}
