@@ -8,7 +8,7 @@
  *   console.log(await out.takeAll())
  *   await sp.shutdown()
  */
-export { init, Session, type SessionDeps } from './session.ts'
+export { init, Session, type SessionDeps, type SmallpondRuntime } from './session.ts'
 export { DataFrame, type RepartitionOptions, type RowFunction, type BatchFunction } from './dataframe.ts'
 export type { InitOptions } from './config.ts'
 export { SmallpondErrorCode } from './errors.ts'
@@ -38,3 +38,7 @@ export type { TaskSpec, TaskOp } from './logical/task.ts'
 export { type PartitionInfo, DATA_PARTITION_COLUMN } from './logical/partition-info.ts'
 export { InProcessTaskRunner, type TaskRunner, type TaskRunRequest } from './execution/runner.ts'
 export { Driver, DRIVER_OPTIONS, type DriverArgs, type ExecutionResult } from './driver.ts'
+export { smallpondTask, TASK_ACTOR_MODULE } from './actors/task-actor.ts'
+export { smallpondScheduler } from './actors/scheduler-actor.ts'
+export { ActorTaskRunner, type TaskPlacement } from './actors/actor-runner.ts'
+export type { TaskActorMsg, SchedulerMsg } from './actors/protocol.ts'

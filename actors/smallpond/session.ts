@@ -25,10 +25,28 @@ import { inferColumnTypes, rowsToArrow, type Row } from './execution/values.ts'
 import { resolveConfig, type InitOptions, type ResolvedConfig } from './config.ts'
 import { invalidArgument, smallpondError, SmallpondErrorCode } from './errors.ts'
 import { DataFrame } from './dataframe.ts'
+import type { ActorRef } from '../../runtime/actor.ts'
+import type { ActorSystem } from '../../runtime/actor-system.ts'
+import { ActorTaskRunner, type TaskPlacement } from './actors/actor-runner.ts'
+import { smallpondScheduler } from './actors/scheduler-actor.ts'
+import type { SchedulerMsg } from './actors/protocol.ts'
+
+/** What a session needs from NodeRuntime: worker hosts for task actors, the main-thread system for the scheduler. */
+export interface SmallpondRuntime extends TaskPlacement {
+  readonly system: ActorSystem
+}
+
+/** A whole job may take long (the runtime caps an ask at 24 h); tasks have their own timeout in the runner. */
+const RUN_TIMEOUT_MS = 86_400_000
 
 export interface SessionDeps {
-  /** Where tasks run; default in-process. The actor runner places each task in its own actor. */
+  /** Where tasks run; default in-process (ignored when `runtime` is given). */
   runner?: TaskRunner
+  /**
+   * Run on the actor runtime: a scheduler actor on the main-thread system and one task actor per
+   * task attempt on the worker hosts. User functions must then be module references.
+   */
+  runtime?: SmallpondRuntime
   clock?: Clock
   random?: () => number
   env?: Readonly<Record<string, string | undefined>>
@@ -39,7 +57,10 @@ export async function init(options: InitOptions = {}, deps: SessionDeps = {}): P
   const clock = deps.clock ?? systemClock
   const random = deps.random ?? systemRandom
   const config = resolveConfig(options, deps.env ?? process.env, clock.now(), random)
-  const session = new Session(config, deps.runner ?? new InProcessTaskRunner(), clock, random)
+  const session = deps.runtime
+    ? new Session(config, new ActorTaskRunner(deps.runtime), clock, random, deps.runtime.system)
+    : new Session(config, deps.runner ?? new InProcessTaskRunner(), clock, random)
+  await session.ready()
   await createJobDirs(session.jobRoot)
   await appendStatus(session.jobRoot, 'running', clock.now())
   for (const w of config.warnings) process.emitWarning(w, { code: 'SMALLPOND_CONFIG' })
@@ -50,7 +71,8 @@ export class Session {
   readonly ctx = new Context()
   readonly jobRoot: string
   readonly planner: Planner
-  readonly scheduler: TaskScheduler
+  scheduler!: TaskScheduler
+  private readonly schedulerRef: ActorRef<SchedulerMsg> | undefined
   /** Every node created through this session, for graph(). */
   readonly nodes: Node[] = []
   private readonly optimizer: Optimizer
@@ -58,20 +80,30 @@ export class Session {
   private failed = false
   private closed = false
 
-  constructor(readonly config: ResolvedConfig, readonly runner: TaskRunner, readonly clock: Clock, readonly random: () => number) {
+  constructor(readonly config: ResolvedConfig, readonly runner: TaskRunner, readonly clock: Clock, readonly random: () => number,
+    private readonly system?: ActorSystem) {
     this.jobRoot = jobRootOf(config.dataRoot, config.jobTimeMs, config.jobId)
     this.planner = new Planner({ maxProducers: Math.max(1, Math.min(config.numExecutors, 8)) })
     this.optimizer = new Optimizer((node) => this.isNodeComputed(node))
     const progress = config.progress ?? process.stderr.isTTY
-    this.scheduler = new TaskScheduler({
+    const options = {
       runner,
       env: { jobId: config.jobId, jobRoot: this.jobRoot, jobSeed: config.randomSeed, threads: config.threadsPerTask, memoryLimitBytes: config.memoryPerTaskBytes },
       maxConcurrentTasks: config.numExecutors,
       maxFailCount: config.maxFailCount,
       faultInjectProb: config.faultInjectProb,
-      random, clock,
       progress: progress ? new TerminalProgress(process.stderr, clock) : undefined,
-    })
+    }
+    if (system) {
+      this.schedulerRef = system.spawn(smallpondScheduler, { options, onReady: (s) => { this.scheduler = s } }, { name: `smallpond-scheduler-${config.jobId}` })
+    } else {
+      this.scheduler = new TaskScheduler({ ...options, random, clock })
+    }
+  }
+
+  /** @internal resolves once the scheduler (actor) is up. */
+  async ready(): Promise<void> {
+    if (this.schedulerRef) await this.schedulerRef.ask({ type: 'stats' })
   }
 
   /** @internal wraps a node created for this session. */
@@ -140,9 +172,14 @@ export class Session {
   async computeNode(node: Node, recompute = false): Promise<DataSetSpec[]> {
     if (this.closed) throw smallpondError(SmallpondErrorCode.sessionClosed, 'smallpond: the session was shut down; accepted: calls before sp.shutdown()')
     const { tasks, targets } = this.planNode(node)
-    if (recompute) this.scheduler.forget(tasks.filter((t) => targets.includes(t) || t.nodeId === node.id).map((t) => t.id))
+    const forget = recompute ? tasks.filter((t) => targets.includes(t) || t.nodeId === node.id).map((t) => t.id) : []
     if (this.runner.shipsTasks) checkShippable(tasks)
     try {
+      if (this.schedulerRef) {
+        if (forget.length > 0) this.schedulerRef.tell({ type: 'forget', taskIds: forget })
+        return await this.schedulerRef.ask({ type: 'run', tasks, targets }, { timeoutMs: RUN_TIMEOUT_MS })
+      }
+      this.scheduler.forget(forget)
       return await this.scheduler.run(tasks, targets)
     } catch (error) {
       this.failed = true
@@ -186,6 +223,7 @@ export class Session {
     await appendStatus(this.jobRoot, this.failed ? 'failure' : 'success', this.clock.now())
     if (!this.failed) await cleanupJob(this.jobRoot, this.config.removeOutputRoot)
     await this.runner.close?.()
+    if (this.schedulerRef) this.system?.stop(this.schedulerRef)
   }
 
   get outputRoot(): string {

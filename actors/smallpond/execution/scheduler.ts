@@ -66,12 +66,21 @@ export class TaskScheduler {
     for (const id of taskIds) this.results.delete(id)
   }
 
-  /** Runs `tasks` (a dependency-closed set, dependencies first) and returns the outputs of `targets`. */
-  async run(tasks: readonly TaskSpec[], targets: readonly TaskSpec[]): Promise<DataSetSpec[]> {
-    const pending = tasks.filter((t) => !this.results.has(t.id))
-    if (pending.length > 0) await this.runPending(pending)
-    return targets.map((t) => this.results.get(t.id)!)
+  /**
+   * Runs `tasks` (a dependency-closed set, dependencies first) and returns the outputs of `targets`.
+   * Runs are serialized, so two computations sharing tasks never run a task twice.
+   */
+  run(tasks: readonly TaskSpec[], targets: readonly TaskSpec[]): Promise<DataSetSpec[]> {
+    const result = this.queue.then(async () => {
+      const pending = tasks.filter((t) => !this.results.has(t.id))
+      if (pending.length > 0) await this.runPending(pending)
+      return targets.map((t) => this.results.get(t.id)!)
+    })
+    this.queue = result.then(() => undefined, () => undefined)
+    return result
   }
+
+  private queue: Promise<void> = Promise.resolve()
 
   private async runPending(pending: readonly TaskSpec[]): Promise<void> {
     const { clock, progress } = this.options
