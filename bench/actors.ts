@@ -3,7 +3,7 @@
  * the limits measured in the same run: the raw shared-memory ring and MessagePort.postMessage.
  * Ends with one JSON line. Options: --runs N (default 5; medians are reported), --count N.
  */
-import { MessageChannel, type Worker } from 'node:worker_threads'
+import { MessageChannel, type Transferable, type Worker } from 'node:worker_threads'
 import { parseArgs } from 'node:util'
 import { performance } from 'node:perf_hooks'
 import { NodeRuntime, startWorker } from '../runtime/node-runtime.ts'
@@ -21,16 +21,21 @@ if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(count) || count < 1
 const fixtures = new URL('./fixtures/actor-bench-actors.ts', import.meta.url).href
 const baselineWorker = new URL('./fixtures/baseline-worker.ts', import.meta.url)
 
-async function pair(a: Record<string, unknown>, b: Record<string, unknown>, transfer: unknown[] = []): Promise<number> {
-  const workers: Worker[] = [startWorker(baselineWorker, a), startWorker(baselineWorker, b)]
-  void transfer
+async function pair(
+  a: Record<string, unknown>,
+  b: Record<string, unknown>,
+  transferA: Transferable[] = [],
+  transferB: Transferable[] = [],
+  messages = count,
+): Promise<number> {
+  const workers: Worker[] = [startWorker(baselineWorker, a, transferA), startWorker(baselineWorker, b, transferB)]
   await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))))
   const done = workers.map((w) => new Promise<{ start: number; end: number }>((resolve) => w.once('message', resolve)))
   for (const w of workers) w.postMessage('go')
   const [p, c] = await Promise.all(done)
   await Promise.all(workers.map((w) => w.terminate()))
   // Worker clocks share the process's time origin, so spans compare directly.
-  return count / ((Math.max(p.end, c.end) - Math.min(p.start, c.start)) / 1000)
+  return messages / ((Math.max(p.end, c.end) - Math.min(p.start, c.start)) / 1000)
 }
 
 async function rawRing(): Promise<number> {
@@ -41,24 +46,9 @@ async function rawRing(): Promise<number> {
 
 async function postMessageRate(): Promise<number> {
   const n = Math.min(count, 500_000)
+  // MessagePorts must be transferred, so these two workers are started with a transfer list.
   const { port1, port2 } = new MessageChannel()
-  const workers: Worker[] = []
-  const make = (role: string, port: unknown) => {
-    const bootstrap = startWorker(baselineWorker, { role, count: n, port })
-    return bootstrap
-  }
-  void make
-  // MessagePorts must be transferred: start the two workers by hand.
-  const { Worker } = await import('node:worker_threads')
-  const boot = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(baselineWorker.href)}) })`
-  workers.push(new Worker(boot, { eval: true, workerData: { role: 'port-producer', count: n, port: port1 }, transferList: [port1] }))
-  workers.push(new Worker(boot, { eval: true, workerData: { role: 'port-consumer', count: n, port: port2 }, transferList: [port2] }))
-  await Promise.all(workers.map((w) => new Promise((resolve) => w.once('message', resolve))))
-  const done = workers.map((w) => new Promise<{ start: number; end: number }>((resolve) => w.once('message', resolve)))
-  for (const w of workers) w.postMessage('go')
-  const [p, c] = await Promise.all(done)
-  await Promise.all(workers.map((w) => w.terminate()))
-  return n / ((Math.max(p.end, c.end) - Math.min(p.start, c.start)) / 1000)
+  return pair({ role: 'port-producer', count: n, port: port1 }, { role: 'port-consumer', count: n, port: port2 }, [port1], [port2], n)
 }
 
 async function actorTell(runtime: NodeRuntime): Promise<number> {
@@ -105,22 +95,25 @@ for (let run = 0; run < runs; run++) {
 }
 await runtime.shutdown()
 
+// Ratios are taken within each run (same load on this noisy 2-core machine), then the median.
 const tell = median(tells)
 const ring = median(rings)
 const post = median(posts)
+const tellVsRing = median(tells.map((x, i) => x / rings[i]))
+const tellVsPost = median(tells.map((x, i) => x / posts[i]))
 console.log('')
 console.log('figure                                  median of ' + runs)
 console.log(`actor tell, host 1 -> host 2, 64 B     ${(tell / 1e6).toFixed(2)} M msgs/s`)
-console.log(`raw SAB ring, 64 B records             ${(ring / 1e6).toFixed(2)} M msgs/s   tell/ring ${(tell / ring).toFixed(2)}`)
-console.log(`MessagePort.postMessage, 64 B          ${(post / 1e6).toFixed(2)} M msgs/s   tell/postMessage ${(tell / post).toFixed(2)}`)
+console.log(`raw SAB ring, 64 B records             ${(ring / 1e6).toFixed(2)} M msgs/s   tell/ring ${tellVsRing.toFixed(2)} (median of per-run ratios)`)
+console.log(`MessagePort.postMessage, 64 B          ${(post / 1e6).toFixed(2)} M msgs/s   tell/postMessage ${tellVsPost.toFixed(2)}`)
 console.log(`actor ask round trip, host 1 <-> 2     p50 ${median(p50s).toFixed(1)} µs, p99 ${median(p99s).toFixed(1)} µs`)
 console.log(JSON.stringify({
   bench: 'actors',
   tell_msgs_per_s: Math.round(tell),
   ring_msgs_per_s: Math.round(ring),
   postmessage_msgs_per_s: Math.round(post),
-  tell_vs_ring: Number((tell / ring).toFixed(3)),
-  tell_vs_postmessage: Number((tell / post).toFixed(3)),
+  tell_vs_ring: Number(tellVsRing.toFixed(3)),
+  tell_vs_postmessage: Number(tellVsPost.toFixed(3)),
   ask_rtt_us_p50: Number(median(p50s).toFixed(1)),
   ask_rtt_us_p99: Number(median(p99s).toFixed(1)),
 }))

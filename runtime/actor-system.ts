@@ -242,10 +242,12 @@ export class ActorSystem implements RefRouter {
    * other failures go back to whoever waits for them.
    */
   receiveRemote(id: number, item: MailItem): Promise<void> | null {
-    const cell = this.cells.get(id)
-    if (cell !== undefined && cell.mailbox.full && cell.status !== 'stopped') return cell.whenWritable()
     try {
-      this.deliver({ node: this.node, host: this.host, id }, item)
+      if (this.stopped) throw systemStopped()
+      const cell = this.cells.get(id)
+      if (cell === undefined) throw unknownAddress({ node: this.node, host: this.host, id })
+      if (cell.mailbox.full && cell.status !== 'stopped') return cell.whenWritable()
+      cell.enqueue(item)
     } catch (error) {
       const wire = toT3fsError(error)
       if (item.replyTo !== null) this.completeReply(item.replyTo, false, wire)

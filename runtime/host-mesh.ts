@@ -5,7 +5,7 @@ import { T3fsError } from './errors.ts'
 import type { MailItem, ReplyTarget } from './mail.ts'
 import { hostDied, unknownAddress } from './runtime-errors.ts'
 import { allocateRing, Doorbell, MORE, RingConsumer, RingProducer, type RingMemory } from './spsc-ring.ts'
-import { WireReader, WireWriter } from './wire-codec.ts'
+import { WireReader, WireWriter, type WriterMark } from './wire-codec.ts'
 
 /**
  * The shared memory that connects the hosts of one node: a ring per ordered pair of hosts and a
@@ -80,6 +80,7 @@ class OutLink {
   mail(to: number, item: MailItem): void {
     this.admit()
     const writer = this.writer
+    const mark = writer.mark()
     const reply = item.replyTo
     const sender = item.sender
     if (reply === null) {
@@ -93,20 +94,22 @@ class OutLink {
       writer.u16(reply.host)
     }
     if (sender !== null) writeAddress(writer, sender)
-    this.encode(item.message)
+    this.encode(item.message, mark)
   }
 
   reply(corr: number, ok: boolean, value: unknown): void {
     this.admit()
+    const mark = this.writer.mark()
     this.writer.u8(ok ? Kind.ReplyOk : Kind.ReplyError)
     this.writer.u32(corr)
-    this.encode(value)
+    this.encode(value, mark)
   }
 
   control(control: ControlMessage): void {
     this.admit()
+    const mark = this.writer.mark()
     this.writer.u8(Kind.Control)
-    this.encode(control)
+    this.encode(control, mark)
   }
 
   whenWritable(): Promise<void> {
@@ -134,15 +137,13 @@ class OutLink {
   }
 
   /** Encodes the envelope's value; an unencodable value unwinds the envelope and throws to the sender. */
-  private encode(value: unknown): void {
-    const start = this.envelopeStart
+  private encode(value: unknown, mark: WriterMark): void {
     try {
       this.writer.value(value)
     } catch (error) {
-      this.writer.position = start
+      this.writer.rollback(mark)
       throw new T3fsError('ERR_INVALID_MESSAGE', `message cannot cross to host ${this.host}: ${error instanceof Error ? error.message : String(error)}`)
     }
-    this.envelopeStart = this.writer.position
     this.batchEnvelopes++
     if (this.batchEnvelopes >= batchEnvelopesMax || this.writer.position >= batchBytesMax) this.flush()
     else if (!this.flushQueued) {
@@ -150,8 +151,6 @@ class OutLink {
       queueMicrotask(this.flush)
     }
   }
-
-  private envelopeStart = 0
 
   /** Seals the current batch and moves whatever fits into the ring, then wakes the consumer. */
   readonly flush = (): void => {
@@ -168,7 +167,6 @@ class OutLink {
         this.keep(batch)
       }
       this.writer.reset()
-      this.envelopeStart = 0
       this.batchEnvelopes = 0
     }
     if (wrote) {
@@ -236,10 +234,15 @@ function writeAddress(writer: WireWriter, ref: ActorRef<Message>): void {
   writer.u32(ref.address.id)
 }
 
-/** The receiving side of one link: whole records copied out, envelopes decoded and delivered in order. */
+/**
+ * The receiving side of one link. A record is decoded where it lies in the ring and released only
+ * once every envelope in it was delivered, so a stalled mailbox holds the ring (backpressure)
+ * without a copy; only a record that arrived in fragments is assembled in a private buffer.
+ */
 class InLink {
-  private buffer: Uint8Array
+  private assembly: Uint8Array
   private assembled = 0
+  private holdingRecord = false
   readonly reader: WireReader
   stalled = false
 
@@ -248,7 +251,7 @@ class InLink {
     readonly ring: RingConsumer,
     system: ActorSystem,
   ) {
-    this.buffer = new Uint8Array(ring.bytes.length)
+    this.assembly = new Uint8Array(0)
     this.reader = new WireReader(system)
   }
 
@@ -256,30 +259,43 @@ class InLink {
     return !this.stalled && (!this.reader.done || this.ring.hasData)
   }
 
-  /** Copies the next whole record (gathering fragments) out of the ring; false when none is complete. */
+  /** Makes the next whole record current; false when none is complete yet. */
   load(lengthOut: Uint32Array): boolean {
     for (;;) {
       const offset = this.ring.next(lengthOut)
       if (offset < 0) return false
       const word = lengthOut[0]
       const length = (word & ~MORE) >>> 0
+      if ((word & MORE) === 0 && this.assembled === 0) {
+        this.reader.load(this.ring.bytes, offset, offset + length)
+        this.holdingRecord = true
+        return true
+      }
       this.ensure(this.assembled + length)
-      this.buffer.set(this.ring.bytes.subarray(offset, offset + length), this.assembled)
+      this.assembly.set(this.ring.bytes.subarray(offset, offset + length), this.assembled)
       this.assembled += length
       this.ring.release()
       if ((word & MORE) !== 0) continue
-      this.reader.load(this.buffer, 0, this.assembled)
+      this.reader.load(this.assembly, 0, this.assembled)
       this.assembled = 0
       return true
     }
   }
 
+  /** Hands the current record's ring space back once it is fully delivered. */
+  finishRecord(): void {
+    if (this.holdingRecord && this.reader.done) {
+      this.holdingRecord = false
+      this.ring.release()
+    }
+  }
+
   private ensure(bytes: number): void {
-    if (bytes <= this.buffer.length) return
+    if (bytes <= this.assembly.length) return
     if (bytes > messageBytesMax) throw new Error(`a batch of more than ${messageBytesMax} bytes crossed a link`)
-    const grown = new Uint8Array(Math.min(messageBytesMax, Math.max(bytes, this.buffer.length * 2)))
-    grown.set(this.buffer.subarray(0, this.assembled))
-    this.buffer = grown
+    const grown = new Uint8Array(Math.min(messageBytesMax, Math.max(bytes, this.assembly.length * 2, this.ring.bytes.length)))
+    grown.set(this.assembly.subarray(0, this.assembled))
+    this.assembly = grown
   }
 }
 
@@ -386,6 +402,7 @@ export class HostMesh implements RemoteRoute {
         }
         progress = true
         this.deliverRecord(link)
+        link.finishRecord()
       }
     }
     if (this.inLinks.some((link) => link.hasWork)) {

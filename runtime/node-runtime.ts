@@ -1,4 +1,4 @@
-import { Worker } from 'node:worker_threads'
+import { Worker, type Transferable } from 'node:worker_threads'
 import { wrap, releaseProxy, type Remote } from 'comlink'
 import { nodeEndpoint } from './comlink-endpoint.ts'
 import type { ActorRef, Message, SpawnOptions } from './actor.ts'
@@ -190,8 +190,8 @@ function raceExit<T>(handle: HostHandle, call: Promise<T>): Promise<T> {
  * Starts a worker on a module. A `.ts` entry (running from source) needs tsx registered inside the
  * worker first; compiled `.js` entries start directly.
  */
-export function startWorker(entry: URL, workerData: unknown): Worker {
-  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData })
+export function startWorker(entry: URL, workerData: unknown, transferList: Transferable[] = []): Worker {
+  if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData, transferList })
   const bootstrap = `import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(entry.href)}) })`
-  return new Worker(bootstrap, { eval: true, workerData })
+  return new Worker(bootstrap, { eval: true, workerData, transferList })
 }

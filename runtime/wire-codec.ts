@@ -46,6 +46,11 @@ function shapeNode(keys: readonly string[], typeValue: string | null): ShapeNode
 
 const shapesMax = 65535
 
+export interface WriterMark {
+  readonly position: number
+  readonly shapeCount: number
+}
+
 /**
  * ActorRefs nested inside a msgpackr-encoded fallback value travel as their address and come back
  * bound to the decoding thread's router (set around each fallback decode).
@@ -68,6 +73,9 @@ export class WireWriter {
   private view: DataView
   position = 0
   private readonly root = shapeNode([], null)
+  /** Shapes whose first key is `type`, by its value: the common case, found with one lookup. */
+  private readonly byType = new Map<string, ShapeNode>()
+  private readonly defined: ShapeNode[] = []
   private shapeCount = 0
   private readonly fallback = new Packr({ useRecords: false })
 
@@ -140,6 +148,8 @@ export class WireWriter {
 
   private object(value: object | null): void {
     if (value === null) return this.u8(Tag.Null)
+    const prototype = Object.getPrototypeOf(value)
+    if (prototype === Object.prototype) return this.plainObject(value as Record<string, unknown>)
     if (Array.isArray(value)) {
       this.u8(Tag.Array)
       this.u32(value.length)
@@ -161,11 +171,17 @@ export class WireWriter {
       this.u32(value.address.id)
       return
     }
-    if (Object.getPrototypeOf(value) !== Object.prototype) return this.msgpack(value)
-    this.plainObject(value as Record<string, unknown>)
+    this.msgpack(value)
   }
 
   private plainObject(value: Record<string, unknown>): void {
+    // Fast path: a message whose `type` was seen before, with the same keys in the same order,
+    // is checked and written in one pass.
+    const type = value.type
+    if (typeof type === 'string') {
+      const known = this.byType.get(type)
+      if (known !== undefined && this.writeKnownShape(value, known)) return
+    }
     let node = this.root
     for (const key in value) {
       const item = value[key]
@@ -183,6 +199,8 @@ export class WireWriter {
       // A key that a generated object literal would treat as the prototype goes the generic way.
       if (this.shapeCount >= shapesMax || node.keys.includes('__proto__')) return this.msgpack(value)
       node.id = this.shapeCount++
+      this.defined.push(node)
+      if (node.typeValue !== null && node.keys[0] === 'type') this.byType.set(node.typeValue, node)
       this.u8(Tag.ShapeDefinition)
       this.u16(node.id)
       this.string(JSON.stringify({ keys: node.keys, type: node.typeValue }))
@@ -196,6 +214,37 @@ export class WireWriter {
       if (key === 'type' && node.typeValue !== null) continue
       this.value(value[key])
     }
+  }
+
+  /** Writes `value` as `shape` if its keys match exactly; otherwise rewinds and returns false. */
+  private writeKnownShape(value: Record<string, unknown>, shape: ShapeNode): boolean {
+    const keys = shape.keys
+    let index = 0
+    for (const key in value) if (keys[index++] !== key) return false
+    if (index !== keys.length) return false
+    this.ensure(3)
+    this.buffer[this.position] = Tag.Shape
+    this.view.setUint16(this.position + 1, shape.id, true)
+    this.position += 3
+    index = 0
+    for (const key in value) if (index++ > 0) this.value(value[key])
+    return true
+  }
+
+  /** Where an envelope starts, to undo it (bytes and the shapes it defined) if it cannot be encoded. */
+  mark(): WriterMark {
+    return { position: this.position, shapeCount: this.shapeCount }
+  }
+
+  rollback(mark: WriterMark): void {
+    this.position = mark.position
+    for (let id = mark.shapeCount; id < this.shapeCount; id++) {
+      const shape = this.defined[id]
+      shape.id = -1
+      if (shape.typeValue !== null && this.byType.get(shape.typeValue) === shape) this.byType.delete(shape.typeValue)
+    }
+    this.defined.length = mark.shapeCount
+    this.shapeCount = mark.shapeCount
   }
 
   private string(value: string): void {
