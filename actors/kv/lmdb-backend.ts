@@ -13,8 +13,8 @@
  *   trimmed part (the horizon) fails with ERR_TXN_TOO_OLD and is retried.
  *
  * Key layout in the single LMDB database (binary keys, binary values):
- *   0x00 'V'            current version (u64 BE)
- *   0x00 'H'            horizon: all writes after it are in the log (u64 BE)
+ *   0x00 'V'            current version (u64 BE), then the horizon (u64 BE): all writes after
+ *                       the horizon are in the log
  *   0x00 'L' + u64 BE   log entry of one commit: [f64 BE commit time ms][encoded ranges]
  *   0x01 + user key     user value
  */
@@ -30,9 +30,10 @@ import type { KvClock } from './sources.ts'
 export { LMDB_LIMITS, LMDB_MAX_KEY_BYTES } from './limits.ts'
 /** Log entries removed per commit at most, so one commit never stalls on a long trim. */
 const MAX_TRIM_PER_COMMIT = 256
+/** Age-based trimming runs on every this-many-th version (a cursor per commit is not free). */
+const TRIM_EVERY_VERSIONS = 16n
 
 const VERSION_KEY = Buffer.from([0x00, 0x56])
-const HORIZON_KEY = Buffer.from([0x00, 0x48])
 const LOG_PREFIX = Buffer.from([0x00, 0x4c])
 const LOG_END = Buffer.from([0x00, 0x4d])
 const DATA_PREFIX = 0x01
@@ -64,15 +65,17 @@ function logKey(version: bigint): Buffer {
   return out
 }
 
-function readU64(buf: Buffer | undefined): bigint {
-  if (buf === undefined) return 0n
-  if (buf.length !== 8) throw kvError(KvErrorCode.CORRUPT, `a stored version has ${buf.length} bytes, expected 8`)
-  return buf.readBigUInt64BE(0)
+/** [version, horizon] from the 16-byte version record (an empty environment is at [0, 0]). */
+function readVersions(buf: Buffer | undefined): [bigint, bigint] {
+  if (buf === undefined) return [0n, 0n]
+  if (buf.length !== 16) throw kvError(KvErrorCode.CORRUPT, `the stored version record has ${buf.length} bytes, expected 16 (not a t3fs kv environment?)`)
+  return [buf.readBigUInt64BE(0), buf.readBigUInt64BE(8)]
 }
 
-function u64(value: bigint): Buffer {
-  const out = Buffer.allocUnsafe(8)
-  out.writeBigUInt64BE(value)
+function versionRecord(version: bigint, horizon: bigint): Buffer {
+  const out = Buffer.allocUnsafe(16)
+  out.writeBigUInt64BE(version, 0)
+  out.writeBigUInt64BE(horizon, 8)
   return out
 }
 
@@ -110,7 +113,7 @@ export class LmdbEngine implements LocalEngine {
     const opts = { transaction }
     let readVersion: bigint
     try {
-      readVersion = readU64(getAt(VERSION_KEY, opts))
+      readVersion = readVersions(getAt(VERSION_KEY, opts))[0]
     } catch (error) {
       transaction.done()
       throw error
@@ -142,10 +145,10 @@ export class LmdbEngine implements LocalEngine {
     this.checkOpen()
     const db = this.db
     return db.transactionSync(() => {
-      const current = readU64(db.getBinary(VERSION_KEY))
-      let horizon = readU64(db.getBinary(HORIZON_KEY))
-      if (request.readVersion < horizon) throw tooOld(request.readVersion, horizon)
-      if (request.readConflicts.length > 0) this.checkLog(request.readVersion, request.readConflicts)
+      const [current, oldHorizon] = readVersions(db.getBinary(VERSION_KEY))
+      if (request.readVersion < oldHorizon) throw tooOld(request.readVersion, oldHorizon)
+      // Nothing committed since the read version: nothing to conflict with (and no cursor).
+      if (request.readConflicts.length > 0 && request.readVersion < current) this.checkLog(request.readVersion, request.readConflicts)
       const version = current + 1n
       const stamp = makeVersionstamp(version)
       applyMutations(this.writeStore(), request.mutations, stamp)
@@ -154,9 +157,8 @@ export class LmdbEngine implements LocalEngine {
       const header = Buffer.allocUnsafe(8)
       header.writeDoubleBE(nowMs)
       db.putSync(logKey(version), Buffer.concat([header, encodeRanges(ranges)]))
-      horizon = this.trimLog(version, horizon, nowMs)
-      db.putSync(VERSION_KEY, u64(version))
-      db.putSync(HORIZON_KEY, u64(horizon))
+      const horizon = this.trimLog(version, oldHorizon, nowMs)
+      db.putSync(VERSION_KEY, versionRecord(version, horizon))
       return version
     }) as bigint
   }
@@ -182,6 +184,8 @@ export class LmdbEngine implements LocalEngine {
 
   /** Drops log entries older than the window or beyond the count bound; returns the new horizon. */
   private trimLog(version: bigint, horizon: bigint, nowMs: number): bigint {
+    const overCount = version - horizon > BigInt(this.historyEntries)
+    if (!overCount && version % TRIM_EVERY_VERSIONS !== 0n) return horizon
     const oldestAllowedMs = nowMs - this.limits.maxTxnAgeMs
     let trimmed = 0
     for (const { key, value } of this.db.getRange({ start: LOG_PREFIX, end: LOG_END })) {
