@@ -146,6 +146,8 @@ export class Session {
 
   /** Runs `query` once per partition; `{0}`, `{1}`, … are the inputs' partitions. */
   partialSql(query: string, ...inputs: DataFrame[]): DataFrame
+  /** The last argument may carry SqlEngineNode options (materializeOutput, cpuLimit, …). */
+  partialSql(query: string, ...args: [...DataFrame[], SqlEngineOptions]): DataFrame
   partialSql(query: string, ...args: (DataFrame | SqlEngineOptions)[]): DataFrame {
     const last = args[args.length - 1]
     const options = last !== undefined && !(last instanceof DataFrame) ? (args.pop() as SqlEngineOptions) : {}

@@ -47,6 +47,8 @@ export async function executeTask(task: TaskSpec, inputs: readonly DataSetSpec[]
     threads: Math.max(1, Math.min(task.cpuLimit, env.threads)),
     memoryLimitBytes: task.memoryLimitBytes ?? env.memoryLimitBytes,
     seed: seed / 0x1_0000_0000,
+    // A shuffle has no order to keep; everything else keeps file order (take/takeAll rely on it).
+    preserveInsertionOrder: task.op.type !== 'hash-producer',
   })
   try {
     if (needsDir) {

@@ -1,0 +1,229 @@
+/**
+ * GraySort on smallpond: 100-byte records with 10-byte keys, sorted in two phases as in smallpond's
+ * gray_sort_benchmark (reference §4): (1) a ShuffleNode on a key-prefix bucket into 2^k range
+ * partitions, (2) per partition an ORDER BY that writes a raw record file. Then a valsort-like check
+ * (global order across partitions, record count, checksum) and, in the same run, DuckDB alone
+ * sorting the same records in one query with the same threads.
+ *
+ *   npm run bench:graysort -- --size 2147483648 [--partitions 16] [--dir /tmp] [--keep]
+ *
+ * Records are our own generator's ASCII variant of the gensort format (like `gensort -a`): a key of
+ * 10 printable characters (alphabet without `"` and `,`), two spaces, the record number in 32 hex
+ * digits, two spaces, 53 filler characters and '\n' — 100 bytes. DuckDB has no raw binary writer,
+ * but it writes these records byte-exact as one-column CSV, so both phases stay inside DuckDB.
+ * Generation is not timed (as in 3FS's published figure); validation is not timed.
+ */
+import { mkdir, open, rm, stat } from 'node:fs/promises'
+import { availableParallelism, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
+import * as smallpond from '../actors/smallpond/index.ts'
+
+const RECORD_BYTES = 100
+const KEY_BYTES = 10
+const ALPHABET = Array.from({ length: 94 }, (_, i) => String.fromCharCode(33 + i)).filter((c) => c !== '"' && c !== ',').join('')
+const A = ALPHABET.length
+const MIB = 1 << 20
+
+interface Options {
+  sizeBytes: number
+  partitions: number
+  dataFiles: number
+  dir: string
+  keep: boolean
+  threads: number
+  memoryBytes: number
+}
+
+function fail(message: string): never {
+  process.stderr.write(`graysort: ${message}\n`)
+  process.exit(2)
+}
+
+function parseOptions(): Options {
+  const { values } = parseArgs({
+    options: {
+      size: { type: 'string', default: String(256 * MIB) },
+      partitions: { type: 'string' },
+      'data-files': { type: 'string', default: '8' },
+      dir: { type: 'string', default: tmpdir() },
+      keep: { type: 'boolean', default: false },
+      threads: { type: 'string', default: String(Math.max(1, Math.min(2, availableParallelism()))) },
+      memory: { type: 'string', default: String(8 * 1024 * MIB) },
+    },
+  })
+  const sizeBytes = Number(values.size)
+  if (!Number.isInteger(sizeBytes) || sizeBytes < RECORD_BYTES * 1000 || sizeBytes > 2 ** 40) {
+    fail(`--size is ${values.size}; accepted: bytes from ${RECORD_BYTES * 1000} to 2^40`)
+  }
+  // Partitions of ~128 MiB, rounded up to a power of two (the bucket is a key prefix).
+  const wanted = values.partitions === undefined ? Math.max(4, Math.ceil(sizeBytes / (128 * MIB))) : Number(values.partitions)
+  if (!Number.isInteger(wanted) || wanted < 1 || wanted > 4096) fail(`--partitions is ${values.partitions}; accepted: 1..4096`)
+  const partitions = 2 ** Math.ceil(Math.log2(wanted))
+  const dataFiles = Number(values['data-files'])
+  if (!Number.isInteger(dataFiles) || dataFiles < 1 || dataFiles > 1024) fail(`--data-files is ${values['data-files']}; accepted: 1..1024`)
+  const threads = Number(values.threads)
+  if (!Number.isInteger(threads) || threads < 1 || threads > 256) fail(`--threads is ${values.threads}; accepted: 1..256`)
+  const memoryBytes = Number(values.memory)
+  if (!Number.isInteger(memoryBytes) || memoryBytes < 256 * MIB) fail(`--memory is ${values.memory}; accepted: bytes >= 256 MiB`)
+  return { sizeBytes, partitions, dataFiles, dir: values.dir!, keep: values.keep!, threads, memoryBytes }
+}
+
+/** SQL for key character j of record i: two 64-bit hashes give 5 base-A digits each. */
+function keyExpression(seed: number): string {
+  const chars: string[] = []
+  for (let j = 0; j < KEY_BYTES; j++) {
+    const h = `hash(i, ${seed + (j < 5 ? 0 : 1)})`
+    const digit = `((${h} // ${BigInt(A) ** BigInt(j % 5)}::UBIGINT) % ${A})`
+    chars.push(`substr('${ALPHABET.replace(/'/g, "''")}', 1 + ${digit}::INTEGER, 1)`)
+  }
+  return chars.join(' || ')
+}
+
+/** The bucket is a monotone function of the first two key characters: a range partition. */
+function bucketExpression(partitions: number): string {
+  const rank = (pos: number) => `(instr('${ALPHABET.replace(/'/g, "''")}', substr(rec, ${pos}, 1)) - 1)`
+  return `((${rank(1)} * ${A} + ${rank(2)}) * ${partitions} // ${A * A})::USMALLINT`
+}
+
+async function generate(conn: DuckDBConnection, o: Options, inputDir: string): Promise<number> {
+  const records = Math.floor(o.sizeBytes / RECORD_BYTES)
+  await mkdir(inputDir, { recursive: true })
+  const per = Math.ceil(records / o.dataFiles)
+  for (let f = 0; f < o.dataFiles; f++) {
+    const begin = f * per
+    const end = Math.min(records, begin + per)
+    if (begin >= end) break
+    await conn.run(`copy (select ${bucketExpression(o.partitions)} as buckets, rec from (
+        select ${keyExpression(20250227)} || '  ' || printf('%032X', i) || '  ' || repeat(chr(65 + (i % 26)::INTEGER), 53) as rec
+        from range(${begin}, ${end}) t(i))
+      ) to '${join(inputDir, `data-${String(f).padStart(4, '0')}.parquet`)}' (format parquet, compression uncompressed)`)
+  }
+  return records
+}
+
+async function checksum(conn: DuckDBConnection, from: string): Promise<{ count: bigint; sum: string }> {
+  const reader = await conn.runAndReadAll(`select count(*), sum(hash(rec))::VARCHAR from ${from}`)
+  const [count, sum] = reader.getRowsJS()[0]
+  return { count: BigInt(count as bigint), sum: String(sum) }
+}
+
+function rawRecords(files: readonly string[]): string {
+  return `read_csv([${files.map((f) => `'${f}'`).join(', ')}], columns={'rec': 'VARCHAR'}, header=false, delim='\\x01', quote='', escape='', auto_detect=false)`
+}
+
+/** valsort's checks that need the raw bytes: record framing and global key order across files. */
+async function checkOrder(files: readonly string[]): Promise<{ records: number; ordered: boolean; framed: boolean }> {
+  const chunk = Buffer.allocUnsafe(RECORD_BYTES * 655_360)
+  let prev = Buffer.alloc(KEY_BYTES, 0)
+  const current = Buffer.alloc(KEY_BYTES)
+  let records = 0
+  let ordered = true
+  let framed = true
+  for (const file of files) {
+    const size = (await stat(file)).size
+    if (size % RECORD_BYTES !== 0) framed = false
+    const handle = await open(file, 'r')
+    try {
+      for (let offset = 0; offset < size;) {
+        const { bytesRead } = await handle.read(chunk, 0, Math.min(chunk.length, size - offset), offset)
+        if (bytesRead === 0) break
+        for (let at = 0; at + RECORD_BYTES <= bytesRead; at += RECORD_BYTES) {
+          if (chunk[at + RECORD_BYTES - 1] !== 0x0a) framed = false
+          chunk.copy(current, 0, at, at + KEY_BYTES)
+          if (Buffer.compare(prev, current) > 0) ordered = false
+          current.copy(prev)
+          records++
+        }
+        offset += bytesRead
+      }
+    } finally {
+      await handle.close()
+    }
+    prev = Buffer.from(prev)
+  }
+  return { records, ordered, framed }
+}
+
+async function runSmallpond(o: Options, inputDir: string, outDir: string, dataRoot: string): Promise<{ seconds: number; files: string[] }> {
+  await mkdir(outDir, { recursive: true })
+  const sp = await smallpond.init({
+    dataRoot, numExecutors: o.threads, threadsPerTask: 1, memoryPerTaskBytes: Math.floor(o.memoryBytes / o.threads),
+    progress: process.stderr.isTTY,
+  })
+  const started = performance.now()
+  const shuffled = sp.readParquet(join(inputDir, '*.parquet')).repartition(o.partitions, { by: 'buckets', parquetCompression: 'uncompressed' })
+  const sorted = sp.partialSql(
+    `copy (select rec from {0} order by rec) to '${outDir}/part-{buckets}.dat' (format csv, header false, quote '', escape '')`,
+    shuffled, { materializeOutput: false })
+  await sorted.compute()
+  const seconds = (performance.now() - started) / 1000
+  await sp.shutdown()
+  return { seconds, files: Array.from({ length: o.partitions }, (_, i) => join(outDir, `part-${i}.dat`)) }
+}
+
+async function runDuckDbAlone(o: Options, inputDir: string, outFile: string): Promise<number> {
+  const db = await DuckDBInstance.create(':memory:', {
+    threads: String(o.threads), memory_limit: `${Math.floor(o.memoryBytes / MIB)}MiB`, preserve_insertion_order: 'false',
+    temp_directory: join(o.dir, 'graysort-duckdb-tmp'),
+  })
+  const conn = await db.connect()
+  try {
+    const started = performance.now()
+    await conn.run(`copy (select rec from read_parquet('${join(inputDir, '*.parquet')}') order by rec) to '${outFile}' (format csv, header false, quote '', escape '')`)
+    return (performance.now() - started) / 1000
+  } finally {
+    conn.closeSync()
+    db.closeSync()
+  }
+}
+
+async function main(): Promise<void> {
+  const o = parseOptions()
+  const work = join(o.dir, `graysort-${process.pid}`)
+  const inputDir = join(work, 'input')
+  const outDir = join(work, 'sorted')
+  const aloneFile = join(work, 'duckdb-alone.dat')
+  await rm(work, { recursive: true, force: true })
+  await mkdir(work, { recursive: true })
+  const db = await DuckDBInstance.create(':memory:', { threads: String(o.threads), memory_limit: `${Math.floor(o.memoryBytes / MIB)}MiB` })
+  const conn = await db.connect()
+  try {
+    const log = (line: string) => process.stderr.write(`graysort: ${line}\n`)
+    log(`generating ${o.sizeBytes} bytes into ${o.dataFiles} files, ${o.partitions} sort partitions, ${o.threads} threads`)
+    const records = await generate(conn, o, inputDir)
+    const bytes = records * RECORD_BYTES
+    const input = await checksum(conn, `read_parquet('${join(inputDir, '*.parquet')}')`)
+
+    log('smallpond two-phase sort')
+    const ours = await runSmallpond(o, inputDir, outDir, join(work, 'data'))
+    log(`smallpond: ${ours.seconds.toFixed(2)} s; validating`)
+    const order = await checkOrder(ours.files)
+    const output = await checksum(conn, rawRecords(ours.files))
+    const validated = order.ordered && order.framed && order.records === records &&
+      output.count === input.count && output.sum === input.sum
+    if (!validated) log(`validation failed: ${JSON.stringify({ ...order, expectedRecords: records, input: { ...input, count: String(input.count) }, output: { ...output, count: String(output.count) } })}`)
+    await rm(outDir, { recursive: true, force: true })
+
+    log('DuckDB alone, one query')
+    const aloneSeconds = await runDuckDbAlone(o, inputDir, aloneFile)
+    const alone = await checkOrder([aloneFile])
+    if (!alone.ordered || alone.records !== records) log('DuckDB alone produced a wrong result')
+
+    const mibPerS = bytes / MIB / ours.seconds
+    const aloneMibPerS = bytes / MIB / aloneSeconds
+    console.log(JSON.stringify({
+      bench: 'graysort', bytes, seconds: Number(ours.seconds.toFixed(3)), mib_per_s: Number(mibPerS.toFixed(1)),
+      duckdb_alone_mib_per_s: Number(aloneMibPerS.toFixed(1)), vs_duckdb_alone: Number((mibPerS / aloneMibPerS).toFixed(3)),
+      validated, partitions: o.partitions, threads: o.threads, duckdb_alone_seconds: Number(aloneSeconds.toFixed(3)),
+    }))
+    if (!validated) process.exitCode = 1
+  } finally {
+    conn.closeSync()
+    db.closeSync()
+    if (!o.keep) await rm(work, { recursive: true, force: true })
+  }
+}
+
+await main()
