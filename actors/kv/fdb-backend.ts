@@ -22,7 +22,7 @@ const MUTATION_SET_VERSIONSTAMPED_KEY = 14
 const MUTATION_SET_VERSIONSTAMPED_VALUE = 15
 
 /** The slice of the `foundationdb` package's API this backend uses. */
-interface FdbRawTransaction {
+export interface FdbRawTransaction {
   get(key: Buffer): Promise<Buffer | undefined>
   getRangeAll(start: Buffer, end: Buffer, opts?: { limit?: number; reverse?: boolean }): Promise<Array<[Buffer, Buffer]>>
   snapshot(): FdbRawTransaction
@@ -38,11 +38,11 @@ interface FdbRawTransaction {
   rawCommit(): Promise<void>
   rawCancel(): void
 }
-interface FdbDatabase {
+export interface FdbDatabase {
   rawCreateTransaction(): FdbRawTransaction
   close(): void
 }
-interface FdbModule {
+export interface FdbModule {
   setAPIVersion(version: number): void
   open(clusterFile?: string): FdbDatabase
 }
@@ -55,6 +55,8 @@ export interface FdbKvOptions {
   policy: RetryPolicy
   /** Every key is stored under this prefix (default none). */
   keyPrefix?: Uint8Array
+  /** Use this module instead of importing `foundationdb` (tests drive the adapter with a fake). */
+  fdbModule?: FdbModule
 }
 
 let loaded: Promise<FdbModule> | undefined
@@ -77,7 +79,7 @@ export function loadFdb(apiVersion: number): Promise<FdbModule> {
 }
 
 export async function openFdbKv(options: FdbKvOptions): Promise<Kv> {
-  const fdb = await loadFdb(options.apiVersion)
+  const fdb = options.fdbModule ?? (await loadFdb(options.apiVersion))
   return new FdbKv(fdb.open(options.clusterFile), options)
 }
 

@@ -1,9 +1,14 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
+import { openFdbKv } from '../../../actors/kv/fdb-backend.ts'
+import { DEFAULT_LIMITS } from '../../../actors/kv/limits.ts'
 import { openKv } from '../../../actors/kv/open-kv.ts'
+import { resolveRetryPolicy } from '../../../actors/kv/retry.ts'
+import { resolveSources, systemClock } from '../../../actors/kv/sources.ts'
 import { isT3fsError } from '../../../runtime/errors.ts'
 import { conformance } from './conformance.ts'
+import { fakeFdbModule } from './fdb-fake.ts'
 
 const clusterFile = process.env.T3FS_FDB_CLUSTER_FILE
 
@@ -41,3 +46,18 @@ if (clusterFile === undefined || !existsSync(clusterFile)) {
     })
   })
 }
+
+// The adapter itself (prefixing, versionstamp offsets, error-code mapping) against a fake of the
+// foundationdb package built on the memory engine. This is not FoundationDB; it runs everywhere.
+conformance(t, 'fdb adapter over a fake foundationdb module', async (options) => {
+  const sources = resolveSources({ clock: options?.clock })
+  return openFdbKv({
+    clusterFile: undefined,
+    apiVersion: 710,
+    keyPrefix: Buffer.from('tenant/'),
+    limits: { ...DEFAULT_LIMITS, ...options?.limits },
+    sources,
+    policy: resolveRetryPolicy(undefined),
+    fdbModule: fakeFdbModule(options?.clock ?? systemClock),
+  })
+})
