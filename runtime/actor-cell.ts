@@ -321,6 +321,7 @@ export class ActorCell {
       clock: system.clock,
       random: system.random,
       log: system.log.child({ actor: this.definition.kind }),
+      buffers: system.bufferPool,
       get sender() {
         return cell.current?.sender ?? null
       },

@@ -10,6 +10,7 @@ import type { MailItem, ReplyTarget } from './mail.ts'
 import { systemRandom, type Random } from './random.ts'
 import { askTimeout, hostDied, systemStopped, unknownAddress } from './runtime-errors.ts'
 import { resolvePolicy } from './supervision.ts'
+import type { BufferPool } from './buffer-pool.ts'
 
 /** How the dispatcher gets run: a microtask in production, the simulator's own loop under test. */
 export interface Executor {
@@ -42,6 +43,8 @@ export interface ActorSystemOptions {
   executor?: Executor
   /** Default ask timeout. */
   askTimeoutMs?: number
+  /** The node's shared buffer pool, when it has one (see buffer-pool.ts). */
+  bufferPool?: BufferPool | null
 }
 
 interface PendingAsk {
@@ -66,6 +69,7 @@ export class ActorSystem implements RefRouter {
   readonly random: Random
   readonly log: Logger
   readonly askTimeoutMs: number
+  readonly bufferPool: BufferPool | null
   private readonly executor: Executor
   private readonly cells = new Map<number, ActorCell>()
   private readonly names = new Map<string, ActorCell>()
@@ -91,6 +95,7 @@ export class ActorSystem implements RefRouter {
     this.log = options.log ?? createLogger()
     this.executor = options.executor ?? microtaskExecutor
     this.askTimeoutMs = options.askTimeoutMs ?? 5_000
+    this.bufferPool = options.bufferPool ?? null
     checkTimeout('askTimeoutMs', this.askTimeoutMs)
   }
 

@@ -9,6 +9,7 @@ import type { Random } from './random.ts'
 import type { WireError } from './errors.ts'
 import type { SupervisionPolicy } from './supervision.ts'
 import type { Logger } from './logger.ts'
+import type { BufferPool } from './buffer-pool.ts'
 
 export interface Message {
   readonly type: string
@@ -67,6 +68,8 @@ export interface ActorContext<M extends Message> {
   readonly clock: Clock
   readonly random: Random
   readonly log: Logger
+  /** Shared buffers for payloads that cross threads without a copy (null outside a NodeRuntime). */
+  readonly buffers: BufferPool | null
   /** The actor that sent the current message, when it was sent from inside an actor. */
   readonly sender: ActorRef<Message> | null
   /** Replies to the current ask (no-op for a tell). */

@@ -41,4 +41,5 @@ export interface HostWorkerData {
   readonly cpus: readonly number[]
   readonly mesh: import('./host-mesh.ts').MeshMemory
   readonly logLevel: import('./logger.ts').LogLevel
+  readonly bufferPool: import('./buffer-pool.ts').BufferPoolMemory
 }

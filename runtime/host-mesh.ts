@@ -252,7 +252,7 @@ class InLink {
     system: ActorSystem,
   ) {
     this.assembly = new Uint8Array(0)
-    this.reader = new WireReader(system)
+    this.reader = new WireReader(system, system.bufferPool)
   }
 
   get hasWork(): boolean {

@@ -9,6 +9,7 @@ import type { ControlResult, DefinitionRef, HostControl, HostStats, HostWorkerDa
 import { allocateMesh, HostMesh, ringBytesDefault } from './host-mesh.ts'
 import { createLogger, type Logger, type LogLevel } from './logger.ts'
 import { readTopology, type NumaDomain } from './topology.ts'
+import { allocateBufferPool, BufferPool, type BufferPoolOptions } from './buffer-pool.ts'
 import { hostDied } from './runtime-errors.ts'
 
 export interface NodeRuntimeOptions {
@@ -22,6 +23,8 @@ export interface NodeRuntimeOptions {
   ringBytes?: number
   logLevel?: LogLevel
   log?: Logger
+  /** Size classes of the shared buffer pool for zero-copy payloads. */
+  bufferPool?: BufferPoolOptions
 }
 
 interface HostHandle {
@@ -71,13 +74,14 @@ export class NodeRuntime {
 
     const placements = domains.flatMap((domain) => Array.from({ length: hostsPerDomain }, () => domain))
     const memory = allocateMesh(placements.length + 1, ringBytes)
-    const system = new ActorSystem({ node, host: 0, log })
+    const poolMemory = allocateBufferPool(options.bufferPool)
+    const system = new ActorSystem({ node, host: 0, log, bufferPool: new BufferPool(poolMemory) })
     const mesh = new HostMesh(system, memory)
     mesh.start()
 
     const hosts = placements.map((domain, index): HostHandle => {
       const host = index + 1
-      const data: HostWorkerData = { node, host, cpus: domain.cpus, mesh: memory, logLevel }
+      const data: HostWorkerData = { node, host, cpus: domain.cpus, mesh: memory, logLevel, bufferPool: poolMemory }
       const worker = startWorker(new URL('./worker-host-main.ts', import.meta.url), data)
       return { host, domain: domain.id, cpus: domain.cpus, worker, control: wrap<HostControl>(nodeEndpoint(worker)), alive: true, exitReason: null }
     })

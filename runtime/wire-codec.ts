@@ -1,5 +1,6 @@
 import { addExtension, Packr, Unpackr } from 'msgpackr'
 import { ActorRefImpl, type RefRouter } from './actor-ref.ts'
+import { PooledBuffer, type BufferPool } from './buffer-pool.ts'
 
 /**
  * The value codec of the host-to-host links. Messages are small objects of a few shapes sent
@@ -29,6 +30,7 @@ const enum Tag {
   Ref = 12,
   BigInt64 = 13,
   Msgpack = 14,
+  Pooled = 15,
 }
 
 interface ShapeNode {
@@ -162,6 +164,14 @@ export class WireWriter {
       this.view.setUint32(this.position + 1, value.length, true)
       this.buffer.set(value, this.position + 5)
       this.position += 5 + value.length
+      return
+    }
+    if (value instanceof PooledBuffer) {
+      // Zero copy: only the slot's coordinates cross; the receiver maps the same shared memory.
+      this.u8(Tag.Pooled)
+      this.u8(value.sizeClass)
+      this.u32(value.slot)
+      this.u32(value.length)
       return
     }
     if (value instanceof ActorRefImpl) {
@@ -301,7 +311,10 @@ export class WireReader {
   private readonly shapes: ShapeReader[] = []
   private readonly fallback = new Unpackr({ useRecords: false })
 
-  constructor(private readonly router: RefRouter) {}
+  constructor(
+    private readonly router: RefRouter,
+    private readonly pool: BufferPool | null = null,
+  ) {}
 
   load(buffer: Uint8Array, start: number, end: number): void {
     if (buffer !== this.buffer) {
@@ -387,6 +400,13 @@ export class WireReader {
         const value = this.view.getBigInt64(this.position, true)
         this.position += 8
         return value
+      }
+      case Tag.Pooled: {
+        const sizeClass = this.u8()
+        const slot = this.u32()
+        const length = this.u32()
+        if (this.pool === null) throw new Error('a pooled buffer arrived on a host without a buffer pool')
+        return this.pool.view(sizeClass, slot, length)
       }
       case Tag.Msgpack: {
         const length = this.u32()

@@ -10,12 +10,18 @@ import { pinThisThread } from './affinity.ts'
 import { loadDefinition } from './definition-loader.ts'
 import type { HostControl, HostWorkerData } from './host-control.ts'
 import { HostMesh } from './host-mesh.ts'
+import { BufferPool } from './buffer-pool.ts'
 import { createLogger } from './logger.ts'
 import { toT3fsError, type WireError } from './errors.ts'
 
 const data = workerData as HostWorkerData
 const pin = await pinThisThread(data.cpus)
-const system = new ActorSystem({ node: data.node, host: data.host, log: createLogger({ level: data.logLevel, fields: { node: data.node, host: data.host } }) })
+const system = new ActorSystem({
+  node: data.node,
+  host: data.host,
+  log: createLogger({ level: data.logLevel, fields: { node: data.node, host: data.host } }),
+  bufferPool: new BufferPool(data.bufferPool),
+})
 const mesh = new HostMesh(system, data.mesh)
 mesh.start()
 

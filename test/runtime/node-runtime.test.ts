@@ -1,6 +1,6 @@
 import t from 'tap'
 import { NodeRuntime } from '../../runtime/node-runtime.ts'
-import type { EchoMsg, SlowMsg, WatcherMsg } from './fixtures/mesh-actors.ts'
+import type { EchoMsg, PoolMsg, SlowMsg, WatcherMsg } from './fixtures/mesh-actors.ts'
 
 const fixtures = new URL('./fixtures/mesh-actors.ts', import.meta.url).href
 const def = (name: string) => ({ module: fixtures, export: name })
@@ -76,6 +76,17 @@ t.test('a host that dies: asks fail fast, tells are refused, watchers are told',
   await t.rejects(runtime.spawn(def('echo'), undefined, { host: 1 }), { code: 'ERR_HOST_DIED' })
 })
 
+t.test('pooled buffers cross hosts without a copy and return to the pool', async (t) => {
+  const runtime = await NodeRuntime.start({ hostsPerDomain: 2, domains: [{ id: 0, cpus: [0, 1] }], bufferPool: { classes: [{ slotBytes: 4096, slots: 4 }] } })
+  t.teardown(() => runtime.shutdown())
+  const keeper = await runtime.spawn<PoolMsg>(def('poolKeeper'), undefined, { host: 1 })
+  const toucher = await runtime.spawn<PoolMsg>(def('poolKeeper'), undefined, { host: 2 })
+  const result = await keeper.ask({ type: 'share', with: toucher })
+  t.equal(result.seenByOther, 'written on host 1', 'host 2 read what host 1 wrote')
+  t.equal(result.seenBack, 'written on host 2', 'host 1 sees host 2 write into the same memory: no copy was made')
+  t.same(runtime.system.bufferPool!.inUse(), [0], 'every slot came back')
+})
+
 t.test('stats report mailboxes, handled counts and the CPU set of each host', async (t) => {
   const runtime = await NodeRuntime.start({ hostsPerDomain: 1, domains: [{ id: 0, cpus: [0, 1] }] })
   t.teardown(() => runtime.shutdown())
@@ -86,5 +97,25 @@ t.test('stats report mailboxes, handled counts and the CPU set of each host', as
   t.equal(stats.actors, 1)
   t.equal(stats.messagesHandled, 1)
   t.same(stats.pin.cpus, [0, 1])
-  t.comment(`pinning: ${stats.pin.pinned ? `pinned thread ${stats.pin.threadId}` : stats.pin.reason}`)
+})
+
+const native = await import('../../native/index.ts').catch(() => null)
+const pinningSkip = native !== null && native.nativeAvailable() ? false : 'pinning needs the native addon (npm run build:native)'
+
+t.test('each worker host is pinned to the CPUs of its domain (checked in /proc)', { skip: pinningSkip }, async (t) => {
+  const cpuCount = (await import('node:os')).cpus().length
+  const last = cpuCount - 1
+  // Two "domains" of one CPU each, so every host's mask differs from the process's.
+  const runtime = await NodeRuntime.start({ hostsPerDomain: 1, domains: [{ id: 0, cpus: [0] }, { id: 1, cpus: [last] }] })
+  t.teardown(() => runtime.shutdown())
+  const stats = await runtime.stats()
+  const { readFileSync } = await import('node:fs')
+  for (const [index, host] of stats.entries()) {
+    t.ok(host.pin.pinned, `host ${host.host} pinned`)
+    const status = readFileSync(`/proc/self/task/${host.pin.threadId}/status`, 'utf8')
+    const allowed = /Cpus_allowed_list:\s*(\S+)/.exec(status)?.[1]
+    t.equal(allowed, String(index === 0 ? 0 : last), `thread ${host.pin.threadId} of host ${host.host} runs only on its domain's CPU`)
+  }
+  const mainStatus = readFileSync('/proc/self/status', 'utf8')
+  t.equal(/Cpus_allowed_list:\s*(\S+)/.exec(mainStatus)?.[1], cpuCount > 1 ? `0-${last}` : '0', 'the main thread is not pinned')
 })
