@@ -15,8 +15,8 @@ import { T3fsError } from '../runtime/errors.ts'
 /** The raw addon surface (what Rust exports). Kept internal; use the wrappers below. */
 interface Addon {
   setErrorFactory(f: (code: string, message: string, errno: number, syscall: string, path?: string) => Error): void
-  crc32c(data: Uint8Array, initial?: number): number
-  crc32cSoftware(data: Uint8Array, initial?: number): number
+  crc32c(data: ArrayBufferView, initial?: number): number
+  crc32cSoftware(data: ArrayBufferView, initial?: number): number
   crc32cCombine(crcA: number, crcB: number, lengthB: number | bigint): number
   crc32cHardware(): boolean
   numaTopology(): NumaNode[]
@@ -100,9 +100,9 @@ export function nativeAvailable(): boolean {
 // ---- crc32c -----------------------------------------------------------------------------------
 
 /** CRC32C of `data`, continuing from `initial` (a finished CRC; 0 to start). SSE4.2 when present. */
-export function crc32c(data: Uint8Array, initial = 0): number { return native().crc32c(data, initial) }
+export function crc32c(data: ArrayBufferView, initial = 0): number { return native().crc32c(data, initial) }
 /** The portable (table) implementation, for cross-checks. */
-export function crc32cSoftware(data: Uint8Array, initial = 0): number { return native().crc32cSoftware(data, initial) }
+export function crc32cSoftware(data: ArrayBufferView, initial = 0): number { return native().crc32cSoftware(data, initial) }
 /** CRC32C of A‖B from crc(A), crc(B) and the length of B in bytes. */
 export function crc32cCombine(crcA: number, crcB: number, lengthB: number | bigint): number {
   return native().crc32cCombine(crcA, crcB, lengthB)

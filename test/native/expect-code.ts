@@ -1,7 +1,8 @@
 /** Shared by the native tests: asserts that `run` throws (or rejects with) a T3fsError with `code`. */
+import type { Test } from 'tap'
 import { T3fsError } from '../../runtime/errors.ts'
 
-interface Tap { ok(value: unknown, message?: string): unknown; fail(message?: string): unknown }
+type Tap = Pick<Test, 'ok' | 'fail'>
 
 export async function expectCode(t: Tap, run: () => unknown, code: string, message = code): Promise<T3fsError | undefined> {
   try {
