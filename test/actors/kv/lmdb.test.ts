@@ -98,6 +98,25 @@ t.test('lmdb: a write committed by another thread or process conflicts with an o
   await kv.close()
 })
 
+t.test('lmdb: two handles on one path in one thread see each other and conflict', async (t) => {
+  const path = freshPath()
+  const one = await openKv({ backend: 'lmdb', path })
+  const two = await openKv({ backend: 'lmdb', path })
+  await one.transact((tx) => tx.set(b('k'), b('0')))
+  t.equal((await two.transact((tx) => tx.get(b('k'))))?.toString(), '0')
+  let attempts = 0
+  await one.transact(async (tx) => {
+    attempts++
+    await tx.get(b('k'))
+    if (attempts === 1) await two.transact((inner) => inner.set(b('k'), b('1')))
+    tx.set(b('j'), b('x'))
+  })
+  t.equal(attempts, 2, 'a commit through the other handle conflicts')
+  await one.close()
+  t.equal((await two.transact((tx) => tx.get(b('j'))))?.toString(), 'x', 'closing one handle leaves the other working')
+  await two.close()
+})
+
 t.test('lmdb: a process SIGKILLed mid-commit loses no committed transaction and leaves no partial one', async (t) => {
   const path = freshPath()
   let next = 0
