@@ -9,7 +9,7 @@ import type { CommitRequest, EngineSnapshot, LocalEngine } from './engine.ts'
 import { kvError, KvErrorCode } from './errors.ts'
 import { DEFAULT_LIMITS, type KvLimits } from './limits.ts'
 import { applyMutations, makeVersionstamp, stampedWriteRanges, type MutableStore } from './mutation.ts'
-import type { KvClock } from './sources.ts'
+import type { KvClock, KvRandom } from './sources.ts'
 import { lowerBound } from './write-buffer.ts'
 
 export const DEFAULT_MEMORY_HISTORY_ENTRIES = 100_000
@@ -22,9 +22,21 @@ interface Version {
   readonly value: Buffer | undefined
 }
 
+/** Fault sites the simulator can turn on (FDB's BUGGIFY); all off by default. */
+export interface MemoryFaults {
+  /**
+   * Probability that a commit fails with ERR_COMMIT_UNKNOWN_RESULT; half of those commits were in
+   * fact applied, as with FDB, so transactions must be idempotent to survive it.
+   */
+  commitUnknownResult?: number
+}
+
 export interface MemoryEngineOptions {
   limits?: KvLimits
   clock: KvClock
+  /** Decides the fault sites; required only when `faults` is set. */
+  random?: KvRandom
+  faults?: MemoryFaults
   /** Commits kept for conflict checking beyond which older read versions are too old. */
   historyEntries?: number
 }
@@ -33,6 +45,8 @@ export class MemoryEngine implements LocalEngine {
   readonly backend = 'memory' as const
   readonly limits: KvLimits
   private readonly clock: KvClock
+  private readonly random: KvRandom | undefined
+  private readonly faults: MemoryFaults
   private readonly history: ConflictHistory
   private readonly versions = new Map<string, Version[]>()
   /** Every key with a stored version, sorted (latin1 strings sort like the bytes). */
@@ -44,6 +58,8 @@ export class MemoryEngine implements LocalEngine {
   constructor(options: MemoryEngineOptions) {
     this.limits = options.limits ?? DEFAULT_LIMITS
     this.clock = options.clock
+    this.random = options.random
+    this.faults = options.faults ?? {}
     this.history = new ConflictHistory(this.limits.maxTxnAgeMs, options.historyEntries ?? DEFAULT_MEMORY_HISTORY_ENTRIES, 0n)
   }
 
@@ -78,6 +94,8 @@ export class MemoryEngine implements LocalEngine {
     const nowMs = this.clock.now()
     this.history.trim(nowMs)
     this.history.check(request.readVersion, request.readConflicts)
+    const fault = this.rollFault()
+    if (fault === 'lost') throw unknownResult()
     const version = this.version + 1n
     const stamp = makeVersionstamp(version)
     const touched = new Set<string>()
@@ -86,6 +104,7 @@ export class MemoryEngine implements LocalEngine {
     this.version = version
     for (const k of touched) this.prune(k)
     this.sweep()
+    if (fault === 'applied') throw unknownResult()
     return version
   }
 
@@ -95,6 +114,12 @@ export class MemoryEngine implements LocalEngine {
 
   private checkOpen(): void {
     if (this.closed) throw kvError(KvErrorCode.KV_CLOSED, 'the memory KV is closed')
+  }
+
+  private rollFault(): 'none' | 'lost' | 'applied' {
+    const p = this.faults.commitUnknownResult ?? 0
+    if (p <= 0 || this.random === undefined || this.random.next() >= p) return 'none'
+    return this.random.next() < 0.5 ? 'lost' : 'applied'
   }
 
   private valueAt(k: string, readVersion: bigint): Buffer | undefined {
@@ -177,4 +202,8 @@ export class MemoryEngine implements LocalEngine {
       if (this.keys[i] === k) this.keys.splice(i, 1)
     }
   }
+}
+
+function unknownResult() {
+  return kvError(KvErrorCode.COMMIT_UNKNOWN_RESULT, 'commit outcome unknown (injected fault): it may or may not have been applied')
 }

@@ -9,7 +9,7 @@ import { invalidOption } from '../../runtime/errors.ts'
 import type { BackendName, Kv, TransactOptions } from './kv.ts'
 import { DEFAULT_LIMITS, LMDB_LIMITS, type KvLimits } from './limits.ts'
 import { LocalKv } from './local-kv.ts'
-import { MemoryEngine } from './memory-backend.ts'
+import { MemoryEngine, type MemoryFaults } from './memory-backend.ts'
 import { resolveRetryPolicy } from './retry.ts'
 import { resolveSources, type KvClock, type KvRandom, type KvSleeper } from './sources.ts'
 
@@ -29,6 +29,8 @@ export interface MemoryKvOptions extends CommonOptions {
   backend: 'memory'
   /** Commits kept for conflict checks (default 100000). */
   historyEntries?: number
+  /** Fault sites for simulation (off by default); decided by `random`. */
+  faults?: MemoryFaults
 }
 
 export interface LmdbKvOptions extends CommonOptions {
@@ -57,7 +59,7 @@ export type OpenKvOptions = MemoryKvOptions | LmdbKvOptions | FdbKvOptions
 
 const COMMON_KEYS = ['backend', 'retry', 'limits', 'clock', 'random', 'sleeper']
 const KEYS: Record<BackendName, string[]> = {
-  memory: [...COMMON_KEYS, 'historyEntries'],
+  memory: [...COMMON_KEYS, 'historyEntries', 'faults'],
   lmdb: [...COMMON_KEYS, 'path', 'historyEntries', 'mapSizeBytes', 'noSync'],
   fdb: [...COMMON_KEYS, 'clusterFile', 'apiVersion', 'keyPrefix'],
 }
@@ -75,7 +77,8 @@ export async function openKv(options: OpenKvOptions): Promise<Kv> {
     case 'memory': {
       const limits = resolveLimits(options.limits, DEFAULT_LIMITS)
       const historyEntries = positiveInt('historyEntries', options.historyEntries, 100_000)
-      return new LocalKv(new MemoryEngine({ limits, clock: sources.clock, historyEntries }), sources, policy)
+      const faults = checkFaults(options.faults)
+      return new LocalKv(new MemoryEngine({ limits, clock: sources.clock, random: sources.random, faults, historyEntries }), sources, policy)
     }
     case 'lmdb': {
       const { openLmdbEngine } = await import('./lmdb-backend.ts')
@@ -115,6 +118,16 @@ function checkSources(options: CommonOptions): CommonOptions {
   need('random', options.random, 'next')
   need('sleeper', options.sleeper, 'sleep')
   return options
+}
+
+function checkFaults(faults: unknown): MemoryFaults | undefined {
+  if (faults === undefined) return undefined
+  if (typeof faults !== 'object' || faults === null) throw invalidOption('faults', faults, 'an object { commitUnknownResult? }')
+  for (const [name, value] of Object.entries(faults)) {
+    if (name !== 'commitUnknownResult') throw invalidOption(`faults.${name}`, value, 'one of commitUnknownResult')
+    if (typeof value !== 'number' || !(value >= 0 && value <= 1)) throw invalidOption(`faults.${name}`, value, 'a probability from 0 to 1')
+  }
+  return faults as MemoryFaults
 }
 
 function positiveInt(name: string, value: unknown, fallback: number): number {

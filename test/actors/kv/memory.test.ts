@@ -1,6 +1,7 @@
 import t from 'tap'
 import { openKv } from '../../../actors/kv/open-kv.ts'
 import { isT3fsError } from '../../../runtime/errors.ts'
+import { readInt64le } from '../../../actors/kv/kv.ts'
 import { b, conformance, FakeClock, prng } from './conformance.ts'
 
 conformance(t, 'memory', (options) => openKv({ backend: 'memory', ...options }))
@@ -117,5 +118,35 @@ t.test('memory: cleared keys do not linger as versions forever', async (t) => {
   for (let i = 0; i < 20; i++) await kv.transact((tx) => tx.set(b('other'), b(String(i))))
   const engine = (kv as unknown as { engine: { keys: string[] } }).engine
   t.same(engine.keys, ['other'], 'tombstones older than the window were swept')
+  await kv.close()
+})
+
+t.test('memory: injected commit_unknown_result faults — blind adds may double-apply, idempotent transactions do not', async (t) => {
+  const clock = new FakeClock()
+  const kv = await openKv({
+    backend: 'memory',
+    clock,
+    random: { next: prng(5) },
+    sleeper: { sleep: async (ms) => { clock.ms += ms } },
+    faults: { commitUnknownResult: 0.3 },
+  })
+  const calls = 200
+  for (let i = 0; i < calls; i++) await kv.transact((tx) => tx.add(b('blind'), 1n))
+  // The idempotent form: each request records its id; a retry that finds its id does nothing.
+  for (let i = 0; i < calls; i++) {
+    await kv.transact(async (tx) => {
+      const id = b(`req/${i}`)
+      if ((await tx.get(id)) !== undefined) return
+      tx.set(id, b('done'))
+      tx.add(b('safe'), 1n)
+    })
+  }
+  const blind = readInt64le(await kv.transact((tx) => tx.get(b('blind'))))
+  const safe = readInt64le(await kv.transact((tx) => tx.get(b('safe'))))
+  t.ok(kv.stats.retries > 20, `faults fired (${kv.stats.retries} retries)`)
+  t.ok(blind > BigInt(calls), `blind adds applied ${blind} times for ${calls} calls`)
+  t.equal(safe, BigInt(calls), 'the idempotent counter is exact')
+  const bad = await openKv({ backend: 'memory', faults: { commitUnknownResult: 2 } }).catch((e: unknown) => e)
+  t.match((bad as Error).message, /option faults.commitUnknownResult is 2; accepted: a probability from 0 to 1/)
   await kv.close()
 })
