@@ -1,0 +1,31 @@
+/** The actor runtime's public face: what components under actors/ import. */
+export { defineActor, mailboxMaxDefault, mailboxMaxLimit } from './actor.ts'
+export type {
+  ActorContext,
+  ActorDefinition,
+  ActorRef,
+  AskOptions,
+  AskReply,
+  DeferredReply,
+  HandlerResult,
+  Message,
+  Returns,
+  ReplyOf,
+  Signal,
+  SpawnOptions,
+  StopReason,
+} from './actor.ts'
+export type { ActorAddress } from './address.ts'
+export { formatAddress } from './address.ts'
+export { ActorSystem, type ActorSystemOptions, type Executor } from './actor-system.ts'
+export { NodeRuntime, type NodeRuntimeOptions } from './node-runtime.ts'
+export type { DefinitionRef, HostStats } from './host-control.ts'
+export { BufferPool, PooledBuffer, type BufferPoolOptions } from './buffer-pool.ts'
+export { CpuPool, type CpuPoolOptions } from './cpu-pool.ts'
+export { systemClock, type Clock, type TimerHandle } from './clock.ts'
+export { SeededRandom, systemRandom, type Random } from './random.ts'
+export { createLogger, silentLogger, type Logger, type LogLevel } from './logger.ts'
+export { T3fsError, isT3fsError, invalidOption, toT3fsError, type WireError } from './errors.ts'
+export { RuntimeErrorCode } from './runtime-errors.ts'
+export type { SupervisionPolicy } from './supervision.ts'
+export { readTopology, type NumaDomain } from './topology.ts'

@@ -1,0 +1,4 @@
+/** Test support: virtual time, probes, and the seeded simulator. */
+export { VirtualClock, flushMicrotasks } from './virtual-clock.ts'
+export { TestSystem, TestProbe, type TestSystemOptions } from './test-system.ts'
+export { Simulation, exploreSeeds, type FaultPlan, type RunLimits, type SimNode, type SeedFailure } from './simulation.ts'
