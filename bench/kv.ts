@@ -10,6 +10,7 @@
  *               against the on-disk log, apply + log append in one LMDB write transaction.
  * - kv txn x2:  two worker threads doing the same on a small hot key set, so they conflict;
  *               conflict_retry_rate = retries / committed transactions.
+ * - (no fsync) rows: the same pair with noSync, CPU-bound: the layer's own cost per transaction.
  * Raw and kv run in alternating short rounds so that load from other processes hits both alike;
  * txn_vs_raw is the median of the per-round ratios. Ends with one JSON line.
  */
@@ -43,8 +44,8 @@ interface RunResult {
 type Slice = (ms: number) => Promise<RunResult>
 
 /** One putSync (or get+putSync) per synchronous LMDB write transaction, for `ms`. */
-function rawSlicer(path: string, readFirst: boolean): { slice: Slice; close: () => Promise<void> } {
-  const db = open<Buffer, Buffer>({ path, keyEncoding: 'binary', encoding: 'binary' })
+function rawSlicer(path: string, readFirst: boolean, noSync = false): { slice: Slice; close: () => Promise<void> } {
+  const db = open<Buffer, Buffer>({ path, keyEncoding: 'binary', encoding: 'binary', noSync })
   let n = 0
   const slice: Slice = async (ms) => {
     let ops = 0
@@ -63,8 +64,8 @@ function rawSlicer(path: string, readFirst: boolean): { slice: Slice; close: () 
 }
 
 /** kv.transact(get k; set k = v+1) on a random key among `keys`, for `ms`. */
-async function kvSlicer(path: string, keys: number, seed: number): Promise<{ slice: Slice; close: () => Promise<void> }> {
-  const kv = await openKv({ backend: 'lmdb', path })
+async function kvSlicer(path: string, keys: number, seed: number, noSync = false): Promise<{ slice: Slice; close: () => Promise<void> }> {
+  const kv = await openKv({ backend: 'lmdb', path, noSync })
   let x = seed
   const slice: Slice = async (ms) => {
     let ops = 0
@@ -143,6 +144,20 @@ async function main(): Promise<void> {
       ratios.push(rate(k) / rate(r))
     }
     await Promise.all([raw.close(), rawRmw.close(), kv.close()])
+    // The same pair without fsync: CPU-bound, so it shows the layer's own cost.
+    const rawNs = rawSlicer(join(root, 'rawns'), false, true)
+    const kvNs = await kvSlicer(join(root, 'kvns'), KEYS, 1, true)
+    let rawNsTotal: RunResult = { ops: 0, ms: 0, retries: 0 }
+    let kvNsTotal: RunResult = { ops: 0, ms: 0, retries: 0 }
+    const nsRatios: number[] = []
+    for (let round = 0; round < ROUNDS; round++) {
+      const r = await rawNs.slice(sliceMs / 2)
+      const k = await kvNs.slice(sliceMs / 2)
+      rawNsTotal = add(rawNsTotal, r)
+      kvNsTotal = add(kvNsTotal, k)
+      nsRatios.push(rate(k) / rate(r))
+    }
+    await Promise.all([rawNs.close(), kvNs.close()])
     const twoPath = join(root, 'kv2')
     const two = await Promise.all([inWorker(twoPath, 1), inWorker(twoPath, 2)])
     const twoOps = two.reduce((s, r) => s + r.ops, 0)
@@ -156,6 +171,8 @@ async function main(): Promise<void> {
       ['raw lmdb get+put (1 transactionSync)', rate(rmwTotal).toFixed(0), (rate(rmwTotal) / rate(rawTotal)).toFixed(2)],
       [`kv txn get+set, 1 worker, ${KEYS} keys`, rate(kvTotal).toFixed(0), (rate(kvTotal) / rate(rawTotal)).toFixed(2)],
       [`kv txn get+set, 2 threads, ${HOT_KEYS} hot keys`, twoRate.toFixed(0), (twoRate / rate(rawTotal)).toFixed(2)],
+      ['(no fsync) raw lmdb put, noSync', rate(rawNsTotal).toFixed(0), '-'],
+      ['(no fsync) kv txn get+set, noSync', rate(kvNsTotal).toFixed(0), `${median(nsRatios).toFixed(2)} of raw noSync`],
     ]
     console.log(`kv bench on lmdb: ${ROUNDS} alternating rounds of ${sliceMs} ms per single-thread row, ${DURATION_MS} ms for the two-thread row; ${VALUE_BYTES}-byte values; durable commits (lmdb defaults) on every row`)
     console.log('compared: a kv transaction (snapshot get + set, conflict check, commit) vs one putSync inside one lmdb transactionSync')
@@ -171,6 +188,7 @@ async function main(): Promise<void> {
       txn_vs_raw: Number(txnVsRaw.toFixed(3)),
       conflict_retry_rate: Number((twoRetries / Math.max(1, twoOps)).toFixed(4)),
       two_worker_txn_per_s: Math.round(twoRate),
+      txn_vs_raw_nosync: Number(median(nsRatios).toFixed(3)),
       compared: 'kv get+set transaction vs one putSync per lmdb transactionSync',
     }))
   } finally {
