@@ -110,7 +110,7 @@ async function checksum(conn: DuckDBConnection, from: string): Promise<{ count: 
 }
 
 function rawRecords(files: readonly string[]): string {
-  return `read_csv([${files.map((f) => `'${f}'`).join(', ')}], columns={'rec': 'VARCHAR'}, header=false, delim='\\x01', quote='', escape='', auto_detect=false)`
+  return `read_csv([${files.map((f) => `'${f}'`).join(', ')}], columns={'rec': 'VARCHAR'}, header=false, delim='\u0001', quote='', escape='', auto_detect=false)`
 }
 
 /** valsort's checks that need the raw bytes: record framing and global key order across files. */
