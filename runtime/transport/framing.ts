@@ -251,6 +251,29 @@ export class FrameDecoder {
     return at
   }
 
+  /**
+   * Where the next socket read may land directly, skipping the receive buffer: the unfilled rest
+   * of the current payload's destination (a region, a reader's buffer, or the assembly buffer),
+   * sized exactly so a read can never spill into bytes of the next frame. Null when the decoder
+   * is between frames or fewer than `minBytes` remain.
+   */
+  directTarget(minBytes: number): Uint8Array | null {
+    if (this.#state !== State.Payload || this.#dest === DISCARD || this.#dest === undefined) return null
+    if (this.#payloadTotal - this.#payloadHave < minBytes) return null
+    return this.#dest.subarray(this.#payloadHave, this.#payloadTotal)
+  }
+
+  /** Accounts `n` bytes a read placed into the last `directTarget()`. */
+  advanceDirect(n: number): void {
+    this.#payloadHave += n
+    if (this.#payloadHave === this.#payloadTotal) {
+      this.#state = State.Head
+      const dest = this.#dest as Uint8Array
+      this.#dest = undefined
+      this.#sink.frame(this.#type, this.#header, this.#views(dest, 0))
+    }
+  }
+
   #feedPayload(chunk: Uint8Array, at: number): number {
     const take = Math.min(this.#payloadTotal - this.#payloadHave, chunk.length - at)
     if (this.#dest !== DISCARD && this.#dest !== undefined) {

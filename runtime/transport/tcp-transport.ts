@@ -12,7 +12,7 @@
  * waiters with ERR_PEER_DOWN, drops its queued frames, and send() throws ERR_PEER_DOWN until a
  * new connection is up.
  */
-import { createServer, connect, type Server, type Socket } from 'node:net'
+import { Socket, createServer, connect, type Server } from 'node:net'
 import { pack, unpack } from 'msgpackr'
 import { T3fsError, fromWire, invalidOption, toT3fsError, type WireError } from '../errors.ts'
 import type { Address, PeerEntry, TransportSettings } from '../profile/profile.ts'
@@ -53,7 +53,9 @@ export const TCP_DEFAULTS: Omit<TransportSettings, 'kind'> = {
 
 /** A caller that ignores send() === false may queue this many high-water marks before ERR_OVERLOADED. */
 export const HARD_QUEUE_FACTOR = 4
-const RECEIVE_BUFFER_BYTES = 256 * 1024
+const RECEIVE_BUFFER_BYTES = 64 * 1024
+/** A payload with at least this much left is read straight into its destination. */
+const DIRECT_READ_MIN_BYTES = 16 * 1024
 const HELLO_VERSION = 1
 
 interface PendingOp {
@@ -137,7 +139,7 @@ export class TcpTransport implements NodeTransport {
 
   async start(): Promise<void> {
     if (this.#started) return
-    const server = createServer({ noDelay: true }, (socket) => this.#accept(socket))
+    const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.#accept(socket))
     this.#server = server
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -264,19 +266,12 @@ export class TcpTransport implements NodeTransport {
       peer.redialTimer = null
     }
     if (peer.phase === 'idle') this.#setPhase(peer, 'connecting')
-    const receive = new Uint8Array(RECEIVE_BUFFER_BYTES)
     let conn: Connection | null = null
     const socket = connect({
       host: peer.address.host,
       port: peer.address.port,
       noDelay: true,
-      onread: {
-        buffer: receive,
-        callback: (nread: number, buf: Uint8Array): boolean => {
-          if (conn) this.#receive(conn, buf.subarray(0, nread))
-          return true
-        },
-      },
+      onread: this.#reader(() => conn),
     })
     conn = { socket, dialed: true, decoder: null, peer: null, heard: true, closed: false }
     const c = conn
@@ -287,20 +282,72 @@ export class TcpTransport implements NodeTransport {
     socket.on('close', () => this.#onClose(c, peer, 'connection closed'))
   }
 
-  #accept(socket: Socket): void {
+  #accept(accepted: Socket): void {
     if (this.#closed) {
-      socket.destroy()
+      accepted.destroy()
       return
     }
-    const conn: Connection = { socket, dialed: false, decoder: null, peer: null, heard: true, closed: false }
-    conn.decoder = new FrameDecoder(this.#s, this.#sinkFor(conn))
-    this.#inbound.add(conn)
-    socket.on('data', (chunk: Buffer) => this.#receive(conn, chunk))
+    let conn: Connection | null = null
+    const socket = this.#adoptWithReader(accepted, () => conn)
+    conn = { socket, dialed: false, decoder: null, peer: null, heard: true, closed: false }
+    const c = conn
+    c.decoder = new FrameDecoder(this.#s, this.#sinkFor(c))
+    this.#inbound.add(c)
+    if (socket === accepted) socket.on('data', (chunk: Buffer) => this.#receive(c, chunk))
     socket.on('error', (error) => this.#log.debug({ evt: 'TransportSocketError', err: error.message }))
     socket.on('close', () => {
-      this.#inbound.delete(conn)
-      if (conn.peer) this.#onClose(conn, conn.peer, 'connection closed')
+      this.#inbound.delete(c)
+      if (c.peer) this.#onClose(c, c.peer, 'connection closed')
     })
+  }
+
+  /**
+   * Node offers `onread` (reads into a buffer we choose) only to sockets it creates from options,
+   * not to accepted ones. The server pauses new connections; we move the native handle into a
+   * socket built with `onread`, and destroy the handle-less original (which only decrements the
+   * server's connection count). If the internals ever change, fall back to 'data' events.
+   */
+  #adoptWithReader(accepted: Socket, conn: () => Connection | null): Socket {
+    const internal = accepted as unknown as { _handle: unknown }
+    const handle = internal._handle
+    if (!handle) {
+      accepted.resume()
+      return accepted
+    }
+    internal._handle = null
+    accepted.destroy()
+    const socket = new Socket({ handle, readable: true, writable: true, onread: this.#reader(conn) } as unknown as ConstructorParameters<typeof Socket>[0])
+    socket.setNoDelay(true)
+    socket.resume()
+    return socket
+  }
+
+  /**
+   * Receive path: one reused buffer per connection, and while a large payload streams (a region
+   * write, a remote read's result, a big frame), reads land straight in its destination.
+   */
+  #reader(conn: () => Connection | null): { buffer: () => Uint8Array; callback: (n: number, buf: Uint8Array) => boolean } {
+    const receive = new Uint8Array(RECEIVE_BUFFER_BYTES)
+    let direct = false
+    return {
+      buffer: () => {
+        const c = conn()
+        const target = c?.decoder?.directTarget(DIRECT_READ_MIN_BYTES) ?? null
+        direct = target !== null
+        return target ?? receive
+      },
+      callback: (n, buf) => {
+        const c = conn()
+        if (!c || c.closed) return true
+        if (direct) {
+          c.heard = true
+          c.decoder!.advanceDirect(n)
+        } else {
+          this.#receive(c, buf.subarray(0, n))
+        }
+        return true
+      },
+    }
   }
 
   #receive(conn: Connection, chunk: Uint8Array): void {

@@ -1,0 +1,241 @@
+/**
+ * npm run bench:transport — the TCP transport between two processes on loopback, beside the limit
+ * measured in the same run: a raw Node `net` socket pumping 1 MiB buffers between the same two
+ * processes (and iperf3 when installed).
+ *
+ *   bulk:   one-sided writeRemote of 1 MiB payloads into a registered region, 16 in flight,
+ *           into a 32 MiB region
+ *   small:  64-byte frames (send() with backpressure), counted by the receiving transport
+ *
+ * Passes interleave (raw, bulk, raw, bulk, …) so machine noise hits both alike; medians are
+ * reported. Ends with one JSON line. Options: --runs N (default 3), --bulk-mib N (default 1024),
+ * --small N (default 3000000).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { connect, createServer, type Socket } from 'node:net'
+import { parseArgs } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { performance } from 'node:perf_hooks'
+import { TcpTransport } from '../runtime/transport/tcp-transport.ts'
+
+const HOST = '127.0.0.1'
+const MiB = 1024 * 1024
+const GiB = 1024 * MiB
+const REGION_BYTES = 32 * MiB
+const IN_FLIGHT = 16
+const SMALL_BYTES = 64
+
+type ToChild = { cmd: 'raw'; bytes: number; port: number } | { cmd: 'expect-small'; count: number } | { cmd: 'exit' }
+type FromChild =
+  | { evt: 'ready'; transportPort: number; regionId: number }
+  | { evt: 'armed' }
+  | { evt: 'raw-done'; bytes: number }
+  | { evt: 'small-done'; count: number }
+
+// ---- child: the receiving process -----------------------------------------------------------
+
+async function child(parentPort: number): Promise<void> {
+  const send = (m: FromChild): void => void process.send!(m)
+  // The raw baseline reads the way our transport does (one reused buffer, `onread`), so the
+  // ratio compares framing and copies, not Node's per-read allocations.
+  const rawBuffer = new Uint8Array(1024 * 1024)
+  const rawReceive = (bytes: number, port: number): void => {
+    let got = 0
+    const socket = connect({
+      host: HOST,
+      port,
+      noDelay: true,
+      onread: {
+        buffer: rawBuffer,
+        callback: (n: number) => {
+          got += n
+          if (got === bytes) {
+            send({ evt: 'raw-done', bytes: got })
+            socket.destroy()
+          }
+          return true
+        },
+      },
+    })
+    socket.on('connect', () => send({ evt: 'armed' }))
+  }
+  const transport = new TcpTransport({ nodeId: 2, listen: { host: HOST, port: 0 }, peers: [{ node: 1, address: { host: HOST, port: parentPort } }] })
+  let smallExpect = 0
+  let smallGot = 0
+  transport.onFrame(() => {
+    smallGot++
+    if (smallGot === smallExpect) send({ evt: 'small-done', count: smallGot })
+  })
+  await transport.start()
+  const { regionId } = transport.registerRegion(new Uint8Array(REGION_BYTES).fill(1))
+  process.on('message', (m: ToChild) => {
+    if (m.cmd === 'raw') rawReceive(m.bytes, m.port)
+    else if (m.cmd === 'expect-small') {
+      smallExpect = m.count
+      smallGot = 0
+      send({ evt: 'armed' })
+    } else {
+      void transport.close().then(() => process.exit(0))
+    }
+  })
+  send({ evt: 'ready', transportPort: transport.port, regionId })
+}
+
+// ---- parent: the sending process ------------------------------------------------------------
+
+function nextMessage<T extends FromChild['evt']>(proc: ChildProcess, evt: T): Promise<Extract<FromChild, { evt: T }>> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (m: FromChild): void => {
+      if (m.evt !== evt) return
+      proc.off('message', onMessage)
+      proc.off('exit', onExit)
+      resolve(m as Extract<FromChild, { evt: T }>)
+    }
+    const onExit = (code: number | null): void => reject(new Error(`bench child exited (${code}) while waiting for ${evt}`))
+    proc.on('message', onMessage)
+    proc.once('exit', onExit)
+  })
+}
+
+async function rawSocketGiBps(proc: ChildProcess, bytes: number, buf: Uint8Array): Promise<number> {
+  const server = createServer({ noDelay: true })
+  await new Promise<void>((r) => server.listen(0, HOST, () => r()))
+  const accepted = new Promise<Socket>((r) => server.once('connection', r))
+  const armed = nextMessage(proc, 'armed')
+  proc.send({ cmd: 'raw', bytes, port: (server.address() as { port: number }).port } satisfies ToChild)
+  const [socket] = await Promise.all([accepted, armed])
+  const done = nextMessage(proc, 'raw-done')
+  const start = performance.now()
+  let sent = 0
+  while (sent < bytes) {
+    sent += buf.length
+    if (!socket.write(buf)) await new Promise((r) => socket.once('drain', r))
+  }
+  await done
+  const seconds = (performance.now() - start) / 1000
+  socket.destroy()
+  server.close()
+  return bytes / GiB / seconds
+}
+
+async function bulkGiBps(tr: TcpTransport, regionId: number, bytes: number, buf: Uint8Array): Promise<number> {
+  const ops = bytes / buf.length
+  const slots = REGION_BYTES / buf.length
+  let issued = 0
+  const start = performance.now()
+  const lane = async (): Promise<void> => {
+    while (issued < ops) {
+      const i = issued++
+      await tr.writeRemote(2, regionId, (i % slots) * buf.length, buf)
+    }
+  }
+  await Promise.all(Array.from({ length: IN_FLIGHT }, lane))
+  return bytes / GiB / ((performance.now() - start) / 1000)
+}
+
+async function smallPerSecond(proc: ChildProcess, tr: TcpTransport, count: number): Promise<number> {
+  const armed = nextMessage(proc, 'armed')
+  proc.send({ cmd: 'expect-small', count } satisfies ToChild)
+  await armed
+  const header = new Uint8Array(SMALL_BYTES).fill(7)
+  const frame = { header, payloads: [] }
+  const done = nextMessage(proc, 'small-done')
+  const start = performance.now()
+  for (let i = 0; i < count; i++) {
+    if (!tr.send(2, frame)) await tr.whenWritable(2)
+    // Yield now and then so the socket is written while we produce (one tick batches the rest).
+    else if ((i & 0x3fff) === 0x3fff) await new Promise<void>((r) => setImmediate(r))
+  }
+  await done
+  return count / ((performance.now() - start) / 1000)
+}
+
+function iperf3GiBps(): number | null {
+  const probe = spawnSync('iperf3', ['--version'], { encoding: 'utf8' })
+  if (probe.error || probe.status !== 0) return null
+  const port = 5201 + Math.floor(Math.random() * 1000)
+  const server = spawn('iperf3', ['-s', '-1', '-p', String(port)], { stdio: 'ignore' })
+  spawnSync('sleep', ['0.5'])
+  const client = spawnSync('iperf3', ['-c', HOST, '-p', String(port), '-t', '3', '-l', '1M', '-J'], { encoding: 'utf8', timeout: 20_000 })
+  server.kill()
+  try {
+    const bps = JSON.parse(client.stdout).end.sum_received.bits_per_second as number
+    return bps / 8 / GiB
+  } catch {
+    return null
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}
+
+async function parent(): Promise<void> {
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'bulk-mib': { type: 'string', default: '1024' }, small: { type: 'string', default: '3000000' } } })
+  const runs = Number(values.runs)
+  const bulkBytes = Number(values['bulk-mib']) * MiB
+  const smallCount = Number(values.small)
+  if (!Number.isInteger(runs) || runs < 1 || !Number.isInteger(bulkBytes) || bulkBytes < 8 * MiB || !Number.isInteger(smallCount) || smallCount < 1000) {
+    console.error('usage: npm run bench:transport -- [--runs N>=1] [--bulk-mib N>=8] [--small N>=1000]')
+    process.exitCode = 2
+    return
+  }
+  const tr = new TcpTransport({ nodeId: 1, listen: { host: HOST, port: 0 } })
+  await tr.start()
+  const proc = spawn(process.execPath, [...childExecArgv(), fileURLToPath(import.meta.url), '--child', String(tr.port)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const kill = (): void => void proc.kill('SIGKILL')
+  process.once('exit', kill)
+  try {
+    const ready = await nextMessage(proc, 'ready')
+    tr.addPeer(2, { host: HOST, port: ready.transportPort })
+    await new Promise<void>((resolve) => {
+      if (tr.peerPhase(2) === 'up') resolve()
+      tr.onPeerState((n, s) => n === 2 && s === 'up' && resolve())
+    })
+    const buf = new Uint8Array(MiB).fill(0xab)
+    // Warm up both paths (buffers, JIT, socket windows) before timing.
+    await rawSocketGiBps(proc, 256 * MiB, buf)
+    await bulkGiBps(tr, ready.regionId, 256 * MiB, buf)
+    await smallPerSecond(proc, tr, 200_000)
+    const raw: number[] = []
+    const bulk: number[] = []
+    const small: number[] = []
+    for (let r = 0; r < runs; r++) {
+      raw.push(await rawSocketGiBps(proc, bulkBytes, buf))
+      bulk.push(await bulkGiBps(tr, ready.regionId, bulkBytes, buf))
+      small.push(await smallPerSecond(proc, tr, smallCount))
+      console.error(`run ${r + 1}/${runs}: raw socket ${raw[r].toFixed(2)} GiB/s, bulk one-sided ${bulk[r].toFixed(2)} GiB/s, small ${(small[r] / 1e6).toFixed(2)} M msgs/s`)
+    }
+    const iperf = iperf3GiBps()
+    console.error(iperf === null ? 'iperf3: not installed (skipped)' : `iperf3 (1 stream, 1 MiB writes): ${iperf.toFixed(2)} GiB/s`)
+    const result: Record<string, number | string | null> = {
+      bench: 'transport',
+      bulk_gib_per_s: round(median(bulk)),
+      raw_socket_gib_per_s: round(median(raw)),
+      bulk_vs_raw_socket: round(median(bulk) / median(raw)),
+      small_msgs_per_s: Math.round(median(small)),
+    }
+    if (iperf !== null) result.iperf3_gib_per_s = round(iperf)
+    console.log(JSON.stringify(result))
+  } finally {
+    proc.send({ cmd: 'exit' } satisfies ToChild)
+    await tr.close()
+    setTimeout(kill, 2000).unref()
+  }
+}
+
+/** The child runs TypeScript the way the parent does (and inherits flags such as --cpu-prof). */
+function childExecArgv(): string[] {
+  const args = [...process.execArgv]
+  if (!args.some((a) => a.includes('tsx'))) args.unshift('--import', import.meta.resolve('tsx'))
+  return args
+}
+
+function round(x: number): number {
+  return Math.round(x * 1000) / 1000
+}
+
+const childIndex = process.argv.indexOf('--child')
+if (childIndex >= 0) await child(Number(process.argv[childIndex + 1]))
+else await parent()
