@@ -5,7 +5,10 @@
  * (global order across partitions, record count, checksum) and, in the same run, DuckDB alone
  * sorting the same records in one query with the same threads.
  *
- *   npm run bench:graysort -- --size 2147483648 [--partitions 16] [--dir /tmp] [--keep]
+ *   npm run bench:graysort -- --size 2147483648 [--partitions 16] [--dir /tmp] [--keep] [--actors]
+ *
+ * `--actors` runs the tasks as task actors on the worker hosts of a NodeRuntime (one host per
+ * thread); by default they run in-process with the same scheduler.
  *
  * Records are our own generator's ASCII variant of the gensort format (like `gensort -a`): a key of
  * 10 printable characters (alphabet without `"` and `,`), two spaces, the record number in 32 hex
@@ -19,6 +22,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import * as smallpond from '../actors/smallpond/index.ts'
+import { NodeRuntime } from '../runtime/node-runtime.ts'
 
 const RECORD_BYTES = 100
 const KEY_BYTES = 10
@@ -34,6 +38,7 @@ interface Options {
   keep: boolean
   threads: number
   memoryBytes: number
+  actors: boolean
 }
 
 function fail(message: string): never {
@@ -51,6 +56,7 @@ function parseOptions(): Options {
       keep: { type: 'boolean', default: false },
       threads: { type: 'string', default: String(Math.max(1, Math.min(2, availableParallelism()))) },
       memory: { type: 'string', default: String(8 * 1024 * MIB) },
+      actors: { type: 'boolean', default: false },
     },
   })
   const sizeBytes = Number(values.size)
@@ -67,7 +73,7 @@ function parseOptions(): Options {
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) fail(`--threads is ${values.threads}; accepted: 1..256`)
   const memoryBytes = Number(values.memory)
   if (!Number.isInteger(memoryBytes) || memoryBytes < 256 * MIB) fail(`--memory is ${values.memory}; accepted: bytes >= 256 MiB`)
-  return { sizeBytes, partitions, dataFiles, dir: values.dir!, keep: values.keep!, threads, memoryBytes }
+  return { sizeBytes, partitions, dataFiles, dir: values.dir!, keep: values.keep!, threads, memoryBytes, actors: values.actors! }
 }
 
 /** SQL for key character j of record i: two 64-bit hashes give 5 base-A digits each. */
@@ -148,10 +154,11 @@ async function checkOrder(files: readonly string[]): Promise<{ records: number; 
 
 async function runSmallpond(o: Options, inputDir: string, outDir: string, dataRoot: string): Promise<{ seconds: number; files: string[] }> {
   await mkdir(outDir, { recursive: true })
+  const runtime = o.actors ? await NodeRuntime.start({ hostsPerDomain: o.threads, domains: [{ id: 0, cpus: Array.from({ length: availableParallelism() }, (_, i) => i) }] }) : undefined
   const sp = await smallpond.init({
     dataRoot, numExecutors: o.threads, threadsPerTask: 1, memoryPerTaskBytes: Math.floor(o.memoryBytes / o.threads),
     progress: process.stderr.isTTY,
-  })
+  }, { runtime })
   const started = performance.now()
   const shuffled = sp.readParquet(join(inputDir, '*.parquet')).repartition(o.partitions, { by: 'buckets', parquetCompression: 'uncompressed' })
   const sorted = sp.partialSql(
@@ -160,6 +167,7 @@ async function runSmallpond(o: Options, inputDir: string, outDir: string, dataRo
   await sorted.compute()
   const seconds = (performance.now() - started) / 1000
   await sp.shutdown()
+  await runtime?.shutdown()
   return { seconds, files: Array.from({ length: o.partitions }, (_, i) => join(outDir, `part-${i}.dat`)) }
 }
 
@@ -216,7 +224,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({
       bench: 'graysort', bytes, seconds: Number(ours.seconds.toFixed(3)), mib_per_s: Number(mibPerS.toFixed(1)),
       duckdb_alone_mib_per_s: Number(aloneMibPerS.toFixed(1)), vs_duckdb_alone: Number((mibPerS / aloneMibPerS).toFixed(3)),
-      validated, partitions: o.partitions, threads: o.threads, duckdb_alone_seconds: Number(aloneSeconds.toFixed(3)),
+      validated, partitions: o.partitions, threads: o.threads, actors: o.actors, duckdb_alone_seconds: Number(aloneSeconds.toFixed(3)),
     }))
     if (!validated) process.exitCode = 1
   } finally {
