@@ -29,7 +29,8 @@ export interface Knob {
 
 export type KnobSection = Readonly<Record<string, Knob>>
 
-export const MAX_NODE_ID = 0xffff_ffff
+/** The runtime packs node ids into actor addresses as 16-bit values. */
+export const MAX_NODE_ID = 0xffff
 export const MAX_HOSTS_PER_DOMAIN = 64
 export const MAX_ACTORS_PER_PROFILE = 4096
 export const MAX_PEERS_PER_PROFILE = 4096
@@ -100,7 +101,7 @@ export const ARRAYS: Readonly<Record<string, { readonly item: KnobSection; reado
       name: { type: { kind: 'string', maxLength: 128, pattern: /^[A-Za-z0-9._-]+$/, patternDoc: 'letters, digits, ".", "_", "-"' }, doc: 'actor name, unique on the node' },
       module: { type: { kind: 'string', maxLength: 4096 }, doc: 'module that defines the actor, relative to node.root (e.g. "actors/mgmtd/mgmtd.ts")' },
       export: { type: { kind: 'string', maxLength: 128, pattern: /^[A-Za-z_$][A-Za-z0-9_$]*$/, patternDoc: 'a JavaScript identifier' }, doc: 'name of the exported actor definition' },
-      host: { type: int(0, 64 * MAX_HOSTS_PER_DOMAIN - 1), default: 0, doc: 'worker host index: domain index × hosts_per_domain + host in domain' },
+      host: { type: int(0, 64 * MAX_HOSTS_PER_DOMAIN), default: 1, doc: 'host that runs the actor: 0 = the main thread, 1…domains × hosts_per_domain = worker hosts (domain by domain)' },
       params: { type: { kind: 'table' }, default: {}, doc: 'parameters handed to the actor at spawn (validated by the actor)' },
     },
   },

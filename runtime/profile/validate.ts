@@ -183,8 +183,8 @@ export function validateProfile(file: string, merged: MergedProfile): Profile {
     if (seenActors.has(name)) check.fail(`actors[${i}].name`, name, 'a name not used by another actor of this node', 'is used twice')
     seenActors.add(name)
     const host = a.host as number
-    if (host >= hosts) {
-      check.fail(`actors[${i}].host`, host, `a host index from 0 to ${hosts - 1} (${numaDomains.length} domain(s) × ${hostsPerDomain} host(s) per domain)`)
+    if (host > hosts) {
+      check.fail(`actors[${i}].host`, host, `a host from 0 (main thread) to ${hosts} (${numaDomains.length} domain(s) × ${hostsPerDomain} worker host(s) per domain)`)
     }
     actors.push({ name, module: inRoot(a.module as string), export: a.export as string, host, params: a.params as Record<string, unknown> })
   })

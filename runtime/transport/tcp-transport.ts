@@ -95,7 +95,7 @@ export class TcpTransport implements NodeTransport {
   #stateHandlers: Array<(node: number, state: PeerState) => void> = []
 
   constructor(options: TcpTransportOptions) {
-    this.nodeId = checkInt('nodeId', options.nodeId, 1, 0xffff_ffff)
+    this.nodeId = checkInt('nodeId', options.nodeId, 1, 0xffff)
     this.#clusterId = options.clusterId ?? 't3fs'
     this.#listen = options.listen
     checkInt('listen.port', options.listen.port, 0, 65_535)

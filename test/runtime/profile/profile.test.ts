@@ -63,7 +63,7 @@ t.test('an included base is overridden key by key; arrays replace', async (t) =>
   t.equal(p.transport.heartbeatTimeoutMs, 2000)
   t.equal(p.peers.length, 2)
   t.same(p.peers[1], { node: 2, address: { host: '127.0.0.1', port: 2 } })
-  t.same(p.actors, [{ name: 'a', module: join(dir, 'actors/a.ts'), export: 'aDef', host: 0, params: { x: 1 } }])
+  t.same(p.actors, [{ name: 'a', module: join(dir, 'actors/a.ts'), export: 'aDef', host: 1, params: { x: 1 } }])
   t.same(p.files, [join(dir, 'base.toml'), file])
   const overridePeers = write('node2.toml', `include = "base.toml"\n${MINIMAL}[[peers]]\nnode = 9\naddress = "127.0.0.1:9"\n`)
   t.same(loadProfile(overridePeers).peers.map((x) => x.node), [9])
@@ -82,7 +82,7 @@ const BAD: Array<[string, string, RegExp, RegExp]> = [
   ['a bad address', '[[peers]]\nnode = 2\naddress = "127.0.0.1"\n', /^peers\[0\]\.address$/, /accepted: an address "host:port"/],
   ['a port out of range', '[[peers]]\nnode = 2\naddress = "127.0.0.1:70000"\n', /^peers\[0\]\.address$/, /is "127.0.0.1:70000"/],
   ['a timeout below twice the interval', '[transport]\nheartbeat_interval = "1s"\nheartbeat_timeout = "1500ms"\n', /^transport\.heartbeat_timeout$/, /accepted: at least twice transport\.heartbeat_interval/],
-  ['an actor on a host that does not exist', '[placement]\nhosts_per_domain = 2\n[[actors]]\nname = "a"\nmodule = "m.ts"\nexport = "x"\nhost = 2\n', /^actors\[0\]\.host$/, /is 2; accepted: a host index from 0 to 1/],
+  ['an actor on a host that does not exist', '[placement]\nhosts_per_domain = 2\n[[actors]]\nname = "a"\nmodule = "m.ts"\nexport = "x"\nhost = 3\n', /^actors\[0\]\.host$/, /is 3; accepted: a host from 0 \(main thread\) to 2/],
   ['an actor entry with an unknown key', '[[actors]]\nname = "a"\nmodule = "m.ts"\nexport = "x"\nhosts = 1\n', /^actors\[0\]\.hosts$/, /is not a known key/],
   ['an actor without export', '[[actors]]\nname = "a"\nmodule = "m.ts"\n', /^actors\[0\]\.export$/, /is missing/],
   ['two actors with one name', '[[actors]]\nname = "a"\nmodule = "m.ts"\nexport = "x"\n[[actors]]\nname = "a"\nmodule = "m.ts"\nexport = "y"\n', /^actors\[1\]\.name$/, /is used twice/],
