@@ -1,0 +1,174 @@
+/**
+ * `t3fs launch [--dry-run] [--json] <profile.toml>`: starts a node process from its profile.
+ *
+ * Order: profile → transport choice → worker hosts per NUMA domain (NodeRuntime) → listener →
+ * the profile's actors. SIGINT/SIGTERM stop it: the transport closes (peers see the node down at
+ * once), actors get the profile's grace period to drain, the workers end, the log is flushed.
+ * A second signal during shutdown exits at once with code 1.
+ */
+import { parseArgs } from 'node:util'
+import { pathToFileURL } from 'node:url'
+import pino from 'pino'
+import { NodeRuntime, readTopology, type Logger, type NumaDomain } from '../runtime/index.ts'
+import { isT3fsError, T3fsError, toT3fsError } from '../runtime/errors.ts'
+import { loadProfile, type Profile } from '../runtime/profile/index.ts'
+import { createTransport, selectTransport } from '../runtime/transport/index.ts'
+import type { Io } from './cli.ts'
+import { buildPlan, formatPlan } from './plan.ts'
+
+const HELP = `usage: t3fs launch [--dry-run] [--json] <profile.toml>
+
+Starts a node from its TOML profile (see configs/dev.toml; keys in runtime/profile/schema.ts).
+Logs go to stderr as JSON lines (pino). SIGINT/SIGTERM shut the node down cleanly.
+
+options:
+  --dry-run   load and validate the profile, print the resolved plan, start nothing
+  --json      with --dry-run: print the plan as JSON
+  -h, --help  show this help
+`
+
+export async function launchCommand(args: string[], io: Io): Promise<number> {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args,
+      options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      allowPositionals: true,
+      strict: true,
+    })
+  } catch (error) {
+    io.stderr.write(`t3fs launch: ${(error as Error).message}\n\n${HELP}`)
+    return 2
+  }
+  const { values, positionals } = parsed
+  if (values.help) {
+    io.stdout.write(HELP)
+    return 0
+  }
+  if (positionals.length !== 1) {
+    io.stderr.write(`t3fs launch: expected one profile file, got ${positionals.length}\n\n${HELP}`)
+    return 2
+  }
+  let profile: Profile
+  try {
+    profile = loadProfile(positionals[0])
+  } catch (error) {
+    io.stderr.write(`t3fs launch: ${isT3fsError(error) ? error.message : String(error)}\n`)
+    return 1
+  }
+  if (values['dry-run']) {
+    let choice
+    try {
+      choice = selectTransport(profile.transport.kind)
+    } catch (error) {
+      io.stderr.write(`t3fs launch: ${(error as Error).message}\n`)
+      return 1
+    }
+    const plan = buildPlan(profile, choice)
+    io.stdout.write(values.json ? `${JSON.stringify(plan)}\n` : formatPlan(plan, profile))
+    return 0
+  }
+  if (values.json) {
+    io.stderr.write('t3fs launch: --json only applies with --dry-run\n')
+    return 2
+  }
+  return runNode(profile, io)
+}
+
+function runtimeLogger(log: pino.Logger): Logger {
+  return {
+    debug: (fields, message) => log.debug(fields, message),
+    info: (fields, message) => log.info(fields, message),
+    warn: (fields, message) => log.warn(fields, message),
+    error: (fields, message) => log.error(fields, message),
+    child: (fields) => runtimeLogger(log.child(fields)),
+  }
+}
+
+function domainsFor(profile: Profile): NumaDomain[] {
+  const topology = readTopology()
+  return profile.placement.numaDomains.map((id) => {
+    const domain = topology.find((d) => d.id === id)
+    if (!domain) {
+      throw new T3fsError('ERR_PROFILE', `${profile.file}: placement.numa_domains lists ${id}, but this machine has NUMA domain(s) ${topology.map((d) => d.id).join(', ')}; accepted: ids of this machine's domains`, {
+        file: profile.file,
+        key: 'placement.numa_domains',
+        value: String(id),
+        accepted: topology.map((d) => d.id).join(', '),
+      })
+    }
+    return domain
+  })
+}
+
+async function runNode(profile: Profile, io: Io): Promise<number> {
+  const log = pino({ level: profile.log.level, base: { node: profile.node.id } }, pino.destination({ fd: 2, sync: false }))
+  let runtime: NodeRuntime | null = null
+  let transport: ReturnType<typeof createTransport>['transport'] | null = null
+  const stopping = waitForSignal(log)
+  try {
+    const { transport: t, choice } = createTransport(profile, { log: log.child({ component: 'transport' }) })
+    transport = t
+    log.info({ evt: 'TransportSelected', kind: choice.kind, reason: choice.reason, requested: profile.transport.kind }, `transport ${choice.kind}: ${choice.reason}`)
+    runtime = await NodeRuntime.start({ node: profile.node.id, hostsPerDomain: profile.placement.hostsPerDomain, domains: domainsFor(profile), log: runtimeLogger(log.child({ component: 'runtime' })) })
+    // Until the router takes frames from the transport, the launcher only reports peers.
+    transport.onPeerState((node, state) => log.info({ evt: state === 'up' ? 'NodeUp' : 'NodeDown', peer: node }))
+    transport.onFrame((from) => log.debug({ evt: 'FrameWithoutRouter', from }))
+    await transport.start()
+    for (const actor of profile.actors) {
+      const definition = { module: pathToFileURL(actor.module).href, export: actor.export }
+      if (actor.host === 0) {
+        const mod = (await import(definition.module)) as Record<string, unknown>
+        if (!(actor.export in mod)) throw new T3fsError('ERR_PROFILE', `${profile.file}: actor ${actor.name}: ${actor.module} has no export ${JSON.stringify(actor.export)}`, { key: 'actors.export', value: actor.export })
+        runtime.system.spawn(mod[actor.export] as Parameters<typeof runtime.system.spawn>[0], actor.params, { name: actor.name })
+      } else {
+        await runtime.spawn(definition, actor.params, { host: actor.host, name: actor.name })
+      }
+      log.info({ evt: 'ActorStarted', actor: actor.name, host: actor.host, module: actor.module })
+    }
+    log.info({ evt: 'NodeStarted', listen: `${profile.listen.tcp.host}:${(transport as { port?: number }).port ?? profile.listen.tcp.port}`, hosts: runtime.hostIds, actors: profile.actors.length }, `node ${profile.node.id} started`)
+    const signal = await stopping.promise
+    log.info({ evt: 'NodeStopping', signal, graceMs: profile.shutdown.gracePeriodMs })
+    await shutdown(profile, runtime, transport)
+    log.info({ evt: 'NodeStopped' })
+    return 0
+  } catch (error) {
+    const e = toT3fsError(error)
+    log.error({ evt: 'NodeFailed', code: e.code, err: e.message })
+    io.stderr.write(`t3fs launch: ${e.message}\n`)
+    await shutdown(profile, runtime, transport).catch(() => {})
+    return 1
+  } finally {
+    stopping.dispose()
+    await new Promise<void>((resolve) => log.flush(() => resolve()))
+  }
+}
+
+async function shutdown(profile: Profile, runtime: NodeRuntime | null, transport: { close(): Promise<void> } | null): Promise<void> {
+  await transport?.close()
+  await runtime?.shutdown(profile.shutdown.gracePeriodMs)
+}
+
+function waitForSignal(log: pino.Logger): { promise: Promise<string>; dispose(): void } {
+  let seen = false
+  let resolve: (signal: string) => void = () => {}
+  const promise = new Promise<string>((r) => (resolve = r))
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (seen) {
+      log.warn({ evt: 'NodeForcedExit', signal })
+      log.flush()
+      process.exit(1)
+    }
+    seen = true
+    resolve(signal)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  return {
+    promise,
+    dispose: () => {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    },
+  }
+}

@@ -1,0 +1,95 @@
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { main, type Io } from '../../bin/cli.ts'
+
+const repo = fileURLToPath(new URL('../../', import.meta.url))
+const dir = mkdtempSync(join(tmpdir(), 't3fs-cli-'))
+t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+
+function io(): Io & { out: string[]; err: string[] } {
+  const out: string[] = []
+  const err: string[] = []
+  return { out, err, stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } }
+}
+
+t.test('help, version and usage errors have their exit codes', async (t) => {
+  let x = io()
+  t.equal(await main(['--help'], x), 0)
+  t.match(x.out.join(''), /usage: t3fs <command>/)
+  x = io()
+  t.equal(await main([], x), 2)
+  t.match(x.err.join(''), /usage: t3fs/)
+  x = io()
+  t.equal(await main(['frobnicate'], x), 2)
+  t.match(x.err.join(''), /unknown command "frobnicate"; accepted: launch/)
+  x = io()
+  t.equal(await main(['--version'], x), 0)
+  t.match(x.out.join(''), /^\d+\.\d+\.\d+/)
+  x = io()
+  t.equal(await main(['launch', '-h'], x), 0)
+  t.match(x.out.join(''), /usage: t3fs launch/)
+  x = io()
+  t.equal(await main(['launch', '--bogus', 'p.toml'], x), 2)
+  t.match(x.err.join(''), /Unknown option '--bogus'/)
+  x = io()
+  t.equal(await main(['launch'], x), 2)
+  t.match(x.err.join(''), /expected one profile file, got 0/)
+})
+
+t.test('launch --dry-run prints the resolved plan of configs/dev.toml', async (t) => {
+  let x = io()
+  t.equal(await main(['launch', '--dry-run', join(repo, 'configs/dev.toml')], x), 0)
+  const text = x.out.join('')
+  t.match(text, /node 1 of cluster t3fs-dev/)
+  t.match(text, /listen {5}tcp 127\.0\.0\.1:9000/)
+  t.match(text, /transport {2}tcp \(requested auto\): auto: .*using tcp/)
+  t.match(text, /hosts {6}0 \(main thread\), 1 \(domain 0\), 2 \(domain 0\)/)
+  t.match(text, /kv {9}lmdb at .*var\/dev\/kv/)
+  x = io()
+  t.equal(await main(['launch', '--dry-run', '--json', join(repo, 'configs/dev.toml')], x), 0)
+  const plan = JSON.parse(x.out.join(''))
+  t.equal(plan.node, 1)
+  t.equal(plan.transport.kind, 'tcp')
+  t.same(plan.hosts, [{ host: 1, domain: 0 }, { host: 2, domain: 0 }])
+})
+
+t.test('a bad profile exits 1 with the file, key, value and accepted values', async (t) => {
+  const bad = join(dir, 'bad.toml')
+  writeFileSync(bad, '[node]\nid = 1\n[listen]\ntcp = "127.0.0.1:9000"\n[placement]\nhosts_per_domain = 0\n')
+  const x = io()
+  t.equal(await main(['launch', '--dry-run', bad], x), 1)
+  t.match(x.err.join(''), new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}: placement\\.hosts_per_domain is 0; accepted: an integer from 1 to 64`))
+  const y = io()
+  t.equal(await main(['launch', join(dir, 'missing.toml')], y), 1)
+  t.match(y.err.join(''), /cannot be read \(ENOENT\)/)
+})
+
+t.test('a launched node starts, logs to stderr and stops cleanly on SIGTERM', async (t) => {
+  const profile = join(dir, 'node.toml')
+  writeFileSync(profile, '[node]\nid = 4\n[listen]\ntcp = "127.0.0.1:0"\n[placement]\nhosts_per_domain = 1\n[kv]\nbackend = "memory"\n[shutdown]\ngrace_period = "1s"\n')
+  const child = spawn(process.execPath, [join(repo, 'bin/t3fs.mjs'), 'launch', profile], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const killer = setTimeout(() => child.kill('SIGKILL'), 25_000)
+  t.teardown(() => {
+    clearTimeout(killer)
+    child.kill('SIGKILL')
+  })
+  let stderr = ''
+  const started = new Promise<void>((resolve) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+      if (stderr.includes('"evt":"NodeStarted"')) resolve()
+    })
+  })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  await Promise.race([started, exited])
+  t.match(stderr, /"evt":"TransportSelected","kind":"tcp"/)
+  t.match(stderr, /"evt":"NodeStarted"/)
+  child.kill('SIGTERM')
+  t.equal(await exited, 0)
+  t.match(stderr, /"evt":"NodeStopped"/)
+  for (const line of stderr.trim().split('\n')) t.doesNotThrow(() => JSON.parse(line), 'every stderr line is a JSON log record')
+})
