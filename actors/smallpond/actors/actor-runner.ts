@@ -4,8 +4,7 @@
  * functions must be module references (checked before a job starts).
  */
 import type { ActorRef } from '../../../runtime/actor.ts'
-import type { DataSetSpec } from '../logical/dataset.ts'
-import type { TaskRunner, TaskRunRequest } from '../execution/runner.ts'
+import type { TaskOutcome, TaskRunner, TaskRunRequest } from '../execution/runner.ts'
 import { invalidArgument } from '../errors.ts'
 import type { TaskActorMsg } from './protocol.ts'
 import { TASK_ACTOR_MODULE } from './task-actor.ts'
@@ -34,12 +33,12 @@ export class ActorTaskRunner implements TaskRunner {
     if (placement.hostIds.length === 0) throw invalidArgument('runtime', placement.hostIds, 'a runtime with at least one worker host')
   }
 
-  async run(request: TaskRunRequest): Promise<DataSetSpec> {
+  async run(request: TaskRunRequest): Promise<TaskOutcome> {
     const hosts = this.placement.hostIds
     const host = hosts[this.next++ % hosts.length]
     const ref = await this.placement.spawn<TaskActorMsg>({ module: TASK_ACTOR_MODULE, export: 'smallpondTask' }, undefined, { host })
     try {
-      return await ref.ask({ type: 'run', task: request.task, inputs: request.inputs, env: request.env }, { timeoutMs: this.taskTimeoutMs }) as DataSetSpec
+      return await ref.ask({ type: 'run', task: request.task, inputs: request.inputs, env: request.env }, { timeoutMs: this.taskTimeoutMs }) as TaskOutcome
     } finally {
       await this.placement.stop(ref).catch(() => undefined)
     }

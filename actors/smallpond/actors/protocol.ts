@@ -6,9 +6,10 @@ import type { Returns } from '../../../runtime/actor.ts'
 import type { DataSetSpec } from '../logical/dataset.ts'
 import type { TaskSpec } from '../logical/task.ts'
 import type { TaskEnv } from '../execution/task-env.ts'
+import type { TaskOutcome } from '../execution/task-exec.ts'
 
 /** To a task actor: run this attempt and reply with its output dataset. */
-export type TaskActorMsg = { readonly type: 'run'; readonly task: TaskSpec; readonly inputs: readonly DataSetSpec[]; readonly env: TaskEnv } & Returns<DataSetSpec>
+export type TaskActorMsg = { readonly type: 'run'; readonly task: TaskSpec; readonly inputs: readonly DataSetSpec[]; readonly env: TaskEnv } & Returns<TaskOutcome>
 
 /** To the scheduler actor. */
 export type SchedulerMsg =

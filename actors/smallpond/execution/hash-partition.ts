@@ -42,8 +42,8 @@ export async function runHashProducer(io: TaskIo, input: FileDataSetSpec, op: Ha
   const hive = join(io.dir, '.hive')
   const rg = op.rowGroupSize ? `, row_group_size ${op.rowGroupSize}` : ''
   try {
-    await io.conn.run(`copy (${partitionSelect(op, source)}) to ${quoteLiteral(hive)} (format parquet, partition_by (${KEY}), ` +
-      `compression ${op.compression}${rg}, kv_metadata ${kvMetadata(io)}, overwrite_or_ignore true)`)
+    io.rows.written += (await io.conn.run(`copy (${partitionSelect(op, source)}) to ${quoteLiteral(hive)} (format parquet, partition_by (${KEY}), ` +
+      `compression ${op.compression}${rg}, kv_metadata ${kvMetadata(io)}, overwrite_or_ignore true)`)).rowsChanged
   } catch (error) {
     const cause = error instanceof Error ? error.message : String(error)
     throw smallpondError(SmallpondErrorCode.sql, `failed to run partition query for ${io.task.key}: ${cause}`, {}, error)

@@ -9,6 +9,7 @@ export interface ProgressSnapshot {
   readonly total: number
   readonly running: number
   readonly failed: number
+  readonly rows: number
   readonly outputBytes: number
   readonly elapsedMs: number
 }
@@ -22,8 +23,9 @@ export function formatProgress(s: ProgressSnapshot): string {
   const secs = s.elapsedMs / 1000
   const mib = s.outputBytes / (1 << 20)
   const rate = secs > 0 ? mib / secs : 0
+  const rowRate = secs > 0 ? s.rows / secs : 0
   return `smallpond: tasks ${s.done}/${s.total} (${s.running} running, ${s.failed} failed), ` +
-    `${mib.toFixed(1)} MiB written, ${rate.toFixed(1)} MiB/s, ${secs.toFixed(1)} s`
+    `${s.rows} rows (${Math.round(rowRate)} rows/s), ${mib.toFixed(1)} MiB written (${rate.toFixed(1)} MiB/s), ${secs.toFixed(1)} s`
 }
 
 export class TerminalProgress implements ProgressReporter {

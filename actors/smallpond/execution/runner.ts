@@ -5,7 +5,8 @@
  */
 import type { DataSetSpec } from '../logical/dataset.ts'
 import type { TaskSpec } from '../logical/task.ts'
-import { executeTask } from './task-exec.ts'
+import { executeTask, type TaskOutcome } from './task-exec.ts'
+export type { TaskOutcome }
 import type { TaskEnv } from './task-env.ts'
 
 export interface TaskRunRequest {
@@ -17,13 +18,13 @@ export interface TaskRunRequest {
 export interface TaskRunner {
   /** True when tasks leave this thread: user functions must then be module references. */
   readonly shipsTasks?: boolean
-  run(request: TaskRunRequest): Promise<DataSetSpec>
+  run(request: TaskRunRequest): Promise<TaskOutcome>
   close?(): Promise<void>
 }
 
 /** Runs tasks on this thread (DuckDB does its work on its own threads). */
 export class InProcessTaskRunner implements TaskRunner {
-  run(request: TaskRunRequest): Promise<DataSetSpec> {
+  run(request: TaskRunRequest): Promise<TaskOutcome> {
     return executeTask(request.task, request.inputs, request.env)
   }
 }

@@ -12,7 +12,7 @@ import type { TaskSpec } from '../logical/task.ts'
 import { TOPLEVEL_DIMENSION } from '../logical/partition-info.ts'
 import { invalidArgument, smallpondError, SmallpondErrorCode } from '../errors.ts'
 import { T3fsError, toT3fsError } from '../../../runtime/errors.ts'
-import type { TaskRunner } from './runner.ts'
+import type { TaskOutcome, TaskRunner } from './runner.ts'
 import type { TaskEnv } from './task-env.ts'
 import type { Clock } from './sources.ts'
 import type { ProgressReporter } from './progress.ts'
@@ -98,8 +98,9 @@ export class TaskScheduler {
     let running = 0
     let failed = 0
     let outputBytes = 0
+    let rows = 0
     let abort: Error | undefined
-    const snapshot = () => ({ done, total: pending.length, running, failed, outputBytes, elapsedMs: clock.now() - startMs })
+    const snapshot = () => ({ done, total: pending.length, running, failed, rows, outputBytes, elapsedMs: clock.now() - startMs })
 
     await new Promise<void>((resolve) => {
       const pump = (): void => {
@@ -119,8 +120,9 @@ export class TaskScheduler {
               else abort ??= output
             } else {
               done++
-              this.results.set(task.id, output)
-              if (!task.onScheduler) void sizeOf(output).then((b) => { outputBytes += b })
+              rows += output.rowsWritten
+              this.results.set(task.id, output.output)
+              if (!task.onScheduler) void sizeOf(output.output).then((b) => { outputBytes += b })
               for (const d of dependents.get(task.id) ?? []) {
                 const left = waitingOn.get(d.id)! - 1
                 waitingOn.set(d.id, left)
@@ -143,7 +145,7 @@ export class TaskScheduler {
   }
 
   /** One attempt; resolves to the output, or to an Error marked `retry` when the budget allows. */
-  private async attempt(task: TaskSpec): Promise<DataSetSpec | Error> {
+  private async attempt(task: TaskSpec): Promise<TaskOutcome | Error> {
     const fails = this.failCounts.get(task.id) ?? 0
     const attempt = fails
     try {

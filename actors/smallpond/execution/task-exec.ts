@@ -33,16 +33,24 @@ export interface TaskIo {
   readonly tempDir: string
   /** A second connection for writing while `conn` streams input. */
   connect(): Promise<DuckDBConnection>
+  /** Rows this attempt wrote (for progress). */
+  readonly rows: { written: number }
+}
+
+/** What an attempt produces: the output descriptor and how many rows it wrote. */
+export interface TaskOutcome {
+  readonly output: DataSetSpec
+  readonly rowsWritten: number
 }
 
 const NEEDS_DIR = new Set<TaskOp['type']>(['hash-producer', 'sql', 'arrow-compute', 'arrow-batch', 'arrow-stream'])
 
-export async function executeTask(task: TaskSpec, inputs: readonly DataSetSpec[], env: TaskEnv): Promise<DataSetSpec> {
+export async function executeTask(task: TaskSpec, inputs: readonly DataSetSpec[], env: TaskEnv): Promise<TaskOutcome> {
   const seed = taskSeed(task.id, env.jobSeed)
   const finalDir = taskOutputDir(task, env)
   const dir = `${finalDir}.incomplete`
   const needsDir = NEEDS_DIR.has(task.op.type) || (task.op.type === 'source' && !isFileSpec(task.op.dataset))
-  if (METADATA_ONLY.has(task.op.type)) return runMetadataOp(task, inputs)
+  if (METADATA_ONLY.has(task.op.type)) return { output: runMetadataOp(task, inputs), rowsWritten: 0 }
   const db = await openDuckDb({
     threads: Math.max(1, Math.min(task.cpuLimit, env.threads)),
     memoryLimitBytes: task.memoryLimitBytes ?? env.memoryLimitBytes,
@@ -55,12 +63,12 @@ export async function executeTask(task: TaskSpec, inputs: readonly DataSetSpec[]
       await rm(dir, { recursive: true, force: true })
       await mkdir(dir, { recursive: true })
     }
-    const io: TaskIo = { conn: db.conn, task, env, dir, filename: taskOutputFilename(task, env), seed, tempDir: taskTempDir(task, env), connect: () => db.connect() }
+    const io: TaskIo = { conn: db.conn, task, env, dir, filename: taskOutputFilename(task, env), seed, tempDir: taskTempDir(task, env), connect: () => db.connect(), rows: { written: 0 } }
     const output = await runOp(io, inputs)
-    if (!needsDir) return output
+    if (!needsDir) return { output, rowsWritten: io.rows.written }
     await rm(finalDir, { recursive: true, force: true })
     await rename(dir, finalDir)
-    return relocate(output, dir, finalDir)
+    return { output: relocate(output, dir, finalDir), rowsWritten: io.rows.written }
   } catch (error) {
     if (needsDir) await rm(dir, { recursive: true, force: true }).catch(() => undefined)
     throw error
@@ -183,7 +191,8 @@ export async function copyTo(io: TaskIo, query: string, file: string,
   const compression = options.compression ?? 'zstd'
   const level = compression === 'zstd' ? `, compression_level ${options.compressionLevel ?? 3}` : ''
   const rg = options.rowGroupSize ? `, row_group_size ${options.rowGroupSize}` : ''
-  await io.conn.run(`copy (${query}) to ${quoteLiteral(file)} (format parquet, compression ${compression}${level}${rg}, kv_metadata ${kvMetadata(io)})`)
+  const result = await io.conn.run(`copy (${query}) to ${quoteLiteral(file)} (format parquet, compression ${compression}${level}${rg}, kv_metadata ${kvMetadata(io)})`)
+  io.rows.written += result.rowsChanged
 }
 
 function stripSemicolon(q: string): string {
@@ -203,6 +212,7 @@ async function runSql(io: TaskIo, inputs: readonly DataSetSpec[], op: Extract<Ta
     const last = q === op.queries.length - 1
     try {
       if (last && op.materialize) await copyTo(io, sql, file, op)
+      else if (last) io.rows.written += (await io.conn.run(sql)).rowsChanged
       else await io.conn.run(sql)
     } catch (error) {
       if (error instanceof T3fsError) throw error

@@ -6,7 +6,7 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { tableFromArrays } from 'apache-arrow'
 import {
   Context, DataSourceNode, ParquetDataSet, SqlQueryDataSet, ArrowTableDataSet, FileSet, SqlEngineNode, HashPartitionNode,
-  EvenlyDistributedPartitionNode, DataSetPartitionNode, DataSinkNode, LogicalPlan, ArrowComputeNode, RootNode, ConsolidateNode,
+  EvenlyDistributedPartitionNode, DataSetPartitionNode, DataSinkNode, LogicalPlan, ArrowComputeNode, ArrowStreamNode, RootNode, ConsolidateNode,
 } from '../../../actors/smallpond/index.ts'
 import { makeMockUrls, readSpec, driver, num } from './fixtures.ts'
 import { countedFiles } from '../../../actors/smallpond/execution/dataset-io.ts'
@@ -114,6 +114,16 @@ t.test('low-level pipelines', async (t) => {
     const pick = new ArrowComputeNode(ctx, [parts], (_c, [table]) => table.slice(0, 5))
     const result = await driver(dir).run(new LogicalPlan(ctx, pick))
     t.equal((await readSpec(result!.finalOutput)).length, 15)
+  })
+
+  await t.test('arrow stream node sees exact batches and yields tables', async (t) => {
+    const ctx = new Context()
+    const src = new DataSourceNode(ctx, parquet())
+    const stream = new ArrowStreamNode(ctx, [src], async function* (_c, [input]) {
+      for await (const batch of input) yield tableFromArrays({ n: new BigInt64Array([BigInt(batch.numRows)]) })
+    }, { streamingBatchSize: 300 })
+    const result = await driver(dir).run(new LogicalPlan(ctx, stream))
+    t.same((await readSpec(result!.finalOutput)).map((r) => num(r.n)), [300, 300, 300, 100])
   })
 
   await t.test('sinks: link and copy avoid filename conflicts; copy keeps unique names', async (t) => {
