@@ -8,6 +8,8 @@ export const SmallpondErrorCode = {
   invalidArgument: 'ERR_SMALLPOND_INVALID_ARGUMENT',
   plan: 'ERR_SMALLPOND_PLAN',
   sql: 'ERR_SMALLPOND_SQL',
+  /** DuckDB ran out of memory: retried with a doubled memory limit. */
+  outOfMemory: 'ERR_SMALLPOND_OUT_OF_MEMORY',
   partitionKeyOutOfRange: 'ERR_SMALLPOND_PARTITION_KEY_OUT_OF_RANGE',
   fileNotFound: 'ERR_SMALLPOND_FILE_NOT_FOUND',
   unshippableFunction: 'ERR_SMALLPOND_UNSHIPPABLE_FUNCTION',

@@ -22,7 +22,7 @@ export interface DuckDbSession {
 }
 
 export async function openDuckDb(limits: DuckDbLimits): Promise<DuckDbSession> {
-  const mib = Math.max(16, Math.ceil(limits.memoryLimitBytes / (1 << 20)))
+  const mib = Math.max(1, Math.ceil(limits.memoryLimitBytes / (1 << 20)))
   const instance = await DuckDBInstance.create(':memory:', {
     threads: String(Math.max(1, limits.threads)),
     memory_limit: `${mib}MiB`,

@@ -18,6 +18,8 @@ import type { Clock } from './sources.ts'
 import type { ProgressReporter } from './progress.ts'
 
 export const DEFAULT_MAX_FAIL_COUNT = 3
+/** An out-of-memory task's limit doubles per failure, up to this factor. */
+export const MAX_MEMORY_BOOST = 1024
 
 const NOT_RETRYABLE = new Set<string>([
   SmallpondErrorCode.sql, SmallpondErrorCode.invalidArgument, SmallpondErrorCode.partitionKeyOutOfRange,
@@ -49,6 +51,8 @@ export class TaskScheduler {
   readonly results = new Map<number, DataSetSpec>()
   readonly attempts: TaskAttemptRecord[] = []
   private readonly failCounts = new Map<number, number>()
+  /** Memory multipliers of tasks that ran out of memory (smallpond's OOM relaxation). */
+  private readonly memoryBoosts = new Map<number, number>()
   private readonly maxFailCount: number
 
   constructor(private readonly options: SchedulerOptions) {
@@ -154,7 +158,8 @@ export class TaskScheduler {
         throw smallpondError(SmallpondErrorCode.injectedFault, `injected fault in ${task.key} attempt ${attempt}`)
       }
       const inputs = task.inputIds.map((id) => this.results.get(id)!)
-      const output = await this.options.runner.run({ task, inputs, env: { ...this.options.env, attempt } })
+      const memoryBoost = this.memoryBoosts.get(task.id) ?? 1
+      const output = await this.options.runner.run({ task, inputs, env: { ...this.options.env, attempt, memoryBoost } })
       this.attempts.push({ taskId: task.id, attempt, ok: true })
       return output
     } catch (error) {
@@ -162,6 +167,9 @@ export class TaskScheduler {
       this.attempts.push({ taskId: task.id, attempt, ok: false, error: err.message })
       const count = fails + 1
       this.failCounts.set(task.id, count)
+      if (err.code === SmallpondErrorCode.outOfMemory) {
+        this.memoryBoosts.set(task.id, Math.min(MAX_MEMORY_BOOST, (this.memoryBoosts.get(task.id) ?? 1) * 2))
+      }
       const retryable = !NOT_RETRYABLE.has(err.code) && count <= this.maxFailCount
       if (retryable) return smallpondError(err.code, err.message, { ...err.details, retry: true }, error)
       return taskFailure(task, count, err, error)

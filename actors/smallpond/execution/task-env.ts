@@ -11,6 +11,13 @@ export interface TaskEnv {
   readonly jobSeed: number
   readonly threads: number
   readonly memoryLimitBytes: number
+  /** Multiplies the task's memory limit; the scheduler doubles it after an out-of-memory failure. */
+  readonly memoryBoost?: number
+}
+
+/** The memory limit an attempt runs with. */
+export function attemptMemoryBytes(taskLimit: number | undefined, env: TaskEnv): number {
+  return Math.round((taskLimit ?? env.memoryLimitBytes) * (env.memoryBoost ?? 1))
 }
 
 /** A deterministic uint32 from (task id, job seed). */

@@ -14,7 +14,7 @@ import { invalidArgument, smallpondError, SmallpondErrorCode } from '../errors.t
 import { openDuckDb } from './duckdb.ts'
 import { countedFiles, resolveFiles, sqlFragment } from './dataset-io.ts'
 import { formatSql, quoteLiteral } from './sql-template.ts'
-import { taskOutputDir, taskOutputFilename, taskSeed, taskTempDir, type TaskEnv } from './task-env.ts'
+import { attemptMemoryBytes, taskOutputDir, taskOutputFilename, taskSeed, taskTempDir, type TaskEnv } from './task-env.ts'
 import { runHashProducer } from './hash-partition.ts'
 import { runArrowBatch, runArrowCompute, runArrowStream } from './arrow-tasks.ts'
 import { finishSink, stageSink } from './sink.ts'
@@ -53,7 +53,7 @@ export async function executeTask(task: TaskSpec, inputs: readonly DataSetSpec[]
   if (METADATA_ONLY.has(task.op.type)) return { output: runMetadataOp(task, inputs), rowsWritten: 0 }
   const db = await openDuckDb({
     threads: Math.max(1, Math.min(task.cpuLimit, env.threads)),
-    memoryLimitBytes: task.memoryLimitBytes ?? env.memoryLimitBytes,
+    memoryLimitBytes: attemptMemoryBytes(task.memoryLimitBytes, env),
     seed: seed / 0x1_0000_0000,
     // A shuffle has no order to keep; everything else keeps file order (take/takeAll rely on it).
     preserveInsertionOrder: task.op.type !== 'hash-producer',
@@ -203,7 +203,7 @@ async function runSql(io: TaskIo, inputs: readonly DataSetSpec[], op: Extract<Ta
   const views = await createInputViews(io, inputs)
   const named: Record<string, string | number> = {
     rand_seed: io.seed, batch_index: 0, cpu_limit: io.task.cpuLimit,
-    memory_limit: io.task.memoryLimitBytes ?? io.env.memoryLimitBytes, output_filename: io.filename,
+    memory_limit: attemptMemoryBytes(io.task.memoryLimitBytes, io.env), output_filename: io.filename,
   }
   for (const p of io.task.partitionInfos) named[p.dimension] = p.index
   const file = `${io.dir}/${io.filename}-0.0.0.parquet`
@@ -217,7 +217,8 @@ async function runSql(io: TaskIo, inputs: readonly DataSetSpec[], op: Extract<Ta
     } catch (error) {
       if (error instanceof T3fsError) throw error
       const cause = error instanceof Error ? error.message : String(error)
-      throw smallpondError(SmallpondErrorCode.sql, `failed to run query: ${sql}\n  cause: ${cause}`, { query: sql }, error)
+      const code = /Out of Memory Error/i.test(cause) ? SmallpondErrorCode.outOfMemory : SmallpondErrorCode.sql
+      throw smallpondError(code, `failed to run query: ${sql}\n  cause: ${cause}`, { query: sql }, error)
     }
   }
   return op.materialize ? parquetOf([file]) : { kind: 'fileset', files: [] }

@@ -157,3 +157,12 @@ t.test('progress: the scheduler reports tasks and rows; plain lines when not a T
   t.match(lines[lines.length - 1], /^smallpond: tasks 2\/2 \(0 running, 0 failed\), 20 rows/)
   t.ok(lines.every((l) => l.endsWith('\n') && !l.includes('\r')), 'plain lines')
 })
+
+t.test('out of memory: the memory limit doubles on retry until the query fits', async (t) => {
+  const sp = await session(t.testdir(), { maxFailCount: 10 })
+  t.teardown(() => sp.shutdown())
+  const df = sp.partialSql('select count(distinct i) as n from range(2000000) t(i)', { memoryLimitBytes: 2 << 20 })
+  t.same(await df.takeAll(), [{ n: 2000000n }])
+  const oom = sp.scheduler.attempts.filter((a) => !a.ok)
+  t.ok(oom.length > 0 && oom.every((a) => /Out of Memory/.test(a.error ?? '')), `${oom.length} out-of-memory attempts before success`)
+})
