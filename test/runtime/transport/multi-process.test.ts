@@ -7,7 +7,7 @@
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer } from 'node:net'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -73,10 +73,12 @@ class NodeProc {
 const isPeer = (node: number, state: 'up' | 'down') => (r: Report): r is Extract<Report, { evt: 'peer' }> => r.evt === 'peer' && r.node === node && r.state === state
 const isEcho = (from: number, tag: number) => (r: Report): r is Extract<Report, { evt: 'echoed' }> => r.evt === 'echoed' && r.from === from && r.tag === tag
 
-t.test('three nodes from profiles: traffic, kill -9, down within the timeout, restart, traffic again', async (t) => {
+async function startCluster(name: string): Promise<{ nodes: NodeProc[]; profiles: string[] }> {
+  const cdir = join(dir, name)
+  mkdirSync(cdir)
   const ports = [await freePort(), await freePort(), await freePort()]
   writeFileSync(
-    join(dir, 'base.toml'),
+    join(cdir, 'base.toml'),
     [
       '[node]\ncluster_id = "multi"\n[kv]\nbackend = "memory"',
       `[transport]\nkind = "tcp"\nheartbeat_interval = "100ms"\nheartbeat_timeout = "${HEARTBEAT_TIMEOUT_MS}ms"\nreconnect_min = "20ms"\nreconnect_max = "200ms"`,
@@ -84,15 +86,20 @@ t.test('three nodes from profiles: traffic, kill -9, down within the timeout, re
     ].join('\n') + '\n',
   )
   const profiles = ports.map((p, i) => {
-    const file = join(dir, `node${i + 1}.toml`)
+    const file = join(cdir, `node${i + 1}.toml`)
     writeFileSync(file, `include = "base.toml"\n[node]\nid = ${i + 1}\n[listen]\ntcp = "127.0.0.1:${p}"\n`)
     return file
   })
   const nodes = profiles.map((file, i) => new NodeProc(i + 1, file))
-  const [n1, n2] = nodes
-  let n3 = nodes[2]
   for (const n of nodes) await n.until((r): r is Report => r.evt === 'ready', 'ready')
   for (const a of nodes) for (const b of nodes) if (a !== b) await a.until(isPeer(b.node, 'up'), `peer ${b.node} up`)
+  return { nodes, profiles }
+}
+
+t.test('three nodes from profiles: traffic, kill -9, down within the timeout, restart, traffic again', async (t) => {
+  const { nodes, profiles } = await startCluster('kill')
+  const [n1, n2] = nodes
+  let n3 = nodes[2]
 
   // Frames between every pair, through the same node ids the router will use.
   let tag = 1
@@ -146,4 +153,28 @@ t.test('three nodes from profiles: traffic, kill -9, down within the timeout, re
   t.same({ ok: read2.ok, firstByte: read2.firstByte }, { ok: true, firstByte: 3 })
   for (const n of [n1, n2, n3]) n.command({ cmd: 'exit' })
   await Promise.all([n1, n2, n3].map((n) => new Promise((r) => (n.proc.exitCode !== null ? r(null) : n.proc.once('exit', r)))))
+})
+
+t.test('a frozen node (SIGSTOP) is declared down by heartbeat timeout, and comes back after SIGCONT', async (t) => {
+  const { nodes } = await startCluster('stop')
+  const [n1, n2, n3] = nodes
+  const mark1 = n1.reports.length
+  const mark3 = n3.reports.length
+  const stoppedAt = Date.now()
+  n2.proc.kill('SIGSTOP')
+  const [d1, d3] = await Promise.all([n1.until(isPeer(2, 'down'), 'node 2 down', 5000, mark1), n3.until(isPeer(2, 'down'), 'node 2 down', 5000, mark3)])
+  for (const [who, d] of [[1, d1], [3, d3]] as const) {
+    const after = d.atMs - stoppedAt
+    // Silence is only noticed on a heartbeat tick after the timeout: between timeout and timeout + 2 ticks.
+    t.ok(after >= HEARTBEAT_TIMEOUT_MS - 100 && after <= HEARTBEAT_TIMEOUT_MS + 1000, `node ${who} saw the frozen node 2 down after ${after}ms`)
+  }
+  const r = await n1.result({ cmd: 'echo', to: 2, tag: 7 })
+  t.equal(r.code, 'ERR_PEER_DOWN')
+  n2.proc.kill('SIGCONT')
+  await Promise.all([n1.until(isPeer(2, 'up'), 'node 2 up again', 10_000, mark1), n3.until(isPeer(2, 'up'), 'node 2 up again', 10_000, mark3)])
+  const again = await n1.result({ cmd: 'echo', to: 2, tag: 8 })
+  t.ok(again.ok)
+  await n1.until(isEcho(2, 8), 'echo from node 2 after SIGCONT', 5000)
+  for (const n of nodes) n.command({ cmd: 'exit' })
+  await Promise.all(nodes.map((n) => new Promise((r) => (n.proc.exitCode !== null ? r(null) : n.proc.once('exit', r)))))
 })
