@@ -8,7 +8,7 @@ import { fromWire, invalidOption, T3fsError, toT3fsError, type WireError } from 
 import { createLogger, type Logger } from './logger.ts'
 import type { MailItem, ReplyTarget } from './mail.ts'
 import { systemRandom, type Random } from './random.ts'
-import { askTimeout, hostDied, systemStopped, unknownAddress } from './runtime-errors.ts'
+import { askTimeout, hostDied, nodeDown, systemStopped, unknownAddress } from './runtime-errors.ts'
 import { resolvePolicy } from './supervision.ts'
 import type { BufferPool } from './buffer-pool.ts'
 
@@ -33,6 +33,7 @@ export type ControlMessage =
   | { readonly op: 'unwatch'; readonly target: number; readonly watcher: ActorAddress }
   | { readonly op: 'terminated'; readonly watcher: number; readonly ref: ActorAddress; readonly reason: StopReason }
   | { readonly op: 'undelivered'; readonly sender: number; readonly to: ActorAddress; readonly message: unknown; readonly error: WireError }
+  | { readonly op: 'node-down'; readonly node: number; readonly reason: string }
 
 export interface ActorSystemOptions {
   node?: number
@@ -254,18 +255,40 @@ export class ActorSystem implements RefRouter {
       if (cell.mailbox.full && cell.status !== 'stopped') return cell.whenWritable()
       cell.enqueue(item)
     } catch (error) {
-      const wire = toT3fsError(error)
-      if (item.replyTo !== null) this.completeReply(item.replyTo, false, wire)
-      else if (item.sender !== null && !this.isLocal(item.sender.address)) {
-        const sender = item.sender.address
-        this.remote?.control(sender.node, sender.host, {
-          op: 'undelivered', sender: sender.id, to: { node: this.node, host: this.host, id }, message: item.message, error: wire.toWire(),
-        })
-      } else {
-        this.log.warn({ evt: 'RemoteMessageDropped', code: wire.code }, wire.message)
-      }
+      this.reportUndeliverable({ node: this.node, host: this.host, id }, item, error)
     }
     return null
+  }
+
+  /** An item from the network for any host of this node; a failure (a full mailbox too) goes back. */
+  deliverOrReport(to: ActorAddress, item: MailItem): void {
+    try {
+      this.deliver(to, item)
+    } catch (error) {
+      this.reportUndeliverable(to, item, error)
+    }
+  }
+
+  /** Tells whoever waits on an item that it could not be delivered: the asker, or the sending actor. */
+  reportUndeliverable(to: ActorAddress, item: MailItem, error: unknown): void {
+    const wire = toT3fsError(error)
+    if (item.replyTo !== null) {
+      this.completeReply(item.replyTo, false, wire)
+      return
+    }
+    const sender = item.sender?.address
+    if (sender !== undefined && !this.isLocal(sender)) {
+      try {
+        this.remote?.control(sender.node, sender.host, { op: 'undelivered', sender: sender.id, to, message: item.message, error: wire.toWire() })
+        return
+      } catch {
+        // the sender's host is gone too
+      }
+    } else if (sender !== undefined) {
+      this.cells.get(sender.id)?.deliverSignal({ type: 'undelivered', to: this.refFor(to), message: item.message, error: wire.toWire() })
+      return
+    }
+    this.log.warn({ evt: 'MessageDropped', code: wire.code, to: formatAddress(to) }, wire.message)
   }
 
   receiveControl(control: ControlMessage): void {
@@ -292,12 +315,15 @@ export class ActorSystem implements RefRouter {
           type: 'undelivered', to: this.refFor(control.to), message: control.message, error: control.error,
         })
         return
+      case 'node-down':
+        this.hostDown(control.node, null, control.reason)
+        return
     }
   }
 
   /** A host (or a whole node when `host` is null) is gone: fail what waits on it, tell watchers. */
   hostDown(node: number, host: number | null, reason: string): void {
-    const error = hostDied(node, host ?? -1, reason)
+    const error = host === null ? nodeDown(node, reason) : hostDied(node, host, reason)
     for (const [corr, pending] of this.pending) {
       if (pending.to.node === node && (host === null || pending.to.host === host)) {
         this.pending.delete(corr)

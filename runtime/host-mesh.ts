@@ -6,6 +6,7 @@ import type { MailItem, ReplyTarget } from './mail.ts'
 import { hostDied, unknownAddress } from './runtime-errors.ts'
 import { allocateRing, Doorbell, MORE, RingConsumer, RingProducer, type RingMemory } from './spsc-ring.ts'
 import { WireReader, WireWriter, type WriterMark } from './wire-codec.ts'
+import { Kind, readEnvelopeAfterKind, writeEnvelope, writeMailHeader, writeReplyHeader, writeRoutedHeader, type Envelope } from './envelope.ts'
 
 /**
  * The shared memory that connects the hosts of one node: a ring per ordered pair of hosts and a
@@ -24,25 +25,6 @@ export function allocateMesh(hosts: number, ringBytes = ringBytesDefault): MeshM
   const rings = Array.from({ length: hosts }, (_, from) =>
     Array.from({ length: hosts }, (_, to) => (from === to ? null : allocateRing(ringBytes))))
   return { hosts, rings, doorbells: Array.from({ length: hosts }, () => Doorbell.allocate()) }
-}
-
-/**
- * Envelope kinds on a link. Every envelope is `[u8 kind]` followed by its fields:
- * - Tell:       u32 to, value message
- * - TellFrom:   u32 to, sender (u16 node, u16 host, u32 id), value message
- * - Ask:        u32 to, u32 corr, u16 replyNode, u16 replyHost, value message
- * - AskFrom:    as Ask, then sender, then value message
- * - ReplyOk/ReplyError: u32 corr, value
- * - Control:    value (a ControlMessage)
- */
-const enum Kind {
-  Tell = 0,
-  TellFrom = 1,
-  Ask = 2,
-  AskFrom = 3,
-  ReplyOk = 4,
-  ReplyError = 5,
-  Control = 6,
 }
 
 /** Bytes of sealed batches a link may hold back (ring full) before senders see ERR_MAILBOX_FULL. */
@@ -79,29 +61,15 @@ class OutLink {
 
   mail(to: number, item: MailItem): void {
     this.admit()
-    const writer = this.writer
-    const mark = writer.mark()
-    const reply = item.replyTo
-    const sender = item.sender
-    if (reply === null) {
-      writer.u8(sender === null ? Kind.Tell : Kind.TellFrom)
-      writer.u32(to)
-    } else {
-      writer.u8(sender === null ? Kind.Ask : Kind.AskFrom)
-      writer.u32(to)
-      writer.u32(reply.corr)
-      writer.u16(reply.node)
-      writer.u16(reply.host)
-    }
-    if (sender !== null) writeAddress(writer, sender)
+    const mark = this.writer.mark()
+    writeMailHeader(this.writer, to, item.replyTo, item.sender)
     this.encode(item.message, mark)
   }
 
   reply(corr: number, ok: boolean, value: unknown): void {
     this.admit()
     const mark = this.writer.mark()
-    this.writer.u8(ok ? Kind.ReplyOk : Kind.ReplyError)
-    this.writer.u32(corr)
+    writeReplyHeader(this.writer, corr, ok)
     this.encode(value, mark)
   }
 
@@ -110,6 +78,20 @@ class OutLink {
     const mark = this.writer.mark()
     this.writer.u8(Kind.Control)
     this.encode(control, mark)
+  }
+
+  /** An envelope for another node, handed to host 0 (which owns the network transport). */
+  routed(node: number, host: number, envelope: Envelope): void {
+    this.admit()
+    const mark = this.writer.mark()
+    writeRoutedHeader(this.writer, node, host)
+    try {
+      writeEnvelope(this.writer, envelope)
+    } catch (error) {
+      this.writer.rollback(mark)
+      throw new T3fsError('ERR_INVALID_MESSAGE', `message cannot cross to node ${node}: ${error instanceof Error ? error.message : String(error)}`)
+    }
+    this.sealIfDue()
   }
 
   whenWritable(): Promise<void> {
@@ -144,6 +126,10 @@ class OutLink {
       this.writer.rollback(mark)
       throw new T3fsError('ERR_INVALID_MESSAGE', `message cannot cross to host ${this.host}: ${error instanceof Error ? error.message : String(error)}`)
     }
+    this.sealIfDue()
+  }
+
+  private sealIfDue(): void {
     this.batchEnvelopes++
     if (this.batchEnvelopes >= batchEnvelopesMax || this.writer.position >= batchBytesMax) this.flush()
     else if (!this.flushQueued) {
@@ -226,12 +212,6 @@ class OutLink {
       this.flush()
     })
   }
-}
-
-function writeAddress(writer: WireWriter, ref: ActorRef<Message>): void {
-  writer.u16(ref.address.node)
-  writer.u16(ref.address.host)
-  writer.u32(ref.address.id)
 }
 
 /**
@@ -332,8 +312,13 @@ export class HostMesh implements RemoteRoute {
     system.setRemote(this)
   }
 
+  /** Host 0 only: where traffic for other nodes goes. Worker hosts hand such traffic to host 0. */
   setNetwork(network: RemoteRoute): void {
     this.network = network
+  }
+
+  get hostCount(): number {
+    return this.out.length
   }
 
   start(): void {
@@ -355,34 +340,38 @@ export class HostMesh implements RemoteRoute {
   // ---- RemoteRoute ---------------------------------------------------------------------------
 
   deliver(to: ActorAddress, item: MailItem): void {
-    if (to.node !== this.system.node) return this.viaNetwork().deliver(to, item)
+    if (to.node !== this.system.node) return this.offNode(to.node, to.host, { kind: 'mail', to: to.id, item }, (n) => n.deliver(to, item))
     this.link(to.node, to.host, to.id).mail(to.id, item)
   }
 
   whenWritable(to: ActorAddress): Promise<void> {
-    if (to.node !== this.system.node) return this.viaNetwork().whenWritable(to)
+    if (to.node !== this.system.node) return this.network?.whenWritable(to) ?? this.link(to.node, 0, 0).whenWritable()
     return this.link(to.node, to.host, to.id).whenWritable()
   }
 
   reply(target: ReplyTarget, ok: boolean, value: unknown): void {
-    if (target.node !== this.system.node) return this.viaNetwork().reply(target, ok, value)
+    if (target.node !== this.system.node) {
+      return this.offNode(target.node, target.host, { kind: 'reply', corr: target.corr, ok, value }, (n) => n.reply(target, ok, value))
+    }
     this.link(target.node, target.host, 0).reply(target.corr, ok, value)
   }
 
   control(node: number, host: number, control: ControlMessage): void {
-    if (node !== this.system.node) return this.viaNetwork().control(node, host, control)
+    if (node !== this.system.node) return this.offNode(node, host, { kind: 'control', control }, (n) => n.control(node, host, control))
     this.link(node, host, 0).control(control)
+  }
+
+  /** Traffic for another node: host 0 sends it on the network; a worker host hands it to host 0. */
+  private offNode(node: number, host: number, envelope: Envelope, send: (network: RemoteRoute) => void): void {
+    if (this.network !== null) return send(this.network)
+    if (this.system.host === 0) throw new T3fsError('ERR_UNKNOWN_ADDRESS', `no network transport: node ${this.system.node} cannot reach node ${node}`, { node })
+    this.link(this.system.node, 0, 0).routed(node, host, envelope)
   }
 
   private link(node: number, host: number, id: number): OutLink {
     const link = this.out[host]
     if (link === undefined || link === null) throw unknownAddress({ node, host, id })
     return link
-  }
-
-  private viaNetwork(): RemoteRoute {
-    if (this.network === null) throw new T3fsError('ERR_UNKNOWN_ADDRESS', 'no network transport: this node cannot reach other nodes')
-    return this.network
   }
 
   // ---- inbound ---------------------------------------------------------------------------------
@@ -441,21 +430,16 @@ export class HostMesh implements RemoteRoute {
     while (!reader.done) {
       const start = reader.position
       const kind = reader.u8()
-      switch (kind) {
-        case Kind.Tell:
-        case Kind.TellFrom:
-        case Kind.Ask:
-        case Kind.AskFrom: {
-          const to = reader.u32()
-          let replyTo: ReplyTarget | null = null
-          if (kind === Kind.Ask || kind === Kind.AskFrom) {
-            const corr = reader.u32()
-            const node = reader.u16()
-            replyTo = { node, host: reader.u16(), corr }
-          }
-          const sender = kind === Kind.TellFrom || kind === Kind.AskFrom ? this.readRef(reader) : null
-          const message = reader.value() as Message
-          const blocked = system.receiveRemote(to, { message, replyTo, sender })
+      if (kind === Kind.Routed) {
+        const node = reader.u16()
+        const host = reader.u16()
+        this.forwardFromWorker(node, host, readEnvelopeAfterKind(reader.u8(), reader, this.refFor))
+        continue
+      }
+      const envelope = readEnvelopeAfterKind(kind, reader, this.refFor)
+      switch (envelope.kind) {
+        case 'mail': {
+          const blocked = system.receiveRemote(envelope.to, envelope.item)
           if (blocked !== null) {
             // Backpressure: keep the rest of this link's stream in place until the mailbox has room.
             reader.position = start
@@ -468,24 +452,31 @@ export class HostMesh implements RemoteRoute {
           }
           break
         }
-        case Kind.ReplyOk:
-        case Kind.ReplyError: {
-          const corr = reader.u32()
-          system.settleAsk(corr, kind === Kind.ReplyOk, reader.value())
+        case 'reply':
+          system.settleAsk(envelope.corr, envelope.ok, envelope.value)
           break
-        }
-        case Kind.Control:
-          system.receiveControl(reader.value() as ControlMessage)
+        case 'control':
+          system.receiveControl(envelope.control)
           break
-        default:
-          throw new Error(`corrupt link stream from host ${link.fromHost}: envelope kind ${kind}`)
       }
     }
   }
 
-  private readRef(reader: WireReader): ActorRef<Message> {
-    const node = reader.u16()
-    const host = reader.u16()
-    return this.system.refFor({ node, host, id: reader.u32() })
+  private readonly refFor = (address: ActorAddress): ActorRef<Message> => this.system.refFor(address)
+
+  /** Host 0: a worker's envelope for another node goes out on the network, or fails back to its sender. */
+  private forwardFromWorker(node: number, host: number, envelope: Envelope): void {
+    try {
+      const network = this.network
+      if (network === null) throw new T3fsError('ERR_UNKNOWN_ADDRESS', `no network transport: node ${this.system.node} cannot reach node ${node}`, { node })
+      switch (envelope.kind) {
+        case 'mail': return network.deliver({ node, host, id: envelope.to }, envelope.item)
+        case 'reply': return network.reply({ node, host, corr: envelope.corr }, envelope.ok, envelope.value)
+        case 'control': return network.control(node, host, envelope.control)
+      }
+    } catch (error) {
+      if (envelope.kind === 'mail') this.system.reportUndeliverable({ node, host, id: envelope.to }, envelope.item, error)
+    }
   }
+
 }

@@ -11,6 +11,11 @@ import { createLogger, type Logger, type LogLevel } from './logger.ts'
 import { readTopology, type NumaDomain } from './topology.ts'
 import { allocateBufferPool, BufferPool, type BufferPoolOptions } from './buffer-pool.ts'
 import { hostDied } from './runtime-errors.ts'
+import { NetworkRoute } from './network-route.ts'
+import { registry, registryActorId } from './registry.ts'
+import { lookupOn } from './node-client.ts'
+import { sameAddress } from './address.ts'
+import type { NodeTransport } from './transport/transport.ts'
 
 export interface NodeRuntimeOptions {
   /** This node's id in the cluster. Default 1. */
@@ -25,6 +30,8 @@ export interface NodeRuntimeOptions {
   log?: Logger
   /** Size classes of the shared buffer pool for zero-copy payloads. */
   bufferPool?: BufferPoolOptions
+  /** The transport to other nodes (started here); without it the node reaches only itself. */
+  transport?: NodeTransport
 }
 
 interface HostHandle {
@@ -48,12 +55,18 @@ export class NodeRuntime {
   readonly system: ActorSystem
   private readonly mesh: HostMesh
   private readonly hosts: HostHandle[]
+  /** Named actors of this node, served to other processes by the registry on host 0. */
+  private readonly names = new Map<string, ActorAddress>()
+  readonly transport: NodeTransport | null
   private stopping = false
 
-  private constructor(system: ActorSystem, mesh: HostMesh, hosts: HostHandle[]) {
+  private constructor(system: ActorSystem, mesh: HostMesh, hosts: HostHandle[], transport: NodeTransport | null) {
     this.system = system
     this.mesh = mesh
     this.hosts = hosts
+    this.transport = transport
+    const registryRef = system.spawn(registry, { names: this.names }, { name: 'registry' })
+    if (registryRef.address.id !== registryActorId) throw new Error('the registry must be the first actor of host 0')
   }
 
   static async start(options: NodeRuntimeOptions = {}): Promise<NodeRuntime> {
@@ -85,10 +98,14 @@ export class NodeRuntime {
       const worker = startWorker(new URL('./worker-host-main.ts', import.meta.url), data)
       return { host, domain: domain.id, cpus: domain.cpus, worker, control: wrap<HostControl>(nodeEndpoint(worker)), alive: true, exitReason: null }
     })
-    const runtime = new NodeRuntime(system, mesh, hosts)
+    const runtime = new NodeRuntime(system, mesh, hosts, options.transport ?? null)
     for (const handle of hosts) runtime.watchWorker(handle)
     try {
       await Promise.all(hosts.map((handle) => raceExit(handle, handle.control.ping())))
+      if (options.transport !== undefined) {
+        new NetworkRoute(system, mesh, options.transport)
+        await options.transport.start()
+      }
     } catch (error) {
       await runtime.shutdown()
       throw error
@@ -104,12 +121,29 @@ export class NodeRuntime {
   /** Spawns an actor on a worker host (round-robin when `host` is not given). */
   async spawn<M extends Message = Message>(definition: DefinitionRef, args: unknown, options: SpawnOptions & { host?: number } = {}): Promise<ActorRef<M>> {
     const { host, ...spawnOptions } = options
+    if (spawnOptions.name !== undefined && this.names.has(spawnOptions.name)) {
+      throw new T3fsError('ERR_NAME_TAKEN', `an actor named ${JSON.stringify(spawnOptions.name)} already runs on node ${this.system.node}`, { name: spawnOptions.name })
+    }
     const handle = this.handleFor(host ?? this.nextHost())
     const result = await raceExit(handle, handle.control.spawn(definition, args, spawnOptions) as Promise<ControlResult<ActorAddress>>)
-    return this.system.refFor<M>(unwrap(result))
+    const address = unwrap(result)
+    if (spawnOptions.name !== undefined) this.names.set(spawnOptions.name, address)
+    return this.system.refFor<M>(address)
+  }
+
+  /** The address of an actor spawned here with a name (what other nodes get from the registry). */
+  lookup<M extends Message = Message>(name: string): ActorRef<M> | undefined {
+    const address = this.names.get(name)
+    return address === undefined ? undefined : this.system.refFor<M>(address)
+  }
+
+  /** Asks `node`'s registry for its actor named `name` (ERR_NAME_UNKNOWN when there is none). */
+  async lookupRemote<M extends Message = Message>(node: number, name: string, timeoutMs = 5_000): Promise<ActorRef<M>> {
+    return lookupOn<M>(this.system, node, name, timeoutMs)
   }
 
   async stop(ref: ActorRef<Message>): Promise<void> {
+    for (const [name, address] of this.names) if (sameAddress(address, ref.address)) this.names.delete(name)
     if (ref.address.host === 0) return this.system.stop(ref)
     const handle = this.handleFor(ref.address.host)
     unwrap(await raceExit(handle, handle.control.stop(ref.address.id) as Promise<ControlResult<null>>))
@@ -141,6 +175,7 @@ export class NodeRuntime {
       await handle.worker.terminate()
     }))
     this.mesh.stop()
+    await this.transport?.close()
   }
 
   private roundRobin = 0

@@ -48,6 +48,11 @@ export function hostDied(node: number, host: number, reason: string): T3fsError 
   return new T3fsError(RuntimeErrorCode.hostDied, `host ${host} of node ${node} died: ${reason}`, { node, host, reason })
 }
 
+/** A whole node is unreachable (its connection is down): same code as a dead host. */
+export function nodeDown(node: number, reason: string): T3fsError {
+  return new T3fsError(RuntimeErrorCode.hostDied, `node ${node} is down: ${reason}`, { node, reason })
+}
+
 export function actorStopped(address: ActorAddress): T3fsError {
   return new T3fsError(RuntimeErrorCode.actorStopped, `actor at ${formatAddress(address)} stopped`, {
     address: formatAddress(address),

@@ -1,6 +1,7 @@
 import { addExtension, Packr, Unpackr } from 'msgpackr'
 import { ActorRefImpl, type RefRouter } from './actor-ref.ts'
 import { PooledBuffer, type BufferPool } from './buffer-pool.ts'
+import { T3fsError } from './errors.ts'
 
 /**
  * The value codec of the host-to-host links. Messages are small objects of a few shapes sent
@@ -31,6 +32,7 @@ const enum Tag {
   BigInt64 = 13,
   Msgpack = 14,
   Pooled = 15,
+  PooledInline = 16,
 }
 
 interface ShapeNode {
@@ -80,10 +82,23 @@ export class WireWriter {
   private readonly defined: ShapeNode[] = []
   private shapeCount = 0
   private readonly fallback = new Packr({ useRecords: false })
+  /** Between nodes a pool slot means nothing: pooled buffers are sent as their bytes. */
+  private readonly inlinePooled: boolean
 
-  constructor(initialBytes = 64 * 1024) {
-    this.buffer = new Uint8Array(initialBytes)
+  constructor(options: { initialBytes?: number; inlinePooled?: boolean } = {}) {
+    this.buffer = new Uint8Array(options.initialBytes ?? 64 * 1024)
     this.view = new DataView(this.buffer.buffer)
+    this.inlinePooled = options.inlinePooled ?? false
+  }
+
+  /** Forgets every shape sent, for a stream that restarts (each network frame stands alone). */
+  resetShapes(): void {
+    this.root.next.clear()
+    this.root.typed.clear()
+    this.byType.clear()
+    for (const shape of this.defined) shape.id = -1
+    this.defined.length = 0
+    this.shapeCount = 0
   }
 
   reset(): void {
@@ -167,6 +182,14 @@ export class WireWriter {
       return
     }
     if (value instanceof PooledBuffer) {
+      if (this.inlinePooled) {
+        this.ensure(5 + value.length)
+        this.buffer[this.position] = Tag.PooledInline
+        this.view.setUint32(this.position + 1, value.length, true)
+        this.buffer.set(value.bytes, this.position + 5)
+        this.position += 5 + value.length
+        return
+      }
       // Zero copy: only the slot's coordinates cross; the receiver maps the same shared memory.
       this.u8(Tag.Pooled)
       this.u8(value.sizeClass)
@@ -316,6 +339,10 @@ export class WireReader {
     private readonly pool: BufferPool | null = null,
   ) {}
 
+  resetShapes(): void {
+    this.shapes.length = 0
+  }
+
   load(buffer: Uint8Array, start: number, end: number): void {
     if (buffer !== this.buffer) {
       this.buffer = buffer
@@ -407,6 +434,15 @@ export class WireReader {
         const length = this.u32()
         if (this.pool === null) throw new Error('a pooled buffer arrived on a host without a buffer pool')
         return this.pool.view(sizeClass, slot, length)
+      }
+      case Tag.PooledInline: {
+        const length = this.u32()
+        if (this.pool === null) throw new Error('a pooled buffer arrived on a host without a buffer pool')
+        const pooled = this.pool.tryAllocate(length)
+        if (pooled === null) throw new T3fsError('ERR_POOL_EXHAUSTED', `no free pooled buffer of ${length} bytes for an arriving message`)
+        pooled.bytes.set(this.buffer.subarray(this.position, this.position + length))
+        this.position += length
+        return pooled
       }
       case Tag.Msgpack: {
         const length = this.u32()

@@ -1,0 +1,80 @@
+import type { ActorRef, Message } from './actor.ts'
+import { ActorSystem } from './actor-system.ts'
+import { allocateBufferPool, BufferPool } from './buffer-pool.ts'
+import { invalidOption, T3fsError } from './errors.ts'
+import { allocateMesh, HostMesh } from './host-mesh.ts'
+import { createLogger, type Logger } from './logger.ts'
+import { NetworkRoute } from './network-route.ts'
+import { registryAddress, type RegistryMsg } from './registry.ts'
+import { TcpTransport } from './transport/tcp-transport.ts'
+
+/** Asks `node`'s registry for the actor named `name`. */
+export async function lookupOn<M extends Message>(system: ActorSystem, node: number, name: string, timeoutMs: number): Promise<ActorRef<M>> {
+  const registry = system.refFor<RegistryMsg>(registryAddress(node))
+  const address = await registry.ask({ type: 'lookup', name }, { timeoutMs })
+  if (address === null) {
+    const names = await registry.ask({ type: 'names' }, { timeoutMs })
+    throw new T3fsError('ERR_NAME_UNKNOWN', `node ${node} has no actor named ${JSON.stringify(name)}; it has: ${names.join(', ') || '(none)'}`, { node, name })
+  }
+  return system.refFor<M>(address)
+}
+
+export interface NodeClientOptions {
+  /** The node's TCP address, `host:port`. */
+  readonly address: string
+  /** The node's id. */
+  readonly node: number
+  /** This client's node id; default: one derived from the process id, above 60000. */
+  readonly clientNode?: number
+  readonly connectTimeoutMs?: number
+  readonly log?: Logger
+}
+
+export interface NodeClient {
+  readonly system: ActorSystem
+  lookup<M extends Message = Message>(name: string): Promise<ActorRef<M>>
+  close(): Promise<void>
+}
+
+/**
+ * A short-lived process (the admin CLI, a tool) joining a running node as a client node: an actor
+ * system of its own on this thread, connected over TCP, that reaches the node's actors by name.
+ */
+export async function connectToNode(options: NodeClientOptions): Promise<NodeClient> {
+  const match = /^(.+):(\d+)$/.exec(options.address)
+  if (match === null) throw invalidOption('address', options.address, 'host:port, e.g. 127.0.0.1:7301')
+  const clientNode = options.clientNode ?? 60000 + (process.pid % 5000)
+  const log = options.log ?? createLogger({ level: 'error' })
+  const system = new ActorSystem({ node: clientNode, host: 0, log, bufferPool: new BufferPool(allocateBufferPool({ classes: [{ slotBytes: 1 << 20, slots: 4 }] })) })
+  const mesh = new HostMesh(system, allocateMesh(1))
+  const transport = new TcpTransport({
+    nodeId: clientNode,
+    listen: { host: '127.0.0.1', port: 0 },
+    peers: [{ node: options.node, address: { host: match[1], port: Number(match[2]) } }],
+  })
+  new NetworkRoute(system, mesh, transport)
+  const timeoutMs = options.connectTimeoutMs ?? 5_000
+  const up = new Promise<void>((resolve) => transport.onPeerState((node, state) => { if (node === options.node && state === 'up') resolve() }))
+  await transport.start()
+  let timer: NodeJS.Timeout | undefined
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new T3fsError('ERR_CONNECT_TIMEOUT', `no answer from node ${options.node} at ${options.address} within ${timeoutMs} ms; is it running?`, { address: options.address })), timeoutMs)
+  })
+  try {
+    await Promise.race([up, timedOut])
+  } catch (error) {
+    system.shutdown()
+    await transport.close()
+    throw error
+  } finally {
+    clearTimeout(timer)
+  }
+  return {
+    system,
+    lookup: (name) => lookupOn(system, options.node, name, timeoutMs),
+    async close() {
+      system.shutdown()
+      await transport.close()
+    },
+  }
+}

@@ -1,0 +1,88 @@
+import t from 'tap'
+import { NodeRuntime } from '../../runtime/node-runtime.ts'
+import { connectToNode } from '../../runtime/node-client.ts'
+import { TcpTransport } from '../../runtime/transport/tcp-transport.ts'
+import type { EchoMsg, WatcherMsg } from './fixtures/mesh-actors.ts'
+
+const fixtures = new URL('./fixtures/mesh-actors.ts', import.meta.url).href
+const def = (name: string) => ({ module: fixtures, export: name })
+const oneDomain = [{ id: 0, cpus: [0, 1] }]
+const fast = { heartbeatIntervalMs: 100, heartbeatTimeoutMs: 600, reconnectMinMs: 20, reconnectMaxMs: 200 }
+
+/** Two nodes in this process, each with its own worker hosts, talking over loopback TCP. */
+async function twoNodes() {
+  const transport1 = new TcpTransport({ nodeId: 1, listen: { host: '127.0.0.1', port: 0 }, ...fast })
+  const transport2 = new TcpTransport({ nodeId: 2, listen: { host: '127.0.0.1', port: 0 }, ...fast })
+  const node1 = await NodeRuntime.start({ node: 1, hostsPerDomain: 2, domains: oneDomain, transport: transport1 })
+  const node2 = await NodeRuntime.start({ node: 2, hostsPerDomain: 2, domains: oneDomain, transport: transport2 })
+  transport1.addPeer(2, { host: '127.0.0.1', port: transport2.port })
+  return { node1, node2, transport1, transport2 }
+}
+
+t.test('actors on different nodes talk through the same refs, from any host', async (t) => {
+  const { node1, node2 } = await twoNodes()
+  t.teardown(async () => { await node1.shutdown(); await node2.shutdown() })
+  const a = await node1.spawn<EchoMsg>(def('echo'), undefined, { host: 1, name: 'a' })
+  await node2.spawn<EchoMsg>(def('echo'), undefined, { host: 2, name: 'b' })
+  const b = await node1.lookupRemote<EchoMsg>(2, 'b')
+  t.same(b.address, { node: 2, host: 2, id: 1 })
+  t.same(await b.ask({ type: 'where' }), { node: 2, host: 2 }, 'main thread of node 1 -> worker host of node 2')
+  t.same(await a.ask({ type: 'relay', to: b, value: { deep: ['x', 1] } }), { deep: ['x', 1] }, 'worker host of node 1 -> worker host of node 2 and back')
+  for (let i = 1; i <= 2000; i++) b.tell({ type: 'count', n: i })
+  t.equal(await b.ask({ type: 'total' }), 2001000, 'tells across nodes arrive in order')
+  t.same(await b.ask({ type: 'bytes', data: new Uint8Array(100_000).fill(1) }), 100_000, 'large binary messages cross')
+  await t.rejects(node1.lookupRemote(2, 'nobody'), { code: 'ERR_NAME_UNKNOWN', message: /has: a?,? ?b/ })
+  await t.rejects(b.ask({ type: 'count', n: 0.5 } as never), { code: 'ERR_INVALID_MESSAGE' }, 'remote validation failures come back coded')
+})
+
+t.test('a node that drops off the network: pending asks fail fast, watchers on other hosts are told, tells refused', async (t) => {
+  const { node1, node2, transport2 } = await twoNodes()
+  t.teardown(async () => { await node1.shutdown(); await node2.shutdown() })
+  const victim = await node2.spawn<EchoMsg>(def('echo'), undefined, { host: 1, name: 'victim' })
+  const watcher = await node1.spawn<WatcherMsg>(def('watcher'), undefined, { host: 2 })
+  const remoteVictim = await node1.lookupRemote<EchoMsg>(2, 'victim')
+  await watcher.ask({ type: 'watch', ref: remoteVictim })
+  const pending = remoteVictim.ask({ type: 'hang' }, { timeoutMs: 30_000 }).catch((error: unknown) => error)
+  await remoteVictim.ask({ type: 'total' }) // same link, so the hanging ask is in the victim's hands
+  void victim
+  const started = Date.now()
+  await transport2.close() // as a kill -9 looks from outside: the actors never stopped
+  t.match(await pending, { code: 'ERR_HOST_DIED', message: /node 2 is down/ })
+  t.ok(Date.now() - started < 5_000, `failed after ${Date.now() - started} ms, not at the 30 s timeout`)
+  let signals: string[] = []
+  for (let i = 0; i < 200 && signals.length === 0; i++) {
+    signals = await watcher.ask({ type: 'signals' })
+    if (signals.length === 0) await new Promise((r) => setTimeout(r, 10))
+  }
+  t.same(signals, ['terminated:host-died'], 'the watcher on a worker host heard of it')
+  t.throws(() => remoteVictim.tell({ type: 'count', n: 1 }), { code: 'ERR_HOST_DIED' })
+})
+
+t.test('a node that shuts down gracefully: watchers elsewhere hear its actors stopped', async (t) => {
+  const { node1, node2 } = await twoNodes()
+  t.teardown(async () => { await node1.shutdown(); await node2.shutdown() })
+  await node2.spawn<EchoMsg>(def('echo'), undefined, { host: 1, name: 'leaving' })
+  const watcher = await node1.spawn<WatcherMsg>(def('watcher'), undefined, { host: 1 })
+  await watcher.ask({ type: 'watch', ref: await node1.lookupRemote(2, 'leaving') })
+  await node2.shutdown()
+  let signals: string[] = []
+  for (let i = 0; i < 200 && signals.length === 0; i++) {
+    signals = await watcher.ask({ type: 'signals' })
+    if (signals.length === 0) await new Promise((r) => setTimeout(r, 10))
+  }
+  t.equal(signals.length, 1)
+  t.match(signals[0], /^terminated:(stopped|host-died)$/, 'told once, whichever arrived first: the stop or the closed connection')
+})
+
+t.test('a short-lived client process reaches named actors through connectToNode', async (t) => {
+  const transport = new TcpTransport({ nodeId: 7, listen: { host: '127.0.0.1', port: 0 }, ...fast })
+  const node = await NodeRuntime.start({ node: 7, hostsPerDomain: 1, domains: oneDomain, transport })
+  t.teardown(() => node.shutdown())
+  await node.spawn<EchoMsg>(def('echo'), undefined, { host: 1, name: 'svc' })
+  const client = await connectToNode({ address: `127.0.0.1:${transport.port}`, node: 7, clientNode: 60001 })
+  t.teardown(() => client.close())
+  const svc = await client.lookup<EchoMsg>('svc')
+  t.equal(await svc.ask({ type: 'echo', value: 'hi' }), 'hi')
+  await t.rejects(connectToNode({ address: '127.0.0.1:1', node: 9, connectTimeoutMs: 300 }), { code: 'ERR_CONNECT_TIMEOUT' })
+  await t.rejects(connectToNode({ address: 'nowhere', node: 9 }), { code: 'ERR_INVALID_OPTION', message: /host:port/ })
+})
