@@ -100,6 +100,8 @@ export class TaskScheduler {
     }
     let done = 0
     let running = 0
+    let slotsUsed = 0
+    let lastNodeId = -1
     let failed = 0
     let outputBytes = 0
     let rows = 0
@@ -111,13 +113,20 @@ export class TaskScheduler {
         if (abort && running === 0) return resolve()
         if (!abort && done === pending.length) return resolve()
         while (!abort && ready.length > 0) {
-          const heavy = ready.findIndex((t) => t.onScheduler)
-          const index = heavy >= 0 ? heavy : running < this.options.maxConcurrentTasks ? 0 : -1
+          // Metadata tasks run at once; the others take a slot, round-robin across nodes.
+          const metadata = ready.findIndex((t) => t.onScheduler)
+          const index = metadata >= 0 ? metadata : slotsUsed < this.options.maxConcurrentTasks ? pickFair(ready, lastNodeId, this.failCounts) : -1
           if (index < 0) break
           const task = ready.splice(index, 1)[0]
+          const slot = !task.onScheduler
+          if (slot) {
+            slotsUsed++
+            lastNodeId = task.nodeId
+          }
           running++
           void this.attempt(task).then((output) => {
             running--
+            if (slot) slotsUsed--
             if (output instanceof Error) {
               failed++
               if (!abort && output instanceof T3fsError && output.details.retry === true) ready.push(task)
@@ -175,6 +184,23 @@ export class TaskScheduler {
       return taskFailure(task, count, err, error)
     }
   }
+}
+
+/**
+ * smallpond's fair dispatch: stages progress together. The next task comes from the first node
+ * after the last one served (cyclic by node id); within a node, fewest failures first, then id.
+ */
+export function pickFair(ready: readonly TaskSpec[], lastNodeId: number, failCounts: ReadonlyMap<number, number>): number {
+  let best = -1
+  const rank = (t: TaskSpec): [number, number, number] =>
+    [t.nodeId > lastNodeId ? 0 : 1, t.nodeId, (failCounts.get(t.id) ?? 0) * 1e9 + t.id]
+  for (let i = 0; i < ready.length; i++) {
+    if (best < 0) { best = i; continue }
+    const a = rank(ready[i])
+    const b = rank(ready[best])
+    if (a[0] < b[0] || (a[0] === b[0] && (a[1] < b[1] || (a[1] === b[1] && a[2] < b[2])))) best = i
+  }
+  return best
 }
 
 function describePartition(task: TaskSpec): string {

@@ -147,3 +147,13 @@ t.test('node validation names the argument', async (t) => {
   t.throws(() => new SqlEngineNode(ctx, [], 'select 1', { outputName: 'a-b' }), { message: /outputName/ })
   t.throws(() => new HashPartitionNode(ctx, [src(ctx)], 2, []), { message: /hashColumns/ })
 })
+
+t.test('fair dispatch goes round-robin across nodes, fewest failures first', async (t) => {
+  const { pickFair } = await import('../../../actors/smallpond/execution/scheduler.ts')
+  const task = (id: number, nodeId: number) => ({ id, nodeId }) as never
+  const ready = [task(1, 5), task(2, 5), task(3, 7), task(4, 9)]
+  t.equal(pickFair(ready, -1, new Map()), 0)
+  t.equal(pickFair(ready, 5, new Map()), 2)
+  t.equal(pickFair(ready, 9, new Map()), 0, 'wraps around')
+  t.equal(pickFair(ready, -1, new Map([[1, 2]])), 1, 'a task that failed waits behind its siblings')
+})
