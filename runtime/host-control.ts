@@ -14,6 +14,8 @@ export interface HostStats {
   readonly actors: number
   readonly pendingAsks: number
   readonly messagesHandled: number
+  /** Messages handled per second since the previous stats call (or since the host started). */
+  readonly messagesPerSecond: number
   readonly mailboxes: readonly { address: string; kind: string; depth: number; handled: number }[]
   readonly pin: PinResult
 }

@@ -25,6 +25,9 @@ const system = new ActorSystem({
 const mesh = new HostMesh(system, data.mesh)
 mesh.start()
 
+/** For messages/s in stats: the handled count at the previous stats call. */
+let lastSample = { handled: 0, atMs: system.clock.now() }
+
 function failure(error: unknown): { ok: false; error: WireError } {
   return { ok: false, error: toT3fsError(error).toWire() }
 }
@@ -49,11 +52,16 @@ const control: HostControl = {
   },
   stats() {
     const stats = system.stats()
+    const handled = stats.mailboxes.reduce((sum, m) => sum + m.handled, 0)
+    const now = system.clock.now()
+    const rate = ((handled - lastSample.handled) * 1000) / Math.max(1, now - lastSample.atMs)
+    lastSample = { handled, atMs: now }
     return {
       host: data.host,
       actors: stats.actors,
       pendingAsks: stats.pendingAsks,
-      messagesHandled: stats.mailboxes.reduce((sum, m) => sum + m.handled, 0),
+      messagesHandled: handled,
+      messagesPerSecond: Math.max(0, Math.round(rate)),
       mailboxes: stats.mailboxes,
       pin,
     }

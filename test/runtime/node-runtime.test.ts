@@ -96,6 +96,8 @@ t.test('stats report mailboxes, handled counts and the CPU set of each host', as
   t.equal(stats.host, 1)
   t.equal(stats.actors, 1)
   t.equal(stats.messagesHandled, 1)
+  t.ok(stats.messagesPerSecond >= 0)
+  t.same(stats.mailboxes.map((m) => [m.kind, m.depth, m.handled]), [['echo', 0, 1]])
   t.same(stats.pin.cpus, [0, 1])
 })
 
