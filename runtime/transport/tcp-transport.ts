@@ -387,6 +387,10 @@ export class TcpTransport implements NodeTransport {
       this.#drop(conn, 'hello rejected')
       return
     }
+    if (conn.peer) {
+      this.#drop(conn, 'second hello on one connection')
+      return
+    }
     if (conn.dialed) {
       const peer = this.#findDialing(conn)
       if (!peer || peer.node !== node) {
@@ -436,6 +440,8 @@ export class TcpTransport implements NodeTransport {
     peer.outbox.attach(conn.socket)
     conn.socket.on('drain', () => this.#wakeWriters(peer))
     this.#setPhase(peer, 'up')
+    // What queued while connecting may have gone out at once, without a 'drain' to say so.
+    this.#wakeWriters(peer)
     this.#log.info({ evt: 'PeerUp', node: peer.node, dialed: conn.dialed })
   }
 
@@ -525,6 +531,7 @@ export class TcpTransport implements NodeTransport {
           continue
         }
         peer.outbox.enqueue(FrameType.heartbeat, heartbeat, EMPTY_PAYLOADS)
+        this.#wakeWriters(peer) // safety net: a missed 'drain' costs at most one interval
       } else if (peer.phase === 'connecting' && now - peer.phaseSinceMs > this.#s.heartbeatTimeoutMs) {
         this.#markDown(peer, `unreachable for ${now - peer.phaseSinceMs}ms`)
       }

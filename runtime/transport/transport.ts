@@ -13,7 +13,11 @@
 export interface Frame {
   /** msgpackr-encoded envelope, opaque to the transport. */
   readonly header: Uint8Array
-  /** Out-of-band payloads (chunk data), written with scatter/gather, never re-encoded. */
+  /**
+   * Out-of-band payloads (chunk data), written with scatter/gather, never re-encoded. Payloads
+   * above 8 KiB are written from the caller's memory, not copied: once sent, treat them as handed
+   * over (as RDMA send buffers are) and do not modify them.
+   */
   readonly payloads: readonly Uint8Array[]
 }
 
