@@ -263,3 +263,54 @@ t.test('nodes of another cluster are refused', async (t) => {
   await down
   t.equal(a.peerPhase(2), undefined)
 })
+
+t.test('one-sided ops are bounded: in-flight limit and per-op timeout', async (t) => {
+  // A fake node 6 that keeps heartbeating but never answers an op.
+  const sockets: Socket[] = []
+  const server = createServer((socket) => {
+    sockets.push(socket)
+    const cluster = Buffer.from('t3fs')
+    const header = new Uint8Array(8 + cluster.length)
+    new DataView(header.buffer).setUint32(0, 1, true)
+    new DataView(header.buffer).setUint32(4, 6, true)
+    header.set(cluster, 8)
+    socket.write(encodeFrame(FrameType.hello, header))
+    const beat = setInterval(() => socket.write(encodeFrame(FrameType.heartbeat, new Uint8Array(0))), 30)
+    socket.on('close', () => clearInterval(beat))
+    socket.on('data', () => {})
+    socket.on('error', () => {})
+  })
+  await new Promise<void>((r) => server.listen(0, HOST, () => r()))
+  t.teardown(() => {
+    for (const s of sockets) s.destroy()
+    server.close()
+  })
+  const a = make(1, { maxPendingOps: 2, opTimeoutMs: 200 })
+  t.teardown(() => a.close())
+  await a.start()
+  const up = untilState(a, 6, 'up')
+  a.addPeer(6, { host: HOST, port: (server.address() as { port: number }).port })
+  await up
+  const p1 = rejection(a.readRemote(6, 1, 0, 1, new Uint8Array(1)))
+  const p2 = rejection(a.writeRemote(6, 1, 0, new Uint8Array(1)))
+  const e3 = await rejection(a.readRemote(6, 1, 0, 1, new Uint8Array(1)))
+  t.equal(e3.code, 'ERR_OVERLOADED')
+  t.match(e3.message, /accepted: at most 2 \(transport\.max_pending_ops\)/)
+  const started = Date.now()
+  const [e1, e2] = await Promise.all([p1, p2])
+  t.equal(e1.code, 'ERR_TIMEOUT')
+  t.equal(e2.code, 'ERR_TIMEOUT')
+  t.ok(Date.now() - started < 1000)
+  t.equal(a.peerPhase(6), 'up', 'a slow peer is not a dead one')
+  const e4 = await rejection(a.readRemote(6, 1, 0, 10, new Uint8Array(5)))
+  t.equal(e4.code, 'ERR_INVALID_OPTION')
+})
+
+t.test('regions are bounded by max_regions', async (t) => {
+  const a = make(1, { maxRegions: 2 })
+  a.registerRegion(new Uint8Array(1))
+  const { regionId } = a.registerRegion(new Uint8Array(1))
+  t.throws(() => a.registerRegion(new Uint8Array(1)), { code: 'ERR_OVERLOADED' })
+  a.unregisterRegion(regionId)
+  t.ok(a.registerRegion(new Uint8Array(1)).regionId > 0)
+})
