@@ -41,14 +41,13 @@ function recordBytes(length: number): number {
   return (4 + length + 7) & ~7
 }
 
-export class RingProducer {
+/** The views both sides of a ring keep over its memory. */
+abstract class RingSide {
   readonly bytes: Uint8Array
-  private readonly words: Uint32Array
-  private readonly control: Int32Array
-  private readonly capacity: number
-  private readonly mask: number
-  private tail: number
-  private headSeen: number
+  protected readonly words: Uint32Array
+  protected readonly control: Int32Array
+  protected readonly capacity: number
+  protected readonly mask: number
 
   constructor(memory: RingMemory) {
     this.control = new Int32Array(memory.control)
@@ -56,6 +55,15 @@ export class RingProducer {
     this.words = new Uint32Array(memory.data)
     this.capacity = memory.data.byteLength
     this.mask = this.capacity - 1
+  }
+}
+
+export class RingProducer extends RingSide {
+  private tail: number
+  private headSeen: number
+
+  constructor(memory: RingMemory) {
+    super(memory)
     this.tail = Atomics.load(this.control, TAIL) >>> 0
     this.headSeen = Atomics.load(this.control, HEAD) >>> 0
   }
@@ -110,21 +118,12 @@ export class RingProducer {
   }
 }
 
-export class RingConsumer {
-  readonly bytes: Uint8Array
-  private readonly words: Uint32Array
-  private readonly control: Int32Array
-  private readonly capacity: number
-  private readonly mask: number
+export class RingConsumer extends RingSide {
   private head: number
   private tailSeen: number
 
   constructor(memory: RingMemory) {
-    this.control = new Int32Array(memory.control)
-    this.bytes = new Uint8Array(memory.data)
-    this.words = new Uint32Array(memory.data)
-    this.capacity = memory.data.byteLength
-    this.mask = this.capacity - 1
+    super(memory)
     this.head = Atomics.load(this.control, HEAD) >>> 0
     this.tailSeen = this.head
   }

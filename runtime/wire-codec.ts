@@ -33,6 +33,7 @@ const enum Tag {
   Msgpack = 14,
   Pooled = 15,
   PooledInline = 16,
+  BigIntText = 17,
 }
 
 interface ShapeNode {
@@ -155,7 +156,8 @@ export class WireWriter {
           this.position += 9
           return
         }
-        return this.msgpack(value)
+        this.u8(Tag.BigIntText)
+        return this.string(value.toString())
       case 'object':
         return this.object(value)
       default:
@@ -166,7 +168,7 @@ export class WireWriter {
   private object(value: object | null): void {
     if (value === null) return this.u8(Tag.Null)
     const prototype = Object.getPrototypeOf(value)
-    if (prototype === Object.prototype) return this.plainObject(value as Record<string, unknown>)
+    if (prototype === Object.prototype || prototype === null) return this.plainObject(value as Record<string, unknown>)
     if (Array.isArray(value)) {
       this.u8(Tag.Array)
       this.u32(value.length)
@@ -435,6 +437,7 @@ export class WireReader {
         if (this.pool === null) throw new Error('a pooled buffer arrived on a host without a buffer pool')
         return this.pool.view(sizeClass, slot, length)
       }
+      case Tag.BigIntText: return BigInt(this.value() as string)
       case Tag.PooledInline: {
         const length = this.u32()
         if (this.pool === null) throw new Error('a pooled buffer arrived on a host without a buffer pool')

@@ -1,0 +1,81 @@
+import t from 'tap'
+import fc from 'fast-check'
+import { ActorSystem } from '../../runtime/actor-system.ts'
+import { ActorRefImpl } from '../../runtime/actor-ref.ts'
+import { WireReader, WireWriter } from '../../runtime/wire-codec.ts'
+import { silentLogger } from '../../runtime/logger.ts'
+
+const system = new ActorSystem({ log: silentLogger })
+
+/** Values the link codec must carry unchanged (JSON-like data, binary, bigint, nested shapes). */
+const wireValue = fc.letrec((tie) => ({
+  value: fc.oneof(
+    { depthSize: 'small' },
+    fc.constant(null),
+    fc.boolean(),
+    fc.integer(),
+    fc.double({ noNaN: true }),
+    fc.string(),
+    fc.string({ unit: 'binary' }),
+    fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }),
+    fc.uint8Array({ maxLength: 64 }),
+    fc.array(tie('value'), { maxLength: 5 }),
+    fc.dictionary(fc.string({ maxLength: 8 }).filter((k) => k !== '__proto__'), tie('value'), { maxKeys: 5 }),
+    fc.record({ type: fc.constantFrom('a', 'b'), n: fc.integer(), s: fc.string({ maxLength: 5 }) }),
+  ),
+})).value
+
+function normalise(value: unknown): unknown {
+  if (value instanceof Uint8Array) return { bytes: [...value] }
+  if (Array.isArray(value)) return value.map(normalise)
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalise(v)]))
+  return value
+}
+
+t.test('a stream of values decodes to equal values, shapes learned once', async (t) => {
+  fc.assert(
+    fc.property(fc.array(wireValue, { minLength: 1, maxLength: 20 }), (values) => {
+      const writer = new WireWriter({ initialBytes: 16 })
+      const reader = new WireReader(system)
+      for (const value of values) writer.value(value)
+      reader.load(writer.bytes, 0, writer.position)
+      const decoded = values.map(() => reader.value())
+      return reader.done && JSON.stringify(normalise(decoded), (_k, v) => (typeof v === 'bigint' ? `${v}n` : v)) ===
+        JSON.stringify(normalise(values), (_k, v) => (typeof v === 'bigint' ? `${v}n` : v))
+    }),
+    { numRuns: 500 },
+  )
+  t.pass('500 random streams round-tripped')
+})
+
+t.test('a shape is sent once per stream; later messages carry only their values', async (t) => {
+  const writer = new WireWriter()
+  writer.value({ type: 'data', seq: 1, tag: 'x' })
+  const first = writer.position
+  writer.value({ type: 'data', seq: 2, tag: 'y' })
+  const second = writer.position - first
+  t.ok(second < first, `first ${first} bytes (with the shape), then ${second}`)
+  t.equal(second, 3 + 5 + 6, 'shape id, an int32, a 1-char string: the type is not resent')
+})
+
+t.test('refs, Maps and Dates cross; functions are refused and roll back cleanly', async (t) => {
+  const writer = new WireWriter()
+  const reader = new WireReader(system)
+  const ref = new ActorRefImpl({ node: 3, host: 2, id: 9 }, system)
+  writer.value({ type: 'x', ref, when: new Date(5), map: new Map([[1, 'a']]) })
+  const mark = writer.mark()
+  t.throws(() => writer.value({ type: 'y', nested: { fresh: 1 }, fn: () => 1 }), /cannot cross/)
+  writer.rollback(mark)
+  writer.value({ type: 'y', nested: { fresh: 2 }, ok: true })
+  reader.load(writer.bytes, 0, writer.position)
+  const decoded = reader.value() as { ref: ActorRefImpl; when: Date; map: unknown }
+  t.same(decoded.ref.address, { node: 3, host: 2, id: 9 })
+  t.equal(decoded.when.getTime(), 5)
+  t.same(reader.value(), { type: 'y', nested: { fresh: 2 }, ok: true }, 'the shape defined by the rolled-back message was resent')
+})
+
+t.test('corrupt input is an error, not garbage', async (t) => {
+  const reader = new WireReader(system)
+  reader.load(new Uint8Array([250, 1, 2]), 0, 3)
+  t.throws(() => reader.value(), /unknown tag 250/)
+})
