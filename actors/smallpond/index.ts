@@ -17,7 +17,7 @@ export {
   splitIntoRows, splitIntoCols, getNthPartition, type DataSetSpec, type FileEntry,
 } from './logical/dataset.ts'
 export { Context, Node, type NodeOptions, type UserFunction, type ModuleFunctionRef } from './logical/nodes/node.ts'
-export { DataSourceNode } from './logical/nodes/data-source-node.ts'
+export { DataSourceNode, UserPartitionedDataSourceNode } from './logical/nodes/data-source-node.ts'
 export { SqlEngineNode, type SqlEngineOptions } from './logical/nodes/sql-engine-node.ts'
 export { LimitNode } from './logical/nodes/limit-node.ts'
 export { ProjectionNode } from './logical/nodes/projection-node.ts'
@@ -27,6 +27,7 @@ export { RootNode } from './logical/nodes/root-node.ts'
 export { DataSinkNode, type DataSinkType } from './logical/nodes/data-sink-node.ts'
 export {
   PartitionNode, EvenlyDistributedPartitionNode, HashPartitionNode, ShuffleNode, DataSetPartitionNode,
+  RepeatPartitionNode, UserDefinedPartitionNode, LoadPartitionedDataSetNode, type PartitionFunction,
 } from './logical/nodes/partition-nodes.ts'
 export {
   ArrowComputeNode, ArrowBatchNode, ArrowStreamNode, type TaskRuntimeContext, type ArrowComputeFunction,

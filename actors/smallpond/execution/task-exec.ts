@@ -7,15 +7,16 @@ import { mkdir, rename, rm } from 'node:fs/promises'
 import type { DuckDBConnection } from '@duckdb/node-api'
 import { tableFromIPC } from 'apache-arrow'
 import {
-  type DataSetSpec, type FileDataSetSpec, isFileSpec, mergeDataSets, parquetOf, partitionByFiles, partitionByRows,
+  type DataSetSpec, type FileDataSetSpec, isFileSpec, mergeDataSets, parquetOf, partitionByFiles, partitionByRows, withFiles,
 } from '../logical/dataset.ts'
 import type { TaskOp, TaskSpec } from '../logical/task.ts'
 import { invalidArgument, smallpondError, SmallpondErrorCode } from '../errors.ts'
 import { openDuckDb } from './duckdb.ts'
 import { countedFiles, resolveFiles, sqlFragment } from './dataset-io.ts'
-import { formatSql, quoteLiteral } from './sql-template.ts'
+import { formatSql, quoteIdent, quoteLiteral } from './sql-template.ts'
 import { attemptMemoryBytes, taskOutputDir, taskOutputFilename, taskSeed, taskTempDir, type TaskEnv } from './task-env.ts'
-import { runHashProducer } from './hash-partition.ts'
+import { outOfRange, runHashProducer } from './hash-partition.ts'
+import { resolveUserFunction } from './arrow-tasks.ts'
 import { runArrowBatch, runArrowCompute, runArrowStream } from './arrow-tasks.ts'
 import { finishSink, stageSink } from './sink.ts'
 import { duckTypesOfArrow, arrowToRows, RowTableWriter } from './values.ts'
@@ -90,7 +91,7 @@ function fileInput(inputs: readonly DataSetSpec[], what: string): FileDataSetSpe
   return merged
 }
 
-const METADATA_ONLY = new Set<TaskOp['type']>(['merge', 'split', 'consumer', 'projection', 'root'])
+const METADATA_ONLY = new Set<TaskOp['type']>(['merge', 'split', 'consumer', 'projection', 'root', 'repeat-producer'])
 
 /** Metadata-only tasks: no DuckDB, no files; they only rearrange descriptors. */
 function runMetadataOp(task: TaskSpec, inputs: readonly DataSetSpec[]): DataSetSpec {
@@ -110,6 +111,10 @@ function runMetadataOp(task: TaskSpec, inputs: readonly DataSetSpec[]): DataSetS
       if (input.kind !== 'parquet') throw invalidArgument('projection input', input.kind, 'a Parquet dataset')
       return { ...input, columns: op.columns, generatedColumns: op.generatedColumns, unionByName: op.unionByName ?? input.unionByName }
     }
+    case 'repeat-producer': {
+      const input = mergeDataSets(inputs)
+      return { kind: 'partitioned', datasets: Array.from({ length: op.npartitions }, () => input) }
+    }
     case 'root': return { kind: 'fileset', files: [] }
     default: throw invalidArgument('task op', op.type, [...METADATA_ONLY].join(' | '))
   }
@@ -121,6 +126,8 @@ async function runOp(io: TaskIo, inputs: readonly DataSetSpec[]): Promise<DataSe
   switch (op.type) {
     case 'source': return runSource(io, op.dataset)
     case 'evenly-producer': return runEvenly(io, fileInput(inputs, 'partition input'), op)
+    case 'user-producer': return runUserPartition(io, mergeDataSets(inputs), op)
+    case 'load-partitioned-producer': return runLoadPartitioned(io, fileInput(inputs, 'partitioned input'), op)
     case 'hash-producer': return runHashProducer(io, fileInput(inputs, 'hash partition input'), op)
     case 'sql': return runSql(io, inputs, op)
     case 'arrow-compute': return runArrowCompute(io, inputs, op)
@@ -164,6 +171,36 @@ async function runEvenly(io: TaskIo, input: FileDataSetSpec, op: Extract<TaskOp,
     parts = partitionByFiles(input, op.npartitions, op.randomShuffle ? random : undefined)
   }
   return { kind: 'partitioned', datasets: parts }
+}
+
+async function runUserPartition(io: TaskIo, input: DataSetSpec, op: Extract<TaskOp, { type: 'user-producer' }>): Promise<DataSetSpec> {
+  const fn = await resolveUserFunction(op.fn)
+  const parts = await fn({ taskId: io.task.id, randomSeed: io.seed }, input, op.npartitions)
+  if (!Array.isArray(parts) || parts.length !== op.npartitions) {
+    throw invalidArgument('partition function result', Array.isArray(parts) ? `${parts.length} datasets` : parts, `exactly ${op.npartitions} dataset descriptors`)
+  }
+  return { kind: 'partitioned', datasets: parts }
+}
+
+/** Each file's partition index from a hive segment `{column}=K`, else from its single value of `column`. */
+async function runLoadPartitioned(io: TaskIo, input: FileDataSetSpec, op: Extract<TaskOp, { type: 'load-partitioned-producer' }>): Promise<DataSetSpec> {
+  const groups: FileDataSetSpec['files'][number][][] = Array.from({ length: op.npartitions }, () => [])
+  const segment = new RegExp(`(?:^|/)${op.column.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}=([^/]+)/`)
+  for (const f of input.files) {
+    let key: string | undefined
+    if (op.hive) key = segment.exec(f.path)?.[1]
+    else {
+      const reader = await io.conn.runAndReadAll(`select distinct ${quoteIdent(op.column)}::VARCHAR from read_parquet(${quoteLiteral(f.path)})`)
+      const values = reader.getRowsJS().map((r) => String(r[0]))
+      if (values.length > 1) throw invalidArgument(`values of ${op.column} in ${f.path}`, values.slice(0, 5), 'one partition key per file')
+      if (values.length === 0) continue
+      key = values[0]
+    }
+    const k = Number(key)
+    if (key === undefined || !Number.isInteger(k) || k < 0 || k >= op.npartitions) throw outOfRange(String(key), op.npartitions, op.column)
+    groups[k].push(f)
+  }
+  return { kind: 'partitioned', datasets: groups.map((files) => withFiles(input, files)) }
 }
 
 /** Views for the inputs, `__input_{task}_{seq:06}`, as in smallpond. */

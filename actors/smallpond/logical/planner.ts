@@ -9,7 +9,7 @@ import {
   TOPLEVEL_INFO, dimensionsOf, infosKey, restrictInfos, sortInfos, TOPLEVEL_DIMENSION, type PartitionInfo,
 } from './partition-info.ts'
 import type { Node } from './nodes/node.ts'
-import { DataSourceNode } from './nodes/data-source-node.ts'
+import { DataSourceNode, UserPartitionedDataSourceNode } from './nodes/data-source-node.ts'
 import { SqlEngineNode } from './nodes/sql-engine-node.ts'
 import { LimitNode } from './nodes/limit-node.ts'
 import { ProjectionNode } from './nodes/projection-node.ts'
@@ -19,6 +19,7 @@ import { RootNode } from './nodes/root-node.ts'
 import { DataSinkNode, type DataSinkType } from './nodes/data-sink-node.ts'
 import {
   EvenlyDistributedPartitionNode, HashPartitionNode, MAX_CARD_OF_PRODUCERS_X_CONSUMERS, PartitionNode,
+  LoadPartitionedDataSetNode, RepeatPartitionNode, UserDefinedPartitionNode,
 } from './nodes/partition-nodes.ts'
 import { ArrowBatchNode, ArrowComputeNode, ArrowStreamNode } from './nodes/arrow-nodes.ts'
 import type { TaskOp, TaskSpec } from './task.ts'
@@ -29,7 +30,7 @@ export interface PlannerOptions {
   maxProducers?: number
 }
 
-const ON_SCHEDULER = new Set(['merge', 'split', 'evenly-producer', 'consumer', 'projection', 'root'])
+const ON_SCHEDULER = new Set(['merge', 'split', 'evenly-producer', 'consumer', 'projection', 'root', 'repeat-producer'])
 
 const TASK_CLASS: Record<TaskOp['type'], string> = {
   source: 'DataSourceTask', merge: 'MergeDataSetsTask', split: 'SplitDataSetTask',
@@ -37,6 +38,8 @@ const TASK_CLASS: Record<TaskOp['type'], string> = {
   consumer: 'PartitionConsumerTask', sql: 'SqlEngineTask', 'arrow-compute': 'ArrowComputeTask',
   'arrow-batch': 'ArrowBatchTask', 'arrow-stream': 'ArrowStreamTask', projection: 'ProjectionTask',
   'sink-stage': 'DataSinkTask', sink: 'DataSinkTask', root: 'RootTask',
+  'repeat-producer': 'RepeatPartitionProducerTask', 'user-producer': 'UserDefinedPartitionProducerTask',
+  'load-partitioned-producer': 'LoadPartitionedDataSetProducerTask',
 }
 
 export function planError(message: string, details: Record<string, unknown> = {}): Error {
@@ -102,6 +105,11 @@ export class Planner {
 
   private visit(node: Node): TaskSpec[] {
     if (node instanceof DataSourceNode) return [this.add(node, { type: 'source', dataset: node.dataset.spec }, [], [TOPLEVEL_INFO])]
+    if (node instanceof UserPartitionedDataSourceNode) {
+      const n = node.datasets.length
+      return node.datasets.map((d, i) => this.add(node, { type: 'source', dataset: d.spec }, [],
+        [TOPLEVEL_INFO, { index: i, npartitions: n, dimension: node.dimension }]))
+    }
     if (node instanceof DataSinkNode) return this.visitSink(node)
     if (node instanceof RootNode) {
       const inputs = node.inputDeps.flatMap((d) => this.plan(d))
@@ -188,6 +196,11 @@ export class Planner {
         shuffleOnly: node.shuffleOnly, randomShuffle: node.randomShuffle, dropPartitionColumn: node.dropPartitionColumn,
         rowGroupSize: node.parquetRowGroupSize, compression: node.parquetCompression,
       }
+    }
+    if (node instanceof RepeatPartitionNode) return { type: 'repeat-producer', npartitions: node.npartitions }
+    if (node instanceof UserDefinedPartitionNode) return { type: 'user-producer', npartitions: node.npartitions, fn: node.partitionFunc }
+    if (node instanceof LoadPartitionedDataSetNode) {
+      return { type: 'load-partitioned-producer', npartitions: node.npartitions, column: node.dataPartitionColumn, hive: node.hivePartitioning }
     }
     throw planError(`planner: unsupported partition node ${node.className}`)
   }

@@ -7,6 +7,7 @@ import type { PartitionInfo } from './partition-info.ts'
 import type { UserFunction } from './nodes/node.ts'
 import type { ArrowComputeFunction, ArrowStreamFunction, RowMode } from './nodes/arrow-nodes.ts'
 import type { DataSinkType } from './nodes/data-sink-node.ts'
+import type { PartitionFunction } from './nodes/partition-nodes.ts'
 
 export type ParquetCompression = 'zstd' | 'snappy' | 'uncompressed'
 
@@ -21,6 +22,9 @@ export type TaskOp =
     readonly dropPartitionColumn: boolean; readonly rowGroupSize?: number; readonly compression: ParquetCompression
   }
   | { readonly type: 'consumer'; readonly index: number }
+  | { readonly type: 'repeat-producer'; readonly npartitions: number }
+  | { readonly type: 'user-producer'; readonly npartitions: number; readonly fn: UserFunction<PartitionFunction> }
+  | { readonly type: 'load-partitioned-producer'; readonly npartitions: number; readonly column: string; readonly hive: boolean }
   | {
     readonly type: 'sql'; readonly queries: readonly string[]; readonly materialize: boolean
     readonly rowGroupSize?: number; readonly compression: ParquetCompression; readonly compressionLevel?: number

@@ -7,6 +7,7 @@ import { tableFromArrays } from 'apache-arrow'
 import {
   Context, DataSourceNode, ParquetDataSet, SqlQueryDataSet, ArrowTableDataSet, FileSet, SqlEngineNode, HashPartitionNode,
   EvenlyDistributedPartitionNode, DataSetPartitionNode, DataSinkNode, LogicalPlan, ArrowComputeNode, ArrowStreamNode, RootNode, ConsolidateNode,
+  LoadPartitionedDataSetNode, RepeatPartitionNode, UserDefinedPartitionNode, UserPartitionedDataSourceNode,
 } from '../../../actors/smallpond/index.ts'
 import { makeMockUrls, readSpec, driver, num } from './fixtures.ts'
 import { countedFiles } from '../../../actors/smallpond/execution/dataset-io.ts'
@@ -124,6 +125,47 @@ t.test('low-level pipelines', async (t) => {
     }, { streamingBatchSize: 300 })
     const result = await driver(dir).run(new LogicalPlan(ctx, stream))
     t.same((await readSpec(result!.finalOutput)).map((r) => num(r.n)), [300, 300, 300, 100])
+  })
+
+  await t.test('reload a hash partitioned output by its partition column and by hive dirs', async (t) => {
+    const ctx = new Context()
+    const hashed = new HashPartitionNode(ctx, [new DataSourceNode(ctx, parquet())], 5, ['url'])
+    const first = await driver(dir).run(new LogicalPlan(ctx, hashed))
+    const files = first!.finalOutput.kind === 'parquet' ? first!.finalOutput.files.map((f) => f.path) : []
+    t.ok(files.length >= 5, `${files.length} files from the producers`)
+    const ctx2 = new Context()
+    const reload = DataSetPartitionNode(ctx2, [new DataSourceNode(ctx2, new ParquetDataSet(files))], 5, { dataPartitionColumn: '__data_partition__' })
+    const counts = new SqlEngineNode(ctx2, [reload], 'select {__data_partition__} as p, count(*) as n, min(__data_partition__) as lo, max(__data_partition__) as hi from {0}')
+    const rows = await readSpec((await driver(dir).run(new LogicalPlan(ctx2, counts)))!.finalOutput)
+    t.equal(rows.length, 5, 'npartitions datasets')
+    t.ok(rows.every((r) => num(r.p) === num(r.lo) && num(r.p) === num(r.hi)), 'each partition holds its own key only')
+    t.equal(rows.reduce((s, r) => s + num(r.n), 0), 1000)
+    const hiveRoot = join(dir, 'hive-reload')
+    const db = await DuckDBInstance.create(':memory:', { threads: '1' })
+    const conn = await db.connect()
+    await conn.run(`copy (select i, i % 3 as k from range(30) t(i)) to '${hiveRoot}' (format parquet, partition_by (k))`)
+    conn.closeSync(); db.closeSync()
+    const ctx3 = new Context()
+    const byHive = new LoadPartitionedDataSetNode(ctx3, [new DataSourceNode(ctx3, new ParquetDataSet(join(hiveRoot, '*', '*.parquet')))], 3, { dataPartitionColumn: 'k', hivePartitioning: true })
+    const hiveRows = await readSpec((await driver(dir).run(new LogicalPlan(ctx3, new SqlEngineNode(ctx3, [byHive], 'select {k} as k, count(*) as n from {0}'))))!.finalOutput)
+    t.same(hiveRows.map((r) => [num(r.k), num(r.n)]), [[0, 10], [1, 10], [2, 10]])
+  })
+
+  await t.test('repeat, user-defined and user-partitioned sources', async (t) => {
+    const ctx = new Context()
+    const sources = [0, 1, 2].map((i) => new SqlQueryDataSet(`select ${i} as x`))
+    const src = new UserPartitionedDataSourceNode(ctx, sources, 'part')
+    const repeated = new RepeatPartitionNode(ctx, [src], 4, 'copy')
+    const q = new SqlEngineNode(ctx, [repeated], 'select x, {part} as part, {copy} as copy from {0}')
+    const rows = await readSpec((await driver(dir).run(new LogicalPlan(ctx, q)))!.finalOutput, 'select * from ({0}) order by part, copy')
+    t.equal(rows.length, 12)
+    t.ok(rows.every((r) => num(r.x) === num(r.part)))
+    const ctx2 = new Context()
+    const byFile = new UserDefinedPartitionNode(ctx2, [new DataSourceNode(ctx2, parquet())], 2,
+      (_c, ds) => ds.kind === 'parquet' ? [{ ...ds, files: ds.files.slice(0, 3) }, { ...ds, files: ds.files.slice(3) }] : [])
+    const counts = new SqlEngineNode(ctx2, [byFile], 'select count(*) as n from {0}')
+    const n = await readSpec((await driver(dir).run(new LogicalPlan(ctx2, counts)))!.finalOutput)
+    t.same(n.map((r) => num(r.n)), [600, 400], 'two producers of 5 files each, split 3 + 2')
   })
 
   await t.test('sinks: link and copy avoid filename conflicts; copy keeps unique names', async (t) => {

@@ -3,7 +3,8 @@
  * then n metadata-only consumer tasks each merge partition i of every producer. A nested partition
  * keeps the existing dimensions and adds its own (inputs × n tasks).
  */
-import { Context, Node, type NodeOptions } from './node.ts'
+import { Context, Node, checkUserFunction, type NodeOptions, type UserFunction } from './node.ts'
+import type { DataSetSpec } from '../dataset.ts'
 import { ConsolidateNode } from './consolidate-node.ts'
 import { DATA_PARTITION_COLUMN, TOPLEVEL_DIMENSION } from '../partition-info.ts'
 import { invalidArgument } from '../../errors.ts'
@@ -123,7 +124,54 @@ export class ShuffleNode extends HashPartitionNode {
 
 /** smallpond's factory: evenly distributed; npartitions == 1 becomes a consolidation to one partition. */
 export function DataSetPartitionNode(ctx: Context, inputDeps: readonly Node[], npartitions: number,
-  options: EvenlyOptions = {}): Node {
+  options: EvenlyOptions & { dataPartitionColumn?: string } = {}): Node {
+  if (options.dataPartitionColumn !== undefined) return new LoadPartitionedDataSetNode(ctx, inputDeps, npartitions, options)
   const node = new EvenlyDistributedPartitionNode(ctx, inputDeps, npartitions, options)
   return npartitions === 1 && !options.nested ? new ConsolidateNode(ctx, node, []) : node
+}
+
+/** Always nested: `npartitions` copies of each input partition under a new dimension (replication). */
+export class RepeatPartitionNode extends PartitionNode {
+  readonly kind = 'repeat-partition'
+  readonly maxNumProducerTasks = 1
+  constructor(ctx: Context, inputDeps: readonly Node[], npartitions: number, dimension: string, options: NodeOptions = {}) {
+    if (typeof dimension !== 'string' || dimension === '') throw invalidArgument('dimension', dimension, 'a new dimension name')
+    super(ctx, inputDeps, npartitions, { ...options, dimension, nested: true })
+  }
+}
+
+/** A user function splits each producer's input dataset into exactly `npartitions` datasets. */
+export type PartitionFunction = (ctx: { readonly taskId: number; readonly randomSeed: number }, dataset: DataSetSpec, npartitions: number) =>
+  DataSetSpec[] | Promise<DataSetSpec[]>
+
+export class UserDefinedPartitionNode extends PartitionNode {
+  readonly kind = 'user-partition'
+  readonly maxNumProducerTasks = 100
+  readonly partitionFunc: UserFunction<PartitionFunction>
+  constructor(ctx: Context, inputDeps: readonly Node[], npartitions: number, partitionFunc: UserFunction<PartitionFunction>,
+    options: PartitionOptions = {}) {
+    super(ctx, inputDeps, npartitions, options)
+    checkUserFunction('partitionFunc', partitionFunc)
+    this.partitionFunc = partitionFunc
+  }
+}
+
+export interface LoadPartitionedOptions extends PartitionOptions {
+  /** The partition index of each file: from hive path segments `{column}=K`, else from the column's (single) value per file. */
+  dataPartitionColumn?: string
+  hivePartitioning?: boolean
+}
+
+/** Rebuilds partitions from existing Parquet files (hive dirs or a partition column) without moving data. */
+export class LoadPartitionedDataSetNode extends PartitionNode {
+  readonly kind = 'load-partitioned'
+  readonly maxNumProducerTasks = 10
+  readonly dataPartitionColumn: string
+  readonly hivePartitioning: boolean
+  constructor(ctx: Context, inputDeps: readonly Node[], npartitions: number, options: LoadPartitionedOptions = {}) {
+    const column = options.dataPartitionColumn ?? DATA_PARTITION_COLUMN
+    super(ctx, inputDeps, npartitions, { ...options, dimension: options.dimension ?? (options.nested ? undefined : column) })
+    this.dataPartitionColumn = column
+    this.hivePartitioning = options.hivePartitioning ?? false
+  }
 }
