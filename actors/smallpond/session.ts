@@ -240,7 +240,7 @@ function unescapeDelim(delim: string): string {
 function checkShippable(tasks: readonly TaskSpec[]): void {
   for (const t of tasks) {
     const op = t.op
-    if ((op.type === 'arrow-batch' || op.type === 'arrow-compute' || op.type === 'arrow-stream' || op.type === 'user-producer') && !isModuleRef(op.fn)) {
+    if ((op.type === 'arrow-batch' || op.type === 'arrow-compute' || op.type === 'arrow-stream' || op.type === 'user-producer' || op.type === 'script') && !isModuleRef(op.fn)) {
       throw smallpondError(SmallpondErrorCode.unshippableFunction,
         `smallpond: task ${t.key} (node ${t.nodeId}) has a closure, which cannot be shipped to a worker host; ` +
         'accepted: a module reference { module: import.meta.url, export: "myFunction" } naming an exported function',

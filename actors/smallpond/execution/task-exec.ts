@@ -3,7 +3,8 @@
  * dataset. Each attempt opens its own DuckDB with the task's limits, writes under its own output
  * dir (`….incomplete` while running) and publishes it by rename.
  */
-import { mkdir, rename, rm } from 'node:fs/promises'
+import { mkdir, readdir, rename, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { DuckDBConnection } from '@duckdb/node-api'
 import { tableFromIPC } from 'apache-arrow'
 import {
@@ -44,7 +45,7 @@ export interface TaskOutcome {
   readonly rowsWritten: number
 }
 
-const NEEDS_DIR = new Set<TaskOp['type']>(['hash-producer', 'sql', 'arrow-compute', 'arrow-batch', 'arrow-stream'])
+const NEEDS_DIR = new Set<TaskOp['type']>(['hash-producer', 'sql', 'arrow-compute', 'arrow-batch', 'arrow-stream', 'script'])
 
 export async function executeTask(task: TaskSpec, inputs: readonly DataSetSpec[], env: TaskEnv): Promise<TaskOutcome> {
   const seed = taskSeed(task.id, env.jobSeed)
@@ -133,6 +134,7 @@ async function runOp(io: TaskIo, inputs: readonly DataSetSpec[]): Promise<DataSe
     case 'arrow-compute': return runArrowCompute(io, inputs, op)
     case 'arrow-batch': return runArrowBatch(io, inputs, op)
     case 'arrow-stream': return runArrowStream(io, inputs, op)
+    case 'script': return runScript(io, inputs, op)
     case 'sink-stage': return stageSink(conn, inputs, op.path, op.sinkType, `${task.id}.${io.env.attempt}`)
     case 'sink': return finishSink(conn, inputs, op.path, op.sinkType, op.staged)
     default: return runMetadataOp(task, inputs)
@@ -201,6 +203,21 @@ async function runLoadPartitioned(io: TaskIo, input: FileDataSetSpec, op: Extrac
     groups[k].push(f)
   }
   return { kind: 'partitioned', datasets: groups.map((files) => withFiles(input, files)) }
+}
+
+async function runScript(io: TaskIo, inputs: readonly DataSetSpec[], op: Extract<TaskOp, { type: 'script' }>): Promise<DataSetSpec> {
+  const fn = await resolveUserFunction(op.fn)
+  let ok: boolean | void
+  try {
+    ok = await fn({ taskId: io.task.id, partitionInfos: io.task.partitionInfos, randomSeed: io.seed, tempDir: io.tempDir }, [...inputs], io.dir)
+  } catch (error) {
+    const cause = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+    throw smallpondError(SmallpondErrorCode.userFunction, `script failed in ${io.task.key}: ${cause}`, { task: io.task.key }, error)
+  }
+  if (ok === false) throw smallpondError(SmallpondErrorCode.userFunction, `script in ${io.task.key} returned false`, { task: io.task.key })
+  const files = (await readdir(io.dir, { recursive: true, withFileTypes: true }))
+    .filter((e) => e.isFile()).map((e) => join(e.parentPath ?? e.path, e.name)).sort()
+  return files.length > 0 && files.every((f) => f.endsWith('.parquet')) ? parquetOf(files) : { kind: 'fileset', files: files.map((path) => ({ path })) }
 }
 
 /** Views for the inputs, `__input_{task}_{seq:06}`, as in smallpond. */

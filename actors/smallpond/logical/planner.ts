@@ -22,6 +22,7 @@ import {
   LoadPartitionedDataSetNode, RepeatPartitionNode, UserDefinedPartitionNode,
 } from './nodes/partition-nodes.ts'
 import { ArrowBatchNode, ArrowComputeNode, ArrowStreamNode } from './nodes/arrow-nodes.ts'
+import { ScriptNode } from './nodes/script-node.ts'
 import type { TaskOp, TaskSpec } from './task.ts'
 import { LogicalPlan } from './logical-plan.ts'
 
@@ -39,7 +40,7 @@ const TASK_CLASS: Record<TaskOp['type'], string> = {
   'arrow-batch': 'ArrowBatchTask', 'arrow-stream': 'ArrowStreamTask', projection: 'ProjectionTask',
   'sink-stage': 'DataSinkTask', sink: 'DataSinkTask', root: 'RootTask',
   'repeat-producer': 'RepeatPartitionProducerTask', 'user-producer': 'UserDefinedPartitionProducerTask',
-  'load-partitioned-producer': 'LoadPartitionedDataSetProducerTask',
+  'load-partitioned-producer': 'LoadPartitionedDataSetProducerTask', script: 'PythonScriptTask',
 }
 
 export function planError(message: string, details: Record<string, unknown> = {}): Error {
@@ -131,6 +132,7 @@ export class Planner {
       return this.visitCompute(node, { type: 'arrow-batch', fn: node.processFunc, rowMode: node.rowMode, batchSize: node.batchSize, schema: node.schema })
     }
     if (node instanceof ArrowStreamNode) return this.visitCompute(node, { type: 'arrow-stream', fn: node.processFunc, batchSize: node.batchSize, schema: node.schema })
+    if (node instanceof ScriptNode) return this.visitCompute(node, { type: 'script', fn: node.processFunc })
     if (node instanceof ProjectionNode) {
       return this.visitCompute(node, { type: 'projection', columns: node.columns, generatedColumns: node.generatedColumns, unionByName: node.unionByName })
     }

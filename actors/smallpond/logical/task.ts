@@ -8,6 +8,7 @@ import type { UserFunction } from './nodes/node.ts'
 import type { ArrowComputeFunction, ArrowStreamFunction, RowMode } from './nodes/arrow-nodes.ts'
 import type { DataSinkType } from './nodes/data-sink-node.ts'
 import type { PartitionFunction } from './nodes/partition-nodes.ts'
+import type { ScriptFunction } from './nodes/script-node.ts'
 
 export type ParquetCompression = 'zstd' | 'snappy' | 'uncompressed'
 
@@ -38,6 +39,7 @@ export type TaskOp =
   | { readonly type: 'projection'; readonly columns: readonly string[]; readonly generatedColumns: readonly GeneratedColumn[]; readonly unionByName?: boolean }
   | { readonly type: 'sink-stage'; readonly path: string; readonly sinkType: 'copy' | 'link_or_copy' }
   | { readonly type: 'sink'; readonly path: string; readonly sinkType: DataSinkType; readonly staged: boolean }
+  | { readonly type: 'script'; readonly fn: UserFunction<ScriptFunction> }
   | { readonly type: 'root' }
 
 export interface TaskSpec {

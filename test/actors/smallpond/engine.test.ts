@@ -1,13 +1,13 @@
 /** Engine-level checks of reference §5 on the low-level API: sinks, row/hash partitioning, nesting, placeholders. */
 import t from 'tap'
-import { mkdir, readdir, readFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, writeFile as fsWriteFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import { tableFromArrays } from 'apache-arrow'
 import {
   Context, DataSourceNode, ParquetDataSet, SqlQueryDataSet, ArrowTableDataSet, FileSet, SqlEngineNode, HashPartitionNode,
   EvenlyDistributedPartitionNode, DataSetPartitionNode, DataSinkNode, LogicalPlan, ArrowComputeNode, ArrowStreamNode, RootNode, ConsolidateNode,
-  LoadPartitionedDataSetNode, RepeatPartitionNode, UserDefinedPartitionNode, UserPartitionedDataSourceNode,
+  ScriptNode, LoadPartitionedDataSetNode, RepeatPartitionNode, UserDefinedPartitionNode, UserPartitionedDataSourceNode,
 } from '../../../actors/smallpond/index.ts'
 import { makeMockUrls, readSpec, driver, num } from './fixtures.ts'
 import { countedFiles } from '../../../actors/smallpond/execution/dataset-io.ts'
@@ -166,6 +166,20 @@ t.test('low-level pipelines', async (t) => {
     const counts = new SqlEngineNode(ctx2, [byFile], 'select count(*) as n from {0}')
     const n = await readSpec((await driver(dir).run(new LogicalPlan(ctx2, counts)))!.finalOutput)
     t.same(n.map((r) => num(r.n)), [600, 400], 'two producers of 5 files each, split 3 + 2')
+  })
+
+  await t.test('data sink avoids filename conflicts of two script nodes writing `file` in 10 partitions', async (t) => {
+    for (const type of ['link', 'copy'] as const) {
+      const ctx = new Context()
+      const parts = new EvenlyDistributedPartitionNode(ctx, [new DataSourceNode(ctx, parquet())], 10)
+      const writeFile = async (_c: unknown, _i: unknown, out: string) => { await fsWriteFile(join(out, 'file'), 'x') }
+      const scripts = [new ScriptNode(ctx, [parts], writeFile), new ScriptNode(ctx, [parts], writeFile)]
+      const out = join(dir, `script-sink-${type}`)
+      await driver(dir).run(new LogicalPlan(ctx, new RootNode(ctx, [new DataSinkNode(ctx, scripts, out, { type })])))
+      const entries = await readdir(out)
+      t.equal(entries.length, 21, `${type}: 20 renamed files + .MANIFEST.txt`)
+      t.equal(entries.filter((e) => e.startsWith('file.')).length, 20)
+    }
   })
 
   await t.test('sinks: link and copy avoid filename conflicts; copy keeps unique names', async (t) => {
