@@ -38,6 +38,9 @@ const OP_CLOSE: u8 = 19;
 const OP_READ: u8 = 22;
 const OP_WRITE: u8 = 23;
 const AT_FDCWD: i32 = -100;
+/// Always run in io-wq, never inline in io_uring_enter: open/close/fsync may wait on a FUSE server
+/// that is this very thread (open sends OPEN, close sends FLUSH), which would deadlock.
+const IOSQE_ASYNC: u8 = 1 << 4;
 
 #[repr(C)]
 #[derive(Default)]
@@ -428,7 +431,7 @@ fn js_register(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
 fn js_fsync(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
     let [fd, datasync] = args::<2>(env, info)?;
     let fd = get_i32(env, fd, "fd")?;
-    let sqe = Sqe { opcode: OP_FSYNC, fd, op_flags: if get_bool(env, datasync) { IORING_FSYNC_DATASYNC } else { 0 }, ..Default::default() };
+    let sqe = Sqe { opcode: OP_FSYNC, flags: IOSQE_ASYNC, fd, op_flags: if get_bool(env, datasync) { IORING_FSYNC_DATASYNC } else { 0 }, ..Default::default() };
     ring(env)?.queue(env, sqe, Kind::Fsync, ptr::null_mut(), None)
 }
 
@@ -439,14 +442,14 @@ fn js_open(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
     let flags = get_i32(env, flags, "flags")? | sys::O_CLOEXEC;
     let mode = if type_of(env, mode) == NAPI_UNDEFINED { 0o644 } else { get_u64(env, mode, "mode")? as u32 };
     let c = CString::new(path).map_err(|_| Error::Arg("path contains a NUL byte".into()))?;
-    let sqe = Sqe { opcode: OP_OPENAT, fd: AT_FDCWD, addr: c.as_ptr() as u64, len: mode, op_flags: flags as u32, ..Default::default() };
+    let sqe = Sqe { opcode: OP_OPENAT, flags: IOSQE_ASYNC, fd: AT_FDCWD, addr: c.as_ptr() as u64, len: mode, op_flags: flags as u32, ..Default::default() };
     ring(env)?.queue(env, sqe, Kind::Open, ptr::null_mut(), Some(c))
 }
 
 fn js_close(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
     let [fd] = args::<1>(env, info)?;
     let fd = get_i32(env, fd, "fd")?;
-    ring(env)?.queue(env, Sqe { opcode: OP_CLOSE, fd, ..Default::default() }, Kind::Close, ptr::null_mut(), None)
+    ring(env)?.queue(env, Sqe { opcode: OP_CLOSE, flags: IOSQE_ASYNC, fd, ..Default::default() }, Kind::Close, ptr::null_mut(), None)
 }
 
 fn js_nop(env: napi_env, _info: napi_callback_info) -> Result<napi_value> {
