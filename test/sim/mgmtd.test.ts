@@ -1,0 +1,34 @@
+import t from 'tap'
+import { exploreSeeds } from '../../runtime/testkit/simulation.ts'
+import { buildCluster, runChecked } from './mgmtd-cluster.ts'
+
+/** Heartbeat loss (drops), duplicates, reordering, and random crashes of storage nodes and both mgmtds. */
+const faults = { dropRate: 0.08, duplicateRate: 0.03, minDelayMs: 0.5, maxDelayMs: 12, crashEveryMs: 250 }
+const seeds = Number(process.env.T3FS_MGMTD_SEEDS ?? 500)
+
+async function scenario(seed: number): Promise<{ steps: number; maxVersion: number; crashes: number }> {
+  const cluster = await buildCluster(seed, faults, { storageNodes: 4, chains: 4, replicas: 3, crashMgmtds: true })
+  await runChecked(cluster, 2_000, 50)
+  const maxVersion = Math.max(0, ...cluster.checker.chains.map((c) => c.chainVersion))
+  return { steps: cluster.checker.steps, maxVersion, crashes: cluster.sim.counters.crashes }
+}
+
+t.test(`mgmtd invariants hold after every step over ${seeds} seeds`, async (t) => {
+  const started = Date.now()
+  let steps = 0
+  let crashes = 0
+  let versions = 0
+  let chainsMoved = 0
+  const failure = await exploreSeeds({ seeds, log: (line) => t.comment(line) }, async (seed) => {
+    const r = await scenario(seed)
+    steps += r.steps
+    crashes += r.crashes
+    versions += r.maxVersion
+    if (r.maxVersion > 1) chainsMoved++
+  })
+  t.equal(failure, null, 'chain versions only grow, at most one SYNCING per chain, exactly one LASTSRV when nothing serves, never two primaries')
+  t.ok(chainsMoved > seeds / 2, `chains changed state in most runs (${chainsMoved}/${seeds}), so the checks had work to do`)
+  const seconds = (Date.now() - started) / 1000
+  t.comment(`${seeds} seeds, ${steps} checked steps, ${crashes} crashes, mean highest chain version ${(versions / seeds).toFixed(1)}, ${seconds.toFixed(1)} s`)
+  t.ok(seconds < 60, 'within 60 s')
+})
