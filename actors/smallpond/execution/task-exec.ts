@@ -121,9 +121,17 @@ function runMetadataOp(task: TaskSpec, inputs: readonly DataSetSpec[]): DataSetS
   }
 }
 
+const SKIP_ON_EMPTY_INPUT = new Set<TaskOp['type']>(['sql', 'arrow-compute', 'arrow-batch', 'arrow-stream'])
+
+/** smallpond's skip_task_with_empty_input: a partition without files has no rows and no schema to run on. */
+function hasEmptyInput(inputs: readonly DataSetSpec[]): boolean {
+  return inputs.some((d) => isFileSpec(d) && d.files.length === 0)
+}
+
 async function runOp(io: TaskIo, inputs: readonly DataSetSpec[]): Promise<DataSetSpec> {
   const { task, conn } = io
   const op = task.op
+  if (SKIP_ON_EMPTY_INPUT.has(op.type) && hasEmptyInput(inputs)) return parquetOf([])
   switch (op.type) {
     case 'source': return runSource(io, op.dataset)
     case 'evenly-producer': return runEvenly(io, fileInput(inputs, 'partition input'), op)

@@ -117,6 +117,15 @@ t.test('writeParquet, readParquet of the output, wait, reuse and recompute', asy
   t.match(sp.graph(), /DataSinkNode/)
 })
 
+t.test('partitions without files are skipped, not failed', async (t) => {
+  const sp = await session(t.testdir())
+  t.teardown(() => sp.shutdown())
+  const df = sp.fromItems([1, 2, 3]).repartition(10).map('item * 2 as x')
+  t.same((await df.takeAll()).map((r) => num(r.x)), [2, 4, 6])
+  t.equal(await df.count(), 3)
+  t.equal((await df.compute()).length, 10, 'still 10 partitions')
+})
+
 t.test('readJson and partialSort', async (t) => {
   const dir = t.testdir({ 'a.json': '{"k": 3, "v": "c"}\n{"k": 1, "v": "a"}\n{"k": 2, "v": "b"}\n' })
   const sp = await session(dir)
