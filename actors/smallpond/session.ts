@@ -62,9 +62,18 @@ export async function init(options: InitOptions = {}, deps: SessionDeps = {}): P
     : new Session(config, deps.runner ?? new InProcessTaskRunner(), clock, random)
   await session.ready()
   await createJobDirs(session.jobRoot)
+  openSessions.add(session)
+  if (openSessions.size === 1) process.once('beforeExit', shutdownOpenSessions)
   await appendStatus(session.jobRoot, 'running', clock.now())
   for (const w of config.warnings) process.emitWarning(w, { code: 'SMALLPOND_CONFIG' })
   return session
+}
+
+/** smallpond registers atexit(shutdown): a session the program forgot still records its status. */
+const openSessions = new Set<Session>()
+
+function shutdownOpenSessions(): void {
+  for (const s of openSessions) void s.shutdown()
 }
 
 export class Session {
@@ -220,6 +229,8 @@ export class Session {
   async shutdown(): Promise<void> {
     if (this.closed) return
     this.closed = true
+    openSessions.delete(this)
+    if (openSessions.size === 0) process.off('beforeExit', shutdownOpenSessions)
     this.reader?.close()
     this.reader = undefined
     await appendStatus(this.jobRoot, this.failed ? 'failure' : 'success', this.clock.now())

@@ -175,3 +175,28 @@ t.test('out of memory: the memory limit doubles on retry until the query fits', 
   const oom = sp.scheduler.attempts.filter((a) => !a.ok)
   t.ok(oom.length > 0 && oom.every((a) => /Out of Memory/.test(a.error ?? '')), `${oom.length} out-of-memory attempts before success`)
 })
+
+t.test('Driver command line: modes, aliases and clear errors', async (t) => {
+  const d = new smallpond.Driver()
+  d.addArgument('npartitions', { default: '4' })
+  const { user, driver } = d.parseArguments(['--data-root=/tmp/x', '--max_fail=7', '--fail_fast', '--npartitions=9'])
+  t.equal(driver.mode, 'scheduler', 'mode is optional')
+  t.equal(driver.init.dataRoot, '/tmp/x')
+  t.equal(driver.init.maxFailCount, 0, '--fail_fast wins')
+  t.equal(user.npartitions, '9')
+  t.equal(new smallpond.Driver().parseArguments(['ray', '--max_fail=7']).driver.init.maxFailCount, 7)
+  t.throws(() => new smallpond.Driver().parseArguments(['executor']), { message: /mode is "executor"; accepted: scheduler \| ray \(executors are task actors/ })
+  t.throws(() => new smallpond.Driver().parseArguments(['--bogus=1']), { message: /accepted: \[scheduler\|ray\] --job_id/ })
+  t.throws(() => new smallpond.Driver().parseArguments(['--output_path=rel/dir']), { message: /--output_path is "rel\/dir"; accepted: an absolute path/ })
+})
+
+t.test('readParquet with columns and generated columns', async (t) => {
+  const dir = t.testdir()
+  const sp = await session(dir)
+  t.teardown(() => sp.shutdown())
+  await sp.fromRecords([{ a: 1, b: 'x' }, { a: 2, b: 'y' }]).writeParquet(join(dir, 'in'))
+  const rows = await sp.readParquet(join(dir, 'in', '*.parquet'), { columns: ['b'], generatedColumns: ['file_row_number'] }).takeAll()
+  t.same(rows, [{ b: 'x' }, { b: 'y' }].map((r, i) => ({ ...r, file_row_number: BigInt(i) })).map(({ b }) => ({ b })))
+  const withGen = await sp.readParquet(join(dir, 'in', '*.parquet'), { generatedColumns: ['file_row_number'] }).takeAll()
+  t.same(withGen.map((r) => num(r.file_row_number)), [0, 1])
+})
