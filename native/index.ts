@@ -40,6 +40,14 @@ interface Addon {
   fuseMount(options: NativeMountOptions): Promise<void>
   fuseUnmount(target: string, flags: number): Promise<void>
   verbsProbe(): VerbsProbe
+  verbsOpen(device: string, port?: number): number
+  verbsRegisterMr(endpoint: number, buffer: Uint8Array): MemoryRegion
+  verbsCreateQp(endpoint: number): QueuePairInfo & { index: number }
+  verbsConnect(endpoint: number, qp: number, localPsn: number, remote: QueuePairInfo): void
+  verbsPost(endpoint: number, qp: number, op: 'read' | 'write', mr: number, localOffset: number, length: number,
+    remoteAddr: string | bigint, rkey: number, wrId: number): void
+  verbsPoll(endpoint: number, max: number): WorkCompletion[]
+  verbsClose(endpoint: number): void
 }
 
 /** What native fuseMount takes (see mountFuse for the validated public form). */
@@ -316,3 +324,49 @@ export type VerbsProbe =
 
 /** libibverbs via dlopen: the RDMA devices, or why there are none (a normal condition). */
 export function verbsProbe(): VerbsProbe { return native().verbsProbe() }
+
+/** What a peer needs to reach a local memory region with RDMA READ/WRITE. */
+export interface MemoryRegion { index: number; addr: string; lkey: number; rkey: number }
+/** What two sides exchange (over TCP) to connect an RC queue pair. */
+export interface QueuePairInfo { qpNum: number; lid: number; gid: string; psn: number }
+export interface WorkCompletion { wrId: number; status: number; opcode: number; byteLength: number }
+
+/**
+ * One RDMA device port: protection domain, one completion queue, RC queue pairs and registered
+ * memory regions. Needs a device (verbsProbe().available); otherwise the constructor throws
+ * ERR_RDMA_UNAVAILABLE with the probe's reason. Completions are polled (no blocking wait).
+ */
+export class VerbsEndpoint {
+  readonly #addon: Addon
+  readonly #id: number
+  #closed = false
+
+  constructor(device: string, port = 1) {
+    this.#addon = native()
+    this.#id = this.#addon.verbsOpen(device, port)
+  }
+
+  /** Registers `buffer` (kept alive until close) for local and remote read/write. */
+  registerMemory(buffer: Uint8Array): MemoryRegion { return this.#addon.verbsRegisterMr(this.#id, buffer) }
+
+  /** Creates an RC queue pair; send the returned info to the peer. */
+  createQueuePair(): QueuePairInfo & { index: number } { return this.#addon.verbsCreateQp(this.#id) }
+
+  /** Brings queue pair `qp` to RTS against the peer's exchanged info. */
+  connect(qp: number, localPsn: number, remote: QueuePairInfo): void { this.#addon.verbsConnect(this.#id, qp, localPsn, remote) }
+
+  /** Posts a signaled RDMA READ or WRITE between local region `mr` and the remote address/rkey. */
+  post(qp: number, op: 'read' | 'write', mr: number, localOffset: number, length: number,
+    remoteAddr: string | bigint, rkey: number, wrId: number): void {
+    this.#addon.verbsPost(this.#id, qp, op, mr, localOffset, length, remoteAddr, rkey, wrId)
+  }
+
+  /** Up to `max` completions, without waiting. status 0 = success (IBV_WC_SUCCESS). */
+  poll(max = 32): WorkCompletion[] { return this.#addon.verbsPoll(this.#id, max) }
+
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    this.#addon.verbsClose(this.#id)
+  }
+}
