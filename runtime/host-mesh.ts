@@ -5,7 +5,7 @@ import { T3fsError } from './errors.ts'
 import type { MailItem, ReplyTarget } from './mail.ts'
 import { hostDied, unknownAddress } from './runtime-errors.ts'
 import { allocateRing, Doorbell, MORE, RingConsumer, RingProducer, type RingMemory } from './spsc-ring.ts'
-import { WireReader, WireWriter, type WriterMark } from './wire-codec.ts'
+import { WireReader, WireWriter } from './wire-codec.ts'
 import { Kind, readEnvelopeAfterKind, writeEnvelope, writeMailHeader, writeReplyHeader, writeRoutedHeader, type Envelope } from './envelope.ts'
 
 /**
@@ -61,34 +61,34 @@ class OutLink {
 
   mail(to: number, item: MailItem): void {
     this.admit()
-    const mark = this.writer.mark()
+    this.writer.begin()
     writeMailHeader(this.writer, to, item.replyTo, item.sender)
-    this.encode(item.message, mark)
+    this.encode(item.message)
   }
 
   reply(corr: number, ok: boolean, value: unknown): void {
     this.admit()
-    const mark = this.writer.mark()
+    this.writer.begin()
     writeReplyHeader(this.writer, corr, ok)
-    this.encode(value, mark)
+    this.encode(value)
   }
 
   control(control: ControlMessage): void {
     this.admit()
-    const mark = this.writer.mark()
+    this.writer.begin()
     this.writer.u8(Kind.Control)
-    this.encode(control, mark)
+    this.encode(control)
   }
 
   /** An envelope for another node, handed to host 0 (which owns the network transport). */
   routed(node: number, host: number, envelope: Envelope): void {
     this.admit()
-    const mark = this.writer.mark()
+    this.writer.begin()
     writeRoutedHeader(this.writer, node, host)
     try {
       writeEnvelope(this.writer, envelope)
     } catch (error) {
-      this.writer.rollback(mark)
+      this.writer.rollback()
       throw new T3fsError('ERR_INVALID_MESSAGE', `message cannot cross to node ${node}: ${error instanceof Error ? error.message : String(error)}`)
     }
     this.sealIfDue()
@@ -119,11 +119,11 @@ class OutLink {
   }
 
   /** Encodes the envelope's value; an unencodable value unwinds the envelope and throws to the sender. */
-  private encode(value: unknown, mark: WriterMark): void {
+  private encode(value: unknown): void {
     try {
       this.writer.value(value)
     } catch (error) {
-      this.writer.rollback(mark)
+      this.writer.rollback()
       throw new T3fsError('ERR_INVALID_MESSAGE', `message cannot cross to host ${this.host}: ${error instanceof Error ? error.message : String(error)}`)
     }
     this.sealIfDue()
@@ -436,20 +436,18 @@ export class HostMesh implements RemoteRoute {
         this.forwardFromWorker(node, host, readEnvelopeAfterKind(reader.u8(), reader, this.refFor))
         continue
       }
+      if (kind === Kind.Tell) {
+        // The hot path: a plain tell, decoded without an intermediate envelope object.
+        const to = reader.u32()
+        const blocked = system.receiveRemote(to, { message: reader.value() as Message, replyTo: null, sender: null })
+        if (blocked !== null) return this.stall(link, start, blocked)
+        continue
+      }
       const envelope = readEnvelopeAfterKind(kind, reader, this.refFor)
       switch (envelope.kind) {
         case 'mail': {
           const blocked = system.receiveRemote(envelope.to, envelope.item)
-          if (blocked !== null) {
-            // Backpressure: keep the rest of this link's stream in place until the mailbox has room.
-            reader.position = start
-            link.stalled = true
-            void blocked.then(() => {
-              link.stalled = false
-              this.queueDrain()
-            })
-            return
-          }
+          if (blocked !== null) return this.stall(link, start, blocked)
           break
         }
         case 'reply':
@@ -460,6 +458,16 @@ export class HostMesh implements RemoteRoute {
           break
       }
     }
+  }
+
+  /** Backpressure: keep the rest of this link's stream in place until the mailbox has room. */
+  private stall(link: InLink, envelopeStart: number, room: Promise<void>): void {
+    link.reader.position = envelopeStart
+    link.stalled = true
+    void room.then(() => {
+      link.stalled = false
+      this.queueDrain()
+    })
   }
 
   private readonly refFor = (address: ActorAddress): ActorRef<Message> => this.system.refFor(address)

@@ -34,12 +34,12 @@ class PeerStream {
     if (this.congested !== null) {
       throw new T3fsError('ERR_MAILBOX_FULL', `the connection to node ${this.node} is above its high-water mark; retry later or use send() to wait`, { node: this.node })
     }
-    const mark = this.writer.mark()
+    this.writer.begin()
     this.writer.u16(host)
     try {
       writeEnvelope(this.writer, envelope)
     } catch (error) {
-      this.writer.rollback(mark)
+      this.writer.rollback()
       throw new T3fsError('ERR_INVALID_MESSAGE', `message cannot cross to node ${this.node}: ${error instanceof Error ? error.message : String(error)}`)
     }
     this.envelopes++

@@ -51,10 +51,6 @@ function shapeNode(keys: readonly string[], typeValue: string | null): ShapeNode
 
 const shapesMax = 65535
 
-export interface WriterMark {
-  readonly position: number
-  readonly shapeCount: number
-}
 
 /**
  * ActorRefs nested inside a msgpackr-encoded fallback value travel as their address and come back
@@ -81,6 +77,8 @@ export class WireWriter {
   /** Shapes whose first key is `type`, by its value: the common case, found with one lookup. */
   private readonly byType = new Map<string, ShapeNode>()
   private readonly defined: ShapeNode[] = []
+  private markPosition = 0
+  private markShapeCount = 0
   private shapeCount = 0
   private readonly fallback = new Packr({ useRecords: false })
   /** Between nodes a pool slot means nothing: pooled buffers are sent as their bytes. */
@@ -266,20 +264,22 @@ export class WireWriter {
     return true
   }
 
-  /** Where an envelope starts, to undo it (bytes and the shapes it defined) if it cannot be encoded. */
-  mark(): WriterMark {
-    return { position: this.position, shapeCount: this.shapeCount }
+  /** Marks where an envelope starts, to undo it (bytes and the shapes it defined) if it cannot be encoded. */
+  begin(): void {
+    this.markPosition = this.position
+    this.markShapeCount = this.shapeCount
   }
 
-  rollback(mark: WriterMark): void {
-    this.position = mark.position
-    for (let id = mark.shapeCount; id < this.shapeCount; id++) {
+  /** Undoes everything written since `begin()`. */
+  rollback(): void {
+    this.position = this.markPosition
+    for (let id = this.markShapeCount; id < this.shapeCount; id++) {
       const shape = this.defined[id]
       shape.id = -1
       if (shape.typeValue !== null && this.byType.get(shape.typeValue) === shape) this.byType.delete(shape.typeValue)
     }
-    this.defined.length = mark.shapeCount
-    this.shapeCount = mark.shapeCount
+    this.defined.length = this.markShapeCount
+    this.shapeCount = this.markShapeCount
   }
 
   private string(value: string): void {
