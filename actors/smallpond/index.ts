@@ -20,6 +20,7 @@ export { Context, Node, type NodeOptions, type UserFunction, type ModuleFunction
 export { DataSourceNode, UserPartitionedDataSourceNode } from './logical/nodes/data-source-node.ts'
 export { SqlEngineNode, type SqlEngineOptions } from './logical/nodes/sql-engine-node.ts'
 export { LimitNode } from './logical/nodes/limit-node.ts'
+export { udf, UDF_TYPES, type UserDefinedFunction, type UdfType } from './logical/udf.ts'
 export { ScriptNode, PythonScriptNode, type ScriptFunction } from './logical/nodes/script-node.ts'
 export { ProjectionNode } from './logical/nodes/projection-node.ts'
 export { ConsolidateNode } from './logical/nodes/consolidate-node.ts'

@@ -251,6 +251,11 @@ function unescapeDelim(delim: string): string {
 function checkShippable(tasks: readonly TaskSpec[]): void {
   for (const t of tasks) {
     const op = t.op
+    if (op.type === 'sql' && op.udfs?.some((u) => !isModuleRef(u.fn))) {
+      throw smallpondError(SmallpondErrorCode.unshippableFunction,
+        `smallpond: task ${t.key} (node ${t.nodeId}) has a UDF whose fn is a closure, which cannot be shipped to a worker host; ` +
+        'accepted: fn as a module reference { module: import.meta.url, export: "myFunction" }', { task: t.key })
+    }
     if ((op.type === 'arrow-batch' || op.type === 'arrow-compute' || op.type === 'arrow-stream' || op.type === 'user-producer' || op.type === 'script') && !isModuleRef(op.fn)) {
       throw smallpondError(SmallpondErrorCode.unshippableFunction,
         `smallpond: task ${t.key} (node ${t.nodeId}) has a closure, which cannot be shipped to a worker host; ` +

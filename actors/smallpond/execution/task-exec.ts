@@ -18,6 +18,7 @@ import { formatSql, quoteIdent, quoteLiteral } from './sql-template.ts'
 import { attemptMemoryBytes, taskOutputDir, taskOutputFilename, taskSeed, taskTempDir, type TaskEnv } from './task-env.ts'
 import { outOfRange, runHashProducer } from './hash-partition.ts'
 import { resolveUserFunction } from './arrow-tasks.ts'
+import { bindUdfs } from './udf-binding.ts'
 import { runArrowBatch, runArrowCompute, runArrowStream } from './arrow-tasks.ts'
 import { finishSink, stageSink } from './sink.ts'
 import { duckTypesOfArrow, arrowToRows, RowTableWriter } from './values.ts'
@@ -262,6 +263,7 @@ function stripSemicolon(q: string): string {
 }
 
 async function runSql(io: TaskIo, inputs: readonly DataSetSpec[], op: Extract<TaskOp, { type: 'sql' }>): Promise<DataSetSpec> {
+  if (op.udfs && op.udfs.length > 0) await bindUdfs(io.conn, op.udfs)
   const views = await createInputViews(io, inputs)
   const named: Record<string, string | number> = {
     rand_seed: io.seed, batch_index: 0, cpu_limit: io.task.cpuLimit,

@@ -34,6 +34,7 @@ export class Optimizer {
     const queries = [...child.sqlQueries.slice(0, -1), ...rebuilt.sqlQueries.map((q) => substituteFirstInput(q, `(${last})`))]
     return new SqlEngineNode(rebuilt.ctx, child.inputDeps, queries, {
       ...child.options, ...rebuilt.options,
+      udfs: [...(child.options.udfs ?? []), ...(rebuilt.options.udfs ?? [])],
       cpuLimit: Math.max(child.cpuLimit, rebuilt.cpuLimit),
       memoryLimitBytes: maxDefined(child.memoryLimitBytes, rebuilt.memoryLimitBytes),
     })

@@ -125,6 +125,7 @@ export class Planner {
       return this.visitCompute(node, {
         type: 'sql', queries: node.sqlQueries, materialize: o.materializeOutput ?? true,
         rowGroupSize: o.parquetRowGroupSize, compression: o.parquetCompression ?? 'zstd', compressionLevel: o.parquetCompressionLevel,
+        udfs: o.udfs,
       })
     }
     if (node instanceof ArrowComputeNode) return this.visitCompute(node, { type: 'arrow-compute', fn: node.processFunc, schema: node.schema })

@@ -9,6 +9,7 @@ import type { ArrowComputeFunction, ArrowStreamFunction, RowMode } from './nodes
 import type { DataSinkType } from './nodes/data-sink-node.ts'
 import type { PartitionFunction } from './nodes/partition-nodes.ts'
 import type { ScriptFunction } from './nodes/script-node.ts'
+import type { UserDefinedFunction } from './udf.ts'
 
 export type ParquetCompression = 'zstd' | 'snappy' | 'uncompressed'
 
@@ -29,6 +30,7 @@ export type TaskOp =
   | {
     readonly type: 'sql'; readonly queries: readonly string[]; readonly materialize: boolean
     readonly rowGroupSize?: number; readonly compression: ParquetCompression; readonly compressionLevel?: number
+    readonly udfs?: readonly UserDefinedFunction[]
   }
   | { readonly type: 'arrow-compute'; readonly fn: UserFunction<ArrowComputeFunction>; readonly schema?: Record<string, string> }
   | {

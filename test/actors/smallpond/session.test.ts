@@ -200,3 +200,15 @@ t.test('readParquet with columns and generated columns', async (t) => {
   const withGen = await sp.readParquet(join(dir, 'in', '*.parquet'), { generatedColumns: ['file_row_number'] }).takeAll()
   t.same(withGen.map((r) => num(r.file_row_number)), [0, 1])
 })
+
+t.test('scalar UDFs in map and partialSql, fused or not', async (t) => {
+  const sp = await session(t.testdir())
+  t.teardown(() => sp.shutdown())
+  const plus = smallpond.udf({ name: 'plus_one', params: ['BIGINT'], returnType: 'BIGINT', fn: (x: bigint) => x + 1n })
+  const tag = smallpond.udf({ name: 'tag', params: ['VARCHAR', 'BIGINT'], returnType: 'VARCHAR', fn: (s: string, n: bigint) => `${s}#${n}` })
+  const df = sp.fromRecords([{ a: 1, b: 'x' }, { a: 2, b: 'y' }])
+  t.same(await df.map('plus_one(a) as a1', { udfs: [plus] }).takeAll(), [{ a1: 2n }, { a1: 3n }])
+  const fused = df.filter('plus_one(a) > 2', { udfs: [plus] }).map('tag(b, a) as t', { udfs: [tag] })
+  t.same(await fused.takeAll(), [{ t: 'y#2' }])
+  t.throws(() => smallpond.udf({ name: 'bad', params: ['DATETIME'], returnType: 'BIGINT', fn: () => 1 }), { message: /udf params\[0\] is "DATETIME"; accepted: BOOLEAN/ })
+})

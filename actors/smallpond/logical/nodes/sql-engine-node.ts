@@ -1,5 +1,6 @@
 import { Context, Node, type NodeOptions } from './node.ts'
 import { invalidArgument } from '../../errors.ts'
+import type { UserDefinedFunction } from '../udf.ts'
 
 export interface SqlEngineOptions extends NodeOptions {
   /** Persist the last statement's result as Parquet (default true). */
@@ -8,6 +9,8 @@ export interface SqlEngineOptions extends NodeOptions {
   parquetRowGroupSize?: number
   parquetCompression?: 'zstd' | 'snappy' | 'uncompressed'
   parquetCompressionLevel?: number
+  /** Scalar UDFs bound on each task's connection (see udf()). */
+  udfs?: readonly UserDefinedFunction[]
 }
 
 /**
