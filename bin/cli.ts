@@ -7,6 +7,7 @@
  */
 import { createRequire } from 'node:module'
 import { launchCommand } from './launch.ts'
+import { adminCommand } from '../actors/mgmtd/admin/cli.ts'
 
 export interface Io {
   readonly stdout: { write(text: string): unknown }
@@ -26,6 +27,7 @@ interface CommandEntry {
 
 const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   launch: { summary: 'start a node process from its TOML profile (--dry-run prints the plan)', run: launchCommand },
+  admin: { summary: 'cluster administration through mgmtd (list-nodes, upload-chains, ...; `t3fs admin --help`)', run: adminCommand },
 }
 
 export function usage(): string {

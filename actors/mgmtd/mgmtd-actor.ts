@@ -28,7 +28,8 @@ export interface MgmtdProbe {
 }
 
 export interface MgmtdArgs {
-  nodeId: number
+  /** Default: the node this actor runs on. */
+  nodeId?: number
   hostname?: string
   /** An open KV (in-process use and the simulator). */
   kv?: Kv
@@ -65,7 +66,7 @@ export const mgmtdActor = defineActor<MgmtdState, MgmtdMsg, MgmtdArgs>({
   supervision: { strategy: 'restart', maxRestarts: 1000, withinMs: 60_000, backoffMinMs: 10, backoffMaxMs: 1_000 },
   validate: validateMgmtdMsg,
   async init(ctx, rawArgs) {
-    const args = normalizeArgs(rawArgs)
+    const args = normalizeArgs(rawArgs, ctx.self.address.node)
     const config = resolveMgmtdConfig(args.config)
     const kv = args.kv ?? (await openOwnKv(args, ctx))
     const token = `${args.nodeId}:${ctx.clock.now().toFixed(3)}:${Math.floor(ctx.random.next() * 2 ** 32).toString(16)}`
@@ -279,10 +280,10 @@ async function tickUpdateChains(state: MgmtdState, data: ClusterData, ctx: Actor
   await persist(state, data, ctx, { chains: writes }, true).catch(() => undefined)
 }
 
-function normalizeArgs(raw: MgmtdArgs | Readonly<Record<string, unknown>>): MgmtdArgs {
-  const r = raw as Readonly<Record<string, unknown>>
+function normalizeArgs(raw: MgmtdArgs | Readonly<Record<string, unknown>>, ownNode: number): MgmtdArgs & { nodeId: number } {
+  const r = (raw ?? {}) as Readonly<Record<string, unknown>>
   const pick = (...names: string[]): unknown => names.map((n) => r[n]).find((v) => v !== undefined)
-  const nodeId = pick('nodeId', 'node_id')
+  const nodeId = pick('nodeId', 'node_id') ?? ownNode
   if (typeof nodeId !== 'number' || !Number.isSafeInteger(nodeId) || nodeId < 0) {
     throw new T3fsError('ERR_INVALID_OPTION', `mgmtd option nodeId (node_id) is ${JSON.stringify(nodeId)}; accepted: a non-negative integer`, { option: 'nodeId' })
   }

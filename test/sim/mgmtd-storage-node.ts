@@ -63,7 +63,8 @@ export const storageNode = defineActor<StorageNodeState, StorageNodeMsg, Storage
     const answers = await Promise.all(state.args.mgmtds.map((m) => ctx.ask(m, { type: 'heartbeat', info }, { timeoutMs: askTimeoutMs }).then(() => m, () => null)))
     const primary = answers.find((m) => m !== null)
     if (primary === undefined || primary === null) return
-    const routing = await ctx.ask(primary, { type: 'get-routing-info', routingInfoVersion: state.routing?.routingInfoVersion }, { timeoutMs: askTimeoutMs }).catch(() => null)
+    const request: MgmtdMsg = { type: 'get-routing-info', routingInfoVersion: state.routing?.routingInfoVersion }
+    const routing = await (ctx.ask(primary, request, { timeoutMs: askTimeoutMs }) as Promise<RoutingInfo | null>).catch(() => null)
     if (routing !== null && (state.routing === null || routing.routingInfoVersion >= state.routing.routingInfoVersion)) state.routing = routing
   },
 })

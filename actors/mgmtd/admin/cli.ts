@@ -1,0 +1,157 @@
+/**
+ * `t3fs admin [--mgmtd host:port] [--node N] [--name mgmtd] [--timeout ms] [--json] <command> ...`:
+ * the thin CLI over the command functions of commands.ts. It finds mgmtd (a launched node's actor,
+ * by name, through runtime's connectToNode), runs one command, prints a table (or JSON with
+ * --json), and exits 0 (ok), 1 (mgmtd refused it, or it could not be reached) or 2 (usage:
+ * unknown command or option, bad argument, bad CSV).
+ */
+import { readFile } from 'node:fs/promises'
+import { parseArgs } from 'node:util'
+import type { ActorRef } from '../../../runtime/actor.ts'
+import { isT3fsError, toT3fsError } from '../../../runtime/errors.ts'
+import type { MgmtdMsg } from '../protocol.ts'
+import { CSV_ERROR } from './csv.ts'
+import { COMMANDS, USAGE_ERROR, type AdminResult, type Cell } from './commands.ts'
+
+export interface AdminIo {
+  readonly stdout: { write(text: string): unknown }
+  readonly stderr: { write(text: string): unknown }
+}
+
+export interface MgmtdTarget {
+  address: string
+  node: number
+  name: string
+  timeoutMs: number
+}
+
+export interface MgmtdConnection {
+  mgmtd: ActorRef<MgmtdMsg>
+  close(): Promise<void>
+}
+
+export interface AdminDeps {
+  connect(target: MgmtdTarget): Promise<MgmtdConnection>
+  readFile(path: string): Promise<string>
+}
+
+export const EXIT_OK = 0
+export const EXIT_FAILURE = 1
+export const EXIT_USAGE = 2
+
+const GLOBAL_OPTIONS = {
+  mgmtd: { type: 'string' },
+  node: { type: 'string' },
+  name: { type: 'string' },
+  timeout: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
+export function adminUsage(): string {
+  const width = Math.max(...COMMANDS.map((c) => c.usage.length))
+  return [
+    'usage: t3fs admin [global options] <command> [arguments]',
+    '',
+    'commands:',
+    ...COMMANDS.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`),
+    '',
+    'global options:',
+    '  --mgmtd HOST:PORT  the node running mgmtd (default $T3FS_MGMTD or 127.0.0.1:9000)',
+    '  --node N           its node id (default $T3FS_MGMTD_NODE or 1)',
+    '  --name NAME        the mgmtd actor name on that node (default mgmtd)',
+    '  --timeout MS       per-request timeout (default 5000)',
+    '  --json             print JSON instead of a table',
+    '  -h, --help         show this help',
+    '',
+    'exit codes: 0 ok, 1 refused by mgmtd or mgmtd unreachable, 2 usage error (bad command, option, argument or CSV)',
+    '',
+  ].join('\n')
+}
+
+const defaultDeps: AdminDeps = {
+  async connect(target) {
+    const { connectToNode } = await import('../../../runtime/node-client.ts')
+    const client = await connectToNode({ address: target.address, node: target.node, connectTimeoutMs: target.timeoutMs })
+    try {
+      return { mgmtd: await client.lookup<MgmtdMsg>(target.name), close: () => client.close() }
+    } catch (error) {
+      await client.close()
+      throw error
+    }
+  },
+  readFile: (path) => readFile(path, 'utf8'),
+}
+
+function positiveInt(value: string | undefined, fallback: number, option: string): number {
+  if (value === undefined) return fallback
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new Error(`${option} ${JSON.stringify(value)} is not accepted; accepted: a positive integer`)
+  return Number(value)
+}
+
+export async function adminCommand(args: string[], io: AdminIo, deps: AdminDeps = defaultDeps): Promise<number> {
+  const allOptions = Object.assign({}, GLOBAL_OPTIONS, ...COMMANDS.map((c) => c.options))
+  const loose = parseArgs({ args, options: allOptions, strict: false, allowPositionals: true, tokens: true })
+  const name = loose.tokens?.find((t) => t.kind === 'positional')?.value
+  if (name === undefined) {
+    if (loose.values.help === true) {
+      io.stdout.write(adminUsage())
+      return EXIT_OK
+    }
+    io.stderr.write(`t3fs admin: missing command\n\n${adminUsage()}`)
+    return EXIT_USAGE
+  }
+  const command = COMMANDS.find((c) => c.name === name)
+  if (command === undefined) {
+    io.stderr.write(`t3fs admin: unknown command ${JSON.stringify(name)}; accepted: ${COMMANDS.map((c) => c.name).join(', ')}\n`)
+    return EXIT_USAGE
+  }
+  const fail = (error: unknown): number => {
+    const e = toT3fsError(error)
+    const usage = e.code === USAGE_ERROR || e.code === CSV_ERROR || e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || e.code.startsWith('ERR_PARSE_ARGS')
+    io.stderr.write(`t3fs admin ${command.name}: ${e.message}${isT3fsError(error) && !usage ? ` [${e.code}]` : ''}\n${usage ? `usage: t3fs admin ${command.usage}\n` : ''}`)
+    return usage ? EXIT_USAGE : EXIT_FAILURE
+  }
+  let values: Record<string, string | boolean | undefined>
+  let positionals: string[]
+  let timeoutMs: number
+  let node: number
+  try {
+    const parsed = parseArgs({ args, options: { ...GLOBAL_OPTIONS, ...command.options }, strict: true, allowPositionals: true })
+    values = parsed.values as Record<string, string | boolean | undefined>
+    positionals = parsed.positionals.slice(1)
+    if (values.help === true) {
+      io.stdout.write(`usage: t3fs admin ${command.usage}\n  ${command.summary}\n`)
+      return EXIT_OK
+    }
+    const [min, max] = command.positionals
+    if (positionals.length < min || positionals.length > max) {
+      throw Object.assign(new Error(`${command.name} takes ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? '' : 's'}, got ${positionals.length}${positionals.length > 0 ? ` (${positionals.map((p) => JSON.stringify(p)).join(' ')})` : ''}`), { code: USAGE_ERROR })
+    }
+    timeoutMs = positiveInt(values.timeout as string | undefined, 5_000, '--timeout')
+    node = positiveInt((values.node as string | undefined) ?? process.env.T3FS_MGMTD_NODE, 1, '--node')
+  } catch (error) {
+    return fail(Object.assign(error as Error, { code: (error as { code?: string }).code ?? USAGE_ERROR }))
+  }
+  let connection: MgmtdConnection | null = null
+  try {
+    const address = (values.mgmtd as string | undefined) ?? process.env.T3FS_MGMTD ?? '127.0.0.1:9000'
+    connection = await deps.connect({ address, node, name: (values.name as string | undefined) ?? 'mgmtd', timeoutMs })
+    const result = await command.run(positionals, values, { mgmtd: connection.mgmtd, readFile: deps.readFile, timeoutMs })
+    io.stdout.write(values.json === true ? `${JSON.stringify(result.json, null, 2)}\n` : render(result))
+    return EXIT_OK
+  } catch (error) {
+    return fail(error)
+  } finally {
+    await connection?.close().catch(() => undefined)
+  }
+}
+
+/** A plain aligned table (null shows as "-"), or the message. */
+export function render(result: AdminResult): string {
+  if (result.kind === 'message') return `${result.text}\n`
+  const text = (c: Cell): string => (c === null ? '-' : String(c))
+  const widths = result.columns.map((h, i) => Math.max(h.length, ...result.rows.map((r) => text(r[i]).length)))
+  const line = (cells: string[]): string => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd()
+  return [line(result.columns), ...result.rows.map((r) => line(r.map(text)))].join('\n') + '\n'
+}

@@ -1,0 +1,197 @@
+/**
+ * `t3fs admin` commands after 3FS's admin_cli (reference/3fs.md §1.6), as functions over an
+ * ActorRef to mgmtd: testable in-process, and the same whether the ref is local or remote.
+ * Each parses its own arguments (node:util.parseArgs), asks mgmtd, and returns rows or a message;
+ * the CLI layer (cli.ts) prints them as a table or JSON and maps errors to exit codes.
+ */
+import { parseArgs } from 'node:util'
+import type { ActorRef } from '../../../runtime/actor.ts'
+import { T3fsError } from '../../../runtime/errors.ts'
+import { parseSizeBytes, SIZE_ACCEPTED } from '../../../runtime/profile/units.ts'
+import type { ChainInfo, MgmtdMsg, RoutingInfo } from '../protocol.ts'
+import { parseChainsCsv, parseChainTableCsv } from './csv.ts'
+
+export const USAGE_ERROR = 'ERR_ADMIN_USAGE'
+
+export interface AdminEnv {
+  readonly mgmtd: ActorRef<MgmtdMsg>
+  readFile(path: string): Promise<string>
+  readonly timeoutMs: number
+}
+
+export type Cell = string | number | null
+
+export type AdminResult =
+  | { kind: 'table'; columns: string[]; rows: Cell[][]; json: unknown }
+  | { kind: 'message'; text: string; json: unknown }
+
+type ArgSpec = NonNullable<Parameters<typeof parseArgs>[0]>['options']
+
+export interface AdminCommand {
+  readonly name: string
+  readonly usage: string
+  readonly summary: string
+  readonly options: ArgSpec
+  /** Exact number of positionals, or [min, max]. */
+  readonly positionals: readonly [number, number]
+  run(positionals: string[], values: Readonly<Record<string, string | boolean | undefined>>, env: AdminEnv): Promise<AdminResult>
+}
+
+export function usageError(message: string): T3fsError {
+  return new T3fsError(USAGE_ERROR, message, {})
+}
+
+/** A positional id: a non-negative integer, or a usage error that names it. */
+export function parseId(value: string | undefined, what: string): number {
+  if (value === undefined || !/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
+    throw usageError(`${what} ${JSON.stringify(value ?? '')} is not accepted; accepted: a non-negative integer`)
+  }
+  return Number(value)
+}
+
+const ask = <Q extends MgmtdMsg>(env: AdminEnv, message: Q) => env.mgmtd.ask(message, { timeoutMs: env.timeoutMs })
+
+async function routing(env: AdminEnv): Promise<RoutingInfo> {
+  const info = await ask(env, { type: 'get-routing-info' })
+  if (info === null) throw new T3fsError('ERR_INTERNAL', 'mgmtd returned no routing info to a request without a version', {})
+  return info
+}
+
+const chainRow = (c: ChainInfo): Cell[] => [c.chainId, c.chainVersion, c.targets[0]?.publicState === 'SERVING' ? 'SERVING' : 'UNAVAILABLE', c.targets.map((t) => `${t.targetId}(${t.publicState})`).join(' ')]
+const CHAIN_COLUMNS = ['ChainId', 'ChainVersion', 'Status', 'Targets']
+
+const message = (text: string, json: unknown): AdminResult => ({ kind: 'message', text, json })
+
+export const COMMANDS: readonly AdminCommand[] = [
+  {
+    name: 'init-cluster',
+    usage: 'init-cluster <chainTableId> <chunkSize> <stripeSize> [--cluster-id ID]',
+    summary: 'record the cluster settings (default chain table, chunk size, stripe) in the KV; once',
+    options: { 'cluster-id': { type: 'string' } },
+    positionals: [3, 3],
+    async run([table, chunk, stripe], values, env) {
+      const chainTableId = parseId(table, 'chainTableId')
+      const chunkSizeBytes = parseSizeBytes(/^\d+$/.test(chunk) ? Number(chunk) : chunk)
+      if (chunkSizeBytes === undefined) throw usageError(`chunkSize ${JSON.stringify(chunk)} is not accepted; accepted: ${SIZE_ACCEPTED}`)
+      const stripeSize = parseId(stripe, 'stripeSize')
+      const clusterId = (values['cluster-id'] as string | undefined) ?? 't3fs'
+      const cluster = await ask(env, { type: 'init-cluster', cluster: { clusterId, chainTableId, chunkSizeBytes, stripeSize } })
+      return message(`cluster ${cluster.clusterId} initialized: chain table ${cluster.chainTableId}, chunk size ${cluster.chunkSizeBytes} bytes, stripe ${cluster.stripeSize}`, cluster)
+    },
+  },
+  {
+    name: 'list-nodes',
+    usage: 'list-nodes',
+    summary: 'nodes known to mgmtd, with type and heartbeat status',
+    options: {},
+    positionals: [0, 0],
+    async run(_p, _v, env) {
+      const { nodes } = await routing(env)
+      return { kind: 'table', columns: ['NodeId', 'Type', 'Status', 'Hostname', 'LastHeartbeatMs'], rows: nodes.map((n) => [n.nodeId, n.type, n.status, n.hostname, n.lastHeartbeatMs === 0 ? null : Math.round(n.lastHeartbeatMs)]), json: nodes }
+    },
+  },
+  {
+    name: 'list-targets',
+    usage: 'list-targets [--chain-id N]',
+    summary: 'targets with their public and local states',
+    options: { 'chain-id': { type: 'string' } },
+    positionals: [0, 0],
+    async run(_p, values, env) {
+      const chainId = values['chain-id'] === undefined ? null : parseId(values['chain-id'] as string, '--chain-id')
+      const targets = (await routing(env)).targets.filter((t) => chainId === null || t.chainId === chainId)
+      return {
+        kind: 'table',
+        columns: ['TargetId', 'ChainId', 'PublicState', 'LocalState', 'NodeId', 'DiskIndex', 'UsedSize'],
+        rows: targets.map((t) => [t.targetId, t.chainId, t.publicState, t.localState, t.nodeId, t.diskIndex, t.usedSizeBytes]),
+        json: targets,
+      }
+    },
+  },
+  {
+    name: 'list-chains',
+    usage: 'list-chains',
+    summary: 'chains with their version and targets, head first',
+    options: {},
+    positionals: [0, 0],
+    async run(_p, _v, env) {
+      const { chains } = await routing(env)
+      return { kind: 'table', columns: CHAIN_COLUMNS, rows: chains.map(chainRow), json: chains }
+    },
+  },
+  {
+    name: 'list-chain-tables',
+    usage: 'list-chain-tables [--all-versions]',
+    summary: 'chain tables (the latest version of each, or every version)',
+    options: { 'all-versions': { type: 'boolean' } },
+    positionals: [0, 0],
+    async run(_p, values, env) {
+      const all = (await routing(env)).chainTables
+      const tables = values['all-versions'] === true ? all : all.filter((t) => !all.some((o) => o.tableId === t.tableId && o.version > t.version))
+      return { kind: 'table', columns: ['TableId', 'Version', 'Chains', 'Desc'], rows: tables.map((t) => [t.tableId, t.version, t.chains.length, t.desc]), json: tables }
+    },
+  },
+  {
+    name: 'upload-chains',
+    usage: 'upload-chains <chains.csv>',
+    summary: 'create chains from a CSV (ChainId,TargetId,...; head first); new chains start SERVING at version 1',
+    options: {},
+    positionals: [1, 1],
+    async run([file], _v, env) {
+      const chains = parseChainsCsv(await env.readFile(file), file)
+      const result = await ask(env, { type: 'set-chains', chains })
+      return { kind: 'table', columns: CHAIN_COLUMNS, rows: result.map(chainRow), json: result }
+    },
+  },
+  {
+    name: 'upload-chain-table',
+    usage: 'upload-chain-table <tableId> <chain-table.csv> [--desc TEXT]',
+    summary: 'create a new version of a chain table from a CSV (header ChainId, one id per line)',
+    options: { desc: { type: 'string' } },
+    positionals: [2, 2],
+    async run([id, file], values, env) {
+      const tableId = parseId(id, 'tableId')
+      const chains = parseChainTableCsv(await env.readFile(file), file)
+      const table = await ask(env, { type: 'set-chain-table', tableId, chains, desc: (values.desc as string | undefined) ?? '' })
+      return message(`chain table ${table.tableId} version ${table.version}: ${table.chains.length} chains`, table)
+    },
+  },
+  {
+    name: 'update-chain',
+    usage: 'update-chain <chainId> <targetId> --mode add|remove',
+    summary: 'add a target to a chain (it joins OFFLINE, then syncs) or remove an OFFLINE one',
+    options: { mode: { type: 'string' } },
+    positionals: [2, 2],
+    async run([chain, target], values, env) {
+      const chainId = parseId(chain, 'chainId')
+      const targetId = parseId(target, 'targetId')
+      const mode = values.mode
+      if (mode !== 'add' && mode !== 'remove') throw usageError(`--mode ${mode === undefined ? 'is missing' : `${JSON.stringify(mode)} is not accepted`}; accepted: add | remove`)
+      const result = await ask(env, { type: 'update-chain', chainId, targetId, mode })
+      return { kind: 'table', columns: CHAIN_COLUMNS, rows: [chainRow(result)], json: result }
+    },
+  },
+  {
+    name: 'rotate-lastsrv',
+    usage: 'rotate-lastsrv <chainId>',
+    summary: "move a chain's LASTSRV head (that will never return) to the tail and promote the next target",
+    options: {},
+    positionals: [1, 1],
+    async run([chain], _v, env) {
+      const result = await ask(env, { type: 'rotate-lastsrv', chainId: parseId(chain, 'chainId') })
+      return { kind: 'table', columns: CHAIN_COLUMNS, rows: [chainRow(result)], json: result }
+    },
+  },
+  {
+    name: 'offline-target',
+    usage: 'offline-target <targetId>',
+    summary: 'force a target OFFLINE until its storage node restarts',
+    options: { 'target-id': { type: 'string' } },
+    positionals: [0, 1],
+    async run([target], values, env) {
+      const given = target ?? (values['target-id'] as string | undefined)
+      if (given === undefined) throw usageError('offline-target needs a target id (positional or --target-id)')
+      const info = await ask(env, { type: 'offline-target', targetId: parseId(given, 'targetId') })
+      return message(`target ${info.targetId} of chain ${info.chainId} is now local OFFLINE (public ${info.publicState}; the chain updater moves it)`, info)
+    },
+  },
+]
