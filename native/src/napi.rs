@@ -13,6 +13,15 @@ pub type napi_deferred = *mut c_void;
 pub type napi_ref = *mut c_void;
 pub type napi_threadsafe_function = *mut c_void;
 pub type napi_async_work = *mut c_void;
+pub type napi_async_context = *mut c_void;
+pub type napi_callback_scope = *mut c_void;
+pub type napi_handle_scope = *mut c_void;
+pub type uv_loop_t = c_void;
+pub type uv_poll_cb = Option<unsafe extern "C" fn(*mut c_void, i32, i32)>;
+pub type uv_close_cb = Option<unsafe extern "C" fn(*mut c_void)>;
+pub const UV_READABLE: i32 = 1;
+/// Bytes reserved for a uv_poll_t (it is 160 on x86_64 Linux; uv_poll_init fills it).
+pub const UV_POLL_T_BYTES: usize = 512;
 pub type napi_status = i32;
 pub type napi_callback = Option<unsafe extern "C" fn(napi_env, napi_callback_info) -> napi_value>;
 pub type napi_finalize = Option<unsafe extern "C" fn(napi_env, *mut c_void, *mut c_void)>;
@@ -101,11 +110,29 @@ extern "C" {
     pub fn napi_get_instance_data(env: napi_env, data: *mut *mut c_void) -> napi_status;
     pub fn napi_add_env_cleanup_hook(env: napi_env, f: Option<unsafe extern "C" fn(*mut c_void)>, arg: *mut c_void) -> napi_status;
     pub fn napi_remove_env_cleanup_hook(env: napi_env, f: Option<unsafe extern "C" fn(*mut c_void)>, arg: *mut c_void) -> napi_status;
+    pub fn napi_get_uv_event_loop(env: napi_env, lp: *mut *mut uv_loop_t) -> napi_status;
+    pub fn napi_async_init(env: napi_env, resource: napi_value, name: napi_value, result: *mut napi_async_context) -> napi_status;
+    pub fn napi_open_callback_scope(env: napi_env, resource: napi_value, ctx: napi_async_context,
+                                    result: *mut napi_callback_scope) -> napi_status;
+    pub fn napi_close_callback_scope(env: napi_env, scope: napi_callback_scope) -> napi_status;
+    pub fn napi_open_handle_scope(env: napi_env, result: *mut napi_handle_scope) -> napi_status;
+    pub fn napi_close_handle_scope(env: napi_env, scope: napi_handle_scope) -> napi_status;
     pub fn napi_create_async_work(env: napi_env, async_resource: napi_value, async_resource_name: napi_value,
                                   execute: napi_async_execute_callback, complete: napi_async_complete_callback,
                                   data: *mut c_void, result: *mut napi_async_work) -> napi_status;
     pub fn napi_queue_async_work(env: napi_env, work: napi_async_work) -> napi_status;
     pub fn napi_delete_async_work(env: napi_env, work: napi_async_work) -> napi_status;
+}
+
+// libuv, exported by the node binary like the napi_* symbols: the io_uring eventfd is watched on
+// the JS thread's own loop.
+extern "C" {
+    pub fn uv_poll_init(lp: *mut uv_loop_t, handle: *mut c_void, fd: i32) -> i32;
+    pub fn uv_poll_start(handle: *mut c_void, events: i32, cb: uv_poll_cb) -> i32;
+    pub fn uv_poll_stop(handle: *mut c_void) -> i32;
+    pub fn uv_close(handle: *mut c_void, cb: uv_close_cb);
+    pub fn uv_ref(handle: *mut c_void);
+    pub fn uv_unref(handle: *mut c_void);
 }
 
 // ---- helpers -------------------------------------------------------------------------------

@@ -1,32 +1,33 @@
 //! io_uring over raw syscalls (no liburing): one ring per N-API env (per JS thread).
 //!
-//! The JS thread is the only producer of SQEs: each call writes one SQE and returns a Promise;
-//! `submit()` (scheduled once per JS turn by index.ts) hands the batch to the kernel with one
-//! io_uring_enter. A completion thread per ring waits in io_uring_enter(GETEVENTS), reaps CQEs
-//! into a shared batch and wakes the JS thread through one threadsafe-function call per batch;
-//! the JS side then resolves/rejects the operations' promises. The event loop never blocks.
+//! The JS thread is the only producer of SQEs and the only consumer of CQEs: each call writes one
+//! SQE and returns a Promise; `submit()` (scheduled once per JS turn by index.ts) hands the batch
+//! to the kernel with one io_uring_enter (no waiting). The ring signals an eventfd
+//! (IORING_REGISTER_EVENTFD) whenever it posts completions; libuv watches that eventfd on the
+//! thread's own loop (uv_poll), and the callback reaps every CQE and settles the promises. So the
+//! event loop never blocks, and a completion costs one wake-up of the JS thread and no other
+//! thread (an earlier design with a completion thread + threadsafe function needed three
+//! wake-ups per batch and lost to fio under CPU contention).
 
 use crate::napi::*;
 use crate::{env_data, js_fn, sys};
 use std::ffi::{c_void, CString};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 const SQ_ENTRIES: u32 = 256;
 const CQ_ENTRIES: u32 = 8192;
 /// Upper bound on operations in flight per ring (each holds a slot until its CQE arrives).
 const MAX_IN_FLIGHT: usize = 65536;
-const STOP_USER_DATA: u64 = u64::MAX;
 
 const IORING_SETUP_CQSIZE: u32 = 1 << 3;
 const IORING_FEAT_SINGLE_MMAP: u32 = 1;
-const IORING_ENTER_GETEVENTS: u32 = 1;
 const IORING_OFF_SQ_RING: i64 = 0;
 const IORING_OFF_CQ_RING: i64 = 0x800_0000;
 const IORING_OFF_SQES: i64 = 0x1000_0000;
 const IORING_REGISTER_BUFFERS: u32 = 0;
 const IORING_UNREGISTER_BUFFERS: u32 = 1;
+const IORING_REGISTER_EVENTFD: u32 = 4;
 const IORING_FSYNC_DATASYNC: u32 = 1;
 
 const OP_NOP: u8 = 0;
@@ -81,11 +82,6 @@ impl Kind {
 
 struct Slot { deferred: napi_deferred, keep: napi_ref, path: Option<CString>, kind: Kind }
 
-/// Completions handed from the completion thread to the JS thread.
-struct Shared { batch: Mutex<Vec<(u64, i32)>>, notified: AtomicBool, tsfn: napi_threadsafe_function }
-unsafe impl Send for Shared {}
-unsafe impl Sync for Shared {}
-
 struct Mapping { ptr: *mut c_void, len: usize }
 unsafe impl Send for Mapping {}
 
@@ -104,8 +100,15 @@ pub struct Ring {
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
     in_flight: usize,
-    shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    cq_head: *const AtomicU32,
+    cq_tail: *const AtomicU32,
+    cq_mask: u32,
+    cqes: *const Cqe,
+    efd: i32,
+    poll: *mut c_void, // uv_poll_t, freed by uv_close's callback
+    env: napi_env,
+    async_ctx: napi_async_context,
+    resource: napi_ref,
     registered: Vec<napi_ref>,
 
     referenced: bool,
@@ -124,50 +127,33 @@ unsafe fn map(fd: i32, len: usize, off: i64) -> Result<Mapping> {
     Ok(Mapping { ptr: p, len })
 }
 
-/// Everything the completion thread needs, as plain addresses.
-struct CqView { fd: i32, head: usize, tail: usize, mask: u32, cqes: usize }
+extern "C" {
+    fn eventfd(initval: u32, flags: i32) -> i32;
+    fn read(fd: i32, buf: *mut c_void, n: usize) -> isize;
+}
+const EFD_NONBLOCK_CLOEXEC: i32 = 0o4000 | 0o2000000;
 
-fn completion_thread(cq: CqView, shared: Arc<Shared>) {
-    let head = unsafe { &*(cq.head as *const AtomicU32) };
-    let tail = unsafe { &*(cq.tail as *const AtomicU32) };
-    let cqes = cq.cqes as *const Cqe;
-    let mut stop = false;
-    let mut local: Vec<(u64, i32)> = Vec::with_capacity(CQ_ENTRIES as usize);
-    while !stop {
-        let r = enter(cq.fd, 0, 1, IORING_ENTER_GETEVENTS);
-        if r < 0 {
-            let e = sys::errno();
-            if e == 4 /* EINTR */ || e == 11 /* EAGAIN */ || e == 16 /* EBUSY */ { continue; }
-            break; // the ring is gone
-        }
-        let mut h = head.load(Ordering::Relaxed);
-        let t = tail.load(Ordering::Acquire);
-        while h != t {
-            let c = unsafe { &*cqes.add((h & cq.mask) as usize) };
-            if c.user_data == STOP_USER_DATA { stop = true; } else { local.push((c.user_data, c.res)); }
-            h = h.wrapping_add(1);
-        }
-        head.store(h, Ordering::Release);
-        if local.is_empty() { continue; }
-        shared.batch.lock().unwrap().append(&mut local);
-        if !shared.notified.swap(true, Ordering::AcqRel) {
-            unsafe { napi_call_threadsafe_function(shared.tsfn, ptr::null_mut(), NAPI_TSFN_NONBLOCKING) };
-        }
-    }
+unsafe extern "C" fn on_readable(handle: *mut c_void, _status: i32, _events: i32) {
+    let ring = &mut **(handle as *mut *mut Ring); // uv_handle_t.data is the first field
+    let env = ring.env;
+    let mut hs = ptr::null_mut();
+    napi_open_handle_scope(env, &mut hs);
+    let mut resource = ptr::null_mut();
+    napi_get_reference_value(env, ring.resource, &mut resource);
+    let mut cs = ptr::null_mut();
+    // A callback scope: promise reactions (microtasks) run when it closes, as after any JS callback.
+    napi_open_callback_scope(env, resource, ring.async_ctx, &mut cs);
+    let mut counter = 0u64;
+    read(ring.efd, &mut counter as *mut u64 as *mut c_void, 8);
+    ring.drain(env);
+    if ring.tail != ring.submitted { let _ = ring.submit(); }
+    ring.update_ref();
+    napi_close_callback_scope(env, cs);
+    napi_close_handle_scope(env, hs);
 }
 
-unsafe extern "C" fn on_completions(env: napi_env, _js: napi_value, ctx: *mut c_void, _data: *mut c_void) {
-    if env.is_null() { return; }
-    let ring = &mut *(ctx as *mut Ring);
-    ring.shared.notified.store(false, Ordering::Release);
-    let batch = std::mem::take(&mut *ring.shared.batch.lock().unwrap());
-    for (user_data, res) in batch.iter().copied() { ring.complete(env, user_data as usize, res); }
-    // Give the allocation back so the steady state allocates nothing.
-    let mut guard = ring.shared.batch.lock().unwrap();
-    if guard.capacity() < batch.capacity() && guard.is_empty() { let mut b = batch; b.clear(); *guard = b; }
-    drop(guard);
-    if ring.tail != ring.submitted { let _ = ring.submit(); }
-    ring.update_ref(env);
+unsafe extern "C" fn free_handle(handle: *mut c_void) {
+    drop(Box::from_raw(handle as *mut [u8; UV_POLL_T_BYTES]));
 }
 
 unsafe extern "C" fn cleanup_hook(arg: *mut c_void) { (*(arg as *mut Ring)).shutdown(); }
@@ -191,14 +177,12 @@ impl Ring {
         let sq = sq_map.ptr as usize;
         let cq = cq_map.as_ref().map(|m| m.ptr as usize).unwrap_or(sq);
         let at = |base: usize, off: u32| base + off as usize;
-        let cq_view = CqView {
-            fd, head: at(cq, p.cq_off.head), tail: at(cq, p.cq_off.tail),
-            mask: unsafe { *(at(cq, p.cq_off.ring_mask) as *const u32) }, cqes: at(cq, p.cq_off.cqes),
-        };
-        let mut name = ptr::null_mut();
-        let mut tsfn = ptr::null_mut();
-        unsafe {
-            napi_create_string_utf8(env, b"t3fs.uring\0".as_ptr() as _, NAPI_AUTO_LENGTH, &mut name);
+        let efd = unsafe { eventfd(0, EFD_NONBLOCK_CLOEXEC) };
+        if efd < 0 { return fail(errno_error("eventfd")); }
+        if unsafe { sys::syscall(sys::SYS_IO_URING_REGISTER, fd as i64, IORING_REGISTER_EVENTFD as i64, &efd as *const i32, 1i64) } < 0 {
+            let e = errno_error("io_uring_register");
+            unsafe { sys::close(efd) };
+            return fail(e);
         }
         let mut ring = Box::new(Ring {
             fd, sq_map, cq_map, sqe_map,
@@ -209,32 +193,62 @@ impl Ring {
             sqes: ptr::null_mut(),
             tail: 0, submitted: 0,
             slots: Vec::new(), free: Vec::new(), in_flight: 0,
-            shared: Arc::new(Shared { batch: Mutex::new(Vec::with_capacity(CQ_ENTRIES as usize)), notified: AtomicBool::new(false), tsfn: ptr::null_mut() }),
-            thread: None, registered: Vec::new(), referenced: true, stopped: false,
+            cq_head: at(cq, p.cq_off.head) as *const AtomicU32,
+            cq_tail: at(cq, p.cq_off.tail) as *const AtomicU32,
+            cq_mask: unsafe { *(at(cq, p.cq_off.ring_mask) as *const u32) },
+            cqes: at(cq, p.cq_off.cqes) as *const Cqe,
+            efd, poll: ptr::null_mut(), env, async_ctx: ptr::null_mut(), resource: ptr::null_mut(),
+            registered: Vec::new(), referenced: true, stopped: false,
         });
         ring.sqes = ring.sqe_map.ptr as *mut Sqe;
         ring.tail = unsafe { (*ring.sq_tail).load(Ordering::Relaxed) };
         ring.submitted = ring.tail;
-        let ctx = &mut *ring as *mut Ring as *mut c_void;
-        check!(napi_create_threadsafe_function(env, ptr::null_mut(), ptr::null_mut(), name, 0, 1, ptr::null_mut(), None,
-                                               ctx, Some(on_completions), &mut tsfn));
-        Arc::get_mut(&mut ring.shared).unwrap().tsfn = tsfn;
-        ring.update_ref(env); // nothing in flight yet: do not hold the event loop open
-        let shared = ring.shared.clone();
-        ring.thread = Some(std::thread::Builder::new().name("t3fs-uring".into())
-            .spawn(move || completion_thread(cq_view, shared)).map_err(|e| Error::Coded { code: "ERR_URING_THREAD", message: e.to_string() })?);
-        // Registered after the TSFN, so it runs before Node tears the TSFN down (hooks run in reverse).
-        unsafe { napi_add_env_cleanup_hook(env, Some(cleanup_hook), ctx) };
+        let resource = object(env)?;
+        check!(napi_create_reference(env, resource, 1, &mut ring.resource));
+        let name = string(env, "t3fs.uring")?;
+        check!(napi_async_init(env, resource, name, &mut ring.async_ctx));
+        let mut lp = ptr::null_mut();
+        check!(napi_get_uv_event_loop(env, &mut lp));
+        let handle = Box::into_raw(Box::new([0u8; UV_POLL_T_BYTES])) as *mut c_void;
+        if unsafe { uv_poll_init(lp, handle, efd) } != 0 {
+            unsafe { free_handle(handle) };
+            return Err(Error::Coded { code: "ERR_URING_POLL", message: "uv_poll_init on the ring's eventfd failed".into() });
+        }
+        ring.poll = handle;
+        let ctx = &mut *ring as *mut Ring;
+        unsafe {
+            *(handle as *mut *mut Ring) = ctx; // handle->data
+            uv_poll_start(handle, UV_READABLE, Some(on_readable));
+        }
+        ring.update_ref(); // nothing in flight yet: do not hold the event loop open
+        // Runs before the loop is torn down: the poll handle must be closed by then.
+        unsafe { napi_add_env_cleanup_hook(env, Some(cleanup_hook), ctx as *mut c_void) };
         Ok(ring)
     }
 
-    fn update_ref(&mut self, env: napi_env) {
-        let want = self.in_flight > 0;
-        if want != self.referenced {
-            unsafe {
-                if want { napi_ref_threadsafe_function(env, self.shared.tsfn); } else { napi_unref_threadsafe_function(env, self.shared.tsfn); }
-            }
+    /// Holds the event loop open exactly while operations are in flight.
+    fn update_ref(&mut self) {
+        let want = self.in_flight > 0 && !self.poll.is_null();
+        if want != self.referenced && !self.poll.is_null() {
+            unsafe { if want { uv_ref(self.poll) } else { uv_unref(self.poll) } }
             self.referenced = want;
+        }
+    }
+
+    /// Reaps every CQE and settles its promise (JS thread, inside a handle + callback scope).
+    unsafe fn drain(&mut self, env: napi_env) {
+        loop {
+            let mut h = (*self.cq_head).load(Ordering::Relaxed);
+            let t = (*self.cq_tail).load(Ordering::Acquire);
+            if h == t { break; }
+            while h != t {
+                let c = &*self.cqes.add((h & self.cq_mask) as usize);
+                let (user_data, res) = (c.user_data, c.res);
+                h = h.wrapping_add(1);
+                // Publish before settling, so the slot (and the CQ entry) can be reused right away.
+                (*self.cq_head).store(h, Ordering::Release);
+                self.complete(env, user_data as usize, res);
+            }
         }
     }
 
@@ -291,7 +305,7 @@ impl Ring {
         if !keep.is_null() { check!(napi_create_reference(env, keep, 1, &mut r)); }
         self.slots[index] = Some(Slot { deferred, keep: r, path, kind });
         self.in_flight += 1;
-        self.update_ref(env);
+        self.update_ref();
         Ok(promise)
     }
 
@@ -311,14 +325,17 @@ impl Ring {
         }
     }
 
-    /// Stops the completion thread (idempotent). Pending promises stay unsettled: the env is ending.
+    /// Stops watching the eventfd (idempotent). Pending promises stay unsettled: the env is ending.
     fn shutdown(&mut self) {
         if self.stopped { return; }
         self.stopped = true;
-        if self.sq_space() == 0 { let _ = self.submit(); }
-        let _ = self.push(Sqe { opcode: OP_NOP, user_data: STOP_USER_DATA, ..Default::default() });
-        let _ = self.submit();
-        if let Some(t) = self.thread.take() { let _ = t.join(); }
+        if !self.poll.is_null() {
+            unsafe {
+                uv_poll_stop(self.poll);
+                uv_close(self.poll, Some(free_handle));
+            }
+            self.poll = ptr::null_mut();
+        }
     }
 }
 
@@ -330,6 +347,7 @@ impl Drop for Ring {
             if let Some(m) = &self.cq_map { sys::munmap(m.ptr, m.len); }
             sys::munmap(self.sq_map.ptr, self.sq_map.len);
             sys::close(self.fd);
+            sys::close(self.efd);
         }
     }
 }
