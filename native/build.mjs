@@ -4,13 +4,18 @@
 // native/index.ts then throws ERR_NATIVE_UNAVAILABLE with the same advice.
 import { spawnSync } from 'node:child_process'
 import { copyFileSync, existsSync } from 'node:fs'
+import { homedir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const cargo = process.env.CARGO ?? 'cargo'
-const probe = spawnSync(cargo, ['--version'], { encoding: 'utf8' })
-if (probe.error || probe.status !== 0) {
+// `cargo` on PATH, else rustup's default location (npm may run with a PATH that lacks ~/.cargo/bin).
+const candidates = process.env.CARGO ? [process.env.CARGO] : ['cargo', join(homedir(), '.cargo', 'bin', 'cargo')]
+const cargo = candidates.find((c) => {
+  const probe = spawnSync(c, ['--version'], { encoding: 'utf8' })
+  return !probe.error && probe.status === 0
+})
+if (!cargo) {
   console.warn(
     '[t3fs native] cargo (the Rust toolchain) was not found, so the native addon (io_uring, CRC32C, ' +
       'affinity, FUSE mount, verbs) was NOT built.\n' +

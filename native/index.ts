@@ -62,7 +62,8 @@ export interface UringStats {
   inFlight: number; queued: number; registeredBuffers: number; ringFd: number; sqEntries: number; cqEntries: number
 }
 
-const addonPath = fileURLToPath(new URL('./t3fs_native.node', import.meta.url))
+/** The built addon; T3FS_NATIVE_ADDON overrides the path (tests use it to check the not-built error). */
+const addonPath = process.env.T3FS_NATIVE_ADDON ?? fileURLToPath(new URL('./t3fs_native.node', import.meta.url))
 const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]))
 
 function makeError(code: string, message: string, errno: number, syscall: string, path?: string): Error {

@@ -61,3 +61,15 @@ t.test('bad arguments are coded errors', async (t) => {
   await expectCode(t, () => crc32c('abc' as unknown as Uint8Array), 'ERR_INVALID_ARG', 'a string is not a buffer')
   await expectCode(t, () => crc32cCombine(-1, 0, 1), 'ERR_INVALID_ARG', 'a negative CRC')
 })
+
+t.test('an addon that was not built is ERR_NATIVE_UNAVAILABLE with the way to build it', async (t) => {
+  const { execFileSync } = await import('node:child_process')
+  const index = new URL('../../native/index.ts', import.meta.url).href
+  const script = `import(${JSON.stringify(index)}).then((m) => { try { m.crc32c(new Uint8Array(1)) } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })) } })`
+  const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script], {
+    env: { PATH: process.env.PATH ?? '', T3FS_NATIVE_ADDON: '/nonexistent/t3fs_native.node' }, encoding: 'utf8',
+  })
+  const error = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { code?: string; message?: string }
+  t.equal(error.code, 'ERR_NATIVE_UNAVAILABLE')
+  t.match(error.message ?? '', /was not built.*npm run build:native/)
+})
