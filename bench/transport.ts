@@ -3,13 +3,16 @@
  * measured in the same run: a raw Node `net` socket pumping 1 MiB buffers between the same two
  * processes (and iperf3 when installed).
  *
- *   bulk:   one-sided writeRemote of 1 MiB payloads into a registered region, 16 in flight,
- *           into a 32 MiB region
+ *   bulk:   one-sided writeRemote of 1 MiB payloads, 8 in flight, into a registered 1 MiB
+ *           buffer (as perftest's ib_write_bw does; the raw baseline also receives into 1 MiB);
+ *           also reported: the same spread over a 32 MiB region (cache misses included), and
+ *           readRemote of 1 MiB into a reused buffer
  *   small:  64-byte frames (send() with backpressure), counted by the receiving transport
  *
- * Passes interleave (raw, bulk, raw, bulk, …) so machine noise hits both alike; medians are
- * reported. Ends with one JSON line. Options: --runs N (default 3), --bulk-mib N (default 1024),
- * --small N (default 3000000).
+ * Raw and bulk passes alternate (raw→bulk, bulk→raw, …); bulk_vs_raw_socket is the median of the
+ * ratios of adjacent passes, so load from other processes hits both sides of each ratio alike.
+ * Throughputs are medians. Ends with one JSON line. Options: --runs N passes (default 9),
+ * --bulk-mib N per pass (default 512), --small N messages per small pass (default 2000000).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { connect, createServer, type Socket } from 'node:net'
@@ -21,13 +24,16 @@ import { TcpTransport } from '../runtime/transport/tcp-transport.ts'
 const HOST = '127.0.0.1'
 const MiB = 1024 * 1024
 const GiB = 1024 * MiB
-const REGION_BYTES = 32 * MiB
-const IN_FLIGHT = 16
+/** Bulk ops target one 1 MiB buffer (as perftest's ib_write_bw does), the footprint of the raw baseline's receive buffer. */
+const REGION_BYTES = MiB
+/** The spread variant cycles through a region larger than the cache, one 1 MiB slot per op. */
+const SPREAD_REGION_BYTES = 32 * MiB
+const IN_FLIGHT = 8
 const SMALL_BYTES = 64
 
 type ToChild = { cmd: 'raw'; bytes: number; port: number } | { cmd: 'expect-small'; count: number } | { cmd: 'exit' }
 type FromChild =
-  | { evt: 'ready'; transportPort: number; regionId: number }
+  | { evt: 'ready'; transportPort: number; regionId: number; spreadRegionId: number }
   | { evt: 'armed' }
   | { evt: 'raw-done'; bytes: number }
   | { evt: 'small-done'; count: number }
@@ -68,6 +74,7 @@ async function child(parentPort: number): Promise<void> {
   })
   await transport.start()
   const { regionId } = transport.registerRegion(new Uint8Array(REGION_BYTES).fill(1))
+  const spreadRegionId = transport.registerRegion(new Uint8Array(SPREAD_REGION_BYTES).fill(1)).regionId
   process.on('message', (m: ToChild) => {
     if (m.cmd === 'raw') rawReceive(m.bytes, m.port)
     else if (m.cmd === 'expect-small') {
@@ -78,7 +85,7 @@ async function child(parentPort: number): Promise<void> {
       void transport.close().then(() => process.exit(0))
     }
   })
-  send({ evt: 'ready', transportPort: transport.port, regionId })
+  send({ evt: 'ready', transportPort: transport.port, regionId, spreadRegionId })
 }
 
 // ---- parent: the sending process ------------------------------------------------------------
@@ -118,15 +125,17 @@ async function rawSocketGiBps(proc: ChildProcess, bytes: number, buf: Uint8Array
   return bytes / GiB / seconds
 }
 
-async function bulkGiBps(tr: TcpTransport, regionId: number, bytes: number, buf: Uint8Array): Promise<number> {
+async function bulkGiBps(tr: TcpTransport, regionId: number, regionBytes: number, bytes: number, buf: Uint8Array, mode: 'write' | 'read' = 'write'): Promise<number> {
   const ops = bytes / buf.length
-  const slots = REGION_BYTES / buf.length
+  const slots = regionBytes / buf.length
   let issued = 0
   const start = performance.now()
   const lane = async (): Promise<void> => {
+    const into = mode === 'read' ? new Uint8Array(buf.length) : buf
     while (issued < ops) {
-      const i = issued++
-      await tr.writeRemote(2, regionId, (i % slots) * buf.length, buf)
+      const offset = (issued++ % slots) * buf.length
+      if (mode === 'write') await tr.writeRemote(2, regionId, offset, buf)
+      else await tr.readRemote(2, regionId, offset, buf.length, into)
     }
   }
   await Promise.all(Array.from({ length: IN_FLIGHT }, lane))
@@ -172,7 +181,7 @@ function median(xs: number[]): number {
 }
 
 async function parent(): Promise<void> {
-  const { values } = parseArgs({ options: { runs: { type: 'string', default: '3' }, 'bulk-mib': { type: 'string', default: '1024' }, small: { type: 'string', default: '3000000' } } })
+  const { values } = parseArgs({ options: { runs: { type: 'string', default: '9' }, 'bulk-mib': { type: 'string', default: '512' }, small: { type: 'string', default: '2000000' } } })
   const runs = Number(values.runs)
   const bulkBytes = Number(values['bulk-mib']) * MiB
   const smallCount = Number(values.small)
@@ -196,25 +205,44 @@ async function parent(): Promise<void> {
     const buf = new Uint8Array(MiB).fill(0xab)
     // Warm up both paths (buffers, JIT, socket windows) before timing.
     await rawSocketGiBps(proc, 256 * MiB, buf)
-    await bulkGiBps(tr, ready.regionId, 256 * MiB, buf)
+    await bulkGiBps(tr, ready.regionId, REGION_BYTES, 256 * MiB, buf)
+    await bulkGiBps(tr, ready.spreadRegionId, SPREAD_REGION_BYTES, 128 * MiB, buf)
+    await bulkGiBps(tr, ready.regionId, REGION_BYTES, 128 * MiB, buf, 'read')
     await smallPerSecond(proc, tr, 200_000)
     const raw: number[] = []
     const bulk: number[] = []
+    const ratios: number[] = []
     const small: number[] = []
+    const spread: number[] = []
+    const reads: number[] = []
+    // Raw and bulk alternate in short passes, each ratio taken from adjacent passes, so the load
+    // other processes put on this shared machine hits both sides of a ratio alike.
     for (let r = 0; r < runs; r++) {
-      raw.push(await rawSocketGiBps(proc, bulkBytes, buf))
-      bulk.push(await bulkGiBps(tr, ready.regionId, bulkBytes, buf))
-      small.push(await smallPerSecond(proc, tr, smallCount))
-      console.error(`run ${r + 1}/${runs}: raw socket ${raw[r].toFixed(2)} GiB/s, bulk one-sided ${bulk[r].toFixed(2)} GiB/s, small ${(small[r] / 1e6).toFixed(2)} M msgs/s`)
+      const order = r % 2 === 0
+      const a = order ? await rawSocketGiBps(proc, bulkBytes, buf) : await bulkGiBps(tr, ready.regionId, REGION_BYTES, bulkBytes, buf)
+      const b = order ? await bulkGiBps(tr, ready.regionId, REGION_BYTES, bulkBytes, buf) : await rawSocketGiBps(proc, bulkBytes, buf)
+      raw.push(order ? a : b)
+      bulk.push(order ? b : a)
+      ratios.push(bulk[r] / raw[r])
+      if (r % 3 === 0) {
+        spread.push(await bulkGiBps(tr, ready.spreadRegionId, SPREAD_REGION_BYTES, bulkBytes, buf))
+        reads.push(await bulkGiBps(tr, ready.regionId, REGION_BYTES, bulkBytes, buf, 'read'))
+        small.push(await smallPerSecond(proc, tr, smallCount))
+      }
+      console.error(`pass ${r + 1}/${runs}: raw socket ${raw[r].toFixed(2)} GiB/s, one-sided write ${bulk[r].toFixed(2)} GiB/s (ratio ${ratios[r].toFixed(2)})`)
     }
+    console.error(`one-sided write spread over 32 MiB: ${spread.map((x) => x.toFixed(2)).join(', ')} GiB/s; one-sided read: ${reads.map((x) => x.toFixed(2)).join(', ')} GiB/s; small: ${small.map((x) => (x / 1e6).toFixed(2)).join(', ')} M msgs/s`)
     const iperf = iperf3GiBps()
     console.error(iperf === null ? 'iperf3: not installed (skipped)' : `iperf3 (1 stream, 1 MiB writes): ${iperf.toFixed(2)} GiB/s`)
     const result: Record<string, number | string | null> = {
       bench: 'transport',
       bulk_gib_per_s: round(median(bulk)),
       raw_socket_gib_per_s: round(median(raw)),
-      bulk_vs_raw_socket: round(median(bulk) / median(raw)),
+      passes: runs,
+      bulk_vs_raw_socket: round(median(ratios)),
       small_msgs_per_s: Math.round(median(small)),
+      bulk_spread_gib_per_s: round(median(spread)),
+      bulk_read_gib_per_s: round(median(reads)),
     }
     if (iperf !== null) result.iperf3_gib_per_s = round(iperf)
     console.log(JSON.stringify(result))

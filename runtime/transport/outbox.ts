@@ -3,7 +3,8 @@
  * with as few syscalls as the socket allows.
  *
  * Small frames (and payloads up to COPY_MAX_BYTES) are copied into the current batch buffer,
- * which is flushed once per microtask or when full: a loop of sends costs one write. A larger
+ * which is flushed when full or in the event loop's check phase (setImmediate): a loop of sends,
+ * or all the replies produced while handling one poll phase's reads, cost one write. A larger
  * payload is never copied: the batch so far and the payload go to the socket corked together,
  * which Node turns into one writev (scatter/gather). Batch buffers return to a small pool once
  * the socket has written them, because fresh memory is slow on this VM (limits.md).
@@ -98,7 +99,7 @@ export class Outbox {
       }
       if (!this.#scheduled) {
         this.#scheduled = true
-        queueMicrotask(this.#flushTask)
+        setImmediate(this.#flushTask)
       }
       return
     }

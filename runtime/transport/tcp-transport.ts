@@ -56,6 +56,8 @@ export const HARD_QUEUE_FACTOR = 4
 const RECEIVE_BUFFER_BYTES = 64 * 1024
 /** A payload with at least this much left is read straight into its destination. */
 const DIRECT_READ_MIN_BYTES = 16 * 1024
+/** Read size right after a large frame: the next frame's head, and little more. */
+const HEAD_READ_BYTES = 256
 const HELLO_VERSION = 1
 
 interface PendingOp {
@@ -328,13 +330,16 @@ export class TcpTransport implements NodeTransport {
    */
   #reader(conn: () => Connection | null): { buffer: () => Uint8Array; callback: (n: number, buf: Uint8Array) => boolean } {
     const receive = new Uint8Array(RECEIVE_BUFFER_BYTES)
+    // After a large frame, the next read takes only a head's worth of bytes, so the payload that
+    // follows lands in its destination instead of being copied out of the receive buffer.
+    const headOnly = new Uint8Array(HEAD_READ_BYTES)
     let direct = false
+    let expectLarge = false
     return {
       buffer: () => {
-        const c = conn()
-        const target = c?.decoder?.directTarget(DIRECT_READ_MIN_BYTES) ?? null
+        const target = conn()?.decoder?.directTarget(DIRECT_READ_MIN_BYTES) ?? null
         direct = target !== null
-        return target ?? receive
+        return target ?? (expectLarge ? headOnly : receive)
       },
       callback: (n, buf) => {
         const c = conn()
@@ -342,8 +347,10 @@ export class TcpTransport implements NodeTransport {
         if (direct) {
           c.heard = true
           c.decoder!.advanceDirect(n)
+          expectLarge = c.decoder!.idle
         } else {
           this.#receive(c, buf.subarray(0, n))
+          if (buf === headOnly) expectLarge = c.decoder?.directTarget(DIRECT_READ_MIN_BYTES) != null
         }
         return true
       },
