@@ -12,6 +12,17 @@ import { invalidArgument } from './errors.ts'
 import { init, type Session, type SessionDeps } from './session.ts'
 import type { InitOptions } from './config.ts'
 import { appendStatus, cleanupJob } from './execution/job-layout.ts'
+import { taskMetricsCsv } from './execution/scheduler.ts'
+import type { TaskSpec } from './logical/task.ts'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+
+/** A task as JSON for config/exec_plan.json (functions and inline data left out). */
+function describeTask(t: TaskSpec): Record<string, unknown> {
+  const { op } = t
+  const opText = op.type === 'sql' ? { type: op.type, queries: op.queries } : op.type === 'sink' || op.type === 'sink-stage' ? { type: op.type, path: op.path } : { type: op.type }
+  return { id: t.id, key: t.key, node: t.nodeId, inputs: t.inputIds, partitions: t.partitionInfos, op: opText }
+}
 
 type OptionSpec = { type: 'string' | 'boolean'; multiple?: boolean; help: string }
 
@@ -136,7 +147,13 @@ export class Driver {
     let result: ExecutionResult | null = null
     try {
       const exec = sp.planner.createExecPlan(plan, sp.outputRoot, { outputPath: args.outputPath, selfContained: args.selfContainedFinalResults })
-      await sp.scheduler.run(exec.tasks, [exec.rootTask])
+      await writeFile(join(sp.jobRoot, 'config', 'logical_plan.txt'), `${plan.explainStr()}\n`)
+      await writeFile(join(sp.jobRoot, 'config', 'exec_plan.json'), `${JSON.stringify(exec.tasks.map(describeTask), null, 1)}\n`)
+      try {
+        await sp.scheduler.run(exec.tasks, [exec.rootTask])
+      } finally {
+        await writeFile(join(sp.jobRoot, 'log', 'task_metrics.csv'), taskMetricsCsv(sp.scheduler.attempts))
+      }
       const results = sp.scheduler.results
       const finalOp = exec.finalSinkTask.op
       result = {
@@ -155,6 +172,7 @@ export class Driver {
       if (!options.stopProcessOnDone) throw error
       process.stderr.write(`${(error as Error).message}\n`)
     }
+    await sp.close()
     if (options.stopProcessOnDone) process.exit(result ? 0 : 70)
     return result
   }

@@ -15,7 +15,8 @@ import { Planner } from './logical/planner.ts'
 import { Optimizer } from './logical/optimizer.ts'
 import { LogicalPlan } from './logical/logical-plan.ts'
 import type { TaskSpec } from './logical/task.ts'
-import { TaskScheduler } from './execution/scheduler.ts'
+import { TaskScheduler, taskMetricsCsv } from './execution/scheduler.ts'
+import { writeFile } from 'node:fs/promises'
 import { InProcessTaskRunner, type TaskRunner } from './execution/runner.ts'
 import { appendStatus, cleanupJob, createJobDirs, jobRootOf } from './execution/job-layout.ts'
 import { TerminalProgress } from './execution/progress.ts'
@@ -73,7 +74,8 @@ export async function init(options: InitOptions = {}, deps: SessionDeps = {}): P
 const openSessions = new Set<Session>()
 
 function shutdownOpenSessions(): void {
-  for (const s of openSessions) void s.shutdown()
+  // Exit-time best effort: a job dir removed meanwhile must not crash the exit.
+  for (const s of openSessions) void s.shutdown().catch(() => undefined)
 }
 
 export class Session {
@@ -225,6 +227,18 @@ export class Session {
     return this.reader
   }
 
+  /** @internal releases the session without touching .STATUS (the Driver records its own). */
+  async close(): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    openSessions.delete(this)
+    if (openSessions.size === 0) process.off('beforeExit', shutdownOpenSessions)
+    this.reader?.close()
+    this.reader = undefined
+    await this.runner.close?.()
+    if (this.schedulerRef) this.system?.stop(this.schedulerRef)
+  }
+
   /** Idempotent: appends success/failure to log/.STATUS; on success removes queue/, temp/, staging/. */
   async shutdown(): Promise<void> {
     if (this.closed) return
@@ -233,6 +247,7 @@ export class Session {
     if (openSessions.size === 0) process.off('beforeExit', shutdownOpenSessions)
     this.reader?.close()
     this.reader = undefined
+    await writeFile(join(this.jobRoot, 'log', 'task_metrics.csv'), taskMetricsCsv(this.scheduler.attempts))
     await appendStatus(this.jobRoot, this.failed ? 'failure' : 'success', this.clock.now())
     if (!this.failed) await cleanupJob(this.jobRoot, this.config.removeOutputRoot)
     await this.runner.close?.()

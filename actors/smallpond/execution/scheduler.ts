@@ -42,8 +42,12 @@ export interface SchedulerOptions {
 
 export interface TaskAttemptRecord {
   readonly taskId: number
+  readonly key: string
+  readonly nodeId: number
   readonly attempt: number
   readonly ok: boolean
+  readonly elapsedMs: number
+  readonly rows: number
   readonly error?: string
 }
 
@@ -161,6 +165,10 @@ export class TaskScheduler {
   private async attempt(task: TaskSpec): Promise<TaskOutcome | Error> {
     const fails = this.failCounts.get(task.id) ?? 0
     const attempt = fails
+    const startMs = this.options.clock.now()
+    const record = (ok: boolean, rows: number, error?: string): void => {
+      this.attempts.push({ taskId: task.id, key: task.key, nodeId: task.nodeId, attempt, ok, elapsedMs: this.options.clock.now() - startMs, rows, error })
+    }
     try {
       const p = this.options.faultInjectProb ?? 0
       if (p > 0 && fails <= 1 && this.options.random() < p) {
@@ -169,11 +177,11 @@ export class TaskScheduler {
       const inputs = task.inputIds.map((id) => this.results.get(id)!)
       const memoryBoost = this.memoryBoosts.get(task.id) ?? 1
       const output = await this.options.runner.run({ task, inputs, env: { ...this.options.env, attempt, memoryBoost } })
-      this.attempts.push({ taskId: task.id, attempt, ok: true })
+      record(true, output.rowsWritten)
       return output
     } catch (error) {
       const err = toT3fsError(error, SmallpondErrorCode.taskFailed)
-      this.attempts.push({ taskId: task.id, attempt, ok: false, error: err.message })
+      record(false, 0, err.message)
       const count = fails + 1
       this.failCounts.set(task.id, count)
       if (err.code === SmallpondErrorCode.outOfMemory) {
@@ -201,6 +209,13 @@ export function pickFair(ready: readonly TaskSpec[], lastNodeId: number, failCou
     if (a[0] < b[0] || (a[0] === b[0] && (a[1] < b[1] || (a[1] === b[1] && a[2] < b[2])))) best = i
   }
   return best
+}
+
+/** `log/task_metrics.csv`: one line per attempt. */
+export function taskMetricsCsv(attempts: readonly TaskAttemptRecord[]): string {
+  const quote = (s: string) => `"${s.replace(/"/g, '""').replace(/\n/g, ' ')}"`
+  const lines = attempts.map((a) => [a.taskId, a.key, a.nodeId, a.attempt, a.ok ? 'success' : 'failure', a.elapsedMs.toFixed(1), a.rows, quote(a.error ?? '')].join(','))
+  return ['task_id,task_key,node_id,attempt,status,elapsed_ms,rows_written,error', ...lines].join('\n') + '\n'
 }
 
 function describePartition(task: TaskSpec): string {

@@ -230,5 +230,9 @@ t.test('low-level pipelines', async (t) => {
     t.match(result!.finalOutputPath, /output\/FinalResults$/)
     t.equal((await readFile(join(result!.finalOutputPath, '.MANIFEST.txt'), 'utf8')).trim().split('\n').length, 1)
     t.equal((await readSpec(result!.getOutput('hosts')!)).length, 1000)
+    for (const f of ['config/logical_plan.txt', 'config/exec_plan.json', 'log/task_metrics.csv', 'log/.STATUS']) {
+      t.ok((await readFile(join(result!.jobRoot, f), 'utf8')).length > 0, f)
+    }
+    t.match(await readFile(join(result!.jobRoot, 'log/task_metrics.csv'), 'utf8'), /^task_id,task_key,node_id,attempt,status,elapsed_ms,rows_written,error\n\d+,DataSourceTask-\d+,/)
   })
 })
