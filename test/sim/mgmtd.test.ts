@@ -32,3 +32,22 @@ t.test(`mgmtd invariants hold after every step over ${seeds} seeds`, async (t) =
   t.comment(`${seeds} seeds, ${steps} checked steps, ${crashes} crashes, mean highest chain version ${(versions / seeds).toFixed(1)}, ${seconds.toFixed(1)} s`)
   t.ok(seconds < 60, 'within 60 s')
 })
+
+t.test('the checker catches what it must: a version going back, two SYNCING, no LASTSRV, two lease holders', async (t) => {
+  const { encode, keys } = await import('../../actors/mgmtd/store.ts')
+  const cluster = await buildCluster(1, {}, { storageNodes: 3, chains: 1, replicas: 3, crashMgmtds: false })
+  await runChecked(cluster, 600, 50)
+  const write = (chain: unknown) => cluster.kv.transact((tx) => tx.set(keys.chain(1), encode(chain)))
+  const [chain] = cluster.checker.chains
+  await write({ ...chain, chainVersion: chain.chainVersion + 5 })
+  await cluster.checker.check()
+  await write({ ...chain, chainVersion: chain.chainVersion + 4 })
+  await t.rejects(cluster.checker.check(), /went from version \d+ back to \d+/)
+  await write({ chainId: 1, chainVersion: 100, targets: [{ targetId: 1, publicState: 'SERVING' }, { targetId: 2, publicState: 'SYNCING' }, { targetId: 3, publicState: 'SYNCING' }] })
+  await t.rejects(cluster.checker.check(), /has 2 SYNCING targets/)
+  await write({ chainId: 1, chainVersion: 101, targets: [{ targetId: 1, publicState: 'OFFLINE' }, { targetId: 2, publicState: 'WAITING' }] })
+  await t.rejects(cluster.checker.check(), /no SERVING target and 0 LASTSRV/)
+  await write({ chainId: 1, chainVersion: 102, targets: [{ targetId: 1, publicState: 'SERVING' }] })
+  cluster.beliefs.set('x', { nodeId: 7, leaseEndMs: cluster.sim.clock.now() + 1_000 })
+  await t.rejects(cluster.checker.check(), /2 mgmtds hold the lease at once/)
+})
