@@ -19,6 +19,8 @@ export interface Connection {
   /** Any bytes since the last heartbeat tick (keeps the clock out of the receive path). */
   heard: boolean
   closed: boolean
+  /** When the socket was opened: bounds the handshake (a dial or an unidentified inbound). */
+  readonly openedMs: number
 }
 
 export interface Waiter {

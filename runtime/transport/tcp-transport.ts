@@ -59,6 +59,10 @@ const DIRECT_READ_MIN_BYTES = 16 * 1024
 /** Read size right after a large frame: the next frame's head, and little more. */
 const HEAD_READ_BYTES = 256
 const HELLO_VERSION = 1
+/** Nodes one transport keeps state for (the profile's peer table has the same bound). */
+const MAX_PEERS = 4096
+/** Accepted connections that have not said HELLO yet; more are refused. */
+const MAX_UNIDENTIFIED_INBOUND = 256
 
 interface PendingOp {
   readonly id: number
@@ -275,7 +279,7 @@ export class TcpTransport implements NodeTransport {
       noDelay: true,
       onread: this.#reader(() => conn),
     })
-    conn = { socket, dialed: true, decoder: null, peer: null, heard: true, closed: false }
+    conn = { socket, dialed: true, decoder: null, peer: null, heard: true, closed: false, openedMs: Date.now() }
     const c = conn
     c.decoder = new FrameDecoder(this.#s, this.#sinkFor(c))
     peer.dialing = c
@@ -285,13 +289,13 @@ export class TcpTransport implements NodeTransport {
   }
 
   #accept(accepted: Socket): void {
-    if (this.#closed) {
+    if (this.#closed || this.#inbound.size >= MAX_UNIDENTIFIED_INBOUND) {
       accepted.destroy()
       return
     }
     let conn: Connection | null = null
     const socket = this.#adoptWithReader(accepted, () => conn)
-    conn = { socket, dialed: false, decoder: null, peer: null, heard: true, closed: false }
+    conn = { socket, dialed: false, decoder: null, peer: null, heard: true, closed: false, openedMs: Date.now() }
     const c = conn
     c.decoder = new FrameDecoder(this.#s, this.#sinkFor(c))
     this.#inbound.add(c)
@@ -409,6 +413,11 @@ export class TcpTransport implements NodeTransport {
     }
     let peer = this.#peers.get(node)
     if (!peer) {
+      if (this.#peers.size >= MAX_PEERS) {
+        this.#log.warn({ evt: 'TransportTooManyPeers', node, maxPeers: MAX_PEERS })
+        this.#drop(conn, 'too many peers')
+        return
+      }
       peer = new Peer(node, undefined)
       this.#peers.set(node, peer)
     }
@@ -527,7 +536,10 @@ export class TcpTransport implements NodeTransport {
   #onTick(): void {
     const now = Date.now()
     const heartbeat = new Uint8Array(0)
+    // Handshakes are bounded too: a dial to a black hole, or an inbound socket that never says HELLO.
+    for (const conn of this.#inbound) if (now - conn.openedMs > this.#s.heartbeatTimeoutMs) this.#drop(conn, 'no hello')
     for (const peer of this.#peers.values()) {
+      if (peer.dialing && now - peer.dialing.openedMs > this.#s.heartbeatTimeoutMs) peer.dialing.socket.destroy()
       const conn = peer.conn
       if (peer.phase === 'up' && conn) {
         if (conn.heard) {

@@ -314,3 +314,28 @@ t.test('regions are bounded by max_regions', async (t) => {
   a.unregisterRegion(regionId)
   t.ok(a.registerRegion(new Uint8Array(1)).regionId > 0)
 })
+
+t.test('a connection that never says hello is closed after the timeout', async (t) => {
+  const a = make(1)
+  t.teardown(() => a.close())
+  await a.start()
+  const { connect } = await import('node:net')
+  const socket = connect({ host: HOST, port: a.port })
+  socket.on('error', () => {})
+  const started = Date.now()
+  await new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  const after = Date.now() - started
+  t.ok(after >= 250 && after < 2000, `closed after ${after}ms (timeout 300ms)`)
+})
+
+t.test('garbage on a connection closes it without harming the node', async (t) => {
+  const [a, b] = await pair(t)
+  const { connect } = await import('node:net')
+  const socket = connect({ host: HOST, port: a.port })
+  socket.on('error', () => {})
+  socket.write(new Uint8Array(64).fill(0xff))
+  await new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  const got = new Promise<number[]>((resolve) => b.onFrame((_n, f) => resolve([...f.header])))
+  a.send(2, { header: new Uint8Array([9]), payloads: [] })
+  t.same(await got, [9])
+})
