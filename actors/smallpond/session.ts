@@ -16,7 +16,7 @@ import { Optimizer } from './logical/optimizer.ts'
 import { LogicalPlan } from './logical/logical-plan.ts'
 import type { TaskSpec } from './logical/task.ts'
 import { TaskScheduler, taskMetricsCsv } from './execution/scheduler.ts'
-import { writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
 import { InProcessTaskRunner, type TaskRunner } from './execution/runner.ts'
 import { appendStatus, cleanupJob, createJobDirs, jobRootOf } from './execution/job-layout.ts'
 import { TerminalProgress } from './execution/progress.ts'
@@ -247,6 +247,7 @@ export class Session {
     if (openSessions.size === 0) process.off('beforeExit', shutdownOpenSessions)
     this.reader?.close()
     this.reader = undefined
+    await mkdir(join(this.jobRoot, 'log'), { recursive: true })
     await writeFile(join(this.jobRoot, 'log', 'task_metrics.csv'), taskMetricsCsv(this.scheduler.attempts))
     await appendStatus(this.jobRoot, this.failed ? 'failure' : 'success', this.clock.now())
     if (!this.failed) await cleanupJob(this.jobRoot, this.config.removeOutputRoot)
