@@ -93,3 +93,50 @@ t.test('a launched node starts, logs to stderr and stops cleanly on SIGTERM', as
   t.match(stderr, /"evt":"NodeStopped"/)
   for (const line of stderr.trim().split('\n')) t.doesNotThrow(() => JSON.parse(line), 'every stderr line is a JSON log record')
 })
+
+t.test('a launched node spawns the profile actors on the main thread and on worker hosts', async (t) => {
+  const profile = join(dir, 'actors.toml')
+  writeFileSync(
+    profile,
+    `[node]\nid = 5\nroot = ${JSON.stringify(repo)}\n[listen]\ntcp = "127.0.0.1:0"\n[placement]\nhosts_per_domain = 1\n[kv]\nbackend = "memory"\n[shutdown]\ngrace_period = "1s"\n` +
+      `[[actors]]\nname = "on-main"\nmodule = "test/bin/fixtures/hello-actor.ts"\nexport = "hello"\nhost = 0\n[actors.params]\ngreeting = "main"\n` +
+      `[[actors]]\nname = "on-worker"\nmodule = "test/bin/fixtures/hello-actor.ts"\nexport = "hello"\nhost = 1\n[actors.params]\ngreeting = "worker"\n`,
+  )
+  const child = spawn(process.execPath, [join(repo, 'bin/t3fs.mjs'), 'launch', profile], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const killer = setTimeout(() => child.kill('SIGKILL'), 25_000)
+  t.teardown(() => {
+    clearTimeout(killer)
+    child.kill('SIGKILL')
+  })
+  let stderr = ''
+  const started = new Promise<void>((resolve) => {
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString()
+      if (stderr.includes('"evt":"NodeStarted"')) resolve()
+    })
+  })
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  await Promise.race([started, exited])
+  t.match(stderr, /"evt":"ActorStarted","actor":"on-main","host":0/)
+  t.match(stderr, /"evt":"ActorStarted","actor":"on-worker","host":1/)
+  t.match(stderr, /"actors":2/)
+  child.kill('SIGINT')
+  t.equal(await exited, 0)
+})
+
+t.test('an actor module without the named export fails the launch with exit 1', async (t) => {
+  const profile = join(dir, 'badexport.toml')
+  writeFileSync(
+    profile,
+    `[node]\nid = 6\nroot = ${JSON.stringify(repo)}\n[listen]\ntcp = "127.0.0.1:0"\n[kv]\nbackend = "memory"\n` +
+      `[[actors]]\nname = "x"\nmodule = "test/bin/fixtures/hello-actor.ts"\nexport = "nope"\nhost = 0\n`,
+  )
+  const child = spawn(process.execPath, [join(repo, 'bin/t3fs.mjs'), 'launch', profile], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const killer = setTimeout(() => child.kill('SIGKILL'), 25_000)
+  t.teardown(() => clearTimeout(killer))
+  let stderr = ''
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
+  t.equal(code, 1)
+  t.match(stderr, /has no export "nope"/)
+})
