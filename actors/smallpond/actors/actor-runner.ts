@@ -6,6 +6,7 @@
 import type { ActorRef } from '../../../runtime/actor.ts'
 import type { TaskOutcome, TaskRunner, TaskRunRequest } from '../execution/runner.ts'
 import { invalidArgument } from '../errors.ts'
+import { T3fsError, isT3fsError } from '../../../runtime/errors.ts'
 import type { TaskActorMsg } from './protocol.ts'
 import { TASK_ACTOR_MODULE } from './task-actor.ts'
 
@@ -33,14 +34,23 @@ export class ActorTaskRunner implements TaskRunner {
     if (placement.hostIds.length === 0) throw invalidArgument('runtime', placement.hostIds, 'a runtime with at least one worker host')
   }
 
+  /** Hosts that died are left out of the rotation; the scheduler retries their tasks elsewhere. */
+  private readonly deadHosts = new Set<number>()
+
   async run(request: TaskRunRequest): Promise<TaskOutcome> {
-    const hosts = this.placement.hostIds
+    const hosts = this.placement.hostIds.filter((h) => !this.deadHosts.has(h))
+    if (hosts.length === 0) throw new T3fsError('ERR_HOST_DIED', 'smallpond: every worker host died; accepted: a runtime with a live worker host')
     const host = hosts[this.next++ % hosts.length]
-    const ref = await this.placement.spawn<TaskActorMsg>({ module: TASK_ACTOR_MODULE, export: 'smallpondTask' }, undefined, { host })
     try {
-      return await ref.ask({ type: 'run', task: request.task, inputs: request.inputs, env: request.env }, { timeoutMs: this.taskTimeoutMs }) as TaskOutcome
-    } finally {
-      await this.placement.stop(ref).catch(() => undefined)
+      const ref = await this.placement.spawn<TaskActorMsg>({ module: TASK_ACTOR_MODULE, export: 'smallpondTask' }, undefined, { host })
+      try {
+        return await ref.ask({ type: 'run', task: request.task, inputs: request.inputs, env: request.env }, { timeoutMs: this.taskTimeoutMs }) as TaskOutcome
+      } finally {
+        await this.placement.stop(ref).catch(() => undefined)
+      }
+    } catch (error) {
+      if (isT3fsError(error, 'ERR_HOST_DIED')) this.deadHosts.add(host)
+      throw error
     }
   }
 }

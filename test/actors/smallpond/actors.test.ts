@@ -38,3 +38,15 @@ t.test('DataFrames run as task actors on worker hosts', async (t) => {
   t.equal(await sp.readParquet(join(dir, 'out')).count(), 1000)
   await sp.shutdown()
 })
+
+t.test('a worker host that dies: its tasks are retried on the others', async (t) => {
+  const runtime = await NodeRuntime.start({ hostsPerDomain: 2, domains: [{ id: 0, cpus: [0, 1] }] })
+  t.teardown(() => runtime.shutdown())
+  const sp = await session(t.testdir(), { maxFailCount: 3 }, { runtime })
+  t.equal(await sp.fromItems(Array.from({ length: 100 }, (_, i) => i)).repartition(4, { byRows: true }).map('item').count(), 100)
+  await runtime.killHost(runtime.hostIds[0])
+  const rows = await sp.fromItems(Array.from({ length: 100 }, (_, i) => i)).repartition(4, { hashBy: 'item' }).map('sum(item) as s').takeAll()
+  t.equal(rows.reduce((s, r) => s + num(r.s), 0), 4950)
+  t.ok(sp.scheduler.attempts.some((a) => !a.ok && /died/.test(a.error ?? '')), 'attempts on the dead host failed and were retried')
+  await sp.shutdown()
+})
