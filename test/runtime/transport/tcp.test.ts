@@ -1,6 +1,7 @@
 import t from 'tap'
 import { createServer, type Socket } from 'node:net'
 import { TcpTransport, type TcpTransportOptions } from '../../../runtime/transport/tcp-transport.ts'
+import { startTestTransports } from '../../../runtime/transport/testing.ts'
 import type { Frame, PeerState } from '../../../runtime/transport/transport.ts'
 import { encodeFrame, FrameType } from '../../../runtime/transport/framing.ts'
 import { isT3fsError, type T3fsError } from '../../../runtime/errors.ts'
@@ -17,14 +18,8 @@ interface Teardown {
 }
 
 async function pair(t: Teardown, extra: Partial<TcpTransportOptions> = {}): Promise<[TcpTransport, TcpTransport]> {
-  const a = make(1, extra)
-  const b = make(2, extra)
+  const [a, b] = await startTestTransports([1, 2], extra)
   t.teardown(() => Promise.all([a.close(), b.close()]))
-  await a.start()
-  await b.start()
-  a.addPeer(2, { host: HOST, port: b.port })
-  b.addPeer(1, { host: HOST, port: a.port })
-  await Promise.all([untilState(a, 2, 'up'), untilState(b, 1, 'up')])
   return [a, b]
 }
 
@@ -338,4 +333,25 @@ t.test('garbage on a connection closes it without harming the node', async (t) =
   const got = new Promise<number[]>((resolve) => b.onFrame((_n, f) => resolve([...f.header])))
   a.send(2, { header: new Uint8Array([9]), payloads: [] })
   t.same(await got, [9])
+})
+
+t.test('a port in use fails start() with the address and the code', async (t) => {
+  const a = make(1)
+  t.teardown(() => a.close())
+  await a.start()
+  const b = make(2, { listen: { host: HOST, port: a.port } })
+  try {
+    await b.start()
+    t.fail('no error')
+  } catch (error) {
+    t.equal((error as { code?: string }).code, 'EADDRINUSE')
+    t.match((error as Error).message, new RegExp(`node 2 cannot listen on 127\\.0\\.0\\.1:${a.port}`))
+  }
+  await b.close()
+})
+
+t.test('startTestTransports wires n nodes that all see each other', async (t) => {
+  const nodes = await startTestTransports([11, 12, 13])
+  t.teardown(() => Promise.all(nodes.map((n) => n.close())))
+  for (const n of nodes) for (const o of nodes) if (n !== o) t.equal(n.peerPhase(o.nodeId), 'up')
 })
