@@ -5,7 +5,6 @@
  */
 import { homedir, availableParallelism } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
-import { randomUUID } from 'node:crypto'
 import { invalidArgument } from './errors.ts'
 
 export interface InitOptions {
@@ -71,10 +70,19 @@ function timeFrom(name: string, value: Date | number | string | undefined): numb
   return ms
 }
 
+/** A version-4 UUID from the injected random source (so seeded sessions get reproducible job ids). */
+export function uuid4(random: () => number): string {
+  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16))
+  hex[12] = '4'
+  hex[16] = (8 + Math.floor(random() * 4)).toString(16)
+  const h = hex.join('')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+}
+
 export function resolveConfig(options: InitOptions, env: Readonly<Record<string, string | undefined>>, nowMs: number,
   randomSeed: () => number): ResolvedConfig {
   const warnings: string[] = []
-  const jobId = options.jobId ?? env.SP_JOBID ?? randomUUID()
+  const jobId = options.jobId ?? env.SP_JOBID ?? uuid4(randomSeed)
   if (!UUID.test(jobId)) throw invalidArgument('jobId (SP_JOBID)', jobId, 'a UUID-like id of hex digits and dashes')
   let dataRoot = options.dataRoot ?? env.SP_DATA_ROOT
   if (!dataRoot) {
