@@ -71,7 +71,7 @@ export function resolveMgmtdConfig(input: Readonly<Record<string, unknown>> = {}
     }
   }
   if (!(config.extendLeaseIntervalMs > 0 && config.extendLeaseIntervalMs * 2 <= config.leaseLengthMs)) {
-    throw invalidOption('mgmtd.extendLeaseIntervalMs', config.extendLeaseIntervalMs, `a positive interval at most half of leaseLengthMs (${config.leaseLengthMs})`)
+    throw invalidOption('mgmtd.extendLeaseIntervalMs (extend_lease_interval)', config.extendLeaseIntervalMs, `a positive interval at most half of leaseLengthMs (lease_length, here ${config.leaseLengthMs} ms)`)
   }
   for (const key of ['checkStatusIntervalMs', 'updateChainsIntervalMs'] as const) {
     if (!(config[key] > 0)) throw invalidOption(`mgmtd.${key}`, config[key], 'a positive interval')

@@ -63,7 +63,8 @@ interface MgmtdState {
 export const mgmtdActor = defineActor<MgmtdState, MgmtdMsg, MgmtdArgs>({
   kind: 'mgmtd',
   mailboxMax: 4096,
-  supervision: { strategy: 'restart', maxRestarts: 1000, withinMs: 60_000, backoffMinMs: 10, backoffMaxMs: 1_000 },
+  // A bad config fails init every time: give up after a bounded number of restarts.
+  supervision: { strategy: 'restart', maxRestarts: 50, withinMs: 60_000, backoffMinMs: 10, backoffMaxMs: 1_000 },
   validate: validateMgmtdMsg,
   async init(ctx, rawArgs) {
     const args = normalizeArgs(rawArgs, ctx.self.address.node)

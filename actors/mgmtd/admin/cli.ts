@@ -8,7 +8,7 @@
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import type { ActorRef } from '../../../runtime/actor.ts'
-import { isT3fsError, toT3fsError } from '../../../runtime/errors.ts'
+import { isT3fsError, T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import type { MgmtdMsg } from '../protocol.ts'
 import { CSV_ERROR } from './csv.ts'
 import { COMMANDS, USAGE_ERROR, type AdminResult, type Cell } from './commands.ts'
@@ -77,6 +77,9 @@ const defaultDeps: AdminDeps = {
       return { mgmtd: await client.lookup<MgmtdMsg>(target.name), close: () => client.close() }
     } catch (error) {
       await client.close()
+      if (isT3fsError(error) && error.code === 'ERR_ASK_TIMEOUT') {
+        throw new T3fsError('ERR_ADMIN_NO_REGISTRY', `node ${target.node} at ${target.address} accepted the connection but did not answer the lookup of ${JSON.stringify(target.name)} within ${target.timeoutMs} ms; check --node (the node id of that address) and that the node routes actor messages`, { address: target.address, node: target.node })
+      }
       throw error
     }
   },
