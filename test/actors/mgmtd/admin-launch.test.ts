@@ -45,7 +45,9 @@ t.test('`t3fs admin` against a node started by `t3fs launch` with mgmtd in its p
   const admin = (...args: string[]) => run(['admin', '--mgmtd', `127.0.0.1:${port}`, '--node', '4', '--timeout', '3000', ...args])
   const probe = await admin('list-nodes')
   if (probe.code !== 0 && /ERR_ADMIN_NO_REGISTRY/.test(probe.err)) {
-    t.skip(`the launched node does not route actor messages yet (bin/launch.ts does not hand its transport to NodeRuntime), so no process can reach its mgmtd: ${probe.err.trim()}`)
+    const reason = `the launched node does not route actor messages yet (bin/launch.ts does not hand its transport to NodeRuntime), so no process can reach its mgmtd: ${probe.err.trim()}`
+    t.comment(`admin against a launched node skipped: ${reason}`)
+    t.test('admin commands over TCP against the launched mgmtd', { skip: reason }, async () => {})
     return
   }
   t.equal(probe.code, 0, probe.err)
