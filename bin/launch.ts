@@ -11,12 +11,12 @@ import { pathToFileURL } from 'node:url'
 import pino from 'pino'
 import { NodeRuntime, readTopology, type Logger, type NumaDomain } from '../runtime/index.ts'
 import { isT3fsError, T3fsError, toT3fsError } from '../runtime/errors.ts'
-import { loadProfile, type Profile } from '../runtime/profile/index.ts'
+import { loadProfile, parseOverrideValue, type Profile } from '../runtime/profile/index.ts'
 import { createTransport, selectTransport } from '../runtime/transport/index.ts'
 import type { Io } from './cli.ts'
 import { buildPlan, formatPlan } from './plan.ts'
 
-const HELP = `usage: t3fs launch [--dry-run] [--json] <profile.toml>
+const HELP = `usage: t3fs launch [--dry-run] [--json] [--config.<key>=<value> ...] <profile.toml>
 
 Starts a node from its TOML profile (see configs/dev.toml; keys in runtime/profile/schema.ts).
 Logs go to stderr as JSON lines (pino). SIGINT/SIGTERM shut the node down cleanly.
@@ -24,10 +24,34 @@ Logs go to stderr as JSON lines (pino). SIGINT/SIGTERM shut the node down cleanl
 options:
   --dry-run   load and validate the profile, print the resolved plan, start nothing
   --json      with --dry-run: print the plan as JSON
+  --config.<key>=<value>
+              override one profile key after all files, as 3FS does
+              (e.g. --config.node.id=2 --config.listen.tcp=127.0.0.1:9001)
   -h, --help  show this help
 `
 
-export async function launchCommand(args: string[], io: Io): Promise<number> {
+/** Splits off 3FS-style `--config.a.b=value` overrides, which parseArgs cannot declare. */
+export function splitOverrides(args: readonly string[]): { rest: string[]; overrides: Record<string, unknown>; bad: string | null } {
+  const rest: string[] = []
+  const overrides: Record<string, unknown> = {}
+  for (const arg of args) {
+    if (!arg.startsWith('--config.')) {
+      rest.push(arg)
+      continue
+    }
+    const eq = arg.indexOf('=')
+    if (eq < 0) return { rest, overrides, bad: arg }
+    overrides[arg.slice('--config.'.length, eq)] = parseOverrideValue(arg.slice(eq + 1))
+  }
+  return { rest, overrides, bad: null }
+}
+
+export async function launchCommand(argv: string[], io: Io): Promise<number> {
+  const { rest: args, overrides, bad } = splitOverrides(argv)
+  if (bad !== null) {
+    io.stderr.write(`t3fs launch: ${bad} needs a value: --config.<key>=<value>\n\n${HELP}`)
+    return 2
+  }
   let parsed
   try {
     parsed = parseArgs({
@@ -51,7 +75,7 @@ export async function launchCommand(args: string[], io: Io): Promise<number> {
   }
   let profile: Profile
   try {
-    profile = loadProfile(positionals[0])
+    profile = loadProfile(positionals[0], overrides)
   } catch (error) {
     io.stderr.write(`t3fs launch: ${isT3fsError(error) ? error.message : String(error)}\n`)
     return 1

@@ -1,4 +1,4 @@
-export { loadProfile, parseProfile } from './load.ts'
+export { loadProfile, parseProfile, parseOverrideValue, OVERRIDE_ORIGIN } from './load.ts'
 export { parseAddress } from './validate.ts'
 export { profileError } from './errors.ts'
 export { SECTIONS, ARRAYS, acceptedText, type Knob, type KnobType, type KnobSection } from './schema.ts'

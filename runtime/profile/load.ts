@@ -25,11 +25,46 @@ export interface MergedProfile {
   readonly files: readonly string[]
 }
 
-/** Reads, merges and validates the profile at `file`. Throws T3fsError ERR_PROFILE. */
-export function loadProfile(file: string): Profile {
+/** Where command-line overrides say they come from in errors. */
+export const OVERRIDE_ORIGIN = '(command line --config)'
+
+/**
+ * Reads, merges and validates the profile at `file`. `overrides` (dotted key → value, as given by
+ * 3FS-style `--config.a.b=value` flags) apply last, over every file. Throws T3fsError ERR_PROFILE.
+ */
+export function loadProfile(file: string, overrides: Readonly<Record<string, unknown>> = {}): Profile {
   const absolute = resolve(file)
-  const merged = readMerged(absolute)
+  const merged = applyOverrides(readMerged(absolute), overrides)
   return validateProfile(absolute, merged)
+}
+
+/** Parses an override value the way TOML would read it, else keeps it as a string (`memory`, `127.0.0.1:9000`). */
+export function parseOverrideValue(text: string): unknown {
+  try {
+    return (parse(`v = ${text}`) as { v: unknown }).v
+  } catch {
+    return text
+  }
+}
+
+function applyOverrides(merged: MergedProfile, overrides: Readonly<Record<string, unknown>>): MergedProfile {
+  const table = structuredClone(merged.table)
+  for (const [key, value] of Object.entries(overrides)) {
+    const parts = key.split('.')
+    if (parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p)) || parts.length > 4) {
+      throw profileError(OVERRIDE_ORIGIN, key, value, 'a dotted key such as transport.heartbeat_timeout (array entries such as actors cannot be overridden)', 'is not an overridable key')
+    }
+    let at: RawTable = table
+    for (const part of parts.slice(0, -1)) {
+      const next = at[part]
+      if (next === undefined) at[part] = {}
+      else if (!isTable(next)) throw profileError(OVERRIDE_ORIGIN, key, value, `a key inside a table; ${part} is not a table`, 'cannot be set')
+      at = at[part] as RawTable
+    }
+    at[parts[parts.length - 1]] = value
+    merged.origins.set(key, OVERRIDE_ORIGIN)
+  }
+  return { table, origins: merged.origins, files: merged.files }
 }
 
 /** Parses a profile from text (tests, `--config` strings); includes resolve against `file`'s directory. */
