@@ -33,6 +33,13 @@ export interface InitOptions {
   bindNumaNode?: boolean
   memoryAllocator?: 'system' | 'jemalloc' | 'mimalloc'
   platform?: string
+  /**
+   * Where tasks run: 'in-process' (default) or 'actors' — a NodeRuntime owned by the session, with a
+   * scheduler actor and one task actor per attempt on its worker hosts (SP_EXECUTOR).
+   */
+  executor?: 'in-process' | 'actors'
+  /** Worker hosts per NUMA domain when executor is 'actors' (default 1). */
+  hostsPerDomain?: number
 }
 
 export interface ResolvedConfig {
@@ -51,6 +58,8 @@ export interface ResolvedConfig {
   readonly bindNumaNode: boolean
   readonly memoryAllocator: 'system' | 'jemalloc' | 'mimalloc'
   readonly platform: string
+  readonly executor: 'in-process' | 'actors'
+  readonly hostsPerDomain: number
   readonly warnings: readonly string[]
 }
 
@@ -96,6 +105,8 @@ export function resolveConfig(options: InitOptions, env: Readonly<Record<string,
   if (!['system', 'jemalloc', 'mimalloc'].includes(allocator)) {
     throw invalidArgument('memoryAllocator (SP_MEMORY_ALLOCATOR)', allocator, 'system | jemalloc | mimalloc')
   }
+  const executor = options.executor ?? env.SP_EXECUTOR ?? 'in-process'
+  if (executor !== 'in-process' && executor !== 'actors') throw invalidArgument('executor (SP_EXECUTOR)', executor, 'in-process | actors')
   const execs = intFrom('numExecutors (SP_NUM_EXECUTORS)', options.numExecutors ?? env.SP_NUM_EXECUTORS, 0, 1024) ?? 0
   const prob = options.faultInjectProb ?? 0
   if (!(prob >= 0 && prob < 1)) throw invalidArgument('faultInjectProb', prob, 'a number in [0, 1)')
@@ -115,6 +126,8 @@ export function resolveConfig(options: InitOptions, env: Readonly<Record<string,
     bindNumaNode: options.bindNumaNode ?? env.SP_BIND_NUMA_NODE === '1',
     memoryAllocator: allocator as ResolvedConfig['memoryAllocator'],
     platform,
+    executor,
+    hostsPerDomain: intFrom('hostsPerDomain', options.hostsPerDomain, 1, 64) ?? 1,
     warnings,
   }
 }

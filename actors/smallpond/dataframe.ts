@@ -59,6 +59,11 @@ export class DataFrame {
       { partitionByRows: byRows ?? false, dimension: rest.dimension, nested: rest.nested, cpuLimit: rest.cpuLimit }))
   }
 
+  /** `sp.partialSql(query, this, ...others)`: `{0}` is this DataFrame, `{1}`… the others. */
+  partialSql(query: string, ...others: DataFrame[]): DataFrame {
+    return this.session.partialSql(query, this, ...others)
+  }
+
   /** Sends each row to a random partition (same partition count), then shuffles within partitions. */
   randomShuffle(options: SqlEngineOptions = {}): DataFrame {
     const n = this.session.planNode(this.plan).targets.length

@@ -28,6 +28,7 @@ import { invalidArgument, smallpondError, SmallpondErrorCode } from './errors.ts
 import { DataFrame } from './dataframe.ts'
 import type { ActorRef } from '../../runtime/actor.ts'
 import type { ActorSystem } from '../../runtime/actor-system.ts'
+import { NodeRuntime } from '../../runtime/node-runtime.ts'
 import { ActorTaskRunner, type TaskPlacement } from './actors/actor-runner.ts'
 import { smallpondScheduler } from './actors/scheduler-actor.ts'
 import type { SchedulerMsg } from './actors/protocol.ts'
@@ -58,8 +59,10 @@ export async function init(options: InitOptions = {}, deps: SessionDeps = {}): P
   const clock = deps.clock ?? systemClock
   const random = deps.random ?? systemRandom
   const config = resolveConfig(options, deps.env ?? process.env, clock.now(), random)
-  const session = deps.runtime
-    ? new Session(config, new ActorTaskRunner(deps.runtime), clock, random, deps.runtime.system)
+  const owned = !deps.runtime && config.executor === 'actors' ? await NodeRuntime.start({ hostsPerDomain: config.hostsPerDomain }) : undefined
+  const runtime = deps.runtime ?? owned
+  const session = runtime
+    ? new Session(config, new ActorTaskRunner(runtime), clock, random, runtime.system, owned)
     : new Session(config, deps.runner ?? new InProcessTaskRunner(), clock, random)
   await session.ready()
   await createJobDirs(session.jobRoot)
@@ -92,7 +95,7 @@ export class Session {
   private closed = false
 
   constructor(readonly config: ResolvedConfig, readonly runner: TaskRunner, readonly clock: Clock, readonly random: () => number,
-    private readonly system?: ActorSystem) {
+    private readonly system?: ActorSystem, private readonly ownedRuntime?: NodeRuntime) {
     this.jobRoot = jobRootOf(config.dataRoot, config.jobTimeMs, config.jobId)
     this.planner = new Planner({ maxProducers: Math.max(1, Math.min(config.numExecutors, 8)) })
     this.optimizer = new Optimizer((node) => this.isNodeComputed(node))
@@ -237,6 +240,7 @@ export class Session {
     this.reader = undefined
     await this.runner.close?.()
     if (this.schedulerRef) this.system?.stop(this.schedulerRef)
+    await this.ownedRuntime?.shutdown()
   }
 
   /** Idempotent: appends success/failure to log/.STATUS; on success removes queue/, temp/, staging/. */
@@ -253,6 +257,7 @@ export class Session {
     if (!this.failed) await cleanupJob(this.jobRoot, this.config.removeOutputRoot)
     await this.runner.close?.()
     if (this.schedulerRef) this.system?.stop(this.schedulerRef)
+    await this.ownedRuntime?.shutdown()
   }
 
   get outputRoot(): string {

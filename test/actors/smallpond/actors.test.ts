@@ -50,3 +50,11 @@ t.test('a worker host that dies: its tasks are retried on the others', async (t)
   t.ok(sp.scheduler.attempts.some((a) => !a.ok && /died/.test(a.error ?? '')), 'attempts on the dead host failed and were retried')
   await sp.shutdown()
 })
+
+t.test("init({ executor: 'actors' }) owns a runtime and shuts it down", async (t) => {
+  const sp = await session(t.testdir(), { executor: 'actors', hostsPerDomain: 1 })
+  const df = sp.fromItems([3, 1, 2]).partialSql('select item * 10 as x from {0} order by x')
+  t.same((await df.takeAll()).map((r) => num(r.x)), [10, 20, 30])
+  await sp.shutdown()
+  await t.rejects(df.count(), { code: 'ERR_SMALLPOND_SESSION_CLOSED' })
+})
