@@ -31,7 +31,7 @@ export interface SimCluster {
   checker: InvariantChecker
 }
 
-export async function buildCluster(seed: number, faults: FaultPlan, options: { storageNodes: number; chains: number; replicas: number; crashMgmtds: boolean }): Promise<SimCluster> {
+export async function buildCluster(seed: number, faults: FaultPlan, options: { storageNodes: number; chains: number; replicas: number; crashMgmtds: boolean; muteChance?: number }): Promise<SimCluster> {
   const sim = new Simulation(seed, faults)
   const kvRandom = sim.random.fork()
   const kv = await openKv({
@@ -57,7 +57,7 @@ export async function buildCluster(seed: number, faults: FaultPlan, options: { s
   const storage = Array.from({ length: options.storageNodes }, (_, i) => {
     const nodeId = 10_001 + i
     const targets = chains.flatMap((c) => c.targets).filter((t) => Math.floor(t / 100) === i + 1)
-    const ref = sim.addNode(`storage${nodeId}`).system.spawn(storageNode, { nodeId, targets, mgmtds, heartbeatIntervalMs: 100, syncMs: 150 })
+    const ref = sim.addNode(`storage${nodeId}`).system.spawn(storageNode, { nodeId, targets, mgmtds, heartbeatIntervalMs: 100, syncMs: 150, muteChance: options.muteChance ?? 0 })
     sim.allowCrashes(ref)
     return ref as unknown as ActorRef<never>
   })
@@ -79,6 +79,9 @@ export async function buildCluster(seed: number, faults: FaultPlan, options: { s
 export class InvariantChecker {
   private readonly seen = new Map<number, ChainInfo>()
   steps = 0
+  /** Coverage: checked (step, chain) pairs showing each state, and changes of the primary seen. */
+  readonly coverage = { LASTSRV: 0, SYNCING: 0, WAITING: 0, primaryChanges: 0 }
+  private lastPrimary: number | null = null
 
   constructor(
     private readonly kv: Kv,
@@ -91,6 +94,10 @@ export class InvariantChecker {
     const now = this.sim.clock.now()
     const believers = [...this.beliefs.values()].filter((b) => now < b.leaseEndMs)
     if (believers.length > 1) throw new Error(`at ${now.toFixed(1)} ms ${believers.length} mgmtds hold the lease at once: nodes ${believers.map((b) => b.nodeId).join(', ')}`)
+    if (believers.length === 1 && believers[0].nodeId !== this.lastPrimary) {
+      if (this.lastPrimary !== null) this.coverage.primaryChanges++
+      this.lastPrimary = believers[0].nodeId
+    }
     const snapshot = await loadSnapshot(this.kv)
     for (const chain of snapshot.chains) {
       const before = this.seen.get(chain.chainId)
@@ -103,6 +110,7 @@ export class InvariantChecker {
       const broken = chainInvariantError(chain)
       if (broken !== null) throw new Error(`at ${now.toFixed(1)} ms ${broken}`)
       this.seen.set(chain.chainId, chain)
+      for (const state of ['LASTSRV', 'SYNCING', 'WAITING'] as const) if (chain.targets.some((x) => x.publicState === state)) this.coverage[state]++
     }
   }
 

@@ -17,6 +17,8 @@ export interface StorageNodeArgs {
   mgmtds: ActorRef<MgmtdMsg>[]
   heartbeatIntervalMs: number
   syncMs: number
+  /** Chance per tick that the node goes silent (a stall or a cut link) for 300-900 ms: heartbeat loss beyond single drops. */
+  muteChance?: number
 }
 
 export type StorageNodeMsg = { type: 'tick' } | ({ type: 'locals' } & Returns<Record<number, LocalState>>)
@@ -29,6 +31,7 @@ interface StorageNodeState {
   locals: Map<number, LocalState>
   syncStartMs: Map<number, number>
   routing: RoutingInfo | null
+  mutedUntilMs: number
 }
 
 const askTimeoutMs = 200
@@ -46,11 +49,17 @@ export const storageNode = defineActor<StorageNodeState, StorageNodeMsg, Storage
       locals: new Map(args.targets.map((id) => [id, 'OFFLINE' as LocalState])),
       syncStartMs: new Map(),
       routing: null,
+      mutedUntilMs: 0,
     }
   },
   async handle(state, msg, ctx) {
     if (msg.type === 'locals') return ctx.reply(Object.fromEntries(state.locals))
     ctx.schedule(state.args.heartbeatIntervalMs, { type: 'tick' })
+    if (ctx.clock.now() < state.mutedUntilMs) return
+    if (ctx.random.next() < (state.args.muteChance ?? 0)) {
+      state.mutedUntilMs = ctx.clock.now() + 300 + ctx.random.next() * 600
+      return
+    }
     advanceLocals(state, ctx.clock.now())
     const info = {
       nodeId: state.args.nodeId,

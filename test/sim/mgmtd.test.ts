@@ -2,14 +2,17 @@ import t from 'tap'
 import { exploreSeeds } from '../../runtime/testkit/simulation.ts'
 import { buildCluster, runChecked } from './mgmtd-cluster.ts'
 
-/** Heartbeat loss (drops), duplicates, reordering, and random crashes of storage nodes and both mgmtds. */
+/** Heartbeat loss (single drops and 300-900 ms silences), duplicates, reordering, and random crashes of storage nodes and both mgmtds. */
 const faults = { dropRate: 0.08, duplicateRate: 0.03, minDelayMs: 0.5, maxDelayMs: 12, crashEveryMs: 250 }
 const seeds = Number(process.env.T3FS_MGMTD_SEEDS ?? 500)
 
+const coverage = { LASTSRV: 0, SYNCING: 0, WAITING: 0, primaryChanges: 0 }
+
 async function scenario(seed: number): Promise<{ steps: number; maxVersion: number; crashes: number }> {
-  const cluster = await buildCluster(seed, faults, { storageNodes: 4, chains: 4, replicas: 3, crashMgmtds: true })
+  const cluster = await buildCluster(seed, faults, { storageNodes: 4, chains: 4, replicas: 3, crashMgmtds: true, muteChance: 0.03 })
   await runChecked(cluster, 2_000, 50)
   const maxVersion = Math.max(0, ...cluster.checker.chains.map((c) => c.chainVersion))
+  for (const key of Object.keys(coverage) as (keyof typeof coverage)[]) coverage[key] += cluster.checker.coverage[key]
   return { steps: cluster.checker.steps, maxVersion, crashes: cluster.sim.counters.crashes }
 }
 
@@ -28,6 +31,7 @@ t.test(`mgmtd invariants hold after every step over ${seeds} seeds`, async (t) =
   })
   t.equal(failure, null, 'chain versions only grow, at most one SYNCING per chain, exactly one LASTSRV when nothing serves, never two primaries')
   t.ok(chainsMoved > seeds / 2, `chains changed state in most runs (${chainsMoved}/${seeds}), so the checks had work to do`)
+  t.ok(coverage.LASTSRV > 0 && coverage.SYNCING > 0 && coverage.primaryChanges > 0, `states exercised (chain-steps): ${JSON.stringify(coverage)}`)
   const seconds = (Date.now() - started) / 1000
   t.comment(`${seeds} seeds, ${steps} checked steps, ${crashes} crashes, mean highest chain version ${(versions / seeds).toFixed(1)}, ${seconds.toFixed(1)} s`)
   t.ok(seconds < 60, 'within 60 s')
