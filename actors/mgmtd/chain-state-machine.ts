@@ -12,8 +12,10 @@ const alive = (local: LocalState): boolean => local === 'ONLINE' || local === 'U
 
 /**
  * The next target list of a chain, given each target's local state (a target missing from
- * `localOf` counts as OFFLINE). Follows §3.5 rule by rule, with the code's two refinements: at most
- * one SYNCING target per chain, and only a local-ONLINE target is promoted to SYNCING.
+ * `localOf` counts as OFFLINE). Follows §3.5 rule by rule, as the code has it: a WAITING/OFFLINE
+ * target is promoted to SYNCING only when it is local ONLINE, a SERVING target exists and no
+ * target is SYNCING yet (so a chain never has two); the LASTSRVs dropped because something serves
+ * go to the end of the OFFLINE group.
  */
 export function nextTargets(targets: readonly ChainTarget[], localOf: (targetId: number) => LocalState | undefined): ChainTarget[] {
   // Group the old targets by public state, keeping the old order inside each group.
@@ -38,13 +40,12 @@ export function nextTargets(targets: readonly ChainTarget[], localOf: (targetId:
     const local = localOf(t.targetId) ?? 'OFFLINE'
     if (serving > 0) put(t.targetId, 'OFFLINE')
     else if (alive(local)) put(t.targetId, 'SERVING')
-    // "stays LASTSRV"; a second LASTSRV cannot arise from reachable states, but never make one.
-    else put(t.targetId, lastsrv === 0 ? 'LASTSRV' : 'OFFLINE')
+    else put(t.targetId, 'LASTSRV') // stays; a chain never holds two (the property test shows it)
   }
   for (const t of oldSyncing) {
     const local = localOf(t.targetId) ?? 'OFFLINE'
     if (local === 'UPTODATE') put(t.targetId, 'SERVING')
-    else if (local === 'ONLINE') put(t.targetId, serving > 0 && syncing === 0 ? 'SYNCING' : 'WAITING')
+    else if (local === 'ONLINE') put(t.targetId, serving > 0 ? 'SYNCING' : 'WAITING')
     else put(t.targetId, 'OFFLINE')
   }
   for (const t of [...oldWaiting, ...oldOffline]) {
@@ -54,7 +55,13 @@ export function nextTargets(targets: readonly ChainTarget[], localOf: (targetId:
     else put(t.targetId, 'OFFLINE')
   }
   // If any SERVING exists, every LASTSRV becomes OFFLINE.
-  if (serving > 0) for (const o of out) if (o.state === 'LASTSRV') o.state = 'OFFLINE'
+  if (serving > 0) {
+    for (const o of out) {
+      if (o.state !== 'LASTSRV') continue
+      o.state = 'OFFLINE'
+      o.seq += out.length // appended after the OFFLINE targets already placed
+    }
+  }
   out.sort((a, b) => ORDER[a.state] - ORDER[b.state] || a.seq - b.seq)
   return out.map((o) => ({ targetId: o.targetId, publicState: o.state }))
 }

@@ -16,6 +16,7 @@ t.test('SERVING: alive stays, the first dead one becomes LASTSRV only when no SE
   t.equal(step('A:SERVING B:SERVING C:SERVING', 'A:OFFLINE B:ONLINE C:ONLINE'), 'B:SERVING C:SERVING A:OFFLINE', 'LASTSRV dropped to OFFLINE because SERVING exists')
   t.equal(step('A:SERVING B:SERVING C:SERVING', 'A:OFFLINE B:OFFLINE C:OFFLINE'), 'A:LASTSRV B:OFFLINE C:OFFLINE', 'all dead: the first becomes LASTSRV, the rest OFFLINE')
   t.equal(step('A:SERVING B:SERVING', 'A:ONLINE B:OFFLINE'), 'A:SERVING B:OFFLINE')
+  t.equal(step('A:SERVING B:SERVING C:OFFLINE', 'A:OFFLINE B:ONLINE C:OFFLINE'), 'B:SERVING C:OFFLINE A:OFFLINE', 'a dropped LASTSRV goes to the end of the OFFLINE group')
 })
 
 t.test('LASTSRV: returns as SERVING; stays while nothing serves; OFFLINE once something serves', async (t) => {
