@@ -1,9 +1,10 @@
 /**
  * `t3fs launch [--dry-run] [--json] <profile.toml>`: starts a node process from its profile.
  *
- * Order: profile → transport choice → worker hosts per NUMA domain (NodeRuntime) → listener →
- * the profile's actors. SIGINT/SIGTERM stop it: the transport closes (peers see the node down at
- * once), actors get the profile's grace period to drain, the workers end, the log is flushed.
+ * Order: profile → transport choice → worker hosts per NUMA domain, router and listener
+ * (NodeRuntime, handed the transport) → the profile's actors. SIGINT/SIGTERM stop it: actors get
+ * the profile's grace period to drain, the workers end, the transport closes (peers see the node
+ * down at once), the log is flushed.
  * A second signal during shutdown exits at once with code 1.
  */
 import { parseArgs } from 'node:util'
@@ -134,19 +135,22 @@ async function runNode(profile: Profile, io: Io): Promise<number> {
     const { transport: t, choice } = createTransport(profile, { log: log.child({ component: 'transport' }) })
     transport = t
     log.info({ evt: 'TransportSelected', kind: choice.kind, reason: choice.reason, requested: profile.transport.kind }, `transport ${choice.kind}: ${choice.reason}`)
-    runtime = await NodeRuntime.start({ node: profile.node.id, hostsPerDomain: profile.placement.hostsPerDomain, domains: domainsFor(profile), log: runtimeLogger(log.child({ component: 'runtime' })) })
-    // Until the router takes frames from the transport, the launcher only reports peers.
     transport.onPeerState((node, state) => log.info({ evt: state === 'up' ? 'NodeUp' : 'NodeDown', peer: node }))
-    transport.onFrame((from) => log.debug({ evt: 'FrameWithoutRouter', from }))
-    await transport.start()
+    // The runtime routes frames between the transport and its actors, and starts the listener.
+    runtime = await NodeRuntime.start({
+      node: profile.node.id,
+      hostsPerDomain: profile.placement.hostsPerDomain,
+      domains: domainsFor(profile),
+      log: runtimeLogger(log.child({ component: 'runtime' })),
+      transport,
+    })
     for (const actor of profile.actors) {
       const definition = { module: pathToFileURL(actor.module).href, export: actor.export }
-      if (actor.host === 0) {
-        const mod = (await import(definition.module)) as Record<string, unknown>
-        if (!(actor.export in mod)) throw new T3fsError('ERR_PROFILE', `${profile.file}: actor ${actor.name}: ${actor.module} has no export ${JSON.stringify(actor.export)}`, { key: 'actors.export', value: actor.export })
-        runtime.system.spawn(mod[actor.export] as Parameters<typeof runtime.system.spawn>[0], actor.params, { name: actor.name })
-      } else {
+      try {
         await runtime.spawn(definition, actor.params, { host: actor.host, name: actor.name })
+      } catch (error) {
+        const e = toT3fsError(error)
+        throw new T3fsError(e.code, `${profile.file}: actor ${actor.name} (${actor.export} from ${actor.module}) did not start: ${e.message}`, { actor: actor.name, ...e.details })
       }
       log.info({ evt: 'ActorStarted', actor: actor.name, host: actor.host, module: actor.module })
     }
@@ -168,9 +172,10 @@ async function runNode(profile: Profile, io: Io): Promise<number> {
   }
 }
 
+/** The runtime drains its actors for the grace period, then closes the transport it was given. */
 async function shutdown(profile: Profile, runtime: NodeRuntime | null, transport: { close(): Promise<void> } | null): Promise<void> {
+  if (runtime) await runtime.shutdown(profile.shutdown.gracePeriodMs)
   await transport?.close()
-  await runtime?.shutdown(profile.shutdown.gracePeriodMs)
 }
 
 function waitForSignal(log: pino.Logger): { promise: Promise<string>; dispose(): void } {

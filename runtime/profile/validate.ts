@@ -184,7 +184,7 @@ export function validateProfile(file: string, merged: MergedProfile): Profile {
     seenActors.add(name)
     const host = a.host as number
     if (host > hosts) {
-      check.fail(`actors[${i}].host`, host, `a host from 0 (main thread) to ${hosts} (${numaDomains.length} domain(s) × ${hostsPerDomain} worker host(s) per domain)`)
+      check.fail(`actors[${i}].host`, host, `a worker host from 1 to ${hosts} (${numaDomains.length} domain(s) × ${hostsPerDomain} host(s) per domain)`)
     }
     actors.push({ name, module: inRoot(a.module as string), export: a.export as string, host, params: a.params as Record<string, unknown> })
   })

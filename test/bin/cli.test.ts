@@ -94,12 +94,12 @@ t.test('a launched node starts, logs to stderr and stops cleanly on SIGTERM', as
   for (const line of stderr.trim().split('\n')) t.doesNotThrow(() => JSON.parse(line), 'every stderr line is a JSON log record')
 })
 
-t.test('a launched node spawns the profile actors on the main thread and on worker hosts', async (t) => {
+t.test('a launched node spawns the profile actors on its worker hosts', async (t) => {
   const profile = join(dir, 'actors.toml')
   writeFileSync(
     profile,
-    `[node]\nid = 5\nroot = ${JSON.stringify(repo)}\n[listen]\ntcp = "127.0.0.1:0"\n[placement]\nhosts_per_domain = 1\n[kv]\nbackend = "memory"\n[shutdown]\ngrace_period = "1s"\n` +
-      `[[actors]]\nname = "on-main"\nmodule = "test/bin/fixtures/hello-actor.ts"\nexport = "hello"\nhost = 0\n[actors.params]\ngreeting = "main"\n` +
+    `[node]\nid = 5\nroot = ${JSON.stringify(repo)}\n[listen]\ntcp = "127.0.0.1:0"\n[placement]\nhosts_per_domain = 2\n[kv]\nbackend = "memory"\n[shutdown]\ngrace_period = "1s"\n` +
+      `[[actors]]\nname = "on-second"\nmodule = "test/bin/fixtures/hello-actor.ts"\nexport = "hello"\nhost = 2\n[actors.params]\ngreeting = "second"\n` +
       `[[actors]]\nname = "on-worker"\nmodule = "test/bin/fixtures/hello-actor.ts"\nexport = "hello"\nhost = 1\n[actors.params]\ngreeting = "worker"\n`,
   )
   const child = spawn(process.execPath, [join(repo, 'bin/t3fs.mjs'), 'launch', profile], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -117,7 +117,7 @@ t.test('a launched node spawns the profile actors on the main thread and on work
   })
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   await Promise.race([started, exited])
-  t.match(stderr, /"evt":"ActorStarted","actor":"on-main","host":0/)
+  t.match(stderr, /"evt":"ActorStarted","actor":"on-second","host":2/)
   t.match(stderr, /"evt":"ActorStarted","actor":"on-worker","host":1/)
   t.match(stderr, /"actors":2/)
   child.kill('SIGINT')
@@ -129,7 +129,7 @@ t.test('an actor module without the named export fails the launch with exit 1', 
   writeFileSync(
     profile,
     `[node]\nid = 6\nroot = ${JSON.stringify(repo)}\n[listen]\ntcp = "127.0.0.1:0"\n[kv]\nbackend = "memory"\n` +
-      `[[actors]]\nname = "x"\nmodule = "test/bin/fixtures/hello-actor.ts"\nexport = "nope"\nhost = 0\n`,
+      `[[actors]]\nname = "x"\nmodule = "test/bin/fixtures/hello-actor.ts"\nexport = "nope"\nhost = 1\n`,
   )
   const child = spawn(process.execPath, [join(repo, 'bin/t3fs.mjs'), 'launch', profile], { stdio: ['ignore', 'pipe', 'pipe'] })
   const killer = setTimeout(() => child.kill('SIGKILL'), 25_000)
@@ -138,7 +138,7 @@ t.test('an actor module without the named export fails the launch with exit 1', 
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
   t.equal(code, 1)
-  t.match(stderr, /has no export "nope"/)
+  t.match(stderr, /actor x \(nope from .*hello-actor\.ts\) did not start/)
 })
 
 t.test('--config.<key>=<value> overrides apply after every file and are validated like them', async (t) => {
