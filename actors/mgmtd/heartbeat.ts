@@ -18,7 +18,15 @@ export interface HeartbeatEffects {
 }
 
 /** Applies one heartbeat, or throws the coded reason it is rejected. */
-export function applyHeartbeat(data: ClusterData, info: HeartbeatInfo, nowMs: number, config: MgmtdConfig): HeartbeatEffects {
+export function applyHeartbeat(data: ClusterData, info: HeartbeatInfo, nowMs: number, config: MgmtdConfig, selfNodeId: number): HeartbeatEffects {
+  if (info.nodeId === 0 || info.nodeId === selfNodeId) {
+    throw new T3fsError(MgmtdErrorCode.BAD_REQUEST, `heartbeat from node id ${info.nodeId} refused: ${info.nodeId === 0 ? '0 is not a node id' : 'it is the id of this mgmtd (duplicated node id)'}`, { nodeId: info.nodeId })
+  }
+  const seen = new Set<number>()
+  for (const t of info.targets ?? []) {
+    if (seen.has(t.targetId)) throw new T3fsError(MgmtdErrorCode.BAD_REQUEST, `heartbeat of node ${info.nodeId} lists target ${t.targetId} twice; each target once`, { nodeId: info.nodeId, targetId: t.targetId })
+    seen.add(t.targetId)
+  }
   if (Math.abs(info.timestampMs - nowMs) > config.heartbeatTimestampValidWindowMs) {
     throw new T3fsError(MgmtdErrorCode.CLOCK_SKEW, `heartbeat of node ${info.nodeId} carries timestamp ${info.timestampMs}, ${Math.round(info.timestampMs - nowMs)} ms from mgmtd's clock; accepted: within ±${config.heartbeatTimestampValidWindowMs} ms`, { nodeId: info.nodeId })
   }

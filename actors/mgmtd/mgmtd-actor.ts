@@ -119,7 +119,7 @@ async function handleAsPrimary(state: MgmtdState, data: ClusterData, msg: Primar
   const now = ctx.clock.now()
   switch (msg.type) {
     case 'heartbeat': {
-      const effects = applyHeartbeat(data, msg.info, now, state.config)
+      const effects = applyHeartbeat(data, msg.info, now, state.config, state.nodeId)
       const writes: PrimaryWrites = { targets: effects.targets.map(persistedTarget), nodes: effects.node === null ? [] : [persistedNode(effects.node)] }
       const changed = effects.routingChanged || effects.targets.length > 0
       if (changed) await persist(state, data, ctx, writes, true)

@@ -71,6 +71,7 @@ export function setChains(data: ClusterData, chains: { chainId: number; targets:
   for (const t of data.targets.values()) owner.set(t.targetId, t.chainId)
   const seenChains = new Set<number>()
   for (const { chainId, targets } of chains) {
+    if (chainId === 0 || targets.includes(0)) throw bad(`chain ${chainId} uses id 0, which means "none" in 3FS; accepted: chain and target ids >= 1`, { chainId })
     if (seenChains.has(chainId)) throw bad(`chain ${chainId} appears twice; each chain id may appear once`, { chainId })
     seenChains.add(chainId)
     if (targets.length === 0) throw bad(`chain ${chainId} has no targets; a chain needs at least one target`, { chainId })
@@ -139,6 +140,7 @@ function replaceChain(data: ClusterData, old: ChainInfo, next: ChainInfo, extra:
 
 /** updateChain: add a target (joins OFFLINE at the tail) or remove an OFFLINE one; bumps the version. */
 export function updateChainMembers(data: ClusterData, chainId: number, targetId: number, mode: UpdateChainMode, nowMs: number): OpResult<ChainInfo> {
+  if (targetId === 0) throw bad('target id 0 means "none" in 3FS; accepted: a target id >= 1')
   const chain = chainOf(data, chainId)
   const member = chain.targets.find((t) => t.targetId === targetId)
   if (mode === 'add') {

@@ -89,6 +89,10 @@ t.test('heartbeats: accepted, stale, skewed, disabled, type mismatch, unregister
   await ask(sys, m, heartbeat(sys, 10, []))
   await t.rejects(ask(sys, m, { type: 'heartbeat', info: { nodeId: -1 } } as never), { code: 'ERR_INVALID_MESSAGE', message: /heartbeat\.info\.nodeId is -1; accepted: a non-negative safe integer/ })
   await t.rejects(ask(sys, m, { type: 'register-node', nodeId: 10, nodeType: 'META' }), { code: 'ERR_MGMTD_NODE_TYPE_MISMATCH' })
+  await t.rejects(ask(sys, m, heartbeat(sys, 1, [])), { code: 'ERR_MGMTD_BAD_REQUEST', message: /id of this mgmtd/ })
+  await t.rejects(ask(sys, m, heartbeat(sys, 0, [])), { code: 'ERR_MGMTD_BAD_REQUEST', message: /0 is not a node id/ })
+  await t.rejects(ask(sys, m, heartbeat(sys, 10, [{ targetId: 5, localState: 'ONLINE' }, { targetId: 5, localState: 'OFFLINE' }])), { message: /lists target 5 twice/ })
+  await t.rejects(ask(sys, m, { type: 'set-chains', chains: [{ chainId: 0, targets: [1] }] }), { code: 'ERR_MGMTD_BAD_REQUEST', message: /accepted: chain and target ids >= 1/ })
   await t.rejects(ask(sys, m, { type: 'unregister-node', nodeId: 77 }), { code: 'ERR_MGMTD_NODE_NOT_FOUND' })
 
   const strict = await setup(1)
