@@ -90,9 +90,9 @@ export const mgmtdActor = defineActor<MgmtdState, MgmtdMsg, MgmtdArgs>({
         if (data !== null) await tickUpdateChains(state, data, ctx)
         return
       case 'get-primary-mgmtd': {
-        if (data !== null) return ctx.reply({ nodeId: state.nodeId, leaseEndMs: state.leaseEndMs })
+        if (data !== null) return ctx.reply({ nodeId: state.nodeId, address: ctx.self.address, leaseEndMs: state.leaseEndMs })
         const holder = state.holder
-        return ctx.reply(holder !== null && ctx.clock.now() < holder.leaseEndMs ? { nodeId: holder.nodeId, leaseEndMs: holder.leaseEndMs } : null)
+        return ctx.reply(holder !== null && ctx.clock.now() < holder.leaseEndMs ? { nodeId: holder.nodeId, address: holder.address ?? null, leaseEndMs: holder.leaseEndMs } : null)
       }
       case 'status':
         return ctx.reply({ nodeId: state.nodeId, primary: data !== null, primaryNodeId: data !== null ? state.nodeId : (state.holder?.nodeId ?? null), routingInfoVersion: data?.routingVersion ?? 0 })
@@ -185,7 +185,7 @@ function notPrimary(state: MgmtdState, ctx: ActorContext<MgmtdMsg>): T3fsError {
   return new T3fsError(
     MgmtdErrorCode.NOT_PRIMARY,
     `mgmtd node ${state.nodeId} is not the primary; ${holder === null ? 'no primary holds the lease right now, retry shortly' : `the primary is node ${holder.nodeId}`}`,
-    { nodeId: state.nodeId, primaryNodeId: holder?.nodeId ?? null },
+    { nodeId: state.nodeId, primaryNodeId: holder?.nodeId ?? null, primaryAddress: holder?.address ?? null },
   )
 }
 
@@ -229,7 +229,7 @@ function push(state: MgmtdState, data: ClusterData, ctx: ActorContext<MgmtdMsg>,
 async function tickLease(state: MgmtdState, ctx: ActorContext<MgmtdMsg>): Promise<void> {
   const { config } = state
   try {
-    const outcome = await extendLease(state.kv, { nodeId: state.nodeId, token: state.token }, () => ctx.clock.now(), config.leaseLengthMs)
+    const outcome = await extendLease(state.kv, { nodeId: state.nodeId, token: state.token, address: ctx.self.address }, () => ctx.clock.now(), config.leaseLengthMs)
     if (outcome.kind === 'primary') {
       state.holder = outcome.lease
       state.leaseEndMs = outcome.lease.leaseEndMs

@@ -4,6 +4,7 @@
  * Ids are plain numbers (safe integers); 3FS's u64 TargetIds fit its generator's encoding.
  */
 import type { ActorRef, Returns } from '../../runtime/actor.ts'
+import type { ActorAddress } from '../../runtime/address.ts'
 
 export const PUBLIC_STATES = ['SERVING', 'LASTSRV', 'SYNCING', 'WAITING', 'OFFLINE'] as const
 export type PublicState = (typeof PUBLIC_STATES)[number]
@@ -101,6 +102,8 @@ export interface ClusterInfo {
 
 export interface PrimaryInfo {
   nodeId: number
+  /** The primary mgmtd actor's address (null if the holder did not record one). */
+  address: ActorAddress | null
   /** Lease end on the lease holder's clock. */
   leaseEndMs: number
 }

@@ -8,6 +8,7 @@
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
 import type { ActorRef } from '../../../runtime/actor.ts'
+import type { ActorAddress } from '../../../runtime/address.ts'
 import { isT3fsError, T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import type { MgmtdMsg } from '../protocol.ts'
 import { CSV_ERROR } from './csv.ts'
@@ -27,6 +28,8 @@ export interface MgmtdTarget {
 
 export interface MgmtdConnection {
   mgmtd: ActorRef<MgmtdMsg>
+  /** A ref to another mgmtd actor by address (to follow a standby's redirect). */
+  refFor?(address: ActorAddress): ActorRef<MgmtdMsg>
   close(): Promise<void>
 }
 
@@ -74,7 +77,7 @@ const defaultDeps: AdminDeps = {
     const { connectToNode } = await import('../../../runtime/node-client.ts')
     const client = await connectToNode({ address: target.address, node: target.node, connectTimeoutMs: target.timeoutMs })
     try {
-      return { mgmtd: await client.lookup<MgmtdMsg>(target.name), close: () => client.close() }
+      return { mgmtd: await client.lookup<MgmtdMsg>(target.name), refFor: (address) => client.system.refFor<MgmtdMsg>(address), close: () => client.close() }
     } catch (error) {
       await client.close()
       if (isT3fsError(error) && error.code === 'ERR_ASK_TIMEOUT') {
@@ -140,7 +143,8 @@ export async function adminCommand(args: string[], io: AdminIo, deps: AdminDeps 
   try {
     const address = (values.mgmtd as string | undefined) ?? process.env.T3FS_MGMTD ?? '127.0.0.1:9000'
     connection = await deps.connect({ address, node, name: (values.name as string | undefined) ?? 'mgmtd', timeoutMs })
-    const result = await command.run(positionals, values, { mgmtd: connection.mgmtd, readFile: deps.readFile, timeoutMs })
+    const { mgmtd, refFor } = connection
+    const result = await command.run(positionals, values, { mgmtd, readFile: deps.readFile, timeoutMs, ...(refFor === undefined ? {} : { redirect: (a: ActorAddress) => refFor(a) }) })
     io.stdout.write(values.json === true ? `${JSON.stringify(result.json, null, 2)}\n` : render(result))
     return EXIT_OK
   } catch (error) {

@@ -6,9 +6,10 @@
  */
 import { parseArgs } from 'node:util'
 import type { ActorRef } from '../../../runtime/actor.ts'
-import { T3fsError } from '../../../runtime/errors.ts'
+import type { ActorAddress } from '../../../runtime/address.ts'
+import { isT3fsError, T3fsError } from '../../../runtime/errors.ts'
 import { parseSizeBytes, SIZE_ACCEPTED } from '../../../runtime/profile/units.ts'
-import type { ChainInfo, MgmtdMsg, RoutingInfo } from '../protocol.ts'
+import { MgmtdErrorCode, type ChainInfo, type MgmtdMsg, type RoutingInfo } from '../protocol.ts'
 import { parseChainsCsv, parseChainTableCsv } from './csv.ts'
 
 export const USAGE_ERROR = 'ERR_ADMIN_USAGE'
@@ -17,6 +18,8 @@ export interface AdminEnv {
   readonly mgmtd: ActorRef<MgmtdMsg>
   readFile(path: string): Promise<string>
   readonly timeoutMs: number
+  /** A ref to the mgmtd at `address`, to follow a standby's redirect to the primary (once). */
+  redirect?(address: ActorAddress): ActorRef<MgmtdMsg>
 }
 
 export type Cell = string | number | null
@@ -49,7 +52,22 @@ export function parseId(value: string | undefined, what: string): number {
   return Number(value)
 }
 
-const ask = <Q extends MgmtdMsg>(env: AdminEnv, message: Q) => env.mgmtd.ask(message, { timeoutMs: env.timeoutMs })
+function primaryAddressOf(error: unknown): ActorAddress | null {
+  if (!isT3fsError(error) || error.code !== MgmtdErrorCode.NOT_PRIMARY) return null
+  const a = error.details.primaryAddress as Partial<ActorAddress> | null | undefined
+  return a != null && typeof a.node === 'number' && typeof a.host === 'number' && typeof a.id === 'number' ? { node: a.node, host: a.host, id: a.id } : null
+}
+
+/** Asks mgmtd; a standby's NOT_PRIMARY answer naming the primary's address is followed once. */
+async function ask<Q extends MgmtdMsg>(env: AdminEnv, message: Q) {
+  try {
+    return await env.mgmtd.ask(message, { timeoutMs: env.timeoutMs })
+  } catch (error) {
+    const address = primaryAddressOf(error)
+    if (address === null || env.redirect === undefined) throw error
+    return env.redirect(address).ask(message, { timeoutMs: env.timeoutMs })
+  }
+}
 
 async function routing(env: AdminEnv): Promise<RoutingInfo> {
   const info = await ask(env, { type: 'get-routing-info' })

@@ -169,11 +169,11 @@ t.test('client sessions: extend, get, list, expire after the timeout', async (t)
 })
 
 t.test('lease decisions and config validation', async (t) => {
-  const me = { nodeId: 1, token: 'a' }
+  const me = { nodeId: 1, token: 'a', address: null }
   t.match(decideLease(undefined, me, 100, 1000), { kind: 'primary', acquired: true, lease: { leaseEndMs: 1100 } })
-  t.match(decideLease({ nodeId: 2, token: 'b', leaseStartMs: 0, leaseEndMs: 500 }, me, 499, 1000), { kind: 'standby' })
-  t.match(decideLease({ nodeId: 2, token: 'b', leaseStartMs: 0, leaseEndMs: 500 }, me, 500, 1000), { kind: 'primary', acquired: true })
-  t.match(decideLease({ nodeId: 1, token: 'a', leaseStartMs: 0, leaseEndMs: 500 }, me, 300, 1000), { kind: 'primary', acquired: false, lease: { leaseStartMs: 0, leaseEndMs: 1300 } })
+  t.match(decideLease({ nodeId: 2, address: null, token: 'b', leaseStartMs: 0, leaseEndMs: 500 }, me, 499, 1000), { kind: 'standby' })
+  t.match(decideLease({ nodeId: 2, address: null, token: 'b', leaseStartMs: 0, leaseEndMs: 500 }, me, 500, 1000), { kind: 'primary', acquired: true })
+  t.match(decideLease({ nodeId: 1, address: null, token: 'a', leaseStartMs: 0, leaseEndMs: 500 }, me, 300, 1000), { kind: 'primary', acquired: false, lease: { leaseStartMs: 0, leaseEndMs: 1300 } })
   t.equal(resolveMgmtdConfig({ lease_length: '2min', extend_lease_interval: '10s' }).leaseLengthMs, 120_000)
   t.throws(() => resolveMgmtdConfig({ lease_length: 'forever' }), { code: 'ERR_INVALID_OPTION', message: /mgmtd\.lease_length is "forever"; accepted: a number of ms .* or a duration string/ })
   t.throws(() => resolveMgmtdConfig({ leaseLengthMs: 1000, extendLeaseIntervalMs: 800 }), { message: /at most half of leaseLengthMs/ })
