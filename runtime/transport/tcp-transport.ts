@@ -16,7 +16,7 @@ import { Socket, createServer, connect, type Server } from 'node:net'
 import { pack, unpack } from 'msgpackr'
 import { T3fsError, fromWire, invalidOption, toT3fsError, type WireError } from '../errors.ts'
 import type { Address, PeerEntry, TransportSettings } from '../profile/profile.ts'
-import { EMPTY_PAYLOADS, DISCARD, FrameDecoder, FrameType, type FrameSink, type PayloadDestination } from './framing.ts'
+import { EMPTY_PAYLOADS, DISCARD, FrameDecoder, FrameType, MAX_PAYLOADS, type FrameSink, type PayloadDestination } from './framing.ts'
 import { OP_HEADER_BYTES, RegionTable, decodeOpHeader, encodeOpHeader, opIdOf, remoteRegionError } from './one-sided.ts'
 import { Peer, nextBackoffMs, type Connection } from './peer.ts'
 import type { Frame, NodeTransport, PeerState, RegionHandle } from './transport.ts'
@@ -185,6 +185,10 @@ export class TcpTransport implements NodeTransport {
     }
     if (bytes + 12 + 4 * frame.payloads.length > this.#s.maxFrameBytes) {
       throw invalidOption('frame', `${bytes} bytes`, `at most max_frame_size (${this.#s.maxFrameBytes} bytes) including the head`)
+    }
+    if (frame.payloads.length > MAX_PAYLOADS) throw invalidOption('frame.payloads', `${frame.payloads.length} payloads`, `at most ${MAX_PAYLOADS}`)
+    if (frame.header.length > this.#s.maxHeaderBytes) {
+      throw invalidOption('frame.header', `${frame.header.length} bytes`, `at most max_header_size (${this.#s.maxHeaderBytes} bytes)`)
     }
     peer.outbox.enqueue(FrameType.data, frame.header, frame.payloads)
     return queued + bytes < this.#s.highWaterBytes
@@ -521,7 +525,8 @@ export class TcpTransport implements NodeTransport {
     peer.phase = phase
     peer.phaseSinceMs = Date.now()
     const visible = phase === 'up' ? 'up' : phase === 'down' ? 'down' : null
-    if (visible && was !== phase) for (const h of this.#stateHandlers) h(peer.node, visible)
+    // A transport closing itself does not report its peers down: they are not.
+    if (visible && was !== phase && !this.#closed) for (const h of this.#stateHandlers) h(peer.node, visible)
   }
 
   #wakeWriters(peer: Peer): void {

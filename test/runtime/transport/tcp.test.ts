@@ -355,3 +355,11 @@ t.test('startTestTransports wires n nodes that all see each other', async (t) =>
   t.teardown(() => Promise.all(nodes.map((n) => n.close())))
   for (const n of nodes) for (const o of nodes) if (n !== o) t.equal(n.peerPhase(o.nodeId), 'up')
 })
+
+t.test('frames the peer would refuse are refused at send()', async (t) => {
+  const [a] = await pair(t, { maxHeaderBytes: 1024, maxFrameBytes: 1 << 20 })
+  t.throws(() => a.send(2, { header: new Uint8Array(2000), payloads: [] }), { code: 'ERR_INVALID_OPTION', message: /frame\.header .* at most max_header_size \(1024 bytes\)/ })
+  t.throws(() => a.send(2, { header: new Uint8Array(1), payloads: Array.from({ length: 65 }, () => new Uint8Array(1)) }), { code: 'ERR_INVALID_OPTION', message: /at most 64/ })
+  t.throws(() => a.send(2, { header: new Uint8Array(1), payloads: [new Uint8Array(1 << 20)] }), { code: 'ERR_INVALID_OPTION', message: /at most max_frame_size/ })
+  t.equal(a.peerPhase(2), 'up')
+})
