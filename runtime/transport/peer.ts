@@ -42,6 +42,8 @@ export class Peer {
   backoffMs = 0
   redialTimer: NodeJS.Timeout | null = null
   downReason = ''
+  /** Why the peer last refused our connection (its HELLO rejection), if it did. */
+  refusal = ''
   waiters: Waiter[] = []
 
   constructor(node: number, address: Address | undefined) {

@@ -16,7 +16,7 @@ import { Socket, createServer, connect, type Server } from 'node:net'
 import { pack, unpack } from 'msgpackr'
 import { T3fsError, fromWire, invalidOption, toT3fsError, type WireError } from '../errors.ts'
 import type { Address, PeerEntry, TransportSettings } from '../profile/profile.ts'
-import { EMPTY_PAYLOADS, DISCARD, FrameDecoder, FrameType, MAX_PAYLOADS, type FrameSink, type PayloadDestination } from './framing.ts'
+import { EMPTY_PAYLOADS, DISCARD, FrameDecoder, FrameType, MAX_PAYLOADS, encodeFrame, type FrameSink, type PayloadDestination } from './framing.ts'
 import { OP_HEADER_BYTES, RegionTable, decodeOpHeader, encodeOpHeader, opIdOf, remoteRegionError } from './one-sided.ts'
 import { Peer, nextBackoffMs, type Connection } from './peer.ts'
 import type { Frame, NodeTransport, PeerState, RegionHandle } from './transport.ts'
@@ -398,7 +398,13 @@ export class TcpTransport implements NodeTransport {
     const node = header.length >= 8 ? view.getUint32(4, true) : 0
     const cluster = Buffer.from(header.buffer, header.byteOffset + 8, Math.max(0, header.length - 8)).toString('utf8')
     if (version !== HELLO_VERSION || cluster !== this.#clusterId || node === this.nodeId || node === 0) {
-      this.#log.warn({ evt: 'TransportHelloRejected', node, cluster, version, expectedCluster: this.#clusterId })
+      const why =
+        version !== HELLO_VERSION ? `protocol version ${version}; accepted: ${HELLO_VERSION}`
+        : cluster !== this.#clusterId ? `cluster ${JSON.stringify(cluster)}; accepted: ${JSON.stringify(this.#clusterId)} (node.cluster_id)`
+        : `node id ${node}; accepted: an id other than 0 and ${this.nodeId}`
+      this.#log.warn({ evt: 'TransportHelloRejected', node, reason: why })
+      // Tell the other end why, so its operator sees more than a closed connection.
+      if (!conn.dialed) this.#replyErrorOn(conn.socket, 0, new T3fsError('ERR_HELLO_REJECTED', `node ${this.nodeId} refused the connection: ${why}`, { node: this.nodeId }))
       this.#drop(conn, 'hello rejected')
       return
     }
@@ -441,6 +447,20 @@ export class TcpTransport implements NodeTransport {
     this.#establish(peer, conn)
   }
 
+  /** The node we dialed refused us (wrong cluster, …): keep its reason for the down report. */
+  #onRefused(conn: Connection, header: Uint8Array): void {
+    const peer = this.#findDialing(conn)
+    if (!peer) return
+    let message = 'refused'
+    try {
+      message = (unpack(header.subarray(4)) as WireError).message
+    } catch {
+      // keep the generic reason
+    }
+    peer.refusal = message
+    this.#log.warn({ evt: 'TransportRefused', node: peer.node, reason: message })
+  }
+
   #findDialing(conn: Connection): Peer | undefined {
     for (const peer of this.#peers.values()) if (peer.dialing === conn) return peer
     return undefined
@@ -452,6 +472,7 @@ export class TcpTransport implements NodeTransport {
     conn.peer = peer
     peer.conn = conn
     peer.backoffMs = 0
+    peer.refusal = ''
     peer.lastHeardMs = Date.now()
     if (peer.redialTimer) {
       clearTimeout(peer.redialTimer)
@@ -557,7 +578,7 @@ export class TcpTransport implements NodeTransport {
         peer.outbox.enqueue(FrameType.heartbeat, heartbeat, EMPTY_PAYLOADS)
         this.#wakeWriters(peer) // safety net: a missed 'drain' costs at most one interval
       } else if (peer.phase === 'connecting' && now - peer.phaseSinceMs > this.#s.heartbeatTimeoutMs) {
-        this.#markDown(peer, `unreachable for ${now - peer.phaseSinceMs}ms`)
+        this.#markDown(peer, `unreachable for ${now - peer.phaseSinceMs}ms${peer.refusal ? `: ${peer.refusal}` : ''}`)
       }
     }
     for (const op of this.#ops.values()) {
@@ -599,6 +620,7 @@ export class TcpTransport implements NodeTransport {
     }
     const peer = conn.peer
     if (!peer || peer.conn !== conn) {
+      if (type === FrameType.opError && conn.dialed) this.#onRefused(conn, header)
       if (!conn.closed) this.#drop(conn, 'frame before hello')
       return
     }
@@ -659,6 +681,15 @@ export class TcpTransport implements NodeTransport {
     }
     const reply = encodeOpHeader(this.#opScratch, { opId: h.opId, regionId: 0, offset: 0, length: 0 })
     peer.outbox.enqueue(FrameType.writeAck, reply, EMPTY_PAYLOADS)
+  }
+
+  /** An error frame written straight to a socket that has no outbox yet (handshake refusals). */
+  #replyErrorOn(socket: Socket, opId: number, error: T3fsError): void {
+    const body = pack(error.toWire())
+    const header = new Uint8Array(4 + body.length)
+    new DataView(header.buffer).setUint32(0, opId, true)
+    header.set(body, 4)
+    socket.write(encodeFrame(FrameType.opError, header))
   }
 
   #replyError(peer: Peer, opId: number, error: unknown): void {

@@ -44,7 +44,7 @@ t.test('launch --dry-run prints the resolved plan of configs/dev.toml', async (t
   let x = io()
   t.equal(await main(['launch', '--dry-run', join(repo, 'configs/dev.toml')], x), 0)
   const text = x.out.join('')
-  t.match(text, /node 1 of cluster t3fs-dev/)
+  t.match(text, /node 1 of cluster t3fs\n/)
   t.match(text, /listen {5}tcp 127\.0\.0\.1:9000/)
   t.match(text, /transport {2}tcp \(requested auto\): auto: .*using tcp/)
   t.match(text, /hosts {6}0 \(main thread\), 1 \(domain 0\), 2 \(domain 0\)/)

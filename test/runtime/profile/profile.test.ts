@@ -32,7 +32,7 @@ function profileErrorOf(fn: () => unknown): T3fsError {
 t.test('configs/dev.toml loads with its base file', async (t) => {
   const p = loadProfile(join(repo, 'configs/dev.toml'))
   t.equal(p.node.id, 1)
-  t.equal(p.node.clusterId, 't3fs-dev')
+  t.equal(p.node.clusterId, 't3fs')
   t.equal(p.node.root, repo.replace(/\/$/, ''))
   t.same(p.listen.tcp, { host: '127.0.0.1', port: 9000 })
   t.equal(p.kv.backend, 'lmdb')

@@ -257,6 +257,7 @@ t.test('nodes of another cluster are refused', async (t) => {
   b.addPeer(1, { host: HOST, port: a.port })
   await down
   t.equal(a.peerPhase(2), undefined)
+  t.throws(() => b.send(1, { header: new Uint8Array(1), payloads: [] }), { code: 'ERR_PEER_DOWN', message: /node 1 refused the connection: cluster "two"; accepted: "one" \(node\.cluster_id\)/ })
 })
 
 t.test('one-sided ops are bounded: in-flight limit and per-op timeout', async (t) => {
