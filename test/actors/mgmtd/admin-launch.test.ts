@@ -5,6 +5,9 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { adminCommand } from '../../../actors/mgmtd/admin/cli.ts'
+import type { MgmtdMsg } from '../../../actors/mgmtd/protocol.ts'
+import { connectToNode } from '../../../runtime/node-client.ts'
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url))
 const bin = join(repo, 'bin/t3fs.mjs')
@@ -32,7 +35,7 @@ t.test('`t3fs admin` against a node started by `t3fs launch` with mgmtd in its p
   writeFileSync(profile, [
     '[node]', 'id = 4', '[listen]', `tcp = "127.0.0.1:${port}"`, '[placement]', 'hosts_per_domain = 1', '[kv]', 'backend = "memory"', '[shutdown]', 'grace_period = "1s"',
     '[[actors]]', 'name = "mgmtd"', `module = "${join(repo, 'actors/mgmtd/mgmtd-actor.ts')}"`, 'export = "mgmtdActor"', 'host = 1',
-    '[actors.params]', 'kv_backend = "memory"', 'lease_length = "10s"', 'extend_lease_interval = "2s"', '',
+    '[actors.params]', 'kv_backend = "memory"', 'lease_length = "10s"', 'extend_lease_interval = "2s"', 'new_chain_bootstrap_interval = "2s"', '',
   ].join('\n'))
   const node: ChildProcess = spawn(process.execPath, [bin, 'launch', profile], { stdio: ['ignore', 'ignore', 'pipe'] })
   t.teardown(() => { node.kill('SIGKILL') })
@@ -52,12 +55,67 @@ t.test('`t3fs admin` against a node started by `t3fs launch` with mgmtd in its p
   }
   t.equal(probe.code, 0, probe.err)
   t.match(probe.out, /4\s+MGMTD\s+PRIMARY_MGMTD/)
+
+  // Every command, in this process through the CLI's own connect path (connectToNode over TCP).
+  const io = () => {
+    const out: string[] = []
+    const err: string[] = []
+    return { out, err, io: { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => err.push(s) } } }
+  }
+  const cli = async (...args: string[]) => {
+    const x = io()
+    const code = await adminCommand(['--mgmtd', `127.0.0.1:${port}`, '--node', '4', '--timeout', '3000', ...args], x.io)
+    return { code, out: x.out.join(''), err: x.err.join('') }
+  }
+  const expectOk = async (args: string[], pattern: RegExp) => {
+    const r = await cli(...args)
+    t.equal(r.code, 0, `${args[0]} exits 0 ${r.err}`)
+    t.match(r.out, pattern, `${args.join(' ')} prints what it did`)
+  }
+  const expectFail = async (args: string[], code: number, pattern: RegExp) => {
+    const r = await cli(...args)
+    t.equal(r.code, code, `${args.join(' ')} exits ${code}`)
+    t.match(r.err, pattern)
+  }
   const chains = join(dir, 'chains.csv')
-  writeFileSync(chains, 'ChainId,TargetId,TargetId\n1,101,201\n')
-  t.equal((await admin('upload-chains', chains)).code, 0)
+  writeFileSync(chains, 'ChainId,TargetId,TargetId\n1,101,201\n2,102,202\n')
+  const table = join(dir, 'table.csv')
+  writeFileSync(table, 'ChainId\n1\n2\n')
+  const badCsv = join(dir, 'bad.csv')
+  writeFileSync(badCsv, 'ChainId,TargetId\n3,abc\n')
+
+  await expectOk(['init-cluster', '1', '1MiB', '16'], /cluster t3fs initialized/)
+  await expectFail(['init-cluster', '1', '1MiB'], 2, /takes 3 arguments, got 2/)
+  await expectOk(['upload-chains', chains], /1\s+1\s+SERVING\s+101\(SERVING\) 201\(SERVING\)/)
+  await expectFail(['upload-chains', badCsv], 2, /bad\.csv:2:2: target id "abc" is not accepted/)
+  await expectOk(['upload-chain-table', '1', table, '--desc', 'stage'], /chain table 1 version 1: 2 chains/)
+  await expectFail(['upload-chain-table', '1'], 2, /takes 2 arguments, got 1/)
+  await expectOk(['list-chain-tables'], /1\s+1\s+2\s+stage/)
+  await expectFail(['list-chain-tables', '--nope'], 2, /Unknown option '--nope'/)
+
+  const client = await connectToNode({ address: `127.0.0.1:${port}`, node: 4, clientNode: 63001 })
+  t.teardown(() => client.close())
+  const mgmtd = await client.lookup<MgmtdMsg>('mgmtd')
+  await mgmtd.ask({ type: 'heartbeat', info: { nodeId: 10001, type: 'STORAGE', hostname: 'storage1', incarnation: 1, hbVersion: 1, timestampMs: Date.now(), targets: [{ targetId: 101, localState: 'UPTODATE' }, { targetId: 201, localState: 'UPTODATE' }] } })
+  await new Promise((r) => setTimeout(r, 2_500)) // the new-born freeze is 2 s in this profile; chain 2 has no heartbeats → LASTSRV
+  await expectOk(['list-nodes'], /10001\s+STORAGE\s+HEARTBEAT_CONNECTED\s+storage1/)
+  await expectFail(['list-nodes', 'x'], 2, /takes 0 arguments, got 1/)
+  await expectOk(['list-targets', '--chain-id', '2'], /102\s+2\s+LASTSRV\s+OFFLINE/)
+  await expectFail(['list-targets', '--chain-id', 'two'], 2, /--chain-id "two" is not accepted/)
+  await expectOk(['list-chains'], /1\s+1\s+SERVING\s+101\(SERVING\) 201\(SERVING\)\n2\s+2\s+UNAVAILABLE\s+102\(LASTSRV\) 202\(OFFLINE\)/)
+  await expectFail(['list-chains', 'extra'], 2, /takes 0 arguments/)
+  await expectOk(['update-chain', '1', '301', '--mode', 'add'], /1\s+2\s+SERVING\s+101\(SERVING\) 201\(SERVING\) 301\(OFFLINE\)/)
+  await expectFail(['update-chain', '1', '101', '--mode', 'remove'], 1, /only an OFFLINE target can be removed/)
+  await expectOk(['rotate-lastsrv', '2'], /2\s+3\s+UNAVAILABLE\s+202\(LASTSRV\) 102\(OFFLINE\)/)
+  await expectFail(['rotate-lastsrv', '1'], 1, /chain 1 has no LASTSRV head/)
+  await expectOk(['offline-target', '201'], /target 201 of chain 1 is now local OFFLINE/)
+  await expectFail(['offline-target', '4040'], 1, /target 4040 is in no chain/)
+
+  // And the real binary, as a shell user runs it.
   const listed = await admin('list-chains', '--json')
-  t.same(JSON.parse(listed.out).map((c: { chainId: number }) => c.chainId), [1])
+  t.equal(listed.code, 0, listed.err)
+  t.same(JSON.parse(listed.out).map((c: { chainId: number }) => c.chainId), [1, 2])
   const bad = await admin('update-chain', '1', '101')
   t.equal(bad.code, 2)
-  t.match(bad.err, /--mode is missing/)
+  t.match(bad.err, /--mode is missing; accepted: add \| remove/)
 })
