@@ -236,7 +236,7 @@ export class Session {
     this.closed = true
     openSessions.delete(this)
     if (openSessions.size === 0) process.off('beforeExit', shutdownOpenSessions)
-    this.reader?.close()
+    await this.reader?.close()
     this.reader = undefined
     await this.runner.close?.()
     if (this.schedulerRef) this.system?.stop(this.schedulerRef)
@@ -249,7 +249,7 @@ export class Session {
     this.closed = true
     openSessions.delete(this)
     if (openSessions.size === 0) process.off('beforeExit', shutdownOpenSessions)
-    this.reader?.close()
+    await this.reader?.close()
     this.reader = undefined
     await mkdir(join(this.jobRoot, 'log'), { recursive: true })
     await writeFile(join(this.jobRoot, 'log', 'task_metrics.csv'), taskMetricsCsv(this.scheduler.attempts))

@@ -60,6 +60,7 @@ export async function executeTask(task: TaskSpec, inputs: readonly DataSetSpec[]
     seed: seed / 0x1_0000_0000,
     // A shuffle has no order to keep; everything else keeps file order (take/takeAll rely on it).
     preserveInsertionOrder: task.op.type !== 'hash-producer',
+    fresh: task.op.type === 'sql' && (task.op.udfs?.length ?? 0) > 0,
   })
   try {
     if (needsDir) {
@@ -76,7 +77,7 @@ export async function executeTask(task: TaskSpec, inputs: readonly DataSetSpec[]
     if (needsDir) await rm(dir, { recursive: true, force: true }).catch(() => undefined)
     throw error
   } finally {
-    db.close()
+    await db.close()
   }
 }
 
