@@ -130,11 +130,35 @@ export function validateProfile(file: string, merged: MergedProfile): Profile {
   const s: Record<string, Values> = {}
   for (const [name, knobs] of Object.entries(SECTIONS)) s[name] = check.section(name, top[name], knobs)
 
-  const rootFile = check.originOf('node.root')
-  const root = resolve(dirname(rootFile), s.node.root as string)
+  const root = resolve(dirname(check.originOf('node.root')), s.node.root as string)
   const inRoot = (p: string): string => (isAbsolute(p) ? p : resolve(root, p))
+  const transport = transportSettings(check, s.transport)
+  if (s.kv.backend === 'fdb' && s.kv.cluster_file === undefined) {
+    check.fail('kv.cluster_file', undefined, 'a path to the FoundationDB cluster file when kv.backend is "fdb"', 'is missing')
+  }
+  const numaDomains = s.placement.numa_domains as number[]
+  const hostsPerDomain = s.placement.hosts_per_domain as number
+  return {
+    file,
+    files: merged.files,
+    node: { id: s.node.id as number, clusterId: s.node.cluster_id as string, root },
+    listen: { tcp: s.listen.tcp as Address, ...(s.listen.rdma ? { rdma: s.listen.rdma as Address } : {}) },
+    placement: { numaDomains, hostsPerDomain },
+    kv: {
+      backend: s.kv.backend as Profile['kv']['backend'],
+      path: inRoot(s.kv.path as string),
+      ...(s.kv.cluster_file !== undefined ? { clusterFile: inRoot(s.kv.cluster_file as string) } : {}),
+    },
+    transport,
+    log: { level: s.log.level as Profile['log']['level'] },
+    shutdown: { gracePeriodMs: s.shutdown.grace_period as number },
+    peers: peerTable(check, top.peers),
+    actors: actorList(check, top.actors, numaDomains.length, hostsPerDomain, inRoot),
+  }
+}
 
-  const t = s.transport
+/** [transport] in camelCase, with the rules that tie its keys together. */
+function transportSettings(check: Checker, t: Values): TransportSettings {
   const transport: TransportSettings = {
     kind: t.kind as TransportSettings['kind'],
     heartbeatIntervalMs: t.heartbeat_interval as number,
@@ -148,7 +172,7 @@ export function validateProfile(file: string, merged: MergedProfile): Profile {
     opTimeoutMs: t.op_timeout as number,
     maxRegions: t.max_regions as number,
   }
-  // Cross-field rules: each names the key it rejects and the other key it depends on.
+  // Each cross-field rule names the key it rejects and the key it depends on.
   if (transport.heartbeatTimeoutMs < 2 * transport.heartbeatIntervalMs) {
     check.fail('transport.heartbeat_timeout', t.heartbeat_timeout, `at least twice transport.heartbeat_interval (${transport.heartbeatIntervalMs}ms)`, `is ${transport.heartbeatTimeoutMs}ms`)
   }
@@ -158,52 +182,28 @@ export function validateProfile(file: string, merged: MergedProfile): Profile {
   if (transport.maxHeaderBytes >= transport.maxFrameBytes) {
     check.fail('transport.max_header_size', t.max_header_size, `less than transport.max_frame_size (${transport.maxFrameBytes} bytes)`, `is ${transport.maxHeaderBytes} bytes`)
   }
-  if (s.kv.backend === 'fdb' && s.kv.cluster_file === undefined) {
-    check.fail('kv.cluster_file', undefined, 'a path to the FoundationDB cluster file when kv.backend is "fdb"', 'is missing')
-  }
+  return transport
+}
 
-  const numaDomains = s.placement.numa_domains as number[]
-  const hostsPerDomain = s.placement.hosts_per_domain as number
-  const hosts = numaDomains.length * hostsPerDomain
-  const nodeId = s.node.id as number
-
-  const peers: PeerEntry[] = []
-  const seenPeers = new Set<number>()
-  check.array('peers', top.peers).forEach((p, i) => {
+function peerTable(check: Checker, raw: unknown): PeerEntry[] {
+  const seen = new Set<number>()
+  return check.array('peers', raw).map((p, i) => {
     const node = p.node as number
-    if (seenPeers.has(node)) check.fail(`peers[${i}].node`, node, 'a node id not listed before in peers', 'is listed twice')
-    seenPeers.add(node)
-    peers.push({ node, address: p.address as Address })
+    if (seen.has(node)) check.fail(`peers[${i}].node`, node, 'a node id not listed before in peers', 'is listed twice')
+    seen.add(node)
+    return { node, address: p.address as Address }
   })
+}
 
-  const actors: ActorEntry[] = []
-  const seenActors = new Set<string>()
-  check.array('actors', top.actors).forEach((a, i) => {
+function actorList(check: Checker, raw: unknown, domains: number, hostsPerDomain: number, inRoot: (p: string) => string): ActorEntry[] {
+  const hosts = domains * hostsPerDomain
+  const seen = new Set<string>()
+  return check.array('actors', raw).map((a, i) => {
     const name = a.name as string
-    if (seenActors.has(name)) check.fail(`actors[${i}].name`, name, 'a name not used by another actor of this node', 'is used twice')
-    seenActors.add(name)
+    if (seen.has(name)) check.fail(`actors[${i}].name`, name, 'a name not used by another actor of this node', 'is used twice')
+    seen.add(name)
     const host = a.host as number
-    if (host > hosts) {
-      check.fail(`actors[${i}].host`, host, `a worker host from 1 to ${hosts} (${numaDomains.length} domain(s) × ${hostsPerDomain} host(s) per domain)`)
-    }
-    actors.push({ name, module: inRoot(a.module as string), export: a.export as string, host, params: a.params as Record<string, unknown> })
+    if (host > hosts) check.fail(`actors[${i}].host`, host, `a worker host from 1 to ${hosts} (${domains} domain(s) × ${hostsPerDomain} host(s) per domain)`)
+    return { name, module: inRoot(a.module as string), export: a.export as string, host, params: a.params as Record<string, unknown> }
   })
-
-  return {
-    file,
-    files: merged.files,
-    node: { id: nodeId, clusterId: s.node.cluster_id as string, root },
-    listen: { tcp: s.listen.tcp as Address, ...(s.listen.rdma ? { rdma: s.listen.rdma as Address } : {}) },
-    placement: { numaDomains, hostsPerDomain },
-    kv: {
-      backend: s.kv.backend as Profile['kv']['backend'],
-      path: inRoot(s.kv.path as string),
-      ...(s.kv.cluster_file !== undefined ? { clusterFile: inRoot(s.kv.cluster_file as string) } : {}),
-    },
-    transport,
-    log: { level: s.log.level as Profile['log']['level'] },
-    shutdown: { gracePeriodMs: s.shutdown.grace_period as number },
-    peers,
-    actors,
-  }
 }
