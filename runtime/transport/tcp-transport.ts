@@ -19,6 +19,7 @@ import type { Address, PeerEntry, TransportSettings } from '../profile/profile.t
 import { EMPTY_PAYLOADS, DISCARD, FrameDecoder, FrameType, MAX_PAYLOADS, encodeFrame, type FrameSink, type PayloadDestination } from './framing.ts'
 import { OP_HEADER_BYTES, RegionTable, decodeOpHeader, encodeOpHeader, opIdOf, remoteRegionError } from './one-sided.ts'
 import { Peer, nextBackoffMs, type Connection } from './peer.ts'
+import { decodeHello, encodeHello, helloRefusal } from './hello.ts'
 import type { Frame, NodeTransport, PeerState, RegionHandle } from './transport.ts'
 
 export interface TransportLog {
@@ -58,7 +59,6 @@ const RECEIVE_BUFFER_BYTES = 64 * 1024
 const DIRECT_READ_MIN_BYTES = 16 * 1024
 /** Read size right after a large frame: the next frame's head, and little more. */
 const HEAD_READ_BYTES = 256
-const HELLO_VERSION = 1
 /** Nodes one transport keeps state for (the profile's peer table has the same bound). */
 const MAX_PEERS = 4096
 /** Accepted connections that have not said HELLO yet; more are refused. */
@@ -287,7 +287,7 @@ export class TcpTransport implements NodeTransport {
     const c = conn
     c.decoder = new FrameDecoder(this.#s, this.#sinkFor(c))
     peer.dialing = c
-    socket.on('connect', () => socket.write(this.#helloFrame()))
+    socket.on('connect', () => socket.write(encodeHello(this.nodeId, this.#clusterId)))
     socket.on('error', (error) => this.#log.debug({ evt: 'TransportSocketError', node: peer.node, err: error.message }))
     socket.on('close', () => this.#onClose(c, peer, 'connection closed'))
   }
@@ -376,32 +376,11 @@ export class TcpTransport implements NodeTransport {
     }
   }
 
-  #helloFrame(): Uint8Array {
-    const cluster = Buffer.from(this.#clusterId, 'utf8')
-    const header = new Uint8Array(8 + cluster.length)
-    const view = new DataView(header.buffer)
-    view.setUint32(0, HELLO_VERSION, true)
-    view.setUint32(4, this.nodeId, true)
-    header.set(cluster, 8)
-    const frame = new Uint8Array(12 + header.length)
-    const fv = new DataView(frame.buffer)
-    fv.setUint32(0, 8 + header.length, true)
-    frame[4] = FrameType.hello
-    fv.setUint32(8, header.length, true)
-    frame.set(header, 12)
-    return frame
-  }
-
   #onHello(conn: Connection, header: Uint8Array): void {
-    const view = new DataView(header.buffer, header.byteOffset, header.byteLength)
-    const version = header.length >= 8 ? view.getUint32(0, true) : 0
-    const node = header.length >= 8 ? view.getUint32(4, true) : 0
-    const cluster = Buffer.from(header.buffer, header.byteOffset + 8, Math.max(0, header.length - 8)).toString('utf8')
-    if (version !== HELLO_VERSION || cluster !== this.#clusterId || node === this.nodeId || node === 0) {
-      const why =
-        version !== HELLO_VERSION ? `protocol version ${version}; accepted: ${HELLO_VERSION}`
-        : cluster !== this.#clusterId ? `cluster ${JSON.stringify(cluster)}; accepted: ${JSON.stringify(this.#clusterId)} (node.cluster_id)`
-        : `node id ${node}; accepted: an id other than 0 and ${this.nodeId}`
+    const hello = decodeHello(header)
+    const node = hello.node
+    const why = helloRefusal(hello, this.nodeId, this.#clusterId)
+    if (why !== null) {
       this.#log.warn({ evt: 'TransportHelloRejected', node, reason: why })
       // Tell the other end why, so its operator sees more than a closed connection.
       if (!conn.dialed) this.#replyErrorOn(conn.socket, 0, new T3fsError('ERR_HELLO_REJECTED', `node ${this.nodeId} refused the connection: ${why}`, { node: this.nodeId }))
@@ -443,7 +422,7 @@ export class TcpTransport implements NodeTransport {
       this.#drop(d, 'lost the connection race')
     }
     if (peer.conn) this.#lose(peer, peer.conn, 'replaced by a new connection from the peer')
-    conn.socket.write(this.#helloFrame())
+    conn.socket.write(encodeHello(this.nodeId, this.#clusterId))
     this.#establish(peer, conn)
   }
 

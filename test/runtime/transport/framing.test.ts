@@ -162,3 +162,17 @@ t.test('reads straight into a destination (directTarget) give the same frames (f
   )
   t.pass()
 })
+
+t.test('hello: round trip and the reasons a node refuses one', async (t) => {
+  const { encodeHello, decodeHello, helloRefusal, HELLO_VERSION } = await import('../../../runtime/transport/hello.ts')
+  const frames: Array<{ type: number; header: Uint8Array }> = []
+  const d = new FrameDecoder(LIMITS, { head: () => undefined, frame: (type, header) => frames.push({ type, header: header.slice() }) })
+  d.push(encodeHello(7, 'prod'))
+  t.equal(frames[0].type, FrameType.hello)
+  const hello = decodeHello(frames[0].header)
+  t.same(hello, { version: HELLO_VERSION, node: 7, clusterId: 'prod' })
+  t.equal(helloRefusal(hello, 1, 'prod'), null)
+  t.match(helloRefusal(hello, 1, 'dev'), /cluster "prod"; accepted: "dev"/)
+  t.match(helloRefusal(hello, 7, 'prod'), /node id 7; accepted: an id other than 0 and 7/)
+  t.match(helloRefusal(decodeHello(new Uint8Array(3)), 1, 'prod'), /protocol version 0/)
+})
