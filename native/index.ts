@@ -60,6 +60,8 @@ interface NativeMountOptions {
 export interface NumaNode { node: number; cpus: number[] }
 export interface UringStats {
   inFlight: number; queued: number; registeredBuffers: number; ringFd: number; sqEntries: number; cqEntries: number
+  /** IORING_SETUP_DEFER_TASKRUN in use (kernel ≥ 6.1) */
+  deferTaskrun: boolean
 }
 
 /** The built addon; T3FS_NATIVE_ADDON overrides the path (tests use it to check the not-built error). */

@@ -21,6 +21,9 @@ const CQ_ENTRIES: u32 = 8192;
 const MAX_IN_FLIGHT: usize = 65536;
 
 const IORING_SETUP_CQSIZE: u32 = 1 << 3;
+const IORING_SETUP_SINGLE_ISSUER: u32 = 1 << 12;
+const IORING_SETUP_DEFER_TASKRUN: u32 = 1 << 13;
+const IORING_ENTER_GETEVENTS: u32 = 1;
 const IORING_FEAT_SINGLE_MMAP: u32 = 1;
 const IORING_OFF_SQ_RING: i64 = 0;
 const IORING_OFF_CQ_RING: i64 = 0x800_0000;
@@ -105,6 +108,7 @@ pub struct Ring {
     cq_mask: u32,
     cqes: *const Cqe,
     efd: i32,
+    defer: bool,
     poll: *mut c_void, // uv_poll_t, freed by uv_close's callback
     env: napi_env,
     async_ctx: napi_async_context,
@@ -145,6 +149,12 @@ unsafe extern "C" fn on_readable(handle: *mut c_void, _status: i32, _events: i32
     napi_open_callback_scope(env, resource, ring.async_ctx, &mut cs);
     let mut counter = 0u64;
     read(ring.efd, &mut counter as *mut u64 as *mut c_void, 8);
+    if ring.defer {
+        // Run the deferred completion work now (it posts the CQEs), submitting anything queued.
+        let n = ring.tail.wrapping_sub(ring.submitted);
+        let r = enter(ring.fd, n, 0, IORING_ENTER_GETEVENTS);
+        if r > 0 { ring.submitted = ring.submitted.wrapping_add(r as u32); }
+    }
     ring.drain(env);
     if ring.tail != ring.submitted { let _ = ring.submit(); }
     ring.update_ref();
@@ -160,8 +170,17 @@ unsafe extern "C" fn cleanup_hook(arg: *mut c_void) { (*(arg as *mut Ring)).shut
 
 impl Ring {
     fn new(env: napi_env) -> Result<Box<Ring>> {
-        let mut p = Params { flags: IORING_SETUP_CQSIZE, cq_entries: CQ_ENTRIES, ..Default::default() };
-        let fd = unsafe { sys::syscall(sys::SYS_IO_URING_SETUP, SQ_ENTRIES as i64, &mut p as *mut Params) } as i32;
+        // Preferred: completion task work deferred until this thread asks for it (no IPIs into
+        // running JS; the eventfd still fires when work is queued). Kernels before 6.1 refuse the
+        // flags: fall back to the default, where task work interrupts the thread.
+        let mut defer = true;
+        let mut p = Params { flags: IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, cq_entries: CQ_ENTRIES, ..Default::default() };
+        let mut fd = unsafe { sys::syscall(sys::SYS_IO_URING_SETUP, SQ_ENTRIES as i64, &mut p as *mut Params) } as i32;
+        if fd < 0 && sys::errno() == 22 {
+            defer = false;
+            p = Params { flags: IORING_SETUP_CQSIZE, cq_entries: CQ_ENTRIES, ..Default::default() };
+            fd = unsafe { sys::syscall(sys::SYS_IO_URING_SETUP, SQ_ENTRIES as i64, &mut p as *mut Params) } as i32;
+        }
         if fd < 0 { return Err(errno_error("io_uring_setup")); }
         let fail = |e: Error| -> Result<Box<Ring>> { unsafe { sys::close(fd) }; Err(e) };
         let sq_len = p.sq_off.array as usize + p.sq_entries as usize * 4;
@@ -197,7 +216,7 @@ impl Ring {
             cq_tail: at(cq, p.cq_off.tail) as *const AtomicU32,
             cq_mask: unsafe { *(at(cq, p.cq_off.ring_mask) as *const u32) },
             cqes: at(cq, p.cq_off.cqes) as *const Cqe,
-            efd, poll: ptr::null_mut(), env, async_ctx: ptr::null_mut(), resource: ptr::null_mut(),
+            efd, defer, poll: ptr::null_mut(), env, async_ctx: ptr::null_mut(), resource: ptr::null_mut(),
             registered: Vec::new(), referenced: true, stopped: false,
         });
         ring.sqes = ring.sqe_map.ptr as *mut Sqe;
@@ -483,10 +502,11 @@ fn js_submit(env: napi_env, _info: napi_callback_info) -> Result<napi_value> {
 fn js_stats(env: napi_env, _info: napi_callback_info) -> Result<napi_value> {
     let o = object(env)?;
     let d = env_data(env);
-    let (inflight, queued, regs, fd) = match d.ring.as_ref() {
-        Some(r) => (r.in_flight, r.tail.wrapping_sub(r.submitted), r.registered.len(), r.fd),
-        None => (0, 0, 0, -1),
+    let (inflight, queued, regs, fd, defer) = match d.ring.as_ref() {
+        Some(r) => (r.in_flight, r.tail.wrapping_sub(r.submitted), r.registered.len(), r.fd, r.defer),
+        None => (0, 0, 0, -1, false),
     };
+    set(env, o, "deferTaskrun", boolean(env, defer)?)?;
     set(env, o, "inFlight", number(env, inflight as f64)?)?;
     set(env, o, "queued", number(env, queued as f64)?)?;
     set(env, o, "registeredBuffers", number(env, regs as f64)?)?;
