@@ -121,3 +121,21 @@ t.test('each worker thread gets its own ring', async (t) => {
   const code = await new Promise<number>((resolve) => worker.once('exit', resolve))
   t.equal(code, 0, 'the worker exits on its own: an idle ring does not hold the event loop')
 })
+
+t.test('the event loop keeps running while I/O is in flight', async (t) => {
+  const path = join(dir, 'big.dat')
+  const chunk = alignedBuffer(8 * 1024 * 1024)
+  chunk.fill(7)
+  const fd = await ring.open(path, { write: true, create: true, truncate: true, direct: true })
+  await Promise.all([0, 1, 2, 3].map((i) => ring.write(fd, chunk, i * chunk.length)))
+  let ticks = 0
+  let done = false
+  const spin = (): void => { if (!done) { ticks++; setImmediate(spin) } }
+  setImmediate(spin)
+  const reads = [0, 1, 2, 3].map((i) => ring.read(fd, chunk, i * chunk.length))
+  t.equal(ring.stats().inFlight, 4)
+  await Promise.all(reads)
+  done = true
+  t.ok(ticks > 0, `setImmediate ran ${ticks} times while 32 MiB of O_DIRECT reads were in flight`)
+  await ring.close(fd)
+})
