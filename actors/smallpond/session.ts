@@ -188,7 +188,9 @@ export class Session {
   async computeNode(node: Node, recompute = false): Promise<DataSetSpec[]> {
     if (this.closed) throw smallpondError(SmallpondErrorCode.sessionClosed, 'smallpond: the session was shut down; accepted: calls before sp.shutdown()')
     const { tasks, targets } = this.planNode(node)
-    const forget = recompute ? tasks.filter((t) => targets.includes(t) || t.nodeId === node.id).map((t) => t.id) : []
+    // smallpond's recompute drops the completed tasks of the node itself (all of them: producers too).
+    const nodeIds = new Set(targets.map((t) => t.nodeId))
+    const forget = recompute ? tasks.filter((t) => nodeIds.has(t.nodeId)).map((t) => t.id) : []
     if (this.runner.shipsTasks) checkShippable(tasks)
     try {
       if (this.schedulerRef) {
