@@ -40,6 +40,11 @@ export interface InitOptions {
   executor?: 'in-process' | 'actors'
   /** Worker hosts per NUMA domain when executor is 'actors' (default 1). */
   hostsPerDomain?: number
+  /** smallpond's --speculative_exec: copies of straggling tasks (default enable, minimum 180 s over p50). */
+  speculativeExec?: 'disable' | 'enable' | 'aggressive'
+  speculativeMinMs?: number
+  /** Speculative copies per task (smallpond's --max_retry, default 5). */
+  maxRetryCount?: number
 }
 
 export interface ResolvedConfig {
@@ -59,6 +64,9 @@ export interface ResolvedConfig {
   readonly memoryAllocator: 'system' | 'jemalloc' | 'mimalloc'
   readonly platform: string
   readonly executor: 'in-process' | 'actors'
+  readonly speculativeExec: 'disable' | 'enable' | 'aggressive'
+  readonly speculativeMinMs: number
+  readonly maxRetryCount: number
   readonly hostsPerDomain: number
   readonly warnings: readonly string[]
 }
@@ -86,6 +94,11 @@ export function uuid4(random: () => number): string {
   hex[16] = (8 + Math.floor(random() * 4)).toString(16)
   const h = hex.join('')
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+}
+
+function checkSpeculative(value: string): 'disable' | 'enable' | 'aggressive' {
+  if (value !== 'disable' && value !== 'enable' && value !== 'aggressive') throw invalidArgument('speculativeExec', value, 'disable | enable | aggressive')
+  return value
 }
 
 export function resolveConfig(options: InitOptions, env: Readonly<Record<string, string | undefined>>, nowMs: number,
@@ -127,6 +140,9 @@ export function resolveConfig(options: InitOptions, env: Readonly<Record<string,
     memoryAllocator: allocator as ResolvedConfig['memoryAllocator'],
     platform,
     executor,
+    speculativeExec: checkSpeculative(options.speculativeExec ?? 'enable'),
+    speculativeMinMs: intFrom('speculativeMinMs', options.speculativeMinMs, 1, 86_400_000) ?? 180_000,
+    maxRetryCount: intFrom('maxRetryCount', options.maxRetryCount, 0, 100) ?? 5,
     hostsPerDomain: intFrom('hostsPerDomain', options.hostsPerDomain, 1, 64) ?? 1,
     warnings,
   }

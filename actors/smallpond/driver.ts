@@ -44,8 +44,12 @@ export const DRIVER_OPTIONS: Record<string, OptionSpec> = {
   threads_per_task: { type: 'string', help: 'DuckDB threads per task' },
   console_log_level: { type: 'string', help: 'accepted for compatibility' },
   env_variables: { type: 'string', multiple: true, help: 'K=V set in the process environment' },
+  speculative_exec: { type: 'string', help: 'disable | enable | aggressive (default enable)' },
+  enable_speculative_exec: { type: 'boolean', help: 'speculative_exec = enable' },
+  disable_speculative_exec: { type: 'boolean', help: 'speculative_exec = disable' },
+  max_retry_count: { type: 'string', help: 'speculative copies per task (default 5)' },
 }
-const ALIASES: Record<string, string> = { max_fail: 'max_fail_count', fault_inject: 'fault_inject_prob', fail_fast_on_failure: 'fail_fast' }
+const ALIASES: Record<string, string> = { max_retry: 'max_retry_count', max_fail: 'max_fail_count', fault_inject: 'fault_inject_prob', fail_fast_on_failure: 'fail_fast' }
 export const DRIVER_MODES = ['scheduler', 'ray'] as const
 
 export interface DriverArgs {
@@ -119,6 +123,9 @@ export class Driver {
         memoryPerTaskBytes: num('memory_limit'),
         threadsPerTask: num('threads_per_task'),
         removeOutputRoot: false,
+        speculativeExec: values.disable_speculative_exec ? 'disable' : values.enable_speculative_exec ? 'enable'
+          : values.speculative_exec as InitOptions['speculativeExec'],
+        maxRetryCount: num('max_retry_count'),
       },
       outputPath,
       selfContainedFinalResults: Boolean(values.self_contained_final_results),

@@ -15,12 +15,12 @@ import { Planner } from './logical/planner.ts'
 import { Optimizer } from './logical/optimizer.ts'
 import { LogicalPlan } from './logical/logical-plan.ts'
 import type { TaskSpec } from './logical/task.ts'
-import { TaskScheduler, taskMetricsCsv } from './execution/scheduler.ts'
+import { TaskScheduler, taskMetricsCsv, type TimerSource } from './execution/scheduler.ts'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { InProcessTaskRunner, type TaskRunner } from './execution/runner.ts'
 import { appendStatus, cleanupJob, createJobDirs, jobRootOf } from './execution/job-layout.ts'
 import { TerminalProgress } from './execution/progress.ts'
-import { systemClock, systemRandom, type Clock } from './execution/sources.ts'
+import { systemClock, systemRandom, systemTimers, type Clock } from './execution/sources.ts'
 import { openDuckDb, type DuckDbSession } from './execution/duckdb.ts'
 import { inferColumnTypes, rowsToArrow, type Row } from './execution/values.ts'
 import { resolveConfig, type InitOptions, type ResolvedConfig } from './config.ts'
@@ -49,6 +49,8 @@ export interface SessionDeps {
    * task attempt on the worker hosts. User functions must then be module references.
    */
   runtime?: SmallpondRuntime
+  /** Timers for speculative execution in-process (default: the system's). */
+  timers?: TimerSource
   clock?: Clock
   random?: () => number
   env?: Readonly<Record<string, string | undefined>>
@@ -63,7 +65,7 @@ export async function init(options: InitOptions = {}, deps: SessionDeps = {}): P
   const runtime = deps.runtime ?? owned
   const session = runtime
     ? new Session(config, new ActorTaskRunner(runtime), clock, random, runtime.system, owned)
-    : new Session(config, deps.runner ?? new InProcessTaskRunner(), clock, random)
+    : new Session(config, deps.runner ?? new InProcessTaskRunner(), clock, random, undefined, undefined, deps.timers)
   await session.ready()
   await createJobDirs(session.jobRoot)
   openSessions.add(session)
@@ -95,7 +97,7 @@ export class Session {
   private closed = false
 
   constructor(readonly config: ResolvedConfig, readonly runner: TaskRunner, readonly clock: Clock, readonly random: () => number,
-    private readonly system?: ActorSystem, private readonly ownedRuntime?: NodeRuntime) {
+    private readonly system?: ActorSystem, private readonly ownedRuntime?: NodeRuntime, timers?: TimerSource) {
     this.jobRoot = jobRootOf(config.dataRoot, config.jobTimeMs, config.jobId)
     this.planner = new Planner({ maxProducers: Math.max(1, Math.min(config.numExecutors, 8)) })
     this.optimizer = new Optimizer((node) => this.isNodeComputed(node))
@@ -106,12 +108,15 @@ export class Session {
       maxConcurrentTasks: config.numExecutors,
       maxFailCount: config.maxFailCount,
       faultInjectProb: config.faultInjectProb,
+      speculativeExec: config.speculativeExec,
+      speculativeMinMs: config.speculativeMinMs,
+      maxRetryCount: config.maxRetryCount,
       progress: progress ? new TerminalProgress(process.stderr, clock) : undefined,
     }
     if (system) {
       this.schedulerRef = system.spawn(smallpondScheduler, { options, onReady: (s) => { this.scheduler = s } }, { name: `smallpond-scheduler-${config.jobId}` })
     } else {
-      this.scheduler = new TaskScheduler({ ...options, random, clock })
+      this.scheduler = new TaskScheduler({ ...options, random, clock, timers: timers ?? systemTimers })
     }
   }
 

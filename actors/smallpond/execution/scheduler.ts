@@ -38,7 +38,27 @@ export interface SchedulerOptions {
   readonly random: () => number
   readonly clock: Clock
   readonly progress?: ProgressReporter
+  /** Timers for speculative execution (ctx.clock in the scheduler actor); none disables it. */
+  readonly timers?: TimerSource
+  /** smallpond's --speculative_exec (default enable, which with the 180 s minimum rarely fires). */
+  readonly speculativeExec?: 'disable' | 'enable' | 'aggressive'
+  /** The least time beyond the node's p50 before a task gets a copy (smallpond: the probe timeout, 180 s). */
+  readonly speculativeMinMs?: number
+  /** Copies speculative execution may start per task (smallpond's --max_retry, default 5). */
+  readonly maxRetryCount?: number
 }
+
+export interface TimerHandle {
+  cancel(): void
+}
+
+export interface TimerSource {
+  setTimer(delayMs: number, callback: () => void): TimerHandle
+}
+
+export const DEFAULT_SPECULATIVE_MIN_MS = 180_000
+export const DEFAULT_MAX_RETRY_COUNT = 5
+const SPECULATION_MIN_SAMPLES = 20
 
 export interface TaskAttemptRecord {
   readonly taskId: number
@@ -55,6 +75,15 @@ export class TaskScheduler {
   readonly results = new Map<number, DataSetSpec>()
   readonly attempts: TaskAttemptRecord[] = []
   private readonly failCounts = new Map<number, number>()
+  private readonly attemptSeq = new Map<number, number>()
+  private readonly samples = new Map<number, number[]>()
+  private readonly speculative: 'disable' | 'enable' | 'aggressive'
+  private readonly speculativeMinMs: number
+  private readonly speculativeCheckMs: number
+  private readonly maxRetryCount: number
+  /** Copies started by speculative execution, and attempts whose result lost the race. */
+  speculativeAttempts = 0
+  abandonedAttempts = 0
   /** Memory multipliers of tasks that ran out of memory (smallpond's OOM relaxation). */
   private readonly memoryBoosts = new Map<number, number>()
   private readonly maxFailCount: number
@@ -67,6 +96,16 @@ export class TaskScheduler {
     const p = options.faultInjectProb ?? 0
     if (!(p >= 0 && p < 1)) throw invalidArgument('faultInjectProb', p, 'a number in [0, 1)')
     this.maxFailCount = f
+    const spec = options.speculativeExec ?? 'enable'
+    if (!['disable', 'enable', 'aggressive'].includes(spec)) throw invalidArgument('speculativeExec', spec, 'disable | enable | aggressive')
+    this.speculative = spec
+    const min = options.speculativeMinMs ?? DEFAULT_SPECULATIVE_MIN_MS
+    if (!Number.isInteger(min) || min < 1 || min > 86_400_000) throw invalidArgument('speculativeMinMs', min, 'an integer in 1..86400000')
+    this.speculativeMinMs = min
+    this.speculativeCheckMs = Math.max(10, Math.min(30_000, Math.floor(min / 4)))
+    const r = options.maxRetryCount ?? DEFAULT_MAX_RETRY_COUNT
+    if (!Number.isInteger(r) || r < 0 || r > 100) throw invalidArgument('maxRetryCount', r, 'an integer in 0..100')
+    this.maxRetryCount = r
   }
 
   /** Forgets results so the tasks run again (DataFrame.recompute). */
@@ -102,7 +141,9 @@ export class TaskScheduler {
       for (const id of missing) dependents.set(id, [...(dependents.get(id) ?? []), t])
       if (missing.length === 0) ready.push(t)
     }
-    let done = 0
+    const finished = new Set<number>()
+    /** Attempts in flight per task (more than one while a speculative copy runs). */
+    const inFlight = new Map<number, { copies: number; startMs: number; speculated: number }>()
     let running = 0
     let slotsUsed = 0
     let lastNodeId = -1
@@ -110,50 +151,87 @@ export class TaskScheduler {
     let outputBytes = 0
     let rows = 0
     let abort: Error | undefined
-    const snapshot = () => ({ done, total: pending.length, running, failed, rows, outputBytes, elapsedMs: clock.now() - startMs })
+    let timer: TimerHandle | undefined
+    const snapshot = () => ({ done: finished.size, total: pending.length, running, failed, rows, outputBytes, elapsedMs: clock.now() - startMs })
 
     await new Promise<void>((resolve) => {
+      const finish = (): void => {
+        timer?.cancel()
+        resolve()
+      }
+      const launch = (task: TaskSpec): void => {
+        const slot = !task.onScheduler
+        if (slot) {
+          slotsUsed++
+          lastNodeId = task.nodeId
+        }
+        running++
+        const flight = inFlight.get(task.id) ?? { copies: 0, startMs: clock.now(), speculated: 0 }
+        flight.copies++
+        inFlight.set(task.id, flight)
+        void this.attempt(task).then((output) => {
+          running--
+          if (slot) slotsUsed--
+          flight.copies--
+          if (flight.copies === 0) inFlight.delete(task.id)
+          if (finished.has(task.id)) {
+            // The losing copy of a speculated task: its output dir is left to job cleanup.
+            this.abandonedAttempts++
+          } else if (output instanceof Error) {
+            failed++
+            if (flight.copies > 0) {
+              // Another copy is still running; it decides the task.
+            } else if (!abort && output instanceof T3fsError && output.details.retry === true) ready.push(task)
+            else abort ??= output
+          } else {
+            finished.add(task.id)
+            rows += output.rowsWritten
+            this.results.set(task.id, output.output)
+            this.recordSample(task, clock.now() - flight.startMs)
+            if (!task.onScheduler) void sizeOf(output.output).then((b) => { outputBytes += b })
+            for (const d of dependents.get(task.id) ?? []) {
+              const left = waitingOn.get(d.id)! - 1
+              waitingOn.set(d.id, left)
+              if (left === 0) ready.push(d)
+            }
+          }
+          progress?.update(snapshot())
+          pump()
+        })
+      }
+      const speculate = (): void => {
+        timer = undefined
+        if (abort || finished.size === pending.length) return
+        for (const [taskId, flight] of inFlight) {
+          if (slotsUsed >= this.options.maxConcurrentTasks) break
+          const task = pending.find((t) => t.id === taskId)
+          if (!task || flight.copies !== 1 || !this.shouldSpeculate(task, flight, clock.now(), ready.length)) continue
+          flight.speculated++
+          this.speculativeAttempts++
+          launch(task)
+        }
+        armTimer()
+      }
+      const armTimer = (): void => {
+        const timers = this.options.timers
+        if (!timers || this.speculative === 'disable' || timer) return
+        timer = timers.setTimer(this.speculativeCheckMs, speculate)
+      }
       const pump = (): void => {
-        if (abort && running === 0) return resolve()
-        if (!abort && done === pending.length) return resolve()
+        if (abort && running === 0) return finish()
+        if (!abort && finished.size === pending.length) return finish()
         while (!abort && ready.length > 0) {
           // Metadata tasks run at once; the others take a slot, round-robin across nodes.
           const metadata = ready.findIndex((t) => t.onScheduler)
           const index = metadata >= 0 ? metadata : slotsUsed < this.options.maxConcurrentTasks ? pickFair(ready, lastNodeId, this.failCounts) : -1
           if (index < 0) break
-          const task = ready.splice(index, 1)[0]
-          const slot = !task.onScheduler
-          if (slot) {
-            slotsUsed++
-            lastNodeId = task.nodeId
-          }
-          running++
-          void this.attempt(task).then((output) => {
-            running--
-            if (slot) slotsUsed--
-            if (output instanceof Error) {
-              failed++
-              if (!abort && output instanceof T3fsError && output.details.retry === true) ready.push(task)
-              else abort ??= output
-            } else {
-              done++
-              rows += output.rowsWritten
-              this.results.set(task.id, output.output)
-              if (!task.onScheduler) void sizeOf(output.output).then((b) => { outputBytes += b })
-              for (const d of dependents.get(task.id) ?? []) {
-                const left = waitingOn.get(d.id)! - 1
-                waitingOn.set(d.id, left)
-                if (left === 0) ready.push(d)
-              }
-            }
-            progress?.update(snapshot())
-            pump()
-          })
+          launch(ready.splice(index, 1)[0])
         }
-        if (!abort && running === 0 && ready.length === 0 && done < pending.length) {
+        if (!abort && running === 0 && ready.length === 0 && finished.size < pending.length) {
           abort = smallpondError(SmallpondErrorCode.plan, 'scheduler: tasks wait on inputs that are not part of the plan')
-          resolve()
+          return finish()
         }
+        armTimer()
       }
       pump()
     })
@@ -161,10 +239,38 @@ export class TaskScheduler {
     if (abort) throw abort
   }
 
+  private recordSample(task: TaskSpec, elapsedMs: number): void {
+    if (task.onScheduler) return
+    const samples = this.samples.get(task.nodeId) ?? []
+    samples.push(elapsedMs)
+    this.samples.set(task.nodeId, samples)
+  }
+
+  /**
+   * smallpond's rule: with at least 20 finished samples of the node, a running task gets a copy when
+   * `elapsed - p50 >= threshold`; the threshold is max(min, p95 - p50) while slots are free, else
+   * max(min, p99 - p50), times (2 + copies so far) unless aggressive. Sinks are never speculated.
+   */
+  private shouldSpeculate(task: TaskSpec, flight: { startMs: number; speculated: number }, nowMs: number, queued: number): boolean {
+    if (task.onScheduler || task.op.type === 'sink' || task.op.type === 'sink-stage') return false
+    if (flight.speculated >= this.maxRetryCount) return false
+    const samples = this.samples.get(task.nodeId)
+    if (!samples || samples.length < SPECULATION_MIN_SAMPLES) return false
+    const sorted = [...samples].sort((a, b) => a - b)
+    const pct = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]
+    const p50 = pct(0.5)
+    const min = this.speculativeMinMs
+    const threshold = queued < this.options.maxConcurrentTasks
+      ? Math.max(min, pct(0.95) - p50)
+      : this.speculative === 'aggressive' ? Math.max(min, pct(0.99) - p50) : Math.max(min, pct(0.99) - p50) * (2 + flight.speculated)
+    return nowMs - flight.startMs - p50 >= threshold
+  }
+
   /** One attempt; resolves to the output, or to an Error marked `retry` when the budget allows. */
   private async attempt(task: TaskSpec): Promise<TaskOutcome | Error> {
     const fails = this.failCounts.get(task.id) ?? 0
-    const attempt = fails
+    const attempt = this.attemptSeq.get(task.id) ?? 0
+    this.attemptSeq.set(task.id, attempt + 1)
     const startMs = this.options.clock.now()
     const record = (ok: boolean, rows: number, error?: string): void => {
       this.attempts.push({ taskId: task.id, key: task.key, nodeId: task.nodeId, attempt, ok, elapsedMs: this.options.clock.now() - startMs, rows, error })

@@ -10,6 +10,14 @@ export interface Clock {
 export const systemClock: Clock = { now: () => Date.now() }
 export const systemRandom = (): number => Math.random()
 
+/** Timers for speculative execution outside an actor (the scheduler actor uses ctx.clock). */
+export const systemTimers = {
+  setTimer(delayMs: number, callback: () => void): { cancel(): void } {
+    const timer = setTimeout(callback, Math.max(0, delayMs))
+    return { cancel: () => clearTimeout(timer) }
+  },
+}
+
 /** A small deterministic PRNG (mulberry32) for seeded runs. */
 export function seededRandom(seed: number): () => number {
   let a = seed >>> 0

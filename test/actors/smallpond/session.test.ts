@@ -212,3 +212,34 @@ t.test('scalar UDFs in map and partialSql, fused or not', async (t) => {
   t.same(await fused.takeAll(), [{ t: 'y#2' }])
   t.throws(() => smallpond.udf({ name: 'bad', params: ['DATETIME'], returnType: 'BIGINT', fn: () => 1 }), { message: /udf params\[0\] is "DATETIME"; accepted: BOOLEAN/ })
 })
+
+t.test('speculative execution copies a straggler; the first copy to finish wins', async (t) => {
+  const inner = new InProcessTaskRunner()
+  let slowOnce = true
+  const runner = {
+    async run(req: TaskRunRequest) {
+      const out = await inner.run(req)
+      const p = req.task.partitionInfos.find((x) => x.dimension === '__data_partition__')
+      if (req.task.op.type === 'sql' && p?.index === 23 && slowOnce) {
+        slowOnce = false
+        await new Promise((r) => setTimeout(r, 3000))
+      }
+      return out
+    },
+  }
+  for (const mode of ['enable', 'disable'] as const) {
+    slowOnce = true
+    const sp = await session(t.testdir(), { speculativeExec: mode, speculativeMinMs: 200 }, { runner })
+    const started = Date.now()
+    const df = sp.fromItems(Array.from({ length: 24 }, (_, i) => i)).repartition(24, { byRows: true }).map('item * 2 as x')
+    t.equal(await df.count(), 24)
+    const elapsed = Date.now() - started
+    if (mode === 'enable') {
+      t.ok(sp.scheduler.speculativeAttempts >= 1, `${sp.scheduler.speculativeAttempts} speculative copies`)
+      t.ok(elapsed < 2900, `the copy finished first (${elapsed} ms)`)
+    } else {
+      t.equal(sp.scheduler.speculativeAttempts, 0)
+    }
+    await sp.shutdown()
+  }
+})
