@@ -1,6 +1,6 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { existsSync, mkdtempSync, read, rmSync, write, writeFileSync, closeSync } from 'node:fs'
+import { closeSync, existsSync, mkdtempSync, read, readFileSync, rmSync, write, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
@@ -105,6 +105,23 @@ t.test('codec: replies have the kernel struct layouts', async (t) => {
   const some = encodeDirents(out, 7n, entries, 2, 40)
   t.equal(some.count, 1, 'stops at the request size')
   t.equal(encodeDirents(out, 7n, entries, 4, 4096).count, 0, 'past the end: an empty reply')
+})
+
+t.test('codec: decodeRequest on arbitrary bytes returns a request or throws ERR_FUSE_PROTOCOL', async (t) => {
+  const fc = await import('fast-check')
+  const opcodes = Object.values(Opcode)
+  fc.assert(fc.property(fc.constantFrom(...opcodes), fc.uint8Array({ maxLength: 200 }), fc.boolean(), (opcode, body, lie) => {
+    const buf = new Uint8Array(IN_HEADER_BYTES + body.length)
+    encodeRequest(buf, hdr(opcode), body)
+    if (lie) new DataView(buf.buffer).setUint32(0, IN_HEADER_BYTES + body.length + 8, true) // header claims more than was read
+    try {
+      const r = decodeRequest(buf)
+      return r.header.opcode === opcode
+    } catch (error) {
+      return (error as { code?: string }).code === 'ERR_FUSE_PROTOCOL'
+    }
+  }), { numRuns: 2000 })
+  t.pass('2000 random requests decoded or rejected with ERR_FUSE_PROTOCOL')
 })
 
 // ---- a tiny read-only file system served over /dev/fuse -----------------------------------
@@ -234,9 +251,23 @@ t.test('mount a read-only FS served from TypeScript, read through it, unmount', 
   await mountFuse({ target: mnt, fd, subtype: 't3fstest', source: 't3fs-test', readOnly: true, maxRead: MAX_WRITE_BYTES, userId: 0, groupId: 0 })
   mounted = true
   const serving = serve(fd, seen)
+  // Watchdog: a hung round trip would leave this process stuck in the kernel (D state) when tap
+  // kills it, so abort the FUSE connection first (its id is the mount's device minor, read from
+  // mountinfo: a stat of the mount point would itself be a FUSE request to this thread).
+  const info = readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === mnt)
+  const minor = info?.split(' ')[2]?.split(':')[1] ?? 'unknown'
+  const connection = `/sys/fs/fuse/connections/${minor}/abort`
+  const watchdog = setTimeout(() => {
+    t.fail('FUSE round trip hung: aborting the connection')
+    try { writeFileSync(connection, '1') } catch { /* fusectl not mounted */ }
+    void unmountFuse(mnt, { lazy: true }).catch(() => undefined)
+  }, 15_000)
+  watchdog.unref()
+  t.teardown(() => clearTimeout(watchdog))
 
   const { stdout: mounts } = await execFileAsync('grep', [mnt, '/proc/self/mounts'])
   t.match(mounts, /t3fs-test .* fuse\.t3fstest ro,nosuid,nodev/, 'listed in /proc/mounts')
+  t.match(minor, /^\d+$/, `connection ${minor} found in mountinfo`)
   const { stdout: cat } = await execFileAsync('cat', [join(mnt, 'hello')])
   t.equal(cat, HELLO.toString(), 'cat reads the file through the kernel')
   const { stdout: ls } = await execFileAsync('ls', ['-1a', mnt])
