@@ -24,6 +24,9 @@ const IORING_SETUP_CQSIZE: u32 = 1 << 3;
 const IORING_SETUP_SINGLE_ISSUER: u32 = 1 << 12;
 const IORING_SETUP_DEFER_TASKRUN: u32 = 1 << 13;
 const IORING_ENTER_GETEVENTS: u32 = 1;
+const IORING_ENTER_EXT_ARG: u32 = 1 << 3;
+/// How long env teardown waits for operations still in flight.
+const QUIESCE_MAX_MS: u64 = 5000;
 const IORING_FEAT_SINGLE_MMAP: u32 = 1;
 const IORING_OFF_SQ_RING: i64 = 0;
 const IORING_OFF_CQ_RING: i64 = 0x800_0000;
@@ -348,12 +351,42 @@ impl Ring {
     fn shutdown(&mut self) {
         if self.stopped { return; }
         self.stopped = true;
+        self.quiesce();
         if !self.poll.is_null() {
             unsafe {
                 uv_poll_stop(self.poll);
                 uv_close(self.poll, Some(free_handle));
             }
             self.poll = ptr::null_mut();
+        }
+    }
+}
+
+impl Ring {
+    /// Waits (bounded) for operations still in flight before the env goes away: an O_DIRECT read
+    /// keeps DMA-ing into its buffer after the ring is closed, and that memory is about to be
+    /// freed with the JS heap. Their promises are dropped unsettled (there is no JS left to run).
+    fn quiesce(&mut self) {
+        let _ = self.submit();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(QUIESCE_MAX_MS);
+        while self.in_flight > 0 && std::time::Instant::now() < deadline {
+            let ts = [0i64, 50_000_000i64]; // 50 ms per wait
+            let arg = [0u64, 0u64, &ts as *const [i64; 2] as u64]; // io_uring_getevents_arg
+            unsafe {
+                sys::syscall(sys::SYS_IO_URING_ENTER, self.fd as i64, 0i64, 1i64,
+                             (IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG) as i64, arg.as_ptr(), 24i64);
+                let mut h = (*self.cq_head).load(Ordering::Relaxed);
+                let t = (*self.cq_tail).load(Ordering::Acquire);
+                while h != t {
+                    let c = &*self.cqes.add((h & self.cq_mask) as usize);
+                    if let Some(slot) = self.slots.get_mut(c.user_data as usize).and_then(|s| s.take()) {
+                        drop(slot);
+                        self.in_flight -= 1;
+                    }
+                    h = h.wrapping_add(1);
+                }
+                (*self.cq_head).store(h, Ordering::Release);
+            }
         }
     }
 }

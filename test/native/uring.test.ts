@@ -139,3 +139,27 @@ t.test('the event loop keeps running while I/O is in flight', async (t) => {
   t.ok(ticks > 0, `setImmediate ran ${ticks} times while 32 MiB of O_DIRECT reads were in flight`)
   await ring.close(fd)
 })
+
+t.test('terminating a worker with O_DIRECT reads in flight waits for them, then exits', async (t) => {
+  const path = join(dir, 'terminate.dat')
+  writeFileSync(path, Buffer.alloc(16 * 1024 * 1024, 3))
+  const worker = new Worker(
+    `const { parentPort, workerData } = require('node:worker_threads');
+     const a = require(workerData.addon);
+     const whole = new Uint8Array(16 * 1024 * 1024 + 4096);
+     const skip = (4096 - a.addressModulo(whole, 4096)) % 4096;
+     const buf = whole.subarray(skip, skip + 16 * 1024 * 1024);
+     const open = a.uringOpen(workerData.path, 0o40000, 0); a.uringSubmit();
+     open.then((fd) => {
+       for (let i = 0; i < 8; i++) a.uringRead(fd, buf, 0, buf.length, 0).catch(() => {});
+       a.uringSubmit();
+       parentPort.postMessage({ inFlight: a.uringStats().inFlight });
+     });`,
+    { eval: true, workerData: { addon: new URL('../../native/t3fs_native.node', import.meta.url).pathname, path } },
+  )
+  const started = await new Promise<{ inFlight: number }>((resolve, reject) => { worker.once('message', resolve); worker.once('error', reject) })
+  t.equal(started.inFlight, 8, '8 × 16 MiB O_DIRECT reads in flight')
+  const code = await worker.terminate()
+  t.equal(code, 1, 'terminated without a crash')
+  t.equal(ring.stats().inFlight, 0, 'the main thread ring is unaffected')
+})
