@@ -126,6 +126,16 @@ export function crc32cHardware(): boolean { return native().crc32cHardware() }
 export function numaTopology(): NumaNode[] { return native().numaTopology() }
 /** Pins the calling OS thread (main thread or a worker_thread) to `cpus`; other threads keep theirs. */
 export function pinThread(cpus: readonly number[]): void { native().pinThread(cpus) }
+/** Pins the calling thread to every CPU of NUMA node `node` (ERR_INVALID_OPTION for an unknown node). */
+export function pinThreadToNode(node: number): number[] {
+  const found = numaTopology().find((n) => n.node === node)
+  if (!found || found.cpus.length === 0) {
+    const nodes = numaTopology().map((n) => n.node).join(', ')
+    throw new T3fsError('ERR_INVALID_OPTION', `option node is ${node}; accepted: one of the NUMA nodes ${nodes}`, { option: 'node', value: node })
+  }
+  pinThread(found.cpus)
+  return found.cpus
+}
 /** CPUs the calling thread may run on. */
 export function threadAffinity(): number[] { return native().threadAffinity() }
 /** The calling thread's OS tid (see /proc/self/task/<tid>/status). */

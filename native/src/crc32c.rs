@@ -156,7 +156,9 @@ pub fn crc32c(crc: u32, data: &[u8]) -> u32 {
 fn crc_args(env: napi_env, info: napi_callback_info) -> Result<(u32, &'static [u8])> {
     let [buf, init] = args::<2>(env, info)?;
     let (p, len) = get_bytes(env, buf, "data")?;
-    let crc = if type_of(env, init) == NAPI_UNDEFINED { 0 } else { get_u64(env, init, "initial crc")? as u32 };
+    let crc = if type_of(env, init) == NAPI_UNDEFINED { 0 } else { get_u64(env, init, "initial crc")? };
+    if crc > u32::MAX as u64 { return arg_error(format!("initial crc must be a uint32, got {crc}")); }
+    let crc = crc as u32;
     let data = if len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(p, len) } };
     Ok((crc, data))
 }

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { readFileSync, readdirSync } from 'node:fs'
 import { Worker } from 'node:worker_threads'
-import { numaTopology, pinThread, threadAffinity, threadId } from '../../native/index.ts'
+import { numaTopology, pinThread, pinThreadToNode, threadAffinity, threadId } from '../../native/index.ts'
 import { expectCode } from './expect-code.ts'
 
 const addonUrl = new URL('../../native/t3fs_native.node', import.meta.url)
@@ -75,6 +75,15 @@ t.test('pinning the main thread and restoring it', async (t) => {
   t.same(threadAffinity(), [original[0] ?? 0])
   pinThread(original)
   t.same(threadAffinity(), original)
+})
+
+t.test('pinning to a NUMA node uses that node\'s CPUs', async (t) => {
+  const original = threadAffinity()
+  const node = numaTopology()[0]!
+  t.same(pinThreadToNode(node.node), node.cpus)
+  t.same(threadAffinity(), [...node.cpus].sort((a, b) => a - b))
+  pinThread(original)
+  await expectCode(t, () => pinThreadToNode(99), 'ERR_INVALID_OPTION', 'an unknown node')
 })
 
 t.test('bad CPU sets are coded errors', async (t) => {

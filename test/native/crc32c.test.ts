@@ -60,6 +60,7 @@ t.test('SharedArrayBuffer-backed views and other typed arrays are accepted', asy
 t.test('bad arguments are coded errors', async (t) => {
   await expectCode(t, () => crc32c('abc' as unknown as Uint8Array), 'ERR_INVALID_ARG', 'a string is not a buffer')
   await expectCode(t, () => crc32cCombine(-1, 0, 1), 'ERR_INVALID_ARG', 'a negative CRC')
+  await expectCode(t, () => crc32c(new Uint8Array(1), 2 ** 32), 'ERR_INVALID_ARG', 'an initial CRC beyond uint32')
 })
 
 t.test('an addon that was not built is ERR_NATIVE_UNAVAILABLE with the way to build it', async (t) => {
