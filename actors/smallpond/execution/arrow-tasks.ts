@@ -13,6 +13,7 @@ import { invalidArgument, smallpondError, SmallpondErrorCode } from '../errors.t
 import { T3fsError } from '../../../runtime/errors.ts'
 import { arrowToRows, isArrowTable, RowTableWriter, rowsToArrow, type ColumnTypes, type Row } from './values.ts'
 import { createInputViews, copyTo, type TaskIo } from './task-exec.ts'
+import { applyRowsInPool } from './user-function-pool.ts'
 
 /** Resolves a closure or a `{ module, export }` reference to a callable. */
 export async function resolveUserFunction<F>(fn: UserFunction<F>): Promise<F> {
@@ -34,7 +35,9 @@ function runtimeContext(io: TaskIo): TaskRuntimeContext {
 
 function userFailure(io: TaskIo, error: unknown): Error {
   if (error instanceof T3fsError) return error
-  const cause = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  // Errors from pool workers come from another realm: read name/message, not instanceof.
+  const e = error as { name?: unknown; message?: unknown }
+  const cause = typeof e?.message === 'string' ? `${typeof e.name === 'string' ? e.name : 'Error'}: ${e.message}` : String(error)
   return smallpondError(SmallpondErrorCode.userFunction, `user function failed in ${io.task.key}: ${cause}`, { task: io.task.key }, error)
 }
 
@@ -75,6 +78,23 @@ export async function runArrowBatch(io: TaskIo, inputs: readonly DataSetSpec[], 
   const views = await createInputViews(io, inputs)
   const writer = new RowTableWriter(await io.connect(), '__arrow_out', op.schema)
   const ctx = runtimeContext(io)
+  if (op.rowMode !== 'batch' && isModuleRef(op.fn)) {
+    // A module reference is stateless CPU work: it runs in the piscina pool, off this thread.
+    const ref = op.fn
+    const mode = op.rowMode
+    for await (const { rows, types } of batches(io, views[0], op.batchSize)) {
+      if (mode === 'filter' && !writer.types) writer.types = types
+      let out: Row[]
+      try {
+        out = await applyRowsInPool({ module: ref.module, export: ref.export, mode, rows })
+      } catch (error) {
+        throw userFailure(io, error)
+      }
+      if (mode === 'map') for (const r of out) if (typeof r !== 'object' || r === null) throw invalidArgument('map function result', r, 'a row object')
+      await writer.write(out)
+    }
+    return writeOutput(io, writer)
+  }
   if (op.rowMode !== 'batch') {
     const fn = await resolveUserFunction(op.fn as UserFunction<(row: Row) => unknown>)
     for await (const { rows, types } of batches(io, views[0], op.batchSize)) {

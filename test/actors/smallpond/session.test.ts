@@ -95,6 +95,8 @@ t.test('closures cannot ship to worker hosts; module references can', async (t) 
   t.same(await df.map({ module: fns, export: 'addAB' }).takeAll(), [{ c: 5n }, { c: 7n }, { c: 9n }])
   t.equal(await df.filter({ module: fns, export: 'aAboveOne' }).count(), 2)
   await t.rejects(df.map({ module: fns, export: 'nope' }).takeAll(), { message: /the name of an exported function/ })
+  const threads = new Set((await df.map({ module: fns, export: 'tagThread' }).takeAll()).map((r) => num(r.thread)))
+  t.ok([...threads].every((id) => id > 0), `module-reference row functions ran in the piscina pool (threads ${[...threads]})`)
 })
 
 t.test('writeParquet, readParquet of the output, wait, reuse and recompute', async (t) => {
