@@ -1,6 +1,6 @@
 /**
- * piscina worker: applies a user row function, named by module reference, to a batch of rows.
- * Stateless; modules are imported once per worker thread and cached.
+ * Runs in a CpuPool (piscina) thread: applies a user row function, named by module reference, to a
+ * batch of rows. Stateless; modules are imported once per worker thread and cached.
  */
 type Row = Record<string, unknown>
 
@@ -34,7 +34,7 @@ async function load(module: string, name: string): Promise<(row: Row) => unknown
   return fn as (row: Row) => unknown
 }
 
-export default async function applyRows(task: RowBatchTask): Promise<Row[]> {
+export async function applyRows(task: RowBatchTask): Promise<Row[]> {
   const fn = await load(task.module, task.export)
   const out: Row[] = []
   for (const row of task.rows) {
