@@ -400,10 +400,14 @@ export class WireReader {
       }
       case Tag.Binary: {
         const length = this.u32()
-        // A copy: the link's buffer is reused for the next record.
-        const bytes = Buffer.allocUnsafe(length)
-        bytes.set(this.buffer.subarray(this.position, this.position + length))
+        const start = this.position
         this.position += length
+        // A copy (the link's buffer is reused for the next record), always a Uint8Array: small
+        // ones by slice, which V8 allocates on its heap (half the cost of a Buffer here), larger
+        // ones from Node's Buffer pool, which avoids fresh memory.
+        if (length <= 64) return this.buffer.slice(start, start + length)
+        const bytes = Buffer.allocUnsafe(length)
+        bytes.set(this.buffer.subarray(start, start + length))
         return bytes
       }
       case Tag.Array: {
