@@ -8,10 +8,11 @@ import type {
 } from './actor.ts'
 import { formatAddress, type ActorAddress } from './address.ts'
 import { ActorRefImpl } from './actor-ref.ts'
-import { BoundedQueue } from './bounded-queue.ts'
+import { Mailbox } from './mailbox.ts'
 import type { TimerHandle } from './clock.ts'
 import { T3fsError, toT3fsError } from './errors.ts'
-import type { MailItem } from './mail.ts'
+import type { ReplyTarget } from './mail.ts'
+import type { ActorRef } from './actor.ts'
 import { actorFailed, actorStopped, invalidMessage, mailboxFull } from './runtime-errors.ts'
 import { restartDelayMs, type ResolvedPolicy } from './supervision.ts'
 import type { ActorSystem } from './actor-system.ts'
@@ -32,7 +33,7 @@ function isPromise(value: unknown): value is Promise<unknown> {
  */
 export class ActorCell {
   readonly ref: ActorRefImpl
-  readonly mailbox: BoundedQueue<MailItem>
+  readonly mailbox: Mailbox
   readonly children = new Set<ActorCell>()
   /** Watchers by formatted address. */
   readonly watchers = new Map<string, ActorAddress>()
@@ -41,7 +42,9 @@ export class ActorCell {
   status: Status = 'starting'
   private busy = false
   private state: unknown = undefined
-  private current: MailItem | null = null
+  /** Reply target and sender of the message being handled (null between messages and for signals). */
+  private currentReplyTo: ReplyTarget | null = null
+  private currentSender: ActorRef<Message> | null = null
   private replied = true
   private readonly signals: Signal[] = []
   private readonly timers = new Set<TimerHandle>()
@@ -61,7 +64,7 @@ export class ActorCell {
     readonly name: string | null,
   ) {
     this.ref = new ActorRefImpl(address, system)
-    this.mailbox = new BoundedQueue<MailItem>(mailboxMax)
+    this.mailbox = new Mailbox(mailboxMax)
     this.ctx = this.createContext()
   }
 
@@ -76,11 +79,11 @@ export class ActorCell {
   }
 
   /** Validates and queues a message; throws the coded error the sender should see. */
-  enqueue(item: MailItem): void {
+  enqueue(message: Message, replyTo: ReplyTarget | null, sender: ActorRef<Message> | null): void {
     if (this.status === 'stopped') throw actorStopped(this.address)
-    const reason = this.validate(item.message)
-    if (reason !== null) throw invalidMessage(this.kind, item.message, reason)
-    if (!this.mailbox.push(item)) throw mailboxFull(this.address, this.kind, this.mailbox.capacity)
+    const reason = this.validate(message)
+    if (reason !== null) throw invalidMessage(this.kind, message, reason)
+    if (!this.mailbox.push(message, replyTo, sender)) throw mailboxFull(this.address, this.kind, this.mailbox.capacity)
     this.system.schedule(this)
   }
 
@@ -131,9 +134,9 @@ export class ActorCell {
         this.invokeSignal(signal)
         continue
       }
-      const item = this.mailbox.shift()!
+      const message = this.mailbox.shift()!
       if (this.spaceWaiters.length > 0) this.spaceWaiters.shift()!()
-      this.invokeHandle(item)
+      this.invokeHandle(message, this.mailbox.replyTo, this.mailbox.sender)
     }
     return this.hasWork
   }
@@ -166,13 +169,14 @@ export class ActorCell {
     this.system.schedule(this)
   }
 
-  private invokeHandle(item: MailItem): void {
-    this.current = item
-    this.replied = item.replyTo === null
+  private invokeHandle(message: Message, replyTo: ReplyTarget | null, sender: ActorRef<Message> | null): void {
+    this.currentReplyTo = replyTo
+    this.currentSender = sender
+    this.replied = replyTo === null
     this.handledCount++
     let result: unknown
     try {
-      result = this.definition.handle(this.state, item.message, this.ctx)
+      result = this.definition.handle(this.state, message, this.ctx)
     } catch (error) {
       this.onHandlerError(error)
       return
@@ -183,7 +187,7 @@ export class ActorCell {
   private invokeSignal(signal: Signal): void {
     const onSignal = this.definition.onSignal
     if (onSignal === undefined) return
-    this.current = null
+    this.clearCurrent()
     this.replied = true
     let result: unknown
     try {
@@ -219,8 +223,13 @@ export class ActorCell {
     if (value !== undefined) this.state = value
     // An ask whose handler neither replied nor deferred completes with `undefined`.
     if (!this.replied) this.replyCurrent(true, undefined)
-    this.current = null
+    this.clearCurrent()
     if (this.stopRequested !== null) this.stopNow(this.stopRequested)
+  }
+
+  private clearCurrent(): void {
+    this.currentReplyTo = null
+    this.currentSender = null
   }
 
   private onHandlerError(error: unknown): void {
@@ -228,12 +237,12 @@ export class ActorCell {
       // An operating error is the answer to this message, not a crash of the actor.
       if (!this.replied) this.replyCurrent(false, error)
       else this.system.log.warn({ evt: 'ActorOperatingError', actor: this.kind, code: error.code }, error.message)
-      this.current = null
+      this.clearCurrent()
       if (this.stopRequested !== null) this.stopNow(this.stopRequested)
       return
     }
     if (!this.replied) this.replyCurrent(false, actorFailed(this.address, this.kind, error))
-    this.current = null
+    this.clearCurrent()
     this.onFailure(error)
   }
 
@@ -289,9 +298,7 @@ export class ActorCell {
       }
     }
     const stoppedError = actorStopped(this.address)
-    for (const item of this.mailbox.drain()) {
-      if (item.replyTo !== null) this.system.completeReply(item.replyTo, false, stoppedError)
-    }
+    for (const target of this.mailbox.drainReplyTargets()) this.system.completeReply(target, false, stoppedError)
     for (const resolve of this.spaceWaiters) resolve()
     this.spaceWaiters = []
     this.parent?.children.delete(this)
@@ -308,7 +315,7 @@ export class ActorCell {
   }
 
   private replyCurrent(ok: boolean, value: unknown): void {
-    const target = this.current?.replyTo
+    const target = this.currentReplyTo
     this.replied = true
     if (target) this.system.completeReply(target, ok, value)
   }
@@ -323,7 +330,7 @@ export class ActorCell {
       log: system.log.child({ actor: this.definition.kind }),
       buffers: system.bufferPool,
       get sender() {
-        return cell.current?.sender ?? null
+        return cell.currentSender
       },
       reply(value) {
         if (!cell.replied) cell.replyCurrent(true, value)
@@ -332,7 +339,7 @@ export class ActorCell {
         if (!cell.replied) cell.replyCurrent(false, toT3fsError(error))
       },
       deferReply(): DeferredReply {
-        const target = cell.current?.replyTo ?? null
+        const target = cell.currentReplyTo
         cell.replied = true
         let done = target === null
         return {
@@ -377,7 +384,7 @@ export class ActorCell {
           cell.timers.delete(handle)
           if (cell.status === 'stopped') return
           try {
-            cell.enqueue({ message, replyTo: null, sender: null })
+            cell.enqueue(message, null, null)
           } catch (error) {
             system.log.warn({ evt: 'TimerMessageDropped', actor: cell.kind, code: toT3fsError(error).code })
           }

@@ -159,6 +159,12 @@ export class ActorSystem implements RefRouter {
   // ---- sending -----------------------------------------------------------------------------
 
   tellFrom(to: ActorAddress, message: Message, sender: ActorRef<Message> | null): void {
+    if (this.isLocal(to) && !this.stopped) {
+      const cell = this.cells.get(to.id)
+      if (cell === undefined) throw unknownAddress(to)
+      cell.enqueue(message, null, sender)
+      return
+    }
     this.deliver(to, { message, replyTo: null, sender })
   }
 
@@ -200,7 +206,7 @@ export class ActorSystem implements RefRouter {
     if (this.isLocal(to)) {
       const cell = this.cells.get(to.id)
       if (cell === undefined) throw unknownAddress(to)
-      cell.enqueue(item)
+      cell.enqueue(item.message, item.replyTo, item.sender)
       return
     }
     if (this.remote === null) throw unknownAddress(to)
@@ -247,15 +253,15 @@ export class ActorSystem implements RefRouter {
    * (the caller keeps the item and retries once it resolves: backpressure reaches the link);
    * other failures go back to whoever waits for them.
    */
-  receiveRemote(id: number, item: MailItem): Promise<void> | null {
+  receiveRemote(id: number, message: Message, replyTo: ReplyTarget | null, sender: ActorRef<Message> | null): Promise<void> | null {
     try {
       if (this.stopped) throw systemStopped()
       const cell = this.cells.get(id)
       if (cell === undefined) throw unknownAddress({ node: this.node, host: this.host, id })
       if (cell.mailbox.full && cell.status !== 'stopped') return cell.whenWritable()
-      cell.enqueue(item)
+      cell.enqueue(message, replyTo, sender)
     } catch (error) {
-      this.reportUndeliverable({ node: this.node, host: this.host, id }, item, error)
+      this.reportUndeliverable({ node: this.node, host: this.host, id }, { message, replyTo, sender }, error)
     }
     return null
   }

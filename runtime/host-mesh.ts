@@ -481,14 +481,15 @@ export class HostMesh implements RemoteRoute {
         // The hot path: a tell, decoded without an intermediate envelope object.
         const to = reader.u32()
         const sender = kind === Kind.TellFrom ? link.readSender(reader, system) : null
-        const blocked = system.receiveRemote(to, { message: reader.value() as Message, replyTo: null, sender })
+        const blocked = system.receiveRemote(to, reader.value() as Message, null, sender)
         if (blocked !== null) return this.stall(link, start, blocked)
         continue
       }
       const envelope = readEnvelopeAfterKind(kind, reader, this.refFor)
       switch (envelope.kind) {
         case 'mail': {
-          const blocked = system.receiveRemote(envelope.to, envelope.item)
+          const { message, replyTo, sender } = envelope.item
+          const blocked = system.receiveRemote(envelope.to, message, replyTo, sender)
           if (blocked !== null) return this.stall(link, start, blocked)
           break
         }

@@ -150,13 +150,13 @@ export class Simulation {
     const deliverMail = (to: ActorAddress, item: MailItem): void => {
       const target = this.systemOf(to.node, to)
       this.transmit(() => {
-        const blocked = target.receiveRemote(to.id, item)
+        const blocked = target.receiveRemote(to.id, item.message, item.replyTo, item.sender)
         // A full mailbox holds the message in the network until there is room (backpressure).
         if (blocked !== null) void blocked.then(() => deliverAgain(to, item))
       })
     }
     const deliverAgain = (to: ActorAddress, item: MailItem): void => {
-      const blocked = this.systemOf(to.node, to).receiveRemote(to.id, item)
+      const blocked = this.systemOf(to.node, to).receiveRemote(to.id, item.message, item.replyTo, item.sender)
       if (blocked !== null) void blocked.then(() => deliverAgain(to, item))
     }
     return {
