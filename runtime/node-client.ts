@@ -26,6 +26,8 @@ export interface NodeClientOptions {
   readonly node: number
   /** This client's node id; default: one derived from the process id, above 60000. */
   readonly clientNode?: number
+  /** The cluster's id (a node refuses peers of another cluster). Default "t3fs", as in configs/base.toml. */
+  readonly clusterId?: string
   readonly connectTimeoutMs?: number
   readonly log?: Logger
 }
@@ -49,6 +51,7 @@ export async function connectToNode(options: NodeClientOptions): Promise<NodeCli
   const mesh = new HostMesh(system, allocateMesh(1))
   const transport = new TcpTransport({
     nodeId: clientNode,
+    clusterId: options.clusterId ?? 't3fs',
     listen: { host: '127.0.0.1', port: 0 },
     peers: [{ node: options.node, address: { host: match[1], port: Number(match[2]) } }],
   })
