@@ -240,28 +240,32 @@ export class Session {
   /** @internal releases the session without touching .STATUS (the Driver records its own). */
   async close(): Promise<void> {
     if (this.closed) return
-    this.closed = true
-    openSessions.delete(this)
-    if (openSessions.size === 0) process.off('beforeExit', shutdownOpenSessions)
-    await this.reader?.close()
-    this.reader = undefined
-    await this.runner.close?.()
-    if (this.schedulerRef) this.system?.stop(this.schedulerRef)
-    await this.ownedRuntime?.shutdown()
+    await this.releaseReader()
+    await this.releaseExecution()
   }
 
   /** Idempotent: appends success/failure to log/.STATUS; on success removes queue/, temp/, staging/. */
   async shutdown(): Promise<void> {
     if (this.closed) return
+    await this.releaseReader()
+    await mkdir(join(this.jobRoot, 'log'), { recursive: true })
+    await writeFile(join(this.jobRoot, 'log', 'task_metrics.csv'), taskMetricsCsv(this.scheduler.attempts))
+    await appendStatus(this.jobRoot, this.failed ? 'failure' : 'success', this.clock.now())
+    if (!this.failed) await cleanupJob(this.jobRoot, this.config.removeOutputRoot)
+    await this.releaseExecution()
+  }
+
+  /** First step of close and shutdown: mark closed, leave the exit hook, close the reader. */
+  private async releaseReader(): Promise<void> {
     this.closed = true
     openSessions.delete(this)
     if (openSessions.size === 0) process.off('beforeExit', shutdownOpenSessions)
     await this.reader?.close()
     this.reader = undefined
-    await mkdir(join(this.jobRoot, 'log'), { recursive: true })
-    await writeFile(join(this.jobRoot, 'log', 'task_metrics.csv'), taskMetricsCsv(this.scheduler.attempts))
-    await appendStatus(this.jobRoot, this.failed ? 'failure' : 'success', this.clock.now())
-    if (!this.failed) await cleanupJob(this.jobRoot, this.config.removeOutputRoot)
+  }
+
+  /** Last step of close and shutdown: the runner, the scheduler actor, an owned runtime. */
+  private async releaseExecution(): Promise<void> {
     await this.runner.close?.()
     if (this.schedulerRef) this.system?.stop(this.schedulerRef)
     await this.ownedRuntime?.shutdown()

@@ -6,7 +6,6 @@
  */
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -21,6 +20,7 @@ import { TcpTransport } from '../../runtime/transport/tcp-transport.ts'
 import type { ActorRef } from '../../runtime/actor.ts'
 import { formatAddress } from '../../runtime/address.ts'
 import type { RelayMsg } from './fixtures/relay-actor.ts'
+import { freePort } from '../support/free-port.ts'
 
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 const bin = join(repo, 'bin/t3fs.mjs')
@@ -32,14 +32,6 @@ t.teardown(() => {
   for (const n of nodes) n.kill('SIGKILL')
   rmSync(dir, { recursive: true, force: true })
 })
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
-  const port = (server.address() as { port: number }).port
-  await new Promise<void>((r) => server.close(() => r()))
-  return port
-}
 
 /** Launches a node and resolves once it logged NodeStarted (or rejects with its log). */
 async function launch(profile: string): Promise<ChildProcess> {

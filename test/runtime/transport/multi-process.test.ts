@@ -6,12 +6,12 @@
  */
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
-import { createServer } from 'node:net'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Command, Report } from './fixtures/transport-node.ts'
+import { freePort } from '../../support/free-port.ts'
 
 const fixture = fileURLToPath(new URL('./fixtures/transport-node.ts', import.meta.url))
 const HEARTBEAT_TIMEOUT_MS = 1000
@@ -21,14 +21,6 @@ t.teardown(() => {
   for (const c of children) c.kill('SIGKILL')
   rmSync(dir, { recursive: true, force: true })
 })
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
-  const port = (server.address() as { port: number }).port
-  await new Promise<void>((r) => server.close(() => r()))
-  return port
-}
 
 class NodeProc {
   readonly reports: Report[] = []
