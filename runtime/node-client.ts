@@ -49,11 +49,25 @@ export async function connectToNode(options: NodeClientOptions): Promise<NodeCli
   const log = options.log ?? createLogger({ level: 'error' })
   const system = new ActorSystem({ node: clientNode, host: 0, log, bufferPool: new BufferPool(allocateBufferPool({ classes: [{ slotBytes: 1 << 20, slots: 4 }] })) })
   const mesh = new HostMesh(system, allocateMesh(1))
+  // A refused connection means nothing listens there: say so at once instead of waiting out the timeout.
+  let refused: (error: T3fsError) => void = () => {}
+  const refusal = new Promise<never>((_, reject) => { refused = reject })
+  const watchDials = {
+    info: () => {},
+    warn: () => {},
+    debug: (event: object) => {
+      const { evt, node, err } = event as { evt?: string; node?: number; err?: string }
+      if (evt === 'TransportSocketError' && node === options.node && /ECONNREFUSED/.test(err ?? '')) {
+        refused(new T3fsError('ERR_CONNECT_REFUSED', `nothing listens at ${options.address} (connection refused); is node ${options.node} running?`, { address: options.address }))
+      }
+    },
+  }
   const transport = new TcpTransport({
     nodeId: clientNode,
     clusterId: options.clusterId ?? 't3fs',
     listen: { host: '127.0.0.1', port: 0 },
     peers: [{ node: options.node, address: { host: match[1], port: Number(match[2]) } }],
+    log: watchDials,
   })
   new NetworkRoute(system, mesh, transport)
   const timeoutMs = options.connectTimeoutMs ?? 5_000
@@ -64,7 +78,7 @@ export async function connectToNode(options: NodeClientOptions): Promise<NodeCli
     timer = setTimeout(() => reject(new T3fsError('ERR_CONNECT_TIMEOUT', `no answer from node ${options.node} at ${options.address} within ${timeoutMs} ms; is it running?`, { address: options.address })), timeoutMs)
   })
   try {
-    await Promise.race([up, timedOut])
+    await Promise.race([up, timedOut, refusal])
   } catch (error) {
     system.shutdown()
     await transport.close()

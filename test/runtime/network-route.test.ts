@@ -83,6 +83,17 @@ t.test('a short-lived client process reaches named actors through connectToNode'
   t.teardown(() => client.close())
   const svc = await client.lookup<EchoMsg>('svc')
   t.equal(await svc.ask({ type: 'echo', value: 'hi' }), 'hi')
-  await t.rejects(connectToNode({ address: '127.0.0.1:1', node: 9, connectTimeoutMs: 300 }), { code: 'ERR_CONNECT_TIMEOUT' })
+  const started = Date.now()
+  await t.rejects(connectToNode({ address: '127.0.0.1:1', node: 9, connectTimeoutMs: 5_000 }), { code: 'ERR_CONNECT_REFUSED', message: /nothing listens at 127.0.0.1:1/ })
+  t.ok(Date.now() - started < 2_000, 'a refused connection fails at once, not after the timeout')
+  // Something that accepts but never answers the hello: the client waits out its timeout.
+  const { createServer } = await import('node:net')
+  const mute = createServer(() => {})
+  await new Promise<void>((resolve) => mute.listen(0, '127.0.0.1', () => resolve()))
+  t.teardown(() => new Promise<void>((resolve) => { mute.close(() => resolve()); for (const c of muteSockets) c.destroy() }))
+  const muteSockets = new Set<import('node:net').Socket>()
+  mute.on('connection', (socket) => muteSockets.add(socket))
+  const port = (mute.address() as { port: number }).port
+  await t.rejects(connectToNode({ address: `127.0.0.1:${port}`, node: 9, connectTimeoutMs: 300 }), { code: 'ERR_CONNECT_TIMEOUT', message: /no answer from node 9/ })
   await t.rejects(connectToNode({ address: 'nowhere', node: 9 }), { code: 'ERR_INVALID_OPTION', message: /host:port/ })
 })
