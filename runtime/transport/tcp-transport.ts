@@ -517,7 +517,9 @@ export class TcpTransport implements NodeTransport {
     const waiters = peer.waiters
     peer.waiters = []
     for (const w of waiters) w.reject(error)
-    this.#log.warn({ evt: 'PeerDown', node: peer.node, reason })
+    // A client that dialled in (the admin CLI, a tool) leaving is routine; a peer of the table is not.
+    if (peer.address === undefined) this.#log.info({ evt: 'PeerDown', node: peer.node, reason })
+    else this.#log.warn({ evt: 'PeerDown', node: peer.node, reason })
   }
 
   #setPhase(peer: Peer, phase: Peer['phase']): void {
