@@ -1,4 +1,4 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -68,9 +68,8 @@ t.test('a bad profile exits 1 with the file, key, value and accepted values', as
   t.match(y.err.join(''), /cannot be read \(ENOENT\)/)
 })
 
-t.test('a launched node starts, logs to stderr and stops cleanly on SIGTERM', async (t) => {
-  const profile = join(dir, 'node.toml')
-  writeFileSync(profile, '[node]\nid = 4\n[listen]\ntcp = "127.0.0.1:0"\n[placement]\nhosts_per_domain = 1\n[kv]\nbackend = "memory"\n[shutdown]\ngrace_period = "1s"\n')
+/** Launches `t3fs launch <profile>` and resolves once it logged NodeStarted (or exited). */
+async function launchUntilStarted(t: Test, profile: string) {
   const child = spawn(process.execPath, [join(repo, 'bin/t3fs.mjs'), 'launch', profile], { stdio: ['ignore', 'pipe', 'pipe'] })
   const killer = setTimeout(() => child.kill('SIGKILL'), 25_000)
   t.teardown(() => {
@@ -79,19 +78,27 @@ t.test('a launched node starts, logs to stderr and stops cleanly on SIGTERM', as
   })
   let stderr = ''
   const started = new Promise<void>((resolve) => {
-    child.stderr.on('data', (chunk: Buffer) => {
+    child.stderr!.on('data', (chunk: Buffer) => {
       stderr += chunk.toString()
       if (stderr.includes('"evt":"NodeStarted"')) resolve()
     })
   })
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
   await Promise.race([started, exited])
+  return { child, exited, log: () => stderr }
+}
+
+t.test('a launched node starts, logs to stderr and stops cleanly on SIGTERM', async (t) => {
+  const profile = join(dir, 'node.toml')
+  writeFileSync(profile, '[node]\nid = 4\n[listen]\ntcp = "127.0.0.1:0"\n[placement]\nhosts_per_domain = 1\n[kv]\nbackend = "memory"\n[shutdown]\ngrace_period = "1s"\n')
+  const { child, exited, log } = await launchUntilStarted(t, profile)
+  const stderr = log()
   t.match(stderr, /"evt":"TransportSelected","kind":"tcp"/)
   t.match(stderr, /"evt":"NodeStarted"/)
   child.kill('SIGTERM')
   t.equal(await exited, 0)
-  t.match(stderr, /"evt":"NodeStopped"/)
-  for (const line of stderr.trim().split('\n')) t.doesNotThrow(() => JSON.parse(line), 'every stderr line is a JSON log record')
+  t.match(log(), /"evt":"NodeStopped"/)
+  for (const line of log().trim().split('\n')) t.doesNotThrow(() => JSON.parse(line), 'every stderr line is a JSON log record')
 })
 
 t.test('a launched node spawns the profile actors on its worker hosts', async (t) => {
@@ -102,24 +109,10 @@ t.test('a launched node spawns the profile actors on its worker hosts', async (t
       `[[actors]]\nname = "on-second"\nmodule = "test/bin/fixtures/hello-actor.ts"\nexport = "hello"\nhost = 2\n[actors.params]\ngreeting = "second"\n` +
       `[[actors]]\nname = "on-worker"\nmodule = "test/bin/fixtures/hello-actor.ts"\nexport = "hello"\nhost = 1\n[actors.params]\ngreeting = "worker"\n`,
   )
-  const child = spawn(process.execPath, [join(repo, 'bin/t3fs.mjs'), 'launch', profile], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const killer = setTimeout(() => child.kill('SIGKILL'), 25_000)
-  t.teardown(() => {
-    clearTimeout(killer)
-    child.kill('SIGKILL')
-  })
-  let stderr = ''
-  const started = new Promise<void>((resolve) => {
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString()
-      if (stderr.includes('"evt":"NodeStarted"')) resolve()
-    })
-  })
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
-  await Promise.race([started, exited])
-  t.match(stderr, /"evt":"ActorStarted","actor":"on-second","host":2/)
-  t.match(stderr, /"evt":"ActorStarted","actor":"on-worker","host":1/)
-  t.match(stderr, /"actors":2/)
+  const { child, exited, log } = await launchUntilStarted(t, profile)
+  t.match(log(), /"evt":"ActorStarted","actor":"on-second","host":2/)
+  t.match(log(), /"evt":"ActorStarted","actor":"on-worker","host":1/)
+  t.match(log(), /"actors":2/)
   child.kill('SIGINT')
   t.equal(await exited, 0)
 })
