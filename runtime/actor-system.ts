@@ -1,6 +1,6 @@
 import type { ActorRef, AnyActorDefinition, AskOptions, Message, SpawnOptions, StopReason } from './actor.ts'
 import { mailboxMaxDefault, mailboxMaxLimit } from './actor.ts'
-import { formatAddress, type ActorAddress } from './address.ts'
+import { anyIncarnation, formatAddress, parseAddress, type ActorAddress } from './address.ts'
 import { ActorCell } from './actor-cell.ts'
 import { ActorRefImpl, type RefRouter } from './actor-ref.ts'
 import { systemClock, type Clock, type TimerHandle } from './clock.ts'
@@ -8,7 +8,7 @@ import { fromWire, invalidOption, T3fsError, toT3fsError, type WireError } from 
 import { createLogger, type Logger } from './logger.ts'
 import type { MailItem, ReplyTarget } from './mail.ts'
 import { systemRandom, type Random } from './random.ts'
-import { askTimeout, hostDied, nodeDown, systemStopped, unknownAddress } from './runtime-errors.ts'
+import { askTimeout, hostDied, nodeDown, staleIncarnation, systemStopped, unknownAddress } from './runtime-errors.ts'
 import { resolvePolicy } from './supervision.ts'
 import type { BufferPool } from './buffer-pool.ts'
 
@@ -24,7 +24,8 @@ export interface RemoteRoute {
   deliver(to: ActorAddress, item: MailItem): void
   whenWritable(to: ActorAddress): Promise<void>
   reply(target: ReplyTarget, ok: boolean, value: unknown): void
-  control(node: number, host: number, control: ControlMessage): void
+  /** `incarnation`: of the node the control concerns (0 = any), refused there when stale. */
+  control(node: number, host: number, incarnation: number, control: ControlMessage): void
 }
 
 /** Runtime-internal traffic between hosts (death watch and delivery failures). */
@@ -38,6 +39,8 @@ export type ControlMessage =
 export interface ActorSystemOptions {
   node?: number
   host?: number
+  /** This node's incarnation (see address.ts); every host of a node shares it. Default 1. */
+  incarnation?: number
   clock?: Clock
   random?: Random
   log?: Logger
@@ -66,6 +69,7 @@ const cellsPerTurn = 256
 export class ActorSystem implements RefRouter {
   readonly node: number
   readonly host: number
+  readonly incarnation: number
   readonly clock: Clock
   readonly random: Random
   readonly log: Logger
@@ -91,6 +95,10 @@ export class ActorSystem implements RefRouter {
   constructor(options: ActorSystemOptions = {}) {
     this.node = options.node ?? 0
     this.host = options.host ?? 0
+    this.incarnation = options.incarnation ?? 1
+    if (!Number.isInteger(this.incarnation) || this.incarnation < 1 || this.incarnation > 0xffff_ffff) {
+      throw invalidOption('incarnation', this.incarnation, 'an integer from 1 to 4294967295')
+    }
     this.clock = options.clock ?? systemClock
     this.random = options.random ?? systemRandom
     this.log = options.log ?? createLogger()
@@ -128,7 +136,7 @@ export class ActorSystem implements RefRouter {
       throw new T3fsError('ERR_NAME_TAKEN', `an actor named ${JSON.stringify(name)} already runs on this host`, { name })
     }
     const policy = resolvePolicy(options.supervision ?? definition.supervision)
-    const address: ActorAddress = { node: this.node, host: this.host, id: this.nextId++ }
+    const address: ActorAddress = { node: this.node, host: this.host, id: this.nextId++, incarnation: this.incarnation }
     const cell = new ActorCell(this, address, definition, args, parent, policy, mailboxMax, name)
     this.cells.set(address.id, cell)
     if (name !== null) this.names.set(name, cell)
@@ -156,10 +164,16 @@ export class ActorSystem implements RefRouter {
     return address.host === this.host && address.node === this.node
   }
 
+  /** An address of this node from an earlier incarnation (its id may now belong to another actor). */
+  isStale(address: ActorAddress): boolean {
+    return address.node === this.node && address.incarnation !== this.incarnation && address.incarnation !== anyIncarnation
+  }
+
   // ---- sending -----------------------------------------------------------------------------
 
   tellFrom(to: ActorAddress, message: Message, sender: ActorRef<Message> | null): void {
     if (this.isLocal(to) && !this.stopped) {
+      if (this.isStale(to)) throw staleIncarnation(to, this.incarnation)
       const cell = this.cells.get(to.id)
       if (cell === undefined) throw unknownAddress(to)
       cell.enqueue(message, null, sender)
@@ -191,7 +205,7 @@ export class ActorSystem implements RefRouter {
       })
       this.pending.set(corr, { resolve, reject, timer, to })
       try {
-        this.deliver(to, { message, replyTo: { node: this.node, host: this.host, corr }, sender })
+        this.deliver(to, { message, replyTo: { node: this.node, host: this.host, corr, incarnation: this.incarnation }, sender })
       } catch (error) {
         timer.cancel()
         this.pending.delete(corr)
@@ -203,6 +217,7 @@ export class ActorSystem implements RefRouter {
   /** Routes one mail item; throws the coded error the sender should see. */
   deliver(to: ActorAddress, item: MailItem): void {
     if (this.stopped) throw systemStopped()
+    if (this.isStale(to)) throw staleIncarnation(to, this.incarnation)
     if (this.isLocal(to)) {
       const cell = this.cells.get(to.id)
       if (cell === undefined) throw unknownAddress(to)
@@ -226,7 +241,8 @@ export class ActorSystem implements RefRouter {
   /** Completes an ask: locally, or by sending the reply to the asking host. */
   completeReply(target: ReplyTarget, ok: boolean, value: unknown): void {
     if (target.host === this.host && target.node === this.node) {
-      this.settleAsk(target.corr, ok, value)
+      // An ask of an earlier incarnation of this node: its asker is gone, the corr may be reused.
+      if (target.incarnation === this.incarnation) this.settleAsk(target.corr, ok, value)
       return
     }
     try {
@@ -257,11 +273,11 @@ export class ActorSystem implements RefRouter {
     try {
       if (this.stopped) throw systemStopped()
       const cell = this.cells.get(id)
-      if (cell === undefined) throw unknownAddress({ node: this.node, host: this.host, id })
+      if (cell === undefined) throw unknownAddress(this.addressOf(id))
       if (cell.mailbox.full && cell.status !== 'stopped') return cell.whenWritable()
       cell.enqueue(message, replyTo, sender)
     } catch (error) {
-      this.reportUndeliverable({ node: this.node, host: this.host, id }, { message, replyTo, sender }, error)
+      this.reportUndeliverable(this.addressOf(id), { message, replyTo, sender }, error)
     }
     return null
   }
@@ -285,7 +301,7 @@ export class ActorSystem implements RefRouter {
     const sender = item.sender?.address
     if (sender !== undefined && !this.isLocal(sender)) {
       try {
-        this.remote?.control(sender.node, sender.host, { op: 'undelivered', sender: sender.id, to, message: item.message, error: wire.toWire() })
+        this.remote?.control(sender.node, sender.host, sender.incarnation, { op: 'undelivered', sender: sender.id, to, message: item.message, error: wire.toWire() })
         return
       } catch {
         // the sender's host is gone too
@@ -302,8 +318,8 @@ export class ActorSystem implements RefRouter {
       case 'watch': {
         const cell = this.cells.get(control.target)
         if (cell === undefined) {
-          const ref = { node: this.node, host: this.host, id: control.target }
-          this.remote?.control(control.watcher.node, control.watcher.host, { op: 'terminated', watcher: control.watcher.id, ref, reason: { kind: 'unknown' } })
+          const ref = this.addressOf(control.target)
+          this.remote?.control(control.watcher.node, control.watcher.host, control.watcher.incarnation, { op: 'terminated', watcher: control.watcher.id, ref, reason: { kind: 'unknown' } })
         } else {
           cell.watchers.set(formatAddress(control.watcher), control.watcher)
         }
@@ -353,7 +369,7 @@ export class ActorSystem implements RefRouter {
 
   watch(watcher: ActorAddress, target: ActorAddress): void {
     if (this.isLocal(target)) {
-      const cell = this.cells.get(target.id)
+      const cell = this.isStale(target) ? undefined : this.cells.get(target.id)
       if (cell === undefined) {
         this.cells.get(watcher.id)?.deliverSignal({ type: 'terminated', ref: this.refFor(target), reason: { kind: 'unknown' } })
         return
@@ -367,7 +383,7 @@ export class ActorSystem implements RefRouter {
     watchers.add(watcher.id)
     try {
       if (this.remote === null) throw unknownAddress(target)
-      this.remote.control(target.node, target.host, { op: 'watch', target: target.id, watcher })
+      this.remote.control(target.node, target.host, target.incarnation, { op: 'watch', target: target.id, watcher })
     } catch (error) {
       watchers.delete(watcher.id)
       const wire = toT3fsError(error).toWire()
@@ -377,12 +393,12 @@ export class ActorSystem implements RefRouter {
 
   unwatch(watcher: ActorAddress, target: ActorAddress): void {
     if (this.isLocal(target)) {
-      this.cells.get(target.id)?.watchers.delete(formatAddress(watcher))
+      if (!this.isStale(target)) this.cells.get(target.id)?.watchers.delete(formatAddress(watcher))
       return
     }
     this.remoteWatches.get(formatAddress(target))?.delete(watcher.id)
     try {
-      this.remote?.control(target.node, target.host, { op: 'unwatch', target: target.id, watcher })
+      this.remote?.control(target.node, target.host, target.incarnation, { op: 'unwatch', target: target.id, watcher })
     } catch {
       // The target's host is gone: nothing left to unwatch.
     }
@@ -397,7 +413,7 @@ export class ActorSystem implements RefRouter {
         this.cells.get(watcher.id)?.deliverSignal({ type: 'terminated', ref: cell.ref, reason })
       } else {
         try {
-          this.remote?.control(watcher.node, watcher.host, { op: 'terminated', watcher: watcher.id, ref: cell.address, reason })
+          this.remote?.control(watcher.node, watcher.host, watcher.incarnation, { op: 'terminated', watcher: watcher.id, ref: cell.address, reason })
         } catch {
           // The watcher's host is gone too.
         }
@@ -459,7 +475,12 @@ export class ActorSystem implements RefRouter {
   }
 
   localCell(address: ActorAddress): ActorCell | undefined {
-    return this.isLocal(address) ? this.cells.get(address.id) : undefined
+    return this.isLocal(address) && !this.isStale(address) ? this.cells.get(address.id) : undefined
+  }
+
+  /** The address of actor `id` on this host. */
+  addressOf(id: number): ActorAddress {
+    return { node: this.node, host: this.host, id, incarnation: this.incarnation }
   }
 
   /** Stops every actor (children with their parents) and fails every pending ask. */
@@ -483,6 +504,7 @@ function checkTimeout(name: string, value: number): void {
 }
 
 function parseAddressKey(key: string): ActorAddress {
-  const [node, host, id] = key.slice('t3fs://'.length).split('/').map(Number)
-  return { node, host, id }
+  const address = parseAddress(key)
+  if (address === null) throw new Error(`not an address key: ${key}`)
+  return address
 }

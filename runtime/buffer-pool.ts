@@ -1,4 +1,5 @@
 import { invalidOption, T3fsError } from './errors.ts'
+import { nativeAvailable, native } from '../native/index.ts'
 
 /**
  * Shared buffers for bulk payloads (chunk data) inside one node. The main thread allocates the
@@ -10,8 +11,20 @@ import { invalidOption, T3fsError } from './errors.ts'
  * it: after sending it, the sender must not touch it; the final receiver releases it.
  */
 export interface BufferPoolMemory {
-  readonly classes: readonly { readonly slotBytes: number; readonly slots: number; readonly data: SharedArrayBuffer; readonly bitmap: SharedArrayBuffer }[]
+  readonly classes: readonly PoolClassMemory[]
 }
+
+export interface PoolClassMemory {
+  readonly slotBytes: number
+  readonly slots: number
+  readonly data: SharedArrayBuffer
+  /** Where slot 0 starts in `data`: the first 4 KiB boundary (O_DIRECT needs aligned memory). */
+  readonly offset: number
+  readonly bitmap: SharedArrayBuffer
+}
+
+/** Slots start on this boundary, the largest logical block size O_DIRECT asks for. */
+export const slotAlignmentBytes = 4096
 
 export interface BufferPoolOptions {
   /** Slot sizes and counts per class, smallest first. Default 64 × 64 KiB and 32 × 1 MiB. */
@@ -36,13 +49,22 @@ export function allocateBufferPool(options: BufferPoolOptions = {}): BufferPoolM
   }
   if (total > poolBytesMax) throw invalidOption('bufferPool', `${total} bytes`, `at most ${poolBytesMax} bytes in all`)
   return {
-    classes: classes.map((c) => ({
-      slotBytes: c.slotBytes,
-      slots: c.slots,
-      data: new SharedArrayBuffer(c.slotBytes * c.slots),
-      bitmap: new SharedArrayBuffer(Math.ceil(c.slots / 32) * 4),
-    })),
+    classes: classes.map((c) => {
+      const data = new SharedArrayBuffer(c.slotBytes * c.slots + slotAlignmentBytes)
+      return { slotBytes: c.slotBytes, slots: c.slots, data, offset: alignedOffset(data), bitmap: new SharedArrayBuffer(Math.ceil(c.slots / 32) * 4) }
+    }),
   }
+}
+
+/**
+ * A SharedArrayBuffer's memory starts wherever the allocator put it (16 bytes past a page boundary
+ * for large ones here), so slot 0 starts at the first aligned address. Without the native addon
+ * nothing can do O_DIRECT anyway, and the pool starts at 0.
+ */
+function alignedOffset(data: SharedArrayBuffer): number {
+  if (!nativeAvailable()) return 0
+  const modulo = native().addressModulo(new Uint8Array(data, 0, slotAlignmentBytes), slotAlignmentBytes)
+  return (slotAlignmentBytes - modulo) % slotAlignmentBytes
 }
 
 /** A slice of the pool: `bytes` is a view on shared memory, valid until `release()`. */
@@ -95,8 +117,8 @@ export class BufferPool {
 
   /** Rebuilds the handle of a buffer that crossed from another host. */
   view(sizeClass: number, slot: number, length: number): PooledBuffer {
-    const { slotBytes, data } = this.memory.classes[sizeClass]
-    return new PooledBuffer(this, sizeClass, slot, new Uint8Array(data, slot * slotBytes, length))
+    const { slotBytes, data, offset } = this.memory.classes[sizeClass]
+    return new PooledBuffer(this, sizeClass, slot, new Uint8Array(data, offset + slot * slotBytes, length))
   }
 
   free(sizeClass: number, slot: number): void {

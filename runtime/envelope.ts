@@ -8,13 +8,15 @@ import type { WireReader, WireWriter } from './wire-codec.ts'
  * The envelopes that carry actor traffic between hosts and nodes. Every envelope is `[u8 kind]`
  * followed by its fields:
  * - Tell:       u32 to, value message
- * - TellFrom:   u32 to, sender (u16 node, u16 host, u32 id), value message
- * - Ask:        u32 to, u32 corr, u16 replyNode, u16 replyHost, value message
+ * - TellFrom:   u32 to, sender (u16 node, u16 host, u32 id, u32 incarnation), value message
+ * - Ask:        u32 to, u32 corr, u16 replyNode, u16 replyHost, u32 replyIncarnation, value message
  * - AskFrom:    as Ask, then sender, then value message
  * - ReplyOk/ReplyError: u32 corr, value
  * - Control:    value (a ControlMessage)
- * - Routed:     u16 node, u16 host, then one envelope for that host (a worker host's traffic to
- *               another node, handed to host 0, which owns the network transport)
+ * - Routed:     u16 node, u16 host, u32 incarnation, then one envelope for that host (a worker
+ *               host's traffic to another node, handed to host 0, which owns the network transport)
+ * The target's incarnation is not in the envelope: inside a node the sender checks it (one
+ * process, one incarnation); between nodes the network route prefixes it (see network-route.ts).
  */
 export const enum Kind {
   Tell = 0,
@@ -42,11 +44,13 @@ export function writeMailHeader(writer: WireWriter, to: number, replyTo: ReplyTa
     writer.u32(replyTo.corr)
     writer.u16(replyTo.node)
     writer.u16(replyTo.host)
+    writer.u32(replyTo.incarnation)
   }
   if (sender !== null) {
     writer.u16(sender.address.node)
     writer.u16(sender.address.host)
     writer.u32(sender.address.id)
+    writer.u32(sender.address.incarnation)
   }
 }
 
@@ -55,10 +59,11 @@ export function writeReplyHeader(writer: WireWriter, corr: number, ok: boolean):
   writer.u32(corr)
 }
 
-export function writeRoutedHeader(writer: WireWriter, node: number, host: number): void {
+export function writeRoutedHeader(writer: WireWriter, node: number, host: number, incarnation: number): void {
   writer.u8(Kind.Routed)
   writer.u16(node)
   writer.u16(host)
+  writer.u32(incarnation)
 }
 
 /** Writes a whole envelope (header and value). */
@@ -90,13 +95,15 @@ export function readEnvelopeAfterKind(kind: number, reader: WireReader, refFor: 
       if (kind === Kind.Ask || kind === Kind.AskFrom) {
         const corr = reader.u32()
         const node = reader.u16()
-        replyTo = { node, host: reader.u16(), corr }
+        const host = reader.u16()
+        replyTo = { node, host, corr, incarnation: reader.u32() }
       }
       let sender: ActorRef<Message> | null = null
       if (kind === Kind.TellFrom || kind === Kind.AskFrom) {
         const node = reader.u16()
         const host = reader.u16()
-        sender = refFor({ node, host, id: reader.u32() })
+        const id = reader.u32()
+        sender = refFor({ node, host, id, incarnation: reader.u32() })
       }
       return { kind: 'mail', to, item: { message: reader.value() as Message, replyTo, sender } }
     }

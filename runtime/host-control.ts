@@ -40,6 +40,8 @@ export interface HostControl {
 export interface HostWorkerData {
   readonly node: number
   readonly host: number
+  /** The node's incarnation, the same on every host of the process. */
+  readonly incarnation: number
   readonly cpus: readonly number[]
   readonly mesh: import('./host-mesh.ts').MeshMemory
   readonly logLevel: import('./logger.ts').LogLevel

@@ -94,10 +94,10 @@ class OutLink {
   }
 
   /** An envelope for another node, handed to host 0 (which owns the network transport). */
-  routed(node: number, host: number, envelope: Envelope): void {
+  routed(node: number, host: number, incarnation: number, envelope: Envelope): void {
     this.admit()
     this.writer.begin()
-    writeRoutedHeader(this.writer, node, host)
+    writeRoutedHeader(this.writer, node, host, incarnation)
     try {
       writeEnvelope(this.writer, envelope)
     } catch (error) {
@@ -280,9 +280,10 @@ class InLink {
     const node = reader.u16()
     const host = reader.u16()
     const id = reader.u32()
+    const incarnation = reader.u32()
     const last = this.lastSender
-    if (last !== null && last.address.id === id && last.address.host === host && last.address.node === node) return last
-    return (this.lastSender = system.refFor({ node, host, id }))
+    if (last !== null && last.address.id === id && last.address.host === host && last.address.node === node && last.address.incarnation === incarnation) return last
+    return (this.lastSender = system.refFor({ node, host, id, incarnation }))
   }
 
   private lastSender: ActorRef<Message> | null = null
@@ -366,7 +367,7 @@ export class HostMesh implements RemoteRoute {
   // ---- RemoteRoute ---------------------------------------------------------------------------
 
   deliver(to: ActorAddress, item: MailItem): void {
-    if (to.node !== this.system.node) return this.offNode(to.node, to.host, { kind: 'mail', to: to.id, item }, (n) => n.deliver(to, item))
+    if (to.node !== this.system.node) return this.offNode(to.node, to.host, to.incarnation, { kind: 'mail', to: to.id, item }, (n) => n.deliver(to, item))
     this.link(to.node, to.host, to.id).mail(to.id, item)
   }
 
@@ -377,26 +378,26 @@ export class HostMesh implements RemoteRoute {
 
   reply(target: ReplyTarget, ok: boolean, value: unknown): void {
     if (target.node !== this.system.node) {
-      return this.offNode(target.node, target.host, { kind: 'reply', corr: target.corr, ok, value }, (n) => n.reply(target, ok, value))
+      return this.offNode(target.node, target.host, target.incarnation, { kind: 'reply', corr: target.corr, ok, value }, (n) => n.reply(target, ok, value))
     }
     this.link(target.node, target.host, 0).reply(target.corr, ok, value)
   }
 
-  control(node: number, host: number, control: ControlMessage): void {
-    if (node !== this.system.node) return this.offNode(node, host, { kind: 'control', control }, (n) => n.control(node, host, control))
+  control(node: number, host: number, incarnation: number, control: ControlMessage): void {
+    if (node !== this.system.node) return this.offNode(node, host, incarnation, { kind: 'control', control }, (n) => n.control(node, host, incarnation, control))
     this.link(node, host, 0).control(control)
   }
 
   /** Traffic for another node: host 0 sends it on the network; a worker host hands it to host 0. */
-  private offNode(node: number, host: number, envelope: Envelope, send: (network: RemoteRoute) => void): void {
+  private offNode(node: number, host: number, incarnation: number, envelope: Envelope, send: (network: RemoteRoute) => void): void {
     if (this.network !== null) return send(this.network)
     if (this.system.host === 0) throw new T3fsError('ERR_UNKNOWN_ADDRESS', `no network transport: node ${this.system.node} cannot reach node ${node}`, { node })
-    this.link(this.system.node, 0, 0).routed(node, host, envelope)
+    this.link(this.system.node, 0, 0).routed(node, host, incarnation, envelope)
   }
 
   private link(node: number, host: number, id: number): OutLink {
     const link = this.out[host]
-    if (link === undefined || link === null) throw unknownAddress({ node, host, id })
+    if (link === undefined || link === null) throw unknownAddress({ node, host, id, incarnation: this.system.incarnation })
     return link
   }
 
@@ -485,7 +486,8 @@ export class HostMesh implements RemoteRoute {
       if (kind === Kind.Routed) {
         const node = reader.u16()
         const host = reader.u16()
-        this.forwardFromWorker(node, host, readEnvelopeAfterKind(reader.u8(), reader, this.refFor))
+        const incarnation = reader.u32()
+        this.forwardFromWorker(node, host, incarnation, readEnvelopeAfterKind(reader.u8(), reader, this.refFor))
         continue
       }
       if (kind === Kind.Tell || kind === Kind.TellFrom) {
@@ -527,17 +529,17 @@ export class HostMesh implements RemoteRoute {
   private readonly refFor = (address: ActorAddress): ActorRef<Message> => this.system.refFor(address)
 
   /** Host 0: a worker's envelope for another node goes out on the network, or fails back to its sender. */
-  private forwardFromWorker(node: number, host: number, envelope: Envelope): void {
+  private forwardFromWorker(node: number, host: number, incarnation: number, envelope: Envelope): void {
     try {
       const network = this.network
       if (network === null) throw new T3fsError('ERR_UNKNOWN_ADDRESS', `no network transport: node ${this.system.node} cannot reach node ${node}`, { node })
       switch (envelope.kind) {
-        case 'mail': return network.deliver({ node, host, id: envelope.to }, envelope.item)
-        case 'reply': return network.reply({ node, host, corr: envelope.corr }, envelope.ok, envelope.value)
-        case 'control': return network.control(node, host, envelope.control)
+        case 'mail': return network.deliver({ node, host, id: envelope.to, incarnation }, envelope.item)
+        case 'reply': return network.reply({ node, host, corr: envelope.corr, incarnation }, envelope.ok, envelope.value)
+        case 'control': return network.control(node, host, incarnation, envelope.control)
       }
     } catch (error) {
-      if (envelope.kind === 'mail') this.system.reportUndeliverable({ node, host, id: envelope.to }, envelope.item, error)
+      if (envelope.kind === 'mail') this.system.reportUndeliverable({ node, host, id: envelope.to, incarnation }, envelope.item, error)
     }
   }
 

@@ -16,7 +16,7 @@ export type {
   StopReason,
 } from './actor.ts'
 export type { ActorAddress } from './address.ts'
-export { formatAddress } from './address.ts'
+export { anyIncarnation, formatAddress, parseAddress, sameAddress } from './address.ts'
 export { ActorSystem, type ActorSystemOptions, type Executor } from './actor-system.ts'
 export { NodeRuntime, type NodeRuntimeOptions } from './node-runtime.ts'
 export type { DefinitionRef, HostStats } from './host-control.ts'

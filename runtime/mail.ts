@@ -5,6 +5,8 @@ export interface ReplyTarget {
   readonly node: number
   readonly host: number
   readonly corr: number
+  /** The asking node's incarnation: a reply for an earlier one is dropped, never settles a new ask. */
+  readonly incarnation: number
 }
 
 /** One entry of a mailbox. */

@@ -1,11 +1,11 @@
 import type { Message, ActorRef } from './actor.ts'
-import type { ActorAddress } from './address.ts'
+import { anyIncarnation, type ActorAddress } from './address.ts'
 import type { ActorSystem, ControlMessage, RemoteRoute } from './actor-system.ts'
 import { Kind, readEnvelopeAfterKind, writeEnvelope, type Envelope } from './envelope.ts'
 import { T3fsError } from './errors.ts'
 import type { HostMesh } from './host-mesh.ts'
 import type { MailItem, ReplyTarget } from './mail.ts'
-import { nodeDown } from './runtime-errors.ts'
+import { nodeDown, staleIncarnation } from './runtime-errors.ts'
 import type { Frame, NodeTransport } from './transport/transport.ts'
 import { WireReader, WireWriter } from './wire-codec.ts'
 
@@ -29,13 +29,14 @@ class PeerStream {
     private readonly transport: NodeTransport,
   ) {}
 
-  push(host: number, envelope: Envelope): void {
+  push(host: number, incarnation: number, envelope: Envelope): void {
     if (this.down !== null) throw this.down
     if (this.congested !== null) {
       throw new T3fsError('ERR_MAILBOX_FULL', `the connection to node ${this.node} is above its high-water mark; retry later or use send() to wait`, { node: this.node })
     }
     this.writer.begin()
     this.writer.u16(host)
+    this.writer.u32(incarnation)
     try {
       writeEnvelope(this.writer, envelope)
     } catch (error) {
@@ -86,8 +87,9 @@ class PeerStream {
 }
 
 /**
- * Host 0's route to other nodes over a NodeTransport: envelopes prefixed with the destination host,
- * batched into frames; arriving frames are delivered to the right host of this node. A peer that
+ * Host 0's route to other nodes over a NodeTransport: envelopes prefixed with the destination host
+ * and the incarnation of the destination node the sender believes in, batched into frames; an
+ * envelope for an earlier incarnation is refused (ERR_STALE_INCARNATION to whoever waits on it); arriving frames are delivered to the right host of this node. A peer that
  * goes down fails every ask waiting on it at once and tells the watchers of its actors, on every
  * host of this node.
  */
@@ -107,7 +109,7 @@ export class NetworkRoute implements RemoteRoute {
   }
 
   deliver(to: ActorAddress, item: MailItem): void {
-    this.stream(to.node).push(to.host, { kind: 'mail', to: to.id, item })
+    this.stream(to.node).push(to.host, to.incarnation, { kind: 'mail', to: to.id, item })
   }
 
   whenWritable(to: ActorAddress): Promise<void> {
@@ -115,11 +117,11 @@ export class NetworkRoute implements RemoteRoute {
   }
 
   reply(target: ReplyTarget, ok: boolean, value: unknown): void {
-    this.stream(target.node).push(target.host, { kind: 'reply', corr: target.corr, ok, value })
+    this.stream(target.node).push(target.host, target.incarnation, { kind: 'reply', corr: target.corr, ok, value })
   }
 
-  control(node: number, host: number, control: ControlMessage): void {
-    this.stream(node).push(host, { kind: 'control', control })
+  control(node: number, host: number, incarnation: number, control: ControlMessage): void {
+    this.stream(node).push(host, incarnation, { kind: 'control', control })
   }
 
   private stream(node: number): PeerStream {
@@ -135,9 +137,12 @@ export class NetworkRoute implements RemoteRoute {
     try {
       while (!reader.done) {
         const host = reader.u16()
+        const incarnation = reader.u32()
         const kind = reader.u8()
         if (kind === Kind.Routed) throw new Error('a routed envelope arrived from the network')
-        this.dispatch(host, readEnvelopeAfterKind(kind, reader, this.refFor))
+        const envelope = readEnvelopeAfterKind(kind, reader, this.refFor)
+        if (incarnation === anyIncarnation || incarnation === this.system.incarnation) this.dispatch(host, envelope)
+        else this.refuseStale(host, incarnation, envelope)
       }
     } catch (error) {
       this.system.log.error({ evt: 'NetworkFrameCorrupt', from, err: String(error) })
@@ -150,15 +155,37 @@ export class NetworkRoute implements RemoteRoute {
     const node = this.system.node
     switch (envelope.kind) {
       case 'mail':
-        this.system.deliverOrReport({ node, host, id: envelope.to }, envelope.item)
+        this.system.deliverOrReport({ node, host, id: envelope.to, incarnation: this.system.incarnation }, envelope.item)
         return
       case 'reply':
         if (host === this.system.host) this.system.settleAsk(envelope.corr, envelope.ok, envelope.value)
-        else this.tryMesh(() => this.mesh.reply({ node, host, corr: envelope.corr }, envelope.ok, envelope.value))
+        else this.tryMesh(() => this.mesh.reply({ node, host, corr: envelope.corr, incarnation: this.system.incarnation }, envelope.ok, envelope.value))
         return
       case 'control':
         if (host === this.system.host) this.system.receiveControl(envelope.control)
-        else this.tryMesh(() => this.mesh.control(node, host, envelope.control))
+        else this.tryMesh(() => this.mesh.control(node, host, this.system.incarnation, envelope.control))
+    }
+  }
+
+  /** An envelope for an earlier incarnation of this node: it must not reach whoever has that id now. */
+  private refuseStale(host: number, incarnation: number, envelope: Envelope): void {
+    const system = this.system
+    switch (envelope.kind) {
+      case 'mail': {
+        const to: ActorAddress = { node: system.node, host, id: envelope.to, incarnation }
+        system.reportUndeliverable(to, envelope.item, staleIncarnation(to, system.incarnation))
+        return
+      }
+      case 'reply':
+        return // its ask died with the earlier incarnation
+      case 'control': {
+        const control = envelope.control
+        if (control.op !== 'watch') return
+        // The watched actor died with its incarnation: say so, as for an unknown actor.
+        const ref: ActorAddress = { node: system.node, host, id: control.target, incarnation }
+        const watcher = control.watcher
+        this.tryMesh(() => this.control(watcher.node, watcher.host, watcher.incarnation, { op: 'terminated', watcher: watcher.id, ref, reason: { kind: 'unknown' } }))
+      }
     }
   }
 
@@ -176,7 +203,7 @@ export class NetworkRoute implements RemoteRoute {
     stream.down = nodeDown(node, reason)
     this.system.hostDown(node, null, reason)
     for (let host = 1; host < this.mesh.hostCount; host++) {
-      this.tryMesh(() => this.mesh.control(this.system.node, host, { op: 'node-down', node, reason }))
+      this.tryMesh(() => this.mesh.control(this.system.node, host, this.system.incarnation, { op: 'node-down', node, reason }))
     }
   }
 

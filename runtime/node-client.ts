@@ -1,5 +1,6 @@
 import type { ActorRef, Message } from './actor.ts'
 import { ActorSystem } from './actor-system.ts'
+import { newIncarnation } from './address.ts'
 import { allocateBufferPool, BufferPool } from './buffer-pool.ts'
 import { invalidOption, T3fsError } from './errors.ts'
 import { allocateMesh, HostMesh } from './host-mesh.ts'
@@ -47,7 +48,7 @@ export async function connectToNode(options: NodeClientOptions): Promise<NodeCli
   if (match === null) throw invalidOption('address', options.address, 'host:port, e.g. 127.0.0.1:7301')
   const clientNode = options.clientNode ?? 60000 + (process.pid % 5000)
   const log = options.log ?? createLogger({ level: 'error' })
-  const system = new ActorSystem({ node: clientNode, host: 0, log, bufferPool: new BufferPool(allocateBufferPool({ classes: [{ slotBytes: 1 << 20, slots: 4 }] })) })
+  const system = new ActorSystem({ node: clientNode, host: 0, incarnation: newIncarnation(), log, bufferPool: new BufferPool(allocateBufferPool({ classes: [{ slotBytes: 1 << 20, slots: 4 }] })) })
   const mesh = new HostMesh(system, allocateMesh(1))
   // A refused connection means nothing listens there: say so at once instead of waiting out the timeout.
   let refused: (error: T3fsError) => void = () => {}

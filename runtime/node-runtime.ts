@@ -14,7 +14,7 @@ import { hostDied } from './runtime-errors.ts'
 import { NetworkRoute } from './network-route.ts'
 import { registry, registryActorId } from './registry.ts'
 import { lookupOn } from './node-client.ts'
-import { sameAddress } from './address.ts'
+import { newIncarnation, sameAddress } from './address.ts'
 import type { NodeTransport } from './transport/transport.ts'
 
 export interface NodeRuntimeOptions {
@@ -88,13 +88,14 @@ export class NodeRuntime {
     const placements = domains.flatMap((domain) => Array.from({ length: hostsPerDomain }, () => domain))
     const memory = allocateMesh(placements.length + 1, ringBytes)
     const poolMemory = allocateBufferPool(options.bufferPool)
-    const system = new ActorSystem({ node, host: 0, log, bufferPool: new BufferPool(poolMemory) })
+    const incarnation = newIncarnation()
+    const system = new ActorSystem({ node, host: 0, incarnation, log, bufferPool: new BufferPool(poolMemory) })
     const mesh = new HostMesh(system, memory)
     mesh.start()
 
     const hosts = placements.map((domain, index): HostHandle => {
       const host = index + 1
-      const data: HostWorkerData = { node, host, cpus: domain.cpus, mesh: memory, logLevel, bufferPool: poolMemory }
+      const data: HostWorkerData = { node, host, incarnation, cpus: domain.cpus, mesh: memory, logLevel, bufferPool: poolMemory }
       const worker = startWorker(new URL('./worker-host-main.ts', import.meta.url), data)
       return { host, domain: domain.id, cpus: domain.cpus, worker, control: wrap<HostControl>(nodeEndpoint(worker)), alive: true, exitReason: null }
     })

@@ -1,5 +1,5 @@
 import { defineActor, type Returns } from './actor.ts'
-import type { ActorAddress } from './address.ts'
+import { anyIncarnation, type ActorAddress } from './address.ts'
 
 /**
  * Every node runs one registry on host 0, spawned first so that its address is well known
@@ -16,7 +16,7 @@ export interface RegistryArgs {
 export const registryActorId = 1
 
 export function registryAddress(node: number): ActorAddress {
-  return { node, host: 0, id: registryActorId }
+  return { node, host: 0, id: registryActorId, incarnation: anyIncarnation }
 }
 
 export const registry = defineActor<RegistryArgs, RegistryMsg, RegistryArgs>({

@@ -11,6 +11,8 @@ export const RuntimeErrorCode = {
   actorStopped: 'ERR_ACTOR_STOPPED',
   actorFailed: 'ERR_ACTOR_FAILED',
   systemStopped: 'ERR_SYSTEM_STOPPED',
+  staleIncarnation: 'ERR_STALE_INCARNATION',
+  actorFenced: 'ERR_ACTOR_FENCED',
 } as const
 
 export function unknownAddress(address: ActorAddress): T3fsError {
@@ -70,4 +72,22 @@ export function actorFailed(address: ActorAddress, kind: string, cause: unknown)
 
 export function systemStopped(): T3fsError {
   return new T3fsError(RuntimeErrorCode.systemStopped, 'the actor system is shut down')
+}
+
+/** A message for an actor of an earlier (or unknown) incarnation of its node: it restarted since. */
+export function staleIncarnation(address: ActorAddress, current: number): T3fsError {
+  return new T3fsError(
+    RuntimeErrorCode.staleIncarnation,
+    `no actor at ${formatAddress(address)}: node ${address.node} restarted (its incarnation is now ${current}); look the actor up again`,
+    { address: formatAddress(address), incarnation: address.incarnation, current },
+  )
+}
+
+/** A handler of a crashed or restarted actor touched the world after the fact. */
+export function actorFenced(address: ActorAddress, kind: string, operation: string): T3fsError {
+  return new T3fsError(
+    RuntimeErrorCode.actorFenced,
+    `actor ${kind} at ${formatAddress(address)} crashed or restarted; its earlier handler may no longer ${operation}`,
+    { address: formatAddress(address), kind, operation },
+  )
 }

@@ -60,10 +60,10 @@ let fallbackRouter: RefRouter | null = null
 addExtension({
   Class: ActorRefImpl,
   type: 0x54,
-  write: (ref: ActorRefImpl) => [ref.address.node, ref.address.host, ref.address.id],
-  read: ([node, host, id]: [number, number, number]) => {
+  write: (ref: ActorRefImpl) => [ref.address.node, ref.address.host, ref.address.id, ref.address.incarnation],
+  read: ([node, host, id, incarnation]: [number, number, number, number]) => {
     if (fallbackRouter === null) throw new Error('an ActorRef was decoded outside a link')
-    return new ActorRefImpl({ node, host, id }, fallbackRouter)
+    return new ActorRefImpl({ node, host, id, incarnation }, fallbackRouter)
   },
 })
 const textEncoder = new TextEncoder()
@@ -202,6 +202,7 @@ export class WireWriter {
       this.u16(value.address.node)
       this.u16(value.address.host)
       this.u32(value.address.id)
+      this.u32(value.address.incarnation)
       return
     }
     this.msgpack(value)
@@ -427,7 +428,7 @@ export class WireReader {
         const node = this.u16()
         const host = this.u16()
         const id = this.u32()
-        return new ActorRefImpl({ node, host, id }, this.router)
+        return new ActorRefImpl({ node, host, id, incarnation: this.u32() }, this.router)
       }
       case Tag.BigInt64: {
         const value = this.view.getBigInt64(this.position, true)

@@ -19,6 +19,7 @@ const pin = await pinThisThread(data.cpus)
 const system = new ActorSystem({
   node: data.node,
   host: data.host,
+  incarnation: data.incarnation,
   log: createLogger({ level: data.logLevel, fields: { node: data.node, host: data.host } }),
   bufferPool: new BufferPool(data.bufferPool),
 })
@@ -44,7 +45,7 @@ const control: HostControl = {
   },
   stop(id) {
     try {
-      system.stop(system.refFor({ node: data.node, host: data.host, id }))
+      system.stop(system.refFor(system.addressOf(id)))
       return { ok: true, value: null }
     } catch (error) {
       return failure(error)

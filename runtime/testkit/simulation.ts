@@ -141,7 +141,7 @@ export class Simulation {
 
   private systemOf(node: number, address: ActorAddress | null): ActorSystem {
     const target = this.nodes[node - 1]
-    if (target === undefined) throw unknownAddress(address ?? { node, host: 0, id: 0 })
+    if (target === undefined) throw unknownAddress(address ?? { node, host: 0, id: 0, incarnation: 0 })
     return target.system
   }
 
@@ -166,7 +166,7 @@ export class Simulation {
         const system = this.systemOf(target.node, null)
         this.transmit(() => system.settleAsk(target.corr, ok, value))
       },
-      control: (node: number, _host: number, control: ControlMessage) => {
+      control: (node: number, _host: number, _incarnation: number, control: ControlMessage) => {
         const system = this.systemOf(node, null)
         this.transmit(() => system.receiveControl(control))
       },

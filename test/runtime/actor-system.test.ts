@@ -61,9 +61,21 @@ t.test('a message that fails validation is refused with ERR_INVALID_MESSAGE', as
 
 t.test('an unknown address is ERR_UNKNOWN_ADDRESS', async (t) => {
   const s = system()
-  const ghost = s.refFor({ node: 0, host: 0, id: 999 })
+  const ghost = s.refFor({ node: 0, host: 0, id: 999, incarnation: s.incarnation })
   t.throws(() => ghost.tell({ type: 'x' }), { code: 'ERR_UNKNOWN_ADDRESS' })
   await t.rejects(ghost.ask({ type: 'x' }), { code: 'ERR_UNKNOWN_ADDRESS' })
+  s.shutdown()
+})
+
+t.test('an address of an earlier incarnation of this node is refused, never delivered to the actor that has its id now', async (t) => {
+  const s = system()
+  const ref = s.spawn(counter, 0)
+  const stale = s.refFor<CounterMsg>({ ...ref.address, incarnation: s.incarnation + 1 })
+  t.throws(() => stale.tell({ type: 'add', amount: 5 }), { code: 'ERR_STALE_INCARNATION', message: /restarted/ })
+  await t.rejects(stale.ask({ type: 'get' }), { code: 'ERR_STALE_INCARNATION' })
+  t.equal(await ref.ask({ type: 'get' }), 0, 'the actor with that id got nothing')
+  t.notOk(stale.equals(ref), 'refs of different incarnations differ')
+  t.throws(() => new ActorSystem({ incarnation: 0, log: silentLogger }), { code: 'ERR_INVALID_OPTION' })
   s.shutdown()
 })
 

@@ -25,7 +25,7 @@ t.test('actors on different nodes talk through the same refs, from any host', as
   const a = await node1.spawn<EchoMsg>(def('echo'), undefined, { host: 1, name: 'a' })
   await node2.spawn<EchoMsg>(def('echo'), undefined, { host: 2, name: 'b' })
   const b = await node1.lookupRemote<EchoMsg>(2, 'b')
-  t.same(b.address, { node: 2, host: 2, id: 1 })
+  t.same(b.address, { node: 2, host: 2, id: 1, incarnation: node2.system.incarnation })
   t.same(await b.ask({ type: 'where' }), { node: 2, host: 2 }, 'main thread of node 1 -> worker host of node 2')
   t.same(await a.ask({ type: 'relay', to: b, value: { deep: ['x', 1] } }), { deep: ['x', 1] }, 'worker host of node 1 -> worker host of node 2 and back')
   for (let i = 1; i <= 2000; i++) b.tell({ type: 'count', n: i })
@@ -96,4 +96,30 @@ t.test('a short-lived client process reaches named actors through connectToNode'
   const port = (mute.address() as { port: number }).port
   await t.rejects(connectToNode({ address: `127.0.0.1:${port}`, node: 9, connectTimeoutMs: 300 }), { code: 'ERR_CONNECT_TIMEOUT', message: /no answer from node 9/ })
   await t.rejects(connectToNode({ address: 'nowhere', node: 9 }), { code: 'ERR_INVALID_OPTION', message: /host:port/ })
+})
+
+t.test('a restarted node refuses refs of its earlier incarnation: the actor that now has the id gets nothing', async (t) => {
+  const { node1, node2, transport2 } = await twoNodes()
+  t.teardown(() => node1.shutdown())
+  await node2.spawn<EchoMsg>(def('echo'), undefined, { host: 1, name: 'svc' })
+  const old = await node1.lookupRemote<EchoMsg>(2, 'svc')
+  t.equal(await old.ask({ type: 'echo', value: 1 }), 1)
+  const port = transport2.port
+  await node2.shutdown()
+  const again = new TcpTransport({ nodeId: 2, listen: { host: '127.0.0.1', port }, ...fast })
+  const node2b = await NodeRuntime.start({ node: 2, hostsPerDomain: 2, domains: oneDomain, transport: again })
+  t.teardown(() => node2b.shutdown())
+  const fresh = await node2b.spawn<EchoMsg>(def('echo'), undefined, { host: 1, name: 'svc' })
+  t.equal(fresh.address.id, old.address.id, 'the new actor has the old one\'s id on the same host')
+  t.not(fresh.address.incarnation, old.address.incarnation, 'in a new incarnation')
+  let outcome: unknown
+  for (let i = 0; i < 200; i++) {
+    outcome = await old.ask({ type: 'count', n: 7 } as never, { timeoutMs: 2_000 }).catch((error: unknown) => error)
+    if ((outcome as { code?: string }).code !== 'ERR_HOST_DIED') break // until node 1 sees node 2 back
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  t.match(outcome, { code: 'ERR_STALE_INCARNATION', message: /node 2 restarted/ })
+  t.equal(await fresh.ask({ type: 'total' }), 0, 'the new actor got no message meant for the old one')
+  const looked = await node1.lookupRemote<EchoMsg>(2, 'svc')
+  t.equal(await looked.ask({ type: 'echo', value: 'again' }), 'again', 'a fresh lookup reaches the new actor')
 })

@@ -25,11 +25,11 @@ t.test('remote errors keep their codes', async (t) => {
   t.teardown(() => runtime.shutdown())
   const a = await runtime.spawn<EchoMsg>(def('echo'), undefined, { host: 1 })
   await t.rejects(a.ask({ type: 'count', n: 1.5 } as never), { code: 'ERR_INVALID_MESSAGE' })
-  const ghost = runtime.system.refFor<EchoMsg>({ node: 1, host: 1, id: 9999 })
+  const ghost = runtime.system.refFor<EchoMsg>({ node: 1, host: 1, id: 9999, incarnation: runtime.system.incarnation })
   await t.rejects(ghost.ask({ type: 'total' }), { code: 'ERR_UNKNOWN_ADDRESS' })
   await t.rejects(a.ask({ type: 'hang' }, { timeoutMs: 50 }), { code: 'ERR_ASK_TIMEOUT' })
   await t.rejects(runtime.spawn(def('no-such-export'), undefined, { host: 1 }), { code: 'ERR_DEFINITION_NOT_FOUND' })
-  t.throws(() => runtime.system.refFor({ node: 1, host: 7, id: 1 }).tell({ type: 'x' }), { code: 'ERR_UNKNOWN_ADDRESS' })
+  t.throws(() => runtime.system.refFor({ node: 1, host: 7, id: 1, incarnation: runtime.system.incarnation }).tell({ type: 'x' }), { code: 'ERR_UNKNOWN_ADDRESS' })
 })
 
 t.test('backpressure across hosts: a slow actor with a tiny mailbox loses nothing', async (t) => {

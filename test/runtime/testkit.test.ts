@@ -74,7 +74,7 @@ t.test('the simulator drops and duplicates by the seed, and asks time out on vir
   for (let i = 0; i < 200; i++) remote.tell({ type: 'inc' })
   await sim.run()
   t.ok(sim.counters.dropped > 50 && sim.counters.duplicated > 20, `dropped ${sim.counters.dropped}, duplicated ${sim.counters.duplicated}`)
-  const lost = sim.addNode('c').system.refFor<{ type: 'inc' }>({ node: 1, host: 0, id: 999 })
+  const lost = sim.addNode('c').system.refFor<{ type: 'inc' }>({ node: 1, host: 0, id: 999, incarnation: 1 })
   const outcome = lost.ask({ type: 'inc' }, { timeoutMs: 50 }).catch((e: { code: string }) => e.code)
   await sim.run()
   t.match(await outcome, /ERR_UNKNOWN_ADDRESS|ERR_ASK_TIMEOUT/)

@@ -62,7 +62,7 @@ t.test('a shape is sent once per stream; later messages carry only their values'
 t.test('refs, Maps and Dates cross; functions are refused and roll back cleanly', async (t) => {
   const writer = new WireWriter()
   const reader = new WireReader(system)
-  const ref = new ActorRefImpl({ node: 3, host: 2, id: 9 }, system)
+  const ref = new ActorRefImpl({ node: 3, host: 2, id: 9, incarnation: 77 }, system)
   writer.value({ type: 'x', ref, when: new Date(5), map: new Map([[1, 'a']]) })
   writer.begin()
   t.throws(() => writer.value({ type: 'y', nested: { fresh: 1 }, fn: () => 1 }), /cannot cross/)
@@ -70,7 +70,7 @@ t.test('refs, Maps and Dates cross; functions are refused and roll back cleanly'
   writer.value({ type: 'y', nested: { fresh: 2 }, ok: true })
   reader.load(writer.bytes, 0, writer.position)
   const decoded = reader.value() as { ref: ActorRefImpl; when: Date; map: unknown }
-  t.same(decoded.ref.address, { node: 3, host: 2, id: 9 })
+  t.same(decoded.ref.address, { node: 3, host: 2, id: 9, incarnation: 77 })
   t.equal(decoded.when.getTime(), 5)
   t.same(reader.value(), { type: 'y', nested: { fresh: 2 }, ok: true }, 'the shape defined by the rolled-back message was resent')
 })

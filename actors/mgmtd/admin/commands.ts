@@ -55,7 +55,9 @@ export function parseId(value: string | undefined, what: string): number {
 function primaryAddressOf(error: unknown): ActorAddress | null {
   if (!isT3fsError(error) || error.code !== MgmtdErrorCode.NOT_PRIMARY) return null
   const a = error.details.primaryAddress as Partial<ActorAddress> | null | undefined
-  return a != null && typeof a.node === 'number' && typeof a.host === 'number' && typeof a.id === 'number' ? { node: a.node, host: a.host, id: a.id } : null
+  return a != null && typeof a.node === 'number' && typeof a.host === 'number' && typeof a.id === 'number' && typeof a.incarnation === 'number'
+    ? { node: a.node, host: a.host, id: a.id, incarnation: a.incarnation }
+    : null
 }
 
 /** Asks mgmtd; a standby's NOT_PRIMARY answer naming the primary's address is followed once. */
