@@ -1,11 +1,4 @@
-import type {
-  ActorContext,
-  AnyActorDefinition,
-  DeferredReply,
-  Message,
-  Signal,
-  StopReason,
-} from './actor.ts'
+import type { ActorContext, AnyActorDefinition, Message, Signal, StopReason } from './actor.ts'
 import { formatAddress, type ActorAddress } from './address.ts'
 import { ActorRefImpl } from './actor-ref.ts'
 import { Mailbox } from './mailbox.ts'
@@ -14,6 +7,10 @@ import { T3fsError, toT3fsError } from './errors.ts'
 import type { ReplyTarget } from './mail.ts'
 import type { ActorRef } from './actor.ts'
 import { actorFailed, actorStopped, invalidMessage, mailboxFull } from './runtime-errors.ts'
+import { ActorEpoch } from './actor-epoch.ts'
+import { createActorContext } from './actor-context.ts'
+import { forEachPooled } from './pooled-scan.ts'
+import type { SlotHolder } from './buffer-pool.ts'
 import { restartDelayMs, type ResolvedPolicy } from './supervision.ts'
 import type { ActorSystem } from './actor-system.ts'
 
@@ -29,7 +26,8 @@ function isPromise(value: unknown): value is Promise<unknown> {
 /**
  * The runtime's side of one actor: its mailbox, state, lifecycle, supervision and watchers.
  * Exactly one message (or signal) is handled at a time; an async handler holds the mailbox until it
- * settles.
+ * settles. Each life of the actor (from init to a crash or stop) is an epoch with its own context;
+ * a crash fences the epoch (see actor-epoch.ts, actor-context.ts).
  */
 export class ActorCell {
   readonly ref: ActorRefImpl
@@ -37,14 +35,16 @@ export class ActorCell {
   readonly children = new Set<ActorCell>()
   /** Watchers by formatted address. */
   readonly watchers = new Map<string, ActorAddress>()
-  readonly ctx: ActorContext<Message>
+  ctx: ActorContext<Message>
+  private epoch: ActorEpoch
+  private epochs = 0
   scheduled = false
   status: Status = 'starting'
   private busy = false
   private state: unknown = undefined
   /** Reply target and sender of the message being handled (null between messages and for signals). */
   private currentReplyTo: ReplyTarget | null = null
-  private currentSender: ActorRef<Message> | null = null
+  currentSender: ActorRef<Message> | null = null
   private replied = true
   private readonly signals: Signal[] = []
   private readonly timers = new Set<TimerHandle>()
@@ -65,11 +65,18 @@ export class ActorCell {
   ) {
     this.ref = new ActorRefImpl(address, system)
     this.mailbox = new Mailbox(mailboxMax)
-    this.ctx = this.createContext()
+    this.epoch = new ActorEpoch(0)
+    this.epoch.live = false
+    this.ctx = createActorContext(this, this.epoch)
   }
 
   get kind(): string {
     return this.definition.kind
+  }
+
+  /** The number of the actor's current life, while it is live (undefined while restarting). */
+  get liveEpoch(): number | undefined {
+    return this.epoch.live ? this.epoch.number : undefined
   }
 
   get hasWork(): boolean {
@@ -84,7 +91,23 @@ export class ActorCell {
     const reason = this.validate(message)
     if (reason !== null) throw invalidMessage(this.kind, message, reason)
     if (!this.mailbox.push(message, replyTo, sender)) throw mailboxFull(this.address, this.kind, this.mailbox.capacity)
+    this.handBuffers(message, 0)
     this.system.schedule(this)
+  }
+
+  /** A message the runtime queues for the actor itself (piped work, timers): past the bound, unvalidated. */
+  enqueueInternal(message: Message): void {
+    if (this.status === 'stopped') return
+    this.mailbox.pushOver(message)
+    this.handBuffers(message, 0)
+    this.system.schedule(this)
+  }
+
+  /** Records that the pool buffers in `message` are held by this actor (epoch 0: queued for it). */
+  private handBuffers(message: unknown, epoch: number): void {
+    if (this.system.bufferPool?.active !== true) return
+    const holder: SlotHolder = { host: this.address.host, actor: this.address.id, epoch }
+    forEachPooled(message, (buffer) => buffer.handTo(holder))
   }
 
   /** Resolves when the mailbox has room (or the actor stopped, after which a send fails). */
@@ -101,6 +124,9 @@ export class ActorCell {
 
   start(): void {
     this.status = 'starting'
+    this.epoch = new ActorEpoch(++this.epochs)
+    this.ctx = createActorContext(this, this.epoch)
+    const epoch = this.epoch
     let result: unknown
     try {
       result = this.definition.init(this.ctx, this.args)
@@ -112,10 +138,12 @@ export class ActorCell {
       this.busy = true
       result.then(
         (state) => {
+          if (epoch !== this.epoch) return
           this.busy = false
           this.becomeRunning(state)
         },
         (error: unknown) => {
+          if (epoch !== this.epoch) return
           this.busy = false
           this.onFailure(error)
         },
@@ -174,6 +202,7 @@ export class ActorCell {
     this.currentSender = sender
     this.replied = replyTo === null
     this.handledCount++
+    this.handBuffers(message, this.epoch.number)
     let result: unknown
     try {
       result = this.definition.handle(this.state, message, this.ctx)
@@ -186,6 +215,11 @@ export class ActorCell {
 
   private invokeSignal(signal: Signal): void {
     const onSignal = this.definition.onSignal
+    if (signal.type === 'undelivered') {
+      // The undelivered message's buffers came back to this actor: its own now, or freed.
+      if (onSignal === undefined) this.system.freeBuffers(signal.message)
+      else this.handBuffers(signal.message, this.epoch.number)
+    }
     if (onSignal === undefined) return
     this.clearCurrent()
     this.replied = true
@@ -205,13 +239,16 @@ export class ActorCell {
       return
     }
     this.busy = true
+    const epoch = this.epoch
     result.then(
       (value) => {
+        if (epoch !== this.epoch) return // the actor crashed meanwhile: this handler is fenced
         this.busy = false
         this.afterHandle(value)
         this.system.schedule(this)
       },
       (error: unknown) => {
+        if (epoch !== this.epoch) return
         this.busy = false
         this.onHandlerError(error)
         this.system.schedule(this)
@@ -246,11 +283,12 @@ export class ActorCell {
     this.onFailure(error)
   }
 
-  /** A programmer error (or failed init): apply the declared supervision policy. */
+  /** A programmer error (or failed init, or a simulated crash): apply the declared supervision policy. */
   onFailure(error: unknown): void {
     if (this.status === 'stopped') return
     const failed: StopReason = { kind: 'failed', error: toT3fsError(error, 'ERR_ACTOR_FAILED').toWire() }
     this.system.log.error({ evt: 'ActorFailed', actor: this.kind, address: formatAddress(this.address), err: String(error) })
+    this.fenceEpoch(error)
     if (this.stopRequested !== null) {
       this.stopNow(this.stopRequested)
       return
@@ -282,6 +320,23 @@ export class ActorCell {
     }
   }
 
+  /**
+   * Ends the current epoch after a crash: whatever waited on it is failed now, its handler (if one
+   * is still running) is fenced, and its pool slots are reclaimed once its operations settle.
+   */
+  private fenceEpoch(error: unknown): void {
+    const epoch = this.epoch
+    if (!epoch.live) return
+    const failure = actorFailed(this.address, this.kind, error)
+    if (!this.replied) this.replyCurrent(false, failure)
+    this.clearCurrent()
+    for (const entry of epoch.deferred) entry.fail(failure)
+    epoch.deferred.clear()
+    this.busy = false
+    const pool = this.system.bufferPool
+    epoch.end(() => pool?.reclaim(this.address.host, this.address.id, epoch.number))
+  }
+
   private stopNow(reason: StopReason): void {
     if (this.status === 'stopped') return
     const wasRunning = this.status === 'running'
@@ -298,7 +353,14 @@ export class ActorCell {
       }
     }
     const stoppedError = actorStopped(this.address)
+    for (const entry of this.epoch.deferred) entry.fail(stoppedError)
+    this.epoch.deferred.clear()
     for (const target of this.mailbox.drainReplyTargets()) this.system.completeReply(target, false, stoppedError)
+    // Every slot it held (any epoch, and those queued in its mailbox) comes back once its work settles.
+    const pool = this.system.bufferPool
+    const { host, id } = this.address
+    if (this.epoch.live) this.epoch.end(() => pool?.reclaim(host, id))
+    else pool?.reclaim(host, id, 0)
     for (const resolve of this.spaceWaiters) resolve()
     this.spaceWaiters = []
     this.parent?.children.delete(this)
@@ -320,82 +382,34 @@ export class ActorCell {
     if (target) this.system.completeReply(target, ok, value)
   }
 
-  private createContext(): ActorContext<Message> {
-    const cell = this
-    const system = this.system
+  /** Answers the message being handled, once (later calls are ignored, as a second reply is). */
+  replyToCurrent(ok: boolean, value: unknown): void {
+    if (!this.replied) this.replyCurrent(ok, value)
+  }
+
+  /** Takes the current ask's reply target out of the handler, to be finished later (deferReply). */
+  takeCurrentReply(): ReplyTarget | null {
+    const target = this.replied ? null : this.currentReplyTo
+    this.replied = true
+    return target
+  }
+
+  /** A timer that tells this actor `message`; cancelled when it stops or restarts. */
+  scheduleSelf(delayMs: number, message: Message): TimerHandle {
+    const handle = this.system.clock.setTimer(delayMs, () => {
+      this.timers.delete(handle)
+      if (this.status === 'stopped') return
+      try {
+        this.enqueue(message, null, null)
+      } catch (error) {
+        this.system.log.warn({ evt: 'TimerMessageDropped', actor: this.kind, code: toT3fsError(error).code })
+      }
+    })
+    this.timers.add(handle)
     return {
-      self: this.ref,
-      clock: system.clock,
-      random: system.random,
-      log: system.log.child({ actor: this.definition.kind }),
-      buffers: system.bufferPool,
-      get sender() {
-        return cell.currentSender
-      },
-      reply(value) {
-        if (!cell.replied) cell.replyCurrent(true, value)
-      },
-      fail(error) {
-        if (!cell.replied) cell.replyCurrent(false, toT3fsError(error))
-      },
-      deferReply(): DeferredReply {
-        const target = cell.currentReplyTo
-        cell.replied = true
-        let done = target === null
-        return {
-          resolve(value) {
-            if (done) return
-            done = true
-            system.completeReply(target!, true, value)
-          },
-          reject(error) {
-            if (done) return
-            done = true
-            system.completeReply(target!, false, toT3fsError(error))
-          },
-        }
-      },
-      tell(to, message) {
-        system.tellFrom(to.address, message, cell.ref)
-      },
-      ask(to, message, options) {
-        return system.askFrom(to.address, message, cell.ref, options) as never
-      },
-      spawn(definition, args, options) {
-        return system.spawnCell(definition, args, options ?? {}, cell).ref as never
-      },
-      stop(ref) {
-        if (ref === undefined) {
-          cell.requestStop({ kind: 'stopped' })
-          return
-        }
-        const child = [...cell.children].find((c) => c.ref.equals(ref))
-        if (child === undefined) throw new T3fsError('ERR_NOT_A_CHILD', `${String(ref)} is not a child of ${cell.kind}`)
-        child.requestStop({ kind: 'stopped' })
-      },
-      watch(ref) {
-        system.watch(cell.address, ref.address)
-      },
-      unwatch(ref) {
-        system.unwatch(cell.address, ref.address)
-      },
-      schedule(delayMs, message) {
-        const handle = system.clock.setTimer(delayMs, () => {
-          cell.timers.delete(handle)
-          if (cell.status === 'stopped') return
-          try {
-            cell.enqueue(message, null, null)
-          } catch (error) {
-            system.log.warn({ evt: 'TimerMessageDropped', actor: cell.kind, code: toT3fsError(error).code })
-          }
-        })
-        cell.timers.add(handle)
-        return {
-          cancel() {
-            handle.cancel()
-            cell.timers.delete(handle)
-          },
-        }
+      cancel: () => {
+        handle.cancel()
+        this.timers.delete(handle)
       },
     }
   }

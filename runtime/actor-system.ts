@@ -10,7 +10,10 @@ import type { MailItem, ReplyTarget } from './mail.ts'
 import { systemRandom, type Random } from './random.ts'
 import { askTimeout, hostDied, nodeDown, staleIncarnation, systemStopped, unknownAddress } from './runtime-errors.ts'
 import { resolvePolicy } from './supervision.ts'
-import type { BufferPool } from './buffer-pool.ts'
+import type { BufferPool, SlotHolder } from './buffer-pool.ts'
+import type { Disk } from './disk/disk.ts'
+import { neverBuggify, type Buggify } from './buggify.ts'
+import { forEachPooled } from './pooled-scan.ts'
 
 /** How the dispatcher gets run: a microtask in production, the simulator's own loop under test. */
 export interface Executor {
@@ -49,6 +52,10 @@ export interface ActorSystemOptions {
   askTimeoutMs?: number
   /** The node's shared buffer pool, when it has one (see buffer-pool.ts). */
   bufferPool?: BufferPool | null
+  /** This host's disk, handed to actors as ctx.disk (see disk/disk.ts). */
+  disk?: Disk | null
+  /** Fault sites (the simulator's); production never fires them. */
+  buggify?: Buggify
 }
 
 interface PendingAsk {
@@ -56,6 +63,8 @@ interface PendingAsk {
   reject(error: unknown): void
   timer: TimerHandle
   to: ActorAddress
+  /** Who holds pool buffers that come back in the reply: the asking actor's epoch, or this host. */
+  holder: SlotHolder | null
 }
 
 /** Dispatcher turns run at most this many cells before yielding to I/O. */
@@ -75,6 +84,8 @@ export class ActorSystem implements RefRouter {
   readonly log: Logger
   readonly askTimeoutMs: number
   readonly bufferPool: BufferPool | null
+  readonly disk: Disk | null
+  readonly buggify: Buggify
   private readonly executor: Executor
   private readonly cells = new Map<number, ActorCell>()
   private readonly names = new Map<string, ActorCell>()
@@ -105,6 +116,8 @@ export class ActorSystem implements RefRouter {
     this.executor = options.executor ?? microtaskExecutor
     this.askTimeoutMs = options.askTimeoutMs ?? 5_000
     this.bufferPool = options.bufferPool ?? null
+    this.disk = options.disk ?? null
+    this.buggify = options.buggify ?? neverBuggify
     checkTimeout('askTimeoutMs', this.askTimeoutMs)
   }
 
@@ -182,6 +195,25 @@ export class ActorSystem implements RefRouter {
     this.deliver(to, { message, replyTo: null, sender })
   }
 
+  /** Records who holds the pool buffers inside `value` now that it changed hands. */
+  handBuffers(value: unknown, holder: SlotHolder): void {
+    if (this.bufferPool?.active === true) forEachPooled(value, (buffer) => buffer.handTo(holder))
+  }
+
+  /** Releases the pool buffers inside a value nobody will receive. */
+  freeBuffers(value: unknown): void {
+    if (this.bufferPool !== null) forEachPooled(value, (buffer) => buffer.release())
+  }
+
+  /** The holder of buffers an ask's reply brings: the asking actor's live epoch, or this host. */
+  private askHolder(sender: ActorRef<Message> | null): SlotHolder | null {
+    if (this.bufferPool === null) return null
+    const epoch = sender === null ? undefined : this.cells.get(sender.address.id)?.liveEpoch
+    return sender !== null && this.isLocal(sender.address) && epoch !== undefined
+      ? { host: this.host, actor: sender.address.id, epoch }
+      : { host: this.host, actor: 0, epoch: 0 }
+  }
+
   async sendFrom(to: ActorAddress, message: Message, sender: ActorRef<Message> | null): Promise<void> {
     for (;;) {
       try {
@@ -203,7 +235,7 @@ export class ActorSystem implements RefRouter {
       const timer = this.clock.setTimer(timeoutMs, () => {
         if (this.pending.delete(corr)) reject(askTimeout(to, timeoutMs, type))
       })
-      this.pending.set(corr, { resolve, reject, timer, to })
+      this.pending.set(corr, { resolve, reject, timer, to, holder: this.askHolder(sender) })
       try {
         this.deliver(to, { message, replyTo: { node: this.node, host: this.host, corr, incarnation: this.incarnation }, sender })
       } catch (error) {
@@ -226,6 +258,9 @@ export class ActorSystem implements RefRouter {
     }
     if (this.remote === null) throw unknownAddress(to)
     this.remote.deliver(to, item)
+    // Encoded but not yet published (that happens at the end of the turn): the slots are the
+    // receiver's from now on, queued for it (another node's route holds them until written).
+    this.handBuffers(item.message, to.node === this.node ? { host: to.host, actor: to.id, epoch: 0 } : { host: 0, actor: 0, epoch: 0 })
   }
 
   private whenWritable(to: ActorAddress): Promise<void> {
@@ -247,6 +282,7 @@ export class ActorSystem implements RefRouter {
     }
     try {
       this.remote?.reply(target, ok, ok ? value : toT3fsError(value).toWire())
+      if (ok) this.handBuffers(value, { host: target.node === this.node ? target.host : 0, actor: 0, epoch: 0 })
     } catch (error) {
       // The asking host is gone; its ask already failed there.
       this.log.debug({ evt: 'ReplyUndeliverable', code: toT3fsError(error).code })
@@ -258,6 +294,7 @@ export class ActorSystem implements RefRouter {
     if (pending === undefined) return // late reply after a timeout
     this.pending.delete(corr)
     pending.timer.cancel()
+    if (ok && pending.holder !== null) this.handBuffers(value, pending.holder)
     if (ok) pending.resolve(value)
     else pending.reject(value instanceof Error ? value : fromWire(value as WireError))
   }
@@ -295,6 +332,7 @@ export class ActorSystem implements RefRouter {
   reportUndeliverable(to: ActorAddress, item: MailItem, error: unknown): void {
     const wire = toT3fsError(error)
     if (item.replyTo !== null) {
+      this.freeBuffers(item.message) // the asker gets only the error
       this.completeReply(item.replyTo, false, wire)
       return
     }
@@ -302,14 +340,21 @@ export class ActorSystem implements RefRouter {
     if (sender !== undefined && !this.isLocal(sender)) {
       try {
         this.remote?.control(sender.node, sender.host, sender.incarnation, { op: 'undelivered', sender: sender.id, to, message: item.message, error: wire.toWire() })
+        this.handBuffers(item.message, { host: sender.node === this.node ? sender.host : 0, actor: sender.id, epoch: 0 })
         return
       } catch {
         // the sender's host is gone too
       }
     } else if (sender !== undefined) {
-      this.cells.get(sender.id)?.deliverSignal({ type: 'undelivered', to: this.refFor(to), message: item.message, error: wire.toWire() })
-      return
+      const cell = this.cells.get(sender.id)
+      if (cell !== undefined) {
+        // The message (and its buffers) goes back to its sender.
+        this.handBuffers(item.message, { host: this.host, actor: sender.id, epoch: 0 })
+        cell.deliverSignal({ type: 'undelivered', to: this.refFor(to), message: item.message, error: wire.toWire() })
+        return
+      }
     }
+    this.freeBuffers(item.message)
     this.log.warn({ evt: 'MessageDropped', code: wire.code, to: formatAddress(to) }, wire.message)
   }
 

@@ -9,7 +9,9 @@ import type { Random } from './random.ts'
 import type { WireError } from './errors.ts'
 import type { SupervisionPolicy } from './supervision.ts'
 import type { Logger } from './logger.ts'
-import type { BufferPool } from './buffer-pool.ts'
+import type { ActorBuffers } from './actor-buffers.ts'
+import type { Disk } from './disk/disk.ts'
+import type { T3fsError } from './errors.ts'
 
 export interface Message {
   readonly type: string
@@ -68,8 +70,22 @@ export interface ActorContext<M extends Message> {
   readonly clock: Clock
   readonly random: Random
   readonly log: Logger
-  /** Shared buffers for payloads that cross threads without a copy (null outside a NodeRuntime). */
-  readonly buffers: BufferPool | null
+  /**
+   * Shared buffers for payloads that cross threads and nodes without a copy (null without a
+   * pool). Slots this actor allocates or receives are its own: released by it, or by the runtime
+   * when it crashes or stops.
+   */
+  readonly buffers: ActorBuffers | null
+  /** The host's disk (null when the node has none): see runtime/disk/disk.ts. */
+  readonly disk: Disk | null
+  /** A fault site that only the simulator turns on (see runtime/buggify.ts); false in production. */
+  buggify(site: string): boolean
+  /**
+   * Keeps `work` in flight without holding the mailbox: when it settles, `toMessage(outcome)` is
+   * queued to this actor (even past the mailbox bound: the actor bounds its own work in flight).
+   * Dropped if the actor crashed or stopped meanwhile.
+   */
+  pipeToSelf<T>(work: Promise<T>, toMessage: (outcome: Outcome<T>) => M): void
   /** The actor that sent the current message, when it was sent from inside an actor. */
   readonly sender: ActorRef<Message> | null
   /** Replies to the current ask (no-op for a tell). */
@@ -88,6 +104,9 @@ export interface ActorContext<M extends Message> {
   /** Tells `message` to self after `delayMs`; cancelled automatically when the actor stops or restarts. */
   schedule(delayMs: number, message: M): TimerHandle
 }
+
+/** How a piped operation ended. */
+export type Outcome<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: T3fsError }
 
 export type HandlerResult<S> = S | void | Promise<S | void>
 

@@ -8,9 +8,9 @@ import type { ReplyTarget } from './mail.ts'
  * sender sees.
  */
 export class Mailbox {
-  private readonly messages: (Message | undefined)[]
-  private readonly replies: (ReplyTarget | null)[]
-  private readonly senders: (ActorRef<Message> | null)[]
+  private messages: (Message | undefined)[]
+  private replies: (ReplyTarget | null)[]
+  private senders: (ActorRef<Message> | null)[]
   private head = 0
   private count = 0
   /** Reply target and sender of the message `shift` returned last. */
@@ -29,18 +29,46 @@ export class Mailbox {
   }
 
   get full(): boolean {
-    return this.count === this.capacity
+    return this.count >= this.capacity
   }
 
   push(message: Message, replyTo: ReplyTarget | null, sender: ActorRef<Message> | null): boolean {
-    if (this.count === this.capacity) return false
+    if (this.count >= this.capacity) return false
+    if (this.count === this.messages.length) this.grow()
     let slot = this.head + this.count
-    if (slot >= this.capacity) slot -= this.capacity
+    if (slot >= this.messages.length) slot -= this.messages.length
     this.messages[slot] = message
     this.replies[slot] = replyTo
     this.senders[slot] = sender
     this.count++
     return true
+  }
+
+  /**
+   * Queues a message the runtime generates for the actor itself (completions of its piped work),
+   * past the bound: dropping it would lose the work's result, and the actor bounds how much work it
+   * has in flight. The ring grows to make room.
+   */
+  pushOver(message: Message): void {
+    if (this.count === this.messages.length) this.grow()
+    let slot = this.head + this.count
+    if (slot >= this.messages.length) slot -= this.messages.length
+    this.messages[slot] = message
+    this.replies[slot] = null
+    this.senders[slot] = null
+    this.count++
+  }
+
+  private grow(): void {
+    const size = this.messages.length
+    const order = (i: number) => (this.head + i) % size
+    const messages = Array.from({ length: size * 2 }, (_, i) => (i < this.count ? this.messages[order(i)] : undefined))
+    const replies = Array.from({ length: size * 2 }, (_, i) => (i < this.count ? this.replies[order(i)] : null))
+    const senders = Array.from({ length: size * 2 }, (_, i) => (i < this.count ? this.senders[order(i)] : null))
+    this.messages = messages
+    this.replies = replies
+    this.senders = senders
+    this.head = 0
   }
 
   /** The oldest message (its reply target and sender in `replyTo` / `sender`), or undefined. */
@@ -53,7 +81,7 @@ export class Mailbox {
     this.messages[slot] = undefined
     this.replies[slot] = null
     this.senders[slot] = null
-    this.head = slot + 1 === this.capacity ? 0 : slot + 1
+    this.head = slot + 1 === this.messages.length ? 0 : slot + 1
     this.count--
     return message
   }

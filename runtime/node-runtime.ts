@@ -200,6 +200,9 @@ export class NodeRuntime {
       handle.exitReason = reason
       if (this.stopping) return
       this.system.log.error({ evt: 'HostDied', host: handle.host, reason })
+      // Its actors can release nothing any more: every slot held there (or queued for it) comes back.
+      const reclaimed = this.system.bufferPool?.reclaim(handle.host) ?? 0
+      if (reclaimed > 0) this.system.log.warn({ evt: 'PoolSlotsReclaimed', host: handle.host, slots: reclaimed })
       this.mesh.hostDown(handle.host, reason)
       for (const other of this.hosts) if (other.alive) void other.control.hostDown(handle.host, reason).catch(() => {})
     }

@@ -1,0 +1,47 @@
+import type { DiskFile } from './disk/disk.ts'
+
+/**
+ * One life of an actor, from init to its crash or stop. A restart starts a new epoch; the old
+ * one is fenced: the context it handed out refuses to touch the world (its handlers may still be
+ * running, awaiting a disk read or an ask), and its resources — pool slots, open files — are taken
+ * back once the operations it had in flight have settled, so no slot is reused while the kernel
+ * may still be writing into it.
+ */
+export class ActorEpoch {
+  live = true
+  private inFlight = 0
+  private onQuiet: (() => void) | null = null
+  /** Files this epoch opened and has not closed: closed for it when it ends. */
+  readonly files = new Set<DiskFile>()
+  /** Replies this epoch deferred and has not settled: failed for it when it crashes. */
+  readonly deferred = new Set<{ fail(error: unknown): void }>()
+
+  constructor(readonly number: number) {}
+
+  /** Counts `work` in flight until it settles; returns it unchanged. */
+  track<T>(work: Promise<T>): Promise<T> {
+    this.inFlight++
+    const done = (): void => {
+      this.inFlight--
+      if (!this.live && this.inFlight === 0) this.quiesce()
+    }
+    work.then(done, done)
+    return work
+  }
+
+  /** Fences this epoch; `onQuiet` runs once nothing it started is in flight any more. */
+  end(onQuiet: () => void): void {
+    if (!this.live) return
+    this.live = false
+    this.onQuiet = onQuiet
+    if (this.inFlight === 0) this.quiesce()
+  }
+
+  private quiesce(): void {
+    const callback = this.onQuiet
+    this.onQuiet = null
+    for (const file of this.files) void file.close().catch(() => {})
+    this.files.clear()
+    callback?.()
+  }
+}
