@@ -42,6 +42,8 @@ interface HostHandle {
   readonly control: Remote<HostControl>
   alive: boolean
   exitReason: string | null
+  /** Control calls waiting for an answer: failed at once if the host exits (one exit listener per host). */
+  readonly calls: Set<(error: Error) => void>
 }
 
 const hostsPerDomainMax = 64
@@ -97,7 +99,7 @@ export class NodeRuntime {
       const host = index + 1
       const data: HostWorkerData = { node, host, incarnation, cpus: domain.cpus, mesh: memory, logLevel, bufferPool: poolMemory }
       const worker = startWorker(new URL('./worker-host-main.ts', import.meta.url), data)
-      return { host, domain: domain.id, cpus: domain.cpus, worker, control: wrap<HostControl>(nodeEndpoint(worker)), alive: true, exitReason: null }
+      return { host, domain: domain.id, cpus: domain.cpus, worker, control: wrap<HostControl>(nodeEndpoint(worker)), alive: true, exitReason: null, calls: new Set() }
     })
     const runtime = new NodeRuntime(system, mesh, hosts, options.transport ?? null)
     for (const handle of hosts) runtime.watchWorker(handle)
@@ -198,6 +200,9 @@ export class NodeRuntime {
       if (!handle.alive) return
       handle.alive = false
       handle.exitReason = reason
+      const error = hostDied(0, handle.host, reason)
+      for (const fail of handle.calls) fail(error)
+      handle.calls.clear()
       if (this.stopping) return
       this.system.log.error({ evt: 'HostDied', host: handle.host, reason })
       // Its actors can release nothing any more: every slot held there (or queued for it) comes back.
@@ -216,15 +221,18 @@ function unwrap<T>(result: ControlResult<T>): T {
   throw fromWire(result.error)
 }
 
-/** A control call that fails fast with ERR_HOST_DIED when the host exits before answering. */
+/**
+ * A control call that fails fast with ERR_HOST_DIED when the host exits before answering. The
+ * host's one exit listener (watchWorker) fails every such call, so many calls in flight add no
+ * listeners (smallpond keeps dozens of tasks in flight on each host).
+ */
 function raceExit<T>(handle: HostHandle, call: Promise<T>): Promise<T> {
   if (!handle.alive) return Promise.reject(hostDied(0, handle.host, handle.exitReason ?? 'exited'))
   return new Promise<T>((resolve, reject) => {
-    const onExit = (code: number) => reject(hostDied(0, handle.host, `exited with code ${code}`))
-    handle.worker.once('exit', onExit)
+    handle.calls.add(reject)
     call.then(
-      (value) => { handle.worker.off('exit', onExit); resolve(value) },
-      (error: unknown) => { handle.worker.off('exit', onExit); reject(error) },
+      (value) => { handle.calls.delete(reject); resolve(value) },
+      (error: unknown) => { handle.calls.delete(reject); reject(error) },
     )
   })
 }

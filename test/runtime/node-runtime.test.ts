@@ -1,6 +1,6 @@
 import t from 'tap'
 import { NodeRuntime } from '../../runtime/node-runtime.ts'
-import type { EchoMsg, PoolMsg, SlowMsg, WatcherMsg } from './fixtures/mesh-actors.ts'
+import type { EchoMsg, HoarderMsg, PoolMsg, SlowMsg, WatcherMsg } from './fixtures/mesh-actors.ts'
 
 const fixtures = new URL('./fixtures/mesh-actors.ts', import.meta.url).href
 const def = (name: string) => ({ module: fixtures, export: name })
@@ -85,6 +85,45 @@ t.test('pooled buffers cross hosts without a copy and return to the pool', async
   t.equal(result.seenByOther, 'written on host 1', 'host 2 read what host 1 wrote')
   t.equal(result.seenBack, 'written on host 2', 'host 1 sees host 2 write into the same memory: no copy was made')
   t.same(runtime.system.bufferPool!.inUse(), [0], 'every slot came back')
+})
+
+/** Polls (real time) until `check` holds or about 5 s passed; returns whether it held. */
+async function eventually(check: () => boolean): Promise<boolean> {
+  for (let i = 0; i < 500; i++) {
+    if (check()) return true
+    await new Promise((r) => setTimeout(r, 10))
+  }
+  return check()
+}
+
+t.test('no slot leaks: a crashed actor\'s slots and a dead host\'s slots come back to the pool', async (t) => {
+  const runtime = await NodeRuntime.start({ hostsPerDomain: 2, domains: [{ id: 0, cpus: [0, 1] }], bufferPool: { classes: [{ slotBytes: 4096, slots: 16 }] }, logLevel: 'fatal' })
+  t.teardown(() => runtime.shutdown())
+  const pool = runtime.system.bufferPool!
+  const onOne = await runtime.spawn<HoarderMsg>(def('hoarder'), undefined, { host: 1 })
+  const onTwo = await runtime.spawn<HoarderMsg>(def('hoarder'), undefined, { host: 2 })
+  t.equal(await onTwo.ask({ type: 'hoard', count: 3 }), 3)
+  await onTwo.ask({ type: 'give', to: onOne, count: 4 })
+  let held = 0
+  t.ok(await eventually(() => { void onOne.ask({ type: 'held' }).then((n) => { held = n }); return held === 4 }), 'host 1 holds four buffers host 2 allocated and sent')
+  t.same(pool.inUse(), [7])
+  onTwo.tell({ type: 'crash' })
+  t.ok(await eventually(() => pool.inUse()[0] === 4), 'the crashed actor\'s three slots came back; the ones it gave away did not')
+  t.equal(await onTwo.ask({ type: 'held' }), 0, 'its successor starts empty')
+  await runtime.killHost(1)
+  t.ok(await eventually(() => pool.inUse()[0] === 0), 'the dead host\'s four slots came back')
+})
+
+t.test('many control calls in flight add no exit listeners (no MaxListenersExceededWarning)', async (t) => {
+  const runtime = await NodeRuntime.start({ hostsPerDomain: 1, domains: [{ id: 0, cpus: [0, 1] }] })
+  t.teardown(() => runtime.shutdown())
+  const warnings: string[] = []
+  const onWarning = (warning: Error) => warnings.push(warning.name)
+  process.on('warning', onWarning)
+  t.teardown(() => { process.off('warning', onWarning) })
+  await Promise.all(Array.from({ length: 50 }, () => runtime.stats()))
+  await new Promise((r) => setImmediate(r))
+  t.same(warnings, [], 'no warning was emitted')
 })
 
 t.test('stats report mailboxes, handled counts and the CPU set of each host', async (t) => {
