@@ -169,6 +169,17 @@ export class ActorCell {
     return this.hasWork
   }
 
+  /**
+   * The process died (a simulated node crash): nothing runs any more, no hook, no signal, no
+   * reply. Its epoch is fenced so a handler still awaiting something can never act.
+   */
+  halt(): void {
+    this.status = 'stopped'
+    this.cancelTimers()
+    this.epoch.live = false
+    this.busy = false
+  }
+
   /** Stops after the current message; stops at once when idle. */
   requestStop(reason: StopReason): void {
     if (this.status === 'stopped') return

@@ -528,6 +528,21 @@ export class ActorSystem implements RefRouter {
     return { node: this.node, host: this.host, id, incarnation: this.incarnation }
   }
 
+  /**
+   * The node's process is gone (the simulator's node crash): every actor halts where it stands,
+   * without stop hooks or watchers being told, and pending asks are forgotten, never settled.
+   */
+  halt(): void {
+    if (this.stopped) return
+    this.stopped = true
+    for (const cell of this.cells.values()) cell.halt()
+    this.cells.clear()
+    this.names.clear()
+    for (const pending of this.pending.values()) pending.timer.cancel()
+    this.pending.clear()
+    this.runQueue = []
+  }
+
   /** Stops every actor (children with their parents) and fails every pending ask. */
   shutdown(): void {
     if (this.stopped) return

@@ -97,7 +97,7 @@ async function eventually(check: () => boolean): Promise<boolean> {
 }
 
 t.test('no slot leaks: a crashed actor\'s slots and a dead host\'s slots come back to the pool', async (t) => {
-  const runtime = await NodeRuntime.start({ hostsPerDomain: 2, domains: [{ id: 0, cpus: [0, 1] }], bufferPool: { classes: [{ slotBytes: 4096, slots: 16 }] }, logLevel: 'fatal' })
+  const runtime = await NodeRuntime.start({ hostsPerDomain: 2, domains: [{ id: 0, cpus: [0, 1] }], bufferPool: { classes: [{ slotBytes: 4096, slots: 16 }] } })
   t.teardown(() => runtime.shutdown())
   const pool = runtime.system.bufferPool!
   const onOne = await runtime.spawn<HoarderMsg>(def('hoarder'), undefined, { host: 1 })
