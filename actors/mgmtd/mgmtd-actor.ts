@@ -303,15 +303,17 @@ function normalizeArgs(raw: MgmtdArgs | Readonly<Record<string, unknown>>, ownNo
 }
 
 async function openOwnKv(args: MgmtdArgs, ctx: ActorContext<MgmtdMsg>): Promise<Kv> {
-  const clock = { now: () => ctx.clock.now() }
+  // The actor's own clock and random: the KV's retry backoff then sleeps on the time the
+  // simulator drives; in production ctx.clock is the system clock (epoch ms, as lmdb needs).
+  const sources = { clock: ctx.clock, random: ctx.random }
   switch (args.kvBackend) {
     case 'lmdb':
       if (args.kvPath === undefined) throw new T3fsError('ERR_INVALID_OPTION', 'mgmtd option kvPath (kv_path) is missing; accepted: the directory of the lmdb KV', { option: 'kvPath' })
-      return openKv({ backend: 'lmdb', path: args.kvPath })
+      return openKv({ backend: 'lmdb', path: args.kvPath, ...sources })
     case 'fdb':
-      return openKv({ backend: 'fdb', ...(args.kvClusterFile === undefined ? {} : { clusterFile: args.kvClusterFile }) })
+      return openKv({ backend: 'fdb', ...sources, ...(args.kvClusterFile === undefined ? {} : { clusterFile: args.kvClusterFile }) })
     case 'memory':
-      return openKv({ backend: 'memory', clock })
+      return openKv({ backend: 'memory', ...sources })
     default:
       throw new T3fsError('ERR_INVALID_OPTION', `mgmtd option kvBackend (kv_backend) is ${JSON.stringify(args.kvBackend)}; accepted: "lmdb" | "fdb" | "memory", or an open kv`, { option: 'kvBackend' })
   }

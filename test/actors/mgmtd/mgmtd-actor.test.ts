@@ -11,7 +11,7 @@ const config = { leaseLengthMs: 1_000, extendLeaseIntervalMs: 200, heartbeatFail
 
 async function setup(mgmtds = 1) {
   const sys = new TestSystem({ seed: 7 })
-  const kv = await openKv({ backend: 'memory', clock: { now: () => sys.clock.now() }, sleeper: { sleep: (ms) => new Promise<void>((r) => sys.clock.setTimer(ms, r)) } })
+  const kv = await openKv({ backend: 'memory', clock: sys.clock })
   const refs = Array.from({ length: mgmtds }, (_, i) => sys.spawn(mgmtdActor, { nodeId: i + 1, kv, config }))
   await sys.advance(10)
   return { sys, kv, refs }
@@ -96,7 +96,7 @@ t.test('heartbeats: accepted, stale, skewed, disabled, type mismatch, unregister
   await t.rejects(ask(sys, m, { type: 'unregister-node', nodeId: 77 }), { code: 'ERR_MGMTD_NODE_NOT_FOUND' })
 
   const strict = await setup(1)
-  const s = strict.sys.spawn(mgmtdActor, { nodeId: 2, kv: await openKv({ backend: 'memory', clock: { now: () => strict.sys.clock.now() } }), config: { ...config, allowHeartbeatFromUnregistered: false } })
+  const s = strict.sys.spawn(mgmtdActor, { nodeId: 2, kv: await openKv({ backend: 'memory', clock: strict.sys.clock }), config: { ...config, allowHeartbeatFromUnregistered: false } })
   await strict.sys.advance(10)
   await t.rejects(ask(strict.sys, s, heartbeat(strict.sys, 20, [])), { code: 'ERR_MGMTD_NODE_NOT_FOUND', message: /register it first/ })
   await ask(strict.sys, s, { type: 'register-node', nodeId: 20, nodeType: 'STORAGE' })
