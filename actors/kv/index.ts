@@ -12,6 +12,7 @@ export type {
   TransactOptions,
 } from './kv.ts'
 export { compareBytes, int64le, keyAfter, prefixEnd, readInt64le, VERSIONSTAMP_BYTES } from './kv.ts'
+export { checkNodeKvSettings, openNodeKv, type NodeKvSettings } from './node-kv.ts'
 export { openKv, BACKENDS, type OpenKvOptions, type MemoryKvOptions, type LmdbKvOptions, type FdbKvOptions } from './open-kv.ts'
 export { pack, unpack, tupleRange, prefixRange, compareTuples, type Tuple, type TupleItem } from './tuple.ts'
 export { KvErrorCode, isRetryableKvError, type KvErrorCodeValue } from './errors.ts'
