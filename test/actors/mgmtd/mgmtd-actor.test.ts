@@ -181,3 +181,28 @@ t.test('lease decisions and config validation', async (t) => {
 })
 
 void ({} as Kv)
+
+t.test('the KV: nodeKv (what t3fs launch hands over from [kv]) opens it; the old kv_* params are refused, naming [kv]', async (t) => {
+  const { createLogger } = await import('../../../runtime/logger.ts')
+  const failures: string[] = []
+  const log = createLogger({ level: 'error', sink: (r) => { if (r.fields.evt === 'ActorFailed') failures.push(String(r.fields.err)) } })
+  const sys = new TestSystem({ seed: 3, log })
+  const m = sys.spawn(mgmtdActor, { nodeId: 1, nodeKv: { backend: 'memory' }, config })
+  await sys.advance(10)
+  t.equal((await ask(sys, m, { type: 'status' })).primary, true, 'mgmtd on the memory KV it opened from nodeKv is primary')
+  t.same(mgmtdActor.needs, ['kv'], 'mgmtd declares that it needs the node\'s KV')
+  for (const [key, value] of [['kv_backend', 'memory'], ['kv_path', '/tmp/x'], ['kvClusterFile', '/etc/fdb.cluster']] as const) {
+    failures.length = 0
+    sys.spawn(mgmtdActor, { nodeId: 2, nodeKv: { backend: 'memory' }, config, [key]: value } as unknown as Parameters<typeof mgmtdActor.init>[1])
+    await sys.advance(10)
+    t.match(failures[0], new RegExp(`mgmtd option ${key} is "${value}"; accepted: no such option — a node's KV is set once, in the profile's \\[kv\\] section .*remove ${key} from \\[actors\\.params\\]`), key)
+  }
+  failures.length = 0
+  sys.spawn(mgmtdActor, { nodeId: 3, config })
+  await sys.advance(10)
+  t.match(failures[0], /mgmtd has no KV; accepted: started by t3fs launch it gets the profile's \[kv\] section/, 'no KV at all is a clear error')
+  failures.length = 0
+  sys.spawn(mgmtdActor, { nodeId: 4, nodeKv: { backend: 'lmdb' }, config } as unknown as Parameters<typeof mgmtdActor.init>[1])
+  await sys.advance(10)
+  t.match(failures[0], /option kv\.path is undefined; accepted: a non-empty directory path/, 'lmdb settings without a path are refused')
+})
