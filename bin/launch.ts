@@ -2,7 +2,8 @@
  * `t3fs launch [--dry-run] [--json] <profile.toml>`: starts a node process from its profile.
  *
  * Order: profile → transport choice → worker hosts per NUMA domain, router and listener
- * (NodeRuntime, handed the transport) → the profile's actors. SIGINT/SIGTERM stop it: actors get
+ * (NodeRuntime, handed the transport) → the profile's actors, each with its params plus the node
+ * services its definition declares (actor-args.ts: the profile's [kv] for `needs: ['kv']`). SIGINT/SIGTERM stop it: actors get
  * the profile's grace period to drain, the workers end, the transport closes (peers see the node
  * down at once), the log is flushed.
  * A second signal during shutdown exits at once with code 1.
@@ -15,6 +16,7 @@ import { isT3fsError, T3fsError, toT3fsError } from '../runtime/errors.ts'
 import { loadProfile, parseOverrideValue, type Profile } from '../runtime/profile/index.ts'
 import { createTransport, selectTransport } from '../runtime/transport/index.ts'
 import type { Io } from './cli.ts'
+import { declaredNeeds, spawnArgs } from './actor-args.ts'
 import { buildPlan, formatPlan } from './plan.ts'
 
 const HELP = `usage: t3fs launch [--dry-run] [--json] [--config.<key>=<value> ...] <profile.toml>
@@ -147,7 +149,8 @@ async function runNode(profile: Profile, io: Io): Promise<number> {
     for (const actor of profile.actors) {
       const definition = { module: pathToFileURL(actor.module).href, export: actor.export }
       try {
-        await runtime.spawn(definition, actor.params, { host: actor.host, name: actor.name })
+        const args = spawnArgs(profile, actor, await declaredNeeds(actor))
+        await runtime.spawn(definition, args, { host: actor.host, name: actor.name })
       } catch (error) {
         const e = toT3fsError(error)
         throw new T3fsError(e.code, `${profile.file}: actor ${actor.name} (${actor.export} from ${actor.module}) did not start: ${e.message}`, { actor: actor.name, ...e.details })

@@ -112,6 +112,11 @@ export type HandlerResult<S> = S | void | Promise<S | void>
 
 export interface ActorDefinition<S, M extends Message, A = void> {
   readonly kind: string
+  /**
+   * Node services whoever starts this actor from a node profile must hand it in its spawn args
+   * (bin/launch.ts: "kv" → `args.nodeKv`, the profile's resolved [kv]). The runtime ignores it.
+   */
+  readonly needs?: readonly string[]
   /** Messages the mailbox holds before senders are pushed back. Default 1024. */
   readonly mailboxMax?: number
   readonly supervision?: SupervisionPolicy

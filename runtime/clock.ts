@@ -9,7 +9,11 @@ export interface TimerHandle {
 }
 
 export interface Clock {
-  /** Milliseconds; monotonic within a process. */
+  /**
+   * Milliseconds; monotonic within a process. The system clock counts from the Unix epoch (its
+   * origin is Date.now() at process start), so two processes of one machine read nearly the same
+   * value; a virtual clock counts from wherever its test starts it.
+   */
   now(): number
   /** Runs `callback` once after `delayMs`. The handle cancels it; cancelling twice is harmless. */
   setTimer(delayMs: number, callback: () => void): TimerHandle
@@ -30,3 +34,13 @@ export class SystemClock implements Clock {
 }
 
 export const systemClock: Clock = new SystemClock()
+
+/**
+ * A promise that resolves after `delayMs` on `clock`'s own timer, so a virtual clock drives it
+ * (the simulator's time moves, no wall time passes) and the system clock waits for real.
+ */
+export function sleep(clock: Clock, delayMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    clock.setTimer(delayMs, resolve)
+  })
+}

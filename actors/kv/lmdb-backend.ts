@@ -25,7 +25,7 @@ import { kvError, KvErrorCode } from './errors.ts'
 import { decodeRanges, encodeRanges, rangesIntersect, type KeyRange } from './key-ranges.ts'
 import type { KvLimits } from './limits.ts'
 import { applyMutations, makeVersionstamp, stampedWriteRanges, type MutableStore } from './mutation.ts'
-import type { KvClock } from './sources.ts'
+import type { Clock } from '../../runtime/clock.ts'
 
 export { LMDB_LIMITS, LMDB_MAX_KEY_BYTES } from './limits.ts'
 /** Log entries removed per commit at most, so one commit never stalls on a long trim. */
@@ -41,7 +41,8 @@ const DATA_PREFIX = 0x01
 export interface LmdbEngineOptions {
   path: string
   limits: KvLimits
-  clock: KvClock
+  /** Stamps conflict-log entries: milliseconds since the Unix epoch (see sources.ts). */
+  clock: Clock
   historyEntries: number
   mapSizeBytes: number
   noSync: boolean
@@ -87,7 +88,7 @@ export class LmdbEngine implements LocalEngine {
   readonly backend = 'lmdb' as const
   readonly limits: KvLimits
   private readonly db: RootDatabase<Buffer, Buffer>
-  private readonly clock: KvClock
+  private readonly clock: Clock
   private readonly historyEntries: number
   private closed = false
 

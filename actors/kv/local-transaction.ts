@@ -9,7 +9,7 @@ import type { EngineSnapshot, LocalEngine } from './engine.ts'
 import { normaliseRanges, type KeyRange } from './key-ranges.ts'
 import type { KeyValue, RangeOptions, ReadView } from './kv.ts'
 import { addLittleEndian, int64le, makeVersionstamp, type Mutation } from './mutation.ts'
-import type { KvClock } from './sources.ts'
+import type { Clock } from '../../runtime/clock.ts'
 import { AttemptBase } from './attempt-base.ts'
 import { WriteBuffer, type PointState } from './write-buffer.ts'
 
@@ -24,7 +24,7 @@ export class LocalTransaction extends AttemptBase {
 
   constructor(
     private readonly engine: LocalEngine,
-    private readonly clock: KvClock,
+    private readonly clock: Clock,
   ) {
     super(engine.limits)
     this.snapshot = {

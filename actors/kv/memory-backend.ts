@@ -9,7 +9,8 @@ import type { CommitRequest, EngineSnapshot, LocalEngine } from './engine.ts'
 import { kvError, KvErrorCode } from './errors.ts'
 import { DEFAULT_LIMITS, type KvLimits } from './limits.ts'
 import { applyMutations, makeVersionstamp, stampedWriteRanges, type MutableStore } from './mutation.ts'
-import type { KvClock, KvRandom } from './sources.ts'
+import type { Clock } from '../../runtime/clock.ts'
+import type { Random } from '../../runtime/random.ts'
 import { lowerBound } from './write-buffer.ts'
 
 export const DEFAULT_MEMORY_HISTORY_ENTRIES = 100_000
@@ -33,9 +34,9 @@ export interface MemoryFaults {
 
 export interface MemoryEngineOptions {
   limits?: KvLimits
-  clock: KvClock
+  clock: Clock
   /** Decides the fault sites; required only when `faults` is set. */
-  random?: KvRandom
+  random?: Random
   faults?: MemoryFaults
   /** Commits kept for conflict checking beyond which older read versions are too old. */
   historyEntries?: number
@@ -44,8 +45,8 @@ export interface MemoryEngineOptions {
 export class MemoryEngine implements LocalEngine {
   readonly backend = 'memory' as const
   readonly limits: KvLimits
-  private readonly clock: KvClock
-  private readonly random: KvRandom | undefined
+  private readonly clock: Clock
+  private readonly random: Random | undefined
   private readonly faults: MemoryFaults
   private readonly history: ConflictHistory
   private readonly versions = new Map<string, Version[]>()

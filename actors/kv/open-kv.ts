@@ -5,13 +5,15 @@
  *   openKv({ backend: 'lmdb', path: '/var/lib/t3fs/kv' })
  *   openKv({ backend: 'fdb', clusterFile: '/etc/foundationdb/fdb.cluster' })
  */
+import type { Clock } from '../../runtime/clock.ts'
 import { invalidOption } from '../../runtime/errors.ts'
+import type { Random } from '../../runtime/random.ts'
 import type { BackendName, Kv, TransactOptions } from './kv.ts'
 import { DEFAULT_LIMITS, LMDB_LIMITS, type KvLimits } from './limits.ts'
 import { LocalKv } from './local-kv.ts'
 import { MemoryEngine, type MemoryFaults } from './memory-backend.ts'
 import { resolveRetryPolicy } from './retry.ts'
-import { resolveSources, type KvClock, type KvRandom, type KvSleeper } from './sources.ts'
+import { resolveSources } from './sources.ts'
 
 export const BACKENDS: readonly BackendName[] = ['memory', 'lmdb', 'fdb']
 
@@ -20,9 +22,13 @@ interface CommonOptions {
   retry?: TransactOptions
   /** Lower (never raise) the limits; fields left out keep the backend's. */
   limits?: Partial<KvLimits>
-  clock?: KvClock
-  random?: KvRandom
-  sleeper?: KvSleeper
+  /**
+   * The runtime Clock (default: the system clock): transaction age, retry budget, and the retry
+   * backoff sleeps on its timer. lmdb needs epoch milliseconds (see sources.ts).
+   */
+  clock?: Clock
+  /** The runtime Random (default: the system's): backoff jitter, memory fault sites. */
+  random?: Random
 }
 
 export interface MemoryKvOptions extends CommonOptions {
@@ -57,7 +63,7 @@ export interface FdbKvOptions extends CommonOptions {
 
 export type OpenKvOptions = MemoryKvOptions | LmdbKvOptions | FdbKvOptions
 
-const COMMON_KEYS = ['backend', 'retry', 'limits', 'clock', 'random', 'sleeper']
+const COMMON_KEYS = ['backend', 'retry', 'limits', 'clock', 'random']
 const KEYS: Record<BackendName, string[]> = {
   memory: [...COMMON_KEYS, 'historyEntries', 'faults'],
   lmdb: [...COMMON_KEYS, 'path', 'historyEntries', 'mapSizeBytes', 'noSync'],
@@ -109,14 +115,13 @@ export async function openKv(options: OpenKvOptions): Promise<Kv> {
 }
 
 function checkSources(options: CommonOptions): CommonOptions {
-  const need = (name: string, value: unknown, method: string) => {
-    if (value !== undefined && (typeof value !== 'object' || value === null || typeof (value as Record<string, unknown>)[method] !== 'function')) {
-      throw invalidOption(name, value, `an object with a ${method}() method`)
+  const need = (name: string, value: unknown, methods: string[], what: string) => {
+    if (value !== undefined && (typeof value !== 'object' || value === null || methods.some((m) => typeof (value as Record<string, unknown>)[m] !== 'function'))) {
+      throw invalidOption(name, value, `${what}: an object with ${methods.map((m) => `${m}()`).join(' and ')} methods`)
     }
   }
-  need('clock', options.clock, 'now')
-  need('random', options.random, 'next')
-  need('sleeper', options.sleeper, 'sleep')
+  need('clock', options.clock, ['now', 'setTimer'], 'a runtime Clock')
+  need('random', options.random, ['next', 'int'], 'a runtime Random')
   return options
 }
 

@@ -3,6 +3,7 @@
  * function in a fresh attempt, commit, and on a retryable error back off exponentially with
  * jitter and try again — bounded by a retry count and a total time budget.
  */
+import { sleep } from '../../runtime/clock.ts'
 import { T3fsError, invalidOption } from '../../runtime/errors.ts'
 import { isRetryableKvError, kvError, KvErrorCode } from './errors.ts'
 import type { KvStats, Transaction, TransactInfo, TransactOptions } from './kv.ts'
@@ -91,7 +92,7 @@ export async function runTransaction<T>(
       }
       stats.retries++
       const delayMs = Math.min(backoffMs(policy, retry, sources.random.next()), Math.max(0, policy.timeoutMs - elapsedMs))
-      if (delayMs > 0) await sources.sleeper.sleep(delayMs)
+      if (delayMs > 0) await sleep(sources.clock, delayMs)
     }
   }
 }

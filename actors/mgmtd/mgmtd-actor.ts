@@ -10,7 +10,7 @@
  */
 import { defineActor, type ActorContext, type ActorRef } from '../../runtime/actor.ts'
 import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
-import { openKv, type Kv } from '../kv/index.ts'
+import { checkNodeKvSettings, openNodeKv, type Kv, type NodeKvSettings } from '../kv/index.ts'
 import { updateChain } from './chain-state-machine.ts'
 import { fromSnapshot, persistedNode, persistedTarget, type ClusterData } from './cluster-data.ts'
 import { resolveMgmtdConfig, type MgmtdConfig } from './config.ts'
@@ -33,17 +33,17 @@ export interface MgmtdArgs {
   hostname?: string
   /** An open KV (in-process use and the simulator). */
   kv?: Kv
-  /** Or how to open one (a launched node): backend and path, as in a profile's [kv]. */
-  kvBackend?: 'memory' | 'lmdb' | 'fdb'
-  kvPath?: string
-  kvClusterFile?: string
+  /** Or the node's KV settings, which `t3fs launch` hands over from the profile's [kv]. */
+  nodeKv?: NodeKvSettings
   /** Timing knobs (camelCase ms, or 3FS's snake_case names with duration strings). */
   config?: Readonly<Record<string, unknown>>
   probe?: MgmtdProbe
 }
 
-/** Profile params arrive flat: node_id, kv_backend, kv_path, plus the 3FS knob names. */
-const ARG_NAMES = new Set(['nodeId', 'node_id', 'hostname', 'kv', 'kvBackend', 'kv_backend', 'kvPath', 'kv_path', 'kvClusterFile', 'kv_cluster_file', 'config', 'probe'])
+/** Profile params arrive flat: node_id, hostname, plus the 3FS knob names; nodeKv comes from [kv]. */
+const ARG_NAMES = new Set(['nodeId', 'node_id', 'hostname', 'kv', 'nodeKv', 'config', 'probe'])
+/** Params of old profiles: the KV is the node's, set once in the profile's [kv] section. */
+const FORMER_KV_PARAMS = new Set(['kv_backend', 'kv_path', 'kv_cluster_file', 'kvBackend', 'kvPath', 'kvClusterFile'])
 
 interface MgmtdState {
   readonly nodeId: number
@@ -62,6 +62,8 @@ interface MgmtdState {
 
 export const mgmtdActor = defineActor<MgmtdState, MgmtdMsg, MgmtdArgs>({
   kind: 'mgmtd',
+  // Started from a profile, mgmtd gets the node's [kv] as args.nodeKv.
+  needs: ['kv'],
   mailboxMax: 4096,
   // A bad config fails init every time: give up after a bounded number of restarts.
   supervision: { strategy: 'restart', maxRestarts: 50, withinMs: 60_000, backoffMinMs: 10, backoffMaxMs: 1_000 },
@@ -289,30 +291,27 @@ function normalizeArgs(raw: MgmtdArgs | Readonly<Record<string, unknown>>, ownNo
     throw new T3fsError('ERR_INVALID_OPTION', `mgmtd option nodeId (node_id) is ${JSON.stringify(nodeId)}; accepted: a non-negative integer`, { option: 'nodeId' })
   }
   const config: Record<string, unknown> = { ...((r.config as Record<string, unknown> | undefined) ?? {}) }
-  for (const [key, value] of Object.entries(r)) if (!ARG_NAMES.has(key)) config[key] = value // flat knobs from a profile
+  for (const [key, value] of Object.entries(r)) {
+    if (FORMER_KV_PARAMS.has(key)) {
+      throw new T3fsError('ERR_INVALID_OPTION', `mgmtd option ${key} is ${JSON.stringify(value)}; accepted: no such option — a node's KV is set once, in the profile's [kv] section (backend, path, cluster_file), and handed to mgmtd by t3fs launch; remove ${key} from [actors.params]`, { option: key })
+    }
+    if (!ARG_NAMES.has(key)) config[key] = value // flat knobs from a profile
+  }
   return {
     nodeId,
     hostname: pick('hostname') as string | undefined,
     kv: r.kv as Kv | undefined,
-    kvBackend: pick('kvBackend', 'kv_backend') as MgmtdArgs['kvBackend'],
-    kvPath: pick('kvPath', 'kv_path') as string | undefined,
-    kvClusterFile: pick('kvClusterFile', 'kv_cluster_file') as string | undefined,
+    nodeKv: r.nodeKv === undefined ? undefined : checkNodeKvSettings(r.nodeKv),
     config,
     probe: r.probe as MgmtdProbe | undefined,
   }
 }
 
 async function openOwnKv(args: MgmtdArgs, ctx: ActorContext<MgmtdMsg>): Promise<Kv> {
-  const clock = { now: () => ctx.clock.now() }
-  switch (args.kvBackend) {
-    case 'lmdb':
-      if (args.kvPath === undefined) throw new T3fsError('ERR_INVALID_OPTION', 'mgmtd option kvPath (kv_path) is missing; accepted: the directory of the lmdb KV', { option: 'kvPath' })
-      return openKv({ backend: 'lmdb', path: args.kvPath })
-    case 'fdb':
-      return openKv({ backend: 'fdb', ...(args.kvClusterFile === undefined ? {} : { clusterFile: args.kvClusterFile }) })
-    case 'memory':
-      return openKv({ backend: 'memory', clock })
-    default:
-      throw new T3fsError('ERR_INVALID_OPTION', `mgmtd option kvBackend (kv_backend) is ${JSON.stringify(args.kvBackend)}; accepted: "lmdb" | "fdb" | "memory", or an open kv`, { option: 'kvBackend' })
+  if (args.nodeKv === undefined) {
+    throw new T3fsError('ERR_INVALID_OPTION', 'mgmtd has no KV; accepted: started by t3fs launch it gets the profile\'s [kv] section (as nodeKv); in-process, pass kv (an open Kv) or nodeKv ({ backend, path?, clusterFile? })', { option: 'nodeKv' })
   }
+  // The actor's own clock and random: the KV's retry backoff then sleeps on the time the
+  // simulator drives; in production ctx.clock is the system clock (epoch ms, as lmdb needs).
+  return openNodeKv(args.nodeKv, { clock: ctx.clock, random: ctx.random })
 }

@@ -5,6 +5,7 @@
  */
 import { homedir, availableParallelism } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
+import type { Random } from '../../runtime/random.ts'
 import { invalidArgument } from './errors.ts'
 
 export interface InitOptions {
@@ -88,10 +89,10 @@ function timeFrom(name: string, value: Date | number | string | undefined): numb
 }
 
 /** A version-4 UUID from the injected random source (so seeded sessions get reproducible job ids). */
-export function uuid4(random: () => number): string {
-  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16))
+export function uuid4(random: Random): string {
+  const hex = Array.from({ length: 32 }, () => random.int(16).toString(16))
   hex[12] = '4'
-  hex[16] = (8 + Math.floor(random() * 4)).toString(16)
+  hex[16] = (8 + random.int(4)).toString(16)
   const h = hex.join('')
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
 }
@@ -102,9 +103,9 @@ function checkSpeculative(value: string): 'disable' | 'enable' | 'aggressive' {
 }
 
 export function resolveConfig(options: InitOptions, env: Readonly<Record<string, string | undefined>>, nowMs: number,
-  randomSeed: () => number): ResolvedConfig {
+  random: Random): ResolvedConfig {
   const warnings: string[] = []
-  const jobId = options.jobId ?? env.SP_JOBID ?? uuid4(randomSeed)
+  const jobId = options.jobId ?? env.SP_JOBID ?? uuid4(random)
   if (!UUID.test(jobId)) throw invalidArgument('jobId (SP_JOBID)', jobId, 'a UUID-like id of hex digits and dashes')
   let dataRoot = options.dataRoot ?? env.SP_DATA_ROOT
   if (!dataRoot) {
@@ -133,7 +134,7 @@ export function resolveConfig(options: InitOptions, env: Readonly<Record<string,
     memoryPerTaskBytes: intFrom('memoryPerTaskBytes', options.memoryPerTaskBytes, 16 << 20, Number.MAX_SAFE_INTEGER) ?? 1 << 30,
     maxFailCount: intFrom('maxFailCount', options.maxFailCount, 0, 100) ?? 3,
     faultInjectProb: prob,
-    randomSeed: intFrom('randomSeed', options.randomSeed, 0, 0xffffffff) ?? (randomSeed() * 0x1_0000_0000) >>> 0,
+    randomSeed: intFrom('randomSeed', options.randomSeed, 0, 0xffffffff) ?? (random.next() * 0x1_0000_0000) >>> 0,
     removeOutputRoot: options.removeOutputRoot ?? true,
     progress: options.progress,
     bindNumaNode: options.bindNumaNode ?? env.SP_BIND_NUMA_NODE === '1',

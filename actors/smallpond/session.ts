@@ -15,18 +15,19 @@ import { Planner } from './logical/planner.ts'
 import { Optimizer } from './logical/optimizer.ts'
 import { LogicalPlan } from './logical/logical-plan.ts'
 import type { TaskSpec } from './logical/task.ts'
-import { TaskScheduler, taskMetricsCsv, type TimerSource } from './execution/scheduler.ts'
+import { TaskScheduler, taskMetricsCsv } from './execution/scheduler.ts'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { InProcessTaskRunner, type TaskRunner } from './execution/runner.ts'
 import { appendStatus, cleanupJob, createJobDirs, jobRootOf } from './execution/job-layout.ts'
 import { TerminalProgress } from './execution/progress.ts'
-import { systemClock, systemRandom, systemTimers, type Clock } from './execution/sources.ts'
 import { openDuckDb, type DuckDbSession } from './execution/duckdb.ts'
 import { inferColumnTypes, rowsToArrow, type Row } from './execution/values.ts'
 import { resolveConfig, type InitOptions, type ResolvedConfig } from './config.ts'
 import { invalidArgument, smallpondError, SmallpondErrorCode } from './errors.ts'
 import { DataFrame } from './dataframe.ts'
 import type { ActorRef } from '../../runtime/actor.ts'
+import { systemClock, type Clock } from '../../runtime/clock.ts'
+import { systemRandom, type Random } from '../../runtime/random.ts'
 import type { ActorSystem } from '../../runtime/actor-system.ts'
 import { NodeRuntime } from '../../runtime/node-runtime.ts'
 import { ActorTaskRunner, type TaskPlacement } from './actors/actor-runner.ts'
@@ -49,10 +50,14 @@ export interface SessionDeps {
    * task attempt on the worker hosts. User functions must then be module references.
    */
   runtime?: SmallpondRuntime
-  /** Timers for speculative execution in-process (default: the system's). */
-  timers?: TimerSource
+  /**
+   * Time of the in-process scheduler (task timings, speculative execution's timer) and the job's
+   * start (default: the runtime's system clock, epoch milliseconds). The scheduler actor uses
+   * its ctx.clock instead.
+   */
   clock?: Clock
-  random?: () => number
+  /** Job id, job seed and injected faults (default: the runtime's system random). */
+  random?: Random
   env?: Readonly<Record<string, string | undefined>>
 }
 
@@ -65,7 +70,7 @@ export async function init(options: InitOptions = {}, deps: SessionDeps = {}): P
   const runtime = deps.runtime ?? owned
   const session = runtime
     ? new Session(config, new ActorTaskRunner(runtime), clock, random, runtime.system, owned)
-    : new Session(config, deps.runner ?? new InProcessTaskRunner(), clock, random, undefined, undefined, deps.timers)
+    : new Session(config, deps.runner ?? new InProcessTaskRunner(), clock, random)
   await session.ready()
   await createJobDirs(session.jobRoot)
   openSessions.add(session)
@@ -96,8 +101,8 @@ export class Session {
   private failed = false
   private closed = false
 
-  constructor(readonly config: ResolvedConfig, readonly runner: TaskRunner, readonly clock: Clock, readonly random: () => number,
-    private readonly system?: ActorSystem, private readonly ownedRuntime?: NodeRuntime, timers?: TimerSource) {
+  constructor(readonly config: ResolvedConfig, readonly runner: TaskRunner, readonly clock: Clock, readonly random: Random,
+    private readonly system?: ActorSystem, private readonly ownedRuntime?: NodeRuntime) {
     this.jobRoot = jobRootOf(config.dataRoot, config.jobTimeMs, config.jobId)
     this.planner = new Planner({ maxProducers: Math.max(1, Math.min(config.numExecutors, 8)) })
     this.optimizer = new Optimizer((node) => this.isNodeComputed(node))
@@ -116,7 +121,7 @@ export class Session {
     if (system) {
       this.schedulerRef = system.spawn(smallpondScheduler, { options, onReady: (s) => { this.scheduler = s } }, { name: `smallpond-scheduler-${config.jobId}` })
     } else {
-      this.scheduler = new TaskScheduler({ ...options, random, clock, timers: timers ?? systemTimers })
+      this.scheduler = new TaskScheduler({ ...options, random, clock })
     }
   }
 

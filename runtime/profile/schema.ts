@@ -58,9 +58,11 @@ export const SECTIONS: Readonly<Record<string, KnobSection>> = {
     numa_domains: { type: { kind: 'int-list', min: 0, max: 1023, minItems: 1, maxItems: 64 }, default: [0], doc: 'NUMA node ids this process places worker hosts on' },
     hosts_per_domain: { type: int(1, MAX_HOSTS_PER_DOMAIN), default: 1, doc: 'worker hosts (threads) per NUMA domain' },
   },
+  // The node's one KV: `t3fs launch` hands these settings (path resolved) to every actor whose
+  // definition declares needs: ['kv'] (mgmtd, later meta); actors take no KV params of their own.
   kv: {
-    backend: { type: { kind: 'enum', values: ['lmdb', 'memory', 'fdb'] }, default: 'lmdb', doc: 'KV backend: embedded lmdb, in-memory (tests), FoundationDB' },
-    path: { type: { kind: 'string', maxLength: 4096 }, default: 'var/kv', doc: 'data directory of the lmdb backend, relative to node.root' },
+    backend: { type: { kind: 'enum', values: ['lmdb', 'memory', 'fdb'] }, default: 'lmdb', doc: 'the node\'s KV backend, handed to every actor that needs one: embedded lmdb, in-memory (tests; private to each actor), FoundationDB' },
+    path: { type: { kind: 'string', maxLength: 4096 }, default: 'var/kv', doc: 'data directory of the lmdb backend, relative to node.root; the node\'s actors share it' },
     cluster_file: { type: { kind: 'string', maxLength: 4096 }, optional: true, doc: 'fdb cluster file (backend "fdb" only)' },
   },
   transport: {
@@ -102,7 +104,7 @@ export const ARRAYS: Readonly<Record<string, { readonly item: KnobSection; reado
       module: { type: { kind: 'string', maxLength: 4096 }, doc: 'module that defines the actor, relative to node.root (e.g. "actors/mgmtd/mgmtd.ts")' },
       export: { type: { kind: 'string', maxLength: 128, pattern: /^[A-Za-z_$][A-Za-z0-9_$]*$/, patternDoc: 'a JavaScript identifier' }, doc: 'name of the exported actor definition' },
       host: { type: int(1, 64 * MAX_HOSTS_PER_DOMAIN), default: 1, doc: 'worker host that runs the actor: 1…domains × hosts_per_domain, domain by domain (host 0, the main thread, runs the launcher)' },
-      params: { type: { kind: 'table' }, default: {}, doc: 'parameters handed to the actor at spawn (validated by the actor)' },
+      params: { type: { kind: 'table' }, default: {}, doc: 'parameters handed to the actor at spawn (validated by the actor); node services such as the KV come from their own sections ([kv]), not from here' },
     },
   },
 }

@@ -9,6 +9,7 @@ import type { ChainInfo, MgmtdMsg } from '../../actors/mgmtd/protocol.ts'
 import { loadSnapshot } from '../../actors/mgmtd/store.ts'
 import { openKv, type Kv } from '../../actors/kv/index.ts'
 import type { ActorRef } from '../../runtime/actor.ts'
+import { sleep } from '../../runtime/clock.ts'
 import { Simulation, type FaultPlan } from '../../runtime/testkit/simulation.ts'
 import { storageNode } from './mgmtd-storage-node.ts'
 
@@ -36,9 +37,8 @@ export async function buildCluster(seed: number, faults: FaultPlan, options: { s
   const kvRandom = sim.random.fork()
   const kv = await openKv({
     backend: 'memory',
-    clock: { now: () => sim.clock.now() },
+    clock: sim.clock,
     random: kvRandom,
-    sleeper: { sleep: (ms) => new Promise<void>((resolve) => sim.clock.setTimer(ms, resolve)) },
   })
   const beliefs = new Map<string, { nodeId: number; leaseEndMs: number }>()
   const probe: MgmtdProbe = {
@@ -68,7 +68,7 @@ export async function buildCluster(seed: number, faults: FaultPlan, options: { s
         const done = await m.ask({ type: 'set-chains', chains }, { timeoutMs: 300 }).then(() => true, () => false)
         if (done) return
       }
-      await new Promise<void>((resolve) => sim.clock.setTimer(50, resolve))
+      await sleep(sim.clock, 50)
     }
   }
   void upload()

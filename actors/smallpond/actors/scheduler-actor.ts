@@ -8,7 +8,7 @@ import { TaskScheduler, type SchedulerOptions } from '../execution/scheduler.ts'
 import type { SchedulerMsg } from './protocol.ts'
 
 export interface SchedulerActorArgs {
-  readonly options: Omit<SchedulerOptions, 'clock' | 'random' | 'timers'>
+  readonly options: Omit<SchedulerOptions, 'clock' | 'random'>
   /** Receives the scheduler so the session can read finished results on the same thread. */
   readonly onReady?: (scheduler: TaskScheduler) => void
 }
@@ -17,7 +17,7 @@ export const smallpondScheduler = defineActor<{ scheduler: TaskScheduler }, Sche
   kind: 'smallpond-scheduler',
   supervision: { strategy: 'stop' },
   init(ctx, args) {
-    const scheduler = new TaskScheduler({ ...args.options, clock: ctx.clock, random: () => ctx.random.next(), timers: ctx.clock })
+    const scheduler = new TaskScheduler({ ...args.options, clock: ctx.clock, random: ctx.random })
     args.onReady?.(scheduler)
     return { scheduler }
   },

@@ -2,7 +2,7 @@
  * Progress of a running job on the terminal: tasks done/total, failures, output bytes and throughput.
  * Redraws one line on a TTY; prints plain lines (at most one per interval) otherwise.
  */
-import type { Clock } from './sources.ts'
+import type { Clock } from '../../../runtime/clock.ts'
 
 export interface ProgressSnapshot {
   readonly done: number

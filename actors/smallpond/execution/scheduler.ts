@@ -14,7 +14,8 @@ import { invalidArgument, smallpondError, SmallpondErrorCode } from '../errors.t
 import { T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import type { TaskOutcome, TaskRunner } from './runner.ts'
 import type { TaskEnv } from './task-env.ts'
-import type { Clock } from './sources.ts'
+import type { Clock, TimerHandle } from '../../../runtime/clock.ts'
+import type { Random } from '../../../runtime/random.ts'
 import type { ProgressReporter } from './progress.ts'
 
 export const DEFAULT_MAX_FAIL_COUNT = 3
@@ -35,25 +36,17 @@ export interface SchedulerOptions {
   readonly maxFailCount?: number
   /** Probability of an injected fault per attempt while the task has failed at most once. */
   readonly faultInjectProb?: number
-  readonly random: () => number
+  /** Decides injected faults (ctx.random in the scheduler actor). */
+  readonly random: Random
+  /** Task timings, and the timer of speculative execution (ctx.clock in the scheduler actor). */
   readonly clock: Clock
   readonly progress?: ProgressReporter
-  /** Timers for speculative execution (ctx.clock in the scheduler actor); none disables it. */
-  readonly timers?: TimerSource
   /** smallpond's --speculative_exec (default enable, which with the 180 s minimum rarely fires). */
   readonly speculativeExec?: 'disable' | 'enable' | 'aggressive'
   /** The least time beyond the node's p50 before a task gets a copy (smallpond: the probe timeout, 180 s). */
   readonly speculativeMinMs?: number
   /** Copies speculative execution may start per task (smallpond's --max_retry, default 5). */
   readonly maxRetryCount?: number
-}
-
-export interface TimerHandle {
-  cancel(): void
-}
-
-export interface TimerSource {
-  setTimer(delayMs: number, callback: () => void): TimerHandle
 }
 
 export const DEFAULT_SPECULATIVE_MIN_MS = 180_000
@@ -213,9 +206,8 @@ export class TaskScheduler {
         armTimer()
       }
       const armTimer = (): void => {
-        const timers = this.options.timers
-        if (!timers || this.speculative === 'disable' || timer) return
-        timer = timers.setTimer(this.speculativeCheckMs, speculate)
+        if (this.speculative === 'disable' || timer) return
+        timer = clock.setTimer(this.speculativeCheckMs, speculate)
       }
       const pump = (): void => {
         if (abort && running === 0) return finish()
@@ -277,7 +269,7 @@ export class TaskScheduler {
     }
     try {
       const p = this.options.faultInjectProb ?? 0
-      if (p > 0 && fails <= 1 && this.options.random() < p) {
+      if (p > 0 && fails <= 1 && this.options.random.next() < p) {
         throw smallpondError(SmallpondErrorCode.injectedFault, `injected fault in ${task.key} attempt ${attempt}`)
       }
       const inputs = task.inputIds.map((id) => this.results.get(id)!)

@@ -6,25 +6,20 @@ import type { TAP } from 'tap'
 import type { Kv, Transaction } from '../../../actors/kv/kv.ts'
 import { readInt64le } from '../../../actors/kv/kv.ts'
 import type { KvLimits } from '../../../actors/kv/limits.ts'
-import type { KvClock } from '../../../actors/kv/sources.ts'
+import type { Clock } from '../../../runtime/clock.ts'
 import { pack } from '../../../actors/kv/tuple.ts'
 import { isT3fsError, T3fsError } from '../../../runtime/errors.ts'
+import { IdleClock } from './idle-clock.ts'
 
 export interface FactoryOptions {
   limits?: Partial<KvLimits>
-  clock?: KvClock
+  clock?: Clock
 }
 export type KvFactory = (options?: FactoryOptions) => Promise<Kv>
 
 export const b = (s: string): Buffer => Buffer.from(s, 'latin1')
 const hex = (x: Buffer | undefined) => (x === undefined ? 'undefined' : x.toString('latin1'))
 
-export class FakeClock implements KvClock {
-  constructor(public ms = 1_000_000) {}
-  now(): number {
-    return this.ms
-  }
-}
 
 /** Deterministic PRNG (mulberry32) so failures replay from their seed. */
 export function prng(seed: number): () => number {
@@ -347,7 +342,7 @@ export function conformance(t: TAP, name: string, open: KvFactory): void {
   })
 
   t.test(`${name}: transactions older than the window fail with ERR_TXN_TOO_OLD and are retried`, async (t) => {
-    const clock = new FakeClock()
+    const clock = new IdleClock()
     await withKv(async (kv) => {
       await kv.transact((tx) => tx.set(b('k'), b('0')))
       let calls = 0

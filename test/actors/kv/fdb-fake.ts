@@ -7,7 +7,7 @@ import type { FdbDatabase, FdbModule, FdbRawTransaction } from '../../../actors/
 import { KvErrorCode } from '../../../actors/kv/errors.ts'
 import { LocalTransaction } from '../../../actors/kv/local-transaction.ts'
 import { MemoryEngine } from '../../../actors/kv/memory-backend.ts'
-import type { KvClock } from '../../../actors/kv/sources.ts'
+import type { Clock } from '../../../runtime/clock.ts'
 import { T3fsError } from '../../../runtime/errors.ts'
 
 const TO_FDB: Record<string, number> = {
@@ -61,7 +61,7 @@ function rawOver(tx: LocalTransaction, snapshot: boolean): FdbRawTransaction {
   }
 }
 
-export function fakeFdbModule(clock: KvClock): FdbModule {
+export function fakeFdbModule(clock: Clock): FdbModule {
   // Roomier than the adapter's limits: the adapter enforces those on unprefixed keys itself.
   const engine = new MemoryEngine({ clock, limits: { maxKeyBytes: 20_000, maxValueBytes: 200_000, maxTxnBytes: 100_000_000, maxTxnAgeMs: 5_000 } })
   const db: FdbDatabase = {

@@ -2,20 +2,19 @@ import t from 'tap'
 import { openKv } from '../../../actors/kv/open-kv.ts'
 import { isT3fsError } from '../../../runtime/errors.ts'
 import { readInt64le } from '../../../actors/kv/kv.ts'
-import { b, conformance, FakeClock, prng } from './conformance.ts'
+import { SeededRandom } from '../../../runtime/random.ts'
+import { b, conformance } from './conformance.ts'
+import { IdleClock } from './idle-clock.ts'
 
 conformance(t, 'memory', (options) => openKv({ backend: 'memory', ...options }))
 
-t.test('memory: injected clock, random and sleeper drive the retry backoff deterministically', async (t) => {
+t.test('memory: the injected clock and random drive the retry backoff deterministically', async (t) => {
   const run = async () => {
-    const clock = new FakeClock()
-    const delays: number[] = []
-    const random = prng(42)
+    const clock = new IdleClock()
     const kv = await openKv({
       backend: 'memory',
       clock,
-      random: { next: random },
-      sleeper: { sleep: async (ms) => { delays.push(ms); clock.ms += ms } },
+      random: new SeededRandom(42),
       retry: { initialBackoffMs: 10, maxBackoffMs: 40, maxRetries: 5 },
     })
     await kv.transact((tx) => tx.set(b('k'), b('0')))
@@ -25,7 +24,7 @@ t.test('memory: injected clock, random and sleeper drive the retry backoff deter
       tx.set(b('j'), b('x'))
     }).catch((e: unknown) => e)
     await kv.close()
-    return { delays, code: (err as { code?: string }).code }
+    return { delays: clock.delaysMs, code: (err as { code?: string }).code, elapsedMs: clock.ms - 1_000_000 }
   }
   const first = await run()
   const second = await run()
@@ -34,6 +33,7 @@ t.test('memory: injected clock, random and sleeper drive the retry backoff deter
   t.same(first.delays, second.delays, 'same seed, same delays')
   const caps = [10, 20, 40, 40, 40]
   t.ok(first.delays.every((d, i) => d >= caps[i] / 2 && d < caps[i]), `exponential with jitter, capped: ${first.delays.map((d) => d.toFixed(1)).join(', ')}`)
+  t.equal(first.elapsedMs, first.delays.reduce((s, d) => s + d, 0), 'the backoff slept on the injected clock, not the wall clock')
 })
 
 t.test('memory: openKv validates options, naming each', async (t) => {
@@ -43,7 +43,10 @@ t.test('memory: openKv validates options, naming each', async (t) => {
     [{ backend: 'memory', historyEntries: 0 }, /option historyEntries is 0; accepted: a positive integer/],
     [{ backend: 'memory', limits: { maxKeyBytes: 20000 } }, /option limits.maxKeyBytes is 20000; accepted: an integer from 1 to 10000/],
     [{ backend: 'memory', limits: { maxKeys: 1 } }, /option limits.maxKeys is 1; accepted: one of/],
-    [{ backend: 'memory', clock: {} }, /option clock is \{\}; accepted: an object with a now\(\) method/],
+    [{ backend: 'memory', clock: {} }, /option clock is \{\}; accepted: a runtime Clock: an object with now\(\) and setTimer\(\) methods/],
+    [{ backend: 'memory', clock: { now: () => 0 } }, /accepted: a runtime Clock: an object with now\(\) and setTimer\(\) methods/],
+    [{ backend: 'memory', random: { next: () => 0 } }, /option random is .*; accepted: a runtime Random: an object with next\(\) and int\(\) methods/],
+    [{ backend: 'memory', sleeper: {} }, /option sleeper is \{\}; accepted: not an option of the memory backend/],
     [{ backend: 'memory', retry: { maxBackoffMs: 1, initialBackoffMs: 5 } }, /option maxBackoffMs is 1; accepted: an integer >= initialBackoffMs/],
     [{ backend: 'lmdb' }, /option path is undefined; accepted: a non-empty directory path/],
     [{ backend: 'fdb', apiVersion: 1.5 }, /option apiVersion is 1.5/],
@@ -72,20 +75,15 @@ t.test('memory: the history is bounded by entry count; older read versions are t
 
 t.test('memory: a seeded concurrent workload replays identically (simulator determinism)', async (t) => {
   const run = async (seed: number) => {
-    const clock = new FakeClock()
-    const random = prng(seed)
-    const kv = await openKv({
-      backend: 'memory',
-      clock,
-      random: { next: random },
-      sleeper: { sleep: async (ms) => { clock.ms += ms } },
-    })
+    const clock = new IdleClock()
+    const random = new SeededRandom(seed)
+    const kv = await openKv({ backend: 'memory', clock, random })
     const key = (i: number) => b(`acct/${i}`)
     await kv.transact((tx) => { for (let i = 0; i < 4; i++) tx.set(key(i), b('100')) })
     const versions: string[] = []
     const worker = async () => {
       for (let n = 0; n < 25; n++) {
-        const from = Math.floor(random() * 4)
+        const from = random.int(4)
         const to = (from + 1) % 4
         const { info } = await kv.transactWithInfo(async (tx) => {
           const a = Number((await tx.get(key(from)))?.toString())
@@ -110,7 +108,7 @@ t.test('memory: a seeded concurrent workload replays identically (simulator dete
 })
 
 t.test('memory: cleared keys do not linger as versions forever', async (t) => {
-  const clock = new FakeClock()
+  const clock = new IdleClock()
   const kv = await openKv({ backend: 'memory', clock })
   await kv.transact((tx) => { for (let i = 0; i < 50; i++) tx.set(b(`k${i}`), b('v')) })
   await kv.transact((tx) => tx.clearRange(b('k'), b('l')))
@@ -122,12 +120,10 @@ t.test('memory: cleared keys do not linger as versions forever', async (t) => {
 })
 
 t.test('memory: injected commit_unknown_result faults — blind adds may double-apply, idempotent transactions do not', async (t) => {
-  const clock = new FakeClock()
   const kv = await openKv({
     backend: 'memory',
-    clock,
-    random: { next: prng(5) },
-    sleeper: { sleep: async (ms) => { clock.ms += ms } },
+    clock: new IdleClock(),
+    random: new SeededRandom(5),
     faults: { commitUnknownResult: 0.3 },
   })
   const calls = 200

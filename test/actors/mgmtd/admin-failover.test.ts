@@ -18,7 +18,7 @@ t.test('two mgmtds on one LMDB KV in two worker threads: admin follows the stand
   const transport = new TcpTransport({ nodeId: 1, listen: { host: '127.0.0.1', port: 0 }, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2_000 })
   const node = await NodeRuntime.start({ node: 1, hostsPerDomain: 2, domains: [{ id: 0, cpus: [0, 1] }], transport })
   t.teardown(() => node.shutdown())
-  const params = (nodeId: number) => ({ node_id: nodeId, kv_backend: 'lmdb', kv_path: join(dir, 'kv'), lease_length: `${leaseMs}ms`, extend_lease_interval: '200ms' })
+  const params = (nodeId: number) => ({ node_id: nodeId, nodeKv: { backend: 'lmdb', path: join(dir, 'kv') }, lease_length: `${leaseMs}ms`, extend_lease_interval: '200ms' })
   const refs: Record<string, ActorRef<MgmtdMsg>> = {
     'mgmtd-a': await node.spawn<MgmtdMsg>({ module: mgmtdModule, export: 'mgmtdActor' }, params(1), { host: 1, name: 'mgmtd-a' }),
     'mgmtd-b': await node.spawn<MgmtdMsg>({ module: mgmtdModule, export: 'mgmtdActor' }, params(2), { host: 2, name: 'mgmtd-b' }),

@@ -22,7 +22,7 @@ const file = (name: string, text: string): string => {
 /** A node like `t3fs launch` starts: NodeRuntime with a TCP listener and mgmtd on worker host 1. */
 const transport = new TcpTransport({ nodeId: 1, listen: { host: '127.0.0.1', port: 0 }, heartbeatIntervalMs: 100, heartbeatTimeoutMs: 2_000 })
 const node = await NodeRuntime.start({ node: 1, hostsPerDomain: 1, domains: [{ id: 0, cpus: [0, 1] }], transport })
-const mgmtd = await node.spawn<MgmtdMsg>({ module: mgmtdModule, export: 'mgmtdActor' }, { kv_backend: 'memory', new_chain_bootstrap_interval: '300ms', update_chains_interval: '50ms' }, { host: 1, name: 'mgmtd' })
+const mgmtd = await node.spawn<MgmtdMsg>({ module: mgmtdModule, export: 'mgmtdActor' }, { nodeKv: { backend: 'memory' }, new_chain_bootstrap_interval: '300ms', update_chains_interval: '50ms' }, { host: 1, name: 'mgmtd' })
 t.teardown(() => node.shutdown())
 const address = `127.0.0.1:${transport.port}`
 for (let i = 0; i < 100 && !(await mgmtd.ask({ type: 'status' })).primary; i++) await new Promise((r) => setTimeout(r, 20))

@@ -11,7 +11,7 @@ const config = { leaseLengthMs: 1_000, extendLeaseIntervalMs: 200, heartbeatFail
 
 async function setup(mgmtds = 1) {
   const sys = new TestSystem({ seed: 7 })
-  const kv = await openKv({ backend: 'memory', clock: { now: () => sys.clock.now() }, sleeper: { sleep: (ms) => new Promise<void>((r) => sys.clock.setTimer(ms, r)) } })
+  const kv = await openKv({ backend: 'memory', clock: sys.clock })
   const refs = Array.from({ length: mgmtds }, (_, i) => sys.spawn(mgmtdActor, { nodeId: i + 1, kv, config }))
   await sys.advance(10)
   return { sys, kv, refs }
@@ -96,7 +96,7 @@ t.test('heartbeats: accepted, stale, skewed, disabled, type mismatch, unregister
   await t.rejects(ask(sys, m, { type: 'unregister-node', nodeId: 77 }), { code: 'ERR_MGMTD_NODE_NOT_FOUND' })
 
   const strict = await setup(1)
-  const s = strict.sys.spawn(mgmtdActor, { nodeId: 2, kv: await openKv({ backend: 'memory', clock: { now: () => strict.sys.clock.now() } }), config: { ...config, allowHeartbeatFromUnregistered: false } })
+  const s = strict.sys.spawn(mgmtdActor, { nodeId: 2, kv: await openKv({ backend: 'memory', clock: strict.sys.clock }), config: { ...config, allowHeartbeatFromUnregistered: false } })
   await strict.sys.advance(10)
   await t.rejects(ask(strict.sys, s, heartbeat(strict.sys, 20, [])), { code: 'ERR_MGMTD_NODE_NOT_FOUND', message: /register it first/ })
   await ask(strict.sys, s, { type: 'register-node', nodeId: 20, nodeType: 'STORAGE' })
@@ -181,3 +181,28 @@ t.test('lease decisions and config validation', async (t) => {
 })
 
 void ({} as Kv)
+
+t.test('the KV: nodeKv (what t3fs launch hands over from [kv]) opens it; the old kv_* params are refused, naming [kv]', async (t) => {
+  const { createLogger } = await import('../../../runtime/logger.ts')
+  const failures: string[] = []
+  const log = createLogger({ level: 'error', sink: (r) => { if (r.fields.evt === 'ActorFailed') failures.push(String(r.fields.err)) } })
+  const sys = new TestSystem({ seed: 3, log })
+  const m = sys.spawn(mgmtdActor, { nodeId: 1, nodeKv: { backend: 'memory' }, config })
+  await sys.advance(10)
+  t.equal((await ask(sys, m, { type: 'status' })).primary, true, 'mgmtd on the memory KV it opened from nodeKv is primary')
+  t.same(mgmtdActor.needs, ['kv'], 'mgmtd declares that it needs the node\'s KV')
+  for (const [key, value] of [['kv_backend', 'memory'], ['kv_path', '/tmp/x'], ['kvClusterFile', '/etc/fdb.cluster']] as const) {
+    failures.length = 0
+    sys.spawn(mgmtdActor, { nodeId: 2, nodeKv: { backend: 'memory' }, config, [key]: value } as unknown as Parameters<typeof mgmtdActor.init>[1])
+    await sys.advance(10)
+    t.match(failures[0], new RegExp(`mgmtd option ${key} is "${value}"; accepted: no such option — a node's KV is set once, in the profile's \\[kv\\] section .*remove ${key} from \\[actors\\.params\\]`), key)
+  }
+  failures.length = 0
+  sys.spawn(mgmtdActor, { nodeId: 3, config })
+  await sys.advance(10)
+  t.match(failures[0], /mgmtd has no KV; accepted: started by t3fs launch it gets the profile's \[kv\] section/, 'no KV at all is a clear error')
+  failures.length = 0
+  sys.spawn(mgmtdActor, { nodeId: 4, nodeKv: { backend: 'lmdb' }, config } as unknown as Parameters<typeof mgmtdActor.init>[1])
+  await sys.advance(10)
+  t.match(failures[0], /option kv\.path is undefined; accepted: a non-empty directory path/, 'lmdb settings without a path are refused')
+})

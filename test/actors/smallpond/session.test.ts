@@ -5,7 +5,8 @@ import { join } from 'node:path'
 import * as smallpond from '../../../actors/smallpond/index.ts'
 import { InProcessTaskRunner, type TaskRunRequest } from '../../../actors/smallpond/index.ts'
 import { resolveConfig } from '../../../actors/smallpond/config.ts'
-import { seededRandom } from '../../../actors/smallpond/execution/sources.ts'
+import { SeededRandom } from '../../../runtime/random.ts'
+import { VirtualClock } from '../../../runtime/testkit/virtual-clock.ts'
 import { formatProgress } from '../../../actors/smallpond/execution/progress.ts'
 import { session, num } from './fixtures.ts'
 
@@ -14,22 +15,22 @@ const fns = new URL('./fixtures/user-functions.ts', import.meta.url).href
 
 t.test('init: arguments win over SP_* variables, which win over defaults', async (t) => {
   const env = { SP_JOBID: 'abcdef12-0000-0000-0000-000000000000', SP_DATA_ROOT: '/tmp/x', SP_NUM_EXECUTORS: '3', SP_JOB_TIME: '2025-02-27T10:00:00Z' }
-  const c = resolveConfig({}, env, 0, () => 0.5)
+  const c = resolveConfig({}, env, 0, new SeededRandom(1))
   t.equal(c.jobId, env.SP_JOBID)
   t.equal(c.dataRoot, '/tmp/x')
   t.equal(c.numExecutors, 3)
   t.equal(c.jobTimeMs, Date.parse('2025-02-27T10:00:00Z'))
-  t.equal(resolveConfig({ dataRoot: '/tmp/y', numExecutors: 1 }, env, 0, () => 0.5).dataRoot, '/tmp/y')
-  t.throws(() => resolveConfig({}, { SP_NUM_EXECUTORS: 'many' }, 0, () => 0), { code: 'ERR_SMALLPOND_INVALID_ARGUMENT', message: /SP_NUM_EXECUTORS.*"many".*integer in 0\.\.1024/ })
-  t.throws(() => resolveConfig({}, { SP_PLATFORM: 'mpi' }, 0, () => 0), { message: /platform \(SP_PLATFORM\) is "mpi"/ })
-  t.match(resolveConfig({}, {}, 0, () => 0).warnings[0], /data root not set/)
+  t.equal(resolveConfig({ dataRoot: '/tmp/y', numExecutors: 1 }, env, 0, new SeededRandom(1)).dataRoot, '/tmp/y')
+  t.throws(() => resolveConfig({}, { SP_NUM_EXECUTORS: 'many' }, 0, new SeededRandom(1)), { code: 'ERR_SMALLPOND_INVALID_ARGUMENT', message: /SP_NUM_EXECUTORS.*"many".*integer in 0\.\.1024/ })
+  t.throws(() => resolveConfig({}, { SP_PLATFORM: 'mpi' }, 0, new SeededRandom(1)), { message: /platform \(SP_PLATFORM\) is "mpi"/ })
+  t.match(resolveConfig({}, {}, 0, new SeededRandom(1)).warnings[0], /data root not set/)
   const sp = await session(t.testdir(), { jobId: 'abcdef12-1111-0000-0000-000000000000', jobTime: Date.parse('2025-02-27T10:00:00Z') })
   t.match(sp.jobRoot, /2025-02-27-10-00-00\.abcdef12-1111-0000-0000-000000000000$/)
   await sp.shutdown()
 })
 
 t.test('retries: injected faults are retried within the fail budget', async (t) => {
-  const sp = await session(t.testdir(), { faultInjectProb: 0.3, maxFailCount: 3 }, { random: seededRandom(7) })
+  const sp = await session(t.testdir(), { faultInjectProb: 0.3, maxFailCount: 3 }, { random: new SeededRandom(7) })
   t.teardown(() => sp.shutdown())
   const rows = await sp.fromItems(Array.from({ length: 100 }, (_, i) => i)).repartition(5, { byRows: true })
     .map('sum(item) as s').takeAll()
@@ -152,8 +153,13 @@ t.test('progress: the scheduler reports tasks and rows; plain lines when not a T
   const { TaskScheduler } = await import('../../../actors/smallpond/execution/scheduler.ts')
   const { TerminalProgress } = await import('../../../actors/smallpond/execution/progress.ts')
   const lines: string[] = []
-  let now = 0
-  const clock = { now: () => (now += 600) }
+  // Every reading of this clock is 600 ms after the last, so each progress update is due.
+  const clock = new (class extends VirtualClock {
+    override now(): number {
+      this.advanceTo(super.now() + 600)
+      return super.now()
+    }
+  })()
   const stream = { isTTY: false, write: (s: string) => { lines.push(s); return true } } as unknown as NodeJS.WriteStream
   const ctx = new Context()
   const planner = new Planner()
@@ -162,7 +168,7 @@ t.test('progress: the scheduler reports tasks and rows; plain lines when not a T
   const dir = t.testdir()
   const scheduler = new TaskScheduler({
     runner: new InProcessTaskRunner(), env: { jobId: 'j', jobRoot: dir, jobSeed: 1, threads: 1, memoryLimitBytes: 256 << 20 },
-    maxConcurrentTasks: 2, random: () => 0.5, clock, progress: new TerminalProgress(stream, clock, 1000),
+    maxConcurrentTasks: 2, random: new SeededRandom(1), clock, progress: new TerminalProgress(stream, clock, 1000),
   })
   await scheduler.run(planner.closure(targets), targets)
   t.match(lines[lines.length - 1], /^smallpond: tasks 2\/2 \(0 running, 0 failed\), 20 rows/)
@@ -217,6 +223,11 @@ t.test('scalar UDFs in map and partialSql, fused or not', async (t) => {
 
 t.test('speculative execution copies a straggler; the first copy to finish wins', async (t) => {
   const inner = new InProcessTaskRunner()
+  // The first attempt of partition 23 is held until the test releases it (or, as a backstop, for
+  // 20 s), so whether a copy overtook it is an order of events, not a wall-clock figure.
+  let release = (): void => {}
+  let stragglerHeld = false
+  let onHeld = (): void => {}
   let slowOnce = true
   const runner = {
     async run(req: TaskRunRequest) {
@@ -224,22 +235,37 @@ t.test('speculative execution copies a straggler; the first copy to finish wins'
       const p = req.task.partitionInfos.find((x) => x.dimension === '__data_partition__')
       if (req.task.op.type === 'sql' && p?.index === 23 && slowOnce) {
         slowOnce = false
-        await new Promise((r) => setTimeout(r, 3000))
+        stragglerHeld = true
+        onHeld()
+        await new Promise<void>((resolve) => {
+          const backstop = setTimeout(resolve, 20_000)
+          release = () => { clearTimeout(backstop); resolve() }
+        })
+        stragglerHeld = false
       }
       return out
     },
   }
   for (const mode of ['enable', 'disable'] as const) {
     slowOnce = true
+    const held = new Promise<void>((resolve) => { onHeld = resolve })
     const sp = await session(t.testdir(), { speculativeExec: mode, speculativeMinMs: 200 }, { runner })
-    const started = Date.now()
     const df = sp.fromItems(Array.from({ length: 24 }, (_, i) => i)).repartition(24, { byRows: true }).map('item * 2 as x')
-    t.equal(await df.count(), 24)
-    const elapsed = Date.now() - started
     if (mode === 'enable') {
+      t.equal(await df.count(), 24)
       t.ok(sp.scheduler.speculativeAttempts >= 1, `${sp.scheduler.speculativeAttempts} speculative copies`)
-      t.ok(elapsed < 2900, `the copy finished first (${elapsed} ms)`)
+      t.ok(stragglerHeld, 'the job finished while the straggler was still held: the copy won')
+      release()
     } else {
+      let counted = false
+      const count = df.count().finally(() => { counted = true })
+      await held
+      // Without speculation nothing but the straggler itself can finish the job: give the
+      // scheduler well past speculativeMinMs to prove it starts no copy.
+      await new Promise((r) => setTimeout(r, 600))
+      t.notOk(counted, 'the job waits for the held straggler')
+      release()
+      t.equal(await count, 24)
       t.equal(sp.scheduler.speculativeAttempts, 0)
     }
     await sp.shutdown()

@@ -45,6 +45,9 @@ t.test('configs/dev.toml loads with its base file', async (t) => {
   }
   t.equal(p.files.length, 2)
   t.equal(p.transport.heartbeatTimeoutMs, 5000)
+  const mgmtd = p.actors.find((a) => a.name === 'mgmtd')
+  t.ok(mgmtd, 'dev.toml runs mgmtd')
+  t.notOk(Object.keys(mgmtd?.params ?? {}).some((k) => /^kv/i.test(k)), 'mgmtd takes no KV params: its KV is the profile\'s [kv]')
 })
 
 t.test('defaults fill every section of a minimal profile', async (t) => {

@@ -1,0 +1,52 @@
+/**
+ * What an actor started from a profile receives at spawn: its `[actors.params]`, plus the node
+ * services its definition declares in `needs` — today only "kv", handed over as `nodeKv`, the
+ * profile's resolved [kv] (backend, path under node.root, cluster file).
+ *
+ * Why only to actors that declare it, not to all: an actor's params are its own validated
+ * namespace (mgmtd reads unknown keys as timing knobs and refuses the unknown ones), so settings
+ * pushed into every actor would have to be tolerated by actors that never use them; and a
+ * declaration keeps which components touch the KV visible in their code. The price is one import
+ * of the actor's module on the main thread, which also checks the export before any worker runs it.
+ */
+import { pathToFileURL } from 'node:url'
+import { T3fsError } from '../runtime/errors.ts'
+import type { ActorEntry, Profile } from '../runtime/profile/index.ts'
+
+/** Services the launcher can hand an actor, and the spawn-arg key each arrives under. */
+export const NODE_SERVICES: Readonly<Record<string, string>> = { kv: 'nodeKv' }
+
+/** The `needs` an actor's definition declares (none when it declares nothing). */
+export async function declaredNeeds(actor: ActorEntry): Promise<readonly string[]> {
+  const module = (await import(pathToFileURL(actor.module).href)) as Record<string, unknown>
+  const definition = module[actor.export]
+  if (typeof definition !== 'object' || definition === null) {
+    throw new T3fsError('ERR_PROFILE', `actor ${actor.name}: ${actor.module} exports no actor definition named ${actor.export}; accepted: the name of an export made with defineActor`, { actor: actor.name, key: 'export', value: actor.export })
+  }
+  const needs = (definition as { needs?: unknown }).needs ?? []
+  if (!Array.isArray(needs) || needs.some((n) => typeof n !== 'string' || !(n in NODE_SERVICES))) {
+    throw new T3fsError('ERR_PROFILE', `actor ${actor.name}: its definition ${actor.export} declares needs ${JSON.stringify(needs)}; accepted: a list of ${Object.keys(NODE_SERVICES).map((s) => JSON.stringify(s)).join(', ')}`, { actor: actor.name, key: 'needs' })
+  }
+  return needs as string[]
+}
+
+/**
+ * Spawn args: the actor's params plus the services it needs. A param may not shadow a service,
+ * nor configure it on the side (kv_backend, kv_path… of older profiles): the section is the one
+ * source, and refusing here fails the launch at once instead of crash-looping the actor.
+ */
+export function spawnArgs(profile: Profile, actor: ActorEntry, needs: readonly string[]): Readonly<Record<string, unknown>> {
+  const args: Record<string, unknown> = { ...actor.params }
+  for (const need of needs) {
+    const key = NODE_SERVICES[need]
+    const sideways = new RegExp(`^${need}([_A-Z]|$)`)
+    for (const param of Object.keys(actor.params)) {
+      if (param !== key && !sideways.test(param)) continue
+      throw new T3fsError('ERR_PROFILE', `actors.params.${param} of actor ${actor.name} is ${JSON.stringify(actor.params[param])}; accepted: no such param — the actor's ${need.toUpperCase()} is the node's, set in the profile's [${need}] section (handed over as ${key}); remove ${param}`, {
+        file: profile.file, actor: actor.name, key: `actors.params.${param}`,
+      })
+    }
+    if (need === 'kv') args[key] = { backend: profile.kv.backend, path: profile.kv.path, ...(profile.kv.clusterFile !== undefined ? { clusterFile: profile.kv.clusterFile } : {}) }
+  }
+  return args
+}

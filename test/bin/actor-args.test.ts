@@ -1,0 +1,60 @@
+/** What `t3fs launch` hands each profile actor: its params, plus the node's [kv] when it declares needs: ['kv']. */
+import t from 'tap'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { declaredNeeds, spawnArgs } from '../../bin/actor-args.ts'
+import { isT3fsError } from '../../runtime/errors.ts'
+import { loadProfile, parseProfile, type Profile } from '../../runtime/profile/index.ts'
+
+const repo = fileURLToPath(new URL('../../', import.meta.url))
+const dir = mkdtempSync(join(tmpdir(), 't3fs-actor-args-'))
+t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+
+const profileWith = (kv: string, actors: string): Profile => parseProfile(
+  `[node]\nid = 3\nroot = ${JSON.stringify(repo)}\n[listen]\ntcp = "127.0.0.1:0"\n[kv]\n${kv}\n${actors}`,
+  join(dir, 'node.toml'),
+)
+const actor = (name: string, exportName: string, module: string, params = '') =>
+  `[[actors]]\nname = "${name}"\nmodule = "${module}"\nexport = "${exportName}"\n[actors.params]\n${params}\n`
+
+t.test('an actor that declares needs: [\'kv\'] gets the profile\'s [kv], path resolved against node.root', async (t) => {
+  const p = profileWith('backend = "lmdb"\npath = "var/some-kv"', actor('m', 'mgmtdActor', 'actors/mgmtd/mgmtd-actor.ts', 'lease_length = "30s"'))
+  const [m] = p.actors
+  const needs = await declaredNeeds(m)
+  t.same(needs, ['kv'])
+  t.same(spawnArgs(p, m, needs), { lease_length: '30s', nodeKv: { backend: 'lmdb', path: join(repo, 'var/some-kv') } })
+  const fdb = profileWith('backend = "fdb"\ncluster_file = "etc/fdb.cluster"', actor('m', 'mgmtdActor', 'actors/mgmtd/mgmtd-actor.ts'))
+  t.same(spawnArgs(fdb, fdb.actors[0], needs).nodeKv, { backend: 'fdb', path: join(repo, 'var/kv'), clusterFile: join(repo, 'etc/fdb.cluster') })
+})
+
+t.test('configs/dev.toml: mgmtd gets the node\'s lmdb under var/dev and no KV params of its own', async (t) => {
+  const p = loadProfile(join(repo, 'configs/dev.toml'))
+  const m = p.actors.find((a) => a.name === 'mgmtd')!
+  t.same(spawnArgs(p, m, await declaredNeeds(m)), { nodeKv: { backend: 'lmdb', path: join(repo, 'var/dev/kv') } })
+})
+
+t.test('an actor that declares nothing gets exactly its params', async (t) => {
+  const p = profileWith('backend = "lmdb"', actor('h', 'hello', 'test/bin/fixtures/hello-actor.ts', 'greeting = "hi"\nkv_path = "its own business"'))
+  const [h] = p.actors
+  const needs = await declaredNeeds(h)
+  t.same(needs, [])
+  t.same(spawnArgs(p, h, needs), { greeting: 'hi', kv_path: 'its own business' })
+})
+
+t.test('a param may neither shadow nor configure a service the actor needs', async (t) => {
+  for (const param of ['nodeKv = "x"', 'kv_backend = "memory"', 'kv_path = "var/old"', 'kvPath = "var/old"', 'kv = 1']) {
+    const p = profileWith('backend = "memory"', actor('k', 'needsKv', 'test/bin/fixtures/needs-actor.ts', param))
+    const key = param.split(' ')[0]
+    const error = (() => { try { spawnArgs(p, p.actors[0], ['kv']) } catch (e) { return e } })()
+    t.ok(isT3fsError(error, 'ERR_PROFILE'), `${key} is refused`)
+    t.match((error as Error).message, new RegExp(`actors\\.params\\.${key} of actor k is .*; accepted: no such param — the actor's KV is the node's, set in the profile's \\[kv\\] section`))
+  }
+})
+
+t.test('an unknown declared need, or an export that is no definition, is a clear error', async (t) => {
+  const p = profileWith('backend = "memory"', actor('g', 'needsGpu', 'test/bin/fixtures/needs-actor.ts') + actor('x', 'NoSuchExport', 'test/bin/fixtures/needs-actor.ts'))
+  await t.rejects(declaredNeeds(p.actors[0]), { code: 'ERR_PROFILE', message: /actor g: its definition needsGpu declares needs \["gpu"\]; accepted: a list of "kv"/ })
+  await t.rejects(declaredNeeds(p.actors[1]), { code: 'ERR_PROFILE', message: /actor x: .*needs-actor\.ts exports no actor definition named NoSuchExport/ })
+})
