@@ -210,6 +210,15 @@ export class BufferPool {
     return freed
   }
 
+  /**
+   * Frees every slot at once: only when no thread uses the pool any more, as when a simulated
+   * process restarts on the same memory (its memory is gone, and the next life starts empty).
+   */
+  reset(): void {
+    for (const bitmap of this.bitmaps) bitmap.fill(0)
+    this.hints.fill(0)
+  }
+
   /** Slots in use per class (for stats and leak checks). */
   inUse(): number[] {
     return this.bitmaps.map((bitmap) => {

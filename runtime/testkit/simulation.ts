@@ -1,32 +1,25 @@
 import type { ActorRef, Message } from '../actor.ts'
-import type { ActorAddress } from '../address.ts'
-import { ActorSystem, type ControlMessage, type RemoteRoute } from '../actor-system.ts'
+import { ActorSystem } from '../actor-system.ts'
+import { allocateBufferPool, BufferPool, type BufferPoolMemory, type BufferPoolOptions } from '../buffer-pool.ts'
+import { SeededBuggify } from '../buggify.ts'
+import type { Disk } from '../disk/disk.ts'
 import { invalidOption } from '../errors.ts'
-import { silentLogger } from '../logger.ts'
-import type { MailItem, ReplyTarget } from '../mail.ts'
+import { allocateMesh, HostMesh } from '../host-mesh.ts'
+import { silentLogger, type Logger } from '../logger.ts'
+import { NetworkRoute } from '../network-route.ts'
 import { SeededRandom } from '../random.ts'
-import { unknownAddress } from '../runtime-errors.ts'
+import { NodeClock } from './node-clock.ts'
+import { SimNetwork, type NetworkFaults, type SimTransport } from './sim-network.ts'
 import { flushMicrotasks, VirtualClock } from './virtual-clock.ts'
 
-/** What the simulated network and scheduler do to a run; all decisions come from the seed. */
-export interface FaultPlan {
-  /** Probability that a message (or reply, or control signal) is lost. */
-  readonly dropRate?: number
-  /** Probability that a message is delivered twice. */
-  readonly duplicateRate?: number
-  /** Each delivery waits a uniform delay in [minDelayMs, maxDelayMs]; different delays reorder. */
-  readonly minDelayMs?: number
-  readonly maxDelayMs?: number
+/** What the simulated network, processes and scheduler do to a run; all decisions come from the seed. */
+export interface FaultPlan extends NetworkFaults {
   /** Mean virtual time between crashes of a random crashable actor; 0 = never. */
   readonly crashEveryMs?: number
-}
-
-interface ResolvedFaults {
-  dropRate: number
-  duplicateRate: number
-  minDelayMs: number
-  maxDelayMs: number
-  crashEveryMs: number
+  /** Each node's clock is off by a fixed amount drawn from [-clockSkewMs, clockSkewMs]. Default 0. */
+  readonly clockSkewMs?: number
+  /** Turn on the components' buggify fault sites (runtime/buggify.ts). Default false. */
+  readonly buggify?: boolean
 }
 
 export interface RunLimits {
@@ -38,42 +31,141 @@ export interface RunLimits {
   readonly until?: () => boolean
 }
 
-export interface SimNode {
-  readonly id: number
-  readonly name: string
-  readonly system: ActorSystem
-  /** Durable storage that survives actor crashes and restarts (the node's "disk"). */
-  readonly disk: Map<string, unknown>
+/** A disk that a simulated power loss can hit: SimDisk (runtime/testkit/sim-disk.ts). */
+export interface CrashableDisk extends Disk {
+  crash(): void
+}
+
+export interface SimNodeOptions {
+  /** Starts the node's actors: at the first start and after every restart (memory is lost). */
+  readonly boot?: (node: SimNode) => void | Promise<void>
+  /** The node's disk; it survives restarts, losing what was not synced. */
+  readonly disk?: CrashableDisk
+  /** The node's buffer pool (none by default: most simulations move no bulk data). */
+  readonly bufferPool?: BufferPoolOptions
+}
+
+/** One simulated process; `system` and `incarnation` change when it restarts. */
+export class SimNode {
+  system!: ActorSystem
+  incarnation = 0
+  up = false
+  clock!: NodeClock
+  transport!: SimTransport
+  /** Durable values that survive actor crashes and node restarts (a stand-in for a disk where a test needs no real one). */
+  readonly durable = new Map<string, unknown>()
+  readonly disk: CrashableDisk | null
+  readonly pool: BufferPool | null
+
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly skewMs: number,
+    readonly options: SimNodeOptions,
+    poolMemory: BufferPoolMemory | null,
+  ) {
+    this.disk = options.disk ?? null
+    this.pool = poolMemory === null ? null : new BufferPool(poolMemory)
+  }
 }
 
 /**
- * A whole system of actors in one thread: every node is an ActorSystem on one virtual clock, every
- * message between nodes crosses a simulated network that delays, reorders, drops and duplicates it,
- * and chosen actors crash at random and restart under their supervision. All choices come from one
- * seed, so a failing seed replays the same run exactly.
+ * A whole cluster in one thread: every node is an ActorSystem on one virtual clock (each with its
+ * own skew), running the real router over a simulated network (see sim-network.ts): messages are
+ * encoded as on the wire, links delay, partition (asymmetrically too) and heal, peers are reported
+ * down as the TCP transport reports them. Whole nodes crash (memory, timers and in-flight work
+ * gone; the disk keeps what was synced) and restart with a new incarnation; chosen actors crash at
+ * random and restart under their supervision. All choices come from one seed, so a failing seed
+ * replays the same run exactly.
  */
 export class Simulation {
   readonly clock = new VirtualClock()
   readonly random: SeededRandom
+  readonly network: SimNetwork
   readonly nodes: SimNode[] = []
-  readonly faults: ResolvedFaults
-  /** Counts of what the network and scheduler did, for test output. */
-  readonly counters = { sent: 0, dropped: 0, duplicated: 0, crashes: 0, events: 0 }
+  readonly buggify: SeededBuggify | null
+  /** Counts of what the simulation did, for test output. */
+  readonly counters = { crashes: 0, nodeCrashes: 0, restarts: 0, events: 0 }
+  private readonly crashEveryMs: number
+  private readonly clockSkewMs: number
   private readonly crashable: ActorRef<Message>[] = []
 
-  constructor(readonly seed: number, faults: FaultPlan = {}) {
+  constructor(readonly seed: number, faults: FaultPlan = {}, private readonly log: Logger = silentLogger) {
     this.random = new SeededRandom(seed)
-    this.faults = resolveFaults(faults)
-    if (this.faults.crashEveryMs > 0) this.scheduleCrash()
+    this.network = new SimNetwork(this.clock, this.random.fork(), faults)
+    this.crashEveryMs = faults.crashEveryMs ?? 0
+    this.clockSkewMs = faults.clockSkewMs ?? 0
+    if (!(this.crashEveryMs >= 0)) throw invalidOption('crashEveryMs', this.crashEveryMs, 'a non-negative number of ms')
+    if (!(this.clockSkewMs >= 0)) throw invalidOption('clockSkewMs', this.clockSkewMs, 'a non-negative number of ms')
+    this.buggify = faults.buggify === true ? new SeededBuggify(this.random.fork()) : null
+    if (this.crashEveryMs > 0) this.scheduleCrash()
   }
 
-  addNode(name: string): SimNode {
+  /** Sent, dropped, duplicated and lost frames, and cut connections (the network's counters). */
+  get networkCounters(): SimNetwork['counters'] {
+    return this.network.counters
+  }
+
+  /** An independent generator derived from the seed (for a SimDisk, a workload). */
+  forkRandom(): SeededRandom {
+    return this.random.fork()
+  }
+
+  addNode(name: string, options: SimNodeOptions = {}): SimNode {
     const id = this.nodes.length + 1
-    const system = new ActorSystem({ node: id, host: 0, clock: this.clock, random: this.random.fork(), log: silentLogger })
-    const node: SimNode = { id, name, system, disk: new Map() }
-    system.setRemote(this.routeFrom(node))
+    const skewMs = this.clockSkewMs === 0 ? 0 : (this.random.next() * 2 - 1) * this.clockSkewMs
+    const poolMemory = options.bufferPool === undefined ? null : allocateBufferPool(options.bufferPool)
+    const node = new SimNode(id, name, skewMs, options, poolMemory)
     this.nodes.push(node)
+    this.boot(node)
     return node
+  }
+
+  node(id: number): SimNode {
+    const node = this.nodes[id - 1]
+    if (node === undefined) throw invalidOption('node', id, `a node id from 1 to ${this.nodes.length}`)
+    return node
+  }
+
+  /** The process dies: actors halt, timers and in-flight work vanish, unsynced disk writes may be lost or torn. */
+  crashNode(target: SimNode | number): void {
+    const node = typeof target === 'number' ? this.node(target) : target
+    if (!node.up) return
+    node.up = false
+    this.counters.nodeCrashes++
+    node.clock.kill()
+    node.system.halt()
+    this.network.detach(node.id)
+    node.disk?.crash()
+  }
+
+  /** Starts a crashed node again: a new incarnation, empty memory, its disk as the crash left it. */
+  restartNode(target: SimNode | number): void {
+    const node = typeof target === 'number' ? this.node(target) : target
+    if (node.up) throw invalidOption('node', node.id, 'a crashed node (crashNode first)')
+    this.counters.restarts++
+    node.pool?.reset()
+    this.boot(node)
+    this.network.connectAll(node.id)
+  }
+
+  /** Cuts the links between two nodes (only a → b with `oneWay`). */
+  partition(a: SimNode | number, b: SimNode | number, options: { readonly oneWay?: boolean } = {}): void {
+    this.network.partition(idOf(a), idOf(b), options.oneWay ?? false)
+  }
+
+  heal(a: SimNode | number, b: SimNode | number): void {
+    this.network.heal(idOf(a), idOf(b))
+  }
+
+  /** Cuts a node off from every other node. */
+  isolate(target: SimNode | number): void {
+    for (const other of this.nodes) if (other.id !== idOf(target)) this.partition(target, other)
+  }
+
+  /** Heals every cut link. */
+  healAll(): void {
+    for (const a of this.nodes) for (const b of this.nodes) if (a.id < b.id) this.heal(a, b)
   }
 
   /** Marks an actor as one the scheduler may crash at random. */
@@ -83,7 +175,8 @@ export class Simulation {
 
   /** Crashes an actor now, as a programmer error would: its supervisor decides what follows. */
   crash(ref: ActorRef<Message>): boolean {
-    const cell = this.nodes[ref.address.node - 1]?.system.localCell(ref.address)
+    const node = this.nodes[ref.address.node - 1]
+    const cell = node?.up ? node.system.localCell(ref.address) : undefined
     if (cell === undefined || cell.status === 'stopped') return false
     this.counters.crashes++
     cell.onFailure(new Error('simulated crash'))
@@ -111,85 +204,39 @@ export class Simulation {
     if (untilMs !== Number.POSITIVE_INFINITY) this.clock.advanceTo(untilMs)
   }
 
-  /** Sends `deliver` across the network from one node to another, under the fault plan. */
-  private transmit(deliver: () => void): void {
-    this.counters.sent++
-    if (this.random.next() < this.faults.dropRate) {
-      this.counters.dropped++
-      return
-    }
-    this.clock.setTimer(this.delayMs(), deliver)
-    if (this.random.next() < this.faults.duplicateRate) {
-      this.counters.duplicated++
-      this.clock.setTimer(this.delayMs(), deliver)
-    }
-  }
-
-  private delayMs(): number {
-    const { minDelayMs, maxDelayMs } = this.faults
-    return minDelayMs + this.random.next() * (maxDelayMs - minDelayMs)
+  private boot(node: SimNode): void {
+    node.incarnation++
+    node.clock = new NodeClock(this.clock, node.skewMs)
+    node.system = new ActorSystem({
+      node: node.id,
+      host: 0,
+      incarnation: node.incarnation,
+      clock: node.clock,
+      random: this.random.fork(),
+      log: this.log,
+      bufferPool: node.pool,
+      disk: node.disk,
+      ...(this.buggify === null ? {} : { buggify: this.buggify }),
+    })
+    node.transport = this.network.attach(node.id, node.incarnation)
+    // One host per simulated process: the mesh only hands off-node traffic to the network route.
+    new NetworkRoute(node.system, new HostMesh(node.system, allocateMesh(1)), node.transport)
+    node.up = true
+    void node.options.boot?.(node)
   }
 
   private scheduleCrash(): void {
     // Exponential inter-arrival times make crashes a Poisson process over virtual time.
-    const waitMs = -Math.log(1 - this.random.next()) * this.faults.crashEveryMs
+    const waitMs = -Math.log(1 - this.random.next()) * this.crashEveryMs
     this.clock.setTimer(waitMs, () => {
       if (this.crashable.length > 0) this.crash(this.crashable[this.random.int(this.crashable.length)])
       this.scheduleCrash()
     })
   }
-
-  private systemOf(node: number, address: ActorAddress | null): ActorSystem {
-    const target = this.nodes[node - 1]
-    if (target === undefined) throw unknownAddress(address ?? { node, host: 0, id: 0, incarnation: 0 })
-    return target.system
-  }
-
-  private routeFrom(from: SimNode): RemoteRoute {
-    void from
-    const deliverMail = (to: ActorAddress, item: MailItem): void => {
-      const target = this.systemOf(to.node, to)
-      this.transmit(() => {
-        const blocked = target.receiveRemote(to.id, item.message, item.replyTo, item.sender)
-        // A full mailbox holds the message in the network until there is room (backpressure).
-        if (blocked !== null) void blocked.then(() => deliverAgain(to, item))
-      })
-    }
-    const deliverAgain = (to: ActorAddress, item: MailItem): void => {
-      const blocked = this.systemOf(to.node, to).receiveRemote(to.id, item.message, item.replyTo, item.sender)
-      if (blocked !== null) void blocked.then(() => deliverAgain(to, item))
-    }
-    return {
-      deliver: deliverMail,
-      whenWritable: () => Promise.resolve(),
-      reply: (target: ReplyTarget, ok: boolean, value: unknown) => {
-        const system = this.systemOf(target.node, null)
-        this.transmit(() => system.settleAsk(target.corr, ok, value))
-      },
-      control: (node: number, _host: number, _incarnation: number, control: ControlMessage) => {
-        const system = this.systemOf(node, null)
-        this.transmit(() => system.receiveControl(control))
-      },
-    }
-  }
 }
 
-function resolveFaults(faults: FaultPlan): ResolvedFaults {
-  const resolved: ResolvedFaults = {
-    dropRate: faults.dropRate ?? 0,
-    duplicateRate: faults.duplicateRate ?? 0,
-    minDelayMs: faults.minDelayMs ?? 1,
-    maxDelayMs: faults.maxDelayMs ?? 10,
-    crashEveryMs: faults.crashEveryMs ?? 0,
-  }
-  for (const key of ['dropRate', 'duplicateRate'] as const) {
-    if (!(resolved[key] >= 0 && resolved[key] < 1)) throw invalidOption(key, resolved[key], 'a probability in [0, 1)')
-  }
-  if (!(resolved.minDelayMs >= 0 && resolved.maxDelayMs >= resolved.minDelayMs)) {
-    throw invalidOption('maxDelayMs', resolved.maxDelayMs, `a delay >= minDelayMs (${resolved.minDelayMs})`)
-  }
-  if (!(resolved.crashEveryMs >= 0)) throw invalidOption('crashEveryMs', resolved.crashEveryMs, 'a non-negative number of ms')
-  return resolved
+function idOf(node: SimNode | number): number {
+  return typeof node === 'number' ? node : node.id
 }
 
 export interface SeedFailure {

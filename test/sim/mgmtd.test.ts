@@ -34,7 +34,6 @@ t.test(`mgmtd invariants hold after every step over ${seeds} seeds`, async (t) =
   t.ok(coverage.LASTSRV > 0 && coverage.SYNCING > 0 && coverage.primaryChanges > 0, `states exercised (chain-steps): ${JSON.stringify(coverage)}`)
   const seconds = (Date.now() - started) / 1000
   t.comment(`${seeds} seeds, ${steps} checked steps, ${crashes} crashes, mean highest chain version ${(versions / seeds).toFixed(1)}, ${seconds.toFixed(1)} s`)
-  t.ok(seconds < 60, 'within 60 s')
 })
 
 t.test('the checker catches what it must: a version going back, two SYNCING, no LASTSRV, two lease holders', async (t) => {
