@@ -3,6 +3,8 @@ import type { ActorCell } from './actor-cell.ts'
 import type { ActorEpoch } from './actor-epoch.ts'
 import { actorBuffers } from './actor-buffers.ts'
 import { actorDisk } from './actor-disk.ts'
+import { actorRegions } from './actor-regions.ts'
+import { regionsAddress, type RegionsMsg } from './regions-actor.ts'
 import { T3fsError, toT3fsError } from './errors.ts'
 import { actorFenced } from './runtime-errors.ts'
 
@@ -20,6 +22,11 @@ export function createActorContext(cell: ActorCell, epoch: ActorEpoch): ActorCon
   const holder = { host: system.host, actor: cell.address.id, epoch: epoch.number }
   const buffers = system.bufferPool === null ? null : actorBuffers(system.bufferPool, holder, system.clock, checkLive)
   const disk = system.disk === null ? null : actorDisk(system.disk, epoch, checkLive)
+  const regions = system.servesRegions && system.bufferPool !== null ? actorRegions(system, epoch, checkLive) : null
+  if (regions !== null) {
+    const service = system.refFor<RegionsMsg>(regionsAddress(system.node, system.incarnation))
+    epoch.unregisterRegion = async (regionId) => { await service.ask({ type: 'unregister', regionId }) }
+  }
   return {
     self: cell.ref,
     clock: system.clock,
@@ -27,6 +34,7 @@ export function createActorContext(cell: ActorCell, epoch: ActorEpoch): ActorCon
     log: system.log.child({ actor: cell.definition.kind }),
     buffers,
     disk,
+    regions,
     get sender() {
       return epoch.live ? cell.currentSender : null
     },

@@ -15,6 +15,10 @@ export class ActorEpoch {
   readonly files = new Set<DiskFile>()
   /** Replies this epoch deferred and has not settled: failed for it when it crashes. */
   readonly deferred = new Set<{ fail(error: unknown): void }>()
+  /** Regions this epoch registered (by id): unregistered for it before its slots are reclaimed. */
+  readonly regions = new Set<number>()
+  /** Unregisters a region (set by the context when the node serves regions). */
+  unregisterRegion: ((regionId: number) => Promise<void>) | null = null
 
   constructor(readonly number: number) {}
 
@@ -42,6 +46,11 @@ export class ActorEpoch {
     this.onQuiet = null
     for (const file of this.files) void file.close().catch(() => {})
     this.files.clear()
-    callback?.()
+    const unregister = this.unregisterRegion
+    const regions = [...this.regions]
+    this.regions.clear()
+    if (unregister === null || regions.length === 0) return callback?.()
+    // A peer may still be writing into a region: take it away before the slot can be reused.
+    void Promise.allSettled(regions.map((id) => unregister(id))).then(() => callback?.())
   }
 }

@@ -56,6 +56,8 @@ export interface ActorSystemOptions {
   disk?: Disk | null
   /** Fault sites (the simulator's); production never fires them. */
   buggify?: Buggify
+  /** Host 0 of this node runs the regions actor (one-sided transfers: see regions-actor.ts). */
+  servesRegions?: boolean
 }
 
 interface PendingAsk {
@@ -86,6 +88,7 @@ export class ActorSystem implements RefRouter {
   readonly bufferPool: BufferPool | null
   readonly disk: Disk | null
   readonly buggify: Buggify
+  readonly servesRegions: boolean
   private readonly executor: Executor
   private readonly cells = new Map<number, ActorCell>()
   private readonly names = new Map<string, ActorCell>()
@@ -118,6 +121,7 @@ export class ActorSystem implements RefRouter {
     this.bufferPool = options.bufferPool ?? null
     this.disk = options.disk ?? null
     this.buggify = options.buggify ?? neverBuggify
+    this.servesRegions = options.servesRegions ?? false
     checkTimeout('askTimeoutMs', this.askTimeoutMs)
   }
 
@@ -166,6 +170,12 @@ export class ActorSystem implements RefRouter {
 
   lookup<M extends Message = Message>(name: string): ActorRef<M> | undefined {
     return this.names.get(name)?.ref as ActorRef<M> | undefined
+  }
+
+  /** The named actors of this host, as a registry serves them. */
+  readonly nameTable = {
+    get: (name: string): ActorAddress | undefined => this.names.get(name)?.address,
+    keys: (): Iterable<string> => this.names.keys(),
   }
 
   /** A ref to an address, local or not (e.g. one learned from a peer). */

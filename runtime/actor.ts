@@ -10,6 +10,7 @@ import type { WireError } from './errors.ts'
 import type { SupervisionPolicy } from './supervision.ts'
 import type { Logger } from './logger.ts'
 import type { ActorBuffers } from './actor-buffers.ts'
+import type { Regions } from './actor-regions.ts'
 import type { Disk } from './disk/disk.ts'
 import type { T3fsError } from './errors.ts'
 
@@ -76,6 +77,8 @@ export interface ActorContext<M extends Message> {
    * when it crashes or stops.
    */
   readonly buffers: ActorBuffers | null
+  /** One-sided transfers to and from other nodes' registered buffers (null without a pool): see runtime/regions-actor.ts. */
+  readonly regions: Regions | null
   /** The host's disk (null when the node has none): see runtime/disk/disk.ts. */
   readonly disk: Disk | null
   /** A fault site that only the simulator turns on (see runtime/buggify.ts); false in production. */

@@ -13,6 +13,7 @@ import { allocateBufferPool, BufferPool, type BufferPoolOptions } from './buffer
 import { hostDied } from './runtime-errors.ts'
 import { NetworkRoute } from './network-route.ts'
 import { registry, registryActorId } from './registry.ts'
+import { regionsActor, regionsActorId } from './regions-actor.ts'
 import { lookupOn } from './node-client.ts'
 import { newIncarnation, sameAddress } from './address.ts'
 import type { NodeTransport } from './transport/transport.ts'
@@ -69,6 +70,10 @@ export class NodeRuntime {
     this.transport = transport
     const registryRef = system.spawn(registry, { names: this.names }, { name: 'registry' })
     if (registryRef.address.id !== registryActorId) throw new Error('the registry must be the first actor of host 0')
+    const regionsRef = system.spawn(regionsActor, {
+      pool: system.bufferPool, transport, peerIncarnation: (node) => transport?.peerIncarnation?.(node),
+    })
+    if (regionsRef.address.id !== regionsActorId) throw new Error('the regions actor must be the second actor of host 0')
   }
 
   static async start(options: NodeRuntimeOptions = {}): Promise<NodeRuntime> {
@@ -91,7 +96,7 @@ export class NodeRuntime {
     const memory = allocateMesh(placements.length + 1, ringBytes)
     const poolMemory = allocateBufferPool(options.bufferPool)
     const incarnation = newIncarnation()
-    const system = new ActorSystem({ node, host: 0, incarnation, log, bufferPool: new BufferPool(poolMemory) })
+    const system = new ActorSystem({ node, host: 0, incarnation, log, bufferPool: new BufferPool(poolMemory), servesRegions: true })
     const mesh = new HostMesh(system, memory)
     mesh.start()
 

@@ -9,8 +9,14 @@ export type RegistryMsg =
   | ({ type: 'lookup'; name: string } & Returns<ActorAddress | null>)
   | ({ type: 'names' } & Returns<string[]>)
 
+/** The node's named actors: what the registry answers from. */
+export interface NameTable {
+  get(name: string): ActorAddress | undefined
+  keys(): Iterable<string>
+}
+
 export interface RegistryArgs {
-  readonly names: ReadonlyMap<string, ActorAddress>
+  readonly names: NameTable
 }
 
 export const registryActorId = 1

@@ -20,6 +20,7 @@ const system = new ActorSystem({
   node: data.node,
   host: data.host,
   incarnation: data.incarnation,
+  servesRegions: true,
   log: createLogger({ level: data.logLevel, fields: { node: data.node, host: data.host } }),
   bufferPool: new BufferPool(data.bufferPool),
 })

@@ -315,6 +315,10 @@ export class SimTransport implements NodeTransport {
 
   async close(): Promise<void> {}
 
+  peerIncarnation(node: number): number | undefined {
+    return this.network.transport(node)?.incarnation
+  }
+
   /** From the network: a frame arrived. */
   deliverFrame(from: number, frame: Frame): void {
     if (this.dead) return

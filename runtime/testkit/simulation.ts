@@ -7,6 +7,8 @@ import { invalidOption } from '../errors.ts'
 import { allocateMesh, HostMesh } from '../host-mesh.ts'
 import { silentLogger, type Logger } from '../logger.ts'
 import { NetworkRoute } from '../network-route.ts'
+import { regionsActor } from '../regions-actor.ts'
+import { registry } from '../registry.ts'
 import { SeededRandom } from '../random.ts'
 import { NodeClock } from './node-clock.ts'
 import { SimNetwork, type NetworkFaults, type SimTransport } from './sim-network.ts'
@@ -216,11 +218,16 @@ export class Simulation {
       log: this.log,
       bufferPool: node.pool,
       disk: node.disk,
+      servesRegions: true,
       ...(this.buggify === null ? {} : { buggify: this.buggify }),
     })
-    node.transport = this.network.attach(node.id, node.incarnation)
+    const transport = this.network.attach(node.id, node.incarnation)
+    node.transport = transport
     // One host per simulated process: the mesh only hands off-node traffic to the network route.
-    new NetworkRoute(node.system, new HostMesh(node.system, allocateMesh(1)), node.transport)
+    new NetworkRoute(node.system, new HostMesh(node.system, allocateMesh(1)), transport)
+    // The node's system actors, at their well-known ids, as NodeRuntime starts them.
+    node.system.spawn(registry, { names: node.system.nameTable }, { name: 'registry' })
+    node.system.spawn(regionsActor, { pool: node.pool, transport, peerIncarnation: (peer) => transport.peerIncarnation(peer) })
     node.up = true
     void node.options.boot?.(node)
   }

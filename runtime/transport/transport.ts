@@ -52,6 +52,8 @@ export interface NodeTransport {
   /** Copies `data` into a peer's region at `offset`. Resolves once the peer has it in the region. */
   writeRemote(node: number, regionId: number, offset: number, data: Uint8Array): Promise<void>
   close(): Promise<void>
+  /** The incarnation a peer announced in its handshake (undefined before one). */
+  peerIncarnation?(node: number): number | undefined
 }
 
 /** Codes of the operating errors transports raise (T3fsError.code). */
