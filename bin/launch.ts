@@ -145,6 +145,7 @@ async function runNode(profile: Profile, io: Io): Promise<number> {
       domains: domainsFor(profile),
       log: runtimeLogger(log.child({ component: 'runtime' })),
       transport,
+      ...(profile.bufferPool.length > 0 ? { bufferPool: { classes: profile.bufferPool } } : {}),
     })
     for (const actor of profile.actors) {
       const definition = { module: pathToFileURL(actor.module).href, export: actor.export }

@@ -46,6 +46,10 @@ export interface Profile {
   readonly listen: { readonly tcp: Address; readonly rdma?: Address }
   readonly placement: { readonly numaDomains: readonly number[]; readonly hostsPerDomain: number }
   readonly kv: { readonly backend: KvBackend; readonly path: string; readonly clusterFile?: string }
+  /** The disk handed to actors as ctx.disk (absolute root), when the profile sets [disk] root. */
+  readonly disk: { readonly root: string } | null
+  /** Size classes of the buffer pool (empty: the runtime's defaults). */
+  readonly bufferPool: readonly { readonly slotBytes: number; readonly slots: number }[]
   readonly transport: TransportSettings
   readonly log: { readonly level: LogLevel }
   readonly shutdown: { readonly gracePeriodMs: number }

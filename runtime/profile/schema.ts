@@ -78,6 +78,9 @@ export const SECTIONS: Readonly<Record<string, KnobSection>> = {
     op_timeout: { type: duration(10, 600_000), default: '30s', doc: 'a one-sided read/write not answered in this time fails' },
     max_regions: { type: int(1, 1 << 20), default: 4096, doc: 'registered buffer regions per transport' },
   },
+  disk: {
+    root: { type: { kind: 'string', maxLength: 4096 }, optional: true, doc: 'directory the node\'s actors get as ctx.disk (io_uring, O_DIRECT-capable), relative to node.root; absent: no disk (nodes without storage)' },
+  },
   log: {
     level: { type: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, default: 'info', doc: 'pino log level (logs go to stderr)' },
   },
@@ -88,6 +91,14 @@ export const SECTIONS: Readonly<Record<string, KnobSection>> = {
 
 /** `[[array]]` tables: each element is validated against its section. */
 export const ARRAYS: Readonly<Record<string, { readonly item: KnobSection; readonly maxItems: number; readonly doc: string }>> = {
+  buffer_pool: {
+    maxItems: 16,
+    doc: 'size classes of the node\'s shared buffer pool (chunk data, O_DIRECT I/O, payloads between nodes), smallest first; absent: 64 × 64KiB and 32 × 1MiB. The pool is slot_size × slots summed, allocated once at start',
+    item: {
+      slot_size: { type: size(4 * KiB, 1 * GiB), doc: 'bytes per slot: a multiple of 4KiB, larger than the class before' },
+      slots: { type: int(1, 1 << 20), doc: 'slots in this class' },
+    },
+  },
   peers: {
     maxItems: MAX_PEERS_PER_PROFILE,
     doc: 'the cluster table: every node this one may talk to (usually kept in the shared base file)',

@@ -8,6 +8,7 @@ import type { MergedProfile, RawTable } from './load.ts'
 import type { ActorEntry, Address, PeerEntry, Profile, TransportSettings } from './profile.ts'
 import { ARRAYS, SECTIONS, TOP_LEVEL_KEYS, acceptedText, type Knob, type KnobSection } from './schema.ts'
 import { parseDurationMs, parseSizeBytes } from './units.ts'
+import { poolBytesMax, slotAlignmentBytes } from '../buffer-pool.ts'
 
 export type Origins = Map<string, string>
 
@@ -150,6 +151,8 @@ export function validateProfile(file: string, merged: MergedProfile): Profile {
       ...(s.kv.cluster_file !== undefined ? { clusterFile: inRoot(s.kv.cluster_file as string) } : {}),
     },
     transport,
+    disk: s.disk.root === undefined ? null : { root: inRoot(s.disk.root as string) },
+    bufferPool: bufferPoolClasses(check, top.buffer_pool),
     log: { level: s.log.level as Profile['log']['level'] },
     shutdown: { gracePeriodMs: s.shutdown.grace_period as number },
     peers: peerTable(check, top.peers),
@@ -183,6 +186,23 @@ function transportSettings(check: Checker, t: Values): TransportSettings {
     check.fail('transport.max_header_size', t.max_header_size, `less than transport.max_frame_size (${transport.maxFrameBytes} bytes)`, `is ${transport.maxHeaderBytes} bytes`)
   }
   return transport
+}
+
+/** [[buffer_pool]]: classes grow strictly, slots are 4 KiB multiples, the whole fits the runtime's bound. */
+function bufferPoolClasses(check: Checker, raw: unknown): { slotBytes: number; slots: number }[] {
+  let previous = 0
+  let total = 0
+  return check.array('buffer_pool', raw).map((c, i) => {
+    const slotBytes = c.slot_size as number
+    const slots = c.slots as number
+    if (slotBytes % slotAlignmentBytes !== 0 || slotBytes <= previous) {
+      check.fail(`buffer_pool[${i}].slot_size`, slotBytes, `a multiple of 4KiB larger than the class before it (${previous} bytes)`, `is ${slotBytes} bytes`)
+    }
+    previous = slotBytes
+    total += slotBytes * slots
+    if (total > poolBytesMax) check.fail(`buffer_pool[${i}].slots`, slots, `a pool of at most ${poolBytesMax} bytes in all`, `brings it to ${total} bytes`)
+    return { slotBytes, slots }
+  })
 }
 
 function peerTable(check: Checker, raw: unknown): PeerEntry[] {

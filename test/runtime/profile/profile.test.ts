@@ -61,6 +61,27 @@ t.test('defaults fill every section of a minimal profile', async (t) => {
   t.equal(p.kv.path, join(dir, 'var/kv'))
 })
 
+t.test('the buffer pool and the disk: absent by default, resolved when set, refused when malformed', async (t) => {
+  const plain = parseProfile(MINIMAL, join(dir, 'min.toml'))
+  t.same(plain.bufferPool, [], 'no classes: the runtime\'s defaults')
+  t.equal(plain.disk, null, 'no disk unless the profile names one')
+  const set = parseProfile(`${MINIMAL}[disk]\nroot = "var/data"\n[[buffer_pool]]\nslot_size = "64KiB"\nslots = 128\n[[buffer_pool]]\nslot_size = "1MiB"\nslots = 64\n`, join(dir, 'pool.toml'))
+  t.same(set.bufferPool, [{ slotBytes: 65536, slots: 128 }, { slotBytes: 1048576, slots: 64 }])
+  t.same(set.disk, { root: join(dir, 'var/data') })
+  const cases: [string, string, RegExp][] = [
+    ['a slot size that is not a multiple of 4KiB', '[[buffer_pool]]\nslot_size = "6000B"\nslots = 1\n', /buffer_pool\[0\]\.slot_size/],
+    ['classes that do not grow', '[[buffer_pool]]\nslot_size = "1MiB"\nslots = 1\n[[buffer_pool]]\nslot_size = "64KiB"\nslots = 1\n', /buffer_pool\[1\]\.slot_size/],
+    ['a pool beyond the bound', '[[buffer_pool]]\nslot_size = "1GiB"\nslots = 100\n', /buffer_pool\[0\]\.slots/],
+    ['zero slots', '[[buffer_pool]]\nslot_size = "64KiB"\nslots = 0\n', /buffer_pool\[0\]\.slots/],
+  ]
+  for (const [what, extra, key] of cases) {
+    const file = write('pool-bad.toml', MINIMAL + extra)
+    const error = profileErrorOf(() => loadProfile(file))
+    t.match(error.details.key, key, `${what}: names the key`)
+    t.type(error.details.accepted, 'string', `${what}: says what is accepted`)
+  }
+})
+
 t.test('an included base is overridden key by key; arrays replace', async (t) => {
   write('base.toml', `[node]\ncluster_id = "c1"\nroot = "."\n[transport]\nheartbeat_interval = "100ms"\nheartbeat_timeout = "1s"\n[[peers]]\nnode = 1\naddress = "127.0.0.1:1"\n[[peers]]\nnode = 2\naddress = "127.0.0.1:2"\n`)
   const file = write('node.toml', `include = "base.toml"\n${MINIMAL}[transport]\nheartbeat_timeout = "2s"\n[[actors]]\nname = "a"\nmodule = "actors/a.ts"\nexport = "aDef"\n[actors.params]\nx = 1\n`)
