@@ -10,7 +10,7 @@ import { createRequire } from 'node:module'
 import { existsSync } from 'node:fs'
 import { constants as osConstants } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { T3fsError } from '../runtime/errors.ts'
+import { T3fsError } from './errors.ts'
 
 /** The raw addon surface (what Rust exports). Kept internal; use the wrappers below. */
 interface Addon {
