@@ -52,7 +52,8 @@ const ring = uring()
 const seqBuffer = alignedBuffer(seqBlockBytes * seqDepth)
 const randBuffer = alignedBuffer(randBlockBytes * randDepth)
 seqBuffer.fill(0x5a)
-ring.registerBuffers([seqBuffer, randBuffer])
+const seqIndex = ring.registerBuffer(seqBuffer)
+const randIndex = ring.registerBuffer(randBuffer)
 
 /** Sequential pass over the whole file, `seqDepth` 1 MiB requests in flight. */
 async function addonSequential(fd: number, write: boolean): Promise<FioResult> {
@@ -64,8 +65,8 @@ async function addonSequential(fd: number, write: boolean): Promise<FioResult> {
       const block = next++
       const position = block * seqBlockBytes
       const n = write
-        ? await ring.writeFixed(fd, 0, position, seqBlockBytes, slot * seqBlockBytes)
-        : await ring.readFixed(fd, 0, position, seqBlockBytes, slot * seqBlockBytes)
+        ? await ring.writeFixed(fd, seqIndex, position, seqBlockBytes, slot * seqBlockBytes)
+        : await ring.readFixed(fd, seqIndex, position, seqBlockBytes, slot * seqBlockBytes)
       if (n !== seqBlockBytes) throw new Error(`short ${write ? 'write' : 'read'} ${n} at ${position}`)
     }
   }
@@ -86,7 +87,7 @@ async function addonRandomRead(fd: number): Promise<FioResult> {
     while (!stop) {
       x ^= x << 13; x ^= x >>> 17; x ^= x << 5
       const position = ((x >>> 0) % blocks) * randBlockBytes
-      await ring.readFixed(fd, 1, position, randBlockBytes, slot * randBlockBytes)
+      await ring.readFixed(fd, randIndex, position, randBlockBytes, slot * randBlockBytes)
       done++
     }
   }
