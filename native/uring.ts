@@ -195,3 +195,6 @@ export function uring(): Uring {
   threadRing ??= new Uring()
   return threadRing
 }
+
+/** The kernel refuses to register a buffer larger than this (1 GiB). */
+export const registeredBufferBytesMax = 1024 ** 3
