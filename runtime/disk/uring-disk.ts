@@ -49,6 +49,10 @@ export class UringDisk implements Disk, UringFileOwner {
     if (typeof root !== 'string' || !isAbsolute(root) || root.includes('\0')) {
       throw invalidOption('root', root, 'an absolute path to a directory, without NUL')
     }
+    const pool = options.pool
+    if (pool !== undefined && (typeof pool !== 'object' || pool === null || !Array.isArray(('memory' in pool ? pool.memory : pool).classes))) {
+      throw invalidOption('pool', pool, 'a BufferPool or its BufferPoolMemory')
+    }
     const ring = uring()
     if (options.create === true) await mkdirFs(root, { recursive: true })
     let rootFd: number
@@ -59,7 +63,7 @@ export class UringDisk implements Disk, UringFileOwner {
     }
     try {
       const alignment = await probeAlignment(ring, rootFd)
-      if (options.pool !== undefined) registerPoolWithRing(options.pool)
+      if (pool !== undefined) registerPoolWithRing(pool)
       return new UringDisk(ring, rootFd, root, alignment)
     } catch (error) {
       await ring.close(rootFd)

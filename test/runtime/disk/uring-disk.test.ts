@@ -44,6 +44,7 @@ function fdFlags(path: string): number {
 
 t.test('opening a disk: root validation, alignment, name', { skip }, async (t) => {
   await expectCode(t, () => UringDisk.open({ root: 'relative/dir' }), 'ERR_INVALID_OPTION', 'a relative root')
+  await expectCode(t, () => UringDisk.open({ root: dir, pool: 42 as unknown as BufferPool }), 'ERR_INVALID_OPTION', 'a pool that is not one')
   await expectCode(t, () => UringDisk.open({ root: join(dir, 'missing') }), 'ENOENT', 'a missing root without create')
   writeFileSync(join(dir, 'a-file'), 'x')
   await expectCode(t, () => UringDisk.open({ root: join(dir, 'a-file') }), 'ENOTDIR', 'a root that is a file')
