@@ -92,8 +92,8 @@ async function diskSequential(disk: UringDisk, write: boolean): Promise<Rate> {
   return { bytesPerSec: r.bytesPerSec, iops: r.bytesPerSec / seqBlockBytes }
 }
 
-function fio(job: Omit<FioJob, 'file' | 'sizeBytes'>): Rate | null {
-  const r = runFio({ ...job, file: path, sizeBytes: fileBytes })
+async function fio(job: Omit<FioJob, 'file' | 'sizeBytes'>): Promise<Rate | null> {
+  const r = await runFio({ ...job, file: path, sizeBytes: fileBytes })
   return r === null ? null : { bytesPerSec: r.bytesPerSec, iops: r.iops }
 }
 
@@ -101,7 +101,7 @@ function fio(job: Omit<FioJob, 'file' | 'sizeBytes'>): Rate | null {
  * Every side runs `rounds` times, the order rotating each round, and keeps its best pass: the
  * machine is shared (2 vCPUs, other work running), so single passes swing by ±50 %.
  */
-async function bestOf<K extends string>(sides: Record<K, () => Promise<Rate | null> | Rate | null>): Promise<Record<K, Rate | null>> {
+async function bestOf<K extends string>(sides: Record<K, () => Promise<Rate | null>>): Promise<Record<K, Rate | null>> {
   const names = Object.keys(sides) as K[]
   const best = Object.fromEntries(names.map((n) => [n, null])) as Record<K, Rate | null>
   for (let round = 0; round < rounds; round++) {

@@ -8,6 +8,7 @@
  */
 import { registeredBufferBytesMax, uring } from '../../native/index.ts'
 import type { BufferPool, BufferPoolMemory } from '../buffer-pool.ts'
+import { isT3fsError, T3fsError } from '../errors.ts'
 
 interface Region {
   readonly index: number
@@ -36,6 +37,11 @@ export function registerPoolWithRing(pool: BufferPool | BufferPoolMemory): void 
       }
     } catch (error) {
       for (const region of regions) ring.unregisterBuffer(region.index)
+      if (isT3fsError(error, 'ENOMEM')) {
+        throw new T3fsError('ENOMEM', `ENOMEM: registering ${total} bytes of pool memory (slots of ${sizeClass.slotBytes} bytes) with the io_uring failed: ` +
+          'pinned memory counts against RLIMIT_MEMLOCK (ulimit -l) unless the process has CAP_IPC_LOCK; raise the limit or shrink the pool',
+        { ...error.details, bytes: total }, { cause: error })
+      }
       throw error
     }
     registered.set(sizeClass.data, regions)
