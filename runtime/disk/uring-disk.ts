@@ -91,6 +91,11 @@ export class UringDisk implements Disk, UringFileOwner {
       dirFd: this.#rootFd, beneath: true, write, create: options.create, exclusive: options.exclusive,
       truncate: options.truncate, direct: options.direct, dsync: options.dsync,
     }))
+    if (this.#closing !== null) {
+      // The disk closed while this open was in flight: the file would outlive it.
+      await this.#ring.close(fd)
+      this.#checkOpen('open', path)
+    }
     const file = new UringFile(fd, path, options.direct === true, this)
     this.#files.add(file)
     return file

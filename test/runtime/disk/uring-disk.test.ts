@@ -199,7 +199,9 @@ t.test('closed files and disks: EBADF; closing twice is harmless', { skip }, asy
   ]
   for (const [name, op] of ops) await expectCode(t, () => op(file), 'EBADF', `file.${name} after close`)
   const open = await disk.open('c.dat')
+  const racing = disk.open('c.dat')
   await disk.close()
+  await expectCode(t, () => racing, 'EBADF', 'an open that was in flight when the disk closed')
   await disk.close()
   await expectCode(t, () => open.read(buf, 0), 'EBADF', 'a file left open is closed with its disk')
   await expectCode(t, () => disk.open('c.dat'), 'EBADF', 'disk.open after close')
