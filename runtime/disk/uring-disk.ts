@@ -4,10 +4,13 @@
  *
  *   const disk = await UringDisk.open({ root: '/var/lib/t3fs/target-1', pool })
  *
- * Every path is checked with checkDiskPath and resolved against a handle on the root directory
- * (opened once, O_PATH), never as a string joined onto the root; opens also refuse to resolve
- * outside it (openat2 RESOLVE_BENEATH), so a symlink planted inside cannot lead out. Directory
- * listing and capacity run on node:fs (the libuv pool): io_uring has no getdents or statfs.
+ * Every path is checked with checkDiskPath ('..' and absolute paths are refused) and resolved
+ * against a handle on the root directory (opened once, O_PATH). Opens also refuse to resolve
+ * outside it (openat2 RESOLVE_BENEATH), so a symlink planted inside cannot lead a read or write
+ * out. The other operations (*at() calls without resolve flags) follow symlinks in the middle of a
+ * path; the Disk interface cannot create symlinks, so only someone with access to the host's file
+ * system could plant one. Directory listing and capacity run on node:fs (the libuv pool), by path
+ * under the root: io_uring has no getdents or statfs.
  */
 import { readdir, statfs, mkdir as mkdirFs } from 'node:fs/promises'
 import { isAbsolute, join } from 'node:path'
@@ -16,6 +19,7 @@ import type { BufferPool, BufferPoolMemory } from '../buffer-pool.ts'
 import { invalidOption, isT3fsError } from '../errors.ts'
 import type { Disk, DiskCapacity, DiskDirEntry, DiskFile, DiskOpenOptions, DiskStat } from './disk.ts'
 import { checkDiskPath, diskError } from './disk-path.ts'
+import { InFlight } from './in-flight.ts'
 import { probeAlignment } from './uring-alignment.ts'
 import { registerPoolWithRing } from './uring-buffers.ts'
 import { kernelError } from './uring-error.ts'
@@ -36,6 +40,8 @@ export class UringDisk implements Disk, UringFileOwner {
   readonly #ring: Uring
   readonly #rootFd: number
   readonly #files = new Set<UringFile>()
+  /** Ring operations that use the root handle (close waits for them). */
+  readonly #inFlight = new InFlight()
   #closing: Promise<void> | null = null
 
   private constructor(ring: Uring, rootFd: number, readonly root: string, readonly alignment: number) {
@@ -54,7 +60,13 @@ export class UringDisk implements Disk, UringFileOwner {
       throw invalidOption('pool', pool, 'a BufferPool or its BufferPoolMemory')
     }
     const ring = uring()
-    if (options.create === true) await mkdirFs(root, { recursive: true })
+    if (options.create === true) {
+      try {
+        await mkdirFs(root, { recursive: true })
+      } catch (error) {
+        throw kernelError(error, 'mkdir', '', root)
+      }
+    }
     let rootFd: number
     try {
       rootFd = await ring.open(root, { pathOnly: true, directory: true })
@@ -113,7 +125,7 @@ export class UringDisk implements Disk, UringFileOwner {
     for (let depth = 1; depth <= segments.length; depth++) {
       const prefix = segments.slice(0, depth).join('/')
       try {
-        await this.#ring.mkdir(prefix, { dirFd: this.#rootFd })
+        await this.#inFlight.track(this.#ring.mkdir(prefix, { dirFd: this.#rootFd }))
       } catch (error) {
         if (!isT3fsError(error, 'EEXIST')) throw kernelError(error, 'mkdir', prefix, this.name)
         if (depth === segments.length && (await this.stat(prefix)).kind !== 'directory') throw kernelError(error, 'mkdir', prefix, this.name)
@@ -177,10 +189,14 @@ export class UringDisk implements Disk, UringFileOwner {
     }
   }
 
-  /** Closes every file still open, then the root handle. Twice is harmless; other calls then fail (EBADF). */
+  /**
+   * Closes every file still open and, once the operations under way have settled, the root handle.
+   * Twice is harmless; every other call then fails with EBADF.
+   */
   close(): Promise<void> {
     this.#closing ??= (async () => {
       await Promise.allSettled([...this.#files].map((file) => file.close()))
+      await this.#inFlight.settled()
       await this.#ring.close(this.#rootFd)
     })()
     return this.#closing
@@ -204,7 +220,7 @@ export class UringDisk implements Disk, UringFileOwner {
 
   async #io<T>(op: string, path: string, pending: Promise<T>): Promise<T> {
     try {
-      return await pending
+      return await this.#inFlight.track(pending)
     } catch (error) {
       throw kernelError(error, op, path, this.name)
     }

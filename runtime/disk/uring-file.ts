@@ -7,6 +7,7 @@ import { uring, type Uring } from '../../native/index.ts'
 import { invalidOption } from '../errors.ts'
 import type { DiskBuffer, DiskFile, DiskStat } from './disk.ts'
 import { checkIoRange, diskError } from './disk-path.ts'
+import { InFlight } from './in-flight.ts'
 import { fixedLocation } from './uring-buffers.ts'
 import { kernelError } from './uring-error.ts'
 import type { Statx } from '../../native/index.ts'
@@ -29,6 +30,7 @@ export class UringFile implements DiskFile {
   readonly #ring: Uring = uring()
   readonly #fd: number
   readonly #owner: UringFileOwner
+  readonly #inFlight = new InFlight()
   #closing: Promise<void> | null = null
 
   constructor(fd: number, readonly path: string, readonly direct: boolean, owner: UringFileOwner) {
@@ -36,7 +38,52 @@ export class UringFile implements DiskFile {
     this.#owner = owner
   }
 
-  async read(into: DiskBuffer, position: number, length?: number, bufferOffset = 0): Promise<number> {
+  read(into: DiskBuffer, position: number, length?: number, bufferOffset = 0): Promise<number> {
+    return this.#inFlight.track(this.#read(into, position, length, bufferOffset))
+  }
+
+  write(from: DiskBuffer, position: number, length?: number, bufferOffset = 0): Promise<number> {
+    return this.#inFlight.track(this.#write(from, position, length, bufferOffset))
+  }
+
+  sync(options: { readonly dataOnly?: boolean } = {}): Promise<void> {
+    return this.#inFlight.track(this.#op('sync', () => this.#ring.fsync(this.#fd, { datasync: options.dataOnly === true })))
+  }
+
+  allocate(position: number, length: number, options: { readonly keepSize?: boolean } = {}): Promise<void> {
+    return this.#inFlight.track(this.#op('allocate', () => {
+      checkSpan(position, length)
+      return this.#ring.fallocate(this.#fd, position, length, { keepSize: options.keepSize === true })
+    }))
+  }
+
+  punchHole(position: number, length: number): Promise<void> {
+    return this.#inFlight.track(this.#op('punchHole', () => {
+      checkSpan(position, length)
+      return this.#ring.fallocate(this.#fd, position, length, { punchHole: true })
+    }))
+  }
+
+  truncate(lengthBytes: number): Promise<void> {
+    return this.#inFlight.track(this.#op('truncate', () => {
+      if (!Number.isSafeInteger(lengthBytes) || lengthBytes < 0) throw invalidOption('lengthBytes', lengthBytes, 'an integer ≥ 0')
+      return this.#ring.truncate(this.#fd, lengthBytes)
+    }))
+  }
+
+  async stat(): Promise<DiskStat> {
+    return diskStat(await this.#inFlight.track(this.#op('stat', () => this.#ring.fstat(this.#fd))))
+  }
+
+  /** Closing twice (or while a close is under way) returns the same close; it waits for operations under way. */
+  close(): Promise<void> {
+    this.#closing ??= this.#inFlight.settled()
+      .then(() => this.#io('close', this.#ring.close(this.#fd)))
+      .finally(() => this.#owner.forget(this))
+    return this.#closing
+  }
+
+  async #read(into: DiskBuffer, position: number, length: number | undefined, bufferOffset: number): Promise<number> {
     this.#checkOpen('read')
     const bytes = into instanceof Uint8Array ? into : into.bytes
     const total = length ?? bytes.length - bufferOffset
@@ -56,7 +103,7 @@ export class UringFile implements DiskFile {
     return done
   }
 
-  async write(from: DiskBuffer, position: number, length?: number, bufferOffset = 0): Promise<number> {
+  async #write(from: DiskBuffer, position: number, length: number | undefined, bufferOffset: number): Promise<number> {
     this.#checkOpen('write')
     const bytes = from instanceof Uint8Array ? from : from.bytes
     const total = length ?? bytes.length - bufferOffset
@@ -74,38 +121,10 @@ export class UringFile implements DiskFile {
     return total
   }
 
-  async sync(options: { readonly dataOnly?: boolean } = {}): Promise<void> {
-    this.#checkOpen('sync')
-    await this.#io('sync', this.#ring.fsync(this.#fd, { datasync: options.dataOnly === true }))
-  }
-
-  async allocate(position: number, length: number, options: { readonly keepSize?: boolean } = {}): Promise<void> {
-    this.#checkOpen('allocate')
-    checkSpan(position, length)
-    await this.#io('allocate', this.#ring.fallocate(this.#fd, position, length, { keepSize: options.keepSize === true }))
-  }
-
-  async punchHole(position: number, length: number): Promise<void> {
-    this.#checkOpen('punchHole')
-    checkSpan(position, length)
-    await this.#io('punchHole', this.#ring.fallocate(this.#fd, position, length, { punchHole: true }))
-  }
-
-  async truncate(lengthBytes: number): Promise<void> {
-    this.#checkOpen('truncate')
-    if (!Number.isSafeInteger(lengthBytes) || lengthBytes < 0) throw invalidOption('lengthBytes', lengthBytes, 'an integer ≥ 0')
-    await this.#io('truncate', this.#ring.truncate(this.#fd, lengthBytes))
-  }
-
-  async stat(): Promise<DiskStat> {
-    this.#checkOpen('stat')
-    return diskStat(await this.#io('stat', this.#ring.fstat(this.#fd)))
-  }
-
-  /** Closing twice (or while a close is under way) returns the same close. */
-  close(): Promise<void> {
-    this.#closing ??= this.#io('close', this.#ring.close(this.#fd)).finally(() => this.#owner.forget(this))
-    return this.#closing
+  /** One ring operation: EBADF once closed, arguments checked by `start`, kernel errors restated. */
+  async #op<T>(op: string, start: () => Promise<T>): Promise<T> {
+    this.#checkOpen(op)
+    return this.#io(op, start())
   }
 
   #checkOpen(op: string): void {

@@ -210,6 +210,24 @@ t.test('closed files and disks: EBADF; closing twice is harmless', { skip }, asy
   await expectCode(t, () => disk.capacity(), 'EBADF', 'disk.capacity after close')
 })
 
+t.test('closing waits for the operations under way (their fd must not be reused under them)', { skip }, async (t) => {
+  const { disk } = await freshDisk()
+  const file = await disk.open('busy.dat', { create: true, direct: true })
+  const buffers = Array.from({ length: 8 }, () => take(MiB))
+  buffers.forEach((b, i) => b.bytes.fill(i + 1))
+  const writes = buffers.map((b, i) => file.write(b, i * MiB))
+  const closed = file.close()
+  t.same(await Promise.all(writes), Array(8).fill(MiB), 'writes started before close complete')
+  await closed
+  const stats = [disk.stat('busy.dat'), disk.stat('')]
+  const diskClosed = disk.close()
+  t.same((await Promise.all(stats)).map((s) => s.kind), ['file', 'directory'], 'disk operations started before close complete')
+  await diskClosed
+  const onDisk = readFileSync(join(disk.root, 'busy.dat'))
+  t.ok(buffers.every((b, i) => onDisk[i * MiB] === i + 1 && onDisk[(i + 1) * MiB - 1] === i + 1), 'and their data is in the file')
+  for (const b of buffers) b.release()
+})
+
 t.test('allocate grows the allocation, keepSize keeps the size; punchHole frees blocks that then read as zeros; truncate', { skip }, async (t) => {
   const { disk } = await freshDisk()
   const file = await disk.open('space.dat', { create: true })
