@@ -7,6 +7,7 @@ mod affinity;
 mod crc32c;
 mod fuse;
 mod uring;
+mod uring_fs;
 mod verbs;
 
 use napi::*;
@@ -110,6 +111,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
     crc32c::register(env, exports);
     affinity::register(env, exports);
     uring::register(env, exports);
+    uring_fs::register(env, exports);
     fuse::register(env, exports);
     verbs::register(env, exports);
     exports

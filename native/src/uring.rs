@@ -31,9 +31,15 @@ const IORING_FEAT_SINGLE_MMAP: u32 = 1;
 const IORING_OFF_SQ_RING: i64 = 0;
 const IORING_OFF_CQ_RING: i64 = 0x800_0000;
 const IORING_OFF_SQES: i64 = 0x1000_0000;
-const IORING_REGISTER_BUFFERS: u32 = 0;
-const IORING_UNREGISTER_BUFFERS: u32 = 1;
 const IORING_REGISTER_EVENTFD: u32 = 4;
+const IORING_REGISTER_BUFFERS2: u32 = 15;
+const IORING_REGISTER_BUFFERS_UPDATE: u32 = 16;
+const IORING_RSRC_REGISTER_SPARSE: u32 = 1;
+/// Size of the ring's registered-buffer table (sparse: entries are filled and emptied one by one).
+/// A buffer pool registers one entry per size class (per GiB of it), so a few dozen are plenty.
+pub const REGISTERED_BUFFERS_MAX: usize = 1024;
+/// The kernel refuses a registered buffer larger than 1 GiB.
+pub const REGISTERED_BUFFER_BYTES_MAX: usize = 1 << 30;
 const IORING_FSYNC_DATASYNC: u32 = 1;
 
 const OP_NOP: u8 = 0;
@@ -44,10 +50,12 @@ const OP_OPENAT: u8 = 18;
 const OP_CLOSE: u8 = 19;
 const OP_READ: u8 = 22;
 const OP_WRITE: u8 = 23;
-const AT_FDCWD: i32 = -100;
-/// Always run in io-wq, never inline in io_uring_enter: open/close/fsync may wait on a FUSE server
-/// that is this very thread (open sends OPEN, close sends FLUSH), which would deadlock.
-const IOSQE_ASYNC: u8 = 1 << 4;
+const OP_OPENAT2: u8 = 28;
+pub const AT_FDCWD: i32 = -100;
+/// Always run in io-wq, never inline in io_uring_enter: open/close/fsync (and the path and
+/// metadata ops of uring_fs.rs) may wait on a FUSE server that is this very thread (open sends
+/// OPEN, close sends FLUSH), which would deadlock.
+pub const IOSQE_ASYNC: u8 = 1 << 4;
 
 #[repr(C)]
 #[derive(Default)]
@@ -63,15 +71,18 @@ struct Params {
 }
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
-struct Sqe {
-    opcode: u8, flags: u8, ioprio: u16, fd: i32, off: u64, addr: u64, len: u32, op_flags: u32,
-    user_data: u64, buf_index: u16, personality: u16, file_index: i32, addr3: u64, pad: u64,
+pub struct Sqe {
+    pub opcode: u8, pub flags: u8, pub ioprio: u16, pub fd: i32,
+    /// offset, or addr2 (a second pointer: renameat's new path, statx's buffer, openat2's open_how)
+    pub off: u64,
+    pub addr: u64, pub len: u32, pub op_flags: u32,
+    pub user_data: u64, pub buf_index: u16, pub personality: u16, pub file_index: i32, pub addr3: u64, pub pad: u64,
 }
 #[repr(C)]
 struct Cqe { user_data: u64, res: i32, flags: u32 }
 
 #[derive(Clone, Copy, PartialEq)]
-enum Kind { Read, Write, ReadFixed, WriteFixed, Fsync, Open, Close, Nop }
+pub enum Kind { Read, Write, ReadFixed, WriteFixed, Fsync, Open, Close, Nop, Fallocate, Ftruncate, Rename, Unlink, Rmdir, Mkdir, Statx }
 
 impl Kind {
     fn syscall(self) -> &'static str {
@@ -82,11 +93,38 @@ impl Kind {
             Kind::Open => "open",
             Kind::Close => "close",
             Kind::Nop => "nop",
+            Kind::Fallocate => "fallocate",
+            Kind::Ftruncate => "ftruncate",
+            Kind::Rename => "rename",
+            Kind::Unlink => "unlink",
+            Kind::Rmdir => "rmdir",
+            Kind::Mkdir => "mkdir",
+            Kind::Statx => "statx",
         }
     }
 }
 
-struct Slot { deferred: napi_deferred, keep: napi_ref, path: Option<CString>, kind: Kind }
+/// What an operation holds until its completion: the JS value the kernel reads or writes (`keep`),
+/// the path shown in its error, and memory the kernel reads at submission (`hold`: C strings,
+/// open_how), which happens at the end of the JS turn, after the call that queued it returned.
+pub struct Pending {
+    pub kind: Kind,
+    pub keep: napi_value,
+    pub path: Option<CString>,
+    pub hold: Option<Box<dyn std::any::Any>>,
+}
+
+impl Pending {
+    pub fn new(kind: Kind) -> Pending { Pending { kind, keep: ptr::null_mut(), path: None, hold: None } }
+}
+
+struct Slot {
+    deferred: napi_deferred, keep: napi_ref, path: Option<CString>, kind: Kind,
+    #[allow(dead_code)] // only held: dropped (freed) at completion
+    hold: Option<Box<dyn std::any::Any>>,
+    /// The registered buffer a fixed read/write uses (it cannot be unregistered meanwhile).
+    fixed: Option<usize>,
+}
 
 struct Mapping { ptr: *mut c_void, len: usize }
 unsafe impl Send for Mapping {}
@@ -116,7 +154,10 @@ pub struct Ring {
     env: napi_env,
     async_ctx: napi_async_context,
     resource: napi_ref,
-    registered: Vec<napi_ref>,
+    /// The registered-buffer table (empty until the first registration creates it sparse).
+    registered: Vec<Option<napi_ref>>,
+    /// Fixed reads/writes in flight per registered buffer.
+    fixed_busy: Vec<u32>,
 
     referenced: bool,
     stopped: bool,
@@ -220,7 +261,7 @@ impl Ring {
             cq_mask: unsafe { *(at(cq, p.cq_off.ring_mask) as *const u32) },
             cqes: at(cq, p.cq_off.cqes) as *const Cqe,
             efd, defer, poll: ptr::null_mut(), env, async_ctx: ptr::null_mut(), resource: ptr::null_mut(),
-            registered: Vec::new(), referenced: true, stopped: false,
+            registered: Vec::new(), fixed_busy: Vec::new(), referenced: true, stopped: false,
         });
         ring.sqes = ring.sqe_map.ptr as *mut Sqe;
         ring.tail = unsafe { (*ring.sq_tail).load(Ordering::Relaxed) };
@@ -314,7 +355,12 @@ impl Ring {
     }
 
     /// Queues one operation; returns its promise.
-    fn queue(&mut self, env: napi_env, mut sqe: Sqe, kind: Kind, keep: napi_value, path: Option<CString>) -> Result<napi_value> {
+    fn queue(&mut self, env: napi_env, sqe: Sqe, kind: Kind, keep: napi_value, path: Option<CString>) -> Result<napi_value> {
+        self.queue_op(env, sqe, Pending { kind, keep, path, hold: None }, None)
+    }
+
+    /// Queues one operation with what it holds until completion; returns its promise.
+    pub fn queue_op(&mut self, env: napi_env, mut sqe: Sqe, op: Pending, fixed: Option<usize>) -> Result<napi_value> {
         if self.stopped { return Err(Error::Coded { code: "ERR_URING_CLOSED", message: "the ring of this thread is shut down".into() }); }
         if self.in_flight >= MAX_IN_FLIGHT {
             return Err(Error::Coded { code: "ERR_URING_BUSY", message: format!("more than {MAX_IN_FLIGHT} operations in flight") });
@@ -324,8 +370,9 @@ impl Ring {
         if let Err(e) = self.push(sqe) { self.free.push(index); return Err(e); }
         let (mut deferred, mut promise, mut r) = (ptr::null_mut(), ptr::null_mut(), ptr::null_mut());
         check!(napi_create_promise(env, &mut deferred, &mut promise));
-        if !keep.is_null() { check!(napi_create_reference(env, keep, 1, &mut r)); }
-        self.slots[index] = Some(Slot { deferred, keep: r, path, kind });
+        if !op.keep.is_null() { check!(napi_create_reference(env, op.keep, 1, &mut r)); }
+        self.slots[index] = Some(Slot { deferred, keep: r, path: op.path, kind: op.kind, hold: op.hold, fixed });
+        if let Some(b) = fixed { self.fixed_busy[b] += 1; }
         self.in_flight += 1;
         self.update_ref();
         Ok(promise)
@@ -335,6 +382,7 @@ impl Ring {
         let Some(slot) = self.slots.get_mut(index).and_then(|s| s.take()) else { return };
         self.free.push(index);
         self.in_flight -= 1;
+        if let Some(b) = slot.fixed { self.fixed_busy[b] -= 1; }
         if !slot.keep.is_null() { napi_delete_reference(env, slot.keep); }
         if res >= 0 {
             let mut v = ptr::null_mut();
@@ -407,11 +455,11 @@ impl Drop for Ring {
 pub fn destroy(env: napi_env, ring: Box<Ring>) {
     let mut ring = ring;
     unsafe { napi_remove_env_cleanup_hook(env, Some(cleanup_hook), &mut *ring as *mut Ring as *mut c_void) };
-    for r in ring.registered.drain(..) { unsafe { napi_delete_reference(env, r) }; }
+    for r in ring.registered.drain(..).flatten() { unsafe { napi_delete_reference(env, r) }; }
     drop(ring);
 }
 
-fn ring<'a>(env: napi_env) -> Result<&'a mut Ring> {
+pub fn ring<'a>(env: napi_env) -> Result<&'a mut Ring> {
     let d = env_data(env);
     if d.ring.is_none() { d.ring = Some(Ring::new(env)?); }
     Ok(d.ring.as_mut().unwrap())
@@ -443,8 +491,8 @@ fn rw_fixed(env: napi_env, info: napi_callback_info, write: bool) -> Result<napi
     let fd = get_i32(env, fd, "fd")?;
     let index = get_u64(env, index, "bufferIndex")? as usize;
     let r = ring(env)?;
-    let Some(&keep) = r.registered.get(index) else {
-        return arg_error(format!("bufferIndex {index} is not registered ({} registered buffers)", r.registered.len()));
+    let Some(&Some(keep)) = r.registered.get(index) else {
+        return arg_error(format!("bufferIndex {index} is not registered ({} registered buffers)", r.registered_count()));
     };
     let mut buf = ptr::null_mut();
     check!(napi_get_reference_value(env, keep, &mut buf));
@@ -457,44 +505,73 @@ fn rw_fixed(env: napi_env, info: napi_callback_info, write: bool) -> Result<napi
     let pos = get_u64(env, pos, "position")?;
     let sqe = Sqe { opcode: if write { OP_WRITE_FIXED } else { OP_READ_FIXED }, fd, off: pos, addr: unsafe { p.add(boff) } as u64,
                     len: len as u32, buf_index: index as u16, ..Default::default() };
-    r.queue(env, sqe, if write { Kind::WriteFixed } else { Kind::ReadFixed }, ptr::null_mut(), None)
+    r.queue_op(env, sqe, Pending::new(if write { Kind::WriteFixed } else { Kind::ReadFixed }), Some(index))
 }
 fn js_read_fixed(env: napi_env, info: napi_callback_info) -> Result<napi_value> { rw_fixed(env, info, false) }
 fn js_write_fixed(env: napi_env, info: napi_callback_info) -> Result<napi_value> { rw_fixed(env, info, true) }
 
-/// (buffers[]) registers them (replacing any earlier set); no fixed op may be in flight.
-fn js_register(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
-    let [list] = args::<1>(env, info)?;
-    let mut is = false;
-    check!(napi_is_array(env, list, &mut is));
-    if !is { return arg_error("buffers must be an array of Buffers/TypedArrays"); }
-    let mut n = 0u32;
-    check!(napi_get_array_length(env, list, &mut n));
+/// (buffer) → index: registers one buffer in a free entry of the ring's table (pinned until
+/// unregistered), for readFixed/writeFixed. The table is created sparse on first use.
+fn js_register_buffer(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let [buf] = args::<1>(env, info)?;
+    let (p, len) = get_bytes(env, buf, "buffer")?;
+    if len == 0 { return arg_error("buffer is empty"); }
+    if len > REGISTERED_BUFFER_BYTES_MAX {
+        return arg_error(format!("buffer is {len} bytes; a registered buffer holds at most {REGISTERED_BUFFER_BYTES_MAX} (1 GiB)"));
+    }
     let r = ring(env)?;
-    if !r.registered.is_empty() {
-        let ret = unsafe { sys::syscall(sys::SYS_IO_URING_REGISTER, r.fd as i64, IORING_UNREGISTER_BUFFERS as i64, 0i64, 0i64) };
-        if ret < 0 { return Err(errno_error("io_uring_register")); }
-        for x in r.registered.drain(..) { unsafe { napi_delete_reference(env, x) }; }
+    r.ensure_buffer_table()?;
+    let Some(index) = r.registered.iter().position(|e| e.is_none()) else {
+        return Err(Error::Coded { code: "ERR_URING_BUSY", message: format!("all {REGISTERED_BUFFERS_MAX} registered-buffer entries are taken") });
+    };
+    r.update_buffer(index, p as u64, len as u64)?;
+    let mut rf = ptr::null_mut();
+    check!(napi_create_reference(env, buf, 1, &mut rf));
+    r.registered[index] = Some(rf);
+    number(env, index as f64)
+}
+
+/// (index) empties a registered-buffer entry; refused (ERR_URING_BUSY) while a fixed op uses it.
+fn js_unregister_buffer(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let [index] = args::<1>(env, info)?;
+    let index = get_u64(env, index, "bufferIndex")? as usize;
+    let r = ring(env)?;
+    let Some(&Some(rf)) = r.registered.get(index) else {
+        return arg_error(format!("bufferIndex {index} is not registered ({} registered buffers)", r.registered_count()));
+    };
+    if r.fixed_busy[index] > 0 {
+        return Err(Error::Coded { code: "ERR_URING_BUSY", message: format!("registered buffer {index} has {} fixed operations in flight", r.fixed_busy[index]) });
     }
-    if n == 0 { return Ok(undefined(env)); }
-    let mut iov: Vec<[u64; 2]> = Vec::with_capacity(n as usize);
-    let mut values = Vec::with_capacity(n as usize);
-    for i in 0..n {
-        let mut v = ptr::null_mut();
-        check!(napi_get_element(env, list, i, &mut v));
-        let (p, len) = get_bytes(env, v, "buffer")?;
-        if len == 0 { return arg_error(format!("buffer {i} is empty")); }
-        iov.push([p as u64, len as u64]);
-        values.push(v);
-    }
-    let ret = unsafe { sys::syscall(sys::SYS_IO_URING_REGISTER, r.fd as i64, IORING_REGISTER_BUFFERS as i64, iov.as_ptr(), n as i64) };
-    if ret < 0 { return Err(errno_error("io_uring_register")); }
-    for v in values {
-        let mut rf = ptr::null_mut();
-        check!(napi_create_reference(env, v, 1, &mut rf));
-        r.registered.push(rf);
-    }
+    r.update_buffer(index, 0, 0)?;
+    unsafe { napi_delete_reference(env, rf) };
+    r.registered[index] = None;
     Ok(undefined(env))
+}
+
+impl Ring {
+    fn registered_count(&self) -> usize { self.registered.iter().filter(|e| e.is_some()).count() }
+
+    /// IORING_REGISTER_BUFFERS2 with a sparse table: entries are then set one by one.
+    fn ensure_buffer_table(&mut self) -> Result<()> {
+        if !self.registered.is_empty() { return Ok(()); }
+        // struct io_uring_rsrc_register { u32 nr, u32 flags, u64 resv2, u64 data, u64 tags }
+        let reg: [u64; 4] = [REGISTERED_BUFFERS_MAX as u64 | ((IORING_RSRC_REGISTER_SPARSE as u64) << 32), 0, 0, 0];
+        let ret = unsafe { sys::syscall(sys::SYS_IO_URING_REGISTER, self.fd as i64, IORING_REGISTER_BUFFERS2 as i64, reg.as_ptr(), 32i64) };
+        if ret < 0 { return Err(errno_error("io_uring_register")); }
+        self.registered = (0..REGISTERED_BUFFERS_MAX).map(|_| None).collect();
+        self.fixed_busy = vec![0; REGISTERED_BUFFERS_MAX];
+        Ok(())
+    }
+
+    /// IORING_REGISTER_BUFFERS_UPDATE of one entry (address 0, length 0 empties it).
+    fn update_buffer(&mut self, index: usize, addr: u64, len: u64) -> Result<()> {
+        let iov: [u64; 2] = [addr, len];
+        // struct io_uring_rsrc_update2 { u32 offset, u32 resv, u64 data, u64 tags, u32 nr, u32 resv2 }
+        let up: [u64; 4] = [index as u64, &iov as *const [u64; 2] as u64, 0, 1];
+        let ret = unsafe { sys::syscall(sys::SYS_IO_URING_REGISTER, self.fd as i64, IORING_REGISTER_BUFFERS_UPDATE as i64, up.as_ptr(), 32i64) };
+        if ret < 0 { return Err(errno_error("io_uring_register")); }
+        Ok(())
+    }
 }
 
 /// (fd, datasync) → Promise<0>
@@ -505,15 +582,32 @@ fn js_fsync(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
     ring(env)?.queue(env, sqe, Kind::Fsync, ptr::null_mut(), None)
 }
 
-/// (path, flags, mode) → Promise<fd>. flags are Linux open(2) flags (O_DIRECT included).
+/// (path, flags, mode, dirFd?, resolve?) → Promise<fd>. flags are Linux open(2) flags (O_DIRECT
+/// included); a relative path resolves against dirFd (default AT_FDCWD). A non-zero `resolve`
+/// (openat2's RESOLVE_* bits, e.g. RESOLVE_BENEATH) uses IORING_OP_OPENAT2.
 fn js_open(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
-    let [path, flags, mode] = args::<3>(env, info)?;
+    let [path, flags, mode, dir_fd, resolve] = args::<5>(env, info)?;
     let path = get_string(env, path, "path")?;
     let flags = get_i32(env, flags, "flags")? | sys::O_CLOEXEC;
     let mode = if type_of(env, mode) == NAPI_UNDEFINED { 0o644 } else { get_u64(env, mode, "mode")? as u32 };
+    let dir_fd = if type_of(env, dir_fd) == NAPI_UNDEFINED { AT_FDCWD } else { get_i32(env, dir_fd, "dirFd")? };
+    let resolve = if type_of(env, resolve) == NAPI_UNDEFINED { 0 } else { get_u64(env, resolve, "resolve")? };
     let c = CString::new(path).map_err(|_| Error::Arg("path contains a NUL byte".into()))?;
-    let sqe = Sqe { opcode: OP_OPENAT, flags: IOSQE_ASYNC, fd: AT_FDCWD, addr: c.as_ptr() as u64, len: mode, op_flags: flags as u32, ..Default::default() };
-    ring(env)?.queue(env, sqe, Kind::Open, ptr::null_mut(), Some(c))
+    let mut op = Pending::new(Kind::Open);
+    let sqe = if resolve == 0 {
+        Sqe { opcode: OP_OPENAT, flags: IOSQE_ASYNC, fd: dir_fd, addr: c.as_ptr() as u64, len: mode, op_flags: flags as u32, ..Default::default() }
+    } else {
+        // struct open_how { u64 flags, u64 mode, u64 resolve }: openat2 refuses a mode without O_CREAT/O_TMPFILE.
+        const O_TMPFILE_BIT: i32 = 0o20000000;
+        let how_mode = if flags & (sys::O_CREAT | O_TMPFILE_BIT) != 0 { mode as u64 } else { 0 };
+        let how = Box::new([flags as u32 as u64, how_mode, resolve]);
+        let sqe = Sqe { opcode: OP_OPENAT2, flags: IOSQE_ASYNC, fd: dir_fd, addr: c.as_ptr() as u64, len: 24,
+                        off: how.as_ptr() as u64, ..Default::default() };
+        op.hold = Some(how);
+        sqe
+    };
+    op.path = Some(c);
+    ring(env)?.queue_op(env, sqe, op, None)
 }
 
 fn js_close(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
@@ -536,7 +630,7 @@ fn js_stats(env: napi_env, _info: napi_callback_info) -> Result<napi_value> {
     let o = object(env)?;
     let d = env_data(env);
     let (inflight, queued, regs, fd, defer) = match d.ring.as_ref() {
-        Some(r) => (r.in_flight, r.tail.wrapping_sub(r.submitted), r.registered.len(), r.fd, r.defer),
+        Some(r) => (r.in_flight, r.tail.wrapping_sub(r.submitted), r.registered_count(), r.fd, r.defer),
         None => (0, 0, 0, -1, false),
     };
     set(env, o, "deferTaskrun", boolean(env, defer)?)?;
@@ -563,7 +657,8 @@ js_fn!(read_cb, js_read);
 js_fn!(write_cb, js_write);
 js_fn!(read_fixed_cb, js_read_fixed);
 js_fn!(write_fixed_cb, js_write_fixed);
-js_fn!(register_cb, js_register);
+js_fn!(register_buffer_cb, js_register_buffer);
+js_fn!(unregister_buffer_cb, js_unregister_buffer);
 js_fn!(fsync_cb, js_fsync);
 js_fn!(open_cb, js_open);
 js_fn!(close_cb, js_close);
@@ -577,7 +672,8 @@ pub fn register(env: napi_env, exports: napi_value) {
     export(env, exports, "uringWrite", write_cb);
     export(env, exports, "uringReadFixed", read_fixed_cb);
     export(env, exports, "uringWriteFixed", write_fixed_cb);
-    export(env, exports, "uringRegisterBuffers", register_cb);
+    export(env, exports, "uringRegisterBuffer", register_buffer_cb);
+    export(env, exports, "uringUnregisterBuffer", unregister_buffer_cb);
     export(env, exports, "uringFsync", fsync_cb);
     export(env, exports, "uringOpen", open_cb);
     export(env, exports, "uringClose", close_cb);

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { execFile } from 'node:child_process'
-import { closeSync, existsSync, mkdtempSync, read, readFileSync, rmSync, write, writeFileSync } from 'node:fs'
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, read, readFileSync, rmSync, write, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
@@ -318,14 +318,25 @@ t.test('mount errors are clear', { skip: rootReason ?? false, timeout: 20_000 },
   await expectCode(t, () => mountFuse({ target: dir, fd: -1 }), 'ERR_INVALID_OPTION', 'a negative fd')
   await expectCode(t, () => mountFuse({ target: dir, fd: 3, subtype: 'a b' }), 'ERR_INVALID_OPTION', 'a bad subtype')
 
-  // Without CAP_SYS_ADMIN: a child running as nobody gets EPERM with the hint.
-  const addon = new URL('../../native/t3fs_native.node', import.meta.url).pathname
+  // Without CAP_SYS_ADMIN: a child running as nobody gets EPERM with the hint. The child must
+  // reach the addon and the mount point whatever the checkout's directory modes are (a checkout
+  // under /root is 0700), so both live in a fresh temp directory opened to everyone.
+  const open = mkdtempSync(join(tmpdir(), 't3fs-fuse-nonroot-'))
+  chmodSync(open, 0o755)
+  const addon = join(open, 't3fs_native.node')
+  copyFileSync(new URL('../../native/t3fs_native.node', import.meta.url), addon)
+  chmodSync(addon, 0o644)
+  const target = join(open, 'mnt')
+  mkdirSync(target, { mode: 0o755 })
   const script = `const a = require(${JSON.stringify(addon)}); const fd = a.fuseOpen();
-    a.fuseMount({ source: 'x', target: ${JSON.stringify(dir)}, type: 'fuse.x', fd }).then(
+    a.fuseMount({ source: 'x', target: ${JSON.stringify(target)}, type: 'fuse.x', fd }).then(
       () => console.log('mounted?!'), (e) => console.log(e.code, e.errno, e.syscall))`
   // (The raw addon has no error factory in that child, so the code reads 'ERRNO' and errno is 1 = EPERM.)
-  const child = await execFileAsync(process.execPath, ['-e', script], { uid: 65534, gid: 65534, cwd: '/', env: { PATH: process.env.PATH ?? '' } })
+  // `env -i`: tap's process-info hook adds NODE_OPTIONS (an --import from the checkout's
+  // node_modules, unreadable for nobody under a 0700 checkout) to every child's environment.
+  const child = await execFileAsync('env', ['-i', process.execPath, '-e', script], { uid: 65534, gid: 65534, cwd: '/' })
     .catch((e: { stdout: string; stderr: string }) => e)
-  t.equal(child.stdout.trim(), 'ERRNO 1 mount', 'a non-root mount fails with EPERM')
+  t.equal(child.stdout.trim(), 'ERRNO 1 mount', `a non-root mount fails with EPERM${child.stderr ? ` (child stderr: ${child.stderr.trim()})` : ''}`)
+  rmSync(open, { recursive: true, force: true })
   rmSync(dir, { recursive: true, force: true })
 })
