@@ -146,6 +146,7 @@ async function runNode(profile: Profile, io: Io): Promise<number> {
       log: runtimeLogger(log.child({ component: 'runtime' })),
       transport,
       ...(profile.bufferPool.length > 0 ? { bufferPool: { classes: profile.bufferPool } } : {}),
+      ...(profile.disk === null ? {} : { disk: profile.disk }),
     })
     for (const actor of profile.actors) {
       const definition = { module: pathToFileURL(actor.module).href, export: actor.export }

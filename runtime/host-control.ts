@@ -46,4 +46,6 @@ export interface HostWorkerData {
   readonly mesh: import('./host-mesh.ts').MeshMemory
   readonly logLevel: import('./logger.ts').LogLevel
   readonly bufferPool: import('./buffer-pool.ts').BufferPoolMemory
+  /** The directory the host's actors get as ctx.disk, on the host's own io_uring (null: no disk). */
+  readonly diskRoot: string | null
 }

@@ -9,6 +9,7 @@ export type {
   DeferredReply,
   HandlerResult,
   Message,
+  Outcome,
   Returns,
   ReplyOf,
   Signal,
@@ -20,7 +21,13 @@ export { anyIncarnation, formatAddress, parseAddress, sameAddress } from './addr
 export { ActorSystem, type ActorSystemOptions, type Executor } from './actor-system.ts'
 export { NodeRuntime, type NodeRuntimeOptions } from './node-runtime.ts'
 export type { DefinitionRef, HostStats } from './host-control.ts'
-export { BufferPool, PooledBuffer, type BufferPoolOptions } from './buffer-pool.ts'
+export { BufferPool, PooledBuffer, type BufferPoolOptions, type SlotHolder } from './buffer-pool.ts'
+export type { ActorBuffers } from './actor-buffers.ts'
+export type { Regions } from './actor-regions.ts'
+export type { RegionHandle } from './regions-actor.ts'
+export type { Disk, DiskBuffer, DiskCapacity, DiskDirEntry, DiskEntryKind, DiskFile, DiskOpenOptions, DiskStat } from './disk/disk.ts'
+export { UringDisk, type UringDiskOptions } from './disk/uring-disk.ts'
+export { neverBuggify, type Buggify } from './buggify.ts'
 export { CpuPool, type CpuPoolOptions } from './cpu-pool.ts'
 export { sleep, systemClock, type Clock, type TimerHandle } from './clock.ts'
 export { SeededRandom, systemRandom, type Random } from './random.ts'

@@ -12,6 +12,7 @@ import { readTopology, type NumaDomain } from './topology.ts'
 import { allocateBufferPool, BufferPool, type BufferPoolOptions } from './buffer-pool.ts'
 import { hostDied } from './runtime-errors.ts'
 import { NetworkRoute } from './network-route.ts'
+import { UringDisk } from './disk/uring-disk.ts'
 import { registry, registryActorId } from './registry.ts'
 import { regionsActor, regionsActorId } from './regions-actor.ts'
 import { lookupOn } from './node-client.ts'
@@ -33,6 +34,8 @@ export interface NodeRuntimeOptions {
   bufferPool?: BufferPoolOptions
   /** The transport to other nodes (started here); without it the node reaches only itself. */
   transport?: NodeTransport
+  /** A directory every host's actors get as ctx.disk, each host on its own io_uring. */
+  disk?: { readonly root: string }
 }
 
 interface HostHandle {
@@ -96,13 +99,16 @@ export class NodeRuntime {
     const memory = allocateMesh(placements.length + 1, ringBytes)
     const poolMemory = allocateBufferPool(options.bufferPool)
     const incarnation = newIncarnation()
-    const system = new ActorSystem({ node, host: 0, incarnation, log, bufferPool: new BufferPool(poolMemory), servesRegions: true })
+    const pool = new BufferPool(poolMemory)
+    const diskRoot = options.disk?.root ?? null
+    const disk = diskRoot === null ? null : await UringDisk.open({ root: diskRoot, create: true, pool })
+    const system = new ActorSystem({ node, host: 0, incarnation, log, bufferPool: pool, servesRegions: true, disk })
     const mesh = new HostMesh(system, memory)
     mesh.start()
 
     const hosts = placements.map((domain, index): HostHandle => {
       const host = index + 1
-      const data: HostWorkerData = { node, host, incarnation, cpus: domain.cpus, mesh: memory, logLevel, bufferPool: poolMemory }
+      const data: HostWorkerData = { node, host, incarnation, cpus: domain.cpus, mesh: memory, logLevel, bufferPool: poolMemory, diskRoot }
       const worker = startWorker(new URL('./worker-host-main.ts', import.meta.url), data)
       return { host, domain: domain.id, cpus: domain.cpus, worker, control: wrap<HostControl>(nodeEndpoint(worker)), alive: true, exitReason: null, calls: new Set() }
     })
@@ -183,6 +189,7 @@ export class NodeRuntime {
       await handle.worker.terminate()
     }))
     this.mesh.stop()
+    await (this.system.disk as UringDisk | null)?.close()
     await this.transport?.close()
   }
 

@@ -11,18 +11,23 @@ import { loadDefinition } from './definition-loader.ts'
 import type { HostControl, HostWorkerData } from './host-control.ts'
 import { HostMesh } from './host-mesh.ts'
 import { BufferPool } from './buffer-pool.ts'
+import { UringDisk } from './disk/uring-disk.ts'
 import { createLogger } from './logger.ts'
 import { toT3fsError, type WireError } from './errors.ts'
 
 const data = workerData as HostWorkerData
 const pin = await pinThisThread(data.cpus)
+const pool = new BufferPool(data.bufferPool)
+// This thread's ring serves the disk, with the node's pool registered for fixed-buffer I/O.
+const disk = data.diskRoot === null ? null : await UringDisk.open({ root: data.diskRoot, pool })
 const system = new ActorSystem({
   node: data.node,
   host: data.host,
   incarnation: data.incarnation,
   servesRegions: true,
   log: createLogger({ level: data.logLevel, fields: { node: data.node, host: data.host } }),
-  bufferPool: new BufferPool(data.bufferPool),
+  bufferPool: pool,
+  disk,
 })
 const mesh = new HostMesh(system, data.mesh)
 mesh.start()
@@ -78,6 +83,7 @@ const control: HostControl = {
       await new Promise((resolve) => system.clock.setTimer(5, () => resolve(null)))
     }
     mesh.stop()
+    await disk?.close()
   },
 }
 
