@@ -5,8 +5,10 @@
  *
  * Since the last sync every touched sector keeps its versions (oldest first, each tagged with the
  * operation's sequence number). Data reaches the media in no particular order and sector by sector,
- * so at a crash each dirty sector independently shows its durable content or any of its versions:
- * that is a torn write. Metadata (size, freed blocks) is journaled in order, so the crash picks one
+ * so at a crash each dirty sector shows its durable content or any of its versions: a torn write.
+ * Independent choices would almost never lose or keep a many-sector write whole, so each file first
+ * draws a pattern: every dirty sector as old as allowed, every one as new as allowed, or each on its
+ * own (all three are outcomes of independent choices; the first two just come up often enough). Metadata (size, freed blocks) is journaled in order, so the crash picks one
  * point in the file's metadata history; blocks that a truncate or punch freed at or before that
  * point can no longer show their old data (ext4 and XFS never expose freed blocks' stale bytes).
  */
@@ -227,12 +229,13 @@ export class SimFileNode {
     const size = h === 0 ? this.durable.size : this.metaHistory[h - 1].size
     const image = cloneImage(this.durable)
     const chosen = new Map<number, number>()
+    const pattern = random.int(3) // 0: all old, 1: all new, 2: each sector on its own
     let sectorsReverted = this.lost.size
     for (const sector of sortedKeys(this.dirty)) {
       const versions = this.dirty.get(sector)!
       let lower = 0
       versions.forEach((v, i) => { if (v.meta && v.seq <= tMeta) lower = i + 1 })
-      const j = lower + random.int(versions.length + 1 - lower)
+      const j = pattern === 0 ? lower : pattern === 1 ? versions.length : lower + random.int(versions.length + 1 - lower)
       if (j === 0) {
         sectorsReverted++
         chosen.set(sector, 0)

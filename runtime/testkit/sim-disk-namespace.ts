@@ -25,7 +25,7 @@ export class SimDirNode {
   constructor(readonly id: number, public mtimeMs: number) {}
 }
 
-export type SimNode = SimFileNode | SimDirNode
+export type SimInode = SimFileNode | SimDirNode
 
 /** One name change: in directory `dir`, `name` now names `inode` (null: no longer exists). */
 export interface NamespaceEffect {
@@ -54,7 +54,7 @@ export interface ParentLookup {
 }
 
 export class SimNamespace {
-  readonly nodes = new Map<number, SimNode>()
+  readonly nodes = new Map<number, SimInode>()
   private journal: NamespaceOp[] = []
   private nextId = rootInode + 1
 
@@ -75,7 +75,7 @@ export class SimNamespace {
   }
 
   /** The node a path names now; ENOENT or ENOTDIR as the kernel's lookup gives them. */
-  resolve(segments: readonly string[], path: string): SimNode {
+  resolve(segments: readonly string[], path: string): SimInode {
     if (segments.length === 0) return this.root
     const { id } = this.lookupParent(segments, path)
     if (id === undefined) throw diskError('ENOENT', `no such file or directory: ${JSON.stringify(path)}`, { path })
@@ -97,7 +97,7 @@ export class SimNamespace {
   }
 
   /** Adds a node that an operation is about to name. */
-  add(node: SimNode): void {
+  add(node: SimInode): void {
     this.nodes.set(node.id, node)
   }
 
@@ -106,7 +106,7 @@ export class SimNamespace {
    * directories the operation changes (a directory moved to a new parent: its '..'). Returns the
    * nodes it left without a name (an unlinked file, a replaced rename target).
    */
-  apply(effects: readonly NamespaceEffect[], nowMs: number, alsoTouches: readonly number[] = []): SimNode[] {
+  apply(effects: readonly NamespaceEffect[], nowMs: number, alsoTouches: readonly number[] = []): SimInode[] {
     const removed = new Set<number>()
     const named = new Set<number>()
     for (const effect of effects) {
@@ -168,7 +168,7 @@ export class SimNamespace {
    * Forgets nodes nothing can reach any more: not named (volatile or durable, in any directory
    * reachable either way), not in the journal, not open. Returns what it dropped.
    */
-  collect(): SimNode[] {
+  collect(): SimInode[] {
     const marked = new Set<number>([rootInode])
     const work = [rootInode]
     const mark = (id: number): void => {
@@ -188,7 +188,7 @@ export class SimNamespace {
       for (const id of node.entries.values()) mark(id)
       for (const id of node.durableEntries.values()) mark(id)
     }
-    const dropped: SimNode[] = []
+    const dropped: SimInode[] = []
     for (const [id, node] of this.nodes) {
       if (marked.has(id)) continue
       this.nodes.delete(id)
@@ -198,8 +198,8 @@ export class SimNamespace {
   }
 
   /** Every path of one view, parents before children, siblings sorted (for images and tests). */
-  walk(view: 'volatile' | 'durable'): { readonly path: string; readonly node: SimNode }[] {
-    const out: { path: string; node: SimNode }[] = []
+  walk(view: 'volatile' | 'durable'): { readonly path: string; readonly node: SimInode }[] {
+    const out: { path: string; node: SimInode }[] = []
     const seen = new Set<number>()
     const visit = (dir: SimDirNode, prefix: string): void => {
       // A durable view assembled from part of the journal could loop; a walk never does.
@@ -218,7 +218,7 @@ export class SimNamespace {
   }
 }
 
-function applyDurable(nodes: Map<number, SimNode>, op: NamespaceOp): void {
+function applyDurable(nodes: Map<number, SimInode>, op: NamespaceOp): void {
   for (const effect of op.effects) {
     const dir = nodes.get(effect.dir) as SimDirNode
     if (effect.inode === null) dir.durableEntries.delete(effect.name)

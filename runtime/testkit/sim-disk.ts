@@ -38,7 +38,7 @@ import { invalidOption } from '../errors.ts'
 import type { Random } from '../random.ts'
 import { SimDiskFaultState, type SimDiskFaultCode, type SimDiskFaultOp, type SimDiskFaults } from './sim-disk-faults.ts'
 import { SimFileNode } from './sim-disk-file.ts'
-import { compareNames, SimDirNode, SimNamespace, type NamespaceEffect, type SimNode } from './sim-disk-namespace.ts'
+import { compareNames, SimDirNode, SimNamespace, type NamespaceEffect, type SimInode } from './sim-disk-namespace.ts'
 
 export type { SimDiskFaults, SimDiskPathFaults, SimDiskFaultOp, SimDiskFaultCode } from './sim-disk-faults.ts'
 
@@ -404,7 +404,7 @@ export class SimDisk implements Disk {
 
   private openNow(path: string, segments: string[], o: Required<DiskOpenOptions>): SimDiskFile {
     const writable = o.write || o.create || o.truncate
-    let node: SimNode
+    let node: SimInode
     if (segments.length === 0) {
       if (o.create && o.exclusive) throw diskError('EEXIST', 'the root exists', { path })
       node = this.ns.root
@@ -496,7 +496,7 @@ export class SimDisk implements Disk {
     this.counters.syncs++
   }
 
-  private statOf(node: SimNode): DiskStat {
+  private statOf(node: SimInode): DiskStat {
     if (node.kind === 'directory') return { kind: 'directory', sizeBytes: 0, allocatedBytes: 0, mtimeMs: node.mtimeMs }
     return { kind: 'file', sizeBytes: node.size, allocatedBytes: node.allocatedBlocks * this.blockBytes, mtimeMs: node.mtimeMs }
   }
@@ -684,7 +684,7 @@ class SimDiskFile implements DiskFile {
     private readonly ops: FileOps,
     readonly path: string,
     readonly segments: readonly string[],
-    readonly node: SimNode,
+    readonly node: SimInode,
     readonly life: number,
     readonly writable: boolean,
     readonly direct: boolean,
