@@ -579,7 +579,8 @@ export class SimDisk implements Disk {
     const offset = bufferOffset ?? 0
     const n = length ?? Math.max(0, bytes.length - offset)
     checkIoRange(op, position, n, offset, bytes.length, h.direct ? this : null)
-    if (position + n > simFileBytesMax) throw diskError('EFBIG', `${op} past ${simFileBytesMax} bytes (the largest file)`, { path: h.path, position, length: n })
+    // Past the largest file a write fails (EFBIG); a read there just finds the end of the file.
+    if (op === 'write' && position + n > simFileBytesMax) throw diskError('EFBIG', `write past ${simFileBytesMax} bytes (the largest file)`, { path: h.path, position, length: n })
     if (h.direct && (buffer instanceof Uint8Array ? bytes.byteOffset % this.alignment !== 0 : this.alignment > slotAlignmentBytes)) {
       throw diskError('EINVAL', `direct ${op}: the buffer's address (byteOffset ${bytes.byteOffset}) is not aligned to ${this.alignment} bytes`, {
         path: h.path, byteOffset: bytes.byteOffset, alignment: this.alignment,
