@@ -12,6 +12,7 @@ import { registry } from '../registry.ts'
 import { SeededRandom } from '../random.ts'
 import { NodeClock } from './node-clock.ts'
 import { SimNetwork, type NetworkFaults, type SimTransport } from './sim-network.ts'
+import { SimDisk, type SimDiskOptions } from './sim-disk.ts'
 import { flushMicrotasks, VirtualClock } from './virtual-clock.ts'
 
 /** What the simulated network, processes and scheduler do to a run; all decisions come from the seed. */
@@ -106,6 +107,14 @@ export class Simulation {
   /** Sent, dropped, duplicated and lost frames, and cut connections (the network's counters). */
   get networkCounters(): SimNetwork['counters'] {
     return this.network.counters
+  }
+
+  /**
+   * A seeded SimDisk for a node (pass it as `addNode(name, { disk })`): on the simulation's clock,
+   * with its own generator forked from the seed, so its choices do not shift the network's.
+   */
+  newDisk(name: string, options: Omit<SimDiskOptions, 'name' | 'clock' | 'random'> = {}): SimDisk {
+    return new SimDisk({ ...options, name, clock: this.clock, random: this.random.fork() })
   }
 
   /** An independent generator derived from the seed (for a SimDisk, a workload). */
