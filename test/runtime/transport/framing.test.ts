@@ -172,14 +172,22 @@ t.test('hello: round trip and the reasons a node refuses one', async (t) => {
   const { encodeHello, decodeHello, helloRefusal, HELLO_VERSION } = await import('../../../runtime/transport/hello.ts')
   const frames: Array<{ type: number; header: Uint8Array }> = []
   const d = new FrameDecoder(LIMITS, { head: () => undefined, frame: (type, header) => frames.push({ type, header: header.slice() }) })
-  d.push(encodeHello(7, 'prod'))
+  d.push(encodeHello({ node: 7, incarnation: 0xdeadbeef, maxFrameBytes: 65 << 20, clusterId: 'prod' }))
   t.equal(frames[0].type, FrameType.hello)
   const hello = decodeHello(frames[0].header)
-  t.same(hello, { version: HELLO_VERSION, node: 7, clusterId: 'prod' })
+  t.same(hello, { version: HELLO_VERSION, node: 7, incarnation: 0xdeadbeef, maxFrameBytes: 65 << 20, clusterId: 'prod' })
+  t.equal(HELLO_VERSION, 2, 'version 2 carries the incarnation and the frame limit')
   t.equal(helloRefusal(hello, 1, 'prod'), null)
   t.match(helloRefusal(hello, 1, 'dev'), /cluster "prod"; accepted: "dev"/)
   t.match(helloRefusal(hello, 7, 'prod'), /node id 7; accepted: an id other than 0 and 7/)
+  t.match(helloRefusal({ ...hello, incarnation: 0 }, 1, 'prod'), /incarnation 0; accepted: 1 to 4294967295/)
+  t.match(helloRefusal({ ...hello, maxFrameBytes: 1000 }, 1, 'prod'), /max frame of 1000 bytes; accepted: at least 65536 \(transport\.max_frame_size\)/)
   t.match(helloRefusal(decodeHello(new Uint8Array(3)), 1, 'prod'), /protocol version 0/)
+  // A node of the previous protocol (u32 version 1, u32 node, cluster) is told which version is spoken.
+  const v1 = new Uint8Array(12)
+  new DataView(v1.buffer).setUint32(0, 1, true)
+  new DataView(v1.buffer).setUint32(4, 3, true)
+  t.match(helloRefusal(decodeHello(v1), 1, 'prod'), /protocol version 1; accepted: 2/)
 })
 
 /** A stream of encoded frames, one after another. */
