@@ -77,6 +77,12 @@ const RECEIVE_BUFFER_BYTES = 64 * 1024
 const DIRECT_READ_MIN_BYTES = 16 * 1024
 /** Read size right after a large frame: the next frame's head, and little more. */
 const HEAD_READ_BYTES = 256
+/** Where the next socket read lands: a payload's destination, a head's worth, or the receive buffer. */
+const enum ReadMode {
+  Direct,
+  Head,
+  Bulk,
+}
 /** Nodes one transport keeps state for (the profile's peer table has the same bound). */
 const MAX_PEERS = 4096
 /** Accepted connections that have not said HELLO yet; more are refused. */
@@ -389,27 +395,39 @@ export class TcpTransport implements NodeTransport {
    */
   #reader(conn: () => Connection | null): { buffer: () => Uint8Array; callback: (n: number, buf: Uint8Array) => boolean } {
     const receive = new Uint8Array(RECEIVE_BUFFER_BYTES)
-    // After a large frame, the next read takes only a head's worth of bytes, so the payload that
-    // follows lands in its destination instead of being copied out of the receive buffer.
+    // After a large frame, the next read takes only a head's worth of bytes (or exactly the rest
+    // of a head that spans reads), so the payload that follows lands in its destination instead of
+    // being copied out of the receive buffer.
     const headOnly = new Uint8Array(HEAD_READ_BYTES)
-    let direct = false
+    let mode = ReadMode.Bulk
     let expectLarge = false
     return {
       buffer: () => {
-        const target = conn()?.decoder?.directTarget(DIRECT_READ_MIN_BYTES) ?? null
-        direct = target !== null
-        return target ?? (expectLarge ? headOnly : receive)
+        const decoder = conn()?.decoder
+        const target = decoder?.directTarget(DIRECT_READ_MIN_BYTES) ?? null
+        if (target !== null) {
+          mode = ReadMode.Direct
+          return target
+        }
+        if (!expectLarge) {
+          mode = ReadMode.Bulk
+          return receive
+        }
+        mode = ReadMode.Head
+        const missing = decoder?.headBytesMissing ?? 0
+        return missing > HEAD_READ_BYTES && missing <= receive.length ? receive.subarray(0, missing) : headOnly
       },
       callback: (n, buf) => {
         const c = conn()
         if (!c || c.closed) return true
-        if (direct) {
+        const decoder = c.decoder!
+        if (mode === ReadMode.Direct) {
           c.heard = true
-          c.decoder!.advanceDirect(n)
-          expectLarge = c.decoder!.idle
+          decoder.advanceDirect(n)
+          expectLarge = decoder.idle
         } else {
           this.#receive(c, buf.subarray(0, n))
-          if (buf === headOnly) expectLarge = c.decoder?.directTarget(DIRECT_READ_MIN_BYTES) != null
+          if (mode === ReadMode.Head) expectLarge = decoder.directTarget(DIRECT_READ_MIN_BYTES) !== null || decoder.headBytesMissing > 0
         }
         return true
       },

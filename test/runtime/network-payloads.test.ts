@@ -119,6 +119,15 @@ t.test('a message too big for max_frame_size fails only its own ask; the connect
   void node1
 })
 
+t.test('a worker flooding a congested connection waits (its link stalls) instead of failing', async (t) => {
+  const pool: BufferPoolOptions = { classes: [{ slotBytes: 64 * KiB, slots: 4 }, { slotBytes: MiB, slots: 40 }] }
+  const { node1, transport1, client, peer } = await twoNodes(t, { pool1: pool, pool2: pool, transport1: { highWaterBytes: 256 * KiB } })
+  const outcomes = await client.ask({ type: 'flood', to: peer, count: 32, bytes: MiB }, { timeoutMs: 60_000 })
+  t.same(outcomes, new Array(32).fill(MiB), 'all 32 MiB crossed a connection whose high-water mark is 256 KiB')
+  t.equal(transport1.peerPhase(2), 'up')
+  t.same(await settledInUse(node1), [0, 0])
+})
+
 t.test('small messages and payloads mixed: order kept, shapes learned per frame', async (t) => {
   const { node1, node2 } = await twoNodes(t)
   const echo = await node2.spawn<EchoMsg>({ module: new URL('./fixtures/mesh-actors.ts', import.meta.url).href, export: 'echo' }, undefined, { host: 1, name: 'echo' })
