@@ -212,7 +212,7 @@ export class NetworkRoute implements RemoteRoute {
   ) {
     this.reader = new WireReader(system, system.bufferPool)
     transport.onFrame((from, frame, placement) => this.receive(from, frame, placement), (from, header, lengths) => this.place(from, header, lengths))
-    transport.onPeerState((node, state) => (state === 'down' ? this.peerDown(node, 'connection lost') : this.peerUp(node)))
+    transport.onPeerState((node, state, reason) => (state === 'down' ? this.peerDown(node, reason ?? 'connection lost') : this.peerUp(node)))
     mesh.setNetwork(this)
   }
 
@@ -375,9 +375,8 @@ export class NetworkRoute implements RemoteRoute {
     }
   }
 
+  /** Nothing to drop: a down stream refused every message since. */
   private peerUp(node: number): void {
-    const stream = this.stream(node)
-    stream.reset()
-    stream.down = null
+    this.stream(node).down = null
   }
 }

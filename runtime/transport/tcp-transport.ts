@@ -128,7 +128,7 @@ export class TcpTransport implements NodeTransport {
   #boundPort = 0
   #frameHandler: (fromNode: number, frame: Frame, placement?: PayloadPlacement) => void = () => {}
   #place: PlacePayloads | null = null
-  #stateHandlers: Array<(node: number, state: PeerState) => void> = []
+  #stateHandlers: Array<(node: number, state: PeerState, reason?: string) => void> = []
 
   constructor(options: TcpTransportOptions) {
     this.nodeId = checkInt('nodeId', options.nodeId, 1, 0xffff)
@@ -227,7 +227,7 @@ export class TcpTransport implements NodeTransport {
     this.#place = place ?? null
   }
 
-  onPeerState(handler: (node: number, state: PeerState) => void): void {
+  onPeerState(handler: (node: number, state: PeerState, reason?: string) => void): void {
     this.#stateHandlers.push(handler)
   }
 
@@ -617,7 +617,12 @@ export class TcpTransport implements NodeTransport {
     peer.phaseSinceMs = this.#clock.now()
     const visible = phase === 'up' ? 'up' : phase === 'down' ? 'down' : null
     // A transport closing itself does not report its peers down: they are not.
-    if (visible && was !== phase && !this.#closed) for (const h of this.#stateHandlers) h(peer.node, visible)
+    if (visible && was !== phase && !this.#closed) {
+      for (const h of this.#stateHandlers) {
+        if (visible === 'down') h(peer.node, visible, peer.downReason)
+        else h(peer.node, visible)
+      }
+    }
   }
 
   #wakeWriters(peer: Peer): void {

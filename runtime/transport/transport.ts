@@ -82,7 +82,8 @@ export interface NodeTransport {
    * valid only during the handler.
    */
   onFrame(handler: (fromNode: number, frame: Frame, placement?: PayloadPlacement) => void, place?: PlacePayloads): void
-  onPeerState(handler: (node: number, state: PeerState) => void): void
+  /** Peers going up or down; a down says why (closed, silent, unreachable, restarted with a new incarnation). */
+  onPeerState(handler: (node: number, state: PeerState, reason?: string) => void): void
   /** Makes `buffer` readable and writable by peers until unregistered. */
   registerRegion(buffer: Uint8Array): RegionHandle
   unregisterRegion(regionId: number): void
