@@ -8,7 +8,7 @@ import type { MailItem, ReplyTarget } from './mail.ts'
 import { ReceivedPayloads, poolExhausted, withoutPooled } from './network-payloads.ts'
 import { nodeDown, staleIncarnation } from './runtime-errors.ts'
 import { FIXED_HEAD_BYTES, MAX_PAYLOADS } from './transport/framing.ts'
-import type { Frame, NodeTransport, PayloadPlacement } from './transport/transport.ts'
+import { DEFAULT_MAX_FRAME_BYTES, type Frame, type NodeTransport, type PayloadPlacement } from './transport/transport.ts'
 import { PayloadLimitError, WireReader, WireWriter } from './wire-codec.ts'
 
 /** A frame is sent after this many envelopes or header bytes (or at the end of the current turn). */
@@ -107,7 +107,7 @@ class PeerStream {
       if (error instanceof PayloadLimitError && this.envelopes > 0) return false
       throw new T3fsError('ERR_INVALID_MESSAGE', `message cannot cross to node ${this.node}: ${error instanceof Error ? error.message : String(error)}`)
     }
-    if (this.frameBytes() <= this.transport.maxFrameBytesTo(this.node)) return true
+    if (this.frameBytes() <= this.limitBytes()) return true
     if (this.envelopes > 0) writer.rollback()
     return false
   }
@@ -116,7 +116,12 @@ class PeerStream {
   private refuseTooLarge(): never {
     const bytes = this.frameBytes()
     this.writer.rollback()
-    throw messageTooLarge(this.node, bytes, this.transport.maxFrameBytesTo(this.node), this.transport.maxFrameBytes)
+    throw messageTooLarge(this.node, bytes, this.limitBytes(), this.transport.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES)
+  }
+
+  /** The largest frame the peer accepts (a transport that does not say: the default). */
+  private limitBytes(): number {
+    return this.transport.maxFrameBytesTo?.(this.node) ?? this.transport.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES
   }
 
   /** The frame's size on the wire if it were sent now: head, header with manifest, payloads. */
@@ -256,7 +261,7 @@ export class NetworkRoute implements RemoteRoute {
   }
 
   private receive(from: number, frame: Frame, placement: PayloadPlacement | undefined): void {
-    const payloads = placement instanceof ReceivedPayloads ? placement : null
+    const payloads = placement instanceof ReceivedPayloads ? placement : frame.payloads.length > 0 ? this.placeNow(from, frame) : null
     const end = frame.header.length - frame.payloads.length
     if (frame.payloads.length > 0 && payloads === null) return // the manifest was unreadable (logged)
     const reader = this.reader
@@ -282,6 +287,14 @@ export class NetworkRoute implements RemoteRoute {
       reader.setPayloads(null)
       payloads?.releaseUnclaimed()
     }
+  }
+
+  /** A transport that does not place payloads (the simulator's): copy them into place now. */
+  private placeNow(from: number, frame: Frame): ReceivedPayloads | null {
+    const placed = this.place(from, frame.header, frame.payloads.map((p) => p.length))
+    if (!(placed instanceof ReceivedPayloads)) return null
+    placed.targets.forEach((target, i) => target?.set(frame.payloads[i]))
+    return placed
   }
 
   private readonly refFor = (address: ActorAddress): ActorRef<Message> => this.system.refFor(address)

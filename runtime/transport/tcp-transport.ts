@@ -28,7 +28,7 @@ import { EMPTY_PAYLOADS, DISCARD, FIXED_HEAD_BYTES, FrameDecoder, FrameType, MAX
 import { OP_HEADER_BYTES, RegionTable, decodeOpHeader, encodeOpHeader, opIdOf, remoteRegionError } from './one-sided.ts'
 import { Peer, nextBackoffMs, type Connection } from './peer.ts'
 import { decodeHello, encodeHello, helloRefusal, MIN_FRAME_BYTES, type Hello } from './hello.ts'
-import type { Frame, NodeTransport, PayloadPlacement, PeerState, PlacePayloads, RegionHandle, TransportStartOptions } from './transport.ts'
+import { DEFAULT_MAX_FRAME_BYTES, type Frame, type NodeTransport, type PayloadPlacement, type PeerState, type PlacePayloads, type RegionHandle, type TransportStartOptions } from './transport.ts'
 
 export interface TransportLog {
   info(obj: object, msg?: string): void
@@ -52,18 +52,13 @@ export interface TcpTransportOptions extends Partial<Omit<TransportSettings, 'ki
   readonly incarnation?: number
 }
 
-/** The largest chunk the storage path moves (3FS's chunk size ranges up to 64 MiB). */
-export const MAX_CHUNK_BYTES = 64 * 1024 * 1024
-/** Room in a frame beside one maximal chunk: its head and the envelopes that travel with it. */
-export const FRAME_HEAD_ROOM_BYTES = 1024 * 1024
-
 /** Defaults: 3FS-like shapes, scaled so a dev cluster notices a dead node within seconds. */
 export const TCP_DEFAULTS: Omit<TransportSettings, 'kind'> = {
   heartbeatIntervalMs: 1000,
   heartbeatTimeoutMs: 5000,
   reconnectMinMs: 50,
   reconnectMaxMs: 2000,
-  maxFrameBytes: MAX_CHUNK_BYTES + FRAME_HEAD_ROOM_BYTES,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   highWaterBytes: 16 * 1024 * 1024,
   maxPendingOps: 1024,
   opTimeoutMs: 30_000,

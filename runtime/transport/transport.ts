@@ -58,14 +58,12 @@ export interface RegionHandle {
 export interface NodeTransport {
   readonly kind: 'tcp' | 'rdma'
   readonly nodeId: number
-  /** This node's max_frame_size: the largest frame it sends or accepts. */
-  readonly maxFrameBytes: number
+  /** This node's max_frame_size: the largest frame it sends or accepts (absent: DEFAULT_MAX_FRAME_BYTES). */
+  readonly maxFrameBytes?: number
   /** Listens on the profile address and starts connecting to the peer table. */
   start(options?: TransportStartOptions): Promise<void>
   /** The largest frame `node` accepts: the smaller of both ends' max_frame_size once the handshake told it. */
-  maxFrameBytesTo(node: number): number
-  /** The incarnation `node` announced in its last handshake (undefined before one). */
-  peerIncarnation(node: number): number | undefined
+  maxFrameBytesTo?(node: number): number
   /**
    * Queues a frame for `toNode`. Returns false when the peer's queue is above the high-water mark
    * (the frame is queued; wait for `whenWritable` before sending more). Throws T3fsError
@@ -92,7 +90,12 @@ export interface NodeTransport {
   /** Copies `data` into a peer's region at `offset`. Resolves once the peer has it in the region. */
   writeRemote(node: number, regionId: number, offset: number, data: Uint8Array): Promise<void>
   close(): Promise<void>
+  /** The incarnation a peer announced in its handshake (undefined before one). */
+  peerIncarnation?(node: number): number | undefined
 }
+
+/** The default max_frame_size: a 64 MiB chunk (3FS's largest) and 1 MiB for its head and envelopes. */
+export const DEFAULT_MAX_FRAME_BYTES = 65 * 1024 * 1024
 
 /** Codes of the operating errors transports raise (T3fsError.code). */
 export const TransportErrorCode = {

@@ -22,6 +22,8 @@ interface Setup {
   pool1?: BufferPoolOptions
   pool2?: BufferPoolOptions
   transport1?: Partial<TcpTransportOptions>
+  /** Node 2's transport delivers payloads as views, never asking where they go (as the simulator's does). */
+  unplaced?: boolean
 }
 
 /** Two nodes in this process, two worker hosts each, over loopback TCP; node 2's received frames are recorded. */
@@ -34,7 +36,7 @@ async function twoNodes(t: { teardown(fn: () => unknown): void }, setup: Setup =
   transport2.onFrame = (handler, place) => onFrame((from, frame, placement) => {
     framesAt2.push(frame.payloads.map((p) => p.length))
     handler(from, frame, placement)
-  }, place)
+  }, setup.unplaced ? undefined : place)
   const node1 = await NodeRuntime.start({ node: 1, hostsPerDomain: 2, domains: oneDomain, transport: transport1, bufferPool: setup.pool1 ?? bigPool })
   const node2 = await NodeRuntime.start({ node: 2, hostsPerDomain: 2, domains: oneDomain, transport: transport2, bufferPool: setup.pool2 ?? bigPool })
   t.teardown(async () => { await node1.shutdown(); await node2.shutdown() })
@@ -67,6 +69,15 @@ t.test('1 MiB and 64 MiB PooledBuffers: worker host of node 1 → worker host of
   t.ok(framesAt2.some((sizes) => sizes.includes(64 * MiB)), 'the 64 MiB buffer crossed as one frame payload')
   t.same(await settledInUse(node1), [0, 0, 0], 'node 1 leaked no slot')
   t.same(await settledInUse(node2), [0, 0, 0], 'node 2 leaked no slot')
+})
+
+t.test('a transport that does not place payloads still delivers them (copied into place on arrival)', async (t) => {
+  const { node2, client, peer } = await twoNodes(t, { unplaced: true })
+  const pooled = await client.ask({ type: 'roundTrip', to: peer, bytes: MiB, pooled: true, seed: 5 }, { timeoutMs: 30_000 })
+  t.same(pooled.there, { crc: pooled.sent, length: MiB, kind: 'pooled' })
+  const plain = await client.ask({ type: 'roundTrip', to: peer, bytes: 200 * KiB, pooled: false, seed: 6 }, { timeoutMs: 30_000 })
+  t.same(plain.there, { crc: plain.sent, length: 200 * KiB, kind: 'plain' })
+  t.same(await settledInUse(node2), [0, 0, 0])
 })
 
 t.test('a 4 MiB Uint8Array crosses out of band and arrives as a Uint8Array the receiver owns', async (t) => {
