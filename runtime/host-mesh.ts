@@ -487,7 +487,8 @@ export class HostMesh implements RemoteRoute {
         const node = reader.u16()
         const host = reader.u16()
         const incarnation = reader.u32()
-        this.forwardFromWorker(node, host, incarnation, readEnvelopeAfterKind(reader.u8(), reader, this.refFor))
+        const congested = this.forwardFromWorker(node, host, incarnation, readEnvelopeAfterKind(reader.u8(), reader, this.refFor))
+        if (congested !== null) return this.stall(link, start, congested)
         continue
       }
       if (kind === Kind.Tell || kind === Kind.TellFrom) {
@@ -528,19 +529,35 @@ export class HostMesh implements RemoteRoute {
 
   private readonly refFor = (address: ActorAddress): ActorRef<Message> => this.system.refFor(address)
 
-  /** Host 0: a worker's envelope for another node goes out on the network, or fails back to its sender. */
-  private forwardFromWorker(node: number, host: number, incarnation: number, envelope: Envelope): void {
+  /**
+   * Host 0: a worker's envelope for another node goes out on the network, or fails back to its
+   * sender. When the connection to that node is above its high-water mark, the envelope waits
+   * (the returned promise) and the worker's link stalls behind it, so backpressure reaches the
+   * worker (its send() waits) instead of failing its message with ERR_MAILBOX_FULL.
+   */
+  private forwardFromWorker(node: number, host: number, incarnation: number, envelope: Envelope): Promise<void> | null {
     try {
       const network = this.network
       if (network === null) throw new T3fsError('ERR_UNKNOWN_ADDRESS', `no network transport: node ${this.system.node} cannot reach node ${node}`, { node })
       switch (envelope.kind) {
-        case 'mail': return network.deliver({ node, host, id: envelope.to, incarnation }, envelope.item)
-        case 'reply': return network.reply({ node, host, corr: envelope.corr, incarnation }, envelope.ok, envelope.value)
-        case 'control': return network.control(node, host, incarnation, envelope.control)
+        case 'mail':
+          network.deliver({ node, host, id: envelope.to, incarnation }, envelope.item)
+          break
+        case 'reply':
+          network.reply({ node, host, corr: envelope.corr, incarnation }, envelope.ok, envelope.value)
+          break
+        case 'control':
+          network.control(node, host, incarnation, envelope.control)
       }
     } catch (error) {
-      if (envelope.kind === 'mail') this.system.reportUndeliverable({ node, host, id: envelope.to, incarnation }, envelope.item, error)
+      const to: ActorAddress = { node, host, id: envelope.kind === 'mail' ? envelope.to : 0, incarnation }
+      if (error instanceof T3fsError && error.code === 'ERR_MAILBOX_FULL' && this.network !== null) {
+        // Resumes either way: writable, or down (then the retry fails back to the sender).
+        return this.network.whenWritable(to).catch(() => {})
+      }
+      if (envelope.kind === 'mail') this.system.reportUndeliverable(to, envelope.item, error)
     }
+    return null
   }
 
 }

@@ -73,7 +73,7 @@ export async function connectToNode(options: NodeClientOptions): Promise<NodeCli
   new NetworkRoute(system, mesh, transport)
   const timeoutMs = options.connectTimeoutMs ?? 5_000
   const up = new Promise<void>((resolve) => transport.onPeerState((node, state) => { if (node === options.node && state === 'up') resolve() }))
-  await transport.start()
+  await transport.start({ incarnation: system.incarnation })
   let timer: NodeJS.Timeout | undefined
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new T3fsError('ERR_CONNECT_TIMEOUT', `no answer from node ${options.node} at ${options.address} within ${timeoutMs} ms; is it running?`, { address: options.address })), timeoutMs)

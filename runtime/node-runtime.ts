@@ -118,7 +118,8 @@ export class NodeRuntime {
       await Promise.all(hosts.map((handle) => raceExit(handle, handle.control.ping())))
       if (options.transport !== undefined) {
         new NetworkRoute(system, mesh, options.transport)
-        await options.transport.start()
+        // Peers learn this incarnation in the handshake: a restart is then told apart from a reconnect.
+        await options.transport.start({ incarnation })
       }
     } catch (error) {
       await runtime.shutdown()

@@ -13,6 +13,12 @@ import { T3fsError } from './errors.ts'
  * Measured on this 2-core VM (bench:actors), msgpackr alone cost 150–400 ns per small message on
  * the producer, which capped cross-host tells near 1.4 M/s; this codec is what lets the router
  * approach the raw ring.
+ *
+ * Between hosts of a node a PooledBuffer travels as its slot's coordinates. Between nodes (a
+ * writer with `outOfBand`), PooledBuffers and large Uint8Arrays leave the stream: the writer
+ * collects them as the frame's payloads, and the stream keeps only their index. The reader gets
+ * them back from a PayloadSource: what the receiving node read from the socket straight into a
+ * pool slot, or into a buffer of the receiver's own.
  */
 
 const enum Tag {
@@ -34,6 +40,36 @@ const enum Tag {
   Pooled = 15,
   PooledInline = 16,
   BigIntText = 17,
+  /** u8 index of a frame payload: a PooledBuffer between nodes. */
+  PayloadPooled = 18,
+  /** u8 index of a frame payload: a large Uint8Array between nodes. */
+  PayloadBinary = 19,
+}
+
+/** What a frame's manifest says of each payload (see network-route.ts). */
+export const PayloadKind = { plain: 0, pooled: 1 } as const
+
+/** Out-of-band payloads for a writer between nodes. */
+export interface OutOfBandOptions {
+  /** A Uint8Array of at least this many bytes leaves the stream (a PooledBuffer always does). */
+  readonly minBytes: number
+  /** Payloads one stream may collect (a frame's payload count); more throw PayloadLimitError. */
+  readonly maxPayloads: number
+}
+
+/** A value would add a payload beyond `maxPayloads`: the caller sends what it has and retries, or refuses the message. */
+export class PayloadLimitError extends Error {
+  constructor(readonly maxPayloads: number) {
+    super(`a message may carry at most ${maxPayloads} out-of-band payloads (PooledBuffers, and Uint8Arrays of 64 KiB or more)`)
+  }
+}
+
+/** The payloads of one received frame, as a reader claims them (each at most once). */
+export interface PayloadSource {
+  /** The pooled buffer payload `index` was read into, or null when the receiver had no slot for it. */
+  claimPooled(index: number): PooledBuffer | null
+  /** The buffer of the receiver's own that plain payload `index` was read into. */
+  claimPlain(index: number): Uint8Array
 }
 
 interface ShapeNode {
@@ -81,13 +117,31 @@ export class WireWriter {
   private markShapeCount = 0
   private shapeCount = 0
   private readonly fallback = new Packr({ useRecords: false })
-  /** Between nodes a pool slot means nothing: pooled buffers are sent as their bytes. */
+  /** Where a pool slot means nothing (another node, the simulator), pooled buffers may be sent as their bytes. */
   private readonly inlinePooled: boolean
+  private readonly outOfBand: OutOfBandOptions | null
+  /** Out-of-band payloads collected so far (outOfBand writers), their kinds, and the pooled buffers among them. */
+  readonly payloads: Uint8Array[] = []
+  readonly payloadKinds: number[] = []
+  pooled: PooledBuffer[] = []
+  payloadBytes = 0
+  private markPayloads = 0
+  private markPooled = 0
+  private markPayloadBytes = 0
 
-  constructor(options: { initialBytes?: number; inlinePooled?: boolean } = {}) {
+  constructor(options: { initialBytes?: number; inlinePooled?: boolean; outOfBand?: OutOfBandOptions } = {}) {
     this.buffer = new Uint8Array(options.initialBytes ?? 64 * 1024)
     this.view = new DataView(this.buffer.buffer)
     this.inlinePooled = options.inlinePooled ?? false
+    this.outOfBand = options.outOfBand ?? null
+  }
+
+  /** Forgets the collected payloads (their frame was handed over); `pooled` starts as a new array. */
+  clearPayloads(): void {
+    this.payloads.length = 0
+    this.payloadKinds.length = 0
+    if (this.pooled.length > 0) this.pooled = []
+    this.payloadBytes = 0
   }
 
   /** Forgets every shape sent, for a stream that restarts (each network frame stands alone). */
@@ -174,6 +228,7 @@ export class WireWriter {
       return
     }
     if (value instanceof Uint8Array) {
+      if (this.outOfBand !== null && value.length >= this.outOfBand.minBytes) return this.payload(Tag.PayloadBinary, value, PayloadKind.plain)
       this.ensure(5 + value.length)
       this.buffer[this.position] = Tag.Binary
       this.view.setUint32(this.position + 1, value.length, true)
@@ -182,6 +237,11 @@ export class WireWriter {
       return
     }
     if (value instanceof PooledBuffer) {
+      if (this.outOfBand !== null) {
+        this.payload(Tag.PayloadPooled, value.bytes, PayloadKind.pooled)
+        this.pooled.push(value)
+        return
+      }
       if (this.inlinePooled) {
         this.ensure(5 + value.length)
         this.buffer[this.position] = Tag.PooledInline
@@ -250,6 +310,19 @@ export class WireWriter {
     }
   }
 
+  /** A payload leaves the stream; the stream keeps its index. */
+  private payload(tag: Tag, bytes: Uint8Array, kind: number): void {
+    const index = this.payloads.length
+    if (index >= this.outOfBand!.maxPayloads) throw new PayloadLimitError(this.outOfBand!.maxPayloads)
+    this.ensure(2)
+    this.buffer[this.position] = tag
+    this.buffer[this.position + 1] = index
+    this.position += 2
+    this.payloads.push(bytes)
+    this.payloadKinds.push(kind)
+    this.payloadBytes += bytes.length
+  }
+
   /** Writes `value` as `shape` if its keys match exactly; otherwise rewinds and returns false. */
   private writeKnownShape(value: Record<string, unknown>, shape: ShapeNode): boolean {
     const keys = shape.keys
@@ -269,6 +342,9 @@ export class WireWriter {
   begin(): void {
     this.markPosition = this.position
     this.markShapeCount = this.shapeCount
+    this.markPayloads = this.payloads.length
+    this.markPooled = this.pooled.length
+    this.markPayloadBytes = this.payloadBytes
   }
 
   /** Undoes everything written since `begin()`. */
@@ -281,6 +357,10 @@ export class WireWriter {
     }
     this.defined.length = this.markShapeCount
     this.shapeCount = this.markShapeCount
+    this.payloads.length = this.markPayloads
+    this.payloadKinds.length = this.markPayloads
+    this.pooled.length = this.markPooled
+    this.payloadBytes = this.markPayloadBytes
   }
 
   private string(value: string): void {
@@ -336,6 +416,10 @@ export class WireReader {
   end = 0
   private readonly shapes: ShapeReader[] = []
   private readonly fallback = new Unpackr({ useRecords: false })
+  /** The payloads of the frame being read (between nodes). */
+  private payloadSource: PayloadSource | null = null
+  /** Pooled payloads read as null because the receiver had no slot for them (see PayloadSource). */
+  missingPayloads = 0
 
   constructor(
     private readonly router: RefRouter,
@@ -344,6 +428,12 @@ export class WireReader {
 
   resetShapes(): void {
     this.shapes.length = 0
+  }
+
+  /** The payloads the stream's indices refer to, until the next call. */
+  setPayloads(source: PayloadSource | null): void {
+    this.payloadSource = source
+    this.missingPayloads = 0
   }
 
   load(buffer: Uint8Array, start: number, end: number): void {
@@ -443,6 +533,12 @@ export class WireReader {
         return this.pool.view(sizeClass, slot, length)
       }
       case Tag.BigIntText: return BigInt(this.value() as string)
+      case Tag.PayloadPooled: {
+        const pooled = this.source().claimPooled(this.u8())
+        if (pooled === null) this.missingPayloads++
+        return pooled
+      }
+      case Tag.PayloadBinary: return this.source().claimPlain(this.u8())
       case Tag.PooledInline: {
         const length = this.u32()
         if (this.pool === null) throw new Error('a pooled buffer arrived on a host without a buffer pool')
@@ -466,6 +562,11 @@ export class WireReader {
       default:
         throw new Error(`corrupt link stream: unknown tag ${tag} at ${this.position - 1}`)
     }
+  }
+
+  private source(): PayloadSource {
+    if (this.payloadSource === null) throw new Error('an out-of-band payload was referenced outside a network frame')
+    return this.payloadSource
   }
 
   private ascii(length: number): string {

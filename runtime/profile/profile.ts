@@ -30,7 +30,6 @@ export interface TransportSettings {
   readonly reconnectMinMs: number
   readonly reconnectMaxMs: number
   readonly maxFrameBytes: number
-  readonly maxHeaderBytes: number
   readonly highWaterBytes: number
   readonly maxPendingOps: number
   readonly opTimeoutMs: number

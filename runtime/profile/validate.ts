@@ -169,7 +169,6 @@ function transportSettings(check: Checker, t: Values): TransportSettings {
     reconnectMinMs: t.reconnect_min as number,
     reconnectMaxMs: t.reconnect_max as number,
     maxFrameBytes: t.max_frame_size as number,
-    maxHeaderBytes: t.max_header_size as number,
     highWaterBytes: t.high_water as number,
     maxPendingOps: t.max_pending_ops as number,
     opTimeoutMs: t.op_timeout as number,
@@ -181,9 +180,6 @@ function transportSettings(check: Checker, t: Values): TransportSettings {
   }
   if (transport.reconnectMaxMs < transport.reconnectMinMs) {
     check.fail('transport.reconnect_max', t.reconnect_max, `at least transport.reconnect_min (${transport.reconnectMinMs}ms)`, `is ${transport.reconnectMaxMs}ms`)
-  }
-  if (transport.maxHeaderBytes >= transport.maxFrameBytes) {
-    check.fail('transport.max_header_size', t.max_header_size, `less than transport.max_frame_size (${transport.maxFrameBytes} bytes)`, `is ${transport.maxHeaderBytes} bytes`)
   }
   return transport
 }

@@ -13,8 +13,13 @@
  * All integers little-endian. The decoder is a push parser that never keeps a reference to a
  * chunk after `push` returns (so the socket may reuse its receive buffer): a frame contained in
  * one chunk is delivered as views into it; one that spans chunks is assembled in a buffer the
- * decoder owns and reuses; or its payload streams straight into a destination a sink picks
- * (the one-sided path: a registered region, or the reader's target buffer).
+ * decoder owns and reuses; or its payloads stream straight into destinations a sink picks once
+ * the head is in: one buffer for all of them (the one-sided path: a registered region, or the
+ * reader's target buffer), or one target per payload (the router: a pool slot for a pooled
+ * payload, a buffer of its own for a plain one, nothing for one it refuses).
+ *
+ * The header has no bound of its own: only the whole frame is bounded (max_frame_size), since
+ * chunk data travels as payloads and a header is whatever the router's envelopes need.
  */
 import { T3fsError } from '../errors.ts'
 
@@ -32,12 +37,13 @@ export type FrameTypeCode = (typeof FrameType)[keyof typeof FrameType]
 const MAX_TYPE = 8
 
 export const FIXED_HEAD_BYTES = 12
-export const MAX_PAYLOADS = 64
+/** The head's payload count is a u8. */
+export const MAX_PAYLOADS = 255
 export const EMPTY_PAYLOADS: readonly Uint8Array[] = Object.freeze([])
 
 export interface FrameLimits {
+  /** Largest frame, head and payloads together (transport.max_frame_size); the header has no lower bound of its own. */
   readonly maxFrameBytes: number
-  readonly maxHeaderBytes: number
 }
 
 export function headBytes(headerBytes: number, payloadCount: number): number {
@@ -83,16 +89,27 @@ export function encodeFrame(type: number, header: Uint8Array, payloads: readonly
 
 /** What a sink wants done with a frame's payload bytes. */
 export const DISCARD = null
-export type PayloadDestination = Uint8Array | typeof DISCARD | undefined
+/** One destination per payload: a buffer of exactly that payload's length, or DISCARD to skip its bytes. */
+export type PayloadTargets = readonly (Uint8Array | typeof DISCARD)[]
+/**
+ * A buffer of at least the payloads' total to stream them into back to back, one target per
+ * payload, DISCARD for all, or undefined for the decoder's default (views valid during `frame`).
+ */
+export type PayloadDestination = Uint8Array | PayloadTargets | typeof DISCARD | undefined
+/** Stands in, in `frame`'s payload list, for a payload its per-payload target discarded. */
+export const SKIPPED_PAYLOAD: Uint8Array = new Uint8Array(0)
 
 export interface FrameSink {
-  /**
-   * Called once a frame's head is in. Return a buffer of at least `payloadTotal` bytes to stream
-   * the payloads into, DISCARD to skip them, or undefined for the decoder's default (views).
-   */
+  /** Called once a frame's head is in (the header is whole): where its payloads go. */
   head(type: number, header: Uint8Array, payloadLengths: readonly number[], payloadTotal: number): PayloadDestination
-  /** Called when the frame is complete. Views are valid only during the call. */
+  /**
+   * Called when the frame is complete. Payloads are the targets the sink gave (SKIPPED_PAYLOAD
+   * for a discarded one), none at all when it discarded every payload, or views valid only
+   * during the call.
+   */
   frame(type: number, header: Uint8Array, payloads: readonly Uint8Array[]): void
+  /** Called when a frame whose head was delivered will never complete (`abandon()`). */
+  abandon?(): void
 }
 
 function frameError(message: string, details: Record<string, unknown>): T3fsError {
@@ -102,6 +119,15 @@ function frameError(message: string, details: Record<string, unknown>): T3fsErro
 const enum State {
   Head,
   Payload,
+}
+
+const enum Placement {
+  /** Targets are views into one buffer (the sink's or the assembly buffer). */
+  Views,
+  /** The sink gave one target per payload; some may be DISCARD. */
+  PerPayload,
+  /** Every payload is skipped. */
+  DiscardAll,
 }
 
 export class FrameDecoder {
@@ -118,8 +144,11 @@ export class FrameDecoder {
   #header: Uint8Array = new Uint8Array(0)
   #lengths: number[] = []
   #payloadTotal = 0
-  #payloadHave = 0
-  #dest: PayloadDestination = undefined
+  // Payload streaming: the current payload and the bytes of it already in.
+  #targets: (Uint8Array | null)[] = []
+  #placement = Placement.Views
+  #index = 0
+  #have = 0
   #assembly: Uint8Array = new Uint8Array(0)
 
   constructor(limits: FrameLimits, sink: FrameSink) {
@@ -156,6 +185,19 @@ export class FrameDecoder {
     }
   }
 
+  /**
+   * The connection is gone: a frame in progress will never complete. Its sink hears `abandon()`
+   * if it had placed the payloads, so it can take back what it handed out (pool slots).
+   */
+  abandon(): void {
+    const placed = this.#state === State.Payload
+    this.#state = State.Head
+    this.#headHave = 0
+    this.#headNeed = FIXED_HEAD_BYTES
+    this.#targets.length = 0
+    if (placed) this.#sink.abandon?.()
+  }
+
   /** Validates the fixed part at `at` of `view`; returns the full head length. */
   #checkFixed(view: DataView, at: number): number {
     const body = view.getUint32(at, true)
@@ -164,11 +206,8 @@ export class FrameDecoder {
     const headerBytes = view.getUint32(at + 8, true)
     if (type < 1 || type > MAX_TYPE) throw frameError(`frame type ${type} is unknown; accepted: 1 to ${MAX_TYPE}`, { type })
     if (n > MAX_PAYLOADS) throw frameError(`frame has ${n} payloads; accepted: at most ${MAX_PAYLOADS}`, { payloadCount: n })
-    if (headerBytes > this.#limits.maxHeaderBytes) {
-      throw frameError(`frame header of ${headerBytes} bytes; accepted: at most ${this.#limits.maxHeaderBytes}`, { headerBytes })
-    }
     if (body + 4 > this.#limits.maxFrameBytes) {
-      throw frameError(`frame of ${body + 4} bytes; accepted: at most ${this.#limits.maxFrameBytes}`, { frameBytes: body + 4 })
+      throw frameError(`frame of ${body + 4} bytes; accepted: at most ${this.#limits.maxFrameBytes} (transport.max_frame_size)`, { frameBytes: body + 4 })
     }
     if (body < 8 + 4 * n + headerBytes) throw frameError(`frame body of ${body} bytes is shorter than its head`, { body })
     return headBytes(headerBytes, n)
@@ -191,6 +230,11 @@ export class FrameDecoder {
       return this.#afterHead(chunk, at, true)
     }
     return at
+  }
+
+  /** Bytes still missing from a head that spans reads (0 when none is in progress or its size is not known yet). */
+  get headBytesMissing(): number {
+    return this.#state === State.Head && this.#headHave > 0 ? this.#headNeed - this.#headHave : 0
   }
 
   #ensureHeadBuf(size: number): void {
@@ -226,7 +270,7 @@ export class FrameDecoder {
     const total = this.#payloadTotal
     const dest = this.#sink.head(this.#type, this.#header, this.#lengths, total)
     if (total === 0) {
-      this.#sink.frame(this.#type, this.#header, this.#lengths.length === 0 || dest === DISCARD ? EMPTY_PAYLOADS : this.#views(chunk, at))
+      this.#sink.frame(this.#type, this.#header, this.#lengths.length === 0 || dest === DISCARD ? EMPTY_PAYLOADS : this.#zeroLengthPayloads(dest))
       return at
     }
     if (dest === undefined && chunk.length - at >= total) {
@@ -240,54 +284,96 @@ export class FrameDecoder {
       this.#headBuf.set(this.#header)
       this.#header = this.#headBuf.subarray(0, hb)
     } // else the header already lives in #headBuf, untouched until this frame is delivered
-    if (dest === undefined) {
-      if (this.#assembly.length < total) this.#assembly = new Uint8Array(Math.max(total, Math.min(this.#assembly.length * 2, this.#limits.maxFrameBytes)))
-      this.#dest = this.#assembly
-    } else {
-      this.#dest = dest
-    }
-    this.#payloadHave = 0
+    this.#place(dest, total)
+    this.#index = 0
+    this.#have = 0
     this.#state = State.Payload
+    this.#skipEmpty()
     return at
+  }
+
+  /** Sets one target per payload from what the sink asked for. */
+  #place(dest: PayloadDestination, total: number): void {
+    const n = this.#lengths.length
+    if (dest === DISCARD) {
+      this.#placement = Placement.DiscardAll
+      this.#targets = new Array<null>(n).fill(null)
+      return
+    }
+    if (dest === undefined || dest instanceof Uint8Array) {
+      let buffer = dest
+      if (buffer === undefined) {
+        if (this.#assembly.length < total) this.#assembly = new Uint8Array(Math.max(total, Math.min(this.#assembly.length * 2, this.#limits.maxFrameBytes)))
+        buffer = this.#assembly
+      }
+      if (buffer.length < total) throw new Error(`a frame sink gave ${buffer.length} bytes for ${total} bytes of payloads`)
+      this.#placement = Placement.Views
+      this.#targets = this.#views(buffer, 0)
+      return
+    }
+    if (dest.length !== n) throw new Error(`a frame sink gave ${dest.length} payload targets for ${n} payloads`)
+    for (let i = 0; i < n; i++) {
+      const target = dest[i]
+      if (target !== null && target.length !== this.#lengths[i]) throw new Error(`a frame sink gave ${target.length} bytes for payload ${i} of ${this.#lengths[i]} bytes`)
+    }
+    this.#placement = Placement.PerPayload
+    this.#targets = dest.slice()
+  }
+
+  /** Moves past zero-length payloads; completes the frame after the last payload. */
+  #skipEmpty(): void {
+    const n = this.#lengths.length
+    while (this.#index < n && this.#have === this.#lengths[this.#index]) {
+      this.#index++
+      this.#have = 0
+    }
+    if (this.#index === n) this.#complete()
+  }
+
+  #complete(): void {
+    this.#state = State.Head
+    const targets = this.#targets
+    this.#targets = []
+    let payloads: readonly Uint8Array[]
+    if (this.#placement === Placement.DiscardAll) payloads = EMPTY_PAYLOADS
+    else if (this.#placement === Placement.Views) payloads = targets as Uint8Array[]
+    else payloads = targets.map((target) => target ?? SKIPPED_PAYLOAD)
+    this.#sink.frame(this.#type, this.#header, payloads)
   }
 
   /**
    * Where the next socket read may land directly, skipping the receive buffer: the unfilled rest
-   * of the current payload's destination (a region, a reader's buffer, or the assembly buffer),
-   * sized exactly so a read can never spill into bytes of the next frame. Null when the decoder
-   * is between frames or fewer than `minBytes` remain.
+   * of the current payload's target (a pool slot, a region, a reader's buffer, or the assembly
+   * buffer), sized exactly so a read can never spill into the next payload or frame. Null when
+   * the decoder is between frames, the payload is discarded, or fewer than `minBytes` remain.
    */
   directTarget(minBytes: number): Uint8Array | null {
-    if (this.#state !== State.Payload || this.#dest === DISCARD || this.#dest === undefined) return null
-    if (this.#payloadTotal - this.#payloadHave < minBytes) return null
-    return this.#dest.subarray(this.#payloadHave, this.#payloadTotal)
+    if (this.#state !== State.Payload) return null
+    const target = this.#targets[this.#index]
+    if (target === null || target.length - this.#have < minBytes) return null
+    return target.subarray(this.#have)
   }
 
   /** Accounts `n` bytes a read placed into the last `directTarget()`. */
   advanceDirect(n: number): void {
-    this.#payloadHave += n
-    if (this.#payloadHave === this.#payloadTotal) {
-      this.#state = State.Head
-      const dest = this.#dest as Uint8Array
-      this.#dest = undefined
-      this.#sink.frame(this.#type, this.#header, this.#views(dest, 0))
-    }
+    this.#have += n
+    this.#skipEmpty()
   }
 
   #feedPayload(chunk: Uint8Array, at: number): number {
-    const take = Math.min(this.#payloadTotal - this.#payloadHave, chunk.length - at)
-    if (this.#dest !== DISCARD && this.#dest !== undefined) {
-      this.#dest.set(chunk.subarray(at, at + take), this.#payloadHave)
-    }
-    this.#payloadHave += take
-    at += take
-    if (this.#payloadHave === this.#payloadTotal) {
-      this.#state = State.Head
-      const dest = this.#dest
-      this.#dest = undefined
-      this.#sink.frame(this.#type, this.#header, dest === DISCARD || dest === undefined ? EMPTY_PAYLOADS : this.#views(dest, 0))
-    }
-    return at
+    const length = this.#lengths[this.#index]
+    const take = Math.min(length - this.#have, chunk.length - at)
+    const target = this.#targets[this.#index]
+    if (target !== null) target.set(chunk.subarray(at, at + take), this.#have)
+    this.#have += take
+    this.#skipEmpty()
+    return at + take
+  }
+
+  /** Payload list of a frame whose payloads are all empty. */
+  #zeroLengthPayloads(dest: PayloadDestination): readonly Uint8Array[] {
+    if (Array.isArray(dest)) return dest.map((target: Uint8Array | null) => target ?? SKIPPED_PAYLOAD)
+    return this.#lengths.map(() => SKIPPED_PAYLOAD)
   }
 
   #views(source: Uint8Array, at: number): Uint8Array[] {

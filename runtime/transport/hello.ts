@@ -1,43 +1,60 @@
 /**
  * The handshake of a TCP connection: each end's first frame says who it is.
  *
- *   u32 version · u32 node id · utf8 cluster id
+ *   u32 version · u32 node id · u32 incarnation · u32 max frame bytes · utf8 cluster id
  *
- * A node answers a dialer's HELLO with its own, or refuses with the reason (see
- * helloRefusal) and closes; nodes of different clusters never exchange data frames.
+ * A node answers a dialer's HELLO with its own, or refuses with the reason (see helloRefusal)
+ * and closes; nodes of different clusters never exchange data frames. The incarnation (picked
+ * anew at each start, see address.ts) lets the other end tell a restarted node from a reconnect
+ * of the same one; the frame limit lets a sender refuse a message its peer would not accept.
+ *
+ * Version 2 added the incarnation and the frame limit (version 1 had neither).
  */
 import { encodeFrame, FrameType } from './framing.ts'
 
-export const HELLO_VERSION = 1
+export const HELLO_VERSION = 2
+const FIXED_BYTES = 16
 
 export interface Hello {
   readonly version: number
   readonly node: number
+  readonly incarnation: number
+  readonly maxFrameBytes: number
   readonly clusterId: string
 }
 
-export function encodeHello(node: number, clusterId: string): Uint8Array {
-  const cluster = Buffer.from(clusterId, 'utf8')
-  const header = new Uint8Array(8 + cluster.length)
+export function encodeHello(hello: Omit<Hello, 'version'>): Uint8Array {
+  const cluster = Buffer.from(hello.clusterId, 'utf8')
+  const header = new Uint8Array(FIXED_BYTES + cluster.length)
   const view = new DataView(header.buffer)
   view.setUint32(0, HELLO_VERSION, true)
-  view.setUint32(4, node, true)
-  header.set(cluster, 8)
+  view.setUint32(4, hello.node, true)
+  view.setUint32(8, hello.incarnation, true)
+  view.setUint32(12, hello.maxFrameBytes, true)
+  header.set(cluster, FIXED_BYTES)
   return encodeFrame(FrameType.hello, header)
 }
 
-/** Reads a HELLO header; a short one reads as version 0 (refused). */
+/** Reads a HELLO header; a short one reads as version 0, and one of another version as just its version (both refused). */
 export function decodeHello(header: Uint8Array): Hello {
-  if (header.length < 8) return { version: 0, node: 0, clusterId: '' }
+  const none = { version: 0, node: 0, incarnation: 0, maxFrameBytes: 0, clusterId: '' }
+  if (header.length < 4) return none
   const view = new DataView(header.buffer, header.byteOffset, header.byteLength)
-  const clusterId = Buffer.from(header.buffer, header.byteOffset + 8, header.length - 8).toString('utf8')
-  return { version: view.getUint32(0, true), node: view.getUint32(4, true), clusterId }
+  const version = view.getUint32(0, true)
+  if (version !== HELLO_VERSION || header.length < FIXED_BYTES) return { ...none, version }
+  const clusterId = Buffer.from(header.buffer, header.byteOffset + FIXED_BYTES, header.length - FIXED_BYTES).toString('utf8')
+  return { version, node: view.getUint32(4, true), incarnation: view.getUint32(8, true), maxFrameBytes: view.getUint32(12, true), clusterId }
 }
+
+/** The smallest max_frame_size a node may announce (the profile's lower bound). */
+export const MIN_FRAME_BYTES = 64 * 1024
 
 /** Why `hello` may not talk to node `self` of `clusterId`, or null when it may. */
 export function helloRefusal(hello: Hello, self: number, clusterId: string): string | null {
   if (hello.version !== HELLO_VERSION) return `protocol version ${hello.version}; accepted: ${HELLO_VERSION}`
   if (hello.clusterId !== clusterId) return `cluster ${JSON.stringify(hello.clusterId)}; accepted: ${JSON.stringify(clusterId)} (node.cluster_id)`
   if (hello.node === 0 || hello.node === self) return `node id ${hello.node}; accepted: an id other than 0 and ${self}`
+  if (hello.incarnation === 0) return 'incarnation 0; accepted: 1 to 4294967295'
+  if (hello.maxFrameBytes < MIN_FRAME_BYTES) return `max frame of ${hello.maxFrameBytes} bytes; accepted: at least ${MIN_FRAME_BYTES} (transport.max_frame_size)`
   return null
 }

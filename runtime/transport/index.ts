@@ -1,5 +1,5 @@
-export type { Frame, NodeTransport, PeerState, RegionHandle } from './transport.ts'
-export { TransportErrorCode } from './transport.ts'
+export type { Frame, NodeTransport, PayloadPlacement, PeerState, PlacePayloads, RegionHandle, TransportStartOptions } from './transport.ts'
+export { DEFAULT_MAX_FRAME_BYTES, TransportErrorCode } from './transport.ts'
 export { TcpTransport, TCP_DEFAULTS, HARD_QUEUE_FACTOR, type TcpTransportOptions, type TransportLog } from './tcp-transport.ts'
 export { selectTransport, probeRdma, type RdmaProbe, type TransportChoice } from './select-transport.ts'
 export { createTransport } from './create-transport.ts'

@@ -11,6 +11,10 @@
  *
  * While no socket is attached (connecting), flushed segments wait in `#pending`; the transport's
  * send() bounds them through `queuedBytes`.
+ *
+ * A frame's `release` callback runs once nothing of it is referenced any more: at once when every
+ * payload was copied, else when the socket has written (or dropped) the last payload sent by
+ * reference, or when the segments were dropped unsent (detach).
  */
 import type { Socket } from 'node:net'
 import { headBytes, writeHead } from './framing.ts'
@@ -39,6 +43,8 @@ class Batch {
 interface Segment {
   readonly data: Uint8Array
   readonly batch: Batch | null
+  /** Runs once the segment was written or dropped (payloads sent by reference). */
+  readonly done: (() => void) | null
 }
 
 export class Outbox {
@@ -74,8 +80,11 @@ export class Outbox {
     return this.#socket !== null
   }
 
-  /** Encodes one frame. Payloads above COPY_MAX_BYTES are referenced until written. */
-  enqueue(type: number, header: Uint8Array, payloads: readonly Uint8Array[]): void {
+  /**
+   * Encodes one frame. Payloads above COPY_MAX_BYTES are referenced until written; `release` runs
+   * once none is referenced any more (see the file comment).
+   */
+  enqueue(type: number, header: Uint8Array, payloads: readonly Uint8Array[], release?: () => void): void {
     let total = 0
     let large = false
     for (let i = 0; i < payloads.length; i++) {
@@ -86,7 +95,7 @@ export class Outbox {
     const head = headBytes(header.length, payloads.length)
     const copied = large ? head : head + total
     if (copied > BATCH_BYTES) {
-      this.#enqueueOversized(type, header, payloads, total, head)
+      this.#enqueueOversized(type, header, payloads, total, head, release)
       return
     }
     if (this.#pos + copied > BATCH_BYTES) this.#nextBatch()
@@ -101,9 +110,11 @@ export class Outbox {
         this.#scheduled = true
         setImmediate(this.#flushTask)
       }
+      release?.()
       return
     }
     // Scatter/gather: the batch so far, then each payload (small ones copied, large ones by reference).
+    const done = release === undefined ? null : countdown(release)
     const socket = this.#socket
     socket?.cork()
     for (let i = 0; i < payloads.length; i++) {
@@ -113,23 +124,26 @@ export class Outbox {
         this.#pos += p.length
       } else {
         this.flush()
-        this.#emit(p, null)
+        this.#emit(p, null, done?.hold() ?? null)
       }
     }
     this.flush()
     socket?.uncork()
+    done?.settle()
   }
 
   /** A head too large for a batch buffer (huge headers, many payloads): one fresh buffer. */
-  #enqueueOversized(type: number, header: Uint8Array, payloads: readonly Uint8Array[], total: number, head: number): void {
+  #enqueueOversized(type: number, header: Uint8Array, payloads: readonly Uint8Array[], total: number, head: number, release: (() => void) | undefined): void {
     this.flush()
     const buf = new Uint8Array(head)
     writeHead(buf, new DataView(buf.buffer), 0, type, header, payloads, total)
+    const done = release === undefined ? null : countdown(release)
     const socket = this.#socket
     socket?.cork()
     this.#emit(buf, null)
-    for (const p of payloads) this.#emit(p, null)
+    for (const p of payloads) this.#emit(p, null, done?.hold() ?? null)
     socket?.uncork()
+    done?.settle()
   }
 
   /** Hands everything batched so far to the socket (or to the pending list). */
@@ -141,14 +155,12 @@ export class Outbox {
     this.#emit(data, batch)
   }
 
-  #emit(data: Uint8Array, batch: Batch | null): void {
+  #emit(data: Uint8Array, batch: Batch | null, done: (() => void) | null = null): void {
     if (batch) batch.refs++
     const socket = this.#socket
-    if (socket) {
-      if (batch) socket.write(data, batch.onWritten)
-      else socket.write(data)
-    } else {
-      this.#pending.push({ data, batch })
+    if (socket) write(socket, data, batch, done)
+    else {
+      this.#pending.push({ data, batch, done })
       this.#pendingBytes += data.length
     }
   }
@@ -171,19 +183,42 @@ export class Outbox {
     this.#pendingBytes = 0
     if (pending.length === 0) return
     socket.cork()
-    for (const s of pending) {
-      if (s.batch) socket.write(s.data, s.batch.onWritten)
-      else socket.write(s.data)
-    }
+    for (const s of pending) write(socket, s.data, s.batch, s.done)
     socket.uncork()
   }
 
   /** Stops writing; drops what was not handed to a socket (the connection is gone). */
   detach(): void {
     this.#socket = null
-    for (const s of this.#pending) s.batch?.onWritten()
+    const dropped = this.#pending
     this.#pending = []
+    for (const s of dropped) {
+      s.batch?.onWritten()
+      s.done?.()
+    }
     this.#pendingBytes = 0
     this.#start = this.#pos
+  }
+}
+
+/** Hands a segment to the socket; its callbacks run once written, or once the socket is destroyed. */
+function write(socket: Socket, data: Uint8Array, batch: Batch | null, done: (() => void) | null): void {
+  if (batch) socket.write(data, batch.onWritten)
+  else if (done) socket.write(data, done)
+  else socket.write(data)
+}
+
+/** Runs `release` once every held segment is done and the frame is fully enqueued (settle). */
+function countdown(release: () => void): { hold(): () => void; settle(): void } {
+  let open = 1
+  const one = (): void => {
+    if (--open === 0) release()
+  }
+  return {
+    hold: () => {
+      open++
+      return one
+    },
+    settle: one,
   }
 }

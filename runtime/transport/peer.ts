@@ -1,8 +1,11 @@
 /** Per-peer bookkeeping of the TCP transport: state, connections, backoff. */
 import type { Socket } from 'node:net'
+import type { TimerHandle } from '../clock.ts'
 import type { Address } from '../profile/profile.ts'
+import { systemRandom, type Random } from '../random.ts'
 import type { FrameDecoder } from './framing.ts'
 import { Outbox } from './outbox.ts'
+import type { PayloadPlacement } from './transport.ts'
 
 /**
  * idle: known, never tried · connecting: dialing or waiting, with a deadline · up: handshake done ·
@@ -21,6 +24,8 @@ export interface Connection {
   closed: boolean
   /** When the socket was opened: bounds the handshake (a dial or an unidentified inbound). */
   readonly openedMs: number
+  /** Where the data frame being received puts its payloads (given back if the connection dies mid-frame). */
+  placement: PayloadPlacement | null
 }
 
 export interface Waiter {
@@ -40,7 +45,10 @@ export class Peer {
   phaseSinceMs = 0
   lastHeardMs = 0
   backoffMs = 0
-  redialTimer: NodeJS.Timeout | null = null
+  redialTimer: TimerHandle | null = null
+  /** What the peer's last HELLO said: its incarnation (0: none yet) and the largest frame it accepts. */
+  incarnation = 0
+  maxFrameBytes = 0
   downReason = ''
   /** Why the peer last refused our connection (its HELLO rejection), if it did. */
   refusal = ''
@@ -53,8 +61,8 @@ export class Peer {
 }
 
 /** Next reconnect delay: doubles from min to max, with ±25 % jitter so restarts do not align. */
-export function nextBackoffMs(previousMs: number, minMs: number, maxMs: number, random: () => number = Math.random): number {
+export function nextBackoffMs(previousMs: number, minMs: number, maxMs: number, random: Random = systemRandom): number {
   const base = previousMs <= 0 ? minMs : Math.min(maxMs, previousMs * 2)
-  const jitter = 1 + (random() - 0.5) / 2
+  const jitter = 1 + (random.next() - 0.5) / 2
   return Math.max(minMs, Math.min(maxMs, Math.round(base * jitter)))
 }

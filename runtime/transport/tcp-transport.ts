@@ -10,17 +10,25 @@
  * silent for heartbeat_timeout (both ends send a heartbeat every heartbeat_interval), or when it
  * cannot be reached within heartbeat_timeout. Down fails its pending one-sided ops and whenWritable
  * waiters with ERR_PEER_DOWN, drops its queued frames, and send() throws ERR_PEER_DOWN until a
- * new connection is up.
+ * new connection is up. A peer whose HELLO carries a new incarnation restarted: if its old
+ * connection still looked up (a crash whose close never reached us), that one is declared down
+ * first ("restarted"), so whatever waited on the old incarnation fails at once.
+ *
+ * Time and randomness come from the injected Clock and Random (defaults: the system's), so the
+ * simulator can drive heartbeats, deadlines and backoff.
  */
 import { Socket, createServer, connect, type Server } from 'node:net'
 import { pack, unpack } from 'msgpackr'
+import { newIncarnation } from '../address.ts'
+import { systemClock, type Clock, type TimerHandle } from '../clock.ts'
 import { T3fsError, fromWire, invalidOption, toT3fsError, type WireError } from '../errors.ts'
 import type { Address, PeerEntry, TransportSettings } from '../profile/profile.ts'
-import { EMPTY_PAYLOADS, DISCARD, FrameDecoder, FrameType, MAX_PAYLOADS, encodeFrame, type FrameSink, type PayloadDestination } from './framing.ts'
+import { systemRandom, type Random } from '../random.ts'
+import { EMPTY_PAYLOADS, DISCARD, FIXED_HEAD_BYTES, FrameDecoder, FrameType, MAX_PAYLOADS, encodeFrame, type FrameSink, type PayloadDestination } from './framing.ts'
 import { OP_HEADER_BYTES, RegionTable, decodeOpHeader, encodeOpHeader, opIdOf, remoteRegionError } from './one-sided.ts'
 import { Peer, nextBackoffMs, type Connection } from './peer.ts'
-import { decodeHello, encodeHello, helloRefusal } from './hello.ts'
-import type { Frame, NodeTransport, PeerState, RegionHandle } from './transport.ts'
+import { decodeHello, encodeHello, helloRefusal, MIN_FRAME_BYTES, type Hello } from './hello.ts'
+import { DEFAULT_MAX_FRAME_BYTES, type Frame, type NodeTransport, type PayloadPlacement, type PeerState, type PlacePayloads, type RegionHandle, type TransportStartOptions } from './transport.ts'
 
 export interface TransportLog {
   info(obj: object, msg?: string): void
@@ -36,6 +44,12 @@ export interface TcpTransportOptions extends Partial<Omit<TransportSettings, 'ki
   readonly listen: Address
   readonly peers?: Iterable<PeerEntry>
   readonly log?: TransportLog
+  /** Time for heartbeats, deadlines and backoff. Default: the system clock. */
+  readonly clock?: Clock
+  /** Jitter of the reconnect backoff. Default: Math.random. */
+  readonly random?: Random
+  /** This node's incarnation, announced in HELLO; start({ incarnation }) may set it. Default: a fresh one. */
+  readonly incarnation?: number
 }
 
 /** Defaults: 3FS-like shapes, scaled so a dev cluster notices a dead node within seconds. */
@@ -44,25 +58,32 @@ export const TCP_DEFAULTS: Omit<TransportSettings, 'kind'> = {
   heartbeatTimeoutMs: 5000,
   reconnectMinMs: 50,
   reconnectMaxMs: 2000,
-  maxFrameBytes: 64 * 1024 * 1024,
-  maxHeaderBytes: 1024 * 1024,
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
   highWaterBytes: 16 * 1024 * 1024,
   maxPendingOps: 1024,
   opTimeoutMs: 30_000,
   maxRegions: 4096,
 }
 
-/** A caller that ignores send() === false may queue this many high-water marks before ERR_OVERLOADED. */
+/** A caller that ignores send() === false may queue this many high-water marks (plus one frame) before ERR_OVERLOADED. */
 export const HARD_QUEUE_FACTOR = 4
 const RECEIVE_BUFFER_BYTES = 64 * 1024
 /** A payload with at least this much left is read straight into its destination. */
 const DIRECT_READ_MIN_BYTES = 16 * 1024
 /** Read size right after a large frame: the next frame's head, and little more. */
 const HEAD_READ_BYTES = 256
+/** Where the next socket read lands: a payload's destination, a head's worth, or the receive buffer. */
+const enum ReadMode {
+  Direct,
+  Head,
+  Bulk,
+}
 /** Nodes one transport keeps state for (the profile's peer table has the same bound). */
 const MAX_PEERS = 4096
 /** Accepted connections that have not said HELLO yet; more are refused. */
 const MAX_UNIDENTIFIED_INBOUND = 256
+/** close() lets queued bytes go out for at most this long per connection. */
+const CLOSE_GRACE_MS = 1000
 
 interface PendingOp {
   readonly id: number
@@ -91,14 +112,18 @@ export class TcpTransport implements NodeTransport {
   readonly #ops = new Map<number, PendingOp>()
   readonly #inbound = new Set<Connection>()
   readonly #opScratch = new Uint8Array(OP_HEADER_BYTES)
+  readonly #clock: Clock
+  readonly #random: Random
+  #incarnation: number
   #nextOpId = 1
   #server: Server | null = null
-  #tick: NodeJS.Timeout | null = null
+  #tick: TimerHandle | null = null
   #closed = false
   #started = false
   #boundPort = 0
-  #frameHandler: (fromNode: number, frame: Frame) => void = () => {}
-  #stateHandlers: Array<(node: number, state: PeerState) => void> = []
+  #frameHandler: (fromNode: number, frame: Frame, placement?: PayloadPlacement) => void = () => {}
+  #place: PlacePayloads | null = null
+  #stateHandlers: Array<(node: number, state: PeerState, reason?: string) => void> = []
 
   constructor(options: TcpTransportOptions) {
     this.nodeId = checkInt('nodeId', options.nodeId, 1, 0xffff)
@@ -113,9 +138,12 @@ export class TcpTransport implements NodeTransport {
     if (s.heartbeatTimeoutMs < 2 * s.heartbeatIntervalMs) {
       throw invalidOption('heartbeatTimeoutMs', s.heartbeatTimeoutMs, `at least twice heartbeatIntervalMs (${s.heartbeatIntervalMs})`)
     }
-    if (s.maxHeaderBytes >= s.maxFrameBytes) throw invalidOption('maxHeaderBytes', s.maxHeaderBytes, `less than maxFrameBytes (${s.maxFrameBytes})`)
+    checkInt('maxFrameBytes', s.maxFrameBytes, MIN_FRAME_BYTES, 2 ** 30)
     this.#s = s
     this.#log = options.log ?? SILENT
+    this.#clock = options.clock ?? systemClock
+    this.#random = options.random ?? systemRandom
+    this.#incarnation = checkInt('incarnation', options.incarnation ?? newIncarnation(), 1, 0xffff_ffff)
     this.#regions = new RegionTable(this.nodeId, s.maxRegions)
     for (const p of options.peers ?? []) if (p.node !== this.nodeId) this.#peers.set(p.node, new Peer(p.node, p.address))
   }
@@ -123,6 +151,25 @@ export class TcpTransport implements NodeTransport {
   /** The port actually bound (useful with port 0). */
   get port(): number {
     return this.#boundPort
+  }
+
+  get maxFrameBytes(): number {
+    return this.#s.maxFrameBytes
+  }
+
+  /** This node's incarnation, as its HELLO announces it. */
+  get incarnation(): number {
+    return this.#incarnation
+  }
+
+  maxFrameBytesTo(node: number): number {
+    const theirs = this.#peers.get(node)?.maxFrameBytes ?? 0
+    return theirs > 0 ? Math.min(theirs, this.#s.maxFrameBytes) : this.#s.maxFrameBytes
+  }
+
+  peerIncarnation(node: number): number | undefined {
+    const incarnation = this.#peers.get(node)?.incarnation ?? 0
+    return incarnation === 0 ? undefined : incarnation
   }
 
   /** Adds or changes a peer's address; dials it when started. */
@@ -143,7 +190,11 @@ export class TcpTransport implements NodeTransport {
     return this.#peers.get(node)?.outbox.queuedBytes ?? 0
   }
 
-  async start(): Promise<void> {
+  async start(options: TransportStartOptions = {}): Promise<void> {
+    if (options.incarnation !== undefined && options.incarnation !== this.#incarnation) {
+      if (this.#started) throw invalidOption('incarnation', options.incarnation, `the one this started transport announces (${this.#incarnation})`)
+      this.#incarnation = checkInt('incarnation', options.incarnation, 1, 0xffff_ffff)
+    }
     if (this.#started) return
     const server = createServer({ noDelay: true, pauseOnConnect: true }, (socket) => this.#accept(socket))
     this.#server = server
@@ -161,17 +212,17 @@ export class TcpTransport implements NodeTransport {
     const address = server.address()
     this.#boundPort = typeof address === 'object' && address ? address.port : this.#listen.port
     this.#started = true
-    this.#tick = setInterval(() => this.#onTick(), this.#s.heartbeatIntervalMs)
-    this.#tick.unref()
+    this.#armTick()
     for (const peer of this.#peers.values()) this.#dial(peer)
     this.#log.info({ evt: 'TransportListening', node: this.nodeId, host: this.#listen.host, port: this.#boundPort })
   }
 
-  onFrame(handler: (fromNode: number, frame: Frame) => void): void {
+  onFrame(handler: (fromNode: number, frame: Frame, placement?: PayloadPlacement) => void, place?: PlacePayloads): void {
     this.#frameHandler = handler
+    this.#place = place ?? null
   }
 
-  onPeerState(handler: (node: number, state: PeerState) => void): void {
+  onPeerState(handler: (node: number, state: PeerState, reason?: string) => void): void {
     this.#stateHandlers.push(handler)
   }
 
@@ -180,17 +231,17 @@ export class TcpTransport implements NodeTransport {
     let bytes = frame.header.length
     for (const p of frame.payloads) bytes += p.length
     const queued = peer.outbox.queuedBytes
-    if (queued + bytes > HARD_QUEUE_FACTOR * this.#s.highWaterBytes && queued > 0) {
+    // A caller that waits for whenWritable() after `false` never gets here with more than one
+    // frame beyond the high-water mark, whatever the frame's size.
+    if (queued > HARD_QUEUE_FACTOR * this.#s.highWaterBytes) {
       throw new T3fsError('ERR_OVERLOADED', `queue to node ${toNode} holds ${queued} bytes; accepted: wait for whenWritable() after send() returns false (limit ${HARD_QUEUE_FACTOR} × high_water = ${HARD_QUEUE_FACTOR * this.#s.highWaterBytes} bytes)`, { node: toNode, queuedBytes: queued })
     }
-    if (bytes + 12 + 4 * frame.payloads.length > this.#s.maxFrameBytes) {
-      throw invalidOption('frame', `${bytes} bytes`, `at most max_frame_size (${this.#s.maxFrameBytes} bytes) including the head`)
+    const limit = this.maxFrameBytesTo(toNode)
+    if (bytes + FIXED_HEAD_BYTES + 4 * frame.payloads.length > limit) {
+      throw invalidOption('frame', `${bytes} bytes`, `at most ${limit} bytes including the head (transport.max_frame_size of node ${this.nodeId}${limit < this.#s.maxFrameBytes ? ` and of node ${toNode}` : ''})`)
     }
     if (frame.payloads.length > MAX_PAYLOADS) throw invalidOption('frame.payloads', `${frame.payloads.length} payloads`, `at most ${MAX_PAYLOADS}`)
-    if (frame.header.length > this.#s.maxHeaderBytes) {
-      throw invalidOption('frame.header', `${frame.header.length} bytes`, `at most max_header_size (${this.#s.maxHeaderBytes} bytes)`)
-    }
-    peer.outbox.enqueue(FrameType.data, frame.header, frame.payloads)
+    peer.outbox.enqueue(FrameType.data, frame.header, frame.payloads, frame.release)
     return queued + bytes < this.#s.highWaterBytes
   }
 
@@ -239,8 +290,9 @@ export class TcpTransport implements NodeTransport {
     } catch (error) {
       return Promise.reject(error)
     }
-    if (length + 64 > this.#s.maxFrameBytes) {
-      return Promise.reject(invalidOption('length', length, `at most max_frame_size − 64 (${this.#s.maxFrameBytes - 64} bytes); split larger transfers`))
+    const limit = this.maxFrameBytesTo(node)
+    if (length + 64 > limit) {
+      return Promise.reject(invalidOption('length', length, `at most max_frame_size − 64 (${limit - 64} bytes); split larger transfers`))
     }
     if (this.#ops.size >= this.#s.maxPendingOps) {
       return Promise.reject(new T3fsError('ERR_OVERLOADED', `${this.#ops.size} one-sided ops in flight; accepted: at most ${this.#s.maxPendingOps} (transport.max_pending_ops)`, { maxPendingOps: this.#s.maxPendingOps }))
@@ -249,7 +301,7 @@ export class TcpTransport implements NodeTransport {
     while (this.#ops.has(id)) id = id >= 0xffff_fffe ? 1 : id + 1
     this.#nextOpId = id >= 0xffff_fffe ? 1 : id + 1
     return new Promise<void>((resolve, reject) => {
-      this.#ops.set(id, { id, node: peer.node, length, into, deadlineMs: Date.now() + this.#s.opTimeoutMs, resolve, reject })
+      this.#ops.set(id, { id, node: peer.node, length, into, deadlineMs: this.#clock.now() + this.#s.opTimeoutMs, resolve, reject })
       issue(id)
     })
   }
@@ -272,7 +324,7 @@ export class TcpTransport implements NodeTransport {
   #dial(peer: Peer): void {
     if (this.#closed || !this.#started || peer.conn || peer.dialing || !peer.address) return
     if (peer.redialTimer) {
-      clearTimeout(peer.redialTimer)
+      peer.redialTimer.cancel()
       peer.redialTimer = null
     }
     if (peer.phase === 'idle') this.#setPhase(peer, 'connecting')
@@ -283,11 +335,11 @@ export class TcpTransport implements NodeTransport {
       noDelay: true,
       onread: this.#reader(() => conn),
     })
-    conn = { socket, dialed: true, decoder: null, peer: null, heard: true, closed: false, openedMs: Date.now() }
+    conn = { socket, dialed: true, decoder: null, peer: null, heard: true, closed: false, openedMs: this.#clock.now(), placement: null }
     const c = conn
     c.decoder = new FrameDecoder(this.#s, this.#sinkFor(c))
     peer.dialing = c
-    socket.on('connect', () => socket.write(encodeHello(this.nodeId, this.#clusterId)))
+    socket.on('connect', () => socket.write(this.#hello()))
     socket.on('error', (error) => this.#log.debug({ evt: 'TransportSocketError', node: peer.node, err: error.message }))
     socket.on('close', () => this.#onClose(c, peer, 'connection closed'))
   }
@@ -299,7 +351,7 @@ export class TcpTransport implements NodeTransport {
     }
     let conn: Connection | null = null
     const socket = this.#adoptWithReader(accepted, () => conn)
-    conn = { socket, dialed: false, decoder: null, peer: null, heard: true, closed: false, openedMs: Date.now() }
+    conn = { socket, dialed: false, decoder: null, peer: null, heard: true, closed: false, openedMs: this.#clock.now(), placement: null }
     const c = conn
     c.decoder = new FrameDecoder(this.#s, this.#sinkFor(c))
     this.#inbound.add(c)
@@ -338,27 +390,39 @@ export class TcpTransport implements NodeTransport {
    */
   #reader(conn: () => Connection | null): { buffer: () => Uint8Array; callback: (n: number, buf: Uint8Array) => boolean } {
     const receive = new Uint8Array(RECEIVE_BUFFER_BYTES)
-    // After a large frame, the next read takes only a head's worth of bytes, so the payload that
-    // follows lands in its destination instead of being copied out of the receive buffer.
+    // After a large frame, the next read takes only a head's worth of bytes (or exactly the rest
+    // of a head that spans reads), so the payload that follows lands in its destination instead of
+    // being copied out of the receive buffer.
     const headOnly = new Uint8Array(HEAD_READ_BYTES)
-    let direct = false
+    let mode = ReadMode.Bulk
     let expectLarge = false
     return {
       buffer: () => {
-        const target = conn()?.decoder?.directTarget(DIRECT_READ_MIN_BYTES) ?? null
-        direct = target !== null
-        return target ?? (expectLarge ? headOnly : receive)
+        const decoder = conn()?.decoder
+        const target = decoder?.directTarget(DIRECT_READ_MIN_BYTES) ?? null
+        if (target !== null) {
+          mode = ReadMode.Direct
+          return target
+        }
+        if (!expectLarge) {
+          mode = ReadMode.Bulk
+          return receive
+        }
+        mode = ReadMode.Head
+        const missing = decoder?.headBytesMissing ?? 0
+        return missing > HEAD_READ_BYTES && missing <= receive.length ? receive.subarray(0, missing) : headOnly
       },
       callback: (n, buf) => {
         const c = conn()
         if (!c || c.closed) return true
-        if (direct) {
+        const decoder = c.decoder!
+        if (mode === ReadMode.Direct) {
           c.heard = true
-          c.decoder!.advanceDirect(n)
-          expectLarge = c.decoder!.idle
+          decoder.advanceDirect(n)
+          expectLarge = decoder.idle
         } else {
           this.#receive(c, buf.subarray(0, n))
-          if (buf === headOnly) expectLarge = c.decoder?.directTarget(DIRECT_READ_MIN_BYTES) != null
+          if (mode === ReadMode.Head) expectLarge = decoder.directTarget(DIRECT_READ_MIN_BYTES) !== null || decoder.headBytesMissing > 0
         }
         return true
       },
@@ -397,7 +461,7 @@ export class TcpTransport implements NodeTransport {
         this.#drop(conn, `dialed node ${peer?.node} but node ${node} answered`)
         return
       }
-      this.#establish(peer, conn)
+      this.#establish(peer, conn, hello)
       return
     }
     let peer = this.#peers.get(node)
@@ -409,6 +473,10 @@ export class TcpTransport implements NodeTransport {
       }
       peer = new Peer(node, undefined)
       this.#peers.set(node, peer)
+    }
+    // A new incarnation on a connection that still looks up: the old process is gone.
+    if (peer.conn && peer.incarnation !== 0 && hello.incarnation !== peer.incarnation) {
+      this.#lose(peer, peer.conn, `node ${node} restarted (incarnation ${peer.incarnation} → ${hello.incarnation})`)
     }
     // Races: the connection dialed by the lower id wins, on both ends alike.
     const theyPreferred = node < this.nodeId
@@ -422,8 +490,12 @@ export class TcpTransport implements NodeTransport {
       this.#drop(d, 'lost the connection race')
     }
     if (peer.conn) this.#lose(peer, peer.conn, 'replaced by a new connection from the peer')
-    conn.socket.write(encodeHello(this.nodeId, this.#clusterId))
-    this.#establish(peer, conn)
+    conn.socket.write(this.#hello())
+    this.#establish(peer, conn, hello)
+  }
+
+  #hello(): Uint8Array {
+    return encodeHello({ node: this.nodeId, incarnation: this.#incarnation, maxFrameBytes: this.#s.maxFrameBytes, clusterId: this.#clusterId })
   }
 
   /** The node we dialed refused us (wrong cluster, …): keep its reason for the down report. */
@@ -445,16 +517,22 @@ export class TcpTransport implements NodeTransport {
     return undefined
   }
 
-  #establish(peer: Peer, conn: Connection): void {
+  #establish(peer: Peer, conn: Connection, hello: Hello): void {
     if (peer.dialing === conn) peer.dialing = null
     this.#inbound.delete(conn)
+    if (peer.incarnation !== 0 && peer.incarnation !== hello.incarnation) {
+      // Its old connection was already seen down; say why it comes back as another process.
+      this.#log.info({ evt: 'PeerRestarted', node: peer.node, was: peer.incarnation, now: hello.incarnation })
+    }
+    peer.incarnation = hello.incarnation
+    peer.maxFrameBytes = hello.maxFrameBytes
     conn.peer = peer
     peer.conn = conn
     peer.backoffMs = 0
     peer.refusal = ''
-    peer.lastHeardMs = Date.now()
+    peer.lastHeardMs = this.#clock.now()
     if (peer.redialTimer) {
-      clearTimeout(peer.redialTimer)
+      peer.redialTimer.cancel()
       peer.redialTimer = null
     }
     peer.outbox.attach(conn.socket)
@@ -467,7 +545,7 @@ export class TcpTransport implements NodeTransport {
 
   #onClose(conn: Connection, peer: Peer, reason: string): void {
     if (conn.closed) return
-    conn.closed = true
+    this.#markClosed(conn)
     if (peer.dialing === conn) {
       peer.dialing = null
       this.#scheduleRedial(peer)
@@ -480,12 +558,19 @@ export class TcpTransport implements NodeTransport {
   #drop(conn: Connection, reason: string): void {
     const peer = conn.peer
     if (peer && peer.conn === conn) this.#lose(peer, conn, reason)
-    conn.closed = true
+    this.#markClosed(conn)
     conn.socket.destroy()
   }
 
-  #lose(peer: Peer, conn: Connection, reason: string): void {
+  /** A connection is done: a frame it was receiving never completes, so its payload targets go back. */
+  #markClosed(conn: Connection): void {
+    if (conn.closed) return
     conn.closed = true
+    conn.decoder?.abandon()
+  }
+
+  #lose(peer: Peer, conn: Connection, reason: string): void {
+    this.#markClosed(conn)
     peer.conn = null
     peer.outbox.detach()
     conn.socket.destroy()
@@ -495,12 +580,11 @@ export class TcpTransport implements NodeTransport {
 
   #scheduleRedial(peer: Peer): void {
     if (this.#closed || !peer.address || peer.conn || peer.dialing || peer.redialTimer) return
-    peer.backoffMs = nextBackoffMs(peer.backoffMs, this.#s.reconnectMinMs, this.#s.reconnectMaxMs)
-    peer.redialTimer = setTimeout(() => {
+    peer.backoffMs = nextBackoffMs(peer.backoffMs, this.#s.reconnectMinMs, this.#s.reconnectMaxMs, this.#random)
+    peer.redialTimer = this.#clock.setTimer(peer.backoffMs, () => {
       peer.redialTimer = null
       this.#dial(peer)
-    }, peer.backoffMs)
-    peer.redialTimer.unref()
+    })
   }
 
   #markDown(peer: Peer, reason: string): void {
@@ -525,10 +609,15 @@ export class TcpTransport implements NodeTransport {
   #setPhase(peer: Peer, phase: Peer['phase']): void {
     const was = peer.phase
     peer.phase = phase
-    peer.phaseSinceMs = Date.now()
+    peer.phaseSinceMs = this.#clock.now()
     const visible = phase === 'up' ? 'up' : phase === 'down' ? 'down' : null
     // A transport closing itself does not report its peers down: they are not.
-    if (visible && was !== phase && !this.#closed) for (const h of this.#stateHandlers) h(peer.node, visible)
+    if (visible && was !== phase && !this.#closed) {
+      for (const h of this.#stateHandlers) {
+        if (visible === 'down') h(peer.node, visible, peer.downReason)
+        else h(peer.node, visible)
+      }
+    }
   }
 
   #wakeWriters(peer: Peer): void {
@@ -540,8 +629,17 @@ export class TcpTransport implements NodeTransport {
 
   // ---- heartbeats and deadlines ------------------------------------------------------------
 
+  #armTick(): void {
+    this.#tick = this.#clock.setTimer(this.#s.heartbeatIntervalMs, () => {
+      this.#tick = null
+      if (this.#closed) return
+      this.#onTick()
+      this.#armTick()
+    })
+  }
+
   #onTick(): void {
-    const now = Date.now()
+    const now = this.#clock.now()
     const heartbeat = new Uint8Array(0)
     // Handshakes are bounded too: a dial to a black hole, or an inbound socket that never says HELLO.
     for (const conn of this.#inbound) if (now - conn.openedMs > this.#s.heartbeatTimeoutMs) this.#drop(conn, 'no hello')
@@ -573,7 +671,8 @@ export class TcpTransport implements NodeTransport {
 
   #sinkFor(conn: Connection): FrameSink {
     return {
-      head: (type, header, _lengths, total): PayloadDestination => {
+      head: (type, header, lengths, total): PayloadDestination => {
+        if (type === FrameType.data) return this.#placeData(conn, header, lengths)
         if (type === FrameType.readResponse) {
           const op = this.#ops.get(opIdOf(header))
           if (!op || !op.into || !conn.peer || op.node !== conn.peer.node || op.length !== total) return DISCARD
@@ -590,17 +689,44 @@ export class TcpTransport implements NodeTransport {
         }
         return undefined
       },
-      frame: (type, header, payloads) => this.#onFrame(conn, type, header, payloads),
+      frame: (type, header, payloads) => {
+        const placement = conn.placement
+        conn.placement = null
+        this.#onFrame(conn, type, header, payloads, placement)
+      },
+      abandon: () => {
+        const placement = conn.placement
+        conn.placement = null
+        placement?.abandon()
+      },
     }
   }
 
-  #onFrame(conn: Connection, type: number, header: Uint8Array, payloads: readonly Uint8Array[]): void {
+  /** A data frame's head is in: the handler's `place` picks its payloads' targets (only on a live, identified connection). */
+  #placeData(conn: Connection, header: Uint8Array, lengths: readonly number[]): PayloadDestination {
+    const peer = conn.peer
+    if (this.#place === null || lengths.length === 0) return undefined
+    if (conn.closed || peer === null || peer.conn !== conn) return DISCARD
+    let placement: PayloadPlacement | undefined
+    try {
+      placement = this.#place(peer.node, header, lengths)
+    } catch (error) {
+      this.#log.warn({ evt: 'PayloadPlacementThrew', node: peer.node, err: (error as Error).message })
+      return DISCARD
+    }
+    if (placement === undefined) return undefined
+    conn.placement = placement
+    return placement.targets
+  }
+
+  #onFrame(conn: Connection, type: number, header: Uint8Array, payloads: readonly Uint8Array[], placement: PayloadPlacement | null): void {
     if (type === FrameType.hello) {
       this.#onHello(conn, header)
       return
     }
     const peer = conn.peer
     if (!peer || peer.conn !== conn) {
+      placement?.abandon()
       if (type === FrameType.opError && conn.dialed) this.#onRefused(conn, header)
       if (!conn.closed) this.#drop(conn, 'frame before hello')
       return
@@ -608,7 +734,8 @@ export class TcpTransport implements NodeTransport {
     switch (type) {
       case FrameType.data:
         try {
-          this.#frameHandler(peer.node, { header, payloads })
+          if (placement === null) this.#frameHandler(peer.node, { header, payloads })
+          else this.#frameHandler(peer.node, { header, payloads }, placement)
         } catch (error) {
           this.#log.warn({ evt: 'FrameHandlerThrew', node: peer.node, err: (error as Error).message })
         }
@@ -692,35 +819,42 @@ export class TcpTransport implements NodeTransport {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    if (this.#tick) clearInterval(this.#tick)
+    this.#tick?.cancel()
     const error = new T3fsError('ERR_TRANSPORT_CLOSED', `transport of node ${this.nodeId} is closed`, { node: this.nodeId })
     for (const op of this.#ops.values()) op.reject(error)
     this.#ops.clear()
     const sockets: Socket[] = []
     for (const peer of this.#peers.values()) {
-      if (peer.redialTimer) clearTimeout(peer.redialTimer)
+      peer.redialTimer?.cancel()
       for (const w of peer.waiters) w.reject(error)
       peer.waiters = []
       if (peer.conn) {
         peer.outbox.flush()
         sockets.push(peer.conn.socket)
-        peer.conn.closed = true
+        this.#markClosed(peer.conn)
+      } else {
+        peer.outbox.detach() // frames queued while connecting go nowhere: release them
       }
-      if (peer.dialing) peer.dialing.socket.destroy()
+      if (peer.dialing) {
+        this.#markClosed(peer.dialing)
+        peer.dialing.socket.destroy()
+      }
     }
-    for (const conn of this.#inbound) conn.socket.destroy()
+    for (const conn of this.#inbound) {
+      this.#markClosed(conn)
+      conn.socket.destroy()
+    }
     // Graceful: let queued bytes go out, but never wait long for a peer that does not read.
     await Promise.all(
       sockets.map(
         (socket) =>
           new Promise<void>((resolve) => {
-            const timer = setTimeout(() => {
+            const timer = this.#clock.setTimer(CLOSE_GRACE_MS, () => {
               socket.destroy()
               resolve()
-            }, 1000)
-            timer.unref()
+            })
             socket.once('close', () => {
-              clearTimeout(timer)
+              timer.cancel()
               resolve()
             })
             socket.end()

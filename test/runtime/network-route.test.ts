@@ -123,3 +123,29 @@ t.test('a restarted node refuses refs of its earlier incarnation: the actor that
   const looked = await node1.lookupRemote<EchoMsg>(2, 'svc')
   t.equal(await looked.ask({ type: 'echo', value: 'again' }), 'again', 'a fresh lookup reaches the new actor')
 })
+
+t.test('a peer that restarts while its old connection still looks up: asks to the old incarnation fail at once (ERR_HOST_DIED, restarted)', async (t) => {
+  const { connect } = await import('node:net')
+  const { encodeHello } = await import('../../runtime/transport/hello.ts')
+  const transport = new TcpTransport({ nodeId: 1, listen: { host: '127.0.0.1', port: 0 }, ...fast, heartbeatTimeoutMs: 60_000 })
+  const node = await NodeRuntime.start({ node: 1, hostsPerDomain: 1, domains: oneDomain, transport })
+  t.teardown(() => node.shutdown())
+  // Node 5 is a raw socket here: it says HELLO and never answers anything (a process about to crash).
+  const speakAs = (incarnation: number) => {
+    const socket = connect({ host: '127.0.0.1', port: transport.port })
+    socket.on('error', () => {})
+    socket.on('connect', () => socket.write(encodeHello({ node: 5, incarnation, maxFrameBytes: 1 << 20, clusterId: 't3fs' })))
+    t.teardown(() => socket.destroy())
+    return new Promise<void>((resolve) => socket.once('data', () => resolve()))
+  }
+  await speakAs(1111)
+  while (transport.peerPhase(5) !== 'up') await new Promise((r) => setTimeout(r, 5))
+  const old = node.system.refFor<EchoMsg>({ node: 5, host: 1, id: 3, incarnation: 1111 })
+  const pending = old.ask({ type: 'echo', value: 1 }, { timeoutMs: 30_000 }).catch((error: unknown) => error)
+  await new Promise((r) => setTimeout(r, 50))
+  await speakAs(2222) // node 5 is back as a new process; its old socket is still open here
+  // ERR_HOST_DIED, not ERR_ASK_TIMEOUT: it failed when the restart was seen, not 30 s later.
+  t.match(await pending, { code: 'ERR_HOST_DIED', message: /node 5 is down: node 5 restarted \(incarnation 1111 → 2222\)/ })
+  t.equal(transport.peerIncarnation(5), 2222)
+  t.equal(transport.peerPhase(5), 'up')
+})

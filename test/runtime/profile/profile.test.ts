@@ -56,7 +56,7 @@ t.test('defaults fill every section of a minimal profile', async (t) => {
   t.equal(p.kv.backend, 'lmdb')
   t.same(p.placement.numaDomains, [0])
   t.equal(p.transport.kind, 'auto')
-  t.equal(p.transport.maxFrameBytes, 64 * 1024 * 1024)
+  t.equal(p.transport.maxFrameBytes, 65 * 1024 * 1024, "a 64 MiB chunk and room for its envelopes")
   t.equal(p.log.level, 'info')
   t.equal(p.kv.path, join(dir, 'var/kv'))
 })

@@ -46,10 +46,13 @@ t.test('batched, corked and pending writes reproduce every frame in order (fuzz)
       const socket = new FakeSocket()
       if (!startDetached) outbox.attach(socket as unknown as Socket)
       const expected: string[] = []
+      const released = new Array<number>(frames.length).fill(0)
       let seed = 1
-      for (const f of frames) {
+      for (const [index, f] of frames.entries()) {
         const payloads = f.payloadSizes.map((n) => new Uint8Array(n).fill(seed++ & 0xff))
-        outbox.enqueue(FrameType.data, f.header, payloads)
+        outbox.enqueue(FrameType.data, f.header, payloads, () => released[index]++)
+        // A payload sent by reference keeps its frame unreleased until the socket wrote it.
+        if (payloads.some((p) => p.length > COPY_MAX_BYTES) && released[index] !== 0) return false
         expected.push(JSON.stringify([[...f.header], payloads.map((p) => [p.length, p[0] ?? -1, p[p.length - 1] ?? -1])]))
         if (f.yieldAfter) await Promise.resolve()
         if (f.completeAfter) socket.complete()
@@ -62,9 +65,9 @@ t.test('batched, corked and pending writes reproduce every frame in order (fuzz)
         head: () => undefined,
         frame: (_type, header, payloads) => got.push(JSON.stringify([[...header], payloads.map((p) => [p.length, p[0] ?? -1, p[p.length - 1] ?? -1])])),
       }
-      const decoder = new FrameDecoder({ maxFrameBytes: 1 << 20, maxHeaderBytes: 4096 }, sink)
+      const decoder = new FrameDecoder({ maxFrameBytes: 1 << 20 }, sink)
       for (const w of socket.written) decoder.push(w)
-      return JSON.stringify(got) === JSON.stringify(expected) && outbox.queuedBytes === 0
+      return JSON.stringify(got) === JSON.stringify(expected) && outbox.queuedBytes === 0 && released.every((n) => n === 1)
     }),
     { numRuns: 150 },
   )
@@ -80,7 +83,7 @@ t.test('a frame that does not fit the batch buffer still goes out whole', async 
   t.ok(7000 * 40 > BATCH_BYTES)
   socket.complete()
   let n = 0
-  const decoder = new FrameDecoder({ maxFrameBytes: 1 << 20, maxHeaderBytes: 4096 }, {
+  const decoder = new FrameDecoder({ maxFrameBytes: 1 << 20 }, {
     head: () => undefined,
     frame: (_t, _h, p) => {
       n++
@@ -92,11 +95,15 @@ t.test('a frame that does not fit the batch buffer still goes out whole', async 
   t.equal(n, 1)
 })
 
-t.test('detaching drops what was not handed to a socket', async (t) => {
+t.test('detaching drops what was not handed to a socket, and releases it', async (t) => {
   const outbox = new Outbox()
   outbox.enqueue(FrameType.data, new Uint8Array(10), [])
+  let released = 0
+  outbox.enqueue(FrameType.data, new Uint8Array(10), [new Uint8Array(COPY_MAX_BYTES + 1), new Uint8Array(COPY_MAX_BYTES + 1)], () => released++)
   outbox.flush()
   t.ok(outbox.queuedBytes > 0)
+  t.equal(released, 0, 'payloads waiting for a socket are still referenced')
   outbox.detach()
   t.equal(outbox.queuedBytes, 0)
+  t.equal(released, 1, 'released once, not once per payload')
 })

@@ -4,6 +4,7 @@ import { TcpTransport, type TcpTransportOptions } from '../../../runtime/transpo
 import { startTestTransports } from '../../../runtime/transport/testing.ts'
 import type { Frame, PeerState } from '../../../runtime/transport/transport.ts'
 import { encodeFrame, FrameType } from '../../../runtime/transport/framing.ts'
+import { encodeHello } from '../../../runtime/transport/hello.ts'
 import { isT3fsError, type T3fsError } from '../../../runtime/errors.ts'
 
 const HOST = '127.0.0.1'
@@ -185,12 +186,7 @@ t.test('a peer that goes silent is declared down after the heartbeat timeout', a
   const sockets: Socket[] = []
   const server = createServer((socket) => {
     sockets.push(socket)
-    const cluster = Buffer.from('t3fs')
-    const header = new Uint8Array(8 + cluster.length)
-    new DataView(header.buffer).setUint32(0, 1, true)
-    new DataView(header.buffer).setUint32(4, 5, true)
-    header.set(cluster, 8)
-    socket.write(encodeFrame(FrameType.hello, header))
+    socket.write(encodeHello({ node: 5, incarnation: 1, maxFrameBytes: 1 << 20, clusterId: 't3fs' }))
     socket.on('data', () => {})
     socket.on('error', () => {})
   })
@@ -265,12 +261,7 @@ t.test('one-sided ops are bounded: in-flight limit and per-op timeout', async (t
   const sockets: Socket[] = []
   const server = createServer((socket) => {
     sockets.push(socket)
-    const cluster = Buffer.from('t3fs')
-    const header = new Uint8Array(8 + cluster.length)
-    new DataView(header.buffer).setUint32(0, 1, true)
-    new DataView(header.buffer).setUint32(4, 6, true)
-    header.set(cluster, 8)
-    socket.write(encodeFrame(FrameType.hello, header))
+    socket.write(encodeHello({ node: 6, incarnation: 1, maxFrameBytes: 1 << 20, clusterId: 't3fs' }))
     const beat = setInterval(() => socket.write(encodeFrame(FrameType.heartbeat, new Uint8Array(0))), 30)
     socket.on('close', () => clearInterval(beat))
     socket.on('data', () => {})
@@ -357,10 +348,26 @@ t.test('startTestTransports wires n nodes that all see each other', async (t) =>
   for (const n of nodes) for (const o of nodes) if (n !== o) t.equal(n.peerPhase(o.nodeId), 'up')
 })
 
-t.test('frames the peer would refuse are refused at send()', async (t) => {
-  const [a] = await pair(t, { maxHeaderBytes: 1024, maxFrameBytes: 1 << 20 })
-  t.throws(() => a.send(2, { header: new Uint8Array(2000), payloads: [] }), { code: 'ERR_INVALID_OPTION', message: /frame\.header .* at most max_header_size \(1024 bytes\)/ })
-  t.throws(() => a.send(2, { header: new Uint8Array(1), payloads: Array.from({ length: 65 }, () => new Uint8Array(1)) }), { code: 'ERR_INVALID_OPTION', message: /at most 64/ })
-  t.throws(() => a.send(2, { header: new Uint8Array(1), payloads: [new Uint8Array(1 << 20)] }), { code: 'ERR_INVALID_OPTION', message: /at most max_frame_size/ })
+t.test('frames the peer would refuse are refused at send(); a header has no limit short of the frame\'s', async (t) => {
+  const [a, b] = await pair(t, { maxFrameBytes: 1 << 20 })
+  const got = new Promise<number>((resolve) => b.onFrame((_n, f) => resolve(f.header.length)))
+  a.send(2, { header: new Uint8Array(900_000), payloads: [] })
+  t.equal(await got, 900_000, 'a 900 KB header crosses within a 1 MiB frame')
+  t.throws(() => a.send(2, { header: new Uint8Array(1), payloads: Array.from({ length: 256 }, () => new Uint8Array(1)) }), { code: 'ERR_INVALID_OPTION', message: /at most 255/ })
+  t.throws(() => a.send(2, { header: new Uint8Array(1), payloads: [new Uint8Array(1 << 20)] }), { code: 'ERR_INVALID_OPTION', message: /at most 1048576 bytes including the head \(transport\.max_frame_size of node 1\)/ })
   t.equal(a.peerPhase(2), 'up')
+})
+
+t.test('the handshake tells each end the other\'s frame limit: a sender refuses what its peer would not accept', async (t) => {
+  const a = make(1, { maxFrameBytes: 4 << 20 })
+  const b = make(2, { maxFrameBytes: 1 << 20 })
+  t.teardown(() => Promise.all([a.close(), b.close()]))
+  await Promise.all([a.start(), b.start()])
+  const up = untilState(a, 2, 'up')
+  a.addPeer(2, { host: HOST, port: b.port })
+  await up
+  t.equal(a.maxFrameBytesTo(2), 1 << 20)
+  t.equal(a.maxFrameBytes, 4 << 20)
+  t.throws(() => a.send(2, { header: new Uint8Array(1), payloads: [new Uint8Array(2 << 20)] }), { code: 'ERR_INVALID_OPTION', message: /at most 1048576 bytes .*max_frame_size of node 1 and of node 2/ })
+  t.equal(a.peerPhase(2), 'up', 'the refused frame never reached the peer, so the connection stays up')
 })
