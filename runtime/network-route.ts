@@ -166,11 +166,10 @@ class PeerStream {
       this.clear()
       for (let i = 0; i < items.length; i++) {
         const item = items[i]
-        // A tell's sender gets its message back, buffers and all; any other message is dropped here.
-        if (item === null || item.replyTo !== null || item.sender === null) {
-          for (let k = i === 0 ? 0 : pooledEnds[i - 1]; k < pooledEnds[i]; k++) pooled[k].release()
-        }
+        // A message goes to reportUndeliverable, which frees an ask's buffers and gives a tell's
+        // back to its sender; a reply or a control is dropped here, its buffers with it.
         if (item !== null) this.system.reportUndeliverable(addresses[i]!, item, e)
+        else for (let k = i === 0 ? 0 : pooledEnds[i - 1]; k < pooledEnds[i]; k++) pooled[k].release()
       }
       return
     }
@@ -350,8 +349,7 @@ export class NetworkRoute implements RemoteRoute {
     switch (envelope.kind) {
       case 'mail': {
         const to: ActorAddress = { node: system.node, host, id: envelope.to, incarnation }
-        // A tell's sender gets its message back (buffers and all); nobody else would release them.
-        if (envelope.item.replyTo !== null || envelope.item.sender === null) payloads?.releaseClaimedSince(claimed)
+        // reportUndeliverable frees an ask's buffers and gives a tell's back to its sender.
         system.reportUndeliverable(to, envelope.item, staleIncarnation(to, system.incarnation))
         return
       }

@@ -19,7 +19,7 @@ import { T3fsError } from '../errors.ts'
 import { invalidOption } from '../errors.ts'
 import type { SeededRandom } from '../random.ts'
 import { RegionTable } from '../transport/one-sided.ts'
-import type { Frame, NodeTransport, PeerState, RegionHandle } from '../transport/transport.ts'
+import { DEFAULT_MAX_FRAME_BYTES, type Frame, type NodeTransport, type PayloadPlacement, type PeerState, type PlacePayloads, type RegionHandle } from '../transport/transport.ts'
 import type { VirtualClock } from './virtual-clock.ts'
 
 export interface NetworkFaults {
@@ -172,6 +172,8 @@ export class SimNetwork {
     const connection = this.connection(from, to)
     if (!connection.up) throw new T3fsError('ERR_PEER_DOWN', `node ${to} is down (connection lost)`, { node: to })
     const copy: Frame = { header: frame.header.slice(), payloads: frame.payloads.map((p) => p.slice()) }
+    // The bytes are on the wire: the sender's memory (pool slots of its payloads) is free again.
+    frame.release?.()
     this.counters.frames++
     if (this.random.next() < this.faults.dropRate) {
       this.counters.dropped++
@@ -248,8 +250,10 @@ export class SimNetwork {
 export class SimTransport implements NodeTransport {
   readonly kind = 'tcp' as const
   dead = false
-  private frameHandler: (fromNode: number, frame: Frame) => void = () => {}
-  private readonly stateHandlers: ((node: number, state: PeerState) => void)[] = []
+  private frameHandler: (fromNode: number, frame: Frame, placement?: PayloadPlacement) => void = () => {}
+  private place: PlacePayloads | undefined
+  private readonly stateHandlers: ((node: number, state: PeerState, reason?: string) => void)[] = []
+  readonly maxFrameBytes = DEFAULT_MAX_FRAME_BYTES
   private readonly regions: RegionTable
   /** The last state reported per peer, so a report is made once per change. */
   private readonly states = new Map<number, PeerState>()
@@ -281,11 +285,16 @@ export class SimTransport implements NodeTransport {
     return Promise.resolve()
   }
 
-  onFrame(handler: (fromNode: number, frame: Frame) => void): void {
+  onFrame(handler: (fromNode: number, frame: Frame, placement?: PayloadPlacement) => void, place?: PlacePayloads): void {
     this.frameHandler = handler
+    this.place = place
   }
 
-  onPeerState(handler: (node: number, state: PeerState) => void): void {
+  maxFrameBytesTo(node: number): number {
+    return Math.min(this.maxFrameBytes, this.network.transport(node)?.maxFrameBytes ?? this.maxFrameBytes)
+  }
+
+  onPeerState(handler: (node: number, state: PeerState, reason?: string) => void): void {
     this.stateHandlers.push(handler)
   }
 
@@ -319,10 +328,20 @@ export class SimTransport implements NodeTransport {
     return this.network.transport(node)?.incarnation
   }
 
-  /** From the network: a frame arrived. */
+  /**
+   * From the network: a frame arrived. Its payloads go where the router places them (pool slots),
+   * as the TCP transport reads them straight into place, so the same refusals happen here.
+   */
   deliverFrame(from: number, frame: Frame): void {
     if (this.dead) return
-    this.frameHandler(from, frame)
+    const placement = frame.payloads.length === 0 ? undefined : this.place?.(from, frame.header, frame.payloads.map((p) => p.length))
+    if (placement === undefined) return this.frameHandler(from, frame)
+    const payloads = placement.targets.map((target, i) => {
+      if (target === null) return new Uint8Array(0)
+      target.set(frame.payloads[i])
+      return target
+    })
+    this.frameHandler(from, { header: frame.header, payloads }, placement)
   }
 
   /** From the network: the connection to `node` changed. */
@@ -333,7 +352,7 @@ export class SimTransport implements NodeTransport {
       const error = new T3fsError('ERR_PEER_DOWN', `node ${node} is down (${reason})`, { node, reason })
       for (const [id, op] of this.ops) if (op.node === node) { this.ops.delete(id); op.reject(error) }
     }
-    for (const handler of this.stateHandlers) handler(node, state)
+    for (const handler of this.stateHandlers) handler(node, state, reason)
   }
 
   private checkPeer(node: number): void {
