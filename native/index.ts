@@ -64,8 +64,12 @@ export interface UringStats {
   deferTaskrun: boolean
 }
 
-/** The built addon; T3FS_NATIVE_ADDON overrides the path (tests use it to check the not-built error). */
-const addonPath = process.env.T3FS_NATIVE_ADDON ?? fileURLToPath(new URL('./t3fs_native.node', import.meta.url))
+/**
+ * The built addon; T3FS_NATIVE_ADDON overrides the path (tests use it to check the not-built error).
+ * cargo builds it into native/ at install time, which compiled code (dist/native/index.js) reaches from dist/.
+ */
+const addonPath = process.env.T3FS_NATIVE_ADDON ??
+  fileURLToPath(new URL(import.meta.url.endsWith('.js') ? '../../native/t3fs_native.node' : './t3fs_native.node', import.meta.url))
 const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]))
 
 function makeError(code: string, message: string, errno: number, syscall: string, path?: string): Error {
@@ -87,7 +91,7 @@ export function native(): Addon {
     loadError = new T3fsError(
       'ERR_NATIVE_UNAVAILABLE',
       `the native addon ${addonPath} was not built (io_uring, CRC32C, affinity, FUSE and verbs need it); ` +
-        'install Rust (`apt-get install cargo` or rustup) and run `npm run build:native`',
+        'install Rust (`apt-get install cargo` or rustup) and run `npm run build:native` (in a project that installed t3fs: `npm rebuild t3fs`)',
       { path: addonPath },
     )
     throw loadError
