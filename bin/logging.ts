@@ -3,9 +3,10 @@
  * pipe, a file), readable lines through pino-pretty when a person is watching. The level comes from
  * `--log-level`, else T3FS_LOG_LEVEL, else the profile's `log.level`; worker hosts get the same.
  */
+import { writeSync } from 'node:fs'
 import { isatty } from 'node:tty'
 import pino from 'pino'
-import pretty from 'pino-pretty'
+import { prettyFactory } from 'pino-pretty'
 import { readableLogOptions, type Logger, type LogLevel } from '../runtime/logger.ts'
 import { T3fsError } from '../runtime/errors.ts'
 import type { LogLevel as ProfileLogLevel } from '../runtime/profile/index.ts'
@@ -40,12 +41,23 @@ export function logFormatFor(fd: number): LogFormat {
   return isatty(fd) ? 'pretty' : 'json'
 }
 
-/** The node's pino logger on `fd` (stderr unless a test says otherwise). */
+/**
+ * The node's pino logger on `fd` (stderr unless a test says otherwise). Readable lines are formatted
+ * and written synchronously as they come (a terminal is slow anyway), so none is lost at exit.
+ */
 export function createNodeLogger(options: { level: ProfileLogLevel; node: number; format: LogFormat; fd?: number }): pino.Logger {
   const fd = options.fd ?? 2
   const settings = { level: options.level, base: { node: options.node } }
-  if (options.format === 'pretty') return pino(settings, pretty({ ...readableLogOptions, destination: fd, sync: true }))
+  if (options.format === 'pretty') {
+    const prettify = prettyFactory(readableLogOptions)
+    return pino(settings, { write: (line: string) => writeAll(fd, prettify(line)) })
+  }
   return pino(settings, pino.destination({ fd, sync: false }))
+}
+
+function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text)
+  for (let offset = 0; offset < bytes.length;) offset += writeSync(fd, bytes, offset)
 }
 
 /** The worker hosts' level: the runtime logger has no trace or fatal, so they round to debug and error. */

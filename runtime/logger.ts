@@ -1,8 +1,8 @@
 /**
  * The logging seam actors use (ctx.log). Production binds it to pino in the launcher; tests and the
  * simulator collect records in memory. Events are named (`evt`) so tests can assert on them.
- * Without a sink, records go to stderr: JSON lines, or pino-pretty's readable lines (the launcher's
- * look, `readableLogOptions`) when stderr is a terminal, so worker hosts read like host 0.
+ * Without a sink, records go to stderr as pino's JSON lines (numeric level, time), or pino-pretty's
+ * readable lines (`readableLogOptions`) when stderr is a terminal, so worker hosts read like host 0.
  */
 import { createRequire } from 'node:module'
 import { isatty } from 'node:tty'
@@ -35,16 +35,13 @@ let stderrSink: ((record: LogRecord) => void) | undefined
 /** Decided once per thread: fd 2 is the process's, so a worker thread sees the same terminal. */
 function defaultSink(): (record: LogRecord) => void {
   if (stderrSink) return stderrSink
+  const pinoRecord = (record: LogRecord) => ({ level: pinoLevel[record.level], time: Date.now(), ...record.fields, msg: record.message })
   if (isatty(2)) {
     const { prettyFactory } = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty')
     const prettify = prettyFactory(readableLogOptions)
-    stderrSink = (record) => {
-      process.stderr.write(prettify({ level: pinoLevel[record.level], time: Date.now(), ...record.fields, msg: record.message }))
-    }
+    stderrSink = (record) => process.stderr.write(prettify(pinoRecord(record)))
   } else {
-    stderrSink = (record) => {
-      process.stderr.write(`${JSON.stringify({ level: record.level, ...record.fields, msg: record.message })}\n`)
-    }
+    stderrSink = (record) => process.stderr.write(`${JSON.stringify(pinoRecord(record))}\n`)
   }
   return stderrSink
 }

@@ -121,7 +121,8 @@ t.test('--log-level beats T3FS_LOG_LEVEL and the profile, for the worker hosts t
   const { output, code } = await runUntil(t, child, /"evt":"NodeStarted"/)
   t.equal(code, 0)
   t.match(output, /"evt":"NodeStarted"/, 'host 0 logs at info')
-  t.match(output, /"host":1,.*"evt":"HelloActorInit","greeting":"from-host-1"/, 'worker host 1 logs at info')
+  const hello = output.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>).find((r) => r.evt === 'HelloActorInit')
+  t.match(hello, { level: 30, time: Number, node: 7, host: 1, greeting: 'from-host-1' }, 'worker host 1 logs at info, as pino does')
 })
 
 t.test('T3FS_LOG_LEVEL beats the profile', async (t) => {
