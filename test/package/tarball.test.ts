@@ -198,6 +198,17 @@ t.test('npx t3fs: --version, launch --dry-run, a running node and admin', async 
   t.notMatch(stopped.stderr, /ERR_|"level":50/, 'no errors logged')
 })
 
+t.test('an actor module in TypeScript, without a loader, fails the launch saying what it needs', async (t) => {
+  writeFileSync(join(app, 'my-actor.ts'), "export const mine = { kind: 'mine', init: (): number => 0, handle(): void {} }\n")
+  writeFileSync(join(app, 'ts-actor.toml'), [
+    '[node]', 'id = 3', `root = ${JSON.stringify(app)}`, '[listen]', 'tcp = "127.0.0.1:0"', '[placement]', 'hosts_per_domain = 1',
+    '[kv]', 'backend = "memory"', '[[actors]]', 'name = "mine"', 'module = "my-actor.ts"', 'export = "mine"', 'host = 1', '',
+  ].join('\n'))
+  const launched = await node(['node_modules/.bin/t3fs', 'launch', 'ts-actor.toml'])
+  t.equal(launched.code, 1)
+  t.match(launched.stderr, /actor mine \(mine from .*my-actor\.ts\) did not start: .*a TypeScript module needs a loader in every thread \(start node with `--import tsx`\)/)
+})
+
 t.test("tsc --strict on the README's code against the installed declarations", async (t) => {
   const own = createRequire(join(repo, 'package.json'))
   const versionOf = (name: string) => (own(`${name}/package.json`) as { version: string }).version
