@@ -49,8 +49,9 @@ export function usage(): string {
 }
 
 function version(): string {
+  // By package name, so the same line works from bin/cli.ts and from the compiled dist/bin/cli.js.
   const require = createRequire(import.meta.url)
-  return (require('../package.json') as { version: string }).version
+  return (require('t3fs/package.json') as { version: string }).version
 }
 
 export async function main(argv: string[], io: Io): Promise<number> {

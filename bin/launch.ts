@@ -10,23 +10,27 @@
  */
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
-import pino from 'pino'
-import { NodeRuntime, readTopology, type Logger, type NumaDomain } from '../runtime/index.ts'
+import type pino from 'pino'
+import { NodeRuntime, readTopology, type NumaDomain } from '../runtime/index.ts'
 import { isT3fsError, T3fsError, toT3fsError } from '../runtime/errors.ts'
 import { loadProfile, parseOverrideValue, type Profile } from '../runtime/profile/index.ts'
 import { createTransport, selectTransport } from '../runtime/transport/index.ts'
 import type { Io } from './cli.ts'
 import { declaredNeeds, spawnArgs } from './actor-args.ts'
 import { buildPlan, formatPlan } from './plan.ts'
+import { createNodeLogger, LOG_LEVELS, logFormatFor, resolveLogLevel, runtimeLogger, runtimeLogLevel } from './logging.ts'
 
-const HELP = `usage: t3fs launch [--dry-run] [--json] [--config.<key>=<value> ...] <profile.toml>
+const HELP = `usage: t3fs launch [--dry-run] [--json] [--log-level <level>] [--config.<key>=<value> ...] <profile.toml>
 
 Starts a node from its TOML profile (see configs/dev.toml; keys in runtime/profile/schema.ts).
-Logs go to stderr as JSON lines (pino). SIGINT/SIGTERM shut the node down cleanly.
+Logs go to stderr: readable lines on a terminal, else JSON lines (pino). SIGINT/SIGTERM shut the
+node down cleanly.
 
 options:
   --dry-run   load and validate the profile, print the resolved plan, start nothing
   --json      with --dry-run: print the plan as JSON
+  --log-level <level>
+              ${LOG_LEVELS.join(', ')}; beats $T3FS_LOG_LEVEL, which beats the profile's log.level
   --config.<key>=<value>
               override one profile key after all files, as 3FS does
               (e.g. --config.node.id=2 --config.listen.tcp=127.0.0.1:9001)
@@ -59,7 +63,7 @@ export async function launchCommand(argv: string[], io: Io): Promise<number> {
   try {
     parsed = parseArgs({
       args,
-      options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, 'log-level': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
       allowPositionals: true,
       strict: true,
     })
@@ -83,6 +87,12 @@ export async function launchCommand(argv: string[], io: Io): Promise<number> {
     io.stderr.write(`t3fs launch: ${isT3fsError(error) ? error.message : String(error)}\n`)
     return 1
   }
+  try {
+    profile = { ...profile, log: { level: resolveLogLevel(values['log-level'], process.env.T3FS_LOG_LEVEL, profile.log.level).level } }
+  } catch (error) {
+    io.stderr.write(`t3fs launch: ${(error as Error).message}\n\n${HELP}`)
+    return 2
+  }
   if (values['dry-run']) {
     let choice
     try {
@@ -102,16 +112,6 @@ export async function launchCommand(argv: string[], io: Io): Promise<number> {
   return runNode(profile, io)
 }
 
-function runtimeLogger(log: pino.Logger): Logger {
-  return {
-    debug: (fields, message) => log.debug(fields, message),
-    info: (fields, message) => log.info(fields, message),
-    warn: (fields, message) => log.warn(fields, message),
-    error: (fields, message) => log.error(fields, message),
-    child: (fields) => runtimeLogger(log.child(fields)),
-  }
-}
-
 function domainsFor(profile: Profile): NumaDomain[] {
   const topology = readTopology()
   return profile.placement.numaDomains.map((id) => {
@@ -129,7 +129,7 @@ function domainsFor(profile: Profile): NumaDomain[] {
 }
 
 async function runNode(profile: Profile, io: Io): Promise<number> {
-  const log = pino({ level: profile.log.level, base: { node: profile.node.id } }, pino.destination({ fd: 2, sync: false }))
+  const log = createNodeLogger({ level: profile.log.level, node: profile.node.id, format: logFormatFor(2) })
   let runtime: NodeRuntime | null = null
   let transport: ReturnType<typeof createTransport>['transport'] | null = null
   const stopping = waitForSignal(log)
@@ -144,6 +144,7 @@ async function runNode(profile: Profile, io: Io): Promise<number> {
       hostsPerDomain: profile.placement.hostsPerDomain,
       domains: domainsFor(profile),
       log: runtimeLogger(log.child({ component: 'runtime' })),
+      logLevel: runtimeLogLevel(profile.log.level),
       transport,
       ...(profile.bufferPool.length > 0 ? { bufferPool: { classes: profile.bufferPool } } : {}),
       ...(profile.disk === null ? {} : { disk: profile.disk }),

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// The `t3fs` command. TypeScript runs through tsx (Node 20 cannot strip types itself).
+// The `t3fs` command from the TypeScript sources (a checkout: tests, development). TypeScript runs
+// through tsx, as Node 20 cannot strip types itself. The installed command is dist/bin/t3fs.js.
 import { register } from 'tsx/esm/api'
 
 register()
-const { main } = await import('./cli.ts')
-process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr })
+await import('./t3fs.ts')

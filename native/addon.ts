@@ -83,7 +83,9 @@ export interface QueuePairInfo { qpNum: number; lid: number; gid: string; psn: n
 export interface WorkCompletion { wrId: number; status: number; opcode: number; byteLength: number }
 
 /** The built addon; T3FS_NATIVE_ADDON overrides the path (tests use it to check the not-built error). */
-const addonPath = process.env.T3FS_NATIVE_ADDON ?? fileURLToPath(new URL('./t3fs_native.node', import.meta.url))
+// cargo builds it into native/ at install time; compiled code (dist/native/addon.js) reaches it from dist/.
+const addonPath = process.env.T3FS_NATIVE_ADDON ??
+  fileURLToPath(new URL(import.meta.url.endsWith('.js') ? '../../native/t3fs_native.node' : './t3fs_native.node', import.meta.url))
 const errnoNames = new Map<number, string>(Object.entries(osConstants.errno).map(([name, n]) => [n, name]))
 
 function makeError(code: string, message: string, errno: number, syscall: string, path?: string): Error {
@@ -105,7 +107,7 @@ export function native(): Addon {
     loadError = new T3fsError(
       'ERR_NATIVE_UNAVAILABLE',
       `the native addon ${addonPath} was not built (io_uring, CRC32C, affinity, FUSE and verbs need it); ` +
-        'install Rust (`apt-get install cargo` or rustup) and run `npm run build:native`',
+        'install Rust (`apt-get install cargo` or rustup) and run `npm run build:native` (in a project that installed t3fs: `npm rebuild t3fs`)',
       { path: addonPath },
     )
     throw loadError

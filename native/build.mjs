@@ -20,7 +20,7 @@ if (!cargo) {
     '[t3fs native] cargo (the Rust toolchain) was not found, so the native addon (io_uring, CRC32C, ' +
       'affinity, FUSE mount, verbs) was NOT built.\n' +
       '  Install Rust: `apt-get install cargo` or https://rustup.rs (then `. ~/.cargo/env`),\n' +
-      '  then run `npm run build:native`.',
+      '  then run `npm run build:native` (in a project that installed t3fs: `npm rebuild t3fs`).',
   )
   process.exit(0)
 }

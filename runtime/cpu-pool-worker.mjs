@@ -7,8 +7,13 @@ async function load(specifier) {
   let module = loaded.get(specifier)
   if (module === undefined) {
     if (specifier.endsWith('.ts') && !tsxRegistered) {
-      const { register } = await import('tsx/esm/api')
-      register()
+      const api = await import('tsx/esm/api').catch(() => null)
+      if (api === null) {
+        const error = new Error(`${specifier} is TypeScript and tsx (its loader) is not installed; accepted: a .js module, or install tsx`)
+        error.code = 'ERR_TYPESCRIPT_LOADER'
+        throw error
+      }
+      api.register()
       tsxRegistered = true
     }
     module = await import(specifier)

@@ -13,6 +13,7 @@ import { allocateBufferPool, BufferPool, type BufferPoolOptions } from './buffer
 import { hostDied } from './runtime-errors.ts'
 import { NetworkRoute } from './network-route.ts'
 import { UringDisk } from './disk/uring-disk.ts'
+import { siblingModule } from './module-url.ts'
 import { registry, registryActorId } from './registry.ts'
 import { regionsActor, regionsActorId } from './regions-actor.ts'
 import { lookupOn } from './node-client.ts'
@@ -109,7 +110,7 @@ export class NodeRuntime {
     const hosts = placements.map((domain, index): HostHandle => {
       const host = index + 1
       const data: HostWorkerData = { node, host, incarnation, cpus: domain.cpus, mesh: memory, logLevel, bufferPool: poolMemory, diskRoot }
-      const worker = startWorker(new URL('./worker-host-main.ts', import.meta.url), data)
+      const worker = startWorker(siblingModule('./worker-host-main.ts', import.meta.url), data)
       return { host, domain: domain.id, cpus: domain.cpus, worker, control: wrap<HostControl>(nodeEndpoint(worker)), alive: true, exitReason: null, calls: new Set() }
     })
     const runtime = new NodeRuntime(system, mesh, hosts, options.transport ?? null)
@@ -252,7 +253,7 @@ function raceExit<T>(handle: HostHandle, call: Promise<T>): Promise<T> {
 
 /**
  * Starts a worker on a module. A `.ts` entry (running from source) needs tsx registered inside the
- * worker first; compiled `.js` entries start directly.
+ * worker first; compiled `.js` entries (a built package, see module-url.ts) start directly.
  */
 export function startWorker(entry: URL, workerData: unknown, transferList: Transferable[] = []): Worker {
   if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData, transferList })

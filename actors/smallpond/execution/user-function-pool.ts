@@ -5,13 +5,14 @@
  */
 import { availableParallelism } from 'node:os'
 import { CpuPool } from '../../../runtime/cpu-pool.ts'
+import { siblingModule } from '../../../runtime/module-url.ts'
 import type { RowBatchTask } from './user-function-worker.ts'
 
 export const USER_FUNCTION_POOL_MAX_THREADS = Math.max(1, Math.min(4, availableParallelism()))
 /** Bounded queue: a batch beyond this is refused with ERR_POOL_FULL. */
 export const USER_FUNCTION_POOL_MAX_QUEUE = 64
 
-const applyRows = { module: new URL('./user-function-worker.ts', import.meta.url).href, export: 'applyRows' }
+const applyRows = { module: siblingModule('./user-function-worker.ts', import.meta.url).href, export: 'applyRows' }
 let pool: CpuPool | undefined
 
 function getPool(): CpuPool {
