@@ -11,6 +11,7 @@
  */
 import { pathToFileURL } from 'node:url'
 import { T3fsError } from '../runtime/errors.ts'
+import { loadDefinition } from '../runtime/definition-loader.ts'
 import type { ActorEntry, Profile } from '../runtime/profile/index.ts'
 
 /** Services the launcher can hand an actor, and the spawn-arg key each arrives under. */
@@ -18,11 +19,8 @@ export const NODE_SERVICES: Readonly<Record<string, string>> = { kv: 'nodeKv' }
 
 /** The `needs` an actor's definition declares (none when it declares nothing). */
 export async function declaredNeeds(actor: ActorEntry): Promise<readonly string[]> {
-  const module = (await import(pathToFileURL(actor.module).href)) as Record<string, unknown>
-  const definition = module[actor.export]
-  if (typeof definition !== 'object' || definition === null) {
-    throw new T3fsError('ERR_PROFILE', `actor ${actor.name}: ${actor.module} exports no actor definition named ${actor.export}; accepted: the name of an export made with defineActor`, { actor: actor.name, key: 'export', value: actor.export })
-  }
+  // The worker host's own loader: the same file (compiled in a built package), the same errors.
+  const definition = await loadDefinition({ module: pathToFileURL(actor.module).href, export: actor.export })
   const needs = (definition as { needs?: unknown }).needs ?? []
   if (!Array.isArray(needs) || needs.some((n) => typeof n !== 'string' || !(n in NODE_SERVICES))) {
     throw new T3fsError('ERR_PROFILE', `actor ${actor.name}: its definition ${actor.export} declares needs ${JSON.stringify(needs)}; accepted: a list of ${Object.keys(NODE_SERVICES).map((s) => JSON.stringify(s)).join(', ')}`, { actor: actor.name, key: 'needs' })

@@ -56,5 +56,5 @@ t.test('a param may neither shadow nor configure a service the actor needs', asy
 t.test('an unknown declared need, or an export that is no definition, is a clear error', async (t) => {
   const p = profileWith('backend = "memory"', actor('g', 'needsGpu', 'test/bin/fixtures/needs-actor.ts') + actor('x', 'NoSuchExport', 'test/bin/fixtures/needs-actor.ts'))
   await t.rejects(declaredNeeds(p.actors[0]), { code: 'ERR_PROFILE', message: /actor g: its definition needsGpu declares needs \["gpu"\]; accepted: a list of "kv"/ })
-  await t.rejects(declaredNeeds(p.actors[1]), { code: 'ERR_PROFILE', message: /actor x: .*needs-actor\.ts exports no actor definition named NoSuchExport/ })
+  await t.rejects(declaredNeeds(p.actors[1]), { code: 'ERR_DEFINITION_NOT_FOUND', message: /needs-actor\.ts has no actor definition exported as "NoSuchExport"/ }, 'the worker host\'s own loader says it')
 })

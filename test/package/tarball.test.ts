@@ -71,11 +71,18 @@ t.test('the checkout runs its TypeScript sources; compiled code names compiled s
   t.equal(siblingModule('./worker-host-main.ts', 'file:///p/runtime/node-runtime.ts').href, 'file:///p/runtime/worker-host-main.ts')
 })
 
+/** A `files` entry as paths of the checkout: `dir/*.ext` (the only glob the manifest uses) expanded. */
+function expandGlob(entry: string): string[] {
+  const star = /^(.*)\/\*(\.[a-z]+)$/.exec(entry)
+  if (star === null) return [entry]
+  return readdirSync(join(repo, star[1])).filter((name) => name.endsWith(star[2])).map((name) => `${star[1]}/${name}`)
+}
+
 t.test('npm pack: a tarball of the compiled package', async (t) => {
   // A copy of the packed files, so that pack's prepare (the build) cannot disturb this checkout.
   const stage = join(work, 'stage')
   for (const file of ['package.json', 'README.md', 'tsconfig.json', 'tsconfig.build.json']) cpSync(join(repo, file), join(stage, file))
-  for (const entry of manifest.files.filter((f) => !f.startsWith('dist'))) {
+  for (const entry of manifest.files.filter((f) => !f.startsWith('dist')).flatMap(expandGlob)) {
     cpSync(join(repo, entry), join(stage, entry), { recursive: true, filter: (src) => !src.includes('/native/target') && !src.endsWith('.node') })
   }
   symlinkSync(join(repo, 'node_modules'), join(stage, 'node_modules'))
