@@ -104,4 +104,9 @@ export interface KvStats {
   retries: number
   conflicts: number
   tooOld: number
+  /**
+   * Group-commit batches this handle has written (memory, lmdb): one durable write each, so
+   * commits / batches is the mean batch size. Absent on fdb, whose proxies batch out of sight.
+   */
+  readonly batches?: number
 }
