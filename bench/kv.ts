@@ -10,9 +10,16 @@
  *               against the on-disk log, apply + log append in one LMDB write transaction.
  * - kv txn x2:  two worker threads doing the same on a small hot key set, so they conflict;
  *               conflict_retry_rate = retries / committed transactions.
+ * - create x1, x16: 1 or 16 concurrent clients (one thread, as in a meta server) each doing
+ *               create-like transactions: a read of a missing dentry key, then a put of an inode
+ *               and of the dentry (as a metadata create does). With 16, commits that arrive while
+ *               a batch is being written share the next one (group commit): txn16_vs_raw_put.
+ * - create x16, no batching: the same with groupCommit { maxTxns: 1 } (one LMDB transaction
+ *               per commit), to show what the batching buys.
  * - (no fsync) rows: the same pair with noSync, CPU-bound: the layer's own cost per transaction.
  * Raw and kv run in alternating short rounds so that load from other processes hits both alike;
- * txn_vs_raw is the median of the per-round ratios. Ends with one JSON line.
+ * txn_vs_raw, txn1_vs_raw_put and txn16_vs_raw_put are medians of the per-round ratios. Ends with
+ * one JSON line.
  */
 import { open } from 'lmdb'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -26,6 +33,8 @@ const ROUNDS = 10
 const KEYS = 1000
 const HOT_KEYS = 2
 const VALUE_BYTES = 100
+const INODE_BYTES = 100
+const CREATE_CLIENTS = 16
 
 const keyOf = (i: number) => Buffer.from(`acct/${String(i).padStart(6, '0')}`)
 const valueOf = (n: number) => {
@@ -85,6 +94,33 @@ async function kvSlicer(path: string, keys: number, seed: number, noSync = false
   return { slice, close: () => kv.close() }
 }
 
+/** `clients` concurrent loops of create-like transactions (get a missing dentry; put inode + dentry), for `ms`. */
+async function createSlicer(path: string, clients: number, maxTxns?: number): Promise<{ slice: Slice; close: () => Promise<void>; batches: () => number }> {
+  const kv = await openKv({ backend: 'lmdb', path, ...(maxTxns === undefined ? {} : { groupCommit: { maxTxns } }) })
+  let next = 0
+  const inode = Buffer.alloc(INODE_BYTES, 0x69)
+  const slice: Slice = async (ms) => {
+    let ops = 0
+    const retriesBefore = kv.stats.retries
+    const start = performance.now()
+    const client = async () => {
+      while (performance.now() - start < ms) {
+        const id = next++
+        const dentry = Buffer.from(`dent/${String(id % 64).padStart(4, '0')}/file-${id}`)
+        await kv.transact(async (tx) => {
+          if ((await tx.get(dentry)) !== undefined) throw new Error(`bench: ${dentry.toString()} exists`)
+          tx.set(Buffer.from(`inod/${String(id).padStart(12, '0')}`), inode)
+          tx.set(dentry, Buffer.from(String(id).padStart(16, '0')))
+        })
+        ops++
+      }
+    }
+    await Promise.all(Array.from({ length: clients }, () => client()))
+    return { ops, ms: performance.now() - start, retries: kv.stats.retries - retriesBefore }
+  }
+  return { slice, close: () => kv.close(), batches: () => kv.stats.batches ?? 0 }
+}
+
 async function kvTxns(path: string, keys: number, seed: number): Promise<RunResult> {
   const s = await kvSlicer(path, keys, seed)
   const r = await s.slice(DURATION_MS)
@@ -122,74 +158,106 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
 
+interface Measured {
+  total: RunResult
+  /** This row's rate ÷ the first row's, per round. */
+  ratios: number[]
+}
+
+/**
+ * Runs the slicers one after another in `ROUNDS` alternating rounds of `sliceMs` each, so load
+ * from other processes hits them alike; ratios are to the first slicer (the baseline) per round.
+ */
+async function alternate(slicers: Slice[], sliceMs: number): Promise<Measured[]> {
+  const out: Measured[] = slicers.map(() => ({ total: { ops: 0, ms: 0, retries: 0 }, ratios: [] }))
+  for (let round = 0; round < ROUNDS; round++) {
+    const results: RunResult[] = []
+    for (const slice of slicers) results.push(await slice(sliceMs))
+    results.forEach((r, i) => {
+      out[i].total = add(out[i].total, r)
+      out[i].ratios.push(rate(r) / rate(results[0]))
+    })
+  }
+  return out
+}
+
+/** The durable rows: raw put (baseline), raw get+put, kv get+set, and the create rows. */
+async function durableRows(root: string) {
+  const raw = rawSlicer(join(root, 'raw'), false)
+  const rawRmw = rawSlicer(join(root, 'rawrmw'), true)
+  const kv = await kvSlicer(join(root, 'kv1'), KEYS, 1)
+  const create1 = await createSlicer(join(root, 'create1'), 1)
+  const create16 = await createSlicer(join(root, 'create16'), CREATE_CLIENTS)
+  const create16Alone = await createSlicer(join(root, 'create16alone'), CREATE_CLIENTS, 1)
+  const [rawM, rmwM, kvM, c1M, c16M, c16AloneM] = await alternate([raw.slice, rawRmw.slice, kv.slice, create1.slice, create16.slice, create16Alone.slice], DURATION_MS / ROUNDS)
+  const meanBatch = c16M.total.ops / Math.max(1, create16.batches())
+  await Promise.all([raw.close(), rawRmw.close(), kv.close(), create1.close(), create16.close(), create16Alone.close()])
+  return { rawM, rmwM, kvM, c1M, c16M, c16AloneM, meanBatch }
+}
+
+/** The same raw put and kv get+set without fsync: CPU-bound, so it shows the layer's own cost. */
+async function noSyncRows(root: string) {
+  const rawNs = rawSlicer(join(root, 'rawns'), false, true)
+  const kvNs = await kvSlicer(join(root, 'kvns'), KEYS, 1, true)
+  const [rawNsM, kvNsM] = await alternate([rawNs.slice, kvNs.slice], DURATION_MS / ROUNDS / 2)
+  await Promise.all([rawNs.close(), kvNs.close()])
+  return { rawNsM, kvNsM }
+}
+
+/** Two worker threads on HOT_KEYS counters; checks that no increment was lost. */
+async function twoThreadRow(root: string) {
+  const twoPath = join(root, 'kv2')
+  const two = await Promise.all([inWorker(twoPath, 1), inWorker(twoPath, 2)])
+  const twoOps = two.reduce((s, r) => s + r.ops, 0)
+  const twoRetries = two.reduce((s, r) => s + r.retries, 0)
+  const twoRate = two.reduce((s, r) => s + rate(r), 0)
+  const counted = await sumCounters(twoPath)
+  if (counted !== twoOps) throw new Error(`lost update: ${twoOps} increments committed but the counters sum to ${counted}`)
+  return { twoOps, twoRetries, twoRate, counted }
+}
+
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 't3fs-bench-kv-'))
   try {
-    // Raw and kv alternate in short slices so load from other processes hits both alike.
-    const raw = rawSlicer(join(root, 'raw'), false)
-    const rawRmw = rawSlicer(join(root, 'rawrmw'), true)
-    const kv = await kvSlicer(join(root, 'kv1'), KEYS, 1)
-    const sliceMs = DURATION_MS / ROUNDS
-    let rawTotal: RunResult = { ops: 0, ms: 0, retries: 0 }
-    let rmwTotal: RunResult = { ops: 0, ms: 0, retries: 0 }
-    let kvTotal: RunResult = { ops: 0, ms: 0, retries: 0 }
-    const ratios: number[] = []
-    for (let round = 0; round < ROUNDS; round++) {
-      const r = await raw.slice(sliceMs)
-      const m = await rawRmw.slice(sliceMs)
-      const k = await kv.slice(sliceMs)
-      rawTotal = add(rawTotal, r)
-      rmwTotal = add(rmwTotal, m)
-      kvTotal = add(kvTotal, k)
-      ratios.push(rate(k) / rate(r))
-    }
-    await Promise.all([raw.close(), rawRmw.close(), kv.close()])
-    // The same pair without fsync: CPU-bound, so it shows the layer's own cost.
-    const rawNs = rawSlicer(join(root, 'rawns'), false, true)
-    const kvNs = await kvSlicer(join(root, 'kvns'), KEYS, 1, true)
-    let rawNsTotal: RunResult = { ops: 0, ms: 0, retries: 0 }
-    let kvNsTotal: RunResult = { ops: 0, ms: 0, retries: 0 }
-    const nsRatios: number[] = []
-    for (let round = 0; round < ROUNDS; round++) {
-      const r = await rawNs.slice(sliceMs / 2)
-      const k = await kvNs.slice(sliceMs / 2)
-      rawNsTotal = add(rawNsTotal, r)
-      kvNsTotal = add(kvNsTotal, k)
-      nsRatios.push(rate(k) / rate(r))
-    }
-    await Promise.all([rawNs.close(), kvNs.close()])
-    const twoPath = join(root, 'kv2')
-    const two = await Promise.all([inWorker(twoPath, 1), inWorker(twoPath, 2)])
-    const twoOps = two.reduce((s, r) => s + r.ops, 0)
-    const twoRetries = two.reduce((s, r) => s + r.retries, 0)
-    const twoRate = two.reduce((s, r) => s + rate(r), 0)
-    const counted = await sumCounters(twoPath)
-    if (counted !== twoOps) throw new Error(`lost update: ${twoOps} increments committed but the counters sum to ${counted}`)
-    const txnVsRaw = median(ratios)
+    const { rawM, rmwM, kvM, c1M, c16M, c16AloneM, meanBatch } = await durableRows(root)
+    const { rawNsM, kvNsM } = await noSyncRows(root)
+    const { twoOps, twoRetries, twoRate, counted } = await twoThreadRow(root)
+    const rawRate = rate(rawM.total)
     const rows: Array<[string, string, string]> = [
-      ['raw lmdb put (1 putSync per transactionSync)', rate(rawTotal).toFixed(0), '1.00'],
-      ['raw lmdb get+put (1 transactionSync)', rate(rmwTotal).toFixed(0), (rate(rmwTotal) / rate(rawTotal)).toFixed(2)],
-      [`kv txn get+set, 1 worker, ${KEYS} keys`, rate(kvTotal).toFixed(0), (rate(kvTotal) / rate(rawTotal)).toFixed(2)],
-      [`kv txn get+set, 2 threads, ${HOT_KEYS} hot keys`, twoRate.toFixed(0), (twoRate / rate(rawTotal)).toFixed(2)],
-      ['(no fsync) raw lmdb put, noSync', rate(rawNsTotal).toFixed(0), '-'],
-      ['(no fsync) kv txn get+set, noSync', rate(kvNsTotal).toFixed(0), `${median(nsRatios).toFixed(2)} of raw noSync`],
+      ['raw lmdb put (1 putSync per transactionSync)', rawRate.toFixed(0), '1.00'],
+      ['raw lmdb get+put (1 transactionSync)', rate(rmwM.total).toFixed(0), median(rmwM.ratios).toFixed(2)],
+      [`kv txn get+set, 1 worker, ${KEYS} keys`, rate(kvM.total).toFixed(0), median(kvM.ratios).toFixed(2)],
+      [`kv txn get+set, 2 threads, ${HOT_KEYS} hot keys`, twoRate.toFixed(0), (twoRate / rawRate).toFixed(2)],
+      ['kv create (get missing + 2 sets), 1 client', rate(c1M.total).toFixed(0), median(c1M.ratios).toFixed(2)],
+      [`kv create, ${CREATE_CLIENTS} clients, group commit (mean batch ${meanBatch.toFixed(1)})`, rate(c16M.total).toFixed(0), median(c16M.ratios).toFixed(2)],
+      [`kv create, ${CREATE_CLIENTS} clients, no batching (maxTxns 1)`, rate(c16AloneM.total).toFixed(0), median(c16AloneM.ratios).toFixed(2)],
+      ['(no fsync) raw lmdb put, noSync', rate(rawNsM.total).toFixed(0), '-'],
+      ['(no fsync) kv txn get+set, noSync', rate(kvNsM.total).toFixed(0), `${median(kvNsM.ratios).toFixed(2)} of raw noSync`],
     ]
-    console.log(`kv bench on lmdb: ${ROUNDS} alternating rounds of ${sliceMs} ms per single-thread row, ${DURATION_MS} ms for the two-thread row; ${VALUE_BYTES}-byte values; durable commits (lmdb defaults) on every row`)
-    console.log('compared: a kv transaction (snapshot get + set, conflict check, commit) vs one putSync inside one lmdb transactionSync')
+    console.log(`kv bench on lmdb: ${ROUNDS} alternating rounds of ${DURATION_MS / ROUNDS} ms per single-thread row, ${DURATION_MS} ms for the two-thread row; ${VALUE_BYTES}-byte values; durable commits (lmdb defaults) on every row`)
+    console.log('compared: a kv transaction (snapshot get + set or create, conflict check, group commit) vs one putSync inside one lmdb transactionSync; "vs raw put" is the median of per-round ratios')
     console.log('| what | per s | vs raw put |')
     console.log('|---|---:|---:|')
     for (const [what, perS, ratio] of rows) console.log(`| ${what} | ${perS} | ${ratio} |`)
-    console.log(`per-round kv/raw ratios: ${ratios.map((r) => r.toFixed(2)).join(' ')} (median ${txnVsRaw.toFixed(3)})`)
+    const list = (m: Measured) => m.ratios.map((r) => r.toFixed(2)).join(' ')
+    console.log(`per-round ratios to raw put: kv get+set ${list(kvM)}; create x1 ${list(c1M)}; create x${CREATE_CLIENTS} ${list(c16M)}`)
     console.log(`two-thread run: ${twoOps} commits, ${twoRetries} conflict retries (${(twoRetries / Math.max(1, twoOps)).toFixed(3)} per commit); counters sum to ${counted} (no lost update)`)
+    const ratio = (m: Measured) => Number(median(m.ratios).toFixed(3))
     console.log(JSON.stringify({
       bench: 'kv',
-      txn_per_s: Math.round(rate(kvTotal)),
-      raw_put_per_s: Math.round(rate(rawTotal)),
-      txn_vs_raw: Number(txnVsRaw.toFixed(3)),
+      txn_per_s: Math.round(rate(kvM.total)),
+      raw_put_per_s: Math.round(rawRate),
+      txn_vs_raw: ratio(kvM),
       conflict_retry_rate: Number((twoRetries / Math.max(1, twoOps)).toFixed(4)),
       two_worker_txn_per_s: Math.round(twoRate),
-      txn_vs_raw_nosync: Number(median(nsRatios).toFixed(3)),
-      compared: 'kv get+set transaction vs one putSync per lmdb transactionSync',
+      txn_vs_raw_nosync: ratio(kvNsM),
+      create1_per_s: Math.round(rate(c1M.total)),
+      create16_per_s: Math.round(rate(c16M.total)),
+      txn1_vs_raw_put: ratio(c1M),
+      txn16_vs_raw_put: ratio(c16M),
+      txn16_nobatch_vs_raw_put: ratio(c16AloneM),
+      create16_mean_batch: Number(meanBatch.toFixed(2)),
+      compared: 'kv transactions (get+set; create = get missing + 2 sets, 1 or 16 clients, group commit) vs one putSync per lmdb transactionSync',
     }))
   } finally {
     rmSync(root, { recursive: true, force: true })

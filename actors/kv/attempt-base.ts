@@ -104,6 +104,11 @@ export abstract class AttemptBase implements Transaction {
     this.mutate({ type: 'setVersionstampedValue', key: k, value: v, offset }, k.length + v.length, pointRange(k))
   }
 
+  /** Bytes charged so far against maxTxnBytes. */
+  protected get chargedBytes(): number {
+    return this.txnBytes
+  }
+
   getVersionstamp(): { promise: Promise<Buffer> } {
     return { promise: this.stamp.promise }
   }

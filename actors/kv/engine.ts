@@ -1,7 +1,8 @@
 /**
  * What a local backend (memory, lmdb) provides under the shared transaction code: consistent
- * snapshots at a read version, and an atomic commit that checks read conflicts against writes
- * committed after that version (FDB's resolver) and applies the mutations at a new version.
+ * snapshots at a read version, and a group commit (group-commit.ts) that checks each transaction's
+ * read conflicts against writes committed after its read version (FDB's resolver), including those
+ * of earlier members of its batch, and applies the mutations at a new version.
  */
 import type { BackendName } from './kv.ts'
 import type { KeyRange } from './key-ranges.ts'
@@ -25,6 +26,8 @@ export interface CommitRequest {
   /** Normalised; ranges of versionstamped keys are added by the engine once the stamp is known. */
   readonly writeConflicts: readonly KeyRange[]
   readonly mutations: readonly Mutation[]
+  /** Size as charged against maxTxnBytes (mutations + conflict ranges): bounds a batch. */
+  readonly sizeBytes: number
 }
 
 export interface LocalEngine {
@@ -32,10 +35,15 @@ export interface LocalEngine {
   readonly limits: KvLimits
   openSnapshot(): EngineSnapshot
   /**
-   * Atomically: fail with ERR_TXN_TOO_OLD if the conflict history no longer reaches back to
-   * readVersion, with ERR_NOT_COMMITTED if a write committed after readVersion intersects
-   * readConflicts; else apply the mutations at a new version and return it.
+   * Joins the next group commit. Atomically with the rest of its batch: fails with ERR_TXN_TOO_OLD
+   * if the conflict history no longer reaches back to readVersion, with ERR_NOT_COMMITTED if a
+   * write committed after readVersion (by an earlier batch or an earlier member of this one)
+   * intersects readConflicts; else applies the mutations at a new version and resolves to it once
+   * the batch is durable.
    */
-  commit(request: CommitRequest): bigint
+  commit(request: CommitRequest): Promise<bigint>
+  /** Batches written so far by this engine. */
+  readonly batches: number
+  /** Waits for queued commits, then closes. */
   close(): Promise<void>
 }

@@ -2,7 +2,8 @@
  * The transactional KV interface, after FoundationDB's: ordered byte keys, serializable
  * transactions with optimistic concurrency, snapshot reads, explicit conflict ranges, atomic adds
  * and versionstamps. mgmtd and meta persist through this interface only; the backend (memory, lmdb,
- * fdb) is chosen by `openKv`.
+ * fdb) is chosen by `openKv`. Concurrent commits share durable writes (group commit, see index.ts)
+ * with the same outcome as committing one after another.
  */
 import type { KvLimits } from './limits.ts'
 
@@ -62,7 +63,10 @@ export interface Transaction extends ReadView {
    * Rejects with ERR_NO_VERSIONSTAMP for a read-only attempt, or with the attempt's error.
    */
   getVersionstamp(): { promise: Promise<Buffer> }
-  /** After a successful commit: its version; -1n for a read-only transaction (as in FDB). */
+  /**
+   * After a successful commit: its version; -1n for a read-only transaction (as in FDB). On memory
+   * and lmdb every committed transaction has its own version, also within a group commit.
+   */
   getCommittedVersion(): bigint
 }
 
@@ -104,4 +108,9 @@ export interface KvStats {
   retries: number
   conflicts: number
   tooOld: number
+  /**
+   * Group-commit batches this handle has written (memory, lmdb): one durable write each, so
+   * commits / batches is the mean batch size. Absent on fdb, whose proxies batch out of sight.
+   */
+  readonly batches?: number
 }

@@ -4,11 +4,14 @@
  *
  * - A transaction reads at a snapshot: an LMDB read transaction, whose stored version is the read
  *   version.
- * - Commit runs inside one synchronous LMDB write transaction (LMDB serializes writers across
- *   threads and processes). There it checks the read conflict ranges against the on-disk log of
- *   write ranges committed after the read version, applies the mutations, appends its own write
- *   ranges to the log under the new version and trims the log. All of it is one atomic LMDB
- *   commit, so a crash leaves either the whole transaction or nothing.
+ * - Commits are grouped (group-commit.ts): the transactions that reach commit while a batch is
+ *   being written go together in the next batch, one LMDB write transaction (LMDB serializes
+ *   writers across threads and processes) written and synced by lmdb's writer thread. In it each
+ *   member, in arrival order, has its read conflict ranges checked against the on-disk log of
+ *   write ranges committed after its read version (earlier members of the batch included), and if
+ *   they pass, its mutations applied and its write ranges appended to the log under its own new
+ *   version; then the log is trimmed and the version record written. All of it is one atomic LMDB
+ *   commit, so a crash leaves either the whole batch or nothing of it.
  * - The log is bounded by age (the 5 s window) and entry count; a read version older than the
  *   trimmed part (the horizon) fails with ERR_TXN_TOO_OLD and is retried.
  *
@@ -26,9 +29,10 @@ import { decodeRanges, encodeRanges, rangesIntersect, type KeyRange } from './ke
 import type { KvLimits } from './limits.ts'
 import { applyMutations, makeVersionstamp, stampedWriteRanges, type MutableStore } from './mutation.ts'
 import type { Clock } from '../../runtime/clock.ts'
+import { GroupCommitter, type CommitOutcome, type GroupCommitBounds } from './group-commit.ts'
 
 export { LMDB_LIMITS, LMDB_MAX_KEY_BYTES } from './limits.ts'
-/** Log entries removed per commit at most, so one commit never stalls on a long trim. */
+/** Log entries removed per batch at most, so one batch never stalls on a long trim. */
 const MAX_TRIM_PER_COMMIT = 256
 /** Age-based trimming runs on every this-many-th version (a cursor per commit is not free). */
 const TRIM_EVERY_VERSIONS = 16n
@@ -46,6 +50,7 @@ export interface LmdbEngineOptions {
   historyEntries: number
   mapSizeBytes: number
   noSync: boolean
+  groupCommit: GroupCommitBounds
 }
 
 export function openLmdbEngine(options: LmdbEngineOptions): LmdbEngine {
@@ -90,6 +95,7 @@ export class LmdbEngine implements LocalEngine {
   private readonly db: RootDatabase<Buffer, Buffer>
   private readonly clock: Clock
   private readonly historyEntries: number
+  private readonly committer: GroupCommitter
   private closed = false
 
   constructor(options: LmdbEngineOptions) {
@@ -102,7 +108,11 @@ export class LmdbEngine implements LocalEngine {
       encoding: 'binary',
       mapSize: options.mapSizeBytes,
       noSync: options.noSync,
+      // lmdb's default on Linux makes an async commit visible before it is synced; without it a
+      // batch is synced before it becomes visible, so nobody reads what a machine crash can lose.
+      overlappingSync: false,
     })
+    this.committer = new GroupCommitter((batch) => this.writeBatch(batch), options.groupCommit)
   }
 
   openSnapshot(): EngineSnapshot {
@@ -142,30 +152,62 @@ export class LmdbEngine implements LocalEngine {
     }
   }
 
-  commit(request: CommitRequest): bigint {
+  commit(request: CommitRequest): Promise<bigint> {
     this.checkOpen()
+    return this.committer.submit(request)
+  }
+
+  get batches(): number {
+    return this.committer.batches
+  }
+
+  /**
+   * One group commit: one LMDB write transaction, written and synced by lmdb's writer thread while
+   * this thread keeps running (and queues the next batch). The callback runs on this thread once
+   * the writer holds the lock; it is a child transaction so that a throw aborts all of the batch.
+   */
+  private async writeBatch(requests: readonly CommitRequest[]): Promise<CommitOutcome[]> {
+    this.checkOpen()
+    return this.db.childTransaction(() => this.applyBatch(requests))
+  }
+
+  /** Inside the write transaction: validate and apply each member in order, then log and version. */
+  private applyBatch(requests: readonly CommitRequest[]): CommitOutcome[] {
     const db = this.db
-    return db.transactionSync(() => {
-      const [current, oldHorizon] = readVersions(db.getBinary(VERSION_KEY))
-      if (request.readVersion < oldHorizon) throw tooOld(request.readVersion, oldHorizon)
-      // Nothing committed since the read version: nothing to conflict with (and no cursor).
-      if (request.readConflicts.length > 0 && request.readVersion < current) this.checkLog(request.readVersion, request.readConflicts)
+    const [before, oldHorizon] = readVersions(db.getBinary(VERSION_KEY))
+    const nowMs = this.clock.now()
+    const header = Buffer.allocUnsafe(8)
+    header.writeDoubleBE(nowMs)
+    let current = before
+    const outcomes: CommitOutcome[] = []
+    for (const request of requests) {
+      try {
+        if (request.readVersion < oldHorizon) throw tooOld(request.readVersion, oldHorizon)
+        // Nothing committed since the read version: nothing to conflict with (and no cursor).
+        // The log holds the earlier members of this batch too: the transaction sees its own writes.
+        if (request.readConflicts.length > 0 && request.readVersion < current) this.checkLog(request.readVersion, request.readConflicts)
+      } catch (error) {
+        outcomes.push({ error })
+        continue
+      }
       const version = current + 1n
       const stamp = makeVersionstamp(version)
       applyMutations(this.writeStore(), request.mutations, stamp)
       const ranges = [...request.writeConflicts, ...stampedWriteRanges(request.mutations, stamp)].sort((a, b) => Buffer.compare(a.begin, b.begin))
-      const nowMs = this.clock.now()
-      const header = Buffer.allocUnsafe(8)
-      header.writeDoubleBE(nowMs)
       db.putSync(logKey(version), Buffer.concat([header, encodeRanges(ranges)]))
-      const horizon = this.trimLog(version, oldHorizon, nowMs)
-      db.putSync(VERSION_KEY, versionRecord(version, horizon))
-      return version
-    }) as bigint
+      current = version
+      outcomes.push({ version })
+    }
+    if (current !== before) {
+      const horizon = this.trimLog(current, before, oldHorizon, nowMs)
+      db.putSync(VERSION_KEY, versionRecord(current, horizon))
+    }
+    return outcomes
   }
 
   async close(): Promise<void> {
     if (this.closed) return
+    await this.committer.close()
     this.closed = true
     await this.db.close()
   }
@@ -184,9 +226,10 @@ export class LmdbEngine implements LocalEngine {
   }
 
   /** Drops log entries older than the window or beyond the count bound; returns the new horizon. */
-  private trimLog(version: bigint, horizon: bigint, nowMs: number): bigint {
+  private trimLog(version: bigint, before: bigint, horizon: bigint, nowMs: number): bigint {
     const overCount = version - horizon > BigInt(this.historyEntries)
-    if (!overCount && version % TRIM_EVERY_VERSIONS !== 0n) return horizon
+    // Age-based trimming when the version crosses a multiple of TRIM_EVERY_VERSIONS (a batch may jump several).
+    if (!overCount && version / TRIM_EVERY_VERSIONS === before / TRIM_EVERY_VERSIONS) return horizon
     const oldestAllowedMs = nowMs - this.limits.maxTxnAgeMs
     let trimmed = 0
     for (const { key, value } of this.db.getRange({ start: LOG_PREFIX, end: LOG_END })) {

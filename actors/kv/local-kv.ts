@@ -1,4 +1,4 @@
-/** The Kv handle over a LocalEngine (memory, lmdb): attempts + the shared retry driver. */
+/** The Kv handle over a LocalEngine (memory, lmdb): attempts + the shared retry driver; commits go through the engine's group commit. */
 import { kvError, KvErrorCode } from './errors.ts'
 import type { LocalEngine } from './engine.ts'
 import type { BackendName, Kv, KvLimits, KvStats, Transaction, TransactInfo, TransactOptions } from './kv.ts'
@@ -7,14 +7,17 @@ import { newStats, resolveRetryPolicy, runTransaction, type RetryPolicy } from '
 import type { KvSources } from './sources.ts'
 
 export class LocalKv implements Kv {
-  readonly stats: KvStats = newStats()
+  readonly stats: KvStats
   private closed = false
 
   constructor(
     private readonly engine: LocalEngine,
     private readonly sources: KvSources,
     private readonly defaultPolicy: RetryPolicy,
-  ) {}
+  ) {
+    // A live view like the other counters (spread copies it too): the engine counts its batches.
+    this.stats = Object.defineProperty(newStats(), 'batches', { get: () => engine.batches, enumerable: true })
+  }
 
   get backend(): BackendName {
     return this.engine.backend

@@ -84,7 +84,7 @@ export class LocalTransaction extends AttemptBase {
     return typeof delta === 'bigint' ? int64le(delta) : Buffer.from(delta)
   }
 
-  /** Commits through the engine; resolves the versionstamp. Called once by the retry loop. */
+  /** Commits through the engine's group commit; resolves the versionstamp. Called once by the retry loop. */
   async commit(): Promise<void> {
     this.checkOpen()
     this.state = 'committing'
@@ -95,12 +95,16 @@ export class LocalTransaction extends AttemptBase {
       } else {
         const snap = this.ensureSnapshot()
         this.checkAge()
-        this.committedVersion = this.engine.commit({
+        const request = {
           readVersion: snap.readVersion,
           readConflicts: normaliseRanges(this.readConflicts),
           writeConflicts: normaliseRanges(this.writeConflicts),
           mutations: this.mutations,
-        })
+          sizeBytes: this.chargedBytes,
+        }
+        // The commit needs no snapshot: free the reader slot while waiting for the batch.
+        this.releaseSnapshot()
+        this.committedVersion = await this.engine.commit(request)
         this.resolveStamp(makeVersionstamp(this.committedVersion))
       }
       this.state = 'committed'

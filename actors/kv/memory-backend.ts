@@ -1,7 +1,8 @@
 /**
  * The `memory` backend: a multi-version store in one process, with FDB's optimistic conflict
  * detection (ConflictHistory). Deterministic given its clock, so the simulator can drive it.
- * Versions count commits: each commit gets the next integer.
+ * Versions count commits: each commit gets the next integer (members of one group-commit batch
+ * get consecutive ones, in arrival order).
  */
 import { byteKey, fromByteKey } from './bytes.ts'
 import { ConflictHistory, tooOld } from './conflict-history.ts'
@@ -9,9 +10,10 @@ import type { CommitRequest, EngineSnapshot, LocalEngine } from './engine.ts'
 import { kvError, KvErrorCode } from './errors.ts'
 import { DEFAULT_LIMITS, type KvLimits } from './limits.ts'
 import { applyMutations, makeVersionstamp, stampedWriteRanges, type MutableStore } from './mutation.ts'
-import type { Clock } from '../../runtime/clock.ts'
+import { sleep, type Clock } from '../../runtime/clock.ts'
 import type { Random } from '../../runtime/random.ts'
 import { lowerBound } from './write-buffer.ts'
+import { DEFAULT_GROUP_COMMIT, GroupCommitter, type CommitOutcome, type GroupCommitBounds } from './group-commit.ts'
 
 export const DEFAULT_MEMORY_HISTORY_ENTRIES = 100_000
 /** Keys whose old versions each commit also prunes, walking the key space round-robin. */
@@ -40,6 +42,13 @@ export interface MemoryEngineOptions {
   faults?: MemoryFaults
   /** Commits kept for conflict checking beyond which older read versions are too old. */
   historyEntries?: number
+  /** Batch bounds of the group commit (default DEFAULT_GROUP_COMMIT). */
+  groupCommit?: GroupCommitBounds
+  /**
+   * Simulated duration of a batch's durable write, on the clock (default 0): commits arriving
+   * meanwhile form the next batch, so the simulator exercises group commit as LMDB's fsync does.
+   */
+  commitDelayMs?: number
 }
 
 export class MemoryEngine implements LocalEngine {
@@ -49,6 +58,8 @@ export class MemoryEngine implements LocalEngine {
   private readonly random: Random | undefined
   private readonly faults: MemoryFaults
   private readonly history: ConflictHistory
+  private readonly committer: GroupCommitter
+  private readonly commitDelayMs: number
   private readonly versions = new Map<string, Version[]>()
   /** Every key with a stored version, sorted (latin1 strings sort like the bytes). */
   private keys: string[] = []
@@ -62,6 +73,8 @@ export class MemoryEngine implements LocalEngine {
     this.random = options.random
     this.faults = options.faults ?? {}
     this.history = new ConflictHistory(this.limits.maxTxnAgeMs, options.historyEntries ?? DEFAULT_MEMORY_HISTORY_ENTRIES, 0n)
+    this.commitDelayMs = options.commitDelayMs ?? 0
+    this.committer = new GroupCommitter((batch) => this.writeBatch(batch), options.groupCommit ?? DEFAULT_GROUP_COMMIT)
   }
 
   get currentVersion(): bigint {
@@ -90,13 +103,36 @@ export class MemoryEngine implements LocalEngine {
     }
   }
 
-  commit(request: CommitRequest): bigint {
+  commit(request: CommitRequest): Promise<bigint> {
     this.checkOpen()
+    return this.committer.submit(request)
+  }
+
+  get batches(): number {
+    return this.committer.batches
+  }
+
+  /**
+   * One group commit. The simulated durable write (commitDelayMs on the clock) comes first and the
+   * batch is validated and applied after it, as LMDB's writer lock makes it: a reader during the
+   * write still sees the state before the batch, and commits arriving meanwhile form the next one.
+   */
+  private async writeBatch(requests: readonly CommitRequest[]): Promise<CommitOutcome[]> {
+    if (this.commitDelayMs > 0) await sleep(this.clock, this.commitDelayMs)
     const nowMs = this.clock.now()
     this.history.trim(nowMs)
-    this.history.check(request.readVersion, request.readConflicts)
+    return requests.map((request) => this.commitOne(request, nowMs))
+  }
+
+  /** Validates one member against everything committed before it (earlier members included) and applies it. */
+  private commitOne(request: CommitRequest, nowMs: number): CommitOutcome {
+    try {
+      this.history.check(request.readVersion, request.readConflicts)
+    } catch (error) {
+      return { error }
+    }
     const fault = this.rollFault()
-    if (fault === 'lost') throw unknownResult()
+    if (fault === 'lost') return { error: unknownResult() }
     const version = this.version + 1n
     const stamp = makeVersionstamp(version)
     const touched = new Set<string>()
@@ -105,11 +141,13 @@ export class MemoryEngine implements LocalEngine {
     this.version = version
     for (const k of touched) this.prune(k)
     this.sweep()
-    if (fault === 'applied') throw unknownResult()
-    return version
+    if (fault === 'applied') return { error: unknownResult() }
+    return { version }
   }
 
   async close(): Promise<void> {
+    if (this.closed) return
+    await this.committer.close()
     this.closed = true
   }
 

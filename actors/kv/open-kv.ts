@@ -13,9 +13,12 @@ import { DEFAULT_LIMITS, LMDB_LIMITS, type KvLimits } from './limits.ts'
 import { LocalKv } from './local-kv.ts'
 import { MemoryEngine, type MemoryFaults } from './memory-backend.ts'
 import { resolveRetryPolicy } from './retry.ts'
+import { resolveGroupCommit, type GroupCommitOptions } from './group-commit.ts'
 import { resolveSources } from './sources.ts'
 
 export const BACKENDS: readonly BackendName[] = ['memory', 'lmdb', 'fdb']
+/** Largest simulated durable-write time of the memory backend (commitDelayMs). */
+export const MAX_COMMIT_DELAY_MS = 60_000
 
 interface CommonOptions {
   /** Default retry policy of every `transact` on this handle. */
@@ -37,6 +40,13 @@ export interface MemoryKvOptions extends CommonOptions {
   historyEntries?: number
   /** Fault sites for simulation (off by default); decided by `random`. */
   faults?: MemoryFaults
+  /** Group-commit batch bounds (see GroupCommitOptions). */
+  groupCommit?: GroupCommitOptions
+  /**
+   * Simulated time a batch's durable write takes, in ms on `clock` (default 0): commits arriving
+   * meanwhile share the next batch, as they do during LMDB's fsync.
+   */
+  commitDelayMs?: number
 }
 
 export interface LmdbKvOptions extends CommonOptions {
@@ -49,6 +59,8 @@ export interface LmdbKvOptions extends CommonOptions {
   mapSizeBytes?: number
   /** Skip fsync at commit (tests only: a machine crash may lose or corrupt data). */
   noSync?: boolean
+  /** Group-commit batch bounds (see GroupCommitOptions); { maxTxns: 1 } writes each transaction alone. */
+  groupCommit?: GroupCommitOptions
 }
 
 export interface FdbKvOptions extends CommonOptions {
@@ -65,8 +77,8 @@ export type OpenKvOptions = MemoryKvOptions | LmdbKvOptions | FdbKvOptions
 
 const COMMON_KEYS = ['backend', 'retry', 'limits', 'clock', 'random']
 const KEYS: Record<BackendName, string[]> = {
-  memory: [...COMMON_KEYS, 'historyEntries', 'faults'],
-  lmdb: [...COMMON_KEYS, 'path', 'historyEntries', 'mapSizeBytes', 'noSync'],
+  memory: [...COMMON_KEYS, 'historyEntries', 'faults', 'groupCommit', 'commitDelayMs'],
+  lmdb: [...COMMON_KEYS, 'path', 'historyEntries', 'mapSizeBytes', 'noSync', 'groupCommit'],
   fdb: [...COMMON_KEYS, 'clusterFile', 'apiVersion', 'keyPrefix'],
 }
 
@@ -84,7 +96,9 @@ export async function openKv(options: OpenKvOptions): Promise<Kv> {
       const limits = resolveLimits(options.limits, DEFAULT_LIMITS)
       const historyEntries = positiveInt('historyEntries', options.historyEntries, 100_000)
       const faults = checkFaults(options.faults)
-      return new LocalKv(new MemoryEngine({ limits, clock: sources.clock, random: sources.random, faults, historyEntries }), sources, policy)
+      const groupCommit = resolveGroupCommit(options.groupCommit)
+      const commitDelayMs = options.commitDelayMs === undefined ? 0 : nonNegativeMs('commitDelayMs', options.commitDelayMs)
+      return new LocalKv(new MemoryEngine({ limits, clock: sources.clock, random: sources.random, faults, historyEntries, groupCommit, commitDelayMs }), sources, policy)
     }
     case 'lmdb': {
       const { openLmdbEngine } = await import('./lmdb-backend.ts')
@@ -97,6 +111,7 @@ export async function openKv(options: OpenKvOptions): Promise<Kv> {
         historyEntries: positiveInt('historyEntries', options.historyEntries, 100_000),
         mapSizeBytes: positiveInt('mapSizeBytes', options.mapSizeBytes, 1 << 30),
         noSync: options.noSync ?? false,
+        groupCommit: resolveGroupCommit(options.groupCommit),
       })
       return new LocalKv(engine, sources, policy)
     }
@@ -133,6 +148,11 @@ function checkFaults(faults: unknown): MemoryFaults | undefined {
     if (typeof value !== 'number' || !(value >= 0 && value <= 1)) throw invalidOption(`faults.${name}`, value, 'a probability from 0 to 1')
   }
   return faults as MemoryFaults
+}
+
+function nonNegativeMs(name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_COMMIT_DELAY_MS) throw invalidOption(name, value, `a number of milliseconds from 0 to ${MAX_COMMIT_DELAY_MS}`)
+  return value
 }
 
 function positiveInt(name: string, value: unknown, fallback: number): number {

@@ -6,6 +6,7 @@ import type { TAP } from 'tap'
 import type { Kv, Transaction } from '../../../actors/kv/kv.ts'
 import { readInt64le } from '../../../actors/kv/kv.ts'
 import type { KvLimits } from '../../../actors/kv/limits.ts'
+import type { GroupCommitOptions } from '../../../actors/kv/group-commit.ts'
 import type { Clock } from '../../../runtime/clock.ts'
 import { pack } from '../../../actors/kv/tuple.ts'
 import { isT3fsError, T3fsError } from '../../../runtime/errors.ts'
@@ -14,6 +15,8 @@ import { IdleClock } from './idle-clock.ts'
 export interface FactoryOptions {
   limits?: Partial<KvLimits>
   clock?: Clock
+  /** Only for backends with group commit (memory, lmdb). */
+  groupCommit?: GroupCommitOptions
 }
 export type KvFactory = (options?: FactoryOptions) => Promise<Kv>
 

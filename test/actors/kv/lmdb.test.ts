@@ -8,6 +8,7 @@ import { openKv } from '../../../actors/kv/open-kv.ts'
 import { readInt64le } from '../../../actors/kv/kv.ts'
 import { pack } from '../../../actors/kv/tuple.ts'
 import { b, conformance } from './conformance.ts'
+import { groupCommitConformance } from './group-commit-conformance.ts'
 import { acctKey, CRASH_KEYS_PER_TXN, crashKey, type WorkerArgs } from './lmdb-worker.ts'
 
 const root = mkdtempSync(join(tmpdir(), 't3fs-kv-lmdb-'))
@@ -17,6 +18,7 @@ const freshPath = () => join(root, `env${dirs++}`)
 const workerFile = new URL('./lmdb-worker.ts', import.meta.url)
 
 conformance(t, 'lmdb', (options) => openKv({ backend: 'lmdb', path: freshPath(), ...options }))
+groupCommitConformance(t, 'lmdb', (options) => openKv({ backend: 'lmdb', path: freshPath(), ...options }))
 
 t.test('lmdb: data survives close and reopen', async (t) => {
   const path = freshPath()
@@ -52,14 +54,16 @@ function runProcess(args: WorkerArgs): Promise<Record<string, number>> {
   })
 }
 
-t.test('lmdb: worker threads and processes transfer concurrently; the total is conserved', async (t) => {
+t.test('lmdb: worker threads and processes, each with concurrent clients sharing its group commits, transfer concurrently; the total is conserved', async (t) => {
   const path = freshPath()
   const accounts = 6
   const kv = await openKv({ backend: 'lmdb', path })
   await kv.transact((tx) => {
     for (let i = 0; i < accounts; i++) tx.set(acctKey(i), Buffer.from('100'))
   })
-  const base = { mode: 'transfer' as const, path, accounts, transfers: 60 }
+  const clients = 3
+  const transfers = 30
+  const base = { mode: 'transfer' as const, path, accounts, transfers, clients }
   const results = await Promise.all([
     runThread({ ...base, seed: 1 }),
     runThread({ ...base, seed: 2 }),
@@ -70,11 +74,12 @@ t.test('lmdb: worker threads and processes transfer concurrently; the total is c
   for (let i = 0; i < accounts; i++) total += Number((await kv.transact((tx) => tx.get(acctKey(i))))?.toString())
   t.equal(total, accounts * 100, 'sum of balances unchanged')
   t.equal(results.reduce((s, r) => s + r.badAudits, 0), 0, 'every audit inside the workers saw the full total')
-  t.equal(results.reduce((s, r) => s + r.commits, 0), 4 * 60, 'every transaction (54 transfers + 6 audits per worker) committed exactly once')
+  t.equal(results.reduce((s, r) => s + r.commits, 0), 4 * clients * transfers, `every transaction (${clients} clients × (27 transfers + 3 audits) per worker) committed exactly once`)
   const conflicts = results.reduce((s, r) => s + r.conflicts, 0)
+  const batches = results.reduce((s, r) => s + r.batches, 0)
   // Whether they overlap in time is up to the OS scheduler (2 shared cores), so this is reported,
-  // not asserted; the deterministic conflict cases live in the conformance suite.
-  t.comment(`conflicts retried across 2 threads + 2 processes: ${conflicts}`)
+  // not asserted; the deterministic conflict cases live in the conformance suites.
+  t.comment(`conflicts retried across 2 threads + 2 processes: ${conflicts}; ${batches} group commits for their commit attempts`)
   await kv.close()
 })
 
@@ -177,6 +182,65 @@ t.test('lmdb: a process SIGKILLed mid-commit loses no committed transaction and 
   await kv.transact((tx) => tx.set(crashKey(999999, 0), b('after')))
   t.equal((await kv.transact((tx) => tx.get(crashKey(999999, 0))))?.toString(), 'after')
   await kv.close()
+})
+
+/** Runs a crashBatch child and SIGKILLs it `delayMs` after its `killAfter`-th acknowledgement. */
+function runUntilKilled(args: WorkerArgs, killAfter: number, delayMs: number): Promise<{ acked: Set<number>; inFlightAtExit: number }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', workerFile.pathname, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const acked = new Set<number>()
+    const begun = new Set<number>()
+    let out = ''
+    let armed = false
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString()
+      const lines = out.split('\n')
+      out = lines.pop() as string
+      for (const line of lines) {
+        if (line.startsWith('b')) begun.add(Number(line.slice(1)))
+        else if (line !== '') acked.add(Number(line))
+      }
+      if (acked.size >= killAfter && !armed) {
+        armed = true
+        setTimeout(() => child.kill('SIGKILL'), delayMs)
+      }
+    })
+    child.once('exit', () => resolve({ acked, inFlightAtExit: [...begun].filter((i) => !acked.has(i)).length }))
+  })
+}
+
+t.test('lmdb: a process SIGKILLed mid-batch keeps every acknowledged transaction and all or nothing of each batch', async (t) => {
+  const path = freshPath()
+  const rounds = 4
+  let start = 0
+  let killsInBatch = 0
+  let storedUnacked = 0
+  for (let round = 0; round < rounds; round++) {
+    const { acked, inFlightAtExit } = await runUntilKilled({ mode: 'crashBatch', path, seed: round, start, clients: 8 }, 30 + round * 11, round)
+    if (inFlightAtExit >= 2) killsInBatch++
+    const kv = await openKv({ backend: 'lmdb', path })
+    const rows = await kv.transact((tx) => tx.getRange(...rangeOf(pack(['crash']))))
+    const perTxn = new Map<number, number>()
+    for (const r of rows) {
+      const i = Number(r.value.toString().split(':')[0])
+      perTxn.set(i, (perTxn.get(i) ?? 0) + 1)
+    }
+    t.same([...perTxn].filter(([, n]) => n !== CRASH_KEYS_PER_TXN), [], `round ${round}: no partial transaction`)
+    t.same([...acked].filter((i) => !perTxn.has(i)), [], `round ${round}: all ${acked.size} acknowledged transactions are stored`)
+    storedUnacked += [...perTxn.keys()].filter((i) => i >= start && !acked.has(i)).length
+    const stamps = await kv.transact((tx) => tx.getRange(...rangeOf(pack(['stamp']))))
+    const versions = stamps.map((r) => r.value.readBigUInt64BE(0)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))
+    const readVersion = await kv.transact((tx) => tx.getReadVersion())
+    // Every commit in this environment is one of these transactions, one version each: a batch
+    // that lost a member while keeping a later one would leave a hole below the stored version.
+    t.equal(stamps.length, perTxn.size, `round ${round}: every stored transaction has its versionstamp`)
+    t.ok(versions.every((v, i) => v === BigInt(i + 1)) && BigInt(versions.length) === readVersion, `round ${round}: versions 1..${readVersion} all present (no partial batch)`)
+    t.equal(readInt64le(await kv.transact((tx) => tx.get(pack(['count'])))), BigInt(perTxn.size), `round ${round}: the counter matches the stored transactions`)
+    start = Math.max(start, ...perTxn.keys(), ...acked) + 1
+    await kv.close()
+  }
+  t.comment(`${killsInBatch} of ${rounds} kills landed with 2 or more transactions begun and unacknowledged; ${storedUnacked} transactions were stored but never acknowledged (outcome unknown to their clients)`)
+  t.ok(killsInBatch > 0, 'at least one kill landed while several transactions were in flight')
 })
 
 function rangeOf(prefix: Buffer): [Buffer, Buffer] {

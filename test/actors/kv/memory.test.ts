@@ -4,9 +4,14 @@ import { isT3fsError } from '../../../runtime/errors.ts'
 import { readInt64le } from '../../../actors/kv/kv.ts'
 import { SeededRandom } from '../../../runtime/random.ts'
 import { b, conformance } from './conformance.ts'
+import { groupCommitConformance } from './group-commit-conformance.ts'
+import { DEFAULT_GROUP_COMMIT_MAX_TXNS, GROUP_COMMIT_MAX_QUEUED } from '../../../actors/kv/group-commit.ts'
 import { IdleClock } from './idle-clock.ts'
 
 conformance(t, 'memory', (options) => openKv({ backend: 'memory', ...options }))
+// The simulator's setting: each batch's write takes simulated time, so commits queue behind it.
+conformance(t, 'memory (commitDelayMs 1)', (options) => openKv({ backend: 'memory', commitDelayMs: 1, ...options }))
+groupCommitConformance(t, 'memory (commitDelayMs 1)', (options) => openKv({ backend: 'memory', commitDelayMs: 1, ...options }))
 
 t.test('memory: the injected clock and random drive the retry backoff deterministically', async (t) => {
   const run = async () => {
@@ -49,6 +54,13 @@ t.test('memory: openKv validates options, naming each', async (t) => {
     [{ backend: 'memory', sleeper: {} }, /option sleeper is \{\}; accepted: not an option of the memory backend/],
     [{ backend: 'memory', retry: { maxBackoffMs: 1, initialBackoffMs: 5 } }, /option maxBackoffMs is 1; accepted: an integer >= initialBackoffMs/],
     [{ backend: 'lmdb' }, /option path is undefined; accepted: a non-empty directory path/],
+    [{ backend: 'memory', groupCommit: 8 }, /option groupCommit is 8; accepted: an object \{ maxTxns\?, maxBytes\? \}/],
+    [{ backend: 'memory', groupCommit: { maxTxns: 0 } }, /option groupCommit.maxTxns is 0; accepted: an integer from 1 to 4096/],
+    [{ backend: 'memory', groupCommit: { maxBytes: 1.5 } }, /option groupCommit.maxBytes is 1.5; accepted: an integer from 1 to 268435456/],
+    [{ backend: 'memory', groupCommit: { maxWaitMs: 1 } }, /option groupCommit.maxWaitMs is 1; accepted: one of maxTxns, maxBytes/],
+    [{ backend: 'memory', commitDelayMs: -1 }, /option commitDelayMs is -1; accepted: a number of milliseconds from 0 to 60000/],
+    [{ backend: 'lmdb', path: '/tmp/x', commitDelayMs: 1 }, /option commitDelayMs is 1; accepted: not an option of the lmdb backend/],
+    [{ backend: 'lmdb', path: '/tmp/x', groupCommit: { maxTxns: 5000 } }, /option groupCommit.maxTxns is 5000; accepted: an integer from 1 to 4096/],
     [{ backend: 'fdb', apiVersion: 1.5 }, /option apiVersion is 1.5/],
   ]
   for (const [options, message] of cases) {
@@ -144,5 +156,85 @@ t.test('memory: injected commit_unknown_result faults — blind adds may double-
   t.equal(safe, BigInt(calls), 'the idempotent counter is exact')
   const bad = await openKv({ backend: 'memory', faults: { commitUnknownResult: 2 } }).catch((e: unknown) => e)
   t.match((bad as Error).message, /option faults.commitUnknownResult is 2; accepted: a probability from 0 to 1/)
+  await kv.close()
+})
+
+t.test('memory: group commit under a virtual clock replays identically (simulator determinism)', async (t) => {
+  const run = async (seed: number) => {
+    const clock = new IdleClock()
+    const random = new SeededRandom(seed)
+    const kv = await openKv({ backend: 'memory', clock, random, commitDelayMs: 2 })
+    const key = (i: number) => b(`acct/${i}`)
+    await kv.transact((tx) => { for (let i = 0; i < 4; i++) tx.set(key(i), b('100')) })
+    const log: string[] = []
+    const worker = async (w: number) => {
+      for (let n = 0; n < 15; n++) {
+        const from = random.int(4)
+        const to = (from + 1 + random.int(3)) % 4
+        const { info } = await kv.transactWithInfo(async (tx) => {
+          const a = Number((await tx.get(key(from)))?.toString())
+          await Promise.resolve()
+          const c = Number((await tx.get(key(to)))?.toString())
+          tx.set(key(from), b(String(a - 1)))
+          tx.set(key(to), b(String(c + 1)))
+        })
+        log.push(`${w}:${info.committedVersion}/${info.attempts}@${clock.ms}`)
+      }
+    }
+    await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)))
+    const state = (await kv.transact((tx) => tx.getRange(b('acct/'), b('acct0')))).map((r) => r.value.toString())
+    await kv.close()
+    return { log, state, stats: { ...kv.stats }, clock: clock.ms }
+  }
+  const a = await run(7)
+  const again = await run(7)
+  t.same(again, a, 'same seed: same batches, commit order, attempts, conflicts, final state and virtual time')
+  t.ok(a.stats.conflicts > 0, `the workload conflicted (${a.stats.conflicts} times)`)
+  t.ok((a.stats.batches as number) < a.stats.commits + a.stats.retries, `attempts shared batches (${a.stats.commits} commits + ${a.stats.retries} failed attempts in ${a.stats.batches} batches)`)
+  t.equal(a.state.reduce((s, v) => s + Number(v), 0), 400, 'total conserved')
+  const other = await run(8)
+  t.not(JSON.stringify(other.log), JSON.stringify(a.log), 'another seed, another schedule')
+})
+
+t.test('memory: a lone commit waits only for its own write; commits arriving meanwhile share the next', async (t) => {
+  const clock = new IdleClock()
+  const kv = await openKv({ backend: 'memory', clock, commitDelayMs: 5 })
+  const start = clock.ms
+  await kv.transact((tx) => tx.set(b('a'), b('1')))
+  t.equal(clock.ms - start, 5, 'one simulated write of virtual time, no wait for companions')
+  t.equal(kv.stats.batches, 1)
+  const mid = clock.ms
+  await Promise.all(Array.from({ length: 10 }, (_, i) => kv.transact((tx) => tx.set(b(`k${i}`), b('v')))))
+  t.equal(kv.stats.batches, 3, 'ten concurrent commits: the first alone, the nine that queued behind it together')
+  t.equal(clock.ms - mid, 10, 'two writes of virtual time for ten commits')
+  await kv.close()
+  t.ok(isT3fsError(await kv.transact((tx) => tx.set(b('x'), b('1'))).catch((e: unknown) => e), 'ERR_KV_CLOSED'), 'closed after the queue drained')
+})
+
+t.test('memory: commit_unknown_result faults hit members of a batch one by one', async (t) => {
+  const kv = await openKv({ backend: 'memory', clock: new IdleClock(), random: new SeededRandom(11), commitDelayMs: 1, faults: { commitUnknownResult: 0.3 } })
+  const ids = Array.from({ length: 60 }, (_, i) => i)
+  await Promise.all(ids.map((i) => kv.transact(async (tx) => {
+    const id = b(`req/${i}`)
+    if ((await tx.get(id)) !== undefined) return
+    tx.set(id, b('done'))
+    tx.add(b('safe'), 1n)
+  })))
+  t.ok(kv.stats.retries > 5, `faults fired inside batches (${kv.stats.retries} retries, ${kv.stats.batches} batches for ${kv.stats.commits} commits)`)
+  t.ok((kv.stats.batches as number) < kv.stats.commits + kv.stats.retries, 'members shared batches')
+  t.equal(readInt64le(await kv.transact((tx) => tx.get(b('safe')))), 60n, 'idempotent transactions applied exactly once each')
+  await kv.close()
+})
+
+t.test('memory: a full commit queue pushes back with a retryable error; every transaction still commits once', async (t) => {
+  const kv = await openKv({ backend: 'memory', clock: new IdleClock(), random: new SeededRandom(3), commitDelayMs: 1 })
+  const extra = 40
+  const total = GROUP_COMMIT_MAX_QUEUED + 1 + extra
+  // All start in one turn: the first is written at once, GROUP_COMMIT_MAX_QUEUED queue behind it,
+  // the rest find the queue full, back off and retry.
+  await Promise.all(Array.from({ length: total }, () => kv.transact((tx) => tx.add(b('n'), 1n))))
+  t.equal(readInt64le(await kv.transact((tx) => tx.get(b('n')))), BigInt(total), 'each applied once')
+  t.equal(kv.stats.retries, extra, `the ${extra} commits over GROUP_COMMIT_MAX_QUEUED (${GROUP_COMMIT_MAX_QUEUED}) were pushed back once each`)
+  t.ok((kv.stats.batches as number) <= 1 + Math.ceil(total / DEFAULT_GROUP_COMMIT_MAX_TXNS) + extra, `batches of at most ${DEFAULT_GROUP_COMMIT_MAX_TXNS} (${kv.stats.batches} batches)`)
   await kv.close()
 })
