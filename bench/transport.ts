@@ -15,11 +15,12 @@
  * --bulk-mib N per pass (default 512), --small N messages per small pass (default 2000000).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { connect, createServer, type Socket } from 'node:net'
+import { createServer, type Socket } from 'node:net'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
 import { TcpTransport } from '../runtime/transport/tcp-transport.ts'
+import { receiveRaw } from './fixtures/raw-receiver.ts'
 
 const HOST = '127.0.0.1'
 const MiB = 1024 * 1024
@@ -42,29 +43,8 @@ type FromChild =
 
 async function child(parentPort: number): Promise<void> {
   const send = (m: FromChild): void => void process.send!(m)
-  // The raw baseline reads the way our transport does (one reused buffer, `onread`), so the
-  // ratio compares framing and copies, not Node's per-read allocations.
-  const rawBuffer = new Uint8Array(1024 * 1024)
-  const rawReceive = (bytes: number, port: number): void => {
-    let got = 0
-    const socket = connect({
-      host: HOST,
-      port,
-      noDelay: true,
-      onread: {
-        buffer: rawBuffer,
-        callback: (n: number) => {
-          got += n
-          if (got === bytes) {
-            send({ evt: 'raw-done', bytes: got })
-            socket.destroy()
-          }
-          return true
-        },
-      },
-    })
-    socket.on('connect', () => send({ evt: 'armed' }))
-  }
+  const rawReceive = (bytes: number, port: number): void =>
+    receiveRaw(HOST, port, bytes, { armed: () => send({ evt: 'armed' }), done: (got) => send({ evt: 'raw-done', bytes: got }) })
   const transport = new TcpTransport({ nodeId: 2, listen: { host: HOST, port: 0 }, peers: [{ node: 1, address: { host: HOST, port: parentPort } }] })
   let smallExpect = 0
   let smallGot = 0

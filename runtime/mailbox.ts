@@ -34,13 +34,7 @@ export class Mailbox {
 
   push(message: Message, replyTo: ReplyTarget | null, sender: ActorRef<Message> | null): boolean {
     if (this.count >= this.capacity) return false
-    if (this.count === this.messages.length) this.grow()
-    let slot = this.head + this.count
-    if (slot >= this.messages.length) slot -= this.messages.length
-    this.messages[slot] = message
-    this.replies[slot] = replyTo
-    this.senders[slot] = sender
-    this.count++
+    this.append(message, replyTo, sender)
     return true
   }
 
@@ -50,12 +44,16 @@ export class Mailbox {
    * has in flight. The ring grows to make room.
    */
   pushOver(message: Message): void {
+    this.append(message, null, null)
+  }
+
+  private append(message: Message, replyTo: ReplyTarget | null, sender: ActorRef<Message> | null): void {
     if (this.count === this.messages.length) this.grow()
     let slot = this.head + this.count
     if (slot >= this.messages.length) slot -= this.messages.length
     this.messages[slot] = message
-    this.replies[slot] = null
-    this.senders[slot] = null
+    this.replies[slot] = replyTo
+    this.senders[slot] = sender
     this.count++
   }
 
