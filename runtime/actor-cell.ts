@@ -324,8 +324,13 @@ export class ActorCell {
         this.cancelTimers()
         for (const child of [...this.children]) child.requestStop({ kind: 'stopped' })
         const delayMs = restartDelayMs(this.policy, this.restartTimes.length - 1, this.system.random)
+        // After the backoff, and once the crashed life's disk and region operations have settled:
+        // the next life must not reuse what the kernel (or a peer) may still be writing.
+        const crashed = this.epoch
         this.system.clock.setTimer(delayMs, () => {
-          if (this.status === 'suspended') this.start()
+          void crashed.whenIoQuiet().then(() => {
+            if (this.status === 'suspended' && this.epoch === crashed) this.start()
+          })
         })
       }
     }

@@ -13,7 +13,7 @@ export function actorDisk(disk: Disk, epoch: ActorEpoch, checkLive: (operation: 
     } catch (error) {
       return Promise.reject(error)
     }
-    return epoch.track(work())
+    return epoch.track(work(), true)
   }
   return {
     alignment: disk.alignment,

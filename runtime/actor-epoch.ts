@@ -10,6 +10,9 @@ import type { DiskFile } from './disk/disk.ts'
 export class ActorEpoch {
   live = true
   private inFlight = 0
+  /** Disk and region operations in flight: the kernel or a peer may still write where they point. */
+  private ioInFlight = 0
+  private ioWaiters: (() => void)[] = []
   private onQuiet: (() => void) | null = null
   /** Files this epoch opened and has not closed: closed for it when it ends. */
   readonly files = new Set<DiskFile>()
@@ -22,15 +25,34 @@ export class ActorEpoch {
 
   constructor(readonly number: number) {}
 
-  /** Counts `work` in flight until it settles; returns it unchanged. */
-  track<T>(work: Promise<T>): Promise<T> {
+  /**
+   * Counts `work` in flight until it settles; returns it unchanged. `io`: a disk or region
+   * operation, which a restart waits for (see whenIoQuiet).
+   */
+  track<T>(work: Promise<T>, io = false): Promise<T> {
     this.inFlight++
+    if (io) this.ioInFlight++
     const done = (): void => {
       this.inFlight--
+      if (io && --this.ioInFlight === 0) {
+        const waiters = this.ioWaiters
+        this.ioWaiters = []
+        for (const wake of waiters) wake()
+      }
       if (!this.live && this.inFlight === 0) this.quiesce()
     }
     work.then(done, done)
     return work
+  }
+
+  /**
+   * Resolves once no disk or region operation of this epoch is in flight. A restart waits for it:
+   * the next life must not reuse blocks or slots the crashed one is still writing (piped work of
+   * other kinds is only dropped, and does not hold the restart back).
+   */
+  whenIoQuiet(): Promise<void> {
+    if (this.ioInFlight === 0) return Promise.resolve()
+    return new Promise((resolve) => this.ioWaiters.push(resolve))
   }
 
   /** Fences this epoch; `onQuiet` runs once nothing it started is in flight any more. */

@@ -28,7 +28,7 @@ export function actorRegions(system: ActorSystem, epoch: ActorEpoch, checkLive: 
   const run = <T>(work: () => Promise<T>): Promise<T> => {
     try {
       checkLive('transfer to or from regions')
-      return epoch.track(work())
+      return epoch.track(work(), true)
     } catch (error) {
       return Promise.reject(error)
     }

@@ -200,3 +200,38 @@ t.test('a message that cannot be delivered gives its buffers back: freed for an 
   await advance(1)
   t.same(pool.inUse(), [0], 'which its stop reclaims')
 })
+
+t.test('a crashed actor restarts only once its disk operations have settled (the next life never races them)', async (t) => {
+  const { SimDisk } = await import('../../runtime/testkit/sim-disk.ts')
+  const { SeededRandom } = await import('../../runtime/random.ts')
+  const clock = new VirtualClock()
+  const disk = new SimDisk({ name: 'n', clock, random: new SeededRandom(1), faults: { minLatencyMs: 50, maxLatencyMs: 50 } })
+  const system = new ActorSystem({ clock, log: silentLogger, disk })
+  const inits: number[] = []
+  type Msg = { type: 'write' }
+  const writer = system.spawn(defineActor<null, Msg, void>({
+    kind: 'writer',
+    supervision: { strategy: 'restart', maxRestarts: 5, withinMs: 60_000, backoffMinMs: 1, backoffMaxMs: 1 },
+    init: (ctx) => { inits.push(ctx.clock.now()); return null },
+    handle(_s, _m, ctx) {
+      ctx.pipeToSelf(ctx.disk!.open('f', { create: true }).then((f) => f.write(new Uint8Array(4096), 0)), () => ({ type: 'write' }))
+    },
+  }), undefined)
+  writer.tell({ type: 'write' })
+  const step = async (ms: number) => {
+    const target = clock.now() + ms
+    await flushMicrotasks()
+    for (let next = clock.nextAtMs(); next !== null && next <= target; next = clock.nextAtMs()) { clock.fireNext(); await flushMicrotasks() }
+    clock.advanceTo(target)
+  }
+  await step(5)
+  system.localCell(writer.address)!.onFailure(new Error('simulated crash'))
+  await step(20)
+  t.same(inits, [0], 'past the 1 ms backoff, the open (50 ms on this disk) is still in flight: no restart yet')
+  await step(200)
+  t.equal(inits.length, 2, 'restarted')
+  t.ok(inits[1] >= 50, `only after the open settled (restart at ${inits[1]} ms)`)
+  const size = disk.stat('f').then((stat) => stat.sizeBytes)
+  await step(100)
+  t.equal(await size, 0, 'and the crashed life\'s write, asked for after its crash, was refused (fenced)')
+})
