@@ -314,11 +314,22 @@ export async function runScenario(backend: Backend, random: SeededRandom, option
       continue
     }
     await phase(life, 'workload', () => backend.drive(work))
-    await phase(life, 'checks before a clean close', () => backend.quiet(async () => {
-      for (const m of workload.chunks) await backend.drive(workload.readBack(engine, m, false))
-      await checkSpace(engine, backend)
-      await backend.drive(engine.close())
+    const failedLate = await phase(life, 'checks before a clean close', () => backend.quiet(async () => {
+      try {
+        for (const m of workload.chunks) await backend.drive(workload.readBack(engine, m, false))
+        await checkSpace(engine, backend)
+        await backend.drive(engine.close())
+        return false
+      } catch (error) {
+        // A flush issued while faults were on may still fail the engine here: a restart, as in the workload.
+        if (options.faulty === true && engine.state === 'failed' && backend.crash !== null) return true
+        throw error
+      }
     }))
+    if (failedLate) {
+      await backend.crash!()
+      crashes++
+    }
   }
   await phase(options.lives, 'final checks', () => backend.quiet(async () => {
     const final = await openEngine(backend, options)
