@@ -1,0 +1,25 @@
+import t from 'tap'
+import { harness } from './harness.ts'
+
+t.test('smoke', async (t) => {
+  const h = await harness({ servers: 2 })
+  const c = h.client()
+  const root = await h.settle(c.request({ type: 'stat', path: { path: '/' } }))
+  t.equal(root.id, 0)
+  const dir = await h.settle(c.request({ type: 'mkdirs', path: { path: '/a/b' }, perm: 0o755, recursive: true }))
+  t.equal(dir.type, 'directory')
+  const f = await h.settle(c.request({ type: 'create', path: { path: '/a/b/f' }, flags: { access: 'write' }, perm: 0o644, session: 's1' }))
+  t.equal(f.created, true)
+  const st = await h.settle(c.request({ type: 'stat', path: { path: '/a/b/f' } }))
+  t.equal(st.id, f.inode.id)
+  const closed = await h.settle(c.request({ type: 'close', inode: f.inode.id, session: 's1', updateLength: true, lengthHint: { length: 100, truncateVer: 0 } }))
+  t.equal(closed.type === 'file' && closed.file.length, 100)
+  const list = await h.settle(c.request({ type: 'list', path: { path: '/a/b' } }))
+  t.same(list.entries.map((e) => e.name), ['f'])
+  await t.rejects(h.settle(c.request({ type: 'remove', path: { path: '/a' }, recursive: false })), { code: 'ENOTEMPTY' })
+  await h.settle(c.request({ type: 'rename', src: { path: '/a/b/f' }, dst: { path: '/a/g' } }))
+  await t.rejects(h.settle(c.request({ type: 'rename', src: { path: '/a' }, dst: { path: '/a/b/x' } })), { code: 'EINVAL' })
+  await h.settle(c.request({ type: 'remove', path: { path: '/a' }, recursive: true }))
+  await t.rejects(h.settle(c.request({ type: 'stat', path: { path: '/a' } })), { code: 'ENOENT' })
+  await h.close()
+})
