@@ -9,8 +9,11 @@
  * stamp says where the request took effect in the serial order of all transactions (for tools and
  * the simulation's reference model), `sub` its place within a batched transaction. Records expire
  * after `idempotentRecordExpireMs`; an expiry index (IDEX) makes cleanup a range read.
- * Failures are not recorded: a failed request changed nothing, so running it again is safe.
+ * Refusals are recorded too (in the transaction that decided them, which then writes only the
+ * record): an earlier attempt still on its way cannot apply a request whose client was already
+ * told it failed.
  */
+import { T3fsError, type WireError } from '../../runtime/errors.ts'
 import { VERSIONSTAMP_BYTES, type Kv } from '../kv/index.ts'
 import type { OpContext } from './op-context.ts'
 import { expiredIdemRange, idemExpiryKey, idemKey, parseIdemExpiryKey } from './keys.ts'
@@ -18,6 +21,8 @@ import { decodeValue, encodeValue } from './value-codec.ts'
 
 export interface IdemRecord {
   readonly result: unknown
+  /** The refusal, when the request was refused. */
+  readonly error?: WireError
   readonly timestampMs: number
   readonly sub: number
   readonly type: string
@@ -39,9 +44,15 @@ export async function findApplied(ctx: OpContext): Promise<StoredIdem | null> {
   return bytes === undefined ? null : decodeIdem(bytes)
 }
 
-/** Records the answer with this transaction's effects. */
-export function recordApplied(ctx: OpContext, type: string, result: unknown, sub: number): void {
-  const body = encodeValue({ result, timestampMs: ctx.nowMs, sub, type } satisfies IdemRecord)
+/** The refusal a record holds, as the error it was. */
+export function recordedError(record: IdemRecord): T3fsError | null {
+  return record.error === undefined ? null : new T3fsError(record.error.code, record.error.message, record.error.details)
+}
+
+/** Records the answer (a result, or a refusal) with this transaction's effects. */
+export function recordApplied(ctx: OpContext, type: string, result: unknown, sub: number, error?: T3fsError): void {
+  const record: IdemRecord = { result: error === undefined ? result : null, timestampMs: ctx.nowMs, sub, type, ...(error === undefined ? {} : { error: error.toWire() }) }
+  const body = encodeValue(record)
   const value = Buffer.concat([Buffer.alloc(VERSIONSTAMP_BYTES), body])
   ctx.tx.setVersionstampedValue(idemKey(ctx.clientId, ctx.requestId), value, 0)
   ctx.tx.set(idemExpiryKey(ctx.nowMs + ctx.server.config.idempotentRecordExpireMs, ctx.clientId, ctx.requestId), Buffer.alloc(0))

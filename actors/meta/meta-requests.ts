@@ -145,10 +145,10 @@ export function onOpDone(state: MetaState, ctx: Ctx, msg: MetaRequest, token: nu
   pumpWith(state, ctx)
 }
 
-function answer(state: MetaState, msg: MetaRequest, token: number, a: Answer, readVersion: bigint | null): void {
+function answer(state: MetaState, msg: MetaRequest, token: number, a: Answer, readVersion: bigint | null, versionstamp: Buffer | null = null, sub = 0): void {
   state.probe?.onAnswer({
     serverId: state.serverId, type: msg.type, clientId: msg.clientId, requestId: msg.requestId, ok: a.ok,
-    ...(a.ok ? { value: a.value } : { errno: a.error.code }), replayed: a.ok && a.replayed !== null, readVersion,
+    ...(a.ok ? { value: a.value } : { errno: a.error.code }), replayed: a.replayed !== null, readVersion, versionstamp, sub,
   })
   settle(state, token, a.ok, a.ok ? a.value : a.error)
 }
@@ -211,12 +211,12 @@ export function onBatchDone(state: MetaState, ctx: Ctx, key: string, entries: Ba
     ownerMoved = true
   } else {
     const unique = dedupe(entries)
-    const byRequest = new Map<string, Answer | T3fsError>()
-    unique.forEach((e, i) => byRequest.set(`${e.msg.clientId}\u0000${e.msg.requestId}`, outcome.ok ? outcome.value.answer[i] : outcome.error))
+    const byRequest = new Map<string, { a: Answer | T3fsError; sub: number }>()
+    unique.forEach((e, i) => byRequest.set(`${e.msg.clientId}\u0000${e.msg.requestId}`, { a: outcome.ok ? outcome.value.answer[i] : outcome.error, sub: i }))
     for (const e of entries) {
-      const a = byRequest.get(`${e.msg.clientId}\u0000${e.msg.requestId}`) as Answer | T3fsError
+      const { a, sub } = byRequest.get(`${e.msg.clientId}\u0000${e.msg.requestId}`) as { a: Answer | T3fsError; sub: number }
       if (a instanceof T3fsError) settle(state, e.token, false, a)
-      else answer(state, e.msg, e.token, a, outcome.ok ? outcome.value.readVersion : null)
+      else if (outcome.ok) answer(state, e.msg, e.token, a, outcome.value.readVersion, outcome.value.versionstamp ?? null, sub)
     }
   }
   if (queue !== undefined && queue.entries.length === 0 && !queue.running) state.batches.delete(key)

@@ -15,6 +15,9 @@ export interface MetaAnswerEvent {
   /** The answer came from an idempotency record (a retry of an applied request). */
   readonly replayed: boolean
   readonly readVersion: bigint | null
+  /** For an answer from an owner's batch that wrote: the batch's versionstamp and this request's place in it. */
+  readonly versionstamp: Buffer | null
+  readonly sub: number
 }
 
 export interface MetaProbe {

@@ -100,7 +100,11 @@ function attrs(v: unknown): boolean {
   return isObj(v) && opt(v.uid, u32) && opt(v.gid, u32) && opt(v.perm, u32) && opt(v.atimeMs, time) && opt(v.mtimeMs, time) && opt(v.iflags, u32) && opt(v.extendStripe, bool) && opt(v.layout, isObj)
 }
 
+/** Background tasks a timer may wake (timer messages pass through validation too). */
+const TICKS = new Set(['membership', 'gc', 'sessions', 'idem', 'trash', 'routing'])
+
 export function validateMetaMsg(message: unknown): string | null {
+  if (isObj(message) && message.type === 'tick') return TICKS.has(message.task as string) ? null : `tick of unknown task ${JSON.stringify(message.task)}`
   if (!isObj(message) || !TYPES.has(message.type as MetaMsg['type'])) return `unknown meta message type ${isObj(message) ? JSON.stringify(message.type) : typeof message}; accepted: ${[...TYPES].join(', ')}`
   if (message.type === 'status') return null
   const user = checkUser(message.user)

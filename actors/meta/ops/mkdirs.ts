@@ -32,18 +32,22 @@ export async function mkdirsOp(ctx: OpContext, req: MkdirsRequest): Promise<Inod
 async function mkdirAt(ctx: OpContext, path: PathAt, perm: number, recursive: boolean, layout: Layout | undefined, level: number): Promise<Inode> {
   let resolved
   try {
-    resolved = await resolvePath(ctx, path, true)
+    resolved = await resolvePath(ctx, path, false)
   } catch (error) {
     const parentPath = dirname(path.path)
     if (!recursive || !isErrno(error, 'ENOENT') || parentPath === null || level >= MAX_LEVELS) throw error
     await mkdirAt(ctx, { ...path, path: parentPath }, perm, true, layout, level + 1)
-    resolved = await resolvePath(ctx, path, true)
+    resolved = await resolvePath(ctx, path, false)
   }
   const what = displayPath(resolved)
   if (resolved.name === '' || resolved.entry !== null) {
-    const existing = resolved.entry === null ? await mustGetInode(ctx.reads, resolved.parent.id) : await mustGetInode(ctx.reads, resolved.entry.id, what)
-    if (recursive && existing.type === 'directory') return existing
-    throw metaError('EEXIST', `${what} exists`, { path: what })
+    // mkdir -p accepts an existing directory, or a symlink to one; plain mkdir accepts neither.
+    if (!recursive) throw metaError('EEXIST', `${what} exists`, { path: what })
+    const target = resolved.entry?.type === 'symlink' ? await resolvePath(ctx, path, true) : resolved
+    const id = target.name === '' ? target.parent.id : target.entry?.id
+    const existing = id === undefined ? null : await mustGetInode(ctx.reads, id, what)
+    if (existing !== null && existing.type === 'directory') return existing
+    throw metaError('EEXIST', `${what} exists and is not a directory`, { path: what })
   }
   checkName(resolved.name)
   const parent = await writableDirectory(ctx, resolved.parent)
