@@ -185,8 +185,6 @@ function startBatch(state: MetaState, ctx: Ctx, key: string): void {
     queue.kind === 'create'
       ? runBatch(state.kv, unique.map((e) => ({ base: baseOf(state, ctx, e.msg), type: e.msg.type, run: (c) => createOp(c, e.msg as Extract<MetaRequest, { type: 'create' }>) })), { prepare }, options)
       : runInodeBatch({ kv: state.kv, storage: state.storage, routing: state.routing, storageTimeoutMs: state.config.storageTimeoutMs, prepare }, queue.id, unique.map((e) => ({ msg: e.msg as InodeBatchMsg, base: baseOf(state, ctx, e.msg) })), ctx.clock, options)
-  state.stats.batches++
-  state.stats.batchedOps += entries.length
   ctx.pipeToSelf(work, (outcome) => ({ type: 'batch-done', key, entries, outcome }))
 }
 
@@ -210,6 +208,10 @@ export function onBatchDone(state: MetaState, ctx: Ctx, key: string, entries: Ba
     state.parked.push(...entries)
     ownerMoved = true
   } else {
+    if (outcome.ok) {
+      state.stats.batches++
+      state.stats.batchedOps += entries.length
+    }
     const unique = dedupe(entries)
     const byRequest = new Map<string, { a: Answer | T3fsError; sub: number }>()
     unique.forEach((e, i) => byRequest.set(`${e.msg.clientId}\u0000${e.msg.requestId}`, { a: outcome.ok ? outcome.value.answer[i] : outcome.error, sub: i }))
