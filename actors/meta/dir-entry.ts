@@ -31,5 +31,9 @@ export function encodeDirEntry(entry: DirEntry): Buffer {
 }
 
 export function decodeDirEntry(parent: InodeId, name: string, bytes: Uint8Array): DirEntry {
-  return { ...decodeValue<Omit<DirEntry, 'parent' | 'name'>>(bytes, 'directory entry'), parent, name }
+  // The decoded object is fresh: complete it in place (path walks decode one per component).
+  const entry = decodeValue<{ parent: InodeId; name: string }>(bytes, 'directory entry')
+  entry.parent = parent
+  entry.name = name
+  return entry as unknown as DirEntry
 }

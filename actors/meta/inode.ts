@@ -78,7 +78,9 @@ export function encodeInode(inode: Inode): Buffer {
 }
 
 export function decodeInode(id: InodeId, bytes: Uint8Array): Inode {
-  return { ...decodeValue<Omit<Inode, 'id'>>(bytes, 'inode'), id } as Inode
+  const inode = decodeValue<{ id: InodeId }>(bytes, 'inode')
+  inode.id = id
+  return inode as unknown as Inode
 }
 
 export function isImmutable(inode: Inode): boolean {

@@ -83,6 +83,16 @@ async function stampValue(stamp: { promise: Promise<Buffer> } | null): Promise<B
   return stamp === null ? null : stamp.promise.catch(() => null)
 }
 
+/** A read-only operation: its refusal is an answer, with nothing to record or undo. */
+async function readOnly(work: Promise<unknown>): Promise<Answer> {
+  try {
+    return { ok: true, value: await work, replayed: null }
+  } catch (error) {
+    if (isErrno(error)) return { ok: false, error, replayed: null }
+    throw error
+  }
+}
+
 /** One request, one transaction. Errno refusals are answers; anything else is thrown. */
 export async function runOne(kv: Kv, base: OpBase, spec: { writes: boolean; idempotent: boolean; type: string; run: (ctx: OpContext) => Promise<unknown> }, options: RunOptions): Promise<RunResult> {
   let readVersion: bigint | null = null
@@ -91,6 +101,7 @@ export async function runOne(kv: Kv, base: OpBase, spec: { writes: boolean; idem
     const answer = await kv.transact(
       async (raw): Promise<Answer> => {
         readVersion = options.wantReadVersion ? await raw.getReadVersion() : null
+        if (!spec.writes) return readOnly(spec.run(opContext(raw, false, base)))
         stamp = stampOf(raw, options.wantReadVersion)
         const { tx, wrote } = guarded(raw)
         const ctx = opContext(tx, spec.writes, base)
