@@ -20,7 +20,7 @@ import { fetchIdRange } from './inode-alloc.ts'
 import { ALLOC_SHARDS } from './keys.ts'
 import { join, leave, LivenessTracker, readMembership } from './membership.ts'
 import { applyMembership, ensureIds, onMembershipRead, onTaskDone, onTick, refreshMembership, scheduleBackground } from './meta-background.ts'
-import { admit, onBatchDone, onCreateResolved, onForwardDone, onOpDone, refuseAll, route, settle } from './meta-requests.ts'
+import { admit, onBatchDone, onBatchKick, onCreateResolved, onForwardDone, onOpDone, refuseAll, route, settle } from './meta-requests.ts'
 import { serverServices, type MetaSelfMsg, type MetaState } from './meta-state.ts'
 import { mgmtdLink } from './mgmtd-link.ts'
 import { MUTANTS, type Mutant } from './op-context.ts'
@@ -78,6 +78,8 @@ export const metaActor = defineActor<MetaState, MetaSelfMsg, MetaArgs>({
       case 'batch-done':
         if (onBatchDone(state, ctx, msg.key, msg.entries, msg.outcome)) refreshMembership(state, ctx, false)
         return ensureIds(state, ctx)
+      case 'batch-kick':
+        return onBatchKick(state, ctx, msg.key)
       case 'forward-done':
         return onForwardDone(state, ctx, msg.msg, msg.token, msg.outcome)
       case 'value-done':

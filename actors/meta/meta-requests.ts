@@ -222,9 +222,22 @@ export function onBatchDone(state: MetaState, ctx: Ctx, key: string, entries: Ba
     }
   }
   if (queue !== undefined && queue.entries.length === 0 && !queue.running) state.batches.delete(key)
-  else startBatch(state, ctx, key)
+  else if (queue !== undefined) {
+    // Start the next batch behind the messages already in the mailbox: requests for this inode
+    // that arrived during the last commit join it, instead of the first of them going alone.
+    queue.running = true
+    ctx.pipeToSelf(Promise.resolve(), () => ({ type: 'batch-kick', key }))
+  }
   pumpWith(state, ctx)
   return ownerMoved
+}
+
+export function onBatchKick(state: MetaState, ctx: Ctx, key: string): void {
+  const queue = state.batches.get(key)
+  if (queue === undefined) return
+  queue.running = false
+  if (queue.entries.length === 0) state.batches.delete(key)
+  else startBatch(state, ctx, key)
 }
 
 /** After the membership view was refreshed: the parked requests are routed again. */

@@ -48,6 +48,7 @@ export type MetaInternal =
   | { type: 'task-done'; task: BackgroundTask; outcome: Outcome<unknown> }
   | { type: 'membership-read'; outcome: Outcome<MembershipSnapshot> }
   | { type: 'tick'; task: BackgroundTask }
+  | { type: 'batch-kick'; key: string }
 
 export type MetaSelfMsg = MetaMsg | MetaInternal
 
