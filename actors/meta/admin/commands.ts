@@ -35,7 +35,7 @@ const usage = (message: string): T3fsError => new T3fsError(META_USAGE_ERROR, me
 /** Entries `ls` prints at most (pages of the list request). */
 export const LS_MAX_ENTRIES = 100_000
 /** rm-rf into the trash keeps the tree this long unless told otherwise (3FS's rmtree choices go to 7d). */
-export const DEFAULT_TRASH_EXPIRE = '1d'
+export const DEFAULT_TRASH_EXPIRE = '24h'
 
 function absolute(path: string | undefined): string {
   if (path === undefined || !path.startsWith('/')) throw usage(`path ${JSON.stringify(path ?? '')} is not accepted; accepted: an absolute path in the file system (starting with /)`)

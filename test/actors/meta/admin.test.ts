@@ -84,3 +84,11 @@ t.test('the usage lists the file system commands', async (t) => {
   t.match(r.out, /file system commands \(a meta server\):\n\s+stat <path>/)
   t.match(r.out, /rm-rf <path> \[--expire DURATION\]/)
 })
+
+t.test('rm-rf without --expire keeps the tree 24h', async (t) => {
+  await ask({ type: 'mkdirs', path: { path: '/old' }, perm: 0o755, recursive: false })
+  const r = await admin('rm-rf', '/old', '--json')
+  t.equal(r.code, 0, r.err)
+  const moved = JSON.parse(r.out) as { expiresAtMs: number }
+  t.ok(Math.abs(moved.expiresAtMs - Date.now() - 24 * 3600_000) < 60_000)
+})
