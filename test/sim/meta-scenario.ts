@@ -12,7 +12,7 @@ import { issue, type Issued, type OpenHandle } from './meta-workload.ts'
 
 export interface ScenarioStats {
   requests: number
-  applied: number
+  recorded: number
   refused: number
   steps: number
   crashes: number
@@ -34,7 +34,7 @@ async function check(c: MetaCluster, history: readonly Issued[], removedFiles: S
   for (const id of removedFiles) {
     if (!d.inodes.has(id) && !c.storage.removed.has(id)) throw new Error(`removed file ${id} was cleared without its chunks being removed through storage first`)
   }
-  return checkHistory(d, history, c.answers).applied
+  return checkHistory(d, history, c.answers).recorded
 }
 
 export async function metaScenario(seed: number, mutants: readonly Mutant[] = [], rounds = DEFAULT_ROUNDS): Promise<ScenarioStats> {
@@ -53,14 +53,14 @@ export async function metaScenario(seed: number, mutants: readonly Mutant[] = []
     c.sim.at(at, () => c.sim.crashNode(victim))
     c.sim.at(at + 50 + random.int(200), () => c.sim.restartNode(victim))
   }
-  let applied = 0
+  let recorded = 0
   for (let round = 0; round < rounds; round++) {
     const work = c.clients.flatMap((client, i) => Array.from({ length: 1 + randoms[i].int(3) }, () => issue(client, randoms[i], open[i], history, sessionSeq)))
     let done = false
     void Promise.all(work).then(() => { done = true })
     await runUntil(c, () => done, 120_000)
     if (!done) throw new Error(`round ${round} did not finish within 120 s of virtual time`)
-    applied = await check(c, history, removedFiles)
+    recorded = await check(c, history, removedFiles)
   }
   // Close what is still open, let GC finish, and check that nothing removed is left behind.
   const closes = c.clients.flatMap((client, i) =>
@@ -79,5 +79,5 @@ export async function metaScenario(seed: number, mutants: readonly Mutant[] = []
   const left = [...(await dumpKv(c.kv)).inodes.values()].filter((i) => i.nlink === 0)
   if (left.length > 0) throw new Error(`GC left ${left.length} removed inodes behind with no session open: ${left.map((i) => `${i.id} (${i.type})`).join(', ')}`)
   const refused = history.filter((h) => h.ack !== undefined && h.ack !== 'lost' && !h.ack.ok).length
-  return { requests: history.length, applied, refused, steps: rounds + 1, crashes: c.sim.counters.crashes, nodeCrashes: c.sim.counters.nodeCrashes, gcFiles: removedFiles.size }
+  return { requests: history.length, recorded, refused, steps: rounds + 1, crashes: c.sim.counters.crashes, nodeCrashes: c.sim.counters.nodeCrashes, gcFiles: removedFiles.size }
 }

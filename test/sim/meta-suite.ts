@@ -14,7 +14,7 @@ export interface SuiteResult {
   readonly failedSeed: number | null
   readonly mutant: Mutant | null
   readonly requests: number
-  readonly applied: number
+  readonly recorded: number
   readonly refused: number
   readonly checkedSteps: number
   readonly crashes: number
@@ -28,7 +28,7 @@ export async function runMetaSuite(options: { seeds: number; firstSeed?: number;
   const mutant = options.mutant ?? null
   if (mutant !== null && !MUTANTS.includes(mutant)) throw new Error(`unknown mutant ${JSON.stringify(mutant)}; accepted: ${MUTANTS.join(', ')}`)
   const started = Date.now()
-  const totals: ScenarioStats = { requests: 0, applied: 0, refused: 0, steps: 0, crashes: 0, nodeCrashes: 0, gcFiles: 0 }
+  const totals: ScenarioStats = { requests: 0, recorded: 0, refused: 0, steps: 0, crashes: 0, nodeCrashes: 0, gcFiles: 0 }
   let ran = 0
   const failure = await exploreSeeds({ seeds: options.seeds, firstSeed: options.firstSeed, log: options.log }, async (seed) => {
     const stats = await metaScenario(seed, mutant === null ? [] : [mutant])
@@ -42,7 +42,7 @@ export async function runMetaSuite(options: { seeds: number; firstSeed?: number;
     failedSeed: failure?.seed ?? null,
     mutant,
     requests: totals.requests,
-    applied: totals.applied,
+    recorded: totals.recorded,
     refused: totals.refused,
     checkedSteps: totals.steps,
     crashes: totals.crashes,
