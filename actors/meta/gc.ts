@@ -13,7 +13,7 @@
 import type { Kv } from '../kv/index.ts'
 import type { DirEntry } from './dir-entry.ts'
 import { isErrno } from './errors.ts'
-import { GC_ROOT_INODE, type FileInode, type InodeId } from './inode.ts'
+import { GC_ROOT_INODE, type FileInode, type Inode, type InodeId } from './inode.ts'
 import { lockRange } from './keys.ts'
 import type { OpContext, ServerServices } from './op-context.ts'
 import { opContext } from './op-context.ts'
@@ -129,7 +129,7 @@ async function collectDirectory(env: GcEnv, entry: DirEntry, report: GcReport): 
         if (dir !== null) clearInode(tx, entry.id)
         return true
       }
-      for (const child of children) await removeChild(ctx, dir as Exclude<typeof dir, null>, child)
+      for (const child of children) await removeChild(ctx, dir as Inode, child)
       return false
     },
     { timeoutMs: env.timeoutMs },
@@ -137,7 +137,7 @@ async function collectDirectory(env: GcEnv, entry: DirEntry, report: GcReport): 
   if (finished) report.directories++
 }
 
-async function removeChild(ctx: OpContext, dir: NonNullable<Awaited<ReturnType<typeof getInode>>>, child: DirEntry): Promise<void> {
+async function removeChild(ctx: OpContext, dir: Inode, child: DirEntry): Promise<void> {
   const inode = await getInode(ctx.tx, child.id)
   if (inode === null) {
     clearEntry(ctx.tx, child.parent, child.name)

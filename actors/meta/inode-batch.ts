@@ -5,9 +5,9 @@
  * loads the inode with a read conflict, applies the requests in order (each answered on its own,
  * each recorded for idempotency) and writes the inode once.
  */
-import type { Transaction } from '../kv/index.ts'
+import type { Kv, Transaction } from '../kv/index.ts'
 import { metaError } from './errors.ts'
-import type { FileInode, Inode, InodeId } from './inode.ts'
+import type { Inode, InodeId } from './inode.ts'
 import type { OpContext } from './op-context.ts'
 import { runBatch, type Answer, type BatchItem, type OpBase, type RunOptions, type RunResult } from './op-runner.ts'
 import { applyLengthUpdate, needsExactLength, type LengthUpdate } from './ops/file-length.ts'
@@ -18,7 +18,6 @@ import type { RoutingView } from './routing-view.ts'
 import { queryFileLength, truncateFileChunks } from './storage-calls.ts'
 import type { StorageService } from './storage-protocol.ts'
 import { getInode, mustGetInode } from './store.ts'
-import type { Kv } from '../kv/index.ts'
 
 export type InodeBatchMsg = Extract<MetaRequest, { type: 'close' | 'sync' | 'truncate' | 'set-attr' }>
 
@@ -124,4 +123,3 @@ export async function runInodeBatch(
   )
 }
 
-export type { FileInode }

@@ -105,7 +105,6 @@ export function checkStructure(d: Dump): string | null {
 }
 
 const MUTATING = new Set(['create', 'mkdir', 'symlink', 'hard-link', 'remove', 'rename', 'chmod', 'close'])
-const READ_ONLY = new Set(['stat', 'list'])
 
 type Event =
   | { readonly key: bigint[]; readonly kind: 'applied'; readonly issued: Issued; readonly record: StoredIdem }

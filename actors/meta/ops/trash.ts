@@ -26,7 +26,7 @@ export async function moveToTrashOp(ctx: OpContext, req: { readonly path: PathAt
   if (src.name === '' || src.entry === null) throw metaError(src.name === '' ? 'EINVAL' : 'ENOENT', `${displayPath(src)} ${src.name === '' ? 'names "/", "." or ".."' : 'does not exist'}`, { path: req.path.path })
   if (src.parent.path === `/${TRASH_NAME}` || src.parent.path.startsWith(`/${TRASH_NAME}/`)) throw metaError('EINVAL', `${displayPath(src)} is in the trash already`, { path: req.path.path })
   const trash = await ensureDirectory(ctx, ROOT_INODE, TRASH_NAME, 0, 0o755)
-  const userDir = await ensureDirectory(ctx, trash.id, String(ctx.user.uid), ctx.user.uid, 0o700)
+  await ensureDirectory(ctx, trash.id, String(ctx.user.uid), ctx.user.uid, 0o700)
   const expiresAtMs = Math.floor(ctx.nowMs + req.expireMs)
   const name = `${expiresAtMs}-${src.name}`.slice(0, 255)
   const dstPath = `/${TRASH_NAME}/${ctx.user.uid}/${name}`
