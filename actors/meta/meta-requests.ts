@@ -153,8 +153,14 @@ function answer(state: MetaState, msg: MetaRequest, token: number, a: Answer, re
   settle(state, token, a.ok, a.ok ? a.value : a.error)
 }
 
+/**
+ * Creates are routed by directory but merged on the owner across directories: the KV commits one
+ * transaction at a time on a node, so one commit for every create waiting here is what pays (the
+ * requests still run one after another in it, each checked on its own). Requests by inode batch
+ * per inode, as each batch loads, changes and writes that one inode.
+ */
 function enqueue(state: MetaState, ctx: Ctx, kind: 'create' | 'inode', id: InodeId, entry: BatchEntry): void {
-  const key = `${kind}:${id}`
+  const key = kind === 'create' ? 'create' : `${kind}:${id}`
   let queue = state.batches.get(key)
   if (queue === undefined) {
     queue = { kind, id, entries: [], running: false }
