@@ -8,7 +8,6 @@
  * POSIX errnos (errors.ts). Inode ids are safe integers (u64 on the wire and in keys).
  */
 import type { Returns } from '../../runtime/actor.ts'
-import type { DirEntry } from './dir-entry.ts'
 import type { Inode, InodeId, InodeType } from './inode.ts'
 import type { Layout } from './layout.ts'
 
@@ -197,12 +196,12 @@ export const IDEMPOTENT_TYPES: ReadonlySet<MetaRequestType> = new Set([
 /** Requests only an admin token may make. */
 export const ADMIN_TYPES: ReadonlySet<MetaRequestType> = new Set(['list-sessions', 'prune-session', 'set-user', 'drop-user-cache'])
 
-/** Stable codes of meta's own (non-errno) errors. */
+/**
+ * Stable codes of meta's own errors that are not answers of the file system (a client retries
+ * them). Everything the file system refuses is a POSIX errno (errors.ts).
+ */
 export const MetaErrorCode = {
-  /** The server is shutting down or its queue is full: retry elsewhere. */
+  /** The server is shutting down, its queue is full or its inode ids ran out: retry (elsewhere). */
   BUSY: 'ERR_META_BUSY',
-  /** The storage service could not be reached for a length, truncate or chunk removal. */
-  STORAGE_UNAVAILABLE: 'ERR_META_STORAGE_UNAVAILABLE',
 } as const
 
-export type { DirEntry as DirEntryRecord }
