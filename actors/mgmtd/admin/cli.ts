@@ -1,9 +1,11 @@
 /**
  * `t3fs admin [--mgmtd host:port] [--node N] [--name mgmtd] [--timeout ms] [--json] <command> ...`:
- * the thin CLI over the command functions of commands.ts. It finds mgmtd (a launched node's actor,
- * by name, through runtime's connectToNode), runs one command, prints a table (or JSON with
- * --json), and exits 0 (ok), 1 (mgmtd refused it, or it could not be reached) or 2 (usage:
- * unknown command or option, bad argument, bad CSV).
+ * the thin CLI over the command functions of commands.ts (cluster commands, asked of mgmtd) and of
+ * actors/meta/admin/commands.ts (file system commands, asked of a meta server: --meta, --meta-node,
+ * --meta-name, acting as --uid/--gid with --token). It finds the actor (a launched node's, by
+ * name, through runtime's connectToNode), runs one command, prints a table (or JSON with --json),
+ * and exits 0 (ok), 1 (refused, or unreachable) or 2 (usage: unknown command or option, bad
+ * argument, bad CSV).
  */
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
@@ -11,6 +13,11 @@ import type { ActorRef } from '../../../runtime/actor.ts'
 import type { ActorAddress } from '../../../runtime/address.ts'
 import { isT3fsError, T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import type { MgmtdMsg } from '../protocol.ts'
+import { META_COMMANDS, type MetaAdminCommand } from '../../meta/admin/commands.ts'
+import { MetaClient } from '../../meta/meta-client.ts'
+import type { MetaMsg } from '../../meta/protocol.ts'
+import { systemClock } from '../../../runtime/clock.ts'
+import { systemRandom } from '../../../runtime/random.ts'
 import { CSV_ERROR } from './csv.ts'
 import { COMMANDS, USAGE_ERROR, type AdminResult, type Cell } from './commands.ts'
 
@@ -33,9 +40,16 @@ export interface MgmtdConnection {
   close(): Promise<void>
 }
 
+export interface MetaConnection {
+  meta: ActorRef<MetaMsg>
+  close(): Promise<void>
+}
+
 export interface AdminDeps {
   connect(target: MgmtdTarget): Promise<MgmtdConnection>
   readFile(path: string): Promise<string>
+  /** How to reach a meta server (default: like mgmtd, over TCP by name). */
+  connectMeta?(target: MgmtdTarget): Promise<MetaConnection>
 }
 
 export const EXIT_OK = 0
@@ -49,25 +63,43 @@ const GLOBAL_OPTIONS = {
   timeout: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  meta: { type: 'string' },
+  'meta-node': { type: 'string' },
+  'meta-name': { type: 'string' },
+  token: { type: 'string' },
+  uid: { type: 'string' },
+  gid: { type: 'string' },
 } as const
 
+type AnyCommand = (typeof COMMANDS)[number] | MetaAdminCommand
+const ALL_COMMANDS: readonly AnyCommand[] = [...COMMANDS, ...META_COMMANDS]
+const isMeta = (c: AnyCommand): c is MetaAdminCommand => META_COMMANDS.includes(c as MetaAdminCommand)
+
 export function adminUsage(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.usage.length))
+  const width = Math.max(...ALL_COMMANDS.map((c) => c.usage.length))
   return [
     'usage: t3fs admin [global options] <command> [arguments]',
     '',
-    'commands:',
+    'cluster commands (mgmtd):',
     ...COMMANDS.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`),
+    '',
+    'file system commands (a meta server):',
+    ...META_COMMANDS.map((c) => `  ${c.usage.padEnd(width)}  ${c.summary}`),
     '',
     'global options:',
     '  --mgmtd HOST:PORT  the node running mgmtd (default $T3FS_MGMTD or 127.0.0.1:9000)',
     '  --node N           its node id (default $T3FS_MGMTD_NODE or 1)',
     '  --name NAME        the mgmtd actor name on that node (default mgmtd)',
     '  --timeout MS       per-request timeout (default 5000)',
+    '  --meta HOST:PORT   the node running meta (default $T3FS_META, else the --mgmtd address)',
+    '  --meta-node N      its node id (default $T3FS_META_NODE, else --node)',
+    '  --meta-name NAME   the meta actor name on that node (default meta)',
+    '  --uid N --gid N    act as this user in the file system (default 0, 0)',
+    '  --token TOKEN      the user\'s (or an admin) token (default $T3FS_TOKEN)',
     '  --json             print JSON instead of a table',
     '  -h, --help         show this help',
     '',
-    'exit codes: 0 ok, 1 refused by mgmtd or mgmtd unreachable, 2 usage error (bad command, option, argument or CSV)',
+    'exit codes: 0 ok, 1 refused (by mgmtd, or by meta with a POSIX errno) or unreachable, 2 usage error (bad command, option, argument or CSV)',
     '',
   ].join('\n')
 }
@@ -87,6 +119,16 @@ const defaultDeps: AdminDeps = {
     }
   },
   readFile: (path) => readFile(path, 'utf8'),
+  async connectMeta(target) {
+    const { connectToNode } = await import('../../../runtime/node-client.ts')
+    const client = await connectToNode({ address: target.address, node: target.node, connectTimeoutMs: target.timeoutMs })
+    try {
+      return { meta: await client.lookup<MetaMsg>(target.name), close: () => client.close() }
+    } catch (error) {
+      await client.close()
+      throw error
+    }
+  },
 }
 
 function positiveInt(value: string | undefined, fallback: number, option: string): number {
@@ -96,7 +138,7 @@ function positiveInt(value: string | undefined, fallback: number, option: string
 }
 
 export async function adminCommand(args: string[], io: AdminIo, deps: AdminDeps = defaultDeps): Promise<number> {
-  const allOptions = Object.assign({}, GLOBAL_OPTIONS, ...COMMANDS.map((c) => c.options))
+  const allOptions = Object.assign({}, GLOBAL_OPTIONS, ...ALL_COMMANDS.map((c) => c.options))
   const loose = parseArgs({ args, options: allOptions, strict: false, allowPositionals: true, tokens: true })
   const name = loose.tokens?.find((t) => t.kind === 'positional')?.value
   if (name === undefined) {
@@ -107,9 +149,9 @@ export async function adminCommand(args: string[], io: AdminIo, deps: AdminDeps 
     io.stderr.write(`t3fs admin: missing command\n\n${adminUsage()}`)
     return EXIT_USAGE
   }
-  const command = COMMANDS.find((c) => c.name === name)
+  const command = ALL_COMMANDS.find((c) => c.name === name)
   if (command === undefined) {
-    io.stderr.write(`t3fs admin: unknown command ${JSON.stringify(name)}; accepted: ${COMMANDS.map((c) => c.name).join(', ')}\n`)
+    io.stderr.write(`t3fs admin: unknown command ${JSON.stringify(name)}; accepted: ${ALL_COMMANDS.map((c) => c.name).join(', ')}\n`)
     return EXIT_USAGE
   }
   const fail = (error: unknown): number => {
@@ -139,12 +181,47 @@ export async function adminCommand(args: string[], io: AdminIo, deps: AdminDeps 
   } catch (error) {
     return fail(Object.assign(error as Error, { code: (error as { code?: string }).code ?? USAGE_ERROR }))
   }
+  if (isMeta(command)) return runMeta(command, positionals, values, node, timeoutMs, io, deps, fail)
   let connection: MgmtdConnection | null = null
   try {
     const address = (values.mgmtd as string | undefined) ?? process.env.T3FS_MGMTD ?? '127.0.0.1:9000'
     connection = await deps.connect({ address, node, name: (values.name as string | undefined) ?? 'mgmtd', timeoutMs })
     const { mgmtd, refFor } = connection
     const result = await command.run(positionals, values, { mgmtd, readFile: deps.readFile, timeoutMs, ...(refFor === undefined ? {} : { redirect: (a: ActorAddress) => refFor(a) }) })
+    io.stdout.write(values.json === true ? `${JSON.stringify(result.json, null, 2)}\n` : render(result))
+    return EXIT_OK
+  } catch (error) {
+    return fail(error)
+  } finally {
+    await connection?.close().catch(() => undefined)
+  }
+}
+
+async function runMeta(
+  command: MetaAdminCommand,
+  positionals: string[],
+  values: Record<string, string | boolean | undefined>,
+  mgmtdNode: number,
+  timeoutMs: number,
+  io: AdminIo,
+  deps: AdminDeps,
+  fail: (error: unknown) => number,
+): Promise<number> {
+  let connection: MetaConnection | null = null
+  try {
+    const id = (v: string | undefined, option: string): number => {
+      if (v === undefined) return 0
+      if (!/^\d+$/.test(v) || Number(v) > 0xffffffff) throw Object.assign(new Error(`${option} ${JSON.stringify(v)} is not accepted; accepted: an integer from 0 to 4294967295`), { code: 'ERR_ADMIN_USAGE' })
+      return Number(v)
+    }
+    const user = { uid: id(values.uid as string | undefined, '--uid'), gid: id(values.gid as string | undefined, '--gid'), ...(((values.token as string | undefined) ?? process.env.T3FS_TOKEN) === undefined ? {} : { token: (values.token as string | undefined) ?? process.env.T3FS_TOKEN }) }
+    const metaNode = (values['meta-node'] as string | undefined) ?? process.env.T3FS_META_NODE
+    const address = (values.meta as string | undefined) ?? process.env.T3FS_META ?? (values.mgmtd as string | undefined) ?? process.env.T3FS_MGMTD ?? '127.0.0.1:9000'
+    const target = { address, node: metaNode === undefined ? mgmtdNode : positiveInt(metaNode, 1, '--meta-node'), name: (values['meta-name'] as string | undefined) ?? 'meta', timeoutMs }
+    connection = await (deps.connectMeta ?? (defaultDeps.connectMeta as NonNullable<AdminDeps['connectMeta']>))(target)
+    const meta = connection.meta
+    const client = new MetaClient({ servers: [meta], clientId: `admin-${process.pid}-${Date.now().toString(36)}`, user, clock: systemClock, random: systemRandom, timeoutMs, maxAttempts: 3 })
+    const result = await command.run(positionals, values, { client })
     io.stdout.write(values.json === true ? `${JSON.stringify(result.json, null, 2)}\n` : render(result))
     return EXIT_OK
   } catch (error) {

@@ -1,0 +1,143 @@
+/**
+ * Meta's key layout on the KV, after 3FS's (reference/3fs.md §2.3): a 4-byte ASCII tag, then
+ * - INOD + inode id (u64 little-endian, so consecutive ids spread over the key space)
+ * - DENT + parent id (u64 LE) + name bytes (UTF-8): a directory's entries are one range, by name
+ * - INOS + inode id (u64 LE) + session id: the write sessions of a file are one range
+ * - IDEM + tuple(clientId, requestId): idempotency records; IDEX + tuple(expiresAtMs, clientId,
+ *   requestId) indexes them by expiry so cleanup is a range read
+ * - META + tuple(...): meta server membership (see membership.ts)
+ * - USER + tuple(...): users and tokens
+ * - LOCK + inode id (u64 LE) + tuple(clientId, owner): POSIX advisory locks
+ * - SING + "inode-alloc" + shard: the inode id allocator
+ * The string-composite suffixes use the project's order-preserving tuple encoding.
+ */
+import { prefixEnd } from '../kv/bytes.ts'
+import { pack, unpack } from '../kv/tuple.ts'
+import type { InodeId } from './inode.ts'
+
+const tag = (t: string): Buffer => Buffer.from(t, 'latin1')
+export const INOD = tag('INOD')
+export const DENT = tag('DENT')
+export const INOS = tag('INOS')
+export const IDEM = tag('IDEM')
+export const IDEX = tag('IDEX')
+export const META = tag('META')
+export const USER = tag('USER')
+export const LOCK = tag('LOCK')
+export const SING_INODE_ALLOC = tag('SINGinode-alloc')
+
+/** An inode id as u64 little-endian at `at` (two u32 writes: no bigint on the hot path). */
+function writeId(out: Buffer, id: InodeId, at: number): void {
+  out.writeUInt32LE(id % 0x1_0000_0000, at)
+  out.writeUInt32LE(Math.floor(id / 0x1_0000_0000), at + 4)
+}
+
+function readId(b: Buffer, at: number): InodeId {
+  return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x1_0000_0000
+}
+
+function withId(prefix: Buffer, id: InodeId, extra = 0): Buffer {
+  const out = Buffer.allocUnsafe(prefix.length + 8 + extra)
+  prefix.copy(out, 0)
+  writeId(out, id, prefix.length)
+  return out
+}
+
+const asBuffer = (key: Uint8Array): Buffer => (Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength))
+
+export interface KeyRange {
+  readonly begin: Buffer
+  readonly end: Buffer
+}
+
+export const inodeKey = (id: InodeId): Buffer => withId(INOD, id)
+export const inodeOfKey = (key: Uint8Array): InodeId => readId(asBuffer(key), 4)
+export const allInodes: KeyRange = { begin: INOD, end: prefixEnd(INOD) }
+
+export function dentryKey(parent: InodeId, name: string): Buffer {
+  const length = Buffer.byteLength(name, 'utf8')
+  const out = withId(DENT, parent, length)
+  out.write(name, 12, length, 'utf8')
+  return out
+}
+
+export function dentryRange(parent: InodeId): KeyRange {
+  const prefix = withId(DENT, parent)
+  return { begin: prefix, end: prefixEnd(prefix) }
+}
+
+export function parseDentryKey(key: Uint8Array): { parent: InodeId; name: string } {
+  const b = asBuffer(key)
+  return { parent: readId(b, 4), name: b.subarray(12).toString('utf8') }
+}
+
+export const allDentries: KeyRange = { begin: DENT, end: prefixEnd(DENT) }
+
+export function sessionKey(inode: InodeId, sessionId: string): Buffer {
+  const bytes = Buffer.from(sessionId, 'utf8')
+  const out = withId(INOS, inode, bytes.length)
+  bytes.copy(out, 12)
+  return out
+}
+
+export function sessionRange(inode: InodeId): KeyRange {
+  const prefix = withId(INOS, inode)
+  return { begin: prefix, end: prefixEnd(prefix) }
+}
+
+export function parseSessionKey(key: Uint8Array): { inode: InodeId; sessionId: string } {
+  const b = asBuffer(key)
+  return { inode: readId(b, 4), sessionId: b.subarray(12).toString('utf8') }
+}
+
+export const allSessions: KeyRange = { begin: INOS, end: prefixEnd(INOS) }
+
+export const idemKey = (clientId: string, requestId: string): Buffer => Buffer.concat([IDEM, pack([clientId, requestId])])
+export const idemExpiryKey = (expiresAtMs: number, clientId: string, requestId: string): Buffer => Buffer.concat([IDEX, pack([Math.floor(expiresAtMs), clientId, requestId])])
+export const allIdem: KeyRange = { begin: IDEM, end: prefixEnd(IDEM) }
+
+/** IDEX keys of records that expired at or before `nowMs`. */
+export function expiredIdemRange(nowMs: number): KeyRange {
+  return { begin: IDEX, end: Buffer.concat([IDEX, pack([Math.floor(nowMs) + 1])]) }
+}
+
+export function parseIdemExpiryKey(key: Uint8Array): { expiresAtMs: number; clientId: string; requestId: string } {
+  const [expiresAtMs, clientId, requestId] = unpack(key.subarray(IDEX.length))
+  return { expiresAtMs: expiresAtMs as number, clientId: clientId as string, requestId: requestId as string }
+}
+
+export function parseIdemKey(key: Uint8Array): { clientId: string; requestId: string } {
+  const [clientId, requestId] = unpack(key.subarray(IDEM.length))
+  return { clientId: clientId as string, requestId: requestId as string }
+}
+
+export const metaKey = (...parts: (string | number)[]): Buffer => Buffer.concat([META, pack(parts)])
+export function metaRange(part: string): KeyRange {
+  const p = Buffer.concat([META, pack([part])])
+  return { begin: p, end: prefixEnd(p) }
+}
+export const parseMetaKey = (key: Uint8Array): (string | number)[] => unpack(key.subarray(META.length)) as (string | number)[]
+
+export const userKey = (uid: number): Buffer => Buffer.concat([USER, pack(['uid', uid])])
+export const tokenKey = (token: string): Buffer => Buffer.concat([USER, pack(['token', token])])
+export const allUsers: KeyRange = (() => {
+  const p = Buffer.concat([USER, pack(['uid'])])
+  return { begin: p, end: prefixEnd(p) }
+})()
+
+export function lockKey(inode: InodeId, clientId: string, owner: string): Buffer {
+  return Buffer.concat([withId(LOCK, inode), pack([clientId, owner])])
+}
+export function lockRange(inode: InodeId): KeyRange {
+  const prefix = withId(LOCK, inode)
+  return { begin: prefix, end: prefixEnd(prefix) }
+}
+export function parseLockKey(key: Uint8Array): { inode: InodeId; clientId: string; owner: string } {
+  const b = asBuffer(key)
+  const [clientId, owner] = unpack(b.subarray(12))
+  return { inode: readId(b, 4), clientId: clientId as string, owner: owner as string }
+}
+export const allLocks: KeyRange = { begin: LOCK, end: prefixEnd(LOCK) }
+
+export const ALLOC_SHARDS = 32
+export const allocShardKey = (shard: number): Buffer => Buffer.concat([SING_INODE_ALLOC, Buffer.from([shard])])

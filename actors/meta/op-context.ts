@@ -1,0 +1,47 @@
+/**
+ * What one meta operation runs with inside its transaction: the transaction, the view its path
+ * walks read through (the transaction itself for operations that write, so a concurrent rename or
+ * removal of any directory on the path makes them retry and stay linearizable; the snapshot for
+ * read-only ones, which never conflict anyway), the caller, the time, and the server's services.
+ */
+import type { ReadView, Transaction } from '../kv/index.ts'
+import type { InodeId } from './inode.ts'
+import type { ChainTableView } from './layout.ts'
+import type { UserInfo } from './protocol.ts'
+import type { MetaConfig } from './config.ts'
+
+/** Deliberate bugs the simulation suite must catch (never set outside it). */
+export type Mutant = 'rename-no-loop-check' | 'remove-nonempty-dir' | 'retry-not-idempotent'
+export const MUTANTS: readonly Mutant[] = ['rename-no-loop-check', 'remove-nonempty-dir', 'retry-not-idempotent']
+
+/** Server-side services an operation may use (the meta actor provides them). */
+export interface ServerServices {
+  readonly serverId: number
+  readonly config: MetaConfig
+  /** The GC directory this server files removed inodes under. */
+  readonly gcDirectory: InodeId
+  /** A fresh inode id (from the server's pre-fetched range). */
+  allocateInodeId(): InodeId
+  /** The latest version of a chain table, or null when mgmtd has not told us of it. */
+  chainTable(tableId: number): ChainTableView | null
+  /** The next round-robin counter for (table, stripe), advanced by the stripe (ChainAllocator). */
+  nextChainCounter(tableId: number, stripeSize: number): number
+  /** A random u32 (layout seeds). */
+  randomU32(): number
+  readonly mutants: ReadonlySet<Mutant>
+}
+
+export interface OpContext {
+  readonly tx: Transaction
+  /** Where path walks and checks read: `tx` (conflicts) or `tx.snapshot`. */
+  readonly reads: ReadView
+  readonly user: UserInfo
+  readonly clientId: string
+  readonly requestId: string
+  readonly nowMs: number
+  readonly server: ServerServices
+}
+
+export function opContext(tx: Transaction, writes: boolean, base: Omit<OpContext, 'tx' | 'reads'>): OpContext {
+  return { ...base, tx, reads: writes ? tx : tx.snapshot }
+}
