@@ -19,20 +19,16 @@ export abstract class AttemptBase implements Transaction {
   protected state: AttemptState = 'open'
   protected committedVersion: bigint | undefined
   private txnBytes = 0
-  private readonly stamp: { promise: Promise<Buffer>; resolve: (b: Buffer) => void; reject: (e: unknown) => void }
+  /**
+   * The versionstamp's promise, made only when someone asks for it: most transactions never do, and
+   * a promise (and, for a read-only one, an error with its stack) per stat is measurable on the
+   * metadata hot path. Until then the outcome waits in `stampOutcome`.
+   */
+  private stamp: { promise: Promise<Buffer>; resolve: (b: Buffer) => void; reject: (e: unknown) => void } | null = null
+  private stampOutcome: { readonly ok: true; readonly value: Buffer } | { readonly ok: false; readonly error: () => unknown } | null = null
   abstract readonly snapshot: ReadView
 
-  constructor(protected readonly limits: KvLimits) {
-    let resolve!: (b: Buffer) => void
-    let reject!: (e: unknown) => void
-    const promise = new Promise<Buffer>((res, rej) => {
-      resolve = res
-      reject = rej
-    })
-    // Nobody has to ask for the versionstamp: an unobserved rejection must not crash the process.
-    promise.catch(() => {})
-    this.stamp = { promise, resolve, reject }
-  }
+  constructor(protected readonly limits: KvLimits) {}
 
   abstract get(key: Uint8Array): Promise<Buffer | undefined>
   abstract getRange(begin: Uint8Array, end: Uint8Array, options?: RangeOptions): Promise<KeyValue[]>
@@ -110,6 +106,22 @@ export abstract class AttemptBase implements Transaction {
   }
 
   getVersionstamp(): { promise: Promise<Buffer> } {
+    if (this.stamp === null) {
+      let resolve!: (b: Buffer) => void
+      let reject!: (e: unknown) => void
+      const promise = new Promise<Buffer>((res, rej) => {
+        resolve = res
+        reject = rej
+      })
+      // Asking does not oblige awaiting: an unobserved rejection must not crash the process.
+      promise.catch(() => {})
+      this.stamp = { promise, resolve, reject }
+      const outcome = this.stampOutcome
+      if (outcome !== null) {
+        if (outcome.ok) resolve(outcome.value)
+        else reject(outcome.error())
+      }
+    }
     return { promise: this.stamp.promise }
   }
 
@@ -124,15 +136,21 @@ export abstract class AttemptBase implements Transaction {
   cancel(reason?: unknown): void {
     if (this.state === 'committed' || this.state === 'done') return
     this.state = 'done'
-    this.stamp.reject(reason ?? kvError(KvErrorCode.TXN_CANCELLED, 'the transaction was cancelled'))
+    this.rejectStamp(() => reason ?? kvError(KvErrorCode.TXN_CANCELLED, 'the transaction was cancelled'))
   }
 
   protected resolveStamp(stamp: Buffer): void {
-    this.stamp.resolve(stamp)
+    if (this.stampOutcome !== null) return
+    this.stampOutcome = { ok: true, value: stamp }
+    this.stamp?.resolve(stamp)
   }
 
+  /** `error` may be a function making it, called only if someone asks for the versionstamp. */
   protected rejectStamp(error: unknown): void {
-    this.stamp.reject(error)
+    if (this.stampOutcome !== null) return
+    const make = typeof error === 'function' ? (error as () => unknown) : () => error
+    this.stampOutcome = { ok: false, error: make }
+    this.stamp?.reject(make())
   }
 
   protected noteReadConflict(range: KeyRange): void {

@@ -91,7 +91,7 @@ export class LocalTransaction extends AttemptBase {
     try {
       if (this.mutations.length === 0 && this.writeConflicts.length === 0) {
         this.committedVersion = -1n
-        this.rejectStamp(kvError(KvErrorCode.NO_VERSIONSTAMP, 'a read-only transaction has no versionstamp'))
+        this.rejectStamp(() => kvError(KvErrorCode.NO_VERSIONSTAMP, 'a read-only transaction has no versionstamp'))
       } else {
         const snap = this.ensureSnapshot()
         this.checkAge()
