@@ -11,10 +11,11 @@
  *   each acknowledged (see fixtures/dataplane-net.ts), against a raw Node socket between two
  *   processes moving the same bytes in 1 MiB writes with no framing and no acknowledgements.
  *
- * The machine is noisy (2 cores, a virtio disk cached by the host): each side runs `rounds`
- * passes, in alternating order, and keeps its best (the network ratio is the median over adjacent
- * pairs of passes). Env: BENCH_DATAPLANE_GIB (disk file, default 2), BENCH_DATAPLANE_ROUNDS
- * (default 3), BENCH_DATAPLANE_NET_MIB (moved per network pass, default 1024).
+ * The machine is noisy (2 cores, a virtio disk cached by the host, whose O_DIRECT reads swing
+ * between about 1.3 and 3.2 GiB/s from one pass to the next for fio and for us alike): each side
+ * runs `rounds` passes, in alternating order, and keeps its best (the network ratio is the median
+ * over adjacent pairs of passes). Env: BENCH_DATAPLANE_GIB (disk file, default 2),
+ * BENCH_DATAPLANE_ROUNDS (default 5), BENCH_DATAPLANE_NET_MIB (moved per network pass, default 1024).
  * Last line: one JSON object with the ratios.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -27,7 +28,7 @@ import { measureDataplaneNet } from './fixtures/dataplane-net.ts'
 
 const MiB = 1024 * 1024
 const fileBytes = Math.round(Number(process.env.BENCH_DATAPLANE_GIB ?? 2) * 1024) * MiB
-const rounds = Number(process.env.BENCH_DATAPLANE_ROUNDS ?? 3)
+const rounds = Number(process.env.BENCH_DATAPLANE_ROUNDS ?? 5)
 const netMiB = Number(process.env.BENCH_DATAPLANE_NET_MIB ?? 1024)
 const blockBytes = MiB
 const depth = 16
