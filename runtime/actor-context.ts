@@ -55,6 +55,9 @@ export function createActorContext(cell: ActorCell, epoch: ActorEpoch): ActorCon
       checkLive('send')
       system.tellFrom(to.address, message, cell.ref)
     },
+    refFor(address) {
+      return system.refFor(address)
+    },
     ask(to, message, options) {
       checkLive('ask')
       return system.askFrom(to.address, message, cell.ref, options) as never

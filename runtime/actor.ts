@@ -98,6 +98,11 @@ export interface ActorContext<M extends Message> {
   /** Takes the current ask's reply out of the handler, to finish it later. */
   deferReply(): DeferredReply
   tell<N extends Message>(to: ActorRef<N>, message: N): void
+  /**
+   * A ref to the actor at `address` (one read from the KV, or carried as data): refs of another
+   * node's earlier incarnation are refused when used (ERR_STALE_INCARNATION).
+   */
+  refFor<N extends Message>(address: ActorAddress): ActorRef<N>
   ask<N extends Message, Q extends N>(to: ActorRef<N>, message: Q, options?: AskOptions): Promise<AskReply<N, Q>>
   spawn<S, N extends Message, A>(definition: ActorDefinition<S, N, A>, args: A, options?: SpawnOptions): ActorRef<N>
   /** Stops a child, or this actor when called without a ref. */
