@@ -17,9 +17,9 @@ import type { ActorAddress } from '../../runtime/address.ts'
 import type { PooledBuffer } from '../../runtime/buffer-pool.ts'
 import type { RegionHandle } from '../../runtime/regions-actor.ts'
 import type { LocalState, PublicState, RoutingUpdate } from '../mgmtd/protocol.ts'
+import type { ChunkId } from './chunk-id.ts'
 
-/** 3FS's 16-byte ChunkId (tenant, reserved, inode u64, track u16, chunk index u32; big-endian) as 32 lowercase hex digits, so it sorts like the bytes. */
-export type ChunkId = string
+export type { ChunkId } from './chunk-id.ts'
 
 /** A half-open range of chunk ids [begin, end). */
 export interface ChunkIdRange {
@@ -186,6 +186,7 @@ export type ReplicaMsg =
   | { type: 'target-view'; view: TargetView }
   // internal (the replica to itself)
   | { type: 'tick' }
+  | { type: 'sync-retry' }
   | { type: 'op-done'; opId: number; outcome: unknown }
 
 /** Messages of a node's storage service. */
@@ -204,8 +205,8 @@ export type StorageNodeMsg =
 
 /** What a replica tells its node, for heartbeats and local state. */
 export interface TargetReport {
-  usedSizeBytes: number
-  chunkCount: number
+  usedSizeBytes?: number
+  chunkCount?: number
   /** The replica finished receiving a sync (syncDone): it is complete → UPTODATE. */
   synced?: { chainVersion: number }
   /** The disk failed under the target (EIO, ENOSPC on a commit): it must go OFFLINE. */

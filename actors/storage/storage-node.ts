@@ -223,7 +223,7 @@ function summary(state: NodeState, t: NodeTarget): TargetSummary {
   const chain = state.routing === null ? null : chainViewOf(state.routing, t.record.targetId)
   return {
     targetId: t.record.targetId, chainId: chain?.chainId ?? t.record.chainId, nodeId: state.nodeId, localState: t.local.localState,
-    publicState: chain?.publicState ?? null, chainVersion: chain?.chainVersion ?? null, usedSizeBytes: t.report.usedSizeBytes, chunkCount: t.report.chunkCount,
+    publicState: chain?.publicState ?? null, chainVersion: chain?.chainVersion ?? null, usedSizeBytes: t.report.usedSizeBytes ?? 0, chunkCount: t.report.chunkCount ?? 0,
     address: t.replica.address,
   }
 }
@@ -253,5 +253,5 @@ async function removeTargetOp(state: NodeState, targetId: number, force: boolean
 
 async function spaceInfo(state: NodeState, ctx: ActorContext<NodeMsg>): Promise<void> {
   const capacity = await state.disk.capacity()
-  ctx.reply({ totalBytes: capacity.totalBytes, freeBytes: capacity.freeBytes, targets: [...state.targets.values()].map((t) => ({ targetId: t.record.targetId, usedSizeBytes: t.report.usedSizeBytes })) })
+  ctx.reply({ totalBytes: capacity.totalBytes, freeBytes: capacity.freeBytes, targets: [...state.targets.values()].map((t) => ({ targetId: t.record.targetId, usedSizeBytes: t.report.usedSizeBytes ?? 0 })) })
 }

@@ -48,6 +48,7 @@ const REPLICA_RULES: Readonly<Record<string, readonly Rule[]>> = {
   'list-chunks': [],
   'target-view': [['view', isObject, 'a TargetView']],
   tick: [],
+  'sync-retry': [],
   'op-done': [['opId', isId, A.id]],
 }
 
