@@ -63,10 +63,10 @@ export type ChunkEngineMutant =
   | 'skip-crc-check'
   /** A commit becomes visible (and resolves) before its index record is synced. */
   | 'commit-before-sync'
-  /** A block freed by a commit is reused before that commit is durable. */
-  | 'free-before-durable'
+  /** Index records are written without first syncing the blocks they point at. */
+  | 'skip-data-sync'
 
-export const chunkEngineMutants: readonly ChunkEngineMutant[] = ['reuse-block-in-place', 'skip-crc-check', 'commit-before-sync', 'free-before-durable']
+export const chunkEngineMutants: readonly ChunkEngineMutant[] = ['reuse-block-in-place', 'skip-crc-check', 'commit-before-sync', 'skip-data-sync']
 
 export interface ChunkEngineOptions {
   /** The engine's directory on the disk ('' = the disk's root), e.g. 'targets/101'. */
@@ -100,7 +100,11 @@ export interface ChunkUpdate {
   readonly kind: ChunkUpdateKind
   /** write: where the data goes in the chunk. */
   readonly offset?: number
-  /** write: the bytes, one buffer or several read as one (pool slots are written without a copy when aligned). */
+  /**
+   * write: the bytes, one buffer or several read as one (pool slots are written without a copy when
+   * aligned). The engine neither keeps nor releases them: they are the caller's again once the
+   * update settles.
+   */
   readonly data?: DiskBuffer | readonly DiskBuffer[]
   /** write: CRC32C of `data` as the sender computed it; checked before anything is written. */
   readonly checksum?: number

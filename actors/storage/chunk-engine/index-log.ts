@@ -1,0 +1,188 @@
+/**
+ * The chunk index's log: an append-only file of framed records (record-codec.ts) on ctx.disk, with
+ * group commit. Records wait in a queue (at most one per chunk: a newer record of a chunk replaces
+ * its queued one); a flush takes up to `batchMax` of them, syncs the group files their blocks were
+ * written to, appends the records in one write, syncs the log once, then applies their effects and
+ * resolves everyone waiting. Commits arriving meanwhile form the next batch: under load one fsync
+ * serves many commits.
+ *
+ * The order "data synced, then records written" is what lets recovery trust every whole record:
+ * a record never reaches the disk before the bytes it points at. Records of one batch may land torn
+ * (each sector old or new), but a batch is only acknowledged after its sync, so a torn record is
+ * always in the unacknowledged tail, and replay stops at the first bad record.
+ *
+ * A failed write or sync leaves the log's durable end unknown (and Linux forgets the dirty pages of
+ * a failed fsync), so the log fails for good: every queued and later record is refused with
+ * ERR_CHUNK_ENGINE_FAILED until the engine is reopened and recovers from what is durable.
+ */
+import type { Clock } from '../../../runtime/clock.ts'
+import { sleep } from '../../../runtime/clock.ts'
+import type { Disk, DiskFile } from '../../../runtime/disk/disk.ts'
+import { chunkEngineError, ChunkEngineErrorCode } from './errors.ts'
+import { encodedSize, encodeRecord, type IndexRecord } from './record-codec.ts'
+
+export interface IndexLogHooks {
+  readonly disk: Disk
+  readonly clock: Clock
+  buggify(site: string): boolean
+  /** Called when a batch is taken (synchronously): the data syncs that must precede its records. */
+  takeDataSyncs(): () => Promise<void>
+  /** Between batches (no record in flight): the engine may seal the segment here. */
+  afterBatch(): Promise<void>
+  onFailure(error: Error): void
+}
+
+interface Queued {
+  readonly record: IndexRecord | null
+  readonly onDurable: (() => void) | null
+  readonly resolve: () => void
+  readonly reject: (error: Error) => void
+}
+
+export function segmentName(seq: number): string {
+  return `log-${seq.toString(16).padStart(12, '0')}`
+}
+
+export class IndexLog {
+  private queue = new Map<string, Queued>()
+  private running: Promise<void> | null = null
+  private barriers = 0
+  private failure: Error | null = null
+  private endBytes = 0
+  /** Index syncs done (each a group commit). */
+  syncs = 0
+
+  private constructor(
+    private readonly hooks: IndexLogHooks,
+    private readonly dir: string,
+    private file: DiskFile,
+    private seqNow: number,
+    private readonly batchMax: number,
+  ) {}
+
+  /** Starts a new, empty segment `seq` in `dir` (its name made durable before any record goes in). */
+  static async start(hooks: IndexLogHooks, dir: string, seq: number, batchMax: number): Promise<IndexLog> {
+    return new IndexLog(hooks, dir, await createSegment(hooks.disk, dir, seq), seq, batchMax)
+  }
+
+  get seq(): number {
+    return this.seqNow
+  }
+
+  /** Bytes in the current segment. */
+  get segmentBytes(): number {
+    return this.endBytes
+  }
+
+  get failed(): Error | null {
+    return this.failure
+  }
+
+  /**
+   * Queues `record` for chunk `key` (replacing a queued, not yet written record of that chunk,
+   * whose effect is then never applied). Resolves once it is durable, after `onDurable` ran. A
+   * `lazy` record (a pending version) starts no flush of its own: it rides with the next one.
+   */
+  enqueue(key: string, record: IndexRecord | null, onDurable: (() => void) | null, lazy = false): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure)
+    return new Promise((resolve, reject) => {
+      const replaced = this.queue.get(key)
+      // Only a pending record may be replaced (commits and drops hold the chunk's lock until durable);
+      // nobody awaits a pending record, and the newer record supersedes what it would have done.
+      if (replaced !== undefined && replaced.record?.type !== 'pending') throw new Error(`a queued ${replaced.record?.type ?? 'barrier'} record of ${key} was replaced`)
+      this.queue.set(key, { record, onDurable, resolve, reject })
+      replaced?.resolve()
+      if (!lazy) this.running ??= this.run()
+    })
+  }
+
+  /** Resolves once every record queued before the call is durable. */
+  barrier(): Promise<void> {
+    if (this.queue.size === 0 && this.running === null) return this.failure === null ? Promise.resolve() : Promise.reject(this.failure)
+    return this.enqueue(`\0barrier ${this.barriers++}`, null, null)
+  }
+
+  /** Switches to a new segment; returns the sealed one's seq. Call only from afterBatch. */
+  async seal(): Promise<number> {
+    const sealed = this.seqNow
+    const next = await createSegment(this.hooks.disk, this.dir, sealed + 1)
+    const old = this.file
+    this.file = next
+    this.seqNow = sealed + 1
+    this.endBytes = 0
+    await old.close()
+    return sealed
+  }
+
+  /** Makes what is queued durable (unless the log failed), then closes the segment. */
+  async close(): Promise<void> {
+    if (this.failure === null) await this.barrier().catch(() => {})
+    while (this.running !== null) await this.running
+    await this.file.close()
+  }
+
+  private async run(): Promise<void> {
+    await Promise.resolve() // commits issued in the same turn join this batch
+    while (this.queue.size > 0 && this.failure === null) {
+      const batch = this.take()
+      const syncData = this.hooks.takeDataSyncs()
+      try {
+        await syncData()
+        if (this.hooks.buggify('chunk-engine:slow-index-sync')) await sleep(this.hooks.clock, 3)
+        await this.append(batch)
+      } catch (error) {
+        this.fail(error, batch)
+        break
+      }
+      for (const queued of batch) queued.onDurable?.()
+      for (const queued of batch) queued.resolve()
+      try {
+        await this.hooks.afterBatch()
+      } catch (error) {
+        this.fail(error, [])
+      }
+    }
+    this.running = null
+  }
+
+  /** Up to batchMax queued records, oldest first (the site splits a batch to exercise partial flushes). */
+  private take(): Queued[] {
+    const max = this.hooks.buggify('chunk-engine:split-batch') ? Math.max(1, this.queue.size >> 1) : this.batchMax
+    const batch: Queued[] = []
+    for (const [key, queued] of this.queue) {
+      if (batch.length >= max) break
+      batch.push(queued)
+      this.queue.delete(key)
+    }
+    return batch
+  }
+
+  private async append(batch: readonly Queued[]): Promise<void> {
+    let size = 0
+    for (const queued of batch) if (queued.record !== null) size += encodedSize(queued.record)
+    if (size === 0) return
+    const bytes = new Uint8Array(size)
+    let at = 0
+    for (const queued of batch) if (queued.record !== null) at = encodeRecord(queued.record, bytes, at)
+    await this.file.write(bytes, this.endBytes)
+    this.endBytes += size
+    await this.file.sync({ dataOnly: true })
+    this.syncs++
+  }
+
+  private fail(error: unknown, batch: readonly Queued[]): void {
+    this.failure = chunkEngineError(ChunkEngineErrorCode.engineFailed,
+      `the chunk index could not be made durable (${error instanceof Error ? error.message : String(error)}); the engine refuses updates until it is reopened`,
+      { cause: error instanceof Error && 'code' in error ? String((error as { code: unknown }).code) : 'unknown' }, error)
+    for (const queued of batch) queued.reject(this.failure)
+    for (const queued of this.queue.values()) queued.reject(this.failure)
+    this.queue.clear()
+    this.hooks.onFailure(this.failure)
+  }
+}
+
+async function createSegment(disk: Disk, dir: string, seq: number): Promise<DiskFile> {
+  const file = await disk.open(`${dir}/${segmentName(seq)}`, { create: true, truncate: true })
+  await disk.syncDir(dir)
+  return file
+}

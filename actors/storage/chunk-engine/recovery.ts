@@ -1,0 +1,115 @@
+/**
+ * Rebuilding the chunk index at open: the newest snapshot, then every log segment after it, in
+ * order. The last segment may end in a torn or half-written batch (never acknowledged: a batch is
+ * acknowledged only after its sync): replay stops at its first bad record and the segment is cut
+ * there, durably, before anything new is written, so no later open mistakes that tail for damage.
+ * A bad record anywhere else is ERR_CHUNK_INDEX_CORRUPT. Files the snapshot covers and leftover
+ * temp files are deleted.
+ *
+ * (A decayed record in the last segment looks like a torn tail; what follows it is then lost.
+ * The data's own CRCs still keep wrong bytes from ever being served.)
+ */
+import type { Disk } from '../../../runtime/disk/disk.ts'
+import type { Logger } from '../../../runtime/logger.ts'
+import type { ChunkId } from '../chunk-id.ts'
+import { chunkEngineError, ChunkEngineErrorCode } from './errors.ts'
+import { decodeRecord, type IndexRecord } from './record-codec.ts'
+import { readSnapshot, readWhole } from './snapshot.ts'
+import type { StoredVersion } from './stored-version.ts'
+
+export interface RecoveredChunk {
+  readonly chainId: number
+  readonly chunkId: ChunkId
+  committed: StoredVersion | null
+  pending: StoredVersion | null
+}
+
+export interface Recovered {
+  readonly chunks: Map<string, RecoveredChunk>
+  /** The seq the next log segment gets. */
+  readonly nextSeq: number
+  /** Records replayed from log segments, and where a torn tail was cut (null when none). */
+  readonly replayedRecords: number
+  readonly cutTail: { readonly segment: string; readonly atBytes: number; readonly reason: string } | null
+}
+
+const fileName = /^(log|snapshot)-([0-9a-f]{12})(\.tmp)?$/
+
+export function chunkKey(chainId: number, chunkId: ChunkId): string {
+  return `${chainId}/${chunkId}`
+}
+
+export async function recoverIndex(disk: Disk, dir: string, log: Logger | undefined): Promise<Recovered> {
+  const logs: Array<{ seq: number; name: string }> = []
+  const snapshots: Array<{ seq: number; name: string }> = []
+  for (const entry of await disk.list(dir)) {
+    const match = fileName.exec(entry.name)
+    if (match === null || entry.kind !== 'file') continue
+    if (match[3] !== undefined) await disk.unlink(`${dir}/${entry.name}`)
+    else (match[1] === 'log' ? logs : snapshots).push({ seq: parseInt(match[2], 16), name: entry.name })
+  }
+  const chunks = new Map<string, RecoveredChunk>()
+  let covers = -1
+  const newest = snapshots.at(-1)
+  if (newest !== undefined) {
+    const snapshot = await readSnapshot(disk, `${dir}/${newest.name}`)
+    if (snapshot.coversSeq !== newest.seq) throw chunkEngineError(ChunkEngineErrorCode.indexCorrupt, `snapshot ${newest.name} says it covers segment ${snapshot.coversSeq}`, { dir })
+    for (const record of snapshot.records) apply(chunks, record)
+    covers = newest.seq
+  }
+  const replay = logs.filter((l) => l.seq > covers)
+  let replayedRecords = 0
+  let cutTail: Recovered['cutTail'] = null
+  for (const [i, segment] of replay.entries()) {
+    const path = `${dir}/${segment.name}`
+    const bytes = await readWhole(disk, path)
+    let at = 0
+    for (;;) {
+      const result = decodeRecord(bytes, at)
+      if (result.kind === 'end') break
+      if (result.kind === 'bad') {
+        if (i !== replay.length - 1) throw chunkEngineError(ChunkEngineErrorCode.indexCorrupt, `log segment ${segment.name} is damaged (${result.reason} at byte ${at}) and later segments follow it`, { dir, segment: segment.name, atBytes: at })
+        cutTail = { segment: segment.name, atBytes: at, reason: result.reason }
+        await cutSegment(disk, path, at)
+        log?.info({ evt: 'chunk-engine.torn-tail-cut', segment: segment.name, atBytes: at, reason: result.reason })
+        break
+      }
+      if (!apply(chunks, result.record)) throw chunkEngineError(ChunkEngineErrorCode.indexCorrupt, `log segment ${segment.name} holds a ${result.record.type} record at byte ${at}`, { dir })
+      replayedRecords++
+      at = result.next
+    }
+  }
+  for (const old of [...logs.filter((l) => l.seq <= covers), ...snapshots.slice(0, -1)]) await disk.unlink(`${dir}/${old.name}`)
+  const seqs = [...logs, ...snapshots].map((f) => f.seq)
+  return { chunks, nextSeq: seqs.length === 0 ? 1 : Math.max(...seqs) + 1, replayedRecords, cutTail }
+}
+
+/** Applies one record to the state being rebuilt; false for a record that has no place in a log. */
+function apply(chunks: Map<string, RecoveredChunk>, record: IndexRecord): boolean {
+  if (record.type === 'snapshot-begin' || record.type === 'snapshot-end') return false
+  const key = chunkKey(record.chainId, record.chunkId)
+  let chunk = chunks.get(key)
+  if (chunk === undefined) {
+    if (record.type === 'remove' || record.type === 'drop') return true
+    chunk = { chainId: record.chainId, chunkId: record.chunkId, committed: null, pending: null }
+    chunks.set(key, chunk)
+  }
+  switch (record.type) {
+    case 'commit': chunk.committed = record.version; chunk.pending = null; break
+    case 'pending': chunk.pending = record.version; break
+    case 'remove': chunk.committed = null; chunk.pending = null; break
+    case 'drop': chunk.pending = null; break
+  }
+  if (chunk.committed === null && chunk.pending === null) chunks.delete(key)
+  return true
+}
+
+async function cutSegment(disk: Disk, path: string, atBytes: number): Promise<void> {
+  const file = await disk.open(path, { write: true })
+  try {
+    await file.truncate(atBytes)
+    await file.sync()
+  } finally {
+    await file.close()
+  }
+}
