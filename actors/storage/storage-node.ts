@@ -21,6 +21,7 @@ import { resolveStorageConfig, type StorageConfig } from './config.ts'
 import { heartbeatRound, type HeartbeatRound } from './heartbeat.ts'
 import { BOOTING, failed, nextLocal, type TargetLocal } from './local-state.ts'
 import { StorageErrorCode, type ReplicaMsg, type StorageNodeMsg, type TargetReport, type TargetSummary, type TargetView } from './protocol.ts'
+import { chainReplica } from './chain-replica.ts'
 import { chainViewOf } from './chain-view.ts'
 import { createTarget, listTargets, removeTarget, type TargetRecord } from './target-dir.ts'
 import { validateStorageNodeMsg } from './validate.ts'
@@ -96,7 +97,6 @@ export const storageNode = defineActor<NodeState, NodeMsg, StorageNodeArgs>({
     const config = resolveStorageConfig(knobs)
     const disk = ctx.disk
     if (disk === null) throw new T3fsError('ERR_INVALID_OPTION', 'the storage node has no disk; accepted: a node profile with [disk] root set (ctx.disk)', { option: 'disk.root' })
-    const { chainReplica } = await import('./chain-replica.ts')
     const state: NodeState = {
       config, disk, nodeId: ctx.self.address.node, args,
       // Incarnations must grow across restarts: the clock's ms (the epoch in production, virtual time in the simulator).

@@ -11,6 +11,7 @@ import type { MgmtdMsg, RoutingInfo } from '../../actors/mgmtd/protocol.ts'
 import type { StorageNodeMsg } from '../../actors/storage/protocol.ts'
 import { storageNode } from '../../actors/storage/storage-node.ts'
 import type { ActorRef } from '../../runtime/actor.ts'
+import type { Logger } from '../../runtime/logger.ts'
 import { sleep } from '../../runtime/clock.ts'
 import { Simulation, type FaultPlan, type SimNode } from '../../runtime/testkit/simulation.ts'
 import type { SimDiskFaults } from '../../runtime/testkit/sim-disk.ts'
@@ -49,6 +50,7 @@ export interface StorageClusterOptions {
   diskFaults?: SimDiskFaults
   /** Pool slots per storage node. */
   pool?: { slotBytes: number; slots: number }[]
+  log?: Logger
 }
 
 export interface StorageCluster {
@@ -70,7 +72,7 @@ export interface StorageCluster {
 export const storageNodeId = (index: number): number => index + 1
 
 export async function buildStorageCluster(seed: number, faults: FaultPlan, options: StorageClusterOptions): Promise<StorageCluster> {
-  const sim = new Simulation(seed, faults)
+  const sim = new Simulation(seed, faults, options.log)
   const kv = await openKv({ backend: 'memory', clock: sim.clock, random: sim.random.fork() })
   const mgmtdCount = options.mgmtds ?? 1
   const mgmtds: ActorRef<MgmtdMsg>[] = []
