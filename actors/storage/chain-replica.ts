@@ -25,7 +25,7 @@ import { batchRead } from './replica/read-path.ts'
 import { checkForwarded, checkServing, newReplicaState, stateError, type ReplicaCtx, type ReplicaState } from './replica/replica-state.ts'
 import { reportFailed, reportProgress, reportSpace, reportSynced } from './replica/report.ts'
 import { runSync, syncWanted } from './replica/sync-worker.ts'
-import { runUpdate } from './replica/update-pipeline.ts'
+import { BUGGIFY_CRASH, chunkKey, runUpdate } from './replica/update-pipeline.ts'
 import type { ReplicaArgs } from './storage-node.ts'
 import { enginePath } from './target-dir.ts'
 import { validateReplicaMsg } from './validate.ts'
@@ -106,6 +106,7 @@ function run(rs: ReplicaState, ctx: ReplicaCtx, work: Promise<unknown>, finish?:
 }
 
 function opDone(rs: ReplicaState, opId: number, outcome: Outcome<unknown>): void {
+  if (!outcome.ok && outcome.error.code === BUGGIFY_CRASH) throw new Error(outcome.error.message) // a programmer error: the actor crashes
   const op = rs.replies.get(opId)
   if (op === undefined) return
   rs.replies.delete(opId)
@@ -175,6 +176,15 @@ function syncStart(rs: ReplicaState, chainId: number, chainVersion: number, ctx:
 function syncDone(rs: ReplicaState, chainId: number, chainVersion: number, ctx: ReplicaCtx): void {
   const chain = checkForwarded(rs, chainId, chainVersion, true)
   if (chain.publicState !== 'SYNCING') throw stateError(rs, `is ${chain.publicState}; sync-done goes to a SYNCING target`)
+  // The sync must have replaced every version this target held that the chain does not: a pending
+  // version no update in flight owns is one it left behind (it would be committed on a LASTSRV return).
+  const orphans = rs.engine.listPending(chainId).filter((m) => !rs.locks.isHeld(chunkKey(chainId, m.chunkId)))
+  if (orphans.length > 0) {
+    const why = `sync to target ${rs.targetId} (chain ${chainId} v${chainVersion}) left ${orphans.length} pending version(s) no update owns, e.g. chunk ${orphans[0].chunkId} v${orphans[0].pending?.version}`
+    ctx.log.error({ evt: 'InvariantViolated', targetId: rs.targetId, chainId }, why)
+    reportFailed(rs, ctx, why)
+    throw stateError(rs, why)
+  }
   rs.syncedAtVersion = chainVersion
   reportSynced(rs, ctx, chainVersion)
   ctx.reply(null)

@@ -33,7 +33,7 @@ export const simStorageConfig = {
   forwardTimeoutMs: 100,
   forwardBackoffMinMs: 5,
   forwardBackoffMaxMs: 50,
-  forwardBudgetMs: 2_000,
+  forwardBudgetMs: 400,
   syncRetryMs: 50,
 }
 
@@ -51,7 +51,12 @@ export interface StorageClusterOptions {
   /** Pool slots per storage node. */
   pool?: { slotBytes: number; slots: number }[]
   log?: Logger
+  /** Chunk-engine options of every target (default: small groups, so SimDisk images stay small). */
+  engine?: Readonly<Record<string, unknown>>
 }
+
+/** Groups of 4 blocks and 2 files per class: fallocate reserves little, SimDisk clones little at a crash. */
+export const simEngineOptions = { format: { groupBytesMax: 256 * 1024, filesPerClass: 2 } }
 
 export interface StorageCluster {
   sim: Simulation
@@ -67,6 +72,8 @@ export interface StorageCluster {
   /** Runs the simulation until `untilMs` or until `done` holds. */
   runUntil(done: () => boolean, untilMs: number): Promise<boolean>
   settle<T>(p: Promise<T>, untilMs: number): Promise<T>
+  /** A component's own invariant check that failed (set by the suite's log sink), or null. */
+  violation(): string | null
 }
 
 export const storageNodeId = (index: number): number => index + 1
@@ -96,7 +103,7 @@ export async function buildStorageCluster(seed: number, faults: FaultPlan, optio
       disk,
       bufferPool: { classes: options.pool ?? [{ slotBytes: 64 * 1024, slots: 256 }] },
       boot: (n) => {
-        services.set(n, n.system.spawn(storageNode, { mgmtds, targets, ...simStorageConfig, ...options.storageConfig, mutants: options.mutants ?? [], hostname: `storage${index}` }, { name: 'storage' }) as ActorRef<StorageNodeMsg>)
+        services.set(n, n.system.spawn(storageNode, { mgmtds, targets, ...simStorageConfig, ...options.storageConfig, mutants: options.mutants ?? [], engine: options.engine ?? simEngineOptions, hostname: `storage${index}` }, { name: 'storage' }) as ActorRef<StorageNodeMsg>)
       },
     })
     storage.push(node)
@@ -133,5 +140,5 @@ export async function buildStorageCluster(seed: number, faults: FaultPlan, optio
       await sleep(sim.clock, 50)
     }
   })()
-  return { sim, kv, mgmtds, mgmtdNodes, storage, chains, service: (n) => services.get(n)!, routing, runUntil, settle }
+  return { sim, kv, mgmtds, mgmtdNodes, storage, chains, service: (n) => services.get(n)!, routing, runUntil, settle, violation: () => null }
 }

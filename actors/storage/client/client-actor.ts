@@ -26,7 +26,7 @@ export interface ClientActorArgs {
 }
 
 export type ClientActorMsg =
-  | ({ type: 'write'; chainId: number; chunkId: ChunkId; offset: number; data: Uint8Array; chunkSizeBytes: number } & Returns<IOResult>)
+  | ({ type: 'write'; chainId: number; chunkId: ChunkId; offset: number; data: Uint8Array; chunkSizeBytes: number; retryBudgetMs?: number } & Returns<IOResult>)
   | ({ type: 'read'; chainId: number; chunkId: ChunkId; offset: number; length: number; prefer?: number } & Returns<ChunkReadResult & { bytes: Uint8Array }>)
   | ({ type: 'truncate'; chainId: number; chunkId: ChunkId; lengthBytes: number; chunkSizeBytes: number } & Returns<IOResult>)
   | ({ type: 'query-last-chunk'; chainId: number; range: ChunkIdRange } & Returns<LastChunk>)
@@ -73,7 +73,7 @@ export const storageClientActor = defineActor<ClientActorState, ClientActorMsg, 
         const reply = ctx.deferReply()
         withBuffer(ctx, client, msg.data.length, async (b) => {
           b.buffer.bytes.set(msg.data)
-          return client.write({ chainId: msg.chainId, chunkId: msg.chunkId, offset: msg.offset, length: msg.data.length, chunkSizeBytes: msg.chunkSizeBytes, from: b, fromOffset: 0 })
+          return client.write({ chainId: msg.chainId, chunkId: msg.chunkId, offset: msg.offset, length: msg.data.length, chunkSizeBytes: msg.chunkSizeBytes, from: b, fromOffset: 0, ...(msg.retryBudgetMs === undefined ? {} : { retryBudgetMs: msg.retryBudgetMs }) })
         }).then((r) => reply.resolve(r), (e: unknown) => reply.reject(e))
         return
       }

@@ -47,6 +47,8 @@ export interface ChunkWrite {
   /** The bytes are `from.buffer.bytes[fromOffset, fromOffset + length)`. */
   from: ClientBuffer
   fromOffset: number
+  /** This write's own retry budget (default the client's). */
+  retryBudgetMs?: number
 }
 
 export interface ChunkRead {
@@ -114,7 +116,7 @@ export class StorageClient {
     const checksum = crc32c(bytes)
     const tag = this.channels.acquire()
     try {
-      return await this.retrying(`write of chunk ${w.chunkId}`, async () => {
+      return await this.retrying(`write of chunk ${w.chunkId}`, w.retryBudgetMs, async () => {
         const chain = this.chainOf(w.chainId)
         const head = chain.targets[0]
         if (head === undefined || head.publicState !== 'SERVING') throw new T3fsError(StorageErrorCode.TARGET_STATE, `chain ${w.chainId} has no SERVING head (v${chain.chainVersion})`, { chainId: w.chainId })
@@ -130,7 +132,7 @@ export class StorageClient {
   async truncate(chainId: number, chunkId: ChunkId, lengthBytes: number, chunkSizeBytes: number, extend = false): Promise<IOResult> {
     const tag = this.channels.acquire()
     try {
-      return await this.retrying(`truncate of chunk ${chunkId}`, async () => {
+      return await this.retrying(`truncate of chunk ${chunkId}`, undefined, async () => {
         const chain = this.chainOf(chainId)
         const io: UpdateIO = { key: { chainId, chainVersion: chain.chainVersion, chunkId }, type: extend ? 'extend' : 'truncate', offset: 0, length: lengthBytes, chunkSizeBytes, data: { kind: 'none' }, checksum: 0, updateVersion: 0 }
         return await this.ctx.ask(this.replica(chain.targets[0]?.targetId ?? 0), { type: 'write', io, tag }, { timeoutMs: this.requestTimeoutMs }) as IOResult
@@ -143,7 +145,7 @@ export class StorageClient {
   /** Reads from a SERVING replica (another one on each retry); a missing chunk reads as a hole. */
   async read(r: ChunkRead, prefer?: number): Promise<ChunkReadResult> {
     const tried = new Set<number>()
-    return this.retrying(`read of chunk ${r.chunkId}`, async () => {
+    return this.retrying(`read of chunk ${r.chunkId}`, undefined, async () => {
       const chain = this.chainOf(r.chainId)
       const serving = chain.targets.filter((t) => t.publicState === 'SERVING').map((t) => t.targetId)
       if (serving.length === 0) throw new T3fsError(StorageErrorCode.TARGET_STATE, `chain ${r.chainId} has no SERVING target`, { chainId: r.chainId })
@@ -164,7 +166,7 @@ export class StorageClient {
   }
 
   async queryLastChunk(chainId: number, range: ChunkIdRange): Promise<LastChunk> {
-    return this.retrying(`query-last-chunk on chain ${chainId}`, async () => {
+    return this.retrying(`query-last-chunk on chain ${chainId}`, undefined, async () => {
       const chain = this.chainOf(chainId)
       return await this.ctx.ask(this.replica(chain.targets[0]?.targetId ?? 0), { type: 'query-last-chunk', chainId, chainVersion: chain.chainVersion, range }, { timeoutMs: this.requestTimeoutMs }) as LastChunk
     })
@@ -173,7 +175,7 @@ export class StorageClient {
   async removeChunks(chainId: number, range: ChunkIdRange, maxChunks?: number): Promise<{ removed: number; more: boolean }> {
     const tag = this.channels.acquire()
     try {
-      return await this.retrying(`remove-chunks on chain ${chainId}`, async () => {
+      return await this.retrying(`remove-chunks on chain ${chainId}`, undefined, async () => {
         const chain = this.chainOf(chainId)
         return await this.ctx.ask(this.replica(chain.targets[0]?.targetId ?? 0), { type: 'remove-chunks', chainId, chainVersion: chain.chainVersion, range, tag, ...(maxChunks === undefined ? {} : { maxChunks }) }, { timeoutMs: this.requestTimeoutMs }) as { removed: number; more: boolean }
       })
@@ -200,8 +202,8 @@ export class StorageClient {
   }
 
   /** Runs `attempt` until it succeeds, fails for good, or the budget runs out (then the last error). */
-  private async retrying<T>(what: string, attempt: () => Promise<T>): Promise<T> {
-    const deadline = this.ctx.clock.now() + this.retryBudgetMs
+  private async retrying<T>(what: string, budgetMs: number | undefined, attempt: () => Promise<T>): Promise<T> {
+    const deadline = this.ctx.clock.now() + (budgetMs ?? this.retryBudgetMs)
     let backoffMs = this.backoffMinMs
     for (;;) {
       this.counters.requests++

@@ -36,6 +36,7 @@ export async function forwardOrTail(rs: ReplicaState, ctx: ReplicaCtx, job: Upda
       else {
         try {
           const request = await staging.request(chain, successor.publicState === 'SYNCING')
+          if (ctx.buggify('replica:delay-forward')) await sleep(ctx.clock, 10 + ctx.random.int(100))
           const result = await ctx.ask(ctx.refFor<ReplicaMsg>(successor.address), request, { timeoutMs: rs.config.forwardTimeoutMs }) as IOResult
           checkAgreement(rs, job, applied, result, successor.targetId)
           return result.commitChainVersion

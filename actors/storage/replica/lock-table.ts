@@ -26,6 +26,11 @@ export class ChunkLockTable {
     return new Promise((resolve) => queue.push(() => resolve(this.releaser(key))))
   }
 
+  /** Whether an operation holds (or waits for) the chunk. */
+  isHeld(key: string): boolean {
+    return this.waiting.has(key)
+  }
+
   get held(): number {
     return this.waiting.size
   }

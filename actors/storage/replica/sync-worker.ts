@@ -67,6 +67,9 @@ async function syncChunk(rs: ReplicaState, ctx: ReplicaCtx, successor: ReturnTyp
     still()
     const local = rs.engine.getChunk(chainId, chunkId)
     const action = syncAction(local, remote, rs.mutants.has('sync-skips-uncommitted'))
+    if (remote?.pending != null && remote.commitVersion === local?.committed?.version) {
+      ctx.log.debug({ evt: 'SyncRemotePending', targetId: rs.targetId, chunkId, action }, 'the returning target holds a pending version over the same committed one')
+    }
     if (action === 'skip') return
     const request = action === 'remove' ? removeRequest(chainId, chunkId, remote!, run) : null
     if (request !== null) await sendWithRetry(rs, ctx, successor, request, null, still)

@@ -13,7 +13,8 @@
  */
 import type { PooledBuffer } from '../../../runtime/buffer-pool.ts'
 import { crc32c } from '../../../runtime/checksum.ts'
-import { isT3fsError } from '../../../runtime/errors.ts'
+import { sleep } from '../../../runtime/clock.ts'
+import { isT3fsError, T3fsError } from '../../../runtime/errors.ts'
 import { ChunkEngineErrorCode, type ChunkId, type UpdateResult, type UpdateTag } from '../chunk-engine/index.ts'
 import type { IOResult, MessageTag, UpdateIO, UpdateOptions } from '../protocol.ts'
 import { pullData } from './data-transfer.ts'
@@ -43,9 +44,14 @@ export interface Applied {
 
 export const chunkKey = (chainId: number, chunkId: string): string => `${chainId}/${chunkId}`
 
+/** An op failing with this code crashes the replica (a buggify site: the process dies mid-update). */
+export const BUGGIFY_CRASH = 'ERR_BUGGIFY_CRASH'
+
 export async function runUpdate(rs: ReplicaState, ctx: ReplicaCtx, job: UpdateJob): Promise<IOResult> {
   const { io } = job
   const epoch = rs.serviceEpoch
+  // A slow replica: the sender's attempt times out and it retries while this one is still on its way.
+  if (ctx.buggify('replica:delay-before-lock')) await sleep(ctx.clock, 20 + ctx.random.int(150))
   const release = await rs.locks.acquire(chunkKey(io.key.chainId, io.key.chunkId))
   let data: PooledBuffer | null = null
   try {
@@ -55,6 +61,8 @@ export async function runUpdate(rs: ReplicaState, ctx: ReplicaCtx, job: UpdateJo
     data = await pullData(ctx, io.data, io.type === 'write' ? io.length : 0)
     const local = await applyLocal(rs, job, data)
     if (local.kind === 'committed') return local.result
+    // A head that dies between its local write and the forward: only it holds the pending version.
+    if (job.atHead && ctx.buggify('replica:crash-after-apply')) throw new T3fsError(BUGGIFY_CRASH, `buggify: target ${rs.targetId} crashes after its local write`, {})
     return await completeInDoubt(rs, ctx, job, local.applied, data, epoch)
   } finally {
     data?.release()
@@ -87,7 +95,8 @@ async function applyLocal(rs: ReplicaState, job: UpdateJob, data: PooledBuffer |
       ...(write ? { offset: io.offset, data: data ?? new Uint8Array(0), checksum: data === null ? crc32c(new Uint8Array(0)) : io.checksum } : {}),
       ...(io.type === 'truncate' || io.type === 'extend' ? { lengthBytes: io.length } : {}),
       updateVersion: job.atHead ? 0 : io.updateVersion,
-      chainVersion: io.key.chainVersion,
+      // The mutant stamps its own chain version instead of the request's: the engine's fence is skipped too.
+      chainVersion: rs.mutants.has('skip-chain-version-check') ? (rs.view?.chain?.chainVersion ?? io.key.chainVersion) : io.key.chainVersion,
       syncing: options.isSyncing,
       tag: job.engineTag,
     })
