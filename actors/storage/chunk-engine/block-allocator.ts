@@ -108,7 +108,7 @@ export class BlockAllocator {
       return
     }
     cls.open.delete(group.id)
-    if (group.state === 'broken') return this.forget(cls, group)
+    // A broken group is punched too: its failed fallocate may have reserved part of the range.
     group.state = 'punching'
     this.track(this.punch(cls, group))
   }

@@ -168,12 +168,24 @@ export class Engine implements ChunkEngine {
     const replacedPending = state?.pending != null
     this.table.set(where.chainId, where.chunkId, 'pending', v)
     this.refs.drop(v.block) // the writer's hold: the pending slot holds it now
-    const record: IndexRecord = { type: 'pending', ...where, version: v }
-    this.log.enqueue(chunkKey(where.chainId, where.chunkId), record, () => this.table.set(where.chainId, where.chunkId, 'loggedPending', v), true).catch(() => {})
+    this.logPending(where, v)
     this.counters.updates++
     return {
       version, committedVersion: state?.committed?.version ?? 0, chainVersion: v.chainVersion, lengthBytes: v.lengthBytes, crc32c: v.crc32c, replacedPending,
     }
+  }
+
+  /**
+   * Queues the pending version's record (it rides with the next flush). The record holds the block
+   * from now until it is durable (then the loggedPending slot holds it) or replaced unwritten: a
+   * block must not be reused while a record on its way to the disk points at it, even if the
+   * pending version itself is replaced or dropped meanwhile.
+   */
+  private logPending(where: Where, v: StoredVersion): void {
+    this.refs.hold(v.block, where.chainId)
+    const record: IndexRecord = { type: 'pending', ...where, version: v }
+    this.log.enqueue(chunkKey(where.chainId, where.chunkId), record, () => this.table.set(where.chainId, where.chunkId, 'loggedPending', v), true)
+      .then(() => this.refs.drop(v.block), () => {}) // failed: the engine is failed, the block stays held
   }
 
   commit(request: CommitRequest): Promise<CommitResult> {

@@ -61,10 +61,19 @@ export async function writeContent(env: WriterEnv, plan: WritePlan): Promise<Wri
     const pieceBytes = env.buggify('chunk-engine:small-pieces') ? 2 ** shift : env.pieceBytes
     const pieces = Math.ceil(plan.newLength / pieceBytes)
     let next = 0
+    let failure: { error: unknown } | null = null
     const lane = async (): Promise<void> => {
-      while (next < pieces) await writePiece(env, plan, block, next++ * pieceBytes, pieceBytes, segmentCrcs)
+      while (next < pieces && failure === null) {
+        try {
+          await writePiece(env, plan, block, next++ * pieceBytes, pieceBytes, segmentCrcs)
+        } catch (error) {
+          failure ??= { error }
+        }
+      }
     }
+    // Every lane is waited for, failed or not: the block goes back only once no write to it is under way.
     await Promise.all(Array.from({ length: Math.min(piecesInFlightMax, pieces) }, lane))
+    if (failure !== null) throw (failure as { error: unknown }).error
     return { block, segmentShift: shift, segmentCrcs, crc32c: combineSegments(segmentCrcs, shift, plan.newLength) }
   } catch (error) {
     env.refs.drop(block)

@@ -17,6 +17,7 @@ import {
   blockBytesMin, checksumSegmentBytesDefault, checksumSegmentBytesMax, checksumSegmentBytesMin, filesPerClassDefault,
   filesPerClassMax, groupBytesMaxDefault, sizeClassCount,
 } from './limits.ts'
+import { again } from './recovery.ts'
 import { readWhole } from './snapshot.ts'
 
 const magic = 't3fs-chunk-engine'
@@ -49,9 +50,9 @@ export function checkFormat(given: Partial<ChunkEngineFormat> | undefined, align
 export async function loadOrCreateFormat(disk: Disk, root: string, create: boolean, given: Partial<ChunkEngineFormat> | undefined): Promise<ChunkEngineFormat> {
   const wanted = checkFormat(given, disk.alignment)
   const path = join(root, 'format')
-  let text: string
+  let stored: ChunkEngineFormat
   try {
-    text = new TextDecoder().decode(await readWhole(disk, path))
+    stored = await again(async () => parseFormat(new TextDecoder().decode(await readWhole(disk, path)), path))
   } catch (error) {
     if (!isT3fsError(error, 'ENOENT') && !isT3fsError(error, 'ENOTDIR')) throw error
     if (!create) throw chunkEngineError(ChunkEngineErrorCode.engineNotFound, `no chunk engine at ${JSON.stringify(root)} on ${disk.name} (open with create: true to make one)`, { root, disk: disk.name })
@@ -59,7 +60,6 @@ export async function loadOrCreateFormat(disk: Disk, root: string, create: boole
     await writeFormat(disk, root, wanted)
     return wanted
   }
-  const stored = parseFormat(text, path)
   for (const key of Object.keys(given ?? {}) as Array<keyof ChunkEngineFormat>) {
     if (given![key] !== undefined && given![key] !== stored[key]) {
       throw chunkEngineError(ChunkEngineErrorCode.formatMismatch, `the chunk engine at ${JSON.stringify(root)} was created with format.${key} = ${stored[key]}, not ${given![key]} (the format is fixed at creation)`, {

@@ -134,12 +134,14 @@ export class IndexLog {
         this.fail(error, batch)
         break
       }
-      for (const queued of batch) queued.onDurable?.()
-      for (const queued of batch) queued.resolve()
       try {
+        for (const queued of batch) queued.onDurable?.()
+        for (const queued of batch) queued.resolve()
         await this.hooks.afterBatch()
       } catch (error) {
-        this.fail(error, [])
+        // A broken invariant in an effect, or a segment that could not be sealed: nothing can be
+        // trusted to go on, but nobody is left waiting for ever.
+        this.fail(error, batch)
       }
     }
     this.running = null

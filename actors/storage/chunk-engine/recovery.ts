@@ -10,6 +10,7 @@
  * The data's own CRCs still keep wrong bytes from ever being served.)
  */
 import type { Disk } from '../../../runtime/disk/disk.ts'
+import { isT3fsError } from '../../../runtime/errors.ts'
 import type { Logger } from '../../../runtime/logger.ts'
 import type { ChunkId } from '../chunk-id.ts'
 import { chunkEngineError, ChunkEngineErrorCode } from './errors.ts'
@@ -34,6 +35,8 @@ export interface Recovered {
 }
 
 const fileName = /^(log|snapshot)-([0-9a-f]{12})(\.tmp)?$/
+/** Reads of a file that failed its checks, again, before it counts as damaged. */
+export const rereadsMax = 2
 
 export function chunkKey(chainId: number, chunkId: ChunkId): string {
   return `${chainId}/${chunkId}`
@@ -52,7 +55,7 @@ export async function recoverIndex(disk: Disk, dir: string, log: Logger | undefi
   let covers = -1
   const newest = snapshots.at(-1)
   if (newest !== undefined) {
-    const snapshot = await readSnapshot(disk, `${dir}/${newest.name}`)
+    const snapshot = await again(() => readSnapshot(disk, `${dir}/${newest.name}`))
     if (snapshot.coversSeq !== newest.seq) throw chunkEngineError(ChunkEngineErrorCode.indexCorrupt, `snapshot ${newest.name} says it covers segment ${snapshot.coversSeq}`, { dir })
     for (const record of snapshot.records) apply(chunks, record)
     covers = newest.seq
@@ -61,27 +64,42 @@ export async function recoverIndex(disk: Disk, dir: string, log: Logger | undefi
   let replayedRecords = 0
   let cutTail: Recovered['cutTail'] = null
   for (const [i, segment] of replay.entries()) {
-    const path = `${dir}/${segment.name}`
-    const bytes = await readWhole(disk, path)
-    let at = 0
-    for (;;) {
-      const result = decodeRecord(bytes, at)
-      if (result.kind === 'end') break
-      if (result.kind === 'bad') {
-        if (i !== replay.length - 1) throw chunkEngineError(ChunkEngineErrorCode.indexCorrupt, `log segment ${segment.name} is damaged (${result.reason} at byte ${at}) and later segments follow it`, { dir, segment: segment.name, atBytes: at })
-        cutTail = { segment: segment.name, atBytes: at, reason: result.reason }
-        await cutSegment(disk, path, at)
-        log?.info({ evt: 'chunk-engine.torn-tail-cut', segment: segment.name, atBytes: at, reason: result.reason })
-        break
-      }
-      if (!apply(chunks, result.record)) throw chunkEngineError(ChunkEngineErrorCode.indexCorrupt, `log segment ${segment.name} holds a ${result.record.type} record at byte ${at}`, { dir })
-      replayedRecords++
-      at = result.next
-    }
+    const replayed = await replaySegment(disk, `${dir}/${segment.name}`, i === replay.length - 1, chunks, log)
+    replayedRecords += replayed.records
+    if (replayed.cut !== null) cutTail = { segment: segment.name, ...replayed.cut }
   }
   for (const old of [...logs.filter((l) => l.seq <= covers), ...snapshots.slice(0, -1)]) await disk.unlink(`${dir}/${old.name}`)
   const seqs = [...logs, ...snapshots].map((f) => f.seq)
   return { chunks, nextSeq: seqs.length === 0 ? 1 : Math.max(...seqs) + 1, replayedRecords, cutTail }
+}
+
+/**
+ * Replays one segment. A bad record is read again (`rereadsMax` times: a bit flipped or an EIO on
+ * the way is not damage) before it counts: then the last segment is cut there, an earlier one is
+ * ERR_CHUNK_INDEX_CORRUPT.
+ */
+async function replaySegment(disk: Disk, path: string, last: boolean, chunks: Map<string, RecoveredChunk>, log: Logger | undefined): Promise<{ records: number; cut: { atBytes: number; reason: string } | null }> {
+  let bytes = await readWhole(disk, path)
+  let records = 0
+  let rereads = 0
+  for (let at = 0; ;) {
+    const result = decodeRecord(bytes, at)
+    if (result.kind === 'end') return { records, cut: null }
+    if (result.kind === 'bad') {
+      if (rereads++ < rereadsMax) {
+        bytes = await readWhole(disk, path)
+        continue
+      }
+      if (!last) throw chunkEngineError(ChunkEngineErrorCode.indexCorrupt, `log segment ${path} is damaged (${result.reason} at byte ${at}) and later segments follow it`, { path, atBytes: at })
+      await cutSegment(disk, path, at)
+      log?.info({ evt: 'chunk-engine.torn-tail-cut', path, atBytes: at, reason: result.reason })
+      return { records, cut: { atBytes: at, reason: result.reason } }
+    }
+    if (!apply(chunks, result.record)) throw chunkEngineError(ChunkEngineErrorCode.indexCorrupt, `log segment ${path} holds a ${result.record.type} record at byte ${at}`, { path })
+    records++
+    rereads = 0
+    at = result.next
+  }
 }
 
 /** Applies one record to the state being rebuilt; false for a record that has no place in a log. */
@@ -102,6 +120,17 @@ function apply(chunks: Map<string, RecoveredChunk>, record: IndexRecord): boolea
   }
   if (chunk.committed === null && chunk.pending === null) chunks.delete(key)
   return true
+}
+
+/** `read`, again up to rereadsMax times while it finds damage (a flipped bit on the way is not damage). */
+export async function again<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await read()
+    } catch (error) {
+      if (attempt >= rereadsMax || !isT3fsError(error, ChunkEngineErrorCode.indexCorrupt)) throw error
+    }
+  }
 }
 
 async function cutSegment(disk: Disk, path: string, atBytes: number): Promise<void> {

@@ -15,6 +15,7 @@ import { SimDisk, type SimDiskFaults } from '../../../runtime/testkit/sim-disk.t
 import { flushMicrotasks, VirtualClock } from '../../../runtime/testkit/virtual-clock.ts'
 import { openChunkEngine, type ChunkEngine, type ChunkEngineEnv, type ChunkEngineOptions } from '../../../actors/storage/chunk-engine/index.ts'
 import type { Engine } from '../../../actors/storage/chunk-engine/chunk-engine.ts'
+import type { Backend } from './chunk-engine-model.ts'
 
 export const KiB = 1024
 /** Small groups and segments so that a few chunks exercise many groups, punches and segments. */
@@ -53,8 +54,10 @@ export class Harness {
   readonly pool = testPool()
   private life: LifeClock | null = null
   private readonly buggify: Buggify
+  private readonly faults: SimDiskFaults
 
   constructor(readonly seed: number, options: HarnessOptions = {}) {
+    this.faults = options.faults ?? {}
     this.disk = new SimDisk({ name: `storage-${seed}`, clock: this.clock, random: new SeededRandom(seed), capacityBytes: options.capacityBytes ?? 256 * 1024 * 1024, faults: options.faults })
     this.buggify = options.buggify === true ? new SeededBuggify(new SeededRandom(seed * 31 + 7), 0.3, 0.1) : neverBuggify
     this.pool.reset()
@@ -80,6 +83,16 @@ export class Harness {
     if (this.life !== null) this.life.alive = false
     this.disk.crash()
     this.pool.reset()
+  }
+
+  /** Runs `work` with the injected faults off (latency stays). */
+  async quiet<T>(work: () => Promise<T>): Promise<T> {
+    this.disk.setFaults({ minLatencyMs: this.faults.minLatencyMs, maxLatencyMs: this.faults.maxLatencyMs })
+    try {
+      return await work()
+    } finally {
+      this.disk.setFaults(this.faults)
+    }
   }
 
   /** Runs virtual time until `promise` settles; fails if nothing is left to run and it never does. */
@@ -109,6 +122,25 @@ export async function drive<T>(clock: VirtualClock, promise: Promise<T>, maxStep
     }
   }
   return promise
+}
+
+/** Runs virtual time until `work` settles (rethrowing its failure) or `stop()` holds. */
+export async function runUntil(clock: VirtualClock, work: Promise<unknown>, stop: () => boolean): Promise<void> {
+  let settled = false
+  let failed = false
+  let failure: unknown = null
+  work.then(() => { settled = true }, (error: unknown) => { settled = true; failed = true; failure = error })
+  for (;;) {
+    await flushMicrotasks()
+    if (failed) throw failure
+    if (settled || stop()) return
+    if (!clock.fireNext()) {
+      await flushMicrotasks()
+      if (failed) throw failure
+      if (settled || stop()) return
+      throw new Error('stuck: no timer left, the work never settled')
+    }
+  }
 }
 
 /** Runs `body` for each seed (only T3FS_SEED's when set); the first failure fails `t` naming the seed. */
@@ -164,4 +196,20 @@ export function takeBytes(result: { buffer: PooledBuffer | null; dataOffset: num
   return bytes
 }
 
+/** The crash suite's backend: engines on the harness's SimDisk, lives ended by power losses. */
+export function simBackend(h: Harness): Backend {
+  return {
+    open: (options) => h.open(options),
+    crash: () => h.crash(),
+    run: (work, stop) => runUntil(h.clock, work, stop),
+    drive: (promise) => h.drive(promise),
+    quiet: (work) => h.quiet(work),
+    pooled: (bytes) => h.pooled(bytes),
+    blockFileBytes: () => h.disk.image('volatile')
+      .filter((entry) => entry.kind === 'file' && entry.path.startsWith('targets/1/blocks/'))
+      .reduce((sum, entry) => sum + entry.allocatedBytes, 0),
+  }
+}
+
 export type { ChunkEngine }
+
