@@ -44,7 +44,8 @@ export const chainReplica = defineActor<ReplicaState, ReplicaMsg, ReplicaArgs>({
       { disk: ctx.disk, buffers: ctx.buffers, clock: ctx.clock, buggify: (site) => ctx.buggify(site), log: ctx.log },
       { ...args.engine, root: enginePath(args.root, args.targetId), create: true, ...(mutant === undefined ? {} : { mutant }) },
     )
-    const rs = newReplicaState({ targetId: args.targetId, node: args.node, config: args.config, engine, mutants: new Set(args.mutants) })
+    const lifeId = Math.floor(ctx.random.next() * 2 ** 48).toString(36)
+    const rs = newReplicaState({ targetId: args.targetId, node: args.node, config: args.config, engine, mutants: new Set(args.mutants) }, lifeId)
     // A restarted replica lost its memory: the node boots it through recovery.
     ctx.tell(args.node, { type: 'replica-started', targetId: args.targetId, address: ctx.self.address })
     ctx.schedule(args.config.heartbeatIntervalMs, { type: 'tick' })
@@ -166,6 +167,10 @@ function removeRange(rs: ReplicaState, msg: Extract<ReplicaMsg, { type: 'remove-
 function syncStart(rs: ReplicaState, chainId: number, chainVersion: number, ctx: ReplicaCtx): void {
   const chain = checkForwarded(rs, chainId, chainVersion, true)
   if (chain.publicState !== 'SYNCING' || rs.view!.localState !== 'ONLINE') throw stateError(rs, `is ${chain.publicState} and ${rs.view!.localState}; sync-start goes to a SYNCING ONLINE target`)
+  // Results remembered from before this sync may describe chunks it is about to replace (roll back):
+  // a retry answered from them would not be applied. Within the sync, the dedup cache orders a late
+  // attempt behind its retry (every update carries a tag), so a syncing write never overtakes a newer one.
+  rs.dedup.clear()
   const work = (async () => {
     for (const other of rs.engine.chainIds()) if (other !== chainId) await rs.engine.removeChain(other)
     return rs.engine.queryChunks(chainId).map(toWireMeta)
@@ -186,6 +191,7 @@ function syncDone(rs: ReplicaState, chainId: number, chainVersion: number, ctx: 
     throw stateError(rs, why)
   }
   rs.syncedAtVersion = chainVersion
+  ctx.log.debug({ evt: 'SyncDone', targetId: rs.targetId, chainId, chainVersion })
   reportSynced(rs, ctx, chainVersion)
   ctx.reply(null)
 }
@@ -193,6 +199,9 @@ function syncDone(rs: ReplicaState, chainId: number, chainVersion: number, ctx: 
 function applyView(rs: ReplicaState, view: TargetView, ctx: ReplicaCtx): void {
   const before = rs.view
   rs.view = view
+  if (before?.localState !== view.localState || before?.chain?.chainVersion !== view.chain?.chainVersion || before?.chain?.publicState !== view.chain?.publicState) {
+    ctx.log.debug({ evt: 'TargetView', targetId: rs.targetId, localState: view.localState, publicState: view.chain?.publicState ?? null, chainVersion: view.chain?.chainVersion ?? null, successor: view.chain?.successor?.targetId ?? null })
+  }
   if (view.localState === 'OFFLINE') {
     if (before?.localState !== 'OFFLINE' || rs.failed) {
       // Out of service until it is booted again: everything in flight stops at its next step.
@@ -224,6 +233,7 @@ function maybeSync(rs: ReplicaState, ctx: ReplicaCtx): void {
   const wanted = syncWanted(rs, ctx.clock.now())
   if (wanted === null) return
   rs.sync = wanted
+  ctx.log.debug({ evt: 'SyncStart', targetId: rs.targetId, successor: wanted.successorId, chainVersion: wanted.chainVersion })
   const work = runSync(rs, ctx, wanted)
   const id = rs.nextOpId++
   rs.inFlight++

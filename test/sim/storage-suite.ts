@@ -10,7 +10,7 @@
  * write's value or a later one.
  */
 import { chainInvariantError } from '../../actors/mgmtd/chain-state-machine.ts'
-import type { RoutingInfo } from '../../actors/mgmtd/protocol.ts'
+import type { ChainInfo, RoutingInfo } from '../../actors/mgmtd/protocol.ts'
 import { loadSnapshot } from '../../actors/mgmtd/store.ts'
 import { makeChunkId, type ChunkId } from '../../actors/storage/chunk-id.ts'
 import { storageClientActor, type ClientActorMsg } from '../../actors/storage/client/client-actor.ts'
@@ -56,16 +56,19 @@ interface Workload {
 export async function storageScenario(seed: number, mutant: string | null): Promise<ScenarioStats> {
   const events = new Map<string, number>()
   let violation: string | null = null
+  const trace = process.env.T3FS_SIM_TRACE ? new RegExp(process.env.T3FS_SIM_TRACE) : null
+  let c: StorageCluster | undefined = undefined
   const log = createLogger({
     level: 'debug',
     sink: (r) => {
       const evt = r.fields.evt
       if (typeof evt === 'string') events.set(evt, (events.get(evt) ?? 0) + 1)
+      if (trace !== null && trace.test(JSON.stringify(r.fields))) console.log(`${c?.sim.clock.now().toFixed(1)} ${r.message ?? ''} ${JSON.stringify(r.fields)}`)
       // The components' own invariant checks count as the simulation's.
       if (evt === 'InvariantViolated') violation ??= r.message ?? 'an invariant was violated'
     },
   })
-  const c = await buildStorageCluster(seed, { dropRate: 0.01, duplicateRate: 0.01, minDelayMs: 0.3, maxDelayMs: 4, reorder: true, buggify: true, heartbeatTimeoutMs: 300 }, {
+  c = await buildStorageCluster(seed, { dropRate: 0.01, duplicateRate: 0.01, minDelayMs: 0.3, maxDelayMs: 4, reorder: true, buggify: true, heartbeatTimeoutMs: 300 }, {
     storageNodes: 4, chains: 4, replicas: 3, mutants: mutant === null ? [] : [mutant],
     diskFaults: { readBitFlipRate: 0.001 }, log,
   })
@@ -101,13 +104,18 @@ export async function storageScenario(seed: number, mutant: string | null): Prom
   return stats
 }
 
+/** The chains as the KV held them at the last step (the fault scheduler aims at them). */
+const lastChains = new WeakMap<StorageCluster, ChainInfo[]>()
+
 async function stepChecked(c: StorageCluster, untilMs: number, stats: ScenarioStats, w?: Workload): Promise<void> {
   while (c.sim.clock.now() < untilMs) {
     await c.sim.run({ untilMs: Math.min(untilMs, c.sim.clock.now() + 25), maxEvents: 1_000_000 })
     stats.steps++
     if (w?.error) throw w.error
     if (c.violation() !== null) throw new Error(c.violation()!)
-    for (const chain of (await loadSnapshot(c.kv)).chains) {
+    const { chains } = await loadSnapshot(c.kv)
+    lastChains.set(c, chains)
+    for (const chain of chains) {
       const broken = chainInvariantError(chain)
       if (broken !== null) throw new Error(`at ${c.sim.clock.now().toFixed(1)} ms: ${broken}`)
     }
@@ -123,8 +131,10 @@ function scheduleFaults(c: StorageCluster, random: SeededRandom, stats: Scenario
     at(t, () => {
       const calm = c.storage.filter((n) => !troubled.has(n))
       if (troubled.size >= 2 || calm.length === 0) return
-      const node = calm[random.int(calm.length)]
-      const kind = random.next()
+      // Now and then aim at the worst moment: the node feeding a SYNCING target loses mgmtd mid-sync.
+      const source = random.next() < 0.3 ? syncSource(c, calm) : null
+      const node = source ?? calm[random.int(calm.length)]
+      const kind = source !== null ? 0.5 : random.next()
       const lastsMs = 100 + random.int(700)
       troubled.add(node)
       if (kind < 0.4) {
@@ -151,6 +161,17 @@ function scheduleFaults(c: StorageCluster, random: SeededRandom, stats: Scenario
     c.sim.healAll()
     for (const node of c.storage) if (!node.up) c.sim.restartNode(node)
   })
+}
+
+/** A calm node holding the last SERVING target before a SYNCING one, if any. */
+function syncSource(c: StorageCluster, calm: SimNode[]): SimNode | null {
+  for (const chain of lastChains.get(c) ?? []) {
+    const syncing = chain.targets.findIndex((t) => t.publicState === 'SYNCING')
+    if (syncing <= 0) continue
+    const node = c.storage[Math.floor(chain.targets[syncing - 1].targetId / 100) - 1]
+    if (node !== undefined && calm.includes(node)) return node
+  }
+  return null
 }
 
 async function workerLoop(c: StorageCluster, w: Workload, client: ActorRef<ClientActorMsg>, random: SeededRandom): Promise<void> {

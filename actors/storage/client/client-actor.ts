@@ -45,7 +45,9 @@ export const storageClientActor = defineActor<ClientActorState, ClientActorMsg, 
   kind: 'storage-client',
   mailboxMax: 65_536,
   init(ctx, args) {
-    const client = new StorageClient(ctx as never, { ...args })
+    // A client id is unique per life: replicas remember channels by it (a restarted client starts its seqnums over).
+    const clientId = `${args.clientId}:${Math.floor(ctx.random.next() * 2 ** 48).toString(36)}`
+    const client = new StorageClient(ctx as never, { ...args, clientId })
     for (const m of args.mgmtds) {
       try {
         ctx.tell(m, { type: 'subscribe', subscriber: ctx.self as never })

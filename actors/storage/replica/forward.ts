@@ -23,7 +23,9 @@ const DIVERGED = 'ERR_STORAGE_DIVERGED'
 export async function forwardOrTail(rs: ReplicaState, ctx: ReplicaCtx, job: UpdateJob, applied: Applied, data: PooledBuffer | null, epoch: number): Promise<number> {
   const deadline = ctx.clock.now() + rs.config.forwardBudgetMs
   let backoffMs = rs.config.forwardBackoffMinMs
-  const staging = new StagingCache(rs, ctx, job, applied, data)
+  // Every attempt carries one tag: the successor runs a late attempt and a retry once, in order.
+  const ownTag = job.tag === undefined ? rs.channels.acquire() : null
+  const staging = new StagingCache(rs, ctx, { ...job, tag: job.tag ?? ownTag! }, applied, data)
   try {
     for (let attempt = 0; ; attempt++) {
       if (!stillServing(rs, epoch)) throw stateError(rs, 'left service while forwarding an update')
@@ -53,6 +55,7 @@ export async function forwardOrTail(rs: ReplicaState, ctx: ReplicaCtx, job: Upda
     }
   } finally {
     await staging.done()
+    if (ownTag !== null) rs.channels.release(ownTag)
   }
 }
 
@@ -84,7 +87,7 @@ class StagingCache {
       this.plain ??= await stage(this.ctx, this.data, 0, io.type === 'write' ? io.length : 0, this.rs.config.forwardData)
       const forwarded: UpdateIO = { ...io, key, updateVersion: this.applied.version, data: this.plain.ref }
       const forwardedOptions: UpdateOptions = toSyncing ? { fromClient: false, isSyncing: true, commitChainVersion: options.isSyncing ? options.commitChainVersion : chain.chainVersion } : { ...options, fromClient: false }
-      return { type: 'update', io: forwarded, options: forwardedOptions, ...(tag === undefined ? {} : { tag }) }
+      return { type: 'update', io: forwarded, options: forwardedOptions, tag: tag! }
     }
     // A SYNCING successor takes whole chunks: read back the pending version just written.
     this.whole ??= await this.readWhole()
@@ -92,7 +95,7 @@ class StagingCache {
       key, type: 'write', offset: 0, length: this.whole.lengthBytes, chunkSizeBytes: Math.max(io.chunkSizeBytes, this.whole.lengthBytes, 1),
       data: this.whole.staged.ref, checksum: this.applied.crc32c, updateVersion: this.applied.version,
     }
-    return { type: 'update', io: forwarded, options: { fromClient: false, isSyncing: true, commitChainVersion: chain.chainVersion }, ...(tag === undefined ? {} : { tag }) }
+    return { type: 'update', io: forwarded, options: { fromClient: false, isSyncing: true, commitChainVersion: chain.chainVersion }, tag: tag! }
   }
 
   private async readWhole(): Promise<{ staged: Staged; buffer: PooledBuffer | null; lengthBytes: number }> {

@@ -9,6 +9,7 @@ import type { ChunkEngine } from '../chunk-engine/index.ts'
 import type { StorageConfig } from '../config.ts'
 import { StorageErrorCode, type ChainView, type IOResult, type ReplicaMsg, type StorageNodeMsg, type TargetView } from '../protocol.ts'
 import type { ActorRef } from '../../../runtime/actor.ts'
+import { UpdateChannels } from '../client/update-channels.ts'
 import { DedupCache } from './dedup-cache.ts'
 import { ChunkLockTable } from './lock-table.ts'
 
@@ -51,6 +52,12 @@ export interface ReplicaState {
   resetting: boolean
   /** Bumped whenever the target leaves service: operations of an older epoch stop at their next step. */
   serviceEpoch: number
+  /**
+   * Tags for the updates this replica originates without a client's (sync copies and removals, a
+   * range removal's per-chunk updates): the successor's dedup cache then orders a late attempt
+   * behind a retry, as for client updates (3FS allocates sync channels). Unique per replica life.
+   */
+  readonly channels: UpdateChannels
 }
 
 export interface OpReply {
@@ -60,9 +67,10 @@ export interface OpReply {
 
 export type ReplicaCtx = ActorContext<ReplicaMsg>
 
-export function newReplicaState(init: Pick<ReplicaState, 'targetId' | 'node' | 'config' | 'engine' | 'mutants'>): ReplicaState {
+export function newReplicaState(init: Pick<ReplicaState, 'targetId' | 'node' | 'config' | 'engine' | 'mutants'>, lifeId: string): ReplicaState {
   return {
     ...init,
+    channels: new UpdateChannels(`replica:${init.targetId}:${lifeId}`),
     locks: new ChunkLockTable(init.config.maxInFlight),
     dedup: new DedupCache<IOResult>(init.config.dedupEntriesMax),
     view: null, inFlight: 0, nextOpId: 1, replies: new Map(), sync: null, syncNotBeforeMs: 0, syncedAtVersion: null, failed: false, resetting: false, serviceEpoch: 0,

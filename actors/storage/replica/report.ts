@@ -15,7 +15,7 @@ export function reportFailed(rs: ReplicaState, ctx: ReplicaCtx, why: string): vo
   if (rs.failed) return
   rs.failed = true
   rs.serviceEpoch++
-  ctx.log.warn({ targetId: rs.targetId, why }, 'storage target failed')
+  ctx.log.warn({ evt: 'TargetFailed', targetId: rs.targetId, why }, 'storage target failed')
   tell(rs, ctx, { failed: why })
 }
 

@@ -70,6 +70,7 @@ async function syncChunk(rs: ReplicaState, ctx: ReplicaCtx, successor: ReturnTyp
     if (remote?.pending != null && remote.commitVersion === local?.committed?.version) {
       ctx.log.debug({ evt: 'SyncRemotePending', targetId: rs.targetId, chunkId, action }, 'the returning target holds a pending version over the same committed one')
     }
+    ctx.log.debug({ evt: 'SyncChunk', targetId: rs.targetId, chunkId, action, local: local?.committed?.version ?? null, remote: remote?.commitVersion ?? null })
     if (action === 'skip') return
     const request = action === 'remove' ? removeRequest(chainId, chunkId, remote!, run) : null
     if (request !== null) await sendWithRetry(rs, ctx, successor, request, null, still)
@@ -108,7 +109,17 @@ async function copyChunk(rs: ReplicaState, ctx: ReplicaCtx, successor: ReturnTyp
   }
 }
 
-async function sendWithRetry(rs: ReplicaState, ctx: ReplicaCtx, successor: ReturnType<ReplicaCtx['refFor']>, request: Extract<ReplicaMsg, { type: 'update' }>, expected: EngineMeta['committed'], still: () => void): Promise<void> {
+/** Sends one sync update until it lands, with one tag for every attempt (the successor orders a late one behind a retry). */
+async function sendWithRetry(rs: ReplicaState, ctx: ReplicaCtx, successor: ReturnType<ReplicaCtx['refFor']>, untagged: Extract<ReplicaMsg, { type: 'update' }>, expected: EngineMeta['committed'], still: () => void): Promise<void> {
+  const tag = rs.channels.acquire()
+  try {
+    await sendLoop(rs, ctx, successor, { ...untagged, tag }, expected, still)
+  } finally {
+    rs.channels.release(tag)
+  }
+}
+
+async function sendLoop(rs: ReplicaState, ctx: ReplicaCtx, successor: ReturnType<ReplicaCtx['refFor']>, request: Extract<ReplicaMsg, { type: 'update' }>, expected: EngineMeta['committed'], still: () => void): Promise<void> {
   let backoffMs = rs.config.forwardBackoffMinMs
   const deadline = ctx.clock.now() + rs.config.forwardBudgetMs
   for (;;) {

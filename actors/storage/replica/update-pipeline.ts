@@ -75,7 +75,9 @@ async function completeInDoubt(rs: ReplicaState, ctx: ReplicaCtx, job: UpdateJob
   try {
     job.early?.({ lengthBytes: applied.lengthBytes, commitVersion: applied.version, updateVersion: applied.version, checksum: applied.crc32c, commitChainVersion: io.key.chainVersion })
     const commitChainVersion = await forwardOrTail(rs, ctx, job, applied, data, epoch)
-    return await commitLocal(rs, io.key.chainId, io.key.chunkId, applied, commitChainVersion)
+    const result = await commitLocal(rs, io.key.chainId, io.key.chunkId, applied, commitChainVersion)
+    ctx.log.debug({ evt: 'Committed', targetId: rs.targetId, chunkId: io.key.chunkId, version: result.commitVersion, type: io.type, syncing: job.options.isSyncing, offset: io.offset, length: io.length })
+    return result
   } catch (error) {
     if (stillServing(rs, epoch)) reportFailed(rs, ctx, `update of chunk ${io.key.chunkId} (chain ${io.key.chainId}, version ${applied.version}) failed after its local write: ${error instanceof Error ? error.message : String(error)}`)
     throw error
