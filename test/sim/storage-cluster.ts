@@ -74,6 +74,8 @@ export interface StorageCluster {
   settle<T>(p: Promise<T>, untilMs: number): Promise<T>
   /** A component's own invariant check that failed (set by the suite's log sink), or null. */
   violation(): string | null
+  /** Why targets failed lately (set by the suite's log sink). */
+  lastFailures(): string[]
 }
 
 export const storageNodeId = (index: number): number => index + 1
@@ -140,5 +142,5 @@ export async function buildStorageCluster(seed: number, faults: FaultPlan, optio
       await sleep(sim.clock, 50)
     }
   })()
-  return { sim, kv, mgmtds, mgmtdNodes, storage, chains, service: (n) => services.get(n)!, routing, runUntil, settle, violation: () => null }
+  return { sim, kv, mgmtds, mgmtdNodes, storage, chains, service: (n) => services.get(n)!, routing, runUntil, settle, violation: () => null, lastFailures: () => [] }
 }

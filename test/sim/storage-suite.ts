@@ -40,6 +40,7 @@ export interface ScenarioStats {
   partitions: number
   serviceCrashes: number
   syncedChunks: number
+  syncs: number
   steps: number
 }
 
@@ -56,6 +57,8 @@ interface Workload {
 export async function storageScenario(seed: number, mutant: string | null): Promise<ScenarioStats> {
   const events = new Map<string, number>()
   let violation: string | null = null
+  const failures: string[] = []
+  const stats: ScenarioStats = { writes: 0, acked: 0, indeterminate: 0, reads: 0, readBlocks: 0, finalBlocks: 0, nodeCrashes: 0, partitions: 0, serviceCrashes: 0, syncedChunks: 0, syncs: 0, steps: 0 }
   const trace = process.env.T3FS_SIM_TRACE ? new RegExp(process.env.T3FS_SIM_TRACE) : null
   let c: StorageCluster | undefined = undefined
   const log = createLogger({
@@ -66,15 +69,18 @@ export async function storageScenario(seed: number, mutant: string | null): Prom
       if (trace !== null && trace.test(JSON.stringify(r.fields))) console.log(`${c?.sim.clock.now().toFixed(1)} ${r.message ?? ''} ${JSON.stringify(r.fields)}`)
       // The components' own invariant checks count as the simulation's.
       if (evt === 'InvariantViolated') violation ??= r.message ?? 'an invariant was violated'
+      if (evt === 'SyncChunk' && r.fields.action !== 'skip') stats.syncedChunks++
+      if (evt === 'SyncDone') stats.syncs++
+      if (evt === 'TargetFailed') failures.push(`${String(r.fields.targetId)}: ${String(r.fields.why)}`)
     },
   })
   c = await buildStorageCluster(seed, { dropRate: 0.01, duplicateRate: 0.01, minDelayMs: 0.3, maxDelayMs: 4, reorder: true, buggify: true, heartbeatTimeoutMs: 300 }, {
     storageNodes: 4, chains: 4, replicas: 3, mutants: mutant === null ? [] : [mutant],
     diskFaults: { readBitFlipRate: 0.001 }, log,
   })
-  Object.assign(c, { violation: () => violation })
+  Object.assign(c, { violation: () => violation, lastFailures: () => failures })
   const random = c.sim.forkRandom()
-  const stats: ScenarioStats = { writes: 0, acked: 0, indeterminate: 0, reads: 0, readBlocks: 0, finalBlocks: 0, nodeCrashes: 0, partitions: 0, serviceCrashes: 0, syncedChunks: 0, steps: 0 }
+
   const history = new StorageHistory(() => c.sim.clock.now())
   const clients = [1, 2].map((i) => {
     const node = c.sim.addNode(`client${i}`, { bufferPool: { classes: [{ slotBytes: chunkSizeBytes, slots: 64 }] } })
@@ -211,7 +217,10 @@ async function converge(c: StorageCluster, stats: ScenarioStats): Promise<Routin
     routing = await c.routing()
     if (done()) break
   }
-  if (!done()) throw new Error(`chains did not converge to all SERVING by ${phase.convergeUntilMs} ms: ${routing?.chains.map((ch) => `${ch.chainId}v${ch.chainVersion}[${ch.targets.map((t) => `${t.targetId}:${t.publicState}`).join(' ')}]`).join(' ') ?? 'no routing'}`)
+  if (!done()) {
+    const failures = c.lastFailures().slice(-3).join(' | ')
+    throw new Error(`chains did not converge to all SERVING by ${phase.convergeUntilMs} ms: ${routing?.chains.map((ch) => `${ch.chainId}v${ch.chainVersion}[${ch.targets.map((t) => `${t.targetId}:${t.publicState}`).join(' ')}]`).join(' ') ?? 'no routing'}${failures === '' ? '' : `; last target failures: ${failures}`}`)
+  }
   // One more round so every node has this routing (the views the replicas check requests against).
   await stepChecked(c, c.sim.clock.now() + 150, stats)
   return (await c.routing()) ?? routing!
@@ -294,7 +303,7 @@ export interface SuiteResult {
 
 export async function runStorageSuite(options: { seeds: number; firstSeed?: number; mutant: string | null; log: (line: string) => void }): Promise<SuiteResult> {
   const started = Date.now()
-  const totals = { writes: 0, acked: 0, indeterminate: 0, reads: 0, readBlocks: 0, finalBlocks: 0, nodeCrashes: 0, partitions: 0, serviceCrashes: 0, syncedChunks: 0 }
+  const totals = { writes: 0, acked: 0, indeterminate: 0, reads: 0, readBlocks: 0, finalBlocks: 0, nodeCrashes: 0, partitions: 0, serviceCrashes: 0, syncedChunks: 0, syncs: 0 }
   let ran = 0
   const failure = await exploreSeeds({ seeds: options.seeds, firstSeed: options.firstSeed ?? 1, log: options.log }, async (seed) => {
     const s = await storageScenario(seed, options.mutant)
