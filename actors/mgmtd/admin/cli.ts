@@ -12,7 +12,7 @@ import type { ActorAddress } from '../../../runtime/address.ts'
 import { isT3fsError, T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import type { MgmtdMsg } from '../protocol.ts'
 import { CSV_ERROR } from './csv.ts'
-import { COMMANDS, USAGE_ERROR, type AdminResult, type Cell } from './commands.ts'
+import { COMMANDS, USAGE_ERROR, type AdminResult, type Cell, type NodeConnection } from './commands.ts'
 
 export interface AdminIo {
   readonly stdout: { write(text: string): unknown }
@@ -36,6 +36,8 @@ export interface MgmtdConnection {
 export interface AdminDeps {
   connect(target: MgmtdTarget): Promise<MgmtdConnection>
   readFile(path: string): Promise<string>
+  /** A connection to another node at its endpoint (storage commands); without it they are refused. */
+  connectNode?(endpoint: string, nodeId: number, timeoutMs: number): Promise<NodeConnection>
 }
 
 export const EXIT_OK = 0
@@ -87,6 +89,11 @@ const defaultDeps: AdminDeps = {
     }
   },
   readFile: (path) => readFile(path, 'utf8'),
+  async connectNode(endpoint, nodeId, timeoutMs) {
+    const { connectToNode } = await import('../../../runtime/node-client.ts')
+    const client = await connectToNode({ address: endpoint, node: nodeId, connectTimeoutMs: timeoutMs })
+    return { refFor: (address) => client.system.refFor(address), close: () => client.close() }
+  },
 }
 
 function positiveInt(value: string | undefined, fallback: number, option: string): number {
@@ -144,7 +151,12 @@ export async function adminCommand(args: string[], io: AdminIo, deps: AdminDeps 
     const address = (values.mgmtd as string | undefined) ?? process.env.T3FS_MGMTD ?? '127.0.0.1:9000'
     connection = await deps.connect({ address, node, name: (values.name as string | undefined) ?? 'mgmtd', timeoutMs })
     const { mgmtd, refFor } = connection
-    const result = await command.run(positionals, values, { mgmtd, readFile: deps.readFile, timeoutMs, ...(refFor === undefined ? {} : { redirect: (a: ActorAddress) => refFor(a) }) })
+    const connectNode = deps.connectNode
+    const result = await command.run(positionals, values, {
+      mgmtd, readFile: deps.readFile, timeoutMs,
+      ...(refFor === undefined ? {} : { redirect: (a: ActorAddress) => refFor(a) }),
+      ...(connectNode === undefined ? {} : { connectNode: (endpoint: string, nodeId: number) => connectNode(endpoint, nodeId, timeoutMs) }),
+    })
     io.stdout.write(values.json === true ? `${JSON.stringify(result.json, null, 2)}\n` : render(result))
     return EXIT_OK
   } catch (error) {
