@@ -221,9 +221,14 @@ async function converge(c: StorageCluster, stats: ScenarioStats): Promise<Routin
     const failures = c.lastFailures().slice(-3).join(' | ')
     throw new Error(`chains did not converge to all SERVING by ${phase.convergeUntilMs} ms: ${routing?.chains.map((ch) => `${ch.chainId}v${ch.chainVersion}[${ch.targets.map((t) => `${t.targetId}:${t.publicState}`).join(' ')}]`).join(' ') ?? 'no routing'}${failures === '' ? '' : `; last target failures: ${failures}`}`)
   }
-  // One more round so every node has this routing (the views the replicas check requests against).
-  await stepChecked(c, c.sim.clock.now() + 150, stats)
-  return (await c.routing()) ?? routing!
+  // Stable for a while: every node has this routing (the views replicas check requests against).
+  for (;;) {
+    const version = routing!.routingInfoVersion
+    await stepChecked(c, c.sim.clock.now() + 150, stats)
+    routing = await c.routing()
+    if (done() && routing!.routingInfoVersion === version) return routing!
+    if (c.sim.clock.now() >= phase.convergeUntilMs) throw new Error(`the chains kept changing after they converged (routing v${version} → v${routing?.routingInfoVersion})`)
+  }
 }
 
 /** Every replica of every chain: same chunks, versions and bytes, nothing pending, no block older than an acknowledged write. */

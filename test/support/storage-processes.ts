@@ -118,7 +118,7 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
     peers: [...ports].map(([node, port]) => ({ node, address: { host: '127.0.0.1', port } })),
     heartbeatIntervalMs: 200, heartbeatTimeoutMs: 2_000, reconnectMinMs: 50, reconnectMaxMs: 500, maxFrameBytes: 256 * 1024 * 1024,
   })
-  const client = await NodeRuntime.start({ node: CLIENT_NODE, hostsPerDomain: 1, domains: [{ id: 0, cpus: [0] }], transport, bufferPool: { classes: [{ slotBytes: 64 * 1024, slots: 256 }, { slotBytes: slot, slots: 128 }] } })
+  const client = await NodeRuntime.start({ node: CLIENT_NODE, hostsPerDomain: 1, domains: [{ id: 0, cpus: [0] }], transport, bufferPool: { classes: [{ slotBytes: 64 * 1024, slots: 256 }, ...(slot > 64 * 1024 ? [{ slotBytes: slot, slots: 128 }] : [])] } })
   const mgmtd = await retry(() => client.lookupRemote<MgmtdMsg>(1, 'mgmtd', 2_000), 50)
   for (let i = 0; !(await mgmtd.ask({ type: 'status' }).catch(() => ({ primary: false }))).primary; i++) {
     if (i > 200) throw new Error('mgmtd did not become primary')

@@ -115,30 +115,36 @@ export class StorageClient {
     const bytes = w.from.buffer.bytes.subarray(w.fromOffset, w.fromOffset + w.length)
     const checksum = crc32c(bytes)
     const tag = this.channels.acquire()
+    let failed = true
     try {
-      return await this.retrying(`write of chunk ${w.chunkId}`, w.retryBudgetMs, async () => {
+      const result = await this.retrying(`write of chunk ${w.chunkId}`, w.retryBudgetMs, async () => {
         const chain = this.chainOf(w.chainId)
         const head = chain.targets[0]
         if (head === undefined || head.publicState !== 'SERVING') throw new T3fsError(StorageErrorCode.TARGET_STATE, `chain ${w.chainId} has no SERVING head (v${chain.chainVersion})`, { chainId: w.chainId })
         const io: UpdateIO = { key: { chainId: w.chainId, chainVersion: chain.chainVersion, chunkId: w.chunkId }, type: 'write', offset: w.offset, length: w.length, chunkSizeBytes: w.chunkSizeBytes, data: this.dataOf(w.from, w.fromOffset, bytes), checksum, updateVersion: 0 }
         return await this.ctx.ask(this.replica(head.targetId), { type: 'write', io, tag }, { timeoutMs: this.requestTimeoutMs }) as IOResult
       })
+      failed = false
+      return result
     } finally {
-      this.channels.release(tag)
+      this.channels.release(tag, failed)
     }
   }
 
   /** Truncates (or with `extend`, only grows) a chunk to `lengthBytes`. */
   async truncate(chainId: number, chunkId: ChunkId, lengthBytes: number, chunkSizeBytes: number, extend = false): Promise<IOResult> {
     const tag = this.channels.acquire()
+    let failed = true
     try {
-      return await this.retrying(`truncate of chunk ${chunkId}`, undefined, async () => {
+      const result = await this.retrying(`truncate of chunk ${chunkId}`, undefined, async () => {
         const chain = this.chainOf(chainId)
         const io: UpdateIO = { key: { chainId, chainVersion: chain.chainVersion, chunkId }, type: extend ? 'extend' : 'truncate', offset: 0, length: lengthBytes, chunkSizeBytes, data: { kind: 'none' }, checksum: 0, updateVersion: 0 }
         return await this.ctx.ask(this.replica(chain.targets[0]?.targetId ?? 0), { type: 'write', io, tag }, { timeoutMs: this.requestTimeoutMs }) as IOResult
       })
+      failed = false
+      return result
     } finally {
-      this.channels.release(tag)
+      this.channels.release(tag, failed)
     }
   }
 
@@ -174,13 +180,16 @@ export class StorageClient {
 
   async removeChunks(chainId: number, range: ChunkIdRange, maxChunks?: number): Promise<{ removed: number; more: boolean }> {
     const tag = this.channels.acquire()
+    let failed = true
     try {
-      return await this.retrying(`remove-chunks on chain ${chainId}`, undefined, async () => {
+      const result = await this.retrying(`remove-chunks on chain ${chainId}`, undefined, async () => {
         const chain = this.chainOf(chainId)
         return await this.ctx.ask(this.replica(chain.targets[0]?.targetId ?? 0), { type: 'remove-chunks', chainId, chainVersion: chain.chainVersion, range, tag, ...(maxChunks === undefined ? {} : { maxChunks }) }, { timeoutMs: this.requestTimeoutMs }) as { removed: number; more: boolean }
       })
+      failed = false
+      return result
     } finally {
-      this.channels.release(tag)
+      this.channels.release(tag, failed)
     }
   }
 

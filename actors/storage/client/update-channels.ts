@@ -2,6 +2,11 @@
  * A storage client's update channels (3FS UpdateChannelAllocator, reference/3fs.md §3.3 step 3):
  * one update per channel at a time, a process-wide seqnum growing with every new update; a retry
  * keeps its tag, so each replica applies it once.
+ *
+ * A channel whose update failed is retired, not reused: the update may still be on its way
+ * through the chain, and a newer update on the same channel overtaking it at one replica would
+ * make it an "old duplicate" there while another replica applies it. A fresh channel id takes its
+ * place (replicas forget channels least recently used first), so at most `channels` are in use.
  */
 import { T3fsError } from '../../../runtime/errors.ts'
 import type { MessageTag } from '../protocol.ts'
@@ -13,9 +18,11 @@ export class UpdateChannels {
   private readonly free: number[]
   private seqnum = 0
   private requestId = 0
+  private nextId: number
 
   constructor(private readonly clientId: string, private readonly channels = updateChannelsMax) {
     this.free = Array.from({ length: channels }, (_, i) => channels - i)
+    this.nextId = channels + 1
   }
 
   /** A fresh tag on a free channel; ERR_STORAGE_BUSY when all are in use. */
@@ -25,8 +32,9 @@ export class UpdateChannels {
     return { clientId: this.clientId, requestId: ++this.requestId, channel: { id, seqnum: ++this.seqnum } }
   }
 
-  release(tag: MessageTag): void {
-    this.free.push(tag.channel.id)
+  /** The update is over: its channel is free again, or retired for a fresh one when the update failed. */
+  release(tag: MessageTag, failed = false): void {
+    this.free.push(failed ? this.nextId++ : tag.channel.id)
   }
 
   get inUse(): number {

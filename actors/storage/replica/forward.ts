@@ -26,13 +26,17 @@ export async function forwardOrTail(rs: ReplicaState, ctx: ReplicaCtx, job: Upda
   // Every attempt carries one tag: the successor runs a late attempt and a retry once, in order.
   const ownTag = job.tag === undefined ? rs.channels.acquire() : null
   const staging = new StagingCache(rs, ctx, { ...job, tag: job.tag ?? ownTag! }, applied, data)
+  let failed = true
   try {
     for (let attempt = 0; ; attempt++) {
       if (!stillServing(rs, epoch)) throw stateError(rs, 'left service while forwarding an update')
       const chain = rs.view?.chain ?? null
       if (chain === null || chain.chainId !== job.io.key.chainId) throw stateError(rs, `left chain ${job.io.key.chainId} while forwarding an update`)
       const successor = chain.successor
-      if (successor === null) return job.options.isSyncing ? job.options.commitChainVersion : chain.chainVersion
+      if (successor === null) {
+        failed = false
+        return job.options.isSyncing ? job.options.commitChainVersion : chain.chainVersion
+      }
       let lastError: T3fsError
       if (successor.address === null) lastError = stateError(rs, `has successor ${successor.targetId} with no address yet`)
       else {
@@ -41,6 +45,7 @@ export async function forwardOrTail(rs: ReplicaState, ctx: ReplicaCtx, job: Upda
           if (ctx.buggify('replica:delay-forward')) await sleep(ctx.clock, 10 + ctx.random.int(100))
           const result = await ctx.ask(ctx.refFor<ReplicaMsg>(successor.address), request, { timeoutMs: rs.config.forwardTimeoutMs }) as IOResult
           checkAgreement(rs, job, applied, result, successor.targetId)
+          failed = false
           return result.commitChainVersion
         } catch (error) {
           lastError = toT3fsError(error)
@@ -55,7 +60,7 @@ export async function forwardOrTail(rs: ReplicaState, ctx: ReplicaCtx, job: Upda
     }
   } finally {
     await staging.done()
-    if (ownTag !== null) rs.channels.release(ownTag)
+    if (ownTag !== null) rs.channels.release(ownTag, failed)
   }
 }
 

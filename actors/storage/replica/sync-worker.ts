@@ -112,10 +112,12 @@ async function copyChunk(rs: ReplicaState, ctx: ReplicaCtx, successor: ReturnTyp
 /** Sends one sync update until it lands, with one tag for every attempt (the successor orders a late one behind a retry). */
 async function sendWithRetry(rs: ReplicaState, ctx: ReplicaCtx, successor: ReturnType<ReplicaCtx['refFor']>, untagged: Extract<ReplicaMsg, { type: 'update' }>, expected: EngineMeta['committed'], still: () => void): Promise<void> {
   const tag = rs.channels.acquire()
+  let failed = true
   try {
     await sendLoop(rs, ctx, successor, { ...untagged, tag }, expected, still)
+    failed = false
   } finally {
-    rs.channels.release(tag)
+    rs.channels.release(tag, failed)
   }
 }
 
