@@ -150,7 +150,15 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
       }
     },
     async close() {
-      for (const entry of nodes.values()) entry.process?.kill('SIGKILL')
+      // T3FS_GRACEFUL_CLOSE: SIGTERM and wait (so --cpu-prof in NODE_OPTIONS gets written); else SIGKILL.
+      const graceful = process.env.T3FS_GRACEFUL_CLOSE !== undefined
+      await Promise.all([...nodes.values()].map((entry) => new Promise<void>((resolve) => {
+        const child = entry.process
+        if (child === null || child.exitCode !== null) return resolve()
+        child.once('exit', () => resolve())
+        child.kill(graceful ? 'SIGTERM' : 'SIGKILL')
+        entry.process = null
+      })))
       await client.shutdown(500).catch(() => {})
       if (options.dir === undefined) rmSync(dir, { recursive: true, force: true })
     },
