@@ -11,6 +11,9 @@
  * (each sector old or new), but a batch is only acknowledged after its sync, so a torn record is
  * always in the unacknowledged tail, and replay stops at the first bad record.
  *
+ * The queue needs no limit of its own: it holds at most one record per chunk with an operation
+ * under way or a pending version, and each waiting commit is an operation its caller bounds.
+ *
  * A failed write or sync leaves the log's durable end unknown (and Linux forgets the dirty pages of
  * a failed fsync), so the log fails for good: every queued and later record is refused with
  * ERR_CHUNK_ENGINE_FAILED until the engine is reopened and recovers from what is durable.

@@ -3,8 +3,9 @@
  * order. The last segment may end in a torn or half-written batch (never acknowledged: a batch is
  * acknowledged only after its sync): replay stops at its first bad record and the segment is cut
  * there, durably, before anything new is written, so no later open mistakes that tail for damage.
- * A bad record anywhere else is ERR_CHUNK_INDEX_CORRUPT. Files the snapshot covers and leftover
- * temp files are deleted.
+ * A bad record anywhere else is ERR_CHUNK_INDEX_CORRUPT. A last segment read whole is synced (an
+ * actor that crashed without a power loss may have left records in the page cache only). Files the
+ * snapshot covers and leftover temp files are deleted.
  *
  * (A decayed record in the last segment looks like a torn tail; what follows it is then lost.
  * The data's own CRCs still keep wrong bytes from ever being served.)
@@ -84,7 +85,12 @@ async function replaySegment(disk: Disk, path: string, last: boolean, chunks: Ma
   let rereads = 0
   for (let at = 0; ;) {
     const result = decodeRecord(bytes, at)
-    if (result.kind === 'end') return { records, cut: null }
+    if (result.kind === 'end') {
+      // Records a previous life wrote but had not synced yet (an actor crash, not a power loss,
+      // leaves them in the page cache) are served from now on: they must not vanish later.
+      if (last && bytes.length > 0) await syncSegment(disk, path)
+      return { records, cut: null }
+    }
     if (result.kind === 'bad') {
       if (rereads++ < rereadsMax) {
         bytes = await readWhole(disk, path)
@@ -130,6 +136,15 @@ export async function again<T>(read: () => Promise<T>): Promise<T> {
     } catch (error) {
       if (attempt >= rereadsMax || !isT3fsError(error, ChunkEngineErrorCode.indexCorrupt)) throw error
     }
+  }
+}
+
+async function syncSegment(disk: Disk, path: string): Promise<void> {
+  const file = await disk.open(path, { write: true })
+  try {
+    await file.sync()
+  } finally {
+    await file.close()
   }
 }
 
