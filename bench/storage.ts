@@ -15,7 +15,8 @@
  *   chain_read_vs_limit       = read / min(fio read, raw socket)
  *   randread_vs_fio           = randread IOPS / fio randread IOPS
  * Ends with one JSON line. Options: --chunks N (default 256), --depth N (16), --rand-ops N (20000),
- * --chains N (6), --data region|inline (how bytes travel between client and replicas).
+ * --chains N (6), --data region|inline (how bytes travel between client and replicas), --segment
+ * BYTES (the chunk engine's checksum segment, default 4096: a 4 KiB read then reads and checks 4 KiB).
  */
 import { execFile, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -31,7 +32,7 @@ const execFileAsync = promisify(execFile)
 const MiB = 1024 * 1024
 const chunkSizeBytes = MiB
 
-const { values } = parseArgs({ options: { chunks: { type: 'string' }, depth: { type: 'string' }, 'rand-ops': { type: 'string' }, chains: { type: 'string' }, data: { type: 'string' } } })
+const { values } = parseArgs({ options: { chunks: { type: 'string' }, depth: { type: 'string' }, 'rand-ops': { type: 'string' }, chains: { type: 'string' }, data: { type: 'string' }, segment: { type: 'string' } } })
 const int = (name: string, v: string | undefined, fallback: number, max: number): number => {
   if (v === undefined) return fallback
   if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) {
@@ -44,6 +45,7 @@ const chunks = int('chunks', values.chunks, 256, 65_536)
 const depth = int('depth', values.depth, 16, 64)
 const randOps = int('rand-ops', values['rand-ops'], 20_000, 10_000_000)
 const chainCount = int('chains', values.chains, 6, 64)
+const segmentBytes = int('segment', values.segment, 4096, 1024 * 1024)
 const dataMode = values.data ?? 'region'
 if (dataMode !== 'region' && dataMode !== 'inline') {
   console.error(`bench:storage: --data ${JSON.stringify(dataMode)} is not accepted; accepted: region | inline`)
@@ -98,7 +100,10 @@ const round = (x: number | null): number | null => (x === null || !Number.isFini
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 't3fs-bench-storage-'))
-  const cluster = await startProcessCluster({ storageNodes: 3, chains: chainCount, chunkSizeBytes, dir, storageParams: { max_in_flight: 1024, forward_timeout: '10s', forward_budget: '60s', forward_data: dataMode } })
+  const cluster = await startProcessCluster({
+    storageNodes: 3, chains: chainCount, chunkSizeBytes, dir, engineFormat: { checksumSegmentBytes: segmentBytes },
+    storageParams: { max_in_flight: 1024, forward_timeout: '10s', forward_budget: '60s', forward_data: dataMode },
+  })
   try {
     await cluster.allServing(120_000)
     const bench = cluster.client.system.spawn(storageBench, { mgmtds: [cluster.mgmtd], chains: cluster.chains.map((c) => c.chainId), chunkSizeBytes, depth, dataMode })
@@ -138,7 +143,7 @@ async function main(): Promise<void> {
       bench: 'storage', chunks, depth, chains: chainCount, data: dataMode,
       write_gib_s: round(rate(write) / 1024 ** 3), read_gib_s: round(rate(read) / 1024 ** 3), randread_iops: Math.round(randIops),
       fio_write_gib_s: round(fioWrite === null ? null : fioWrite.bytesPerSec / 1024 ** 3), fio_read_gib_s: round(fioRead === null ? null : fioRead.bytesPerSec / 1024 ** 3), fio_randread_iops: fioRand === null ? null : Math.round(fioRand.iops),
-      raw_socket_gib_s: round(socket / 1024 ** 3),
+      raw_socket_gib_s: round(socket / 1024 ** 3), reads_per_batch: randread.readsPerBatch,
       chain_write_vs_disk_third: round(fioWrite === null ? null : rate(write) / (fioWrite.bytesPerSec / 3)),
       chain_read_vs_limit: round(rate(read) / readLimit),
       randread_vs_fio: round(fioRand === null ? null : randIops / fioRand.iops),

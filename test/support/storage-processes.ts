@@ -6,7 +6,7 @@
  * launched again from the same profile.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -28,6 +28,8 @@ export interface ProcessClusterOptions {
   chunkSizeBytes: number
   /** Extra storage params (snake_case knobs). */
   storageParams?: Record<string, string | number>
+  /** Chunk-engine format of new targets (e.g. { checksumSegmentBytes: 4096 }). */
+  engineFormat?: Record<string, number>
   mgmtdParams?: Record<string, string>
   /** Where the nodes keep their disks (default a temp dir, removed at close). */
   dir?: string
@@ -63,7 +65,7 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
     `[kv]\nbackend = "lmdb"\npath = ${JSON.stringify(join(dir, 'kv'))}`,
     '[placement]\nnuma_domains = [0]\nhosts_per_domain = 1',
     '[transport]\nkind = "tcp"\nheartbeat_interval = "200ms"\nheartbeat_timeout = "2s"\nreconnect_min = "50ms"\nreconnect_max = "500ms"\nmax_frame_size = "256MiB"',
-    '[log]\nlevel = "info"\n[shutdown]\ngrace_period = "1s"',
+    `[log]\nlevel = "${process.env.T3FS_CHILD_LOG_LEVEL ?? 'info'}"\n[shutdown]\ngrace_period = "1s"`,
     ...[...ports].map(([node, port]) => `[[peers]]\nnode = ${node}\naddress = "127.0.0.1:${port}"`),
   ].join('\n\n')
   writeFileSync(join(dir, 'base.toml'), `${base}\n`)
@@ -87,14 +89,20 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
       `[[buffer_pool]]\nslot_size = "64KiB"\nslots = 256`,
       ...(slot > 64 * 1024 ? [`[[buffer_pool]]\nslot_size = ${slot}\nslots = 96`] : []),
       `[[actors]]\nname = "storage"\nmodule = "actors/storage/storage-node.ts"\nexport = "storageNode"\nhost = 1\n[actors.params]\n${Object.entries(params).map(([k, v]) => `${k} = ${toml(v as string)}`).join('\n')}`,
+      ...(options.engineFormat === undefined ? [] : [`[actors.params.engine.format]\n${Object.entries(options.engineFormat).map(([k, v]) => `${k} = ${v}`).join('\n')}`]),
     ].join('\n'))
   })
   const log = options.log ?? (() => {})
   const launch = async (nodeId: number): Promise<void> => {
     const entry = nodes.get(nodeId)!
-    const child = spawn(process.execPath, [bin, 'launch', entry.profile], { stdio: ['ignore', 'ignore', 'pipe'] })
+    // T3FS_CHILD_NODE_ARGS: extra node flags for the launched nodes (e.g. --cpu-prof --cpu-prof-dir=/tmp/p).
+    const nodeArgs = (process.env.T3FS_CHILD_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+    const child = spawn(process.execPath, [...nodeArgs, bin, 'launch', entry.profile], { stdio: ['ignore', 'ignore', 'pipe'] })
     entry.process = child
     let text = ''
+    // T3FS_CHILD_LOG_DIR: keep each node's log (JSON lines on stderr) in that directory.
+    const logDir = process.env.T3FS_CHILD_LOG_DIR
+    if (logDir !== undefined) child.stderr!.pipe(createWriteStream(join(logDir, `node${nodeId}.log`), { flags: 'a' }))
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`node ${nodeId} did not start in 30 s: ${text.slice(-2000)}`)), 30_000)
       child.stderr!.on('data', (c: Buffer) => {

@@ -18,6 +18,7 @@ import type { RegionHandle } from '../../../runtime/regions-actor.ts'
 import type { ChainInfo, MgmtdMsg, RoutingInfo } from '../../mgmtd/protocol.ts'
 import type { ChunkId } from '../chunk-id.ts'
 import { RETRYABLE_CODES, StorageErrorCode, type ChunkIdRange, type DataRef, type IOResult, type LastChunk, type ReadResult, type ReplicaMsg, type UpdateIO } from '../protocol.ts'
+import { ReadBatcher } from './read-batcher.ts'
 import { UpdateChannels } from './update-channels.ts'
 
 export interface StorageClientOptions {
@@ -70,6 +71,13 @@ export interface ChunkReadResult {
   data?: Uint8Array
 }
 
+/**
+ * Reads up to this size come back inline in the answer; larger ones are pushed into the caller's
+ * region. Measured with bench:storage: 4 KiB random reads inline reach about twice the IOPS of
+ * pushed ones (the push is one more round trip through the owner's regions actor).
+ */
+export const inlineReadBytesMax = 64 * 1024
+
 export class StorageClient {
   routing: RoutingInfo | null = null
   readonly channels: UpdateChannels
@@ -81,7 +89,10 @@ export class StorageClient {
   /** Counters for tests and benchmarks. */
   readonly counters = { requests: 0, retries: 0, routingRefreshes: 0 }
 
+  readonly reads: ReadBatcher
+
   constructor(private readonly ctx: ActorContext<Message>, private readonly options: StorageClientOptions) {
+    this.reads = new ReadBatcher((replica, ios) => this.ctx.ask(replica, { type: 'batch-read', ios }, { timeoutMs: this.requestTimeoutMs }) as Promise<ReadResult[]>)
     this.channels = new UpdateChannels(options.clientId)
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000
     this.retryBudgetMs = options.retryBudgetMs ?? 60_000
@@ -159,8 +170,10 @@ export class StorageClient {
       const pool = fresh.length > 0 ? fresh : serving
       const targetId = prefer !== undefined && pool.includes(prefer) ? prefer : pool[this.ctx.random.int(pool.length)]
       tried.add(targetId)
-      const into: DataRef = this.dataMode === 'region' && r.into?.region ? { kind: 'region', region: r.into.region, offset: r.intoOffset } : { kind: 'none' }
-      const [res] = await this.ctx.ask(this.replica(targetId), { type: 'batch-read', ios: [{ key: { chainId: r.chainId, chainVersion: chain.chainVersion, chunkId: r.chunkId }, offset: r.offset, length: r.length, into }] }, { timeoutMs: this.requestTimeoutMs }) as ReadResult[]
+      // Small reads come back in the answer: a one-sided write costs a round trip of its own.
+      const pushed = this.dataMode === 'region' && r.into?.region != null && r.length > inlineReadBytesMax
+      const into: DataRef = pushed ? { kind: 'region', region: r.into!.region!, offset: r.intoOffset } : { kind: 'none' }
+      const res = await this.reads.read(targetId, this.replica(targetId), { key: { chainId: r.chainId, chainVersion: chain.chainVersion, chunkId: r.chunkId }, offset: r.offset, length: r.length, into })
       if (!res.ok) {
         if (res.code === StorageErrorCode.CHUNK_NOT_FOUND) return { lengthBytes: 0, commitVersion: 0, targetId }
         throw new T3fsError(res.code, res.message, { targetId })
