@@ -26,4 +26,4 @@ const int = (name: string, v: string | undefined, fallback: number): number => {
 }
 const result = await runStorageChaos({ kills: int('kills', values.kills, 10), writers: int('writers', values.writers, 2), log: (line) => process.stderr.write(`${line}\n`) })
 process.stdout.write(`${JSON.stringify(result)}\n`)
-process.exitCode = result.lost === 0 && result.corrupt === 0 ? 0 : 1
+process.exitCode = result.lost === 0 && result.corrupt === 0 && result.badReads === 0 ? 0 : 1

@@ -32,6 +32,8 @@ export interface ChaosResult {
   indeterminate: number
   lost: number
   corrupt: number
+  /** Reads during the kills that returned stale or corrupt data. */
+  badReads: number
   reads: number
   blocksChecked: number
   seconds: number
@@ -41,6 +43,8 @@ interface Writer {
   history: StorageHistory
   running: boolean
   errors: string[]
+  /** Reads during the run that returned a value older than an acknowledged write, or bytes no write produced. */
+  badReads: string[]
 }
 
 export async function runStorageChaos(options: ChaosOptions): Promise<ChaosResult> {
@@ -50,10 +54,10 @@ export async function runStorageChaos(options: ChaosOptions): Promise<ChaosResul
     await cluster.allServing(120_000)
     const history = new StorageHistory(() => performance.now())
     const chunks = cluster.chains.flatMap((c) => Array.from({ length: chunksPerChain }, (_, i) => ({ chainId: c.chainId, chunkId: makeChunkId(BigInt(7000 + c.chainId), i) })))
-    const w: Writer = { history, running: true, errors: [] }
+    const w: Writer = { history, running: true, errors: [], badReads: [] }
     const clients = Array.from({ length: options.writers }, () => cluster.storageClient({ requestTimeoutMs: 3_000, retryBudgetMs: 60_000 }))
     await sleepMs(500)
-    const loops = clients.flatMap((client) => [0, 1, 2].map(() => writeLoop(w, client, chunks)))
+    const loops = clients.flatMap((client) => [...[0, 1, 2].map(() => writeLoop(w, client, chunks)), readLoop(w, client, chunks)])
     let kills = 0
     for (; kills < options.kills; kills++) {
       await cluster.allServing(120_000)
@@ -68,14 +72,34 @@ export async function runStorageChaos(options: ChaosOptions): Promise<ChaosResul
     await sleepMs(1_000)
     w.running = false
     await Promise.all(loops)
+    for (const bad of w.badReads.slice(0, 3)) options.log(`bad read: ${bad}`)
     const routing = await cluster.allServing(120_000)
     const verdict = await verify(cluster, routing, chunks, history)
     return {
       chaos: 'storage', kills, acknowledged: history.counts.acked, indeterminate: history.counts.indeterminate,
-      lost: verdict.lost, corrupt: verdict.corrupt, reads: history.counts.reads, blocksChecked: verdict.blocks, seconds: (Date.now() - started) / 1000,
+      lost: verdict.lost, corrupt: verdict.corrupt, badReads: w.badReads.length, reads: history.counts.reads, blocksChecked: verdict.blocks, seconds: (Date.now() - started) / 1000,
     }
   } finally {
     await cluster.close()
+  }
+}
+
+/** Reads checked as they complete: the last acknowledged value of each block or a later one. */
+async function readLoop(w: Writer, client: ActorRef<ClientActorMsg>, chunks: { chainId: number; chunkId: ChunkId }[]): Promise<void> {
+  while (w.running) {
+    const { chainId, chunkId } = chunks[Math.floor(Math.random() * chunks.length)]
+    const first = Math.floor(Math.random() * blocksPerChunk)
+    const count = 1 + Math.floor(Math.random() * Math.min(4, blocksPerChunk - first))
+    const invokeMs = performance.now()
+    const r = await client.ask({ type: 'read', chainId, chunkId, offset: first * blockBytes, length: count * blockBytes }, { timeoutMs: 120_000 }).catch(() => null)
+    if (r === null) continue
+    const bytes = new Uint8Array(count * blockBytes)
+    bytes.set(r.bytes.subarray(0, Math.min(r.bytes.length, bytes.length)))
+    try {
+      w.history.checkRead(chainId, chunkId, first, bytes, count, invokeMs, `read from target ${r.targetId}`)
+    } catch (error) {
+      if (w.badReads.length < 1_000) w.badReads.push((error as Error).message)
+    }
   }
 }
 
