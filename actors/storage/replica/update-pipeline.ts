@@ -50,7 +50,6 @@ export const BUGGIFY_CRASH = 'ERR_BUGGIFY_CRASH'
 export async function runUpdate(rs: ReplicaState, ctx: ReplicaCtx, job: UpdateJob): Promise<IOResult> {
   const { io } = job
   const epoch = rs.serviceEpoch
-  const t0 = ctx.clock.now()
   // A slow replica: the sender's attempt times out and it retries while this one is still on its way.
   if (ctx.buggify('replica:delay-before-lock')) await sleep(ctx.clock, 20 + ctx.random.int(150))
   const release = await rs.locks.acquire(chunkKey(io.key.chainId, io.key.chunkId))
@@ -59,13 +58,10 @@ export async function runUpdate(rs: ReplicaState, ctx: ReplicaCtx, job: UpdateJo
     // The chain may have changed while the update waited for the chunk (3FS re-checks after the lock).
     if (job.atHead) checkServing(rs, io.key.chainId, io.key.chainVersion, ctx.clock.now())
     else checkForwarded(rs, io.key.chainId, io.key.chainVersion, job.options.isSyncing)
-    const tLock = ctx.clock.now()
     data = await pullData(ctx, io.data, io.type === 'write' ? io.length : 0)
-    const tPull = ctx.clock.now()
     const local = await applyLocal(rs, job, data)
     // Make the pending version durable while the successors work: the commit then only waits for its record.
     if (local.kind === 'applied') rs.engine.sync().catch(() => {})
-    ctx.log.debug({ evt: 'UpdateTiming', targetId: rs.targetId, lockMs: tLock - t0, pullMs: tPull - tLock, applyMs: ctx.clock.now() - tPull })
     if (local.kind === 'committed') return local.result
     // A head that dies between its local write and the forward: only it holds the pending version.
     if (job.atHead && ctx.buggify('replica:crash-after-apply')) throw new T3fsError(BUGGIFY_CRASH, `buggify: target ${rs.targetId} crashes after its local write`, {})
@@ -80,11 +76,8 @@ async function completeInDoubt(rs: ReplicaState, ctx: ReplicaCtx, job: UpdateJob
   const { io } = job
   try {
     job.early?.({ lengthBytes: applied.lengthBytes, commitVersion: applied.version, updateVersion: applied.version, checksum: applied.crc32c, commitChainVersion: io.key.chainVersion })
-    const tForward = ctx.clock.now()
     const commitChainVersion = await forwardOrTail(rs, ctx, job, applied, data, epoch)
-    const tCommit = ctx.clock.now()
     const result = await commitLocal(rs, io.key.chainId, io.key.chunkId, applied, commitChainVersion)
-    ctx.log.debug({ evt: 'CommitTiming', targetId: rs.targetId, forwardMs: tCommit - tForward, commitMs: ctx.clock.now() - tCommit })
     ctx.log.debug({ evt: 'Committed', targetId: rs.targetId, chunkId: io.key.chunkId, version: result.commitVersion, type: io.type, syncing: job.options.isSyncing, offset: io.offset, length: io.length })
     return result
   } catch (error) {
