@@ -16,6 +16,11 @@ export interface MgmtdConfig {
   newChainBootstrapIntervalMs: number
   clientSessionTimeoutMs: number
   allowHeartbeatFromUnregistered: boolean
+  /**
+   * Automatic re-replication: a chain target publicly OFFLINE this long is replaced by a spare
+   * target (one in no chain, on a node without another target of the chain). 0 turns it off.
+   */
+  autoReplaceOfflineAfterMs: number
 }
 
 export const DEFAULT_MGMTD_CONFIG: Readonly<MgmtdConfig> = {
@@ -28,6 +33,7 @@ export const DEFAULT_MGMTD_CONFIG: Readonly<MgmtdConfig> = {
   newChainBootstrapIntervalMs: 120_000,
   clientSessionTimeoutMs: 20 * 60_000,
   allowHeartbeatFromUnregistered: true,
+  autoReplaceOfflineAfterMs: 10 * 60_000,
 }
 
 const DURATIONS = [
@@ -39,6 +45,7 @@ const DURATIONS = [
   'updateChainsIntervalMs',
   'newChainBootstrapIntervalMs',
   'clientSessionTimeoutMs',
+  'autoReplaceOfflineAfterMs',
 ] as const
 
 /** 3FS's snake_case names (mgmtd_main.toml [server.service]) for the same knobs, as profiles write them. */
@@ -52,6 +59,7 @@ export const SNAKE_CASE_NAMES: Readonly<Record<string, keyof MgmtdConfig>> = {
   new_chain_bootstrap_interval: 'newChainBootstrapIntervalMs',
   client_session_timeout: 'clientSessionTimeoutMs',
   allow_heartbeat_from_unregistered: 'allowHeartbeatFromUnregistered',
+  auto_replace_offline_after: 'autoReplaceOfflineAfterMs',
 }
 
 /** Fills defaults and checks every knob, naming the knob and what it accepts. */

@@ -6,7 +6,8 @@
 import { T3fsError } from '../../runtime/errors.ts'
 import type { ClusterData, LiveNode, LiveTarget } from './cluster-data.ts'
 import type { MgmtdConfig } from './config.ts'
-import { MgmtdErrorCode, type HeartbeatInfo } from './protocol.ts'
+import type { ActorAddress } from '../../runtime/address.ts'
+import { MgmtdErrorCode, type HeartbeatInfo, type LocalTargetInfo, type OrphanTarget } from './protocol.ts'
 
 export interface HeartbeatEffects {
   /** A node registered by this heartbeat (or whose hostname changed): persist it. */
@@ -49,7 +50,8 @@ export function applyHeartbeat(data: ClusterData, info: HeartbeatInfo, nowMs: nu
   if (created) data.nodes.set(node.nodeId, node)
   const hostnameChanged = info.hostname !== undefined && info.hostname !== node.hostname
   if (hostnameChanged) node.hostname = info.hostname ?? ''
-  const routingChanged = created || node.failed || hostnameChanged
+  const servicesChanged = noteServices(node, info)
+  const routingChanged = created || node.failed || hostnameChanged || servicesChanged
   node.failed = false
   node.lastHeartbeatMs = nowMs
   node.incarnation = info.incarnation
@@ -58,24 +60,63 @@ export function applyHeartbeat(data: ClusterData, info: HeartbeatInfo, nowMs: nu
   for (const reported of info.targets ?? []) {
     const target = data.targets.get(reported.targetId)
     if (target === undefined) {
-      data.orphanTargets.add(reported.targetId)
+      data.orphanTargets.set(reported.targetId, orphanOf(reported, info.nodeId, nowMs))
       continue
     }
+    data.orphanTargets.delete(reported.targetId)
     const chain = data.chains.get(target.chainId)
     if (chain !== undefined && reported.chainVersion !== undefined && reported.chainVersion < chain.chainVersion) continue // stale target entry
     target.lastUpdateMs = nowMs
+    noteSyncProgress(data, target, reported)
     if (target.adminOfflineIncarnation !== null && info.incarnation <= target.adminOfflineIncarnation) continue // offlined by an admin until restart
     const local = reported.localState
-    const changed = target.localState !== local || target.nodeId !== info.nodeId || target.diskIndex !== (reported.diskIndex ?? target.diskIndex) || target.adminOfflineIncarnation !== null
+    const address = reported.address ?? target.address ?? null
+    const changed = target.localState !== local || target.nodeId !== info.nodeId || target.diskIndex !== (reported.diskIndex ?? target.diskIndex) || target.adminOfflineIncarnation !== null || !sameAddress(target.address ?? null, address)
     target.usedSizeBytes = reported.usedSizeBytes ?? target.usedSizeBytes
     if (!changed) continue
     target.localState = local
     target.nodeId = info.nodeId
     target.diskIndex = reported.diskIndex ?? target.diskIndex
     target.adminOfflineIncarnation = null
+    target.address = address
     targets.push(target)
   }
-  return { node: created || hostnameChanged ? node : null, targets, routingChanged }
+  return { node: created || hostnameChanged || servicesChanged ? node : null, targets, routingChanged }
+}
+
+/** Takes the node's reported endpoint and service addresses; true when they changed. */
+function noteServices(node: LiveNode, info: HeartbeatInfo): boolean {
+  let changed = false
+  if (info.endpoint !== undefined && info.endpoint !== (node.endpoint ?? null)) {
+    node.endpoint = info.endpoint
+    changed = true
+  }
+  if (info.services !== undefined) {
+    const before = node.services ?? {}
+    const names = new Set([...Object.keys(before), ...Object.keys(info.services)])
+    if ([...names].some((n) => before[n] === undefined || info.services![n] === undefined || !sameAddress(before[n], info.services![n]))) {
+      node.services = { ...info.services }
+      changed = true
+    }
+  }
+  return changed
+}
+
+function sameAddress(a: ActorAddress | null, b: ActorAddress | null): boolean {
+  if (a === null || b === null) return a === b
+  return a.node === b.node && a.host === b.host && a.id === b.id && a.incarnation === b.incarnation
+}
+
+function orphanOf(reported: LocalTargetInfo, nodeId: number, nowMs: number): OrphanTarget {
+  return { targetId: reported.targetId, nodeId, diskIndex: reported.diskIndex ?? null, localState: reported.localState, usedSizeBytes: reported.usedSizeBytes ?? 0, address: reported.address ?? null, lastSeenMs: nowMs }
+}
+
+/** A target syncing its successor reports the progress; it is shown on the successor. */
+function noteSyncProgress(data: ClusterData, target: LiveTarget, reported: LocalTargetInfo): void {
+  const sync = reported.sync
+  if (sync === undefined) return
+  const successor = data.targets.get(sync.targetId)
+  if (successor !== undefined && successor.chainId === target.chainId) successor.syncProgress = { ...sync }
 }
 
 export interface CheckEffects {
@@ -107,5 +148,7 @@ export function checkHeartbeats(data: ClusterData, nowMs: number, config: MgmtdC
     if (since(session.lastExtendMs) > config.clientSessionTimeoutMs) expiredSessions.push(session.clientId)
   }
   for (const id of expiredSessions) data.sessions.delete(id)
+  // A spare not heard of for a fail interval is no spare (its node went away).
+  for (const [id, orphan] of data.orphanTargets) if (since(orphan.lastSeenMs) > config.heartbeatFailIntervalMs) data.orphanTargets.delete(id)
   return { failedNodes, offlinedTargets, expiredSessions }
 }

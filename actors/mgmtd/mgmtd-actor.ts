@@ -12,6 +12,7 @@ import { defineActor, type ActorContext, type ActorRef } from '../../runtime/act
 import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
 import { checkNodeKvSettings, openNodeKv, type Kv, type NodeKvSettings } from '../kv/index.ts'
 import { updateChain } from './chain-state-machine.ts'
+import { planReplication, trackOffline } from './replication.ts'
 import { fromSnapshot, persistedNode, persistedTarget, type ClusterData } from './cluster-data.ts'
 import { resolveMgmtdConfig, type MgmtdConfig } from './config.ts'
 import { applyHeartbeat, checkHeartbeats } from './heartbeat.ts'
@@ -278,9 +279,23 @@ async function tickUpdateChains(state: MgmtdState, data: ClusterData, ctx: Actor
     if (next === chain) continue
     writes.push({ chain: next, expectedVersion: chain.chainVersion })
   }
-  if (writes.length === 0) return
-  for (const { chain } of writes) data.chains.set(chain.chainId, chain)
-  await persist(state, data, ctx, { chains: writes }, true).catch(() => undefined)
+  if (writes.length > 0) {
+    for (const { chain } of writes) data.chains.set(chain.chainId, chain)
+    await persist(state, data, ctx, { chains: writes }, true).catch(() => undefined)
+  }
+  if (state.data === data && state.config.autoReplaceOfflineAfterMs > 0) await tickReplication(state, data, ctx)
+}
+
+/** Automatic re-replication (replication.ts): spares join chains whose target is dead too long; dead ones leave once the spare serves. */
+async function tickReplication(state: MgmtdState, data: ClusterData, ctx: ActorContext<MgmtdMsg>): Promise<void> {
+  const now = ctx.clock.now()
+  trackOffline(data, now)
+  const frozen = (chainId: number): boolean => now - (data.chainBornMs.get(chainId) ?? 0) < state.config.newChainBootstrapIntervalMs
+  const step = planReplication(data, now, state.config.autoReplaceOfflineAfterMs, frozen)
+  if (step.notes.length === 0) return
+  for (const note of step.notes) ctx.log.info({ evt: 'Replication' }, note)
+  const writes: PrimaryWrites = { chains: step.chains, targets: step.targets.map(persistedTarget), removeTargets: step.removeTargets, replacements: step.replacements, removeReplacements: step.removeReplacements }
+  await persist(state, data, ctx, writes, step.chains.length > 0).catch(() => undefined)
 }
 
 function normalizeArgs(raw: MgmtdArgs | Readonly<Record<string, unknown>>, ownNode: number): MgmtdArgs & { nodeId: number } {

@@ -4,7 +4,7 @@
  * the actor persists (and reloads on failure).
  */
 import { T3fsError } from '../../runtime/errors.ts'
-import { persistedNode, persistedTarget, latestTable, type ClusterData, type LiveTarget } from './cluster-data.ts'
+import { nodeInfoOf, persistedNode, persistedTarget, latestTable, targetInfoOf, type ClusterData, type LiveTarget } from './cluster-data.ts'
 import { rotateLastSrv } from './chain-state-machine.ts'
 import {
   MgmtdErrorCode,
@@ -18,7 +18,6 @@ import {
   type UpdateChainMode,
 } from './protocol.ts'
 import type { PrimaryWrites } from './store.ts'
-import { nodeStatus, publicStateOf } from './cluster-data.ts'
 
 export interface OpResult<R> {
   reply: R
@@ -31,7 +30,7 @@ const bad = (message: string, details: Record<string, unknown> = {}): T3fsError 
 function nodeInfo(data: ClusterData, nodeId: number): NodeInfo {
   const n = data.nodes.get(nodeId)
   if (n === undefined) throw new T3fsError(MgmtdErrorCode.NODE_NOT_FOUND, `node ${nodeId} is not registered; list-nodes shows the registered ones`, { nodeId })
-  return { nodeId: n.nodeId, type: n.type, status: nodeStatus(n), hostname: n.hostname, lastHeartbeatMs: n.lastHeartbeatMs }
+  return nodeInfoOf(n)
 }
 
 export function registerNode(data: ClusterData, nodeId: number, type: NodeType, hostname: string | undefined): OpResult<NodeInfo> {
@@ -61,7 +60,7 @@ export function setNodeDisabled(data: ClusterData, nodeId: number, disabled: boo
 }
 
 function newTarget(targetId: number, chainId: number): LiveTarget {
-  return { targetId, chainId, localState: 'OFFLINE', nodeId: null, diskIndex: null, usedSizeBytes: 0, adminOfflineIncarnation: null, lastUpdateMs: 0 }
+  return { targetId, chainId, localState: 'OFFLINE', nodeId: null, diskIndex: null, usedSizeBytes: 0, adminOfflineIncarnation: null, address: null, lastUpdateMs: 0, syncProgress: null }
 }
 
 /** setChains: new chains start all SERVING at version 1; an existing chain must keep its target set. */
@@ -170,7 +169,7 @@ export function rotateLastServing(data: ClusterData, chainId: number): OpResult<
 }
 
 export function targetInfo(data: ClusterData, target: LiveTarget): TargetInfo {
-  return { targetId: target.targetId, chainId: target.chainId, publicState: publicStateOf(data, target.targetId, target.chainId), localState: target.localState, nodeId: target.nodeId, diskIndex: target.diskIndex, usedSizeBytes: target.usedSizeBytes }
+  return targetInfoOf(data, target)
 }
 
 /** offlineTarget: local state OFFLINE until the target's node restarts; the chain updater does the rest. */

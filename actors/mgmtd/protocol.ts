@@ -21,6 +21,10 @@ export interface NodeInfo {
   hostname: string
   /** Virtual or wall-clock ms of the last accepted heartbeat (0 = never since this primary took over). */
   lastHeartbeatMs: number
+  /** The node's TCP listen address "host:port", as its heartbeats report it (null: never reported). */
+  endpoint: string | null
+  /** The node's service actors by name (a storage node: `storage`), as its heartbeats report them. */
+  services: Record<string, ActorAddress>
 }
 
 export interface ChainTarget {
@@ -50,6 +54,42 @@ export interface TargetInfo {
   nodeId: number | null
   diskIndex: number | null
   usedSizeBytes: number
+  /** The target's chain-replica actor, where clients and peers send its storage messages (null: never reported). */
+  address: ActorAddress | null
+  /** While the target is SYNCING: how far its predecessor got copying the chain's chunks to it. */
+  syncProgress: SyncProgress | null
+}
+
+/** A sync of a chain's chunks to a SYNCING target, as its predecessor reports it. */
+export interface SyncProgress {
+  /** The SYNCING target being filled. */
+  targetId: number
+  /** Chunks compared so far, of `totalChunks` (the union of both sides' chunk lists). */
+  doneChunks: number
+  totalChunks: number
+  /** Chunks that differed and were copied (or removed) so far. */
+  copiedChunks: number
+  copiedBytes: number
+}
+
+/** A target a storage node reports that belongs to no chain: a spare for re-replication. */
+export interface OrphanTarget {
+  targetId: number
+  nodeId: number
+  diskIndex: number | null
+  localState: LocalState
+  usedSizeBytes: number
+  address: ActorAddress | null
+  lastSeenMs: number
+}
+
+/** Automatic re-replication under way: a spare added to a chain in place of a target OFFLINE too long. */
+export interface Replacement {
+  chainId: number
+  deadTargetId: number
+  spareTargetId: number
+  /** On the primary's clock. */
+  startedMs: number
 }
 
 export interface RoutingInfo {
@@ -61,6 +101,10 @@ export interface RoutingInfo {
   chainTables: ChainTable[]
   chains: ChainInfo[]
   targets: TargetInfo[]
+  /** Targets reported by storage nodes that belong to no chain (spares). */
+  orphanTargets: OrphanTarget[]
+  /** Re-replications under way, one per chain at most. */
+  replacements: Replacement[]
 }
 
 export interface LocalTargetInfo {
@@ -70,6 +114,10 @@ export interface LocalTargetInfo {
   usedSizeBytes?: number
   /** The chain version the storage node last saw; older than the chain's → the entry is ignored. */
   chainVersion?: number
+  /** The target's chain-replica actor. */
+  address?: ActorAddress
+  /** Set by a target that is syncing its SYNCING successor: the sync's progress. */
+  sync?: SyncProgress
 }
 
 export interface HeartbeatInfo {
@@ -83,6 +131,10 @@ export interface HeartbeatInfo {
   /** The sender's clock; rejected when it deviates more than the valid window. */
   timestampMs: number
   targets?: LocalTargetInfo[]
+  /** The node's TCP listen address "host:port" (where admin tools reach it). */
+  endpoint?: string
+  /** The node's service actors by name. */
+  services?: Record<string, ActorAddress>
 }
 
 export interface ClientSession {

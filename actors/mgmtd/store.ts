@@ -8,6 +8,7 @@
  *   ('mgmtd', 'table', tableId, version)  ChainTable
  *   ('mgmtd', 'target', targetId)         PersistedTarget
  *   ('mgmtd', 'session', clientId)        ClientSession
+ *   ('mgmtd', 'replacement', chainId)     Replacement (automatic re-replication under way)
  * Values are JSON. Every write of the primary goes through `writeAsPrimary`, which re-reads the
  * lease inside the same transaction (3FS's validate_lease_on_write), so a deposed primary — or a
  * crashed incarnation still finishing a handler — can never write.
@@ -15,7 +16,8 @@
 import type { Kv, Transaction } from '../kv/index.ts'
 import { pack, tupleRange } from '../kv/index.ts'
 import { T3fsError } from '../../runtime/errors.ts'
-import type { ChainInfo, ChainTable, ClientSession, ClusterInfo, LocalState, NodeStatus, NodeType } from './protocol.ts'
+import type { ActorAddress } from '../../runtime/address.ts'
+import type { ChainInfo, ChainTable, ClientSession, ClusterInfo, LocalState, NodeStatus, NodeType, Replacement } from './protocol.ts'
 import { MgmtdErrorCode } from './protocol.ts'
 import { holdsLease, type LeaseRecord } from './lease.ts'
 
@@ -29,6 +31,7 @@ export const keys = {
   table: (id: number, version: number) => pack([ROOT, 'table', id, version]),
   target: (id: number) => pack([ROOT, 'target', id]),
   session: (id: string) => pack([ROOT, 'session', id]),
+  replacement: (chainId: number) => pack([ROOT, 'replacement', chainId]),
 }
 
 export interface PersistedNode {
@@ -38,6 +41,10 @@ export interface PersistedNode {
   /** Admin state only; liveness is not persisted (a new primary gives every node a fresh grace period). */
   disabled: boolean
   status?: NodeStatus
+  /** The node's TCP listen address, as its last heartbeat reported it (absent in records of older versions). */
+  endpoint?: string | null
+  /** Its service actors by name, as its last heartbeat reported them. */
+  services?: Record<string, ActorAddress>
 }
 
 export interface PersistedTarget {
@@ -49,6 +56,8 @@ export interface PersistedTarget {
   usedSizeBytes: number
   /** Set by offline-target: the target stays OFFLINE until its node restarts (a new incarnation). */
   adminOfflineIncarnation: number | null
+  /** Its chain-replica actor, as its node last reported it (absent in records of older versions). */
+  address?: ActorAddress | null
 }
 
 export interface Snapshot {
@@ -59,6 +68,7 @@ export interface Snapshot {
   tables: ChainTable[]
   targets: PersistedTarget[]
   sessions: ClientSession[]
+  replacements: Replacement[]
 }
 
 export const encode = (value: unknown): Buffer => Buffer.from(JSON.stringify(value))
@@ -83,6 +93,7 @@ export async function loadSnapshot(kv: Kv): Promise<Snapshot> {
     tables: await listOf<ChainTable>(tx, 'table'),
     targets: await listOf<PersistedTarget>(tx, 'target'),
     sessions: await listOf<ClientSession>(tx, 'session'),
+    replacements: await listOf<Replacement>(tx, 'replacement'),
   }))
 }
 
@@ -101,6 +112,8 @@ export interface PrimaryWrites {
   tables?: ChainTable[]
   sessions?: ClientSession[]
   removeSessions?: string[]
+  replacements?: Replacement[]
+  removeReplacements?: number[]
   cluster?: ClusterInfo
   routingVersion?: number
 }
@@ -130,6 +143,8 @@ export async function writeAsPrimary(kv: Kv, token: string, nowMs: () => number,
     for (const table of writes.tables ?? []) tx.set(keys.table(table.tableId, table.version), encode(table))
     for (const session of writes.sessions ?? []) tx.set(keys.session(session.clientId), encode(session))
     for (const id of writes.removeSessions ?? []) tx.clear(keys.session(id))
+    for (const r of writes.replacements ?? []) tx.set(keys.replacement(r.chainId), encode(r))
+    for (const id of writes.removeReplacements ?? []) tx.clear(keys.replacement(id))
     if (writes.cluster !== undefined) tx.set(keys.cluster, encode(writes.cluster))
     if (writes.routingVersion !== undefined) {
       // Routing versions only grow, whoever wrote last.

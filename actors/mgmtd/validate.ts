@@ -11,6 +11,13 @@ const isStr = (v: unknown): boolean => typeof v === 'string'
 const optional = (check: (v: unknown) => boolean) => (v: unknown): boolean => v === undefined || check(v)
 const isNodeType = (v: unknown): boolean => (NODE_TYPES as readonly unknown[]).includes(v)
 const isIdList = (v: unknown): boolean => Array.isArray(v) && v.every(isId)
+const isObject = (v: unknown): v is Fields => typeof v === 'object' && v !== null
+const isAddress = (v: unknown): boolean => isObject(v) && ['node', 'host', 'id', 'incarnation'].every((k) => isId(v[k]))
+const isEndpoint = (v: unknown): boolean => typeof v === 'string' && /^[^\s:]+:\d{1,5}$/.test(v)
+const isServices = (v: unknown): boolean => isObject(v) && Object.values(v).every(isAddress)
+const isSync = (v: unknown): boolean => isObject(v) && ['targetId', 'doneChunks', 'totalChunks', 'copiedChunks', 'copiedBytes'].every((k) => isId(v[k]))
+const isLocalTarget = (t: unknown): boolean =>
+  isObject(t) && isId(t.targetId) && (LOCAL_STATES as readonly unknown[]).includes(t.localState) && optional(isId)(t.diskIndex) && optional(isId)(t.usedSizeBytes) && optional(isId)(t.chainVersion) && optional(isAddress)(t.address) && optional(isSync)(t.sync)
 
 const ACCEPTED: Readonly<Record<string, string>> = {
   id: 'a non-negative safe integer',
@@ -59,9 +66,11 @@ const HEARTBEAT_RULES: readonly Rule[] = [
   ['timestampMs', (v) => typeof v === 'number' && Number.isFinite(v), 'a finite number of ms'],
   [
     'targets',
-    optional((v) => Array.isArray(v) && v.every((t) => typeof t === 'object' && t !== null && isId((t as Fields).targetId) && (LOCAL_STATES as readonly unknown[]).includes((t as Fields).localState))),
-    `an array of { targetId, localState: ${LOCAL_STATES.join(' | ')}, diskIndex?, usedSizeBytes?, chainVersion? }`,
+    optional((v) => Array.isArray(v) && v.every(isLocalTarget)),
+    `an array of { targetId, localState: ${LOCAL_STATES.join(' | ')}, diskIndex?, usedSizeBytes?, chainVersion?, address?: { node, host, id, incarnation }, sync?: { targetId, doneChunks, totalChunks, copiedChunks, copiedBytes } } (ids and counts non-negative integers)`,
   ],
+  ['endpoint', optional(isEndpoint), 'a TCP address "host:port"'],
+  ['services', optional(isServices), 'an object of service name → actor address { node, host, id, incarnation }'],
 ]
 
 function check(fields: Fields, rules: readonly Rule[], where: string): string | null {

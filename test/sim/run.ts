@@ -8,9 +8,11 @@
 import { parseArgs } from 'node:util'
 import { MUTANTS, type Mutant } from '../../actors/meta/op-context.ts'
 import { runMetaSuite } from './meta-suite.ts'
+import { runStorageSuite, STORAGE_MUTANTS } from './storage-suite.ts'
 
 const SUITES: Readonly<Record<string, { mutants: readonly string[]; run: (o: { seeds: number; firstSeed?: number; mutant: string | null; log: (l: string) => void }) => Promise<{ failed: number }> }>> = {
   meta: { mutants: MUTANTS, run: (o) => runMetaSuite({ ...o, mutant: o.mutant as Mutant | null }) },
+  storage: { mutants: STORAGE_MUTANTS, run: (o) => runStorageSuite(o) },
 }
 
 function usage(message: string): never {
@@ -34,7 +36,7 @@ const int = (name: string, v: string | undefined, fallback: number): number => {
 }
 const mutant = values.mutant ?? null
 if (mutant !== null && !suite.mutants.includes(mutant)) usage(`--mutant ${JSON.stringify(mutant)} is not accepted; accepted: ${suite.mutants.join(', ')}`)
-const single = values.seed !== undefined ? int('seed', values.seed, 1) : null
+const single = values.seed !== undefined ? int('seed', values.seed, 1) : process.env.T3FS_SEED !== undefined ? int('seed', process.env.T3FS_SEED, 1) : null
 const result = await suite.run({
   seeds: single === null ? int('seeds', values.seeds, 100) : 1,
   firstSeed: single ?? int('first-seed', values['first-seed'], 1),

@@ -19,7 +19,7 @@ import type { MetaMsg } from '../../meta/protocol.ts'
 import { systemClock } from '../../../runtime/clock.ts'
 import { systemRandom } from '../../../runtime/random.ts'
 import { CSV_ERROR } from './csv.ts'
-import { COMMANDS, USAGE_ERROR, type AdminResult, type Cell } from './commands.ts'
+import { COMMANDS, USAGE_ERROR, type AdminResult, type Cell, type NodeConnection } from './commands.ts'
 
 export interface AdminIo {
   readonly stdout: { write(text: string): unknown }
@@ -50,6 +50,8 @@ export interface AdminDeps {
   readFile(path: string): Promise<string>
   /** How to reach a meta server (default: like mgmtd, over TCP by name). */
   connectMeta?(target: MgmtdTarget): Promise<MetaConnection>
+  /** A connection to another node at its endpoint (storage commands); without it they are refused. */
+  connectNode?(endpoint: string, nodeId: number, timeoutMs: number): Promise<NodeConnection>
 }
 
 export const EXIT_OK = 0
@@ -129,6 +131,11 @@ const defaultDeps: AdminDeps = {
       throw error
     }
   },
+  async connectNode(endpoint, nodeId, timeoutMs) {
+    const { connectToNode } = await import('../../../runtime/node-client.ts')
+    const client = await connectToNode({ address: endpoint, node: nodeId, connectTimeoutMs: timeoutMs })
+    return { refFor: (address) => client.system.refFor(address), close: () => client.close() }
+  },
 }
 
 function positiveInt(value: string | undefined, fallback: number, option: string): number {
@@ -187,7 +194,12 @@ export async function adminCommand(args: string[], io: AdminIo, deps: AdminDeps 
     const address = (values.mgmtd as string | undefined) ?? process.env.T3FS_MGMTD ?? '127.0.0.1:9000'
     connection = await deps.connect({ address, node, name: (values.name as string | undefined) ?? 'mgmtd', timeoutMs })
     const { mgmtd, refFor } = connection
-    const result = await command.run(positionals, values, { mgmtd, readFile: deps.readFile, timeoutMs, ...(refFor === undefined ? {} : { redirect: (a: ActorAddress) => refFor(a) }) })
+    const connectNode = deps.connectNode
+    const result = await command.run(positionals, values, {
+      mgmtd, readFile: deps.readFile, timeoutMs,
+      ...(refFor === undefined ? {} : { redirect: (a: ActorAddress) => refFor(a) }),
+      ...(connectNode === undefined ? {} : { connectNode: (endpoint: string, nodeId: number) => connectNode(endpoint, nodeId, timeoutMs) }),
+    })
     io.stdout.write(values.json === true ? `${JSON.stringify(result.json, null, 2)}\n` : render(result))
     return EXIT_OK
   } catch (error) {

@@ -5,12 +5,13 @@
  * the CLI layer (cli.ts) prints them as a table or JSON and maps errors to exit codes.
  */
 import { parseArgs } from 'node:util'
-import type { ActorRef } from '../../../runtime/actor.ts'
+import type { ActorRef, Message } from '../../../runtime/actor.ts'
 import type { ActorAddress } from '../../../runtime/address.ts'
 import { isT3fsError, T3fsError } from '../../../runtime/errors.ts'
 import { parseSizeBytes, SIZE_ACCEPTED } from '../../../runtime/profile/units.ts'
 import { MgmtdErrorCode, type ChainInfo, type MgmtdMsg, type RoutingInfo } from '../protocol.ts'
 import { parseChainsCsv, parseChainTableCsv } from './csv.ts'
+import type { StorageNodeMsg, TargetSummary } from '../../storage/protocol.ts'
 
 export const USAGE_ERROR = 'ERR_ADMIN_USAGE'
 
@@ -20,6 +21,13 @@ export interface AdminEnv {
   readonly timeoutMs: number
   /** A ref to the mgmtd at `address`, to follow a standby's redirect to the primary (once). */
   redirect?(address: ActorAddress): ActorRef<MgmtdMsg>
+  /** A connection to another node at its endpoint (storage commands reach the node's storage service). */
+  connectNode?(endpoint: string, nodeId: number): Promise<NodeConnection>
+}
+
+export interface NodeConnection {
+  refFor<M extends Message>(address: ActorAddress): ActorRef<M>
+  close(): Promise<void>
 }
 
 export type Cell = string | number | null
@@ -82,6 +90,25 @@ const CHAIN_COLUMNS = ['ChainId', 'ChainVersion', 'Status', 'Targets']
 
 const message = (text: string, json: unknown): AdminResult => ({ kind: 'message', text, json })
 
+/** Runs `work` against the storage service of node `nodeId` (found in the routing info: its endpoint and service address). */
+async function onStorageNode<T>(env: AdminEnv, nodeId: number, work: (storage: ActorRef<StorageNodeMsg>) => Promise<T>): Promise<T> {
+  const node = (await routing(env)).nodes.find((n) => n.nodeId === nodeId)
+  if (node === undefined) throw new T3fsError(MgmtdErrorCode.NODE_NOT_FOUND, `node ${nodeId} is not known to mgmtd; list-nodes shows the known ones`, { nodeId })
+  const address = node.services.storage
+  if (node.type !== 'STORAGE' || address === undefined) throw usageError(`node ${nodeId} is a ${node.type} node without a storage service; accepted: the id of a storage node`)
+  if (node.endpoint === null) throw new T3fsError('ERR_ADMIN_NO_ENDPOINT', `storage node ${nodeId} has not reported its endpoint (is it heartbeating?)`, { nodeId })
+  if (env.connectNode === undefined) throw new T3fsError('ERR_ADMIN_NO_ENDPOINT', 'this admin cannot reach storage nodes (no node connector)', {})
+  const connection = await env.connectNode(node.endpoint, nodeId)
+  try {
+    return await work(connection.refFor<StorageNodeMsg>(address))
+  } finally {
+    await connection.close().catch(() => {})
+  }
+}
+
+const TARGET_COLUMNS = ['TargetId', 'ChainId', 'NodeId', 'LocalState', 'PublicState', 'UsedSize', 'Chunks']
+const targetRow = (t: TargetSummary): Cell[] => [t.targetId, t.chainId, t.nodeId, t.localState, t.publicState, t.usedSizeBytes, t.chunkCount]
+
 export const COMMANDS: readonly AdminCommand[] = [
   {
     name: 'init-cluster',
@@ -118,12 +145,18 @@ export const COMMANDS: readonly AdminCommand[] = [
     positionals: [0, 0],
     async run(_p, values, env) {
       const chainId = values['chain-id'] === undefined ? null : parseId(values['chain-id'] as string, '--chain-id')
-      const targets = (await routing(env)).targets.filter((t) => chainId === null || t.chainId === chainId)
+      const info = await routing(env)
+      const targets = info.targets.filter((t) => chainId === null || t.chainId === chainId)
+      const spares = chainId === null ? info.orphanTargets : []
+      const progress = (p: (typeof targets)[number]['syncProgress']): string | null => (p === null ? null : `${p.doneChunks}/${p.totalChunks} (${p.copiedChunks} copied, ${p.copiedBytes} B)`)
       return {
         kind: 'table',
-        columns: ['TargetId', 'ChainId', 'PublicState', 'LocalState', 'NodeId', 'DiskIndex', 'UsedSize'],
-        rows: targets.map((t) => [t.targetId, t.chainId, t.publicState, t.localState, t.nodeId, t.diskIndex, t.usedSizeBytes]),
-        json: targets,
+        columns: ['TargetId', 'ChainId', 'PublicState', 'LocalState', 'NodeId', 'DiskIndex', 'UsedSize', 'SyncProgress'],
+        rows: [
+          ...targets.map((t) => [t.targetId, t.chainId, t.publicState, t.localState, t.nodeId, t.diskIndex, t.usedSizeBytes, progress(t.syncProgress)]),
+          ...spares.map((o) => [o.targetId, null, 'SPARE', o.localState, o.nodeId, o.diskIndex, o.usedSizeBytes, null]),
+        ],
+        json: [...targets, ...spares.map((o) => ({ ...o, chainId: null, publicState: 'SPARE', syncProgress: null }))],
       }
     },
   },
@@ -212,6 +245,50 @@ export const COMMANDS: readonly AdminCommand[] = [
       if (given === undefined) throw usageError('offline-target needs a target id (positional or --target-id)')
       const info = await ask(env, { type: 'offline-target', targetId: parseId(given, 'targetId') })
       return message(`target ${info.targetId} of chain ${info.chainId} is now local OFFLINE (public ${info.publicState}; the chain updater moves it)`, info)
+    },
+  },
+  {
+    name: 'create-target',
+    usage: 'create-target --node-id N --target-id T [--chain-id C]',
+    summary: 'create a storage target on a node (it reports as a spare until a chain holds it)',
+    options: { 'node-id': { type: 'string' }, 'target-id': { type: 'string' }, 'chain-id': { type: 'string' } },
+    positionals: [0, 0],
+    async run(_p, values, env) {
+      const nodeId = parseId(values['node-id'] as string | undefined, '--node-id')
+      const targetId = parseId(values['target-id'] as string | undefined, '--target-id')
+      if (targetId === 0) throw usageError('--target-id 0 means "none" in 3FS; accepted: a target id >= 1')
+      const chainId = values['chain-id'] === undefined ? undefined : parseId(values['chain-id'] as string, '--chain-id')
+      const target = await onStorageNode(env, nodeId, (s) => s.ask({ type: 'create-target', targetId, ...(chainId === undefined ? {} : { chainId }) }, { timeoutMs: env.timeoutMs }))
+      return { kind: 'table', columns: TARGET_COLUMNS, rows: [targetRow(target)], json: target }
+    },
+  },
+  {
+    name: 'remove-target',
+    usage: 'remove-target --node-id N --target-id T [--force]',
+    summary: "delete a target's data on its node (it must be OFFLINE or in no chain, unless --force)",
+    options: { 'node-id': { type: 'string' }, 'target-id': { type: 'string' }, force: { type: 'boolean' } },
+    positionals: [0, 0],
+    async run(_p, values, env) {
+      const nodeId = parseId(values['node-id'] as string | undefined, '--node-id')
+      const targetId = parseId(values['target-id'] as string | undefined, '--target-id')
+      const target = await onStorageNode(env, nodeId, (s) => s.ask({ type: 'remove-target', targetId, force: values.force === true }, { timeoutMs: env.timeoutMs }))
+      return message(`target ${target.targetId} removed from node ${target.nodeId}`, target)
+    },
+  },
+  {
+    name: 'list-replications',
+    usage: 'list-replications',
+    summary: 'automatic re-replications under way: the dead target, the spare replacing it, its sync progress',
+    options: {},
+    positionals: [0, 0],
+    async run(_p, _v, env) {
+      const info = await routing(env)
+      const rows = info.replacements.map((r) => {
+        const spare = info.targets.find((t) => t.targetId === r.spareTargetId)
+        const p = spare?.syncProgress ?? null
+        return [r.chainId, r.deadTargetId, r.spareTargetId, spare?.publicState ?? null, p === null ? null : `${p.doneChunks}/${p.totalChunks}`, Math.round(r.startedMs)] as Cell[]
+      })
+      return { kind: 'table', columns: ['ChainId', 'DeadTarget', 'SpareTarget', 'SpareState', 'SyncProgress', 'StartedMs'], rows, json: info.replacements }
     },
   },
 ]

@@ -1,0 +1,158 @@
+/**
+ * npm run bench:storage — the storage service end to end: three storage nodes from `t3fs launch`
+ * (chains of three, every replica on this machine's one disk) and this process as the client.
+ *
+ *   write:    1 MiB full-chunk writes, `depth` in flight, each through the whole chain (the head
+ *             pulls it one-sidedly, every replica writes it copy-on-write and commits durably)
+ *   read:     every chunk read back (1 MiB, pushed one-sidedly into the client's buffer), checked
+ *   randread: 4 KiB reads at random offsets of random chunks, checked
+ *
+ * Limits measured in the same run, on the same disk: fio sequential 1 MiB writes at the same
+ * depth with an fdatasync every `depth` writes (the durability commits give), fio sequential
+ * 1 MiB reads, fio 4 KiB random reads at the same depth (bench/fixtures/fio.ts options), and a raw
+ * TCP socket between two processes pumping 1 MiB buffers (the loopback the reads cross).
+ *   chain_write_vs_disk_third = write / (fio write ÷ 3)    every byte is written three times
+ *   chain_read_vs_limit       = read / min(fio read, raw socket)
+ *   randread_vs_fio           = randread IOPS / fio randread IOPS
+ * Ends with one JSON line. Options: --chunks N (default 256), --depth N (16), --rand-ops N (20000),
+ * --chains N (6), --data region|inline (how bytes travel between client and replicas), --segment
+ * BYTES (the chunk engine's checksum segment, default 4096: a 4 KiB read then reads and checks 4 KiB).
+ */
+import { execFile, spawn } from 'node:child_process'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs, promisify } from 'node:util'
+import { startProcessCluster } from '../test/support/storage-processes.ts'
+import { fioArgs, fioAvailable, fioMissingMessage, type FioJob } from './fixtures/fio.ts'
+import { storageBench, type PhaseResult } from './fixtures/storage-bench-actor.ts'
+
+const execFileAsync = promisify(execFile)
+const MiB = 1024 * 1024
+const chunkSizeBytes = MiB
+
+const { values } = parseArgs({ options: { chunks: { type: 'string' }, depth: { type: 'string' }, 'rand-ops': { type: 'string' }, chains: { type: 'string' }, data: { type: 'string' }, segment: { type: 'string' } } })
+const int = (name: string, v: string | undefined, fallback: number, max: number): number => {
+  if (v === undefined) return fallback
+  if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) {
+    console.error(`bench:storage: --${name} ${JSON.stringify(v)} is not accepted; accepted: an integer from 1 to ${max}`)
+    process.exit(2)
+  }
+  return Number(v)
+}
+const chunks = int('chunks', values.chunks, 256, 65_536)
+const depth = int('depth', values.depth, 16, 64)
+const randOps = int('rand-ops', values['rand-ops'], 20_000, 10_000_000)
+const chainCount = int('chains', values.chains, 6, 64)
+const segmentBytes = int('segment', values.segment, 4096, 1024 * 1024)
+const dataMode = values.data ?? 'region'
+if (dataMode !== 'region' && dataMode !== 'inline') {
+  console.error(`bench:storage: --data ${JSON.stringify(dataMode)} is not accepted; accepted: region | inline`)
+  process.exit(2)
+}
+
+interface Rate {
+  bytesPerSec: number
+  iops: number
+}
+
+async function fio(job: FioJob, extra: string[] = []): Promise<Rate | null> {
+  if (!fioAvailable()) return null
+  const { stdout } = await execFileAsync('fio', [...fioArgs(job), ...extra], { encoding: 'utf8', maxBuffer: 64 * MiB })
+  const side = (JSON.parse(stdout) as { jobs: { read: { bw_bytes: number; iops: number }; write: { bw_bytes: number; iops: number } }[] }).jobs[0]
+  const r = job.rw.includes('write') ? side.write : side.read
+  return { bytesPerSec: r.bw_bytes, iops: r.iops }
+}
+
+/**
+ * A raw TCP socket between two processes on loopback (what the reads cross): this process writes
+ * `bytes` from one reused 1 MiB buffer, a child reads them into one reused buffer (`onread`, as
+ * our transport reads) and reports the time from its first byte to its last.
+ */
+async function rawSocket(bytes: number): Promise<number> {
+  const source = Buffer.alloc(MiB, 7)
+  const server = createServer({ noDelay: true }, (socket) => {
+    let left = bytes
+    const pump = (): void => {
+      while (left > 0) {
+        left -= source.length
+        if (!socket.write(source)) return void socket.once('drain', pump)
+      }
+      socket.end()
+    }
+    socket.on('error', () => {})
+    pump()
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
+  const port = (server.address() as { port: number }).port
+  const script = `const b=new Uint8Array(${MiB});let got=0,t0=0;require('net').connect({port:${port},host:'127.0.0.1',noDelay:true,onread:{buffer:b,callback:(n)=>{if(got===0)t0=performance.now();got+=n;if(got>=${bytes}){process.stdout.write(String((performance.now()-t0)/1000));process.exit(0)}return true}}})`
+  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (c: Buffer) => { out += c.toString() })
+  await new Promise((resolve) => child.on('exit', resolve))
+  server.close()
+  return bytes / Number(out)
+}
+
+const gib = (bytesPerSec: number | null | undefined): string => (bytesPerSec == null ? '-' : (bytesPerSec / 1024 ** 3).toFixed(2))
+const round = (x: number | null): number | null => (x === null || !Number.isFinite(x) ? null : Math.round(x * 1000) / 1000)
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 't3fs-bench-storage-'))
+  const cluster = await startProcessCluster({
+    storageNodes: 3, chains: chainCount, chunkSizeBytes, dir, engineFormat: { checksumSegmentBytes: segmentBytes },
+    storageParams: { max_in_flight: 1024, forward_timeout: '10s', forward_budget: '60s', forward_data: dataMode },
+  })
+  try {
+    await cluster.allServing(120_000)
+    const bench = cluster.client.system.spawn(storageBench, { mgmtds: [cluster.mgmtd], chains: cluster.chains.map((c) => c.chainId), chunkSizeBytes, depth, dataMode })
+    await bench.ask({ type: 'ready' }, { timeoutMs: 30_000 })
+    const salt = Math.floor(Math.random() * 2 ** 31)
+    // Warm up (connections, engine groups, JIT) on chunks the timed run overwrites.
+    await bench.ask({ type: 'write', chunks: Math.min(chunks, depth * 2), salt }, { timeoutMs: 600_000 })
+    const write = await bench.ask({ type: 'write', chunks, salt }, { timeoutMs: 3_600_000 })
+    const read = await bench.ask({ type: 'read', chunks, salt }, { timeoutMs: 3_600_000 })
+    const randread = await bench.ask({ type: 'randread', chunks, salt, ops: randOps, ioBytes: 4096 }, { timeoutMs: 3_600_000 })
+    await cluster.close()
+
+    if (!fioAvailable()) console.log(fioMissingMessage)
+    const fioFile = join(dir, 'fio.dat')
+    writeFileSync(fioFile, '')
+    const job = { file: fioFile, blockBytes: chunkSizeBytes, depth, sizeBytes: chunks * chunkSizeBytes }
+    const fioWrite = await fio({ ...job, rw: 'write' }, [`--fdatasync=${depth}`])
+    const fioRead = await fio({ ...job, rw: 'read' })
+    const fioRand = await fio({ ...job, rw: 'randread', blockBytes: 4096, sizeBytes: chunks * chunkSizeBytes, runtimeSeconds: 10 })
+    const socket = await rawSocket(Math.max(1024, chunks) * MiB)
+
+    const rate = (p: PhaseResult): number => p.bytes / p.seconds
+    const readLimit = fioRead === null ? socket : Math.min(fioRead.bytesPerSec, socket)
+    const randIops = randread.ops / randread.seconds
+    const validated = write.errors === 0 && read.errors === 0 && randread.errors === 0 && read.mismatches === 0 && randread.mismatches === 0 && read.ops === chunks && randread.ops === randOps
+    console.log(`${'side'.padEnd(60)} ${'GiB/s'.padStart(7)} ${'IOPS'.padStart(9)}`)
+    const line = (name: string, bps: number | null, iops?: number): void => console.log(`${name.padEnd(60)} ${gib(bps).padStart(7)} ${(iops === undefined ? '' : Math.round(iops).toString()).padStart(9)}`)
+    line(`chain write 1 MiB, ${depth} in flight, 3 replicas (data: ${dataMode})`, rate(write), write.ops / write.seconds)
+    line(`fio write 1 MiB QD${depth}, fdatasync every ${depth}`, fioWrite?.bytesPerSec ?? null, fioWrite?.iops)
+    line(`chain read 1 MiB, ${depth} in flight`, rate(read), read.ops / read.seconds)
+    line(`fio read 1 MiB QD${depth}`, fioRead?.bytesPerSec ?? null, fioRead?.iops)
+    line('raw TCP socket between two processes, 1 MiB buffers', socket)
+    line(`chain random read 4 KiB, ${depth} in flight`, rate(randread), randIops)
+    line(`fio randread 4 KiB QD${depth}`, fioRand?.bytesPerSec ?? null, fioRand?.iops)
+    if (!validated) console.log(`validation: write errors ${write.errors}, read errors ${read.errors} / mismatches ${read.mismatches}, randread errors ${randread.errors} / mismatches ${randread.mismatches}; first error: ${write.firstError ?? read.firstError ?? randread.firstError}`)
+    console.log(JSON.stringify({
+      bench: 'storage', chunks, depth, chains: chainCount, data: dataMode,
+      write_gib_s: round(rate(write) / 1024 ** 3), read_gib_s: round(rate(read) / 1024 ** 3), randread_iops: Math.round(randIops),
+      fio_write_gib_s: round(fioWrite === null ? null : fioWrite.bytesPerSec / 1024 ** 3), fio_read_gib_s: round(fioRead === null ? null : fioRead.bytesPerSec / 1024 ** 3), fio_randread_iops: fioRand === null ? null : Math.round(fioRand.iops),
+      raw_socket_gib_s: round(socket / 1024 ** 3), reads_per_batch: randread.readsPerBatch,
+      chain_write_vs_disk_third: round(fioWrite === null ? null : rate(write) / (fioWrite.bytesPerSec / 3)),
+      chain_read_vs_limit: round(rate(read) / readLimit),
+      randread_vs_fio: round(fioRand === null ? null : randIops / fioRand.iops),
+      validated,
+    }))
+  } finally {
+    await cluster.close().catch(() => {})
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+await main()

@@ -1,0 +1,86 @@
+/**
+ * The storage node service in the simulator with the real mgmtd: targets on its SimDisk, heartbeats
+ * with local states, endpoints and replica addresses, the boot rule (OFFLINE until out of the
+ * chain, then ONLINE), local states following the public ones, admin target management.
+ */
+import t from 'tap'
+import type { RoutingInfo } from '../../../actors/mgmtd/protocol.ts'
+import { loadSnapshot } from '../../../actors/mgmtd/store.ts'
+import { buildStorageCluster, type StorageCluster } from '../../sim/storage-cluster.ts'
+
+/** Runs until `untilMs`, recording each public state a target goes through (from the KV). */
+async function trace(c: StorageCluster, targetId: number, untilMs: number): Promise<string[]> {
+  const seen: string[] = []
+  while (c.sim.clock.now() < untilMs) {
+    await c.sim.run({ untilMs: c.sim.clock.now() + 5 })
+    const snapshot = await loadSnapshot(c.kv)
+    const state = snapshot.chains.flatMap((ch) => ch.targets).find((x) => x.targetId === targetId)?.publicState ?? 'none'
+    if (seen.at(-1) !== state) seen.push(state)
+  }
+  return seen
+}
+
+const states = (info: RoutingInfo | null, chainId: number): string => info?.chains.find((c) => c.chainId === chainId)?.targets.map((x) => `${x.targetId}:${x.publicState}`).join(' ') ?? 'none'
+const localOf = (info: RoutingInfo | null, targetId: number): string => info?.targets.find((x) => x.targetId === targetId)?.localState ?? 'none'
+
+t.test('targets come up UPTODATE and SERVING; routing names each replica and each node service', async (t) => {
+  const c = await buildStorageCluster(1, {}, { storageNodes: 3, chains: 2, replicas: 3, spares: 1 })
+  let info: RoutingInfo | null = null
+  const ok = await c.runUntil(() => false, 600)
+  void ok
+  info = await c.routing()
+  t.equal(states(info, 1), '101:SERVING 201:SERVING 301:SERVING')
+  t.equal(states(info, 2), '202:SERVING 302:SERVING 102:SERVING')
+  t.same(info!.targets.map((x) => x.localState), ['UPTODATE', 'UPTODATE', 'UPTODATE', 'UPTODATE', 'UPTODATE', 'UPTODATE'])
+  for (const target of info!.targets) t.equal(target.address?.node, c.storage[Math.floor(target.targetId / 100) - 1].id, `target ${target.targetId} names its replica on its node`)
+  for (const node of c.storage) t.same(info!.nodes.find((n) => n.nodeId === node.id)?.services.storage, c.service(node).address, `node ${node.name} names its service`)
+  t.same(info!.orphanTargets.map((o) => `${o.targetId}:${o.localState}`), ['190:ONLINE', '290:ONLINE', '390:ONLINE'], 'spares are reported ONLINE')
+})
+
+t.test('a crashed node\'s targets go OFFLINE; restarted, they report OFFLINE until out of the chain, then ONLINE and sync', async (t) => {
+  const c = await buildStorageCluster(2, {}, { storageNodes: 3, chains: 1, replicas: 3 })
+  await c.runUntil(() => false, 500)
+  c.sim.crashNode(c.storage[1])
+  await c.runUntil(() => false, 1_200)
+  let info = await c.routing()
+  t.equal(states(info, 1), '101:SERVING 301:SERVING 201:OFFLINE', 'the silent node\'s target left the serving chain')
+  c.sim.restartNode(c.storage[1])
+  t.same(await trace(c, 201, 2_000), ['OFFLINE', 'SYNCING', 'SERVING'], 'back ONLINE it syncs, then serves')
+  info = await c.routing()
+  t.equal(states(info, 1), '101:SERVING 301:SERVING 201:SERVING')
+  t.equal(localOf(info, 201), 'UPTODATE')
+  t.equal(info!.targets.find((x) => x.targetId === 201)!.address?.incarnation, c.storage[1].incarnation, 'its new replica address (new incarnation)')
+})
+
+t.test('a restarted node whose target still looks SERVING reports it OFFLINE until mgmtd moves it', async (t) => {
+  const c = await buildStorageCluster(3, {}, { storageNodes: 3, chains: 1, replicas: 3 })
+  await c.runUntil(() => false, 500)
+  // Crash and restart at once: mgmtd never missed a heartbeat.
+  c.sim.crashNode(c.storage[2])
+  c.sim.restartNode(c.storage[2])
+  t.same(await trace(c, 301, 1_500), ['SERVING', 'OFFLINE', 'SYNCING', 'SERVING'], 'it went through OFFLINE and SYNCING back to SERVING')
+  t.equal(states(await c.routing(), 1), '101:SERVING 201:SERVING 301:SERVING')
+})
+
+t.test('create-target, list-targets, remove-target, space-info on the node service', async (t) => {
+  const c = await buildStorageCluster(4, {}, { storageNodes: 2, chains: 1, replicas: 2 })
+  await c.runUntil(() => false, 300)
+  const svc = c.service(c.storage[0])
+  const created = await c.settle(svc.ask({ type: 'create-target', targetId: 150 }), 400)
+  t.match(created, { targetId: 150, chainId: null, nodeId: c.storage[0].id, publicState: null })
+  await t.rejects(c.settle(svc.ask({ type: 'create-target', targetId: 150 }), 500), { code: 'ERR_STORAGE_TARGET_EXISTS' })
+  await c.runUntil(() => false, 600)
+  t.same((await c.routing())!.orphanTargets.map((o) => o.targetId), [150], 'the new target is a spare')
+  t.same((await c.settle(svc.ask({ type: 'list-targets' }), 700)).map((x) => x.targetId), [101, 150])
+  await t.rejects(c.settle(svc.ask({ type: 'remove-target', targetId: 101 }), 800), { code: 'ERR_STORAGE_TARGET_STATE', message: /target 101 is SERVING in chain 1; only a target that is OFFLINE or in no chain/ })
+  t.match(await c.settle(svc.ask({ type: 'remove-target', targetId: 150 }), 900), { targetId: 150 })
+  await t.rejects(c.settle(svc.ask({ type: 'remove-target', targetId: 150 }), 1_000), { code: 'ERR_STORAGE_TARGET_NOT_FOUND' })
+  // The removal is durable: after a crash the node comes back without it.
+  c.sim.crashNode(c.storage[0])
+  c.sim.restartNode(c.storage[0])
+  await c.runUntil(() => false, 1_100)
+  t.same((await c.settle(c.service(c.storage[0]).ask({ type: 'list-targets' }), 1_200)).map((x) => x.targetId), [101])
+  const space = await c.settle(c.service(c.storage[0]).ask({ type: 'space-info' }), 1_300)
+  t.ok(space.totalBytes > 0 && space.freeBytes <= space.totalBytes)
+  await t.rejects(c.settle(svc.ask({ type: 'create-target', targetId: 0 } as never), 1_400), /./)
+})
