@@ -5,8 +5,10 @@
  * loads the inode with a read conflict, applies the requests in order (each answered on its own,
  * each recorded for idempotency) and writes the inode once.
  */
+import { isT3fsError } from '../../runtime/errors.ts'
 import type { Kv, Transaction } from '../kv/index.ts'
 import { metaError } from './errors.ts'
+import { idemKey } from './keys.ts'
 import type { Inode, InodeId } from './inode.ts'
 import type { Mutant, OpContext } from './op-context.ts'
 import { runBatch, type Answer, type BatchItem, type OpBase, type RunOptions, type RunResult } from './op-runner.ts'
@@ -14,7 +16,7 @@ import { applyLengthUpdate, needsExactLength, type LengthUpdate } from './ops/fi
 import { applySetAttr, writeSetAttr } from './ops/set-attr.ts'
 import { checkAccess, W_OK } from './permissions.ts'
 import type { MetaRequest } from './protocol.ts'
-import type { RoutingView } from './routing-view.ts'
+import type { RoutingSource } from './routing-view.ts'
 import { queryFileLength, truncateFileChunks } from './storage-calls.ts'
 import type { StorageService } from './storage-protocol.ts'
 import { getInode, mustGetInode } from './store.ts'
@@ -24,7 +26,7 @@ export type InodeBatchMsg = Extract<MetaRequest, { type: 'close' | 'sync' | 'tru
 export interface InodeBatchEnv {
   readonly kv: Kv
   readonly storage: StorageService
-  readonly routing: RoutingView
+  readonly routing: RoutingSource
   readonly storageTimeoutMs: number
   readonly mutants: ReadonlySet<Mutant>
   /** Runs in each attempt before the requests (the owner's membership check). */
@@ -51,19 +53,34 @@ function withTimeout<T>(work: Promise<T>, ms: number, clock: { setTimer(ms: numb
   })
 }
 
-/** Storage's part, before the transaction: truncates, then the exact length if any request needs it. */
-async function storageFirst(env: InodeBatchEnv, inode: Inode | null, msgs: readonly InodeBatchMsg[], clock: Parameters<typeof withTimeout>[2]): Promise<{ exact: number | Error | null; truncated: Map<InodeBatchMsg, Error | null> }> {
+/**
+ * A storage call that failed because this server's life ended (the actor crashed and was
+ * restarted: its context is fenced) is no answer about the file: the batch is abandoned unrecorded
+ * and the clients retry on a live server, rather than get an EIO recorded for their request ids.
+ */
+function failure(error: unknown): Error {
+  if (isT3fsError(error, 'ERR_ACTOR_FENCED')) throw error
+  return error as Error
+}
+
+/**
+ * Storage's part, before the transaction: truncates, then the exact length if any request needs
+ * it. A truncate already applied (its idempotency record exists: this is a late duplicate or a
+ * retry of a request that was answered) does nothing to storage again — the file may have been
+ * written past the cut since.
+ */
+async function storageFirst(env: InodeBatchEnv, inode: Inode | null, msgs: readonly InodeBatchMsg[], applied: ReadonlySet<InodeBatchMsg>, clock: Parameters<typeof withTimeout>[2]): Promise<{ exact: number | Error | null; truncated: Map<InodeBatchMsg, Error | null> }> {
   const truncated = new Map<InodeBatchMsg, Error | null>()
   if (inode === null || inode.type !== 'file') return { exact: null, truncated }
   for (const m of msgs) {
-    if (m.type !== 'truncate') continue
+    if (m.type !== 'truncate' || applied.has(m)) continue
     if (env.mutants.has('truncate-skips-chunks')) continue
-    const done = await withTimeout(truncateFileChunks(env.storage, env.routing, inode, m.length), env.storageTimeoutMs, clock, 'storage truncate').then(() => null, (e: unknown) => e as Error)
+    const done = await withTimeout(truncateFileChunks(env.storage, env.routing, inode, m.length), env.storageTimeoutMs, clock, 'storage truncate').then(() => null, failure)
     truncated.set(m, done)
   }
   const needs = msgs.some((m) => m.type !== 'truncate' && lengthUpdate(m) !== null && needsExactLength(inode, lengthUpdate(m) as LengthUpdate))
   if (!needs) return { exact: null, truncated }
-  const exact = await withTimeout(queryFileLength(env.storage, env.routing, inode, env.mutants), env.storageTimeoutMs, clock, 'storage queryLastChunk').catch((e: unknown) => e as Error)
+  const exact = await withTimeout(queryFileLength(env.storage, env.routing, inode, env.mutants), env.storageTimeoutMs, clock, 'storage queryLastChunk').catch(failure)
   return { exact, truncated }
 }
 
@@ -74,8 +91,12 @@ export async function runInodeBatch(
   clock: Parameters<typeof withTimeout>[2],
   options: RunOptions,
 ): Promise<RunResult<Answer[]>> {
-  const snapshot = await env.kv.transact((tx) => getInode(tx.snapshot, id), { timeoutMs: options.timeoutMs })
-  const { exact, truncated } = await storageFirst(env, snapshot, requests.map((r) => r.msg), clock)
+  const { snapshot, applied } = await env.kv.transact(async (tx) => {
+    const truncates = requests.filter((r) => r.msg.type === 'truncate')
+    const [inode, records] = await Promise.all([getInode(tx.snapshot, id), Promise.all(truncates.map((r) => tx.snapshot.get(idemKey(r.base.clientId, r.base.requestId))))])
+    return { snapshot: inode, applied: new Set(truncates.filter((_, i) => records[i] !== undefined).map((r) => r.msg)) }
+  }, { timeoutMs: options.timeoutMs })
+  const { exact, truncated } = await storageFirst(env, snapshot, requests.map((r) => r.msg), applied, clock)
   let before: Inode | null = null
   let current: Inode | null = null
   const load = async (ctx: OpContext): Promise<Inode> => {
