@@ -20,7 +20,7 @@ import { opContext } from './op-context.ts'
 import { parseGcEntryName, removeEntry } from './gc-entry.ts'
 import { checkAccess, checkSticky, W_OK, X_OK } from './permissions.ts'
 import { ownerOf } from './rendezvous.ts'
-import type { RoutingView } from './routing-view.ts'
+import type { RoutingSource } from './routing-view.ts'
 import { hasSessions } from './sessions.ts'
 import { removeFileChunks } from './storage-calls.ts'
 import type { StorageService } from './storage-protocol.ts'
@@ -33,7 +33,7 @@ export const ORPHANS_NAME = 'orphans'
 export interface GcEnv {
   readonly kv: Kv
   readonly storage: StorageService
-  readonly routing: RoutingView
+  readonly routing: RoutingSource
   readonly services: ServerServices
   readonly nowMs: number
   readonly live: readonly number[]

@@ -20,7 +20,7 @@ import { resolveMetaConfig, type MetaConfig } from './config.ts'
 import { fetchIdRange } from './inode-alloc.ts'
 import { ALLOC_SHARDS } from './keys.ts'
 import { join, leave, LivenessTracker, readMembership } from './membership.ts'
-import { applyMembership, ensureIds, onMembershipRead, onTaskDone, onTick, refreshMembership, scheduleBackground } from './meta-background.ts'
+import { applyMembership, applyRouting, ensureIds, onMembershipRead, onTaskDone, onTick, refreshMembership, routingSourceOf, scheduleBackground } from './meta-background.ts'
 import { admit, onBatchDone, onBatchKick, onCreateResolved, onForwardDone, onOpDone, refuseAll, route, settle } from './meta-requests.ts'
 import { serverServices, type MetaSelfMsg, type MetaState } from './meta-state.ts'
 import { mgmtdLink, type MgmtdLink } from './mgmtd-link.ts'
@@ -114,7 +114,7 @@ async function start(ctx: ActorContext<MetaSelfMsg>, rawArgs: MetaArgs): Promise
   let state: MetaState | undefined
   const services = serverServices(() => state as MetaState, config, serverId, mutants, () => ctx.random.int(0x1_0000_0000))
   const mgmtd = args.mgmtd !== undefined || args.mgmtdNode !== undefined || args.mgmtdName !== undefined ? mgmtdLink(ctx, { ref: args.mgmtd, node: args.mgmtdNode, name: args.mgmtdName }, config.forwardTimeoutMs) : null
-  state = {
+  const self: MetaState = {
     serverId, config, kv, ownsKv: args.kv === undefined, mutants, services,
     storage: args.storage ?? (mgmtd === null ? unavailableStorage() : storageOverChains(ctx, mgmtd, serverId, config)),
     users: new UserStore(kv, config.adminToken, config.userCacheTtlMs, timeoutMs),
@@ -124,6 +124,7 @@ async function start(ctx: ActorContext<MetaSelfMsg>, rawArgs: MetaArgs): Promise
     pool: new InodeIdPool(),
     routing: args.routing ?? emptyRouting,
     routingVersion: null,
+    routingSource: routingSourceOf(() => state as MetaState),
     chainCounters: new Map(),
     gcDirectory: -1,
     tracker: new LivenessTracker(serverId),
@@ -142,13 +143,32 @@ async function start(ctx: ActorContext<MetaSelfMsg>, rawArgs: MetaArgs): Promise
     statFs: null,
     stats: { batches: 0, batchedOps: 0, forwarded: 0 },
   }
-  state.pool.add(await fetchIdRange(kv, ctx.random.int(ALLOC_SHARDS), timeoutMs))
-  state.gcDirectory = await bootstrap(kv, serverId, config.rootLayout, ctx.clock.now(), () => services.allocateInodeId(), timeoutMs)
+  state = self
+  self.pool.add(await fetchIdRange(kv, ctx.random.int(ALLOC_SHARDS), timeoutMs))
+  self.gcDirectory = await bootstrap(kv, serverId, config.rootLayout, ctx.clock.now(), () => services.allocateInodeId(), timeoutMs)
   await join(kv, { serverId, address: ctx.self.address, startedMs: ctx.clock.now() }, timeoutMs)
-  applyMembership(state, await readMembership(kv, timeoutMs), ctx.clock.now())
-  scheduleBackground(state, ctx)
-  return state
+  applyMembership(self, await readMembership(kv, timeoutMs), ctx.clock.now())
+  if (mgmtd !== null) await firstRouting(self, mgmtd)
+  scheduleBackground(self, ctx)
+  return self
 }
+
+/**
+ * The routing info before the first request: a restarted server that answered with no chain
+ * tables would refuse creates and fail every exact length with EIO until its first refresh. A
+ * few tries, each bounded by forward_timeout; mgmtd unreachable now only means the refresh timer
+ * (and storage calls, on demand) fetch it later.
+ */
+async function firstRouting(state: MetaState, mgmtd: MgmtdLink): Promise<void> {
+  for (let attempt = 0; attempt < FIRST_ROUTING_TRIES; attempt++) {
+    const info = await mgmtd.routingInfo(null).catch(() => null)
+    if (info === null) continue
+    applyRouting(state, info)
+    return
+  }
+}
+
+const FIRST_ROUTING_TRIES = 3
 
 function normalizeArgs(raw: MetaArgs | Readonly<Record<string, unknown>>, ownNode: number): MetaArgs {
   const r = (raw ?? {}) as Readonly<Record<string, unknown>>
