@@ -37,6 +37,8 @@ export interface MetaStorageOptions {
   mutants?: readonly Mutant[]
   /** Unknown commit results of the meta KV (a fraction of commits; half of those applied). */
   commitUnknownResult?: number
+  /** Meta actors the simulator may crash (FaultPlan.crashEveryMs). */
+  crashableMeta?: boolean
   /** Storage client knobs of the client nodes. */
   clientArgs?: Readonly<Record<string, unknown>>
   log?: Logger
@@ -76,7 +78,16 @@ export interface MetaStorageCluster {
   /** Writes `data` at `offset` of the file through the storage client (chunk by chunk, in order). */
   write(client: FileClientish, inode: FileInode, offset: number, data: Uint8Array, retryBudgetMs?: number): Promise<void>
   /** What every replica holds of the inode: its chunks (index, committed length) per target. */
-  stored(inodeId: number): Promise<Map<number, { index: number; lengthBytes: number; pending: boolean }[]>>
+  stored(inodeId: number): Promise<Map<number, StoredChunk[]>>
+  /** Every chunk the SERVING replicas hold, by inode (targets that do not answer are left out). */
+  storedByInode(): Promise<Map<number, (StoredChunk & { targetId: number; chainId: number })[]>>
+}
+
+export interface StoredChunk {
+  readonly index: number
+  /** Committed length (0 while only a pending version exists). */
+  readonly lengthBytes: number
+  readonly pending: boolean
 }
 
 const layoutOf = (inode: FileInode): FileLayout => inode.file.layout as unknown as FileLayout
@@ -99,6 +110,7 @@ export async function buildMetaStorageCluster(seed: number, faults: FaultPlan, o
           probe: { onAnswer: (e) => answers.push(e) },
         }, { name: 'meta' }) as unknown as ActorRef<MetaMsg>
         metaRefs[i] = ref
+        if (options.crashableMeta === true) c.sim.allowCrashes(ref)
       },
     }),
   )
@@ -144,21 +156,49 @@ export async function buildMetaStorageCluster(seed: number, faults: FaultPlan, o
     }
   }
 
-  const stored = async (inodeId: number): Promise<Map<number, { index: number; lengthBytes: number; pending: boolean }[]>> => {
-    const routing = await c.routing()
-    if (routing === null) throw new Error('no routing info from mgmtd')
+  /** Every replica's chunk list (asked up to 5 times: messages get lost); a SERVING-only listing skips a target that never answers. */
+  const listed = async (servingOnly: boolean): Promise<{ targetId: number; chainId: number; chunks: ChunkMeta[] }[]> => {
     const node = clients[0].node
-    const out = new Map<number, { index: number; lengthBytes: number; pending: boolean }[]>()
-    for (const target of routing.targets) {
-      if (target.address === null) continue
-      const list = await c.settle(node.system.refFor<ReplicaMsg>(target.address).ask({ type: 'list-chunks' }, { timeoutMs: 500 }), c.sim.clock.now() + 600) as ChunkMeta[]
-      out.set(target.targetId, list.filter((m) => chunkIdParts(m.chunkId).inodeId === BigInt(inodeId)).map((m) => ({ index: chunkIdParts(m.chunkId).chunkIndex, lengthBytes: m.lengthBytes, pending: m.pending !== null })))
+    const out: { targetId: number; chainId: number; chunks: ChunkMeta[] }[] = []
+    const targets = (await c.routing())?.targets ?? []
+    if (targets.length === 0) throw new Error('no routing info from mgmtd')
+    for (const { targetId } of targets) {
+      let last: unknown = null
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const target = (await c.routing())?.targets.find((x) => x.targetId === targetId)
+        if (target === undefined || target.address === null || (servingOnly && target.publicState !== 'SERVING')) break
+        const ask = node.system.refFor<ReplicaMsg>(target.address).ask({ type: 'list-chunks' }, { timeoutMs: 300 }) as Promise<ChunkMeta[]>
+        const chunks = await c.settle(ask, c.sim.clock.now() + 400).catch((error: unknown) => { last = error; return null })
+        if (chunks !== null) {
+          out.push({ targetId, chainId: target.chainId, chunks })
+          last = null
+          break
+        }
+      }
+      if (last !== null && !servingOnly) throw last
+    }
+    return out
+  }
+  const stored = async (inodeId: number): Promise<Map<number, StoredChunk[]>> => {
+    const out = new Map<number, StoredChunk[]>()
+    for (const t of await listed(false)) out.set(t.targetId, t.chunks.filter((m) => chunkIdParts(m.chunkId).inodeId === BigInt(inodeId)).map(storedChunk))
+    return out
+  }
+  const storedByInode = async (): Promise<Map<number, (StoredChunk & { targetId: number; chainId: number })[]>> => {
+    const out = new Map<number, (StoredChunk & { targetId: number; chainId: number })[]>()
+    for (const t of await listed(true)) {
+      for (const m of t.chunks) {
+        const inode = Number(chunkIdParts(m.chunkId).inodeId)
+        out.set(inode, [...(out.get(inode) ?? []), { ...storedChunk(m), targetId: t.targetId, chainId: t.chainId }])
+      }
     }
     return out
   }
 
-  return { c, kv, metaNodes, metaRefs, clients, answers, ready, write, stored }
+  return { c, kv, metaNodes, metaRefs, clients, answers, ready, write, stored, storedByInode }
 }
+
+const storedChunk = (m: ChunkMeta): StoredChunk => ({ index: chunkIdParts(m.chunkId).chunkIndex, lengthBytes: m.lengthBytes, pending: m.pending !== null })
 
 /** The length a file's chunks give: max over its chunks of index·chunkSize + length (0: none). */
 export function lengthOfChunks(chunks: Iterable<{ index: number; lengthBytes: number }>, chunkSizeBytes = CHUNK_SIZE_BYTES): number {

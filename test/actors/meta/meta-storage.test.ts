@@ -145,3 +145,32 @@ function chainOfChunk(f: FileInode, chunkIndex: number): number {
   return list[chunkIndex % list.length] // table 1 lists chains 1..3 in order: index = chain id
 }
 
+
+t.test('a late duplicate of an answered truncate does nothing to storage (the file was written past the cut since)', async (t) => {
+  const m = await cluster(6)
+  const client = m.clients[0]
+  const f = await createFile(m, '/dup')
+  await m.run(m.write(client, f, 0, bytes(3 * CS, 1)))
+  const requestId = client.meta.newRequestId()
+  const first = await m.run(client.meta.request({ type: 'truncate', inode: f.id, length: 100, requestId }))
+  await m.run(m.write(client, f, 5 * CS, bytes(10, 2)))
+  const again = await m.run(client.meta.request({ type: 'truncate', inode: f.id, length: 100, requestId }))
+  t.same(again, first, 'the duplicate gets the first answer')
+  t.same([...(await chunksOf(m, f.id))].sort((a, b) => a[0] - b[0]), [[0, 100], [5, 10]], 'and the chunk written after the truncate is still there')
+})
+
+t.test('a meta server that could not reach mgmtd when it started fetches the routing when a storage call needs it', async (t) => {
+  const m = await buildMetaStorageCluster(7, {}, { metaConfig: { routing_refresh_interval: '1h' } })
+  m.c.sim.partition(m.metaNodes[0], m.c.mgmtdNodes[0])
+  await m.ready(5_000)
+  await m.c.runUntil(() => false, m.c.sim.clock.now() + 1_000)
+  m.c.sim.heal(m.metaNodes[0], m.c.mgmtdNodes[0])
+  const run = <T>(p: Promise<T>) => m.c.settle(p, m.c.sim.clock.now() + 5_000)
+  const client = m.clients[0]
+  const layout = { tableId: 1, tableVersion: 1, chunkSizeBytes: CS, stripeSize: 2, chains: { kind: 'list' as const, chainIndexes: [2, 3] } }
+  await t.rejects(run(client.meta.request({ type: 'create', path: { path: '/a' }, flags: { access: 'write' }, perm: 0o644 })), { code: 'EIO', message: /chain table 1 is not known/ }, 'placing a file needs the table: refused while it is unknown')
+  const f = (await run(client.meta.request({ type: 'create', path: { path: '/b' }, flags: { access: 'write' }, perm: 0o644, layout }))).inode as FileInode
+  await run(m.write(client, f, CS, bytes(1234, 9)))
+  const synced = await run(client.meta.request({ type: 'sync', inode: f.id, updateLength: true }))
+  t.equal(lengthOf(synced), CS + 1234, 'the exact length: the routing was fetched on demand')
+})
