@@ -253,6 +253,19 @@ function scheduleFaults(run: Run, random: SeededRandom): void {
   }
 }
 
+/** Virtual time GC gets, after the last close, to clear every removed file (its storage calls retry with backoff). */
+const GC_SETTLE_MS = 15_000
+
+/** Runs until the KV holds none of the removed, closed files' inodes (or until `untilMs`). */
+async function gcSettled(run: Run, untilMs: number): Promise<void> {
+  const waiting = run.files.filter((f) => f.removed && f.session === null && f.uncertain === null).map((f) => f.inode.id)
+  while (run.m.c.sim.clock.now() < untilMs) {
+    await run.m.c.runUntil(() => false, run.m.c.sim.clock.now() + 250)
+    const { inodes } = await dumpKv(run.m.kv)
+    if (waiting.every((id) => !inodes.has(id))) return
+  }
+}
+
 export async function metaStorageScenario(seed: number, mutants: readonly Mutant[] = [], rounds = DEFAULT_ROUNDS): Promise<ScenarioStats> {
   const m = await buildMetaStorageCluster(seed, META_STORAGE_FAULTS, { metaServers: 2, clients: 2, mutants, crashableMeta: true, commitUnknownResult: 0.02 })
   const run: Run = { m, files: [], stats: { ops: 0, writes: 0, exactChecks: 0, truncates: 0, removed: 0, gcChecked: 0, metaCrashes: 0, storageCrashes: 0, metaNodeCrashes: 0, uncertain: 0, virtualMs: 0 }, nextName: 0, nextSession: 0, faulty: true }
@@ -280,7 +293,7 @@ export async function metaStorageScenario(seed: number, mutants: readonly Mutant
     f.session = null
     mustMatch(run, f, r.value, 'the last close')
   }
-  await m.c.runUntil(() => false, m.c.sim.clock.now() + 1_500)
+  await gcSettled(run, m.c.sim.clock.now() + GC_SETTLE_MS)
   await checkGc(run, true)
   for (const f of run.files) {
     await checkFinalLength(run, f)
