@@ -5,6 +5,7 @@
  * removal past the new end plus truncateChunks on the new last chunk. The layout's chain indexes
  * become chain ids through the chain table version the layout records.
  */
+import type { Clock } from '../../runtime/clock.ts'
 import { metaError } from './errors.ts'
 import type { FileInode } from './inode.ts'
 import type { Mutant } from './op-context.ts'
@@ -13,6 +14,18 @@ import type { RoutingSource, RoutingView } from './routing-view.ts'
 import { REMOVE_CHUNKS_BATCH, type StorageService, type VersionedChainId } from './storage-protocol.ts'
 
 const NO_MUTANTS: ReadonlySet<Mutant> = new Set()
+
+/** When a series of storage calls stops issuing new ones (the truncate lease must outlast them). */
+export interface Deadline {
+  readonly clock: Clock
+  readonly atMs: number
+}
+
+function checkDeadline(deadline: Deadline | undefined, inode: FileInode): void {
+  if (deadline !== undefined && deadline.clock.now() >= deadline.atMs) {
+    throw metaError('EIO', `storage work on inode ${inode.id} ran out of time (no storage call is issued after ${Math.round(deadline.atMs)} ms)`, { inode: inode.id })
+  }
+}
 
 /** Rounds of removeChunks per chain before giving up for now (GC retries later). */
 const MAX_REMOVE_ROUNDS = 1 << 20
@@ -73,12 +86,13 @@ export async function queryFileLength(storage: StorageService, routing: RoutingS
  * Removes every chunk with index ≥ fromChunk on every active chain, batch by batch (GC passes
  * `firstChainOnly` only under its mutant).
  */
-export async function removeFileChunks(storage: StorageService, routing: RoutingSource, inode: FileInode, fromChunk: number, firstChainOnly = false): Promise<number> {
+export async function removeFileChunks(storage: StorageService, routing: RoutingSource, inode: FileInode, fromChunk: number, firstChainOnly = false, deadline?: Deadline): Promise<number> {
   let pending = (await fileChains(routing, inode)).slice(0, firstChainOnly ? 1 : undefined)
   const range = { ...fileChunkRange(inode.id, fromChunk), maxNumChunkIdsToProcess: REMOVE_CHUNKS_BATCH }
   let removed = 0
   for (let round = 0; pending.length > 0; round++) {
     if (round >= MAX_REMOVE_ROUNDS) throw metaError('EIO', `removing the chunks of inode ${inode.id} did not finish in ${MAX_REMOVE_ROUNDS} rounds`, { inode: inode.id })
+    checkDeadline(deadline, inode)
     const results = await storage.removeChunks(pending.map((chain) => ({ chain, range })))
     removed += results.reduce((n, r) => n + r.numChunksRemoved, 0)
     pending = pending.filter((_, i) => results[i].moreChunksInRange)
@@ -93,11 +107,12 @@ export async function removeFileChunks(storage: StorageService, routing: Routing
  * synced), and an EXTEND would leave those bytes past the new end, so the file would not be
  * `length` long afterwards. A TRUNCATE to a longer length zero-fills, as EXTEND does.
  */
-export async function truncateFileChunks(storage: StorageService, routing: RoutingSource, inode: FileInode, length: number): Promise<void> {
+export async function truncateFileChunks(storage: StorageService, routing: RoutingSource, inode: FileInode, length: number, deadline?: Deadline): Promise<void> {
   const chunkSize = inode.file.layout.chunkSizeBytes
   const keep = Math.ceil(length / chunkSize)
-  await removeFileChunks(storage, routing, inode, keep)
+  await removeFileChunks(storage, routing, inode, keep, false, deadline)
   if (length === 0) return
+  checkDeadline(deadline, inode)
   const last = keep - 1
   const chain = await chunkChain(routing, inode, last)
   const chunkLenBytes = length - last * chunkSize

@@ -28,7 +28,9 @@ import { checkStructure, dumpKv } from './meta-checker.ts'
 import { buildMetaStorageCluster, CHUNK_SIZE_BYTES, lengthOfChunks, type FileClientish, type MetaStorageCluster } from './meta-storage-cluster.ts'
 
 const CS = CHUNK_SIZE_BYTES
-export const META_STORAGE_FAULTS = { dropRate: 0.01, duplicateRate: 0.01, minDelayMs: 0.2, maxDelayMs: 4, reorder: true, crashEveryMs: 400, heartbeatTimeoutMs: 300, reconnectDelayMs: 5 }
+export const META_STORAGE_FAULTS = { dropRate: 0.01, duplicateRate: 0.01, minDelayMs: 0.2, maxDelayMs: 4, reorder: true, heartbeatTimeoutMs: 300, reconnectDelayMs: 5 }
+/** Mean virtual time between crashes of a meta actor while the faults last (they stop for the final checks: a supervisor gives up after 50 restarts a minute). */
+const META_CRASH_EVERY_MS = 400
 export const DEFAULT_ROUNDS = 30
 /** Live files per client at most; chunks a write may start in. */
 const MAX_FILES = 5
@@ -230,7 +232,7 @@ async function checkFinalLength(run: Run, f: FileModel): Promise<void> {
   if (stored !== f.length) throw new Error(`inode ${f.inode.id} (${f.path}): its chunks give length ${stored}, its acknowledged writes and truncates ${f.length}`)
 }
 
-/** Storage nodes die and come back one at a time while `run.faulty`; in some seeds a meta node dies once. */
+/** Storage nodes die and come back one at a time, and meta actors crash, while `run.faulty`; in some seeds a meta node dies once. */
 function scheduleFaults(run: Run, random: SeededRandom): void {
   const { c } = run.m
   const next = (): void => {
@@ -245,6 +247,13 @@ function scheduleFaults(run: Run, random: SeededRandom): void {
     })
   }
   c.sim.at(c.sim.clock.now() + 200 + random.int(500), next)
+  const crashMeta = (): void => {
+    if (!run.faulty) return
+    const up = run.m.metaRefs.filter((_, i) => run.m.metaNodes[i].up)
+    if (up.length > 0) c.sim.crash(up[random.int(up.length)] as never)
+    c.sim.at(c.sim.clock.now() - Math.log(1 - random.next()) * META_CRASH_EVERY_MS, crashMeta)
+  }
+  c.sim.at(c.sim.clock.now() + 100, crashMeta)
   if (random.next() < 0.3) {
     const victim = run.m.metaNodes[random.int(run.m.metaNodes.length)]
     const at = c.sim.clock.now() + 300 + random.int(4_000)
@@ -267,7 +276,7 @@ async function gcSettled(run: Run, untilMs: number): Promise<void> {
 }
 
 export async function metaStorageScenario(seed: number, mutants: readonly Mutant[] = [], rounds = DEFAULT_ROUNDS): Promise<ScenarioStats> {
-  const m = await buildMetaStorageCluster(seed, META_STORAGE_FAULTS, { metaServers: 2, clients: 2, mutants, crashableMeta: true, commitUnknownResult: 0.02 })
+  const m = await buildMetaStorageCluster(seed, META_STORAGE_FAULTS, { metaServers: 2, clients: 2, mutants, commitUnknownResult: 0.02 })
   const run: Run = { m, files: [], stats: { ops: 0, writes: 0, exactChecks: 0, truncates: 0, removed: 0, gcChecked: 0, metaCrashes: 0, storageCrashes: 0, metaNodeCrashes: 0, uncertain: 0, virtualMs: 0 }, nextName: 0, nextSession: 0, faulty: true }
   const random = m.c.sim.forkRandom()
   await m.ready(6_000)

@@ -183,3 +183,34 @@ t.test('with authenticate on, a request must carry its uid\'s token; set-user by
   t.same(who, { uid: 1000, gid: 100, groups: [100, 7], token: 'alice-secret-token-1' }, 'the stored gid and groups replace the claimed ones')
   await t.rejects(run(h.client({ uid: 1000, gid: 1, token: 'alice-secret-token-1' }).request({ type: 'list-sessions' })), { code: 'EPERM', message: /not an admin/ })
 })
+
+t.test('one truncate at a time per file across servers: a second runner waits for the lease (BUSY), the first answer stands', async (t) => {
+  let release: () => void = () => undefined
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  const storage = new ScriptedStorage()
+  storage.pendingRemovals = 0
+  const slow: StorageService = {
+    queryLastChunk: (ops) => storage.queryLastChunk(ops),
+    removeChunks: async (ops) => { await gate; return storage.removeChunks(ops) },
+    truncateChunks: (ops) => storage.truncateChunks(ops),
+    spaceInfo: () => storage.spaceInfo(),
+  }
+  const h = await harness({ servers: 2, args: { storage: slow } })
+  t.teardown(() => h.close())
+  const c = h.client(ROOT, 'writer')
+  const f = await h.settle(c.request({ type: 'create', path: { path: '/t' }, flags: { access: 'write' }, perm: 0o644, layout }))
+  const request = { type: 'truncate' as const, inode: f.inode.id, length: 10, user: ROOT, clientId: 'writer', requestId: 'trunc-1', forwarded: true }
+  const first = h.servers[0].ask(request, { timeoutMs: 60_000 })
+  await h.ts.advance(50)
+  t.equal(storage.calls.length, 0, 'the first runner is inside its storage call')
+  await t.rejects(h.settle(h.servers[1].ask({ ...request }, { timeoutMs: 60_000 })), { code: 'ERR_META_BUSY', message: /being truncated by another request/ }, 'a second runner of the same request on another server is turned away while the lease is held')
+  t.equal(storage.calls.length, 0, 'and it did nothing to storage')
+  release()
+  const answer = await h.settle(first)
+  t.equal((answer as { file: { length: number } }).file.length, 10)
+  const before = storage.calls.length
+  t.ok(before >= 2 && storage.calls.at(-1)?.call === 'truncateChunks', 'the holder truncated storage (again, if its first batch did not commit: the membership moved while it waited)')
+  const again = await h.settle(h.servers[1].ask({ ...request }, { timeoutMs: 60_000 }))
+  t.same(again, answer, 'the lease went with the commit: a retry now gets the recorded answer')
+  t.equal(storage.calls.length, before, 'and nothing reaches storage after the answer')
+})
