@@ -2,7 +2,8 @@
  * Background GC (reference/3fs.md §2.6, GcManager): each server scans the GC directories it owns
  * (rendezvous over the live servers, so a dead server's directory is taken over) and handles the
  * entries older than their delay (files `gcFileDelayMs`, directories `gcDirectoryDelayMs`):
- * - a file with a write session open is postponed (`gcRetryDelayMs`): deleted-but-open files stay;
+ * - a file with a write session open, or under a live truncate lease, is postponed
+ *   (`gcRetryDelayMs`): deleted-but-open files stay;
  * - otherwise its chunks are removed through storage (every active chain, batches of 32, until
  *   none remain), then one transaction re-checks that no session appeared and clears the GC entry,
  *   the inode and any locks on it. A storage failure leaves the entry for a later scan;
@@ -20,10 +21,11 @@ import { opContext } from './op-context.ts'
 import { parseGcEntryName, removeEntry } from './gc-entry.ts'
 import { checkAccess, checkSticky, W_OK, X_OK } from './permissions.ts'
 import { ownerOf } from './rendezvous.ts'
-import type { RoutingView } from './routing-view.ts'
+import type { RoutingSource } from './routing-view.ts'
 import { hasSessions } from './sessions.ts'
 import { removeFileChunks } from './storage-calls.ts'
 import type { StorageService } from './storage-protocol.ts'
+import { clearLease, isLive, readLease } from './truncate-lease.ts'
 import { clearEntry, clearInode, getEntry, getInode, listEntries, mustGetDirectory, putEntry, putInode } from './store.ts'
 
 /** Children of a removed directory handled per transaction (3FS: 32). */
@@ -33,7 +35,7 @@ export const ORPHANS_NAME = 'orphans'
 export interface GcEnv {
   readonly kv: Kv
   readonly storage: StorageService
-  readonly routing: RoutingView
+  readonly routing: RoutingSource
   readonly services: ServerServices
   readonly nowMs: number
   readonly live: readonly number[]
@@ -84,7 +86,7 @@ function postpone(env: GcEnv, id: InodeId): void {
 }
 
 async function collectFile(env: GcEnv, entry: DirEntry, report: GcReport): Promise<void> {
-  const state = await env.kv.transact(async (tx) => ({ inode: await getInode(tx.snapshot, entry.id), open: await hasSessions(tx.snapshot, entry.id) }), { timeoutMs: env.timeoutMs })
+  const state = await env.kv.transact(async (tx) => ({ inode: await getInode(tx.snapshot, entry.id), open: (await hasSessions(tx.snapshot, entry.id)) || isLive(await readLease(tx.snapshot, entry.id), env.nowMs) }), { timeoutMs: env.timeoutMs })
   if (state.open) {
     postpone(env, entry.id)
     report.postponed++
@@ -92,7 +94,7 @@ async function collectFile(env: GcEnv, entry: DirEntry, report: GcReport): Promi
   }
   if (state.inode !== null && state.inode.type === 'file') {
     try {
-      await removeFileChunks(env.storage, env.routing, state.inode as FileInode, 0)
+      await removeFileChunks(env.storage, env.routing, state.inode as FileInode, 0, env.services.mutants.has('gc-first-chain-only'))
     } catch {
       postpone(env, entry.id)
       report.failed++
@@ -103,8 +105,11 @@ async function collectFile(env: GcEnv, entry: DirEntry, report: GcReport): Promi
     async (tx) => {
       if ((await getEntry(tx, entry.parent, entry.name)) === null) return false
       if (await hasSessions(tx, entry.id)) return false
+      // A truncate that took the lease meanwhile may have re-created the last chunk: next scan.
+      if (isLive(await readLease(tx, entry.id), env.nowMs)) return false
       clearEntry(tx, entry.parent, entry.name)
       clearInode(tx, entry.id)
+      clearLease(tx, entry.id)
       const locks = lockRange(entry.id)
       tx.clearRange(locks.begin, locks.end)
       return true

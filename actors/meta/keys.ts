@@ -8,6 +8,7 @@
  * - META + tuple(...): meta server membership (see membership.ts)
  * - USER + tuple(...): users and tokens
  * - LOCK + inode id (u64 LE) + tuple(clientId, owner): POSIX advisory locks
+ * - TRNC + inode id (u64 LE): the lease of the truncate running on a file (truncate-lease.ts)
  * - SING + "inode-alloc" + shard: the inode id allocator
  * The string-composite suffixes use the project's order-preserving tuple encoding.
  */
@@ -24,6 +25,7 @@ export const IDEX = tag('IDEX')
 export const META = tag('META')
 export const USER = tag('USER')
 export const LOCK = tag('LOCK')
+export const TRNC = tag('TRNC')
 export const SING_INODE_ALLOC = tag('SINGinode-alloc')
 
 /** An inode id as u64 little-endian at `at` (two u32 writes: no bigint on the hot path). */
@@ -138,6 +140,8 @@ export function parseLockKey(key: Uint8Array): { inode: InodeId; clientId: strin
   return { inode: readId(b, 4), clientId: clientId as string, owner: owner as string }
 }
 export const allLocks: KeyRange = { begin: LOCK, end: prefixEnd(LOCK) }
+
+export const truncateLeaseKey = (inode: InodeId): Buffer => withId(TRNC, inode)
 
 export const ALLOC_SHARDS = 32
 export const allocShardKey = (shard: number): Buffer => Buffer.concat([SING_INODE_ALLOC, Buffer.from([shard])])

@@ -13,7 +13,8 @@ import { ALLOC_SHARDS } from './keys.ts'
 import { beat, leave, readMembership, type MembershipSnapshot } from './membership.ts'
 import { reroute } from './meta-requests.ts'
 import type { BackgroundTask, MetaSelfMsg, MetaState } from './meta-state.ts'
-import { routingViewOf } from './routing-view.ts'
+import type { RoutingInfo } from '../mgmtd/protocol.ts'
+import { routingViewOf, type RoutingSource, type RoutingView } from './routing-view.ts'
 import { pruneDeadClients } from './session-scan.ts'
 import { cleanTrash } from './trash-cleaner.ts'
 
@@ -68,7 +69,7 @@ export function onTick(state: MetaState, ctx: Ctx, task: BackgroundTask): void {
       ensureIds(state, ctx)
       return
     case 'gc':
-      return start(state, ctx, 'gc', () => gcScan({ kv: state.kv, storage: state.storage, routing: state.routing, services: state.services, nowMs: now, live: state.live, postponed: state.gcPostponed, timeoutMs }))
+      return start(state, ctx, 'gc', () => gcScan({ kv: state.kv, storage: state.storage, routing: state.routingSource, services: state.services, nowMs: now, live: state.live, postponed: state.gcPostponed, timeoutMs }))
     case 'sessions':
       if (!isFirst(state)) return
       return start(state, ctx, 'sessions', async () => {
@@ -132,9 +133,33 @@ export function onTaskDone(state: MetaState, ctx: Ctx, task: BackgroundTask, out
     ctx.log.warn({ task, err: toT3fsError(outcome.error).message }, 'meta background task failed; it runs again at its next tick')
     return
   }
-  if (task === 'routing' && outcome.value !== null && typeof outcome.value === 'object') {
-    const info = outcome.value as Parameters<typeof routingViewOf>[0]
-    state.routing = routingViewOf(info)
-    state.routingVersion = info.routingInfoVersion
+  if (task === 'routing' && outcome.value !== null && typeof outcome.value === 'object') applyRouting(state, outcome.value as RoutingInfo)
+}
+
+/** Takes a routing info from mgmtd when it is newer than the one held (for placement and for storage). */
+export function applyRouting(state: MetaState, info: RoutingInfo): void {
+  if (state.routingVersion !== null && info.routingInfoVersion < state.routingVersion) return
+  state.routing = routingViewOf(info)
+  state.routingVersion = info.routingInfoVersion
+  state.storage.noteRouting?.(info)
+}
+
+/**
+ * The server's routing as storage calls see it: the view held, and a fetch from mgmtd on demand
+ * (one at a time; its failure leaves the view as it was, and the caller then answers EIO).
+ */
+export function routingSourceOf(state: () => MetaState): RoutingSource {
+  let inFlight: Promise<RoutingView> | null = null
+  return {
+    current: () => state().routing,
+    refresh() {
+      const s = state()
+      if (s.mgmtd === null) return Promise.resolve(s.routing)
+      inFlight ??= s.mgmtd.routingInfo(null).then(
+        (info) => { if (info !== null) applyRouting(s, info); return s.routing },
+        () => s.routing,
+      ).finally(() => { inFlight = null })
+      return inFlight
+    },
   }
 }

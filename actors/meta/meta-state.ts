@@ -18,7 +18,7 @@ import type { MgmtdLink } from './mgmtd-link.ts'
 import type { Mutant, ServerServices } from './op-context.ts'
 import type { Answer, RunResult } from './op-runner.ts'
 import { MetaErrorCode, type MetaMsg, type MetaRequest, type StatFsResult } from './protocol.ts'
-import type { RoutingView } from './routing-view.ts'
+import type { RoutingSource, RoutingView } from './routing-view.ts'
 import type { StorageService } from './storage-protocol.ts'
 import type { UserStore } from './users.ts'
 import type { MetaProbe } from './probe.ts'
@@ -67,6 +67,8 @@ export interface MetaState {
   readonly pool: InodeIdPool
   routing: RoutingView
   routingVersion: number | null
+  /** `routing`, and a fetch from mgmtd on demand (storage calls on a layout whose table is missing). */
+  readonly routingSource: RoutingSource
   readonly chainCounters: Map<string, number>
   gcDirectory: InodeId
   readonly tracker: LivenessTracker

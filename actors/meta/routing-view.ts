@@ -38,3 +38,18 @@ export function routingViewOf(info: RoutingInfo): RoutingView {
 }
 
 export const emptyRouting: RoutingView = staticRouting([])
+
+/**
+ * The routing view now, and a fresh one on demand: a layout naming a chain table the view lacks
+ * (a server that has not reached mgmtd since it started, or a table uploaded since the last
+ * refresh) asks for one before it gives up.
+ */
+export interface RoutingSource {
+  current(): RoutingView
+  refresh(): Promise<RoutingView>
+}
+
+/** A view that never changes (tests, the simulator's static routing). */
+export function fixedRouting(view: RoutingView): RoutingSource {
+  return { current: () => view, refresh: async () => view }
+}

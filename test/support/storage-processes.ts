@@ -31,6 +31,8 @@ export interface ProcessClusterOptions {
   /** Chunk-engine format of new targets (e.g. { checksumSegmentBytes: 4096 }). */
   engineFormat?: Record<string, number>
   mgmtdParams?: Record<string, string>
+  /** More actors on node 1 (mgmtd's node), as profile TOML (`[[actors]]` sections), e.g. a meta server. */
+  node1Actors?: string
   /** Where the nodes keep their disks (default a temp dir, removed at close). */
   dir?: string
   log?: (line: string) => void
@@ -76,7 +78,7 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
     writeFileSync(profile, `include = "base.toml"\n[node]\nid = ${id}\n[listen]\ntcp = "127.0.0.1:${ports.get(id)}"\n${body}\n`)
     nodes.set(id, { profile, process: null })
   }
-  write(1, `[[actors]]\nname = "mgmtd"\nmodule = "actors/mgmtd/mgmtd-actor.ts"\nexport = "mgmtdActor"\nhost = 1\n[actors.params]\n${Object.entries(mgmtdParams).map(([k, v]) => `${k} = ${toml(v)}`).join('\n')}`)
+  write(1, `[[actors]]\nname = "mgmtd"\nmodule = "actors/mgmtd/mgmtd-actor.ts"\nexport = "mgmtdActor"\nhost = 1\n[actors.params]\n${Object.entries(mgmtdParams).map(([k, v]) => `${k} = ${toml(v)}`).join('\n')}\n${options.node1Actors ?? ''}`)
   const chains = Array.from({ length: options.chains }, (_, c) => ({
     chainId: c + 1,
     targets: storageNodeIds.map((_, r) => ((c + r) % options.storageNodes + 1) * 100 + c + 1),

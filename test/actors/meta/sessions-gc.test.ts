@@ -1,8 +1,8 @@
 /**
  * Write sessions, deleted-but-open files, GC (chunks removed through storage before the inode
- * goes — checked up to the storage call, as storage does not exist yet), directory GC, sessions
- * of dead clients pruned, trash with expiry, and what meta sends storage for exact lengths and
- * truncates (again up to the call: a recording storage double answers).
+ * goes), directory GC, sessions of dead clients pruned, trash with expiry, and what meta sends
+ * storage for exact lengths and truncates — here up to the call, with a scripted storage double
+ * (meta-storage.test.ts runs the same paths against real storage).
  */
 import t from 'tap'
 import { allInodes } from '../../../actors/meta/keys.ts'
@@ -70,7 +70,7 @@ t.test('exact length on close and fsync: queryLastChunk on the file\'s stripe ch
   t.equal(Buffer.from(removal[0].range.begin).readUInt32BE(12), 2, 'from chunk ceil(len / chunkSize) = 2')
   t.equal(removal[0].range.maxNumChunkIdsToProcess, 32)
   const trunc = (storage.calls[2].ops as TruncateChunkOp[])[0]
-  t.same({ chunk: Buffer.from(trunc.chunkId).readUInt32BE(12), len: trunc.chunkLenBytes, extend: trunc.onlyExtendChunk }, { chunk: 1, len: 10, extend: (1 << 20) + 10 > expected }, 'growing past the length extends the chunk (zero-filled), else cuts it')
+  t.same({ chunk: Buffer.from(trunc.chunkId).readUInt32BE(12), len: trunc.chunkLenBytes, extend: trunc.onlyExtendChunk }, { chunk: 1, len: 10, extend: false }, 'the new last chunk is set to its new length (a TRUNCATE, zero-filling when it grows: storage-calls.ts says why not EXTEND)')
   t.same(cut.type === 'file' && [cut.file.length, cut.file.truncateVer], [(1 << 20) + 10, 2])
   t.same(await run(c.request({ type: 'stat-fs' })), { capacityBytes: 1000, usedBytes: 750, freeBytes: 250 })
 })
@@ -182,4 +182,35 @@ t.test('with authenticate on, a request must carry its uid\'s token; set-user by
   const who = await run(h.client({ uid: 1000, gid: 1, token: 'alice-secret-token-1' }).request({ type: 'authenticate' }))
   t.same(who, { uid: 1000, gid: 100, groups: [100, 7], token: 'alice-secret-token-1' }, 'the stored gid and groups replace the claimed ones')
   await t.rejects(run(h.client({ uid: 1000, gid: 1, token: 'alice-secret-token-1' }).request({ type: 'list-sessions' })), { code: 'EPERM', message: /not an admin/ })
+})
+
+t.test('one truncate at a time per file across servers: a second runner waits for the lease (BUSY), the first answer stands', async (t) => {
+  let release: () => void = () => undefined
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  const storage = new ScriptedStorage()
+  storage.pendingRemovals = 0
+  const slow: StorageService = {
+    queryLastChunk: (ops) => storage.queryLastChunk(ops),
+    removeChunks: async (ops) => { await gate; return storage.removeChunks(ops) },
+    truncateChunks: (ops) => storage.truncateChunks(ops),
+    spaceInfo: () => storage.spaceInfo(),
+  }
+  const h = await harness({ servers: 2, args: { storage: slow } })
+  t.teardown(() => h.close())
+  const c = h.client(ROOT, 'writer')
+  const f = await h.settle(c.request({ type: 'create', path: { path: '/t' }, flags: { access: 'write' }, perm: 0o644, layout }))
+  const request = { type: 'truncate' as const, inode: f.inode.id, length: 10, user: ROOT, clientId: 'writer', requestId: 'trunc-1', forwarded: true }
+  const first = h.servers[0].ask(request, { timeoutMs: 60_000 })
+  await h.ts.advance(50)
+  t.equal(storage.calls.length, 0, 'the first runner is inside its storage call')
+  await t.rejects(h.settle(h.servers[1].ask({ ...request }, { timeoutMs: 60_000 })), { code: 'ERR_META_BUSY', message: /being truncated by another request/ }, 'a second runner of the same request on another server is turned away while the lease is held')
+  t.equal(storage.calls.length, 0, 'and it did nothing to storage')
+  release()
+  const answer = await h.settle(first)
+  t.equal((answer as { file: { length: number } }).file.length, 10)
+  const before = storage.calls.length
+  t.ok(before >= 2 && storage.calls.at(-1)?.call === 'truncateChunks', 'the holder truncated storage (again, if its first batch did not commit: the membership moved while it waited)')
+  const again = await h.settle(h.servers[1].ask({ ...request }, { timeoutMs: 60_000 }))
+  t.same(again, answer, 'the lease went with the commit: a retry now gets the recorded answer')
+  t.equal(storage.calls.length, before, 'and nothing reaches storage after the answer')
 })
