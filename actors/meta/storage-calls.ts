@@ -72,9 +72,12 @@ export async function truncateFileChunks(storage: StorageService, routing: Routi
   const chunkSize = inode.file.layout.chunkSizeBytes
   const keep = Math.ceil(length / chunkSize)
   await removeFileChunks(storage, routing, inode, keep)
-  if (length === 0 || (length % chunkSize === 0 && length <= inode.file.length)) return
+  if (length === 0) return
   const last = keep - 1
   const chain = chunkChain(routing, inode, last)
   const chunkLenBytes = length - last * chunkSize
-  await storage.truncateChunks([{ chain, chunkId: chunkId(inode.id, last), chunkLenBytes, chunkSizeBytes: chunkSize, onlyExtendChunk: length > inode.file.length }])
+  // At a chunk boundary the last chunk must still exist, full: it may be a hole (never written),
+  // and the exact length (the last chunk on storage) would then end before it. Extending a full
+  // chunk changes nothing.
+  await storage.truncateChunks([{ chain, chunkId: chunkId(inode.id, last), chunkLenBytes, chunkSizeBytes: chunkSize, onlyExtendChunk: length > inode.file.length || chunkLenBytes === chunkSize }])
 }
