@@ -116,7 +116,7 @@ export class FileClientImpl implements FileClient {
     try {
       for (const file of [...this.files.values()]) {
         if (!file.dirty) continue
-        await file.exclusive(() => file.writes.flushAll()).catch(() => {}) // kept for the next write/fsync/close
+        await file.exclusive(() => file.writes.flushAll(true)) // an error stays for the next write/flush/fsync/close
         if (file.localEnd > file.reportedEnd && file.writes.idle) {
           const hint = { length: file.localEnd, truncateVer: file.inode.file.truncateVer }
           const inode = await this.meta.request({ type: 'sync', inode: file.inode.id, updateLength: true, lengthHint: hint }).catch(() => null)
@@ -161,7 +161,7 @@ export class FileClientImpl implements FileClient {
   private async addHandle(inode: FileInode, access: OpenOptions['access'] & string, session: string | null, options: OpenOptions, result: OpenResult): Promise<FileHandle> {
     let file = this.files.get(inode.id)
     if (file === undefined) {
-      file = new OpenFile(inode, { io: this.io, buffers: this.buffers, capacityBytes: this.config.writeBufferBytes, inFlightMax: this.config.writeBuffersInFlight })
+      file = new OpenFile(inode, { io: this.io, buffers: this.buffers, capacityBytes: this.config.writeBufferBytes, inFlightMax: this.config.writeBuffersInFlight, mutants: this.config.mutants })
       this.files.set(inode.id, file)
     } else {
       file.adopt(inode)
@@ -197,7 +197,7 @@ export class FileClientImpl implements FileClient {
     if (intoOffset + n > into.length) throw badArgument('length', n, `at most into.length - intoOffset = ${into.length - intoOffset}`)
     if (n === 0) return 0
     const file = h.file
-    if (!file.writes.idle) await file.exclusive(() => file.writes.flushAll())
+    if (!file.writes.idle) await file.exclusive(() => file.writes.flushAll(true))
     const known = file.length
     let done = 0
     if (h.readAhead !== null) {
