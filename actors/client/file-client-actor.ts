@@ -79,14 +79,17 @@ function subscribe(ctx: ActorContext<FileClientActorMsg>, client: FileClientImpl
 
 type Spawner = (args: FileClientActorArgs) => ActorRef<FileClientActorMsg>
 
-async function start(spawn: Spawner, stop: (ref: ActorRef<FileClientActorMsg>) => void, options: FileClientOptions): Promise<FileClient> {
+async function start(spawn: Spawner, stop: (ref: ActorRef<FileClientActorMsg>) => void, options: FileClientOptions, afterStop?: () => Promise<void>): Promise<FileClient> {
   const holder: Holder = { client: null }
   let started!: (ctx: ActorContext<Message>) => void
   const context = new Promise<ActorContext<Message>>((resolve) => { started = resolve })
   const ref = spawn({ options, holder, started })
   const ctx = await context
   try {
-    holder.client = await FileClientImpl.start(ctx, options, () => stop(ref))
+    holder.client = await FileClientImpl.start(ctx, options, async () => {
+      stop(ref)
+      await afterStop?.()
+    })
   } catch (error) {
     stop(ref)
     throw error
@@ -98,6 +101,11 @@ async function start(spawn: Spawner, stop: (ref: ActorRef<FileClientActorMsg>) =
 /** A FileClient on `system` (host 0 of a NodeRuntime, or any ActorSystem with a buffer pool and regions). */
 export function startFileClient(system: ActorSystem, options: FileClientOptions): Promise<FileClient> {
   return start((args) => system.spawn(fileClientActor, args), (ref) => system.stop(ref), options)
+}
+
+/** startFileClient, and `afterStop` once the client shut down (connectFileClient closes its node there). */
+export function startFileClientWith(system: ActorSystem, options: FileClientOptions, afterStop: () => Promise<void>): Promise<FileClient> {
+  return start((args) => system.spawn(fileClientActor, args), (ref) => system.stop(ref), options, afterStop)
 }
 
 /** A FileClient for an actor: a child actor of `ctx` does the I/O; use it from that actor's thread. */

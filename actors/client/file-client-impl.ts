@@ -52,7 +52,7 @@ export class FileClientImpl implements FileClient {
     private readonly options: FileClientOptions,
     private readonly buffers: IoBuffers,
     storage: StorageClient,
-    private readonly stopActor: () => void,
+    private readonly stopActor: () => Promise<void>,
   ) {
     this.storage = storage
     this.meta = new MetaClient({ servers: options.meta, clientId, user: config.user, clock: ctx.clock, random: ctx.random, timeoutMs: Math.min(config.requestTimeoutMs, 5_000) })
@@ -60,7 +60,7 @@ export class FileClientImpl implements FileClient {
   }
 
   /** Builds the client on its actor's context: I/O buffers, storage client, first routing and registration. */
-  static async start(ctx: ActorContext<Message>, options: FileClientOptions, stopActor: () => void): Promise<FileClientImpl> {
+  static async start(ctx: ActorContext<Message>, options: FileClientOptions, stopActor: () => Promise<void>): Promise<FileClientImpl> {
     const config = resolveClientOptions(options)
     const clientId = options.clientId ?? `client-${ctx.self.address.node}-${ctx.random.int(0x7fffffff).toString(36)}${ctx.random.int(0x7fffffff).toString(36)}`
     const largest = ctx.buffers?.largestBytes ?? 0
@@ -412,7 +412,7 @@ export class FileClientImpl implements FileClient {
         // mgmtd unreachable: it forgets dead subscribers on its own.
       }
     }
-    this.stopActor()
+    await this.stopActor()
     if (failures.length > 0) throw failures[0]
   }
 

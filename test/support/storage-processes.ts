@@ -31,6 +31,8 @@ export interface ProcessClusterOptions {
   /** Chunk-engine format of new targets (e.g. { checksumSegmentBytes: 4096 }). */
   engineFormat?: Record<string, number>
   mgmtdParams?: Record<string, string>
+  /** More TOML for the mgmtd node's profile (e.g. meta actors beside mgmtd, as configs/dev.toml has). */
+  mgmtdExtra?: string
   /** Where the nodes keep their disks (default a temp dir, removed at close). */
   dir?: string
   log?: (line: string) => void
@@ -39,6 +41,8 @@ export interface ProcessClusterOptions {
 export interface ProcessCluster {
   dir: string
   nodes: Map<number, { profile: string; process: ChildProcess | null }>
+  /** Each node's TCP port on 127.0.0.1. */
+  ports: Map<number, number>
   storageNodeIds: number[]
   client: NodeRuntime
   mgmtd: ActorRef<MgmtdMsg>
@@ -76,7 +80,7 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
     writeFileSync(profile, `include = "base.toml"\n[node]\nid = ${id}\n[listen]\ntcp = "127.0.0.1:${ports.get(id)}"\n${body}\n`)
     nodes.set(id, { profile, process: null })
   }
-  write(1, `[[actors]]\nname = "mgmtd"\nmodule = "actors/mgmtd/mgmtd-actor.ts"\nexport = "mgmtdActor"\nhost = 1\n[actors.params]\n${Object.entries(mgmtdParams).map(([k, v]) => `${k} = ${toml(v)}`).join('\n')}`)
+  write(1, `[[actors]]\nname = "mgmtd"\nmodule = "actors/mgmtd/mgmtd-actor.ts"\nexport = "mgmtdActor"\nhost = 1\n[actors.params]\n${Object.entries(mgmtdParams).map(([k, v]) => `${k} = ${toml(v)}`).join('\n')}\n${options.mgmtdExtra ?? ''}`)
   const chains = Array.from({ length: options.chains }, (_, c) => ({
     chainId: c + 1,
     targets: storageNodeIds.map((_, r) => ((c + r) % options.storageNodes + 1) * 100 + c + 1),
@@ -127,18 +131,22 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
     heartbeatIntervalMs: 200, heartbeatTimeoutMs: 2_000, reconnectMinMs: 50, reconnectMaxMs: 500, maxFrameBytes: 256 * 1024 * 1024,
   })
   const client = await NodeRuntime.start({ node: CLIENT_NODE, hostsPerDomain: 1, domains: [{ id: 0, cpus: [0] }], transport, bufferPool: { classes: [{ slotBytes: 64 * 1024, slots: 256 }, ...(slot > 64 * 1024 ? [{ slotBytes: slot, slots: 128 }] : [])] } })
+  log('client node started')
   const mgmtd = await retry(() => client.lookupRemote<MgmtdMsg>(1, 'mgmtd', 2_000), 50)
+  log('mgmtd found')
   for (let i = 0; !(await mgmtd.ask({ type: 'status' }).catch(() => ({ primary: false }))).primary; i++) {
     if (i > 200) throw new Error('mgmtd did not become primary')
     await sleepMs(100)
   }
+  log('mgmtd primary')
   await mgmtd.ask({ type: 'init-cluster', cluster: { clusterId: 'storage-test', chainTableId: 1, chunkSizeBytes: options.chunkSizeBytes, stripeSize: options.chains } })
   await mgmtd.ask({ type: 'set-chains', chains })
   await mgmtd.ask({ type: 'set-chain-table', tableId: 1, chains: chains.map((c) => c.chainId), desc: 'storage test' })
+  log('cluster initialised')
   let clients = 0
   const routing = async (): Promise<RoutingInfo> => (await mgmtd.ask({ type: 'get-routing-info' }, { timeoutMs: 5_000 }))!
   return {
-    dir, nodes, storageNodeIds, client, mgmtd, chains, launch, routing,
+    dir, nodes, ports, storageNodeIds, client, mgmtd, chains, launch, routing,
     kill(nodeId) {
       const entry = nodes.get(nodeId)!
       entry.process?.kill('SIGKILL')

@@ -97,7 +97,7 @@ async function writerLoop(c: SimFs, fs: FileClient, rnd: SeededRandom, log: { ac
     if (piece < LOG_PIECES) {
       const n = 1 + rnd.int(rnd.int(4) === 0 ? 40_000 : 3_000)
       log.data.set(fill(n, piece), written)
-      written = await retryWrite(fs, lh, log.data, written, written + n, log.acked, totals)
+      written = await retryWrite(fs, lh, log.data, written, written + n, [log.acked, written + n], totals)
       if (rnd.int(5) === 0 || piece === LOG_PIECES - 1) {
         if (await flushed(fs, lh, totals)) log.acked = written
         else written = log.acked // rewrite what was not acknowledged
@@ -107,7 +107,7 @@ async function writerLoop(c: SimFs, fs: FileClient, rnd: SeededRandom, log: { ac
       const at = rnd.int(OW_BYTES - 1)
       const bytes = fill(Math.min(1 + rnd.int(24_000), OW_BYTES - at), 1000 + owWrites)
       model.set(bytes, at)
-      await retryWrite(fs, ow, model.subarray(0, at + bytes.length), at, at + bytes.length, 0, totals)
+      await retryWrite(fs, ow, model, at, at + bytes.length, [0, OW_BYTES], totals)
       if (rnd.int(4) === 0) await ownRead(fs, ow, model, rnd, totals, fail)
     }
     await sleep(c.sim.clock, rnd.int(20))
@@ -120,19 +120,20 @@ async function writerLoop(c: SimFs, fs: FileClient, rnd: SeededRandom, log: { ac
 }
 
 /**
- * Writes model[from, to) at `from` until a write is taken; after a failure (which must be EIO)
- * it writes model[again, to) instead (the bytes since the last acknowledgement). Returns `to`.
+ * Writes model[from, to) at `from` until a write is taken; after a failure (which must be EIO,
+ * and may be a deferred one of earlier buffered bytes) it writes model[againFrom, againTo)
+ * instead: everything that may not have reached storage. Returns `to`.
  */
-async function retryWrite(fs: FileClient, h: FileHandle, model: Uint8Array, from: number, to: number, again: number, totals: ClientTotals): Promise<number> {
-  let start = from
+async function retryWrite(fs: FileClient, h: FileHandle, model: Uint8Array, from: number, to: number, again: readonly [number, number], totals: ClientTotals): Promise<number> {
+  let [start, end] = [from, to]
   for (let attempt = 0; attempt < 20; attempt++) {
     try {
-      await fs.write(h, model.subarray(start, to), start)
+      await fs.write(h, model.subarray(start, end), start)
       return to
     } catch (error) {
       if (!isT3fsError(error, 'EIO')) throw error
       totals.writeErrors++
-      start = again
+      ;[start, end] = again
     }
   }
   throw new Failure('20 writes in a row failed')
@@ -144,7 +145,7 @@ async function retryWrite(fs: FileClient, h: FileHandle, model: Uint8Array, from
  * a failure, before reads are compared with the model.
  */
 async function settledWrites(fs: FileClient, h: FileHandle, model: Uint8Array, totals: ClientTotals): Promise<void> {
-  while (!(await flushed(fs, h, totals))) await retryWrite(fs, h, model, 0, model.length, 0, totals)
+  while (!(await flushed(fs, h, totals))) await retryWrite(fs, h, model, 0, model.length, [0, model.length], totals)
 }
 
 async function flushed(fs: FileClient, h: FileHandle, totals: ClientTotals): Promise<boolean> {
@@ -173,7 +174,7 @@ async function ownRead(fs: FileClient, h: FileHandle, model: Uint8Array, rnd: Se
       const where = Math.min(OW_BYTES - 100, at + step + rnd.int(2 * step))
       const bytes = fill(100, 7_000 + at)
       model.set(bytes, where)
-      await retryWrite(fs, h, model.subarray(0, where + 100), where, where + 100, 0, totals)
+      await retryWrite(fs, h, model, where, where + 100, [0, OW_BYTES], totals)
       await settledWrites(fs, h, model, totals)
     }
     let n: number

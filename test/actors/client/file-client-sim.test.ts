@@ -102,3 +102,24 @@ t.test('handles: access checked, EBADF after close, O_EXCL, O_TRUNC, append, bad
   await run(fs.shutdown())
   await t.rejects(run(fs.stat('/f')), { code: 'ERR_CLIENT_CLOSED' })
 })
+
+t.test('the client registers with mgmtd; when its process dies, meta prunes its write sessions; a live client keeps them', async (t) => {
+  const c = await buildSimFs(4, {}, { mgmtdConfig: { clientSessionTimeoutMs: 1_000 }, metaConfig: { session_scan_interval: '200ms', session_prune_grace: '100ms', admin_token: 'admin-token-1' } })
+  const dead = await c.client({}, 'doomed')
+  const live = await c.client({}, 'survivor')
+  const run = <T>(p: Promise<T>): Promise<T> => c.settle(p, c.sim.clock.now() + 5_000)
+  const sessions = await run(c.mgmtds[0].ask({ type: 'list-client-sessions' }))
+  t.ok(sessions.some((s) => s.clientId === dead.fs.clientId && s.nodeId === dead.node.id), 'the client is in mgmtd\'s client list, with its node')
+  const hd = await run(dead.fs.create('/dead-file'))
+  await run(dead.fs.write(hd, pattern(1000, 3), 0))
+  const hl = await run(live.fs.create('/live-file'))
+  const admin = live.fs.meta
+  const open = async (path: string): Promise<number> => (await run(admin.request({ type: 'list-sessions', inode: (await run(live.fs.stat(path))).inode, user: { uid: 0, gid: 0, token: 'admin-token-1' } }))).length
+  t.equal(await open('/dead-file'), 1, 'a write open holds a session')
+  c.sim.crashNode(dead.node)
+  await c.runUntil(() => false, c.sim.clock.now() + 3_000)
+  t.equal(await open('/dead-file'), 0, 'the dead client\'s session was pruned')
+  t.equal(await open('/live-file'), 1, 'the live client\'s session stays (it renews its registration)')
+  await run(live.fs.close(hl))
+  t.equal(await open('/live-file'), 0, 'close ends the session')
+})
