@@ -1,0 +1,19 @@
+/**
+ * Shared-memory files mapped into this process (native/src/shm.rs): USRBIO regions and rings live
+ * in /dev/shm files that another process created; both sides map the same pages, so bytes move
+ * between the processes without a copy. Loads through the addon loader of addon.ts.
+ */
+import { native } from './addon.ts'
+
+interface ShmAddon {
+  shmMap(path: string, writable: boolean): ArrayBuffer
+}
+
+/**
+ * Maps the whole file at `path` (MAP_SHARED) and returns it as an ArrayBuffer over the mapping,
+ * unmapped when the buffer is collected. Errors: the errno name (ENOENT, EACCES, …) with
+ * `details.path`; ERR_SHM_SIZE for an empty file or one over 1 TiB.
+ */
+export function mapSharedFile(path: string, options: { writable?: boolean } = {}): ArrayBuffer {
+  return (native() as unknown as ShmAddon).shmMap(path, options.writable ?? true)
+}
