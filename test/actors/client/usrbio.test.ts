@@ -17,6 +17,7 @@ import { connectUsrbio } from '../../../actors/client/usrbio/client.ts'
 import { OFF_SQ_TAIL, RingView } from '../../../actors/client/usrbio/layout.ts'
 import type { UsrbioMsg, UsrbioStatus } from '../../../actors/client/usrbio/usrbio-actor.ts'
 import { startProcessFs, type ProcessFs } from './process-fs.ts'
+import { usrbioActorToml } from './usrbio-toml.ts'
 
 const MiB = 1024 * 1024
 const driver = fileURLToPath(new URL('./usrbio-driver.py', import.meta.url))
@@ -25,11 +26,6 @@ const tmp = mkdtempSync(join(tmpdir(), 't3fs-usrbio-'))
 let cluster: ProcessFs
 let fs: FileClient
 
-export const usrbioActorToml = (socket: string, host: number): string => [
-  '[[actors]]', 'name = "usrbio"', 'module = "actors/client/usrbio/usrbio-actor.ts"', 'export = "usrbioActor"', `host = ${host}`,
-  '[actors.params]', `socket_path = ${JSON.stringify(socket)}`,
-  '[[buffer_pool]]', 'slot_size = "64KiB"', 'slots = 64', '[[buffer_pool]]', 'slot_size = "1MiB"', 'slots = 96',
-].join('\n')
 
 function python(command: Record<string, unknown>): Record<string, unknown> {
   const out = execFileSync('python3', [driver, JSON.stringify({ socket: socketPath, ...command })], { encoding: 'utf8', timeout: 120_000 })
