@@ -172,3 +172,22 @@ t.test('the Node API: batched reads and writes from this process agree with the 
   t.equal((await ring.wait(16)).length, 16)
   t.ok(Buffer.from(region.bytes).equals(back), 'the region holds the file')
 })
+
+const cc = spawnSync('cc', ['--version']).status === 0
+t.test('a C process through t3fs_usrbio.h: batched reads and reverse-order writes agree with the FileClient', { skip: cc ? false : 'no C compiler (cc) on this machine' }, async (t) => {
+  const exe = join(tmp, 'usrbio-c-driver')
+  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', exe, fileURLToPath(new URL('./usrbio-c-driver.c', import.meta.url))])
+  const data = randomBytes(5 * MiB + 777)
+  const h = await fs.create('/u-c')
+  await fs.write(h, data, 0)
+  await fs.close(h)
+  const out = join(tmp, 'c-region')
+  const r = JSON.parse(execFileSync(exe, [socketPath, '/u-c', String(data.length), out, '/u-c-copy'], { encoding: 'utf8', timeout: 120_000 })) as Record<string, number | string>
+  t.match(r, { reads: 6, bytes: data.length, writes: 21, written: data.length, failed: 0 })
+  t.ok(readFileSync(out).equals(data), 'the region holds the file')
+  t.ok((await readAll('/u-c-copy')).equals(data), 'the copy written from the region reads back byte for byte')
+  t.equal(r.full, -11, 'a full ring is -EAGAIN')
+  t.equal(r.range, -34, 'an I/O outside the region is -ERANGE')
+  t.equal(r.missing, -2, 'a missing file is -ENOENT')
+  t.match(String(r.missingError), /^ENOENT/)
+})
