@@ -7,6 +7,7 @@ import { native } from './addon.ts'
 
 interface ShmAddon {
   shmMap(path: string, writable: boolean): ArrayBuffer
+  shmCreateSealed(sizeBytes: number): { fd: number; buffer: ArrayBuffer }
 }
 
 /**
@@ -16,4 +17,13 @@ interface ShmAddon {
  */
 export function mapSharedFile(path: string, options: { writable?: boolean } = {}): ArrayBuffer {
   return (native() as unknown as ShmAddon).shmMap(path, options.writable ?? true)
+}
+
+/**
+ * Anonymous shared memory this process owns (a memfd) of `sizeBytes`, its size sealed so no other
+ * process can shrink it under this mapping; `fd` stays open until the caller closes it (another
+ * process of the same user maps the pages through /proc/<pid>/fd/<fd> meanwhile).
+ */
+export function createSealedSharedMemory(sizeBytes: number): { fd: number; buffer: ArrayBuffer } {
+  return (native() as unknown as ShmAddon).shmCreateSealed(sizeBytes)
 }

@@ -1,10 +1,10 @@
 /**
  * Files in /dev/shm shared with other processes (USRBIO regions and rings): create one of a given
  * size, map one (the whole file, MAP_SHARED, as an ArrayBuffer over the pages: no copy), remove
- * one. The mapping is native (native/src/shm.rs); it lives until the ArrayBuffer is collected.
+ * one; or make sealed shared memory this process owns and others map by path. The mapping is native (native/src/shm.rs); it lives until the ArrayBuffer is collected.
  */
 import { closeSync, ftruncateSync, openSync, unlinkSync } from 'node:fs'
-import { mapSharedFile as nativeMap } from '../native/shm.ts'
+import { createSealedSharedMemory, mapSharedFile as nativeMap } from '../native/shm.ts'
 import { T3fsError, toT3fsError } from './errors.ts'
 
 export function mapSharedFile(path: string, options: { writable?: boolean } = {}): ArrayBuffer {
@@ -36,5 +36,27 @@ export function removeSharedFile(path: string): void {
     unlinkSync(path)
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw toT3fsError(error)
+  }
+}
+
+/** Shared memory this process owns, its size sealed: others map `path` until `release()` closes it. */
+export interface SealedSharedMemory {
+  /** /proc/<pid>/fd/<fd>: another process of the same user opens and maps this while it is open. */
+  readonly path: string
+  readonly buffer: ArrayBuffer
+  /** Closes the descriptor (the mapping stays; processes that opened `path` keep theirs). */
+  release(): void
+}
+
+export function createSealedMemory(sizeBytes: number): SealedSharedMemory {
+  const { fd, buffer } = createSealedSharedMemory(sizeBytes)
+  let open = true
+  return {
+    path: `/proc/${process.pid}/fd/${fd}`,
+    buffer,
+    release() {
+      if (open) closeSync(fd)
+      open = false
+    },
   }
 }

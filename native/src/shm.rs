@@ -3,6 +3,10 @@
 //! over the mapping (no copy: what another process stores there is what JS reads, and the other
 //! way round); the mapping is unmapped when the ArrayBuffer is collected. The file descriptor is
 //! closed at once (a mapping keeps the file alive).
+//! `shmCreateSealed(bytes)` makes anonymous shared memory the server owns (memfd) whose size is
+//! sealed (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL), maps it, and returns { fd, buffer }: another
+//! process opens /proc/<pid>/fd/<fd> to map the same pages, and nobody can shrink them under the
+//! server's mapping (which would fault it with SIGBUS).
 
 use crate::napi::*;
 use crate::{js_fn, sys};
@@ -13,7 +17,17 @@ extern "C" {
     fn napi_create_external_arraybuffer(env: napi_env, data: *mut c_void, length: usize, finalize: napi_finalize,
                                         hint: *mut c_void, result: *mut napi_value) -> napi_status;
     fn lseek(fd: c_int, offset: i64, whence: c_int) -> i64;
+    fn ftruncate(fd: c_int, length: i64) -> c_int;
+    fn fcntl(fd: c_int, cmd: c_int, ...) -> c_int;
 }
+
+const SYS_MEMFD_CREATE: std::ffi::c_long = 319;
+const MFD_CLOEXEC: u32 = 1;
+const MFD_ALLOW_SEALING: u32 = 2;
+const F_ADD_SEALS: c_int = 1033;
+const F_SEAL_SEAL: c_int = 1;
+const F_SEAL_SHRINK: c_int = 2;
+const F_SEAL_GROW: c_int = 4;
 
 const PROT_READ: c_int = 1;
 const PROT_WRITE: c_int = 2;
@@ -64,6 +78,32 @@ fn shm_map(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
 }
 js_fn!(js_shm_map, shm_map);
 
+fn shm_create_sealed(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let [n] = args::<1>(env, info)?;
+    let size = get_u64(env, n, "sizeBytes")?;
+    if size == 0 || size > MAX_MAP_BYTES { return arg_error(format!("sizeBytes is {size}; accepted: 1 byte to 1 TiB")); }
+    let name = b"t3fs-usrbio\0";
+    let fd = unsafe { sys::syscall(SYS_MEMFD_CREATE, name.as_ptr(), MFD_CLOEXEC | MFD_ALLOW_SEALING) } as c_int;
+    if fd < 0 { return Err(errno_error("memfd_create")); }
+    let fail = |e: Error| -> Result<napi_value> { unsafe { sys::close(fd) }; Err(e) };
+    if unsafe { ftruncate(fd, size as i64) } < 0 { return fail(errno_error("ftruncate")); }
+    if unsafe { fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) } < 0 { return fail(errno_error("fcntl(F_ADD_SEALS)")); }
+    let addr = unsafe { sys::mmap(ptr::null_mut(), size as usize, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) };
+    if addr as isize == -1 { return fail(errno_error("mmap")); }
+    let mut ab = ptr::null_mut();
+    let status = unsafe { napi_create_external_arraybuffer(env, addr, size as usize, Some(unmap), size as usize as *mut c_void, &mut ab) };
+    if status != NAPI_OK {
+        unsafe { sys::munmap(addr, size as usize) };
+        return fail(Error::Coded { code: "ERR_NAPI", message: format!("napi_create_external_arraybuffer failed: status {status}") });
+    }
+    let out = object(env)?;
+    set(env, out, "fd", number(env, fd as f64)?)?;
+    set(env, out, "buffer", ab)?;
+    Ok(out)
+}
+js_fn!(js_shm_create_sealed, shm_create_sealed);
+
 pub fn register(env: napi_env, exports: napi_value) {
     export(env, exports, "shmMap", js_shm_map);
+    export(env, exports, "shmCreateSealed", js_shm_create_sealed);
 }

@@ -12,15 +12,14 @@
  *   const done = await ring.wait(16)                        // results landed in region.bytes
  *   await io.close()
  *
- * Region and ring files are created in /dev/shm, registered (the server maps them), then unlinked:
- * nothing is left behind when this process dies. One submitting and one reaping caller per ring.
+ * Regions and rings are shared memory the server makes (sizes sealed: no process can shrink them
+ * under the server) and this process maps by path; nothing is left behind when either side dies. One submitting and one reaping caller per ring.
  */
-import { randomBytes } from 'node:crypto'
 import { T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import { connectLocalSocket, type LocalConnection } from '../../../runtime/local-socket.ts'
-import { createSharedFile, mapSharedFile, removeSharedFile } from '../../../runtime/shared-memory.ts'
+import { mapSharedFile } from '../../../runtime/shared-memory.ts'
 import { constants } from 'node:os'
-import { checkEntries, defaultSocketPath, MAX_IO_BYTES, MAX_REGION_BYTES, OFF_CQ_HEAD, OFF_CQ_TAIL, OFF_SQ_HEAD, OFF_SQ_TAIL, OP_READ, OP_WRITE, ringBytes, RingView, SHM_DIR } from './layout.ts'
+import { checkEntries, defaultSocketPath, MAX_IO_BYTES, MAX_REGION_BYTES, OFF_CQ_HEAD, OFF_CQ_TAIL, OFF_SQ_HEAD, OFF_SQ_TAIL, OP_READ, OP_WRITE, RingView } from './layout.ts'
 
 export { defaultSocketPath }
 
@@ -142,8 +141,6 @@ export class UsrbioClient {
   private readonly rings = new Map<number, UsrbioRing>()
   private closed: T3fsError | null = null
   private conn!: LocalConnection
-  private readonly tag = `${process.pid}-${randomBytes(4).toString('hex')}`
-  private count = 0
 
   constructor(readonly socketPath: string) {}
 
@@ -191,17 +188,19 @@ export class UsrbioClient {
     })
   }
 
-  /** A new shared-memory region of `sizeBytes` (created, registered, then unlinked from /dev/shm). */
+  /** A new shared-memory region of `sizeBytes`: the server makes it (its size sealed), this process maps it. */
   async createRegion(sizeBytes: number): Promise<UsrbioRegion> {
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 1 || sizeBytes > MAX_REGION_BYTES) throw new T3fsError('ERR_USRBIO_RANGE', `region sizeBytes is ${sizeBytes}; accepted: 1 to ${MAX_REGION_BYTES}`, { sizeBytes })
-    const name = `t3fs-iov-${this.tag}-${++this.count}`
-    createSharedFile(`${SHM_DIR}/${name}`, sizeBytes)
-    try {
-      const bytes = new Uint8Array(mapSharedFile(`${SHM_DIR}/${name}`))
-      return { id: (await this.registerRegion(name)).region, name, bytes }
-    } finally {
-      removeSharedFile(`${SHM_DIR}/${name}`)
-    }
+    const r = await this.request({ op: 'create-region', sizeBytes })
+    const buffer = await this.mapServerMemory(r.path as string, r.region as number)
+    return { id: r.region as number, name: r.path as string, bytes: new Uint8Array(buffer) }
+  }
+
+  /** Maps memory the server made, then lets the server close its descriptor. */
+  private async mapServerMemory(path: string, object: number): Promise<ArrayBuffer> {
+    const buffer = mapSharedFile(path)
+    await this.request({ op: 'mapped', object })
+    return buffer
   }
 
   /** Registers an existing /dev/shm file (made by another library) as a region; the caller maps it itself. */
@@ -210,20 +209,14 @@ export class UsrbioClient {
     return { region: r.region as number, sizeBytes: r.sizeBytes as number }
   }
 
-  /** A new ring of `entries` SQEs and CQEs (a power of two up to 4096). */
+  /** A new ring of `entries` SQEs and CQEs (a power of two up to 4096), made by the server and mapped here. */
   async createRing(entries: number): Promise<UsrbioRing> {
     checkEntries(entries)
-    const name = `t3fs-ior-${this.tag}-${++this.count}`
-    createSharedFile(`${SHM_DIR}/${name}`, ringBytes(entries))
-    try {
-      const view = RingView.format(mapSharedFile(`${SHM_DIR}/${name}`), entries)
-      const r = await this.request({ op: 'register-ring', name })
-      const ring = new UsrbioRing(this, r.ring as number, name, view)
-      this.rings.set(ring.id, ring)
-      return ring
-    } finally {
-      removeSharedFile(`${SHM_DIR}/${name}`)
-    }
+    const r = await this.request({ op: 'create-ring', entries })
+    const view = new RingView(await this.mapServerMemory(r.path as string, r.ring as number))
+    const ring = new UsrbioRing(this, r.ring as number, r.path as string, view)
+    this.rings.set(ring.id, ring)
+    return ring
   }
 
   /** Opens a t3fs file through the server (ENOENT, EACCES, … as the FileClient says). */

@@ -12,7 +12,13 @@
  * when a client goes away. The cost is one small write per batch, not per I/O.
  *
  * Requests (client → server; `id` is echoed in the reply):
+ *   {id, op: "create-region", sizeBytes}        → {id, ok: true, region, sizeBytes, path}
+ *   {id, op: "create-ring", entries}            → {id, ok: true, ring, entries, path}
+ *       the server makes the memory (a memfd whose size is sealed, so no process can shrink it
+ *       under the server's mapping) and the client maps `path` (/proc/<server pid>/fd/<n>), then
+ *   {id, op: "mapped", object}                  → {id, ok: true}   (the server closes that fd)
  *   {id, op: "register-region", name}           → {id, ok: true, region, sizeBytes}
+ *       (memory the client made: /dev/shm/<name>; see the README for the truncation caveat)
  *   {id, op: "unregister-region", region}       → {id, ok: true}
  *   {id, op: "register-ring", name}             → {id, ok: true, ring, entries}
  *   {id, op: "open", path, write?, create?, trunc?} → {id, ok: true, fd, sizeBytes}
@@ -21,8 +27,12 @@
  * Failures: {id, ok: false, code, message}. Events (server → client): {ev: "cq", ring}.
  */
 import { T3fsError } from '../../../runtime/errors.ts'
+import { checkEntries, MAX_REGION_BYTES } from './layout.ts'
 
 export type UsrbioRequest =
+  | { id: number; op: 'create-region'; sizeBytes: number }
+  | { id: number; op: 'create-ring'; entries: number }
+  | { id: number; op: 'mapped'; object: number }
   | { id: number; op: 'register-region'; name: string }
   | { id: number; op: 'unregister-region'; region: number }
   | { id: number; op: 'register-ring'; name: string }
@@ -34,7 +44,7 @@ export type UsrbioReply =
   | { id: number; ok: true; [field: string]: unknown }
   | { id: number; ok: false; code: string; message: string }
 
-const OPS = ['register-region', 'unregister-region', 'register-ring', 'open', 'close', 'submit']
+const OPS = ['create-region', 'create-ring', 'mapped', 'register-region', 'unregister-region', 'register-ring', 'open', 'close', 'submit']
 
 const badRequest = (message: string): T3fsError => new T3fsError('ERR_USRBIO_REQUEST', message)
 
@@ -65,6 +75,15 @@ export function parseRequest(value: unknown): UsrbioRequest {
       break
     case 'unregister-region':
       uint(r, 'region')
+      break
+    case 'create-region':
+      if (typeof r.sizeBytes !== 'number' || !Number.isSafeInteger(r.sizeBytes) || r.sizeBytes < 1 || r.sizeBytes > MAX_REGION_BYTES) throw badRequest(`create-region: field sizeBytes is ${JSON.stringify(r.sizeBytes)}; accepted: an integer from 1 to ${MAX_REGION_BYTES}`)
+      break
+    case 'create-ring':
+      checkEntries(r.entries)
+      break
+    case 'mapped':
+      uint(r, 'object')
       break
     case 'open':
       if (typeof r.path !== 'string' || !r.path.startsWith('/')) throw badRequest(`open: field path is ${JSON.stringify(r.path)}; accepted: an absolute path in t3fs`)

@@ -13,8 +13,9 @@ import { constants } from 'node:os'
 import type { Outcome } from '../../../runtime/actor.ts'
 import { T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import type { FileClient, FileHandle } from '../file-client.ts'
-import { checkShmName, MAX_IO_BYTES, OFF_CQ_HEAD, OFF_CQ_TAIL, OFF_SQ_HEAD, OFF_SQ_TAIL, OP_READ, OP_WRITE, RingView, SHM_DIR, type Sqe } from './layout.ts'
+import { checkShmName, MAX_IO_BYTES, ringBytes, OFF_CQ_HEAD, OFF_CQ_TAIL, OFF_SQ_HEAD, OFF_SQ_TAIL, OP_READ, OP_WRITE, RingView, SHM_DIR, type Sqe } from './layout.ts'
 import type { UsrbioRequest } from './protocol.ts'
+import type { SealedSharedMemory } from '../../../runtime/shared-memory.ts'
 
 export interface UsrbioLimits {
   /** Regions one client may register at once. */
@@ -33,6 +34,8 @@ export interface SessionHost {
   readonly limits: UsrbioLimits
   /** Maps a /dev/shm file (throws an errno-coded T3fsError). */
   map(path: string): ArrayBuffer
+  /** Makes size-sealed shared memory the client maps by path (runtime/shared-memory.ts). */
+  createSealed(sizeBytes: number): SealedSharedMemory
   send(message: object): void
   /** Runs `work` off the handler and calls `then` with its outcome (the actor's pipeToSelf). */
   track<T>(work: Promise<T>, then: (outcome: Outcome<T>) => void): void
@@ -62,6 +65,8 @@ export function errnoOf(error: T3fsError): number {
 
 export class UsrbioSession {
   private readonly regions = new Map<number, { name: string; bytes: Uint8Array }>()
+  /** Server-made memory whose descriptor stays open until the client says it mapped it. */
+  private readonly unmapped = new Map<number, SealedSharedMemory>()
   private readonly rings = new Map<number, Ring>()
   private readonly files = new Map<number, OpenFile>()
   private nextId = 1
@@ -81,7 +86,18 @@ export class UsrbioSession {
     try {
       switch (req.op) {
         case 'register-region': return this.host.send({ id: req.id, ok: true, ...this.registerRegion(req.name) })
+        case 'create-region': return this.host.send({ id: req.id, ok: true, ...this.createRegion(req.sizeBytes) })
+        case 'create-ring': return this.host.send({ id: req.id, ok: true, ...this.createRing(req.entries) })
+        case 'mapped': {
+          const memory = this.unmapped.get(req.object)
+          if (memory === undefined) throw new T3fsError('ERR_USRBIO_REQUEST', `mapped: object ${req.object} is no region or ring this connection created and has not mapped yet`)
+          memory.release()
+          this.unmapped.delete(req.object)
+          return this.host.send({ id: req.id, ok: true })
+        }
         case 'unregister-region':
+          this.unmapped.get(req.region)?.release()
+          this.unmapped.delete(req.region)
           if (!this.regions.delete(req.region)) throw new T3fsError('ERR_USRBIO_REGION', `unregister-region: region ${req.region} is not registered on this connection`)
           return this.host.send({ id: req.id, ok: true })
         case 'register-ring': return this.host.send({ id: req.id, ok: true, ...this.registerRing(req.name) })
@@ -95,12 +111,42 @@ export class UsrbioSession {
 
   private registerRegion(name: string): { region: number; sizeBytes: number } {
     checkShmName('register-region: name', name)
-    if (this.regions.size >= this.host.limits.maxRegions) throw new T3fsError('ERR_USRBIO_LIMIT', `register-region: this connection has ${this.regions.size} regions, the most the server allows (max_regions)`)
+    const region = this.nextRegionId()
     const bytes = new Uint8Array(this.mapNamed('register-region', name))
-    const region = this.nextId++
-    if (region > 0xffff) throw new T3fsError('ERR_USRBIO_LIMIT', 'register-region: region ids ran out on this connection (65535); reconnect')
     this.regions.set(region, { name, bytes })
     return { region, sizeBytes: bytes.length }
+  }
+
+  private nextRegionId(): number {
+    if (this.regions.size >= this.host.limits.maxRegions) throw new T3fsError('ERR_USRBIO_LIMIT', `this connection has ${this.regions.size} regions, the most the server allows (max_regions)`)
+    if (this.nextId > 0xffff) throw new T3fsError('ERR_USRBIO_LIMIT', 'region ids ran out on this connection (65535); reconnect')
+    return this.nextId++
+  }
+
+  private createRegion(sizeBytes: number): { region: number; sizeBytes: number; path: string } {
+    const region = this.nextRegionId()
+    const memory = this.sealed('create-region', sizeBytes)
+    this.regions.set(region, { name: memory.path, bytes: new Uint8Array(memory.buffer) })
+    this.unmapped.set(region, memory)
+    return { region, sizeBytes, path: memory.path }
+  }
+
+  private createRing(entries: number): { ring: number; entries: number; path: string } {
+    if (this.rings.size >= this.host.limits.maxRings) throw new T3fsError('ERR_USRBIO_LIMIT', `create-ring: this connection has ${this.rings.size} rings, the most the server allows (max_rings)`)
+    const memory = this.sealed('create-ring', ringBytes(entries))
+    const ring: Ring = { id: this.nextId++, view: RingView.format(memory.buffer, entries), inFlight: 0 }
+    this.rings.set(ring.id, ring)
+    this.unmapped.set(ring.id, memory)
+    return { ring: ring.id, entries, path: memory.path }
+  }
+
+  private sealed(op: string, sizeBytes: number): SealedSharedMemory {
+    try {
+      return this.host.createSealed(sizeBytes)
+    } catch (error) {
+      const e = toT3fsError(error)
+      throw new T3fsError('ERR_USRBIO_REGION', `${op}: cannot make ${sizeBytes} bytes of shared memory: ${e.message}`, { sizeBytes, cause: e.code })
+    }
   }
 
   private registerRing(name: string): { ring: number; entries: number } {
@@ -221,6 +267,8 @@ export class UsrbioSession {
     this.closed = true
     for (const file of this.files.values()) this.host.track(this.host.fs.close(file.handle), () => {})
     this.files.clear()
+    for (const memory of this.unmapped.values()) memory.release()
+    this.unmapped.clear()
     this.regions.clear()
     this.rings.clear()
   }

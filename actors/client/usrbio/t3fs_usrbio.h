@@ -49,7 +49,7 @@ struct t3fs_cqe { uint32_t sq_index, reserved; int64_t result; uint64_t userdata
 _Static_assert(sizeof(struct t3fs_sqe) == 48, "SQE is 48 bytes");
 _Static_assert(sizeof(struct t3fs_cqe) == 24, "CQE is 24 bytes");
 
-struct t3fs_usrbio { int sock; int next_id; int count; char in[65536]; size_t in_len; char error[512]; };
+struct t3fs_usrbio { int sock; int next_id; char in[65536]; size_t in_len; char error[512]; };
 struct t3fs_region { uint16_t id; uint8_t *base; uint64_t size; };
 struct t3fs_ring { uint32_t id, entries; uint8_t *base; size_t size; struct t3fs_sqe *sq; struct t3fs_cqe *cq; };
 
@@ -131,26 +131,29 @@ static inline int t3fs_connect(struct t3fs_usrbio *io, const char *path) {
   return 0;
 }
 
-/* Creates /dev/shm/<name> of `size` bytes and maps it (the name is unlinked once registered). */
-static inline void *t3fs__shm(struct t3fs_usrbio *io, const char *kind, size_t size, char *name, size_t cap) {
-  snprintf(name, cap, "t3fs-%s-c%d-%d", kind, (int)getpid(), ++io->count);
-  char path[256]; snprintf(path, sizeof path, "/dev/shm/%s", name);
-  int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+/* Maps memory the server made (a size-sealed memfd at the reply's "path"), then lets it close its fd. */
+static inline void *t3fs__map_server(struct t3fs_usrbio *io, const char *reply, const char *object, size_t size) {
+  char path[128], body[128], ok[1024];
+  const char *p = strstr(reply, "\"path\":\"");
+  if (p == NULL) { errno = EPROTO; return NULL; }
+  snprintf(path, sizeof path, "%.*s", (int)strcspn(p + 8, "\""), p + 8);
+  int fd = open(path, O_RDWR | O_CLOEXEC);
   if (fd < 0) return NULL;
-  void *p = ftruncate(fd, (off_t)size) == 0 ? mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+  void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   close(fd);
-  if (p == MAP_FAILED) { unlink(path); return NULL; }
-  return p;
+  if (m == MAP_FAILED) return NULL;
+  snprintf(body, sizeof body, "{\"op\":\"mapped\",\"object\":%lld", t3fs__field(reply, object));
+  if (t3fs__request(io, body, ok, sizeof ok) < 0) { munmap(m, size); errno = EPROTO; return NULL; }
+  return m;
 }
 
 static inline int t3fs_region_create(struct t3fs_usrbio *io, uint64_t size, struct t3fs_region *out) {
-  char name[128], body[256], reply[1024], path[256];
-  void *p = t3fs__shm(io, "iov", (size_t)size, name, sizeof name);
-  if (p == NULL) return -errno;
-  snprintf(body, sizeof body, "{\"op\":\"register-region\",\"name\":\"%s\"", name);
+  char body[128], reply[1024];
+  snprintf(body, sizeof body, "{\"op\":\"create-region\",\"sizeBytes\":%llu", (unsigned long long)size);
   int r = t3fs__request(io, body, reply, sizeof reply);
-  snprintf(path, sizeof path, "/dev/shm/%s", name); unlink(path);
-  if (r < 0) { munmap(p, (size_t)size); return r; }
+  if (r < 0) return r;
+  void *p = t3fs__map_server(io, reply, "region", (size_t)size);
+  if (p == NULL) return -errno;
   out->id = (uint16_t)t3fs__field(reply, "region"); out->base = p; out->size = size;
   return 0;
 }
@@ -160,16 +163,13 @@ static inline int t3fs_ring_create(struct t3fs_usrbio *io, uint32_t entries, str
     snprintf(io->error, sizeof io->error, "ERR_USRBIO_RING: ring entries is %u; accepted: a power of two from 1 to %u", entries, T3FS_MAX_RING_ENTRIES);
     return -EINVAL;
   }
-  char name[128], body[256], reply[1024], path[256];
+  char body[128], reply[1024];
   size_t size = T3FS_HEADER_BYTES + (size_t)entries * (sizeof(struct t3fs_sqe) + sizeof(struct t3fs_cqe));
-  uint8_t *p = t3fs__shm(io, "ior", size, name, sizeof name);
-  if (p == NULL) return -errno;
-  uint32_t head[3] = { T3FS_RING_MAGIC, T3FS_RING_VERSION, entries };
-  memcpy(p, head, sizeof head);
-  snprintf(body, sizeof body, "{\"op\":\"register-ring\",\"name\":\"%s\"", name);
+  snprintf(body, sizeof body, "{\"op\":\"create-ring\",\"entries\":%u", entries);
   int r = t3fs__request(io, body, reply, sizeof reply);
-  snprintf(path, sizeof path, "/dev/shm/%s", name); unlink(path);
-  if (r < 0) { munmap(p, size); return r; }
+  if (r < 0) return r;
+  uint8_t *p = t3fs__map_server(io, reply, "ring", size);
+  if (p == NULL) return -errno;
   out->id = (uint32_t)t3fs__field(reply, "ring"); out->entries = entries; out->base = p; out->size = size;
   out->sq = (struct t3fs_sqe *)(p + T3FS_HEADER_BYTES);
   out->cq = (struct t3fs_cqe *)(p + T3FS_HEADER_BYTES + entries * sizeof(struct t3fs_sqe));

@@ -53,16 +53,6 @@ def ring_bytes(entries):
     return HEADER_BYTES + entries * (SQE_BYTES + CQE_BYTES)
 
 
-def _shm_create(name, size):
-    path = os.path.join(SHM_DIR, name)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.ftruncate(fd, size)
-        return mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
-    finally:
-        os.close(fd)
-
-
 class Region:
     def __init__(self, rid, name, mm):
         self.id, self.name, self.mm = rid, name, mm
@@ -146,8 +136,6 @@ class Client:
         self._pending = b""
         self._replies = {}
         self._next = 1
-        self._tag = f"{os.getpid()}-{os.urandom(4).hex()}"
-        self._count = 0
 
     def _send(self, msg):
         self.sock.sendall((json.dumps(msg) + "\n").encode())
@@ -184,18 +172,20 @@ class Client:
             raise UsrbioError(r.get("code", "EIO"), r.get("message", ""))
         return r
 
-    def _name(self, kind):
-        self._count += 1
-        return f"t3fs-{kind}-{self._tag}-{self._count}"
+    def _map_server_memory(self, path, obj, size):
+        """Maps memory the server made (a size-sealed memfd at /proc/<pid>/fd/<n>), then lets it close its fd."""
+        fd = os.open(path, os.O_RDWR)
+        try:
+            mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(fd)
+        self._request({"op": "mapped", "object": obj})
+        return mm
 
     def create_region(self, size):
-        name = self._name("iov")
-        mm = _shm_create(name, size)
-        try:
-            r = self._request({"op": "register-region", "name": name})
-        finally:
-            os.unlink(os.path.join(SHM_DIR, name))
-        return Region(r["region"], name, mm)
+        """A new region of `size` bytes; region.buf is a writable memoryview over it."""
+        r = self._request({"op": "create-region", "sizeBytes": size})
+        return Region(r["region"], r["path"], self._map_server_memory(r["path"], r["region"], size))
 
     def register_region(self, name):
         """Registers an existing /dev/shm file; returns the server's {region, sizeBytes}."""
@@ -204,14 +194,8 @@ class Client:
     def create_ring(self, entries):
         if entries < 1 or entries > MAX_RING_ENTRIES or entries & (entries - 1):
             raise UsrbioError("ERR_USRBIO_RING", f"ring entries is {entries}; accepted: a power of two from 1 to {MAX_RING_ENTRIES}")
-        name = self._name("ior")
-        mm = _shm_create(name, ring_bytes(entries))
-        struct.pack_into("<III", mm, 0, RING_MAGIC, RING_VERSION, entries)
-        try:
-            r = self._request({"op": "register-ring", "name": name})
-        finally:
-            os.unlink(os.path.join(SHM_DIR, name))
-        return Ring(self, r["ring"], name, mm, entries)
+        r = self._request({"op": "create-ring", "entries": entries})
+        return Ring(self, r["ring"], r["path"], self._map_server_memory(r["path"], r["ring"], ring_bytes(entries)), entries)
 
     def open(self, path, write=False, create=False, trunc=False):
         r = self._request({"op": "open", "path": path, "write": write, "create": create, "trunc": trunc})

@@ -26,7 +26,7 @@ import { defineActor, type ActorContext, type ActorRef, type Message } from '../
 import { invalidOption, T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import { listenLocalSocket, type LocalConnection, type LocalSocketServer } from '../../../runtime/local-socket.ts'
 import { registryAddress, type RegistryMsg } from '../../../runtime/registry.ts'
-import { mapSharedFile } from '../../../runtime/shared-memory.ts'
+import { createSealedMemory, mapSharedFile } from '../../../runtime/shared-memory.ts'
 import type { MgmtdMsg } from '../../mgmtd/protocol.ts'
 import type { MetaMsg } from '../../meta/index.ts'
 import { createFileClient } from '../file-client-actor.ts'
@@ -145,6 +145,7 @@ export const usrbioActor = defineActor<State, UsrbioMsg, UsrbioParams>({
     const host = (conn: LocalConnection): SessionHost => ({
       fs, limits: p.limits, inFlight,
       map: (path) => mapSharedFile(path),
+      createSealed: (sizeBytes) => createSealedMemory(sizeBytes),
       send: (m) => conn.send(m),
       track: (work, then) => ctx.pipeToSelf(work, (outcome) => ({ type: 'continue', run: () => then(outcome) })),
       wakeAll: () => { if (inFlight.count < p.limits.maxInFlight) for (const s of sessions.values()) s.resume() },

@@ -65,6 +65,17 @@ elif c["cmd"] == "errors":
     code("write-on-read-fd", lambda: ring.prep_write(region, 0, f, 0, 100))
     code("missing-file", lambda: io.open("/no/such/file"))
     code("bad-ring-entries", lambda: io.create_ring(3))
+    code("zero-region", lambda: io.create_region(0))
+    r = io._request({"op": "create-region", "sizeBytes": 1 << 16})
+    fd = os.open(r["path"], os.O_RDWR)
+    try:
+        os.ftruncate(fd, 0)
+        codes["shrink"] = "shrunk"
+    except OSError as e:
+        codes["shrink"] = e.errno
+    os.close(fd)
+    io._request({"op": "mapped", "object": r["region"]})
+    code("mapped-twice", lambda: io._request({"op": "mapped", "object": r["region"]}))
     for i in range(4):
         ring.prep_read(region, 0, f, 0, 10)
     code("ring-full", lambda: ring.prep_read(region, 0, f, 0, 10))

@@ -105,6 +105,10 @@ t.test('bad inputs give coded errors; bad SQEs complete with -errno and the ring
   t.equal(codes['missing-file'][0], 'ENOENT')
   t.equal(codes['bad-ring-entries'][0], 'ERR_USRBIO_RING')
   t.equal(codes['ring-full'][0], 'ERR_USRBIO_RING_FULL')
+  t.equal(codes['zero-region'][0], 'ERR_USRBIO_REQUEST')
+  t.match(codes['zero-region'][1], /sizeBytes is 0; accepted: an integer from 1/)
+  t.equal(codes.shrink, 1, 'a region the server made cannot be shrunk by the client (EPERM: its size is sealed)')
+  t.equal(codes['mapped-twice'][0], 'ERR_USRBIO_REQUEST')
   t.same(codes['after-full'], [10, 10, 10, 10], 'the full ring drains once submitted')
 
   // The server checks what a client library might not: SQEs written straight into the ring.
@@ -171,6 +175,9 @@ t.test('the Node API: batched reads and writes from this process agree with the 
   ring.submit()
   t.equal((await ring.wait(16)).length, 16)
   t.ok(Buffer.from(region.bytes).equals(back), 'the region holds the file')
+  const more = []
+  for (let i = 1; i < 64; i++) more.push(await io.createRegion(4096))
+  await t.rejects(io.createRegion(4096), { code: 'ERR_USRBIO_LIMIT', message: /64 regions, the most the server allows \(max_regions\)/ })
 })
 
 const cc = spawnSync('cc', ['--version']).status === 0
