@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url'
 import type { FileClient } from '../../../actors/client/file-client.ts'
 import { connectUsrbio } from '../../../actors/client/usrbio/client.ts'
 import { OFF_SQ_TAIL, RingView } from '../../../actors/client/usrbio/layout.ts'
+import { createSharedFile, mapSharedFile, removeSharedFile } from '../../../runtime/shared-memory.ts'
 import type { UsrbioMsg, UsrbioStatus } from '../../../actors/client/usrbio/usrbio-actor.ts'
 import { startProcessFs, type ProcessFs } from './process-fs.ts'
 import { usrbioActorToml } from './usrbio-toml.ts'
@@ -175,8 +176,20 @@ t.test('the Node API: batched reads and writes from this process agree with the 
   ring.submit()
   t.equal((await ring.wait(16)).length, 16)
   t.ok(Buffer.from(region.bytes).equals(back), 'the region holds the file')
+  // Memory made elsewhere (3FS's iovwrap): a /dev/shm file of this process, registered by name.
+  const own = `t3fs-test-own-${process.pid}`
+  createSharedFile(`/dev/shm/${own}`, 2 * MiB)
+  t.teardown(() => removeSharedFile(`/dev/shm/${own}`))
+  const ownBytes = new Uint8Array(mapSharedFile(`/dev/shm/${own}`))
+  const reg = await io.registerRegion(own)
+  t.equal(reg.sizeBytes, 2 * MiB)
+  ring.prepRead({ id: reg.region, name: own, bytes: ownBytes }, 100, r, 3 * MiB, MiB, 99)
+  ring.submit()
+  t.same((await ring.wait(1)).map((c) => c.result), [MiB])
+  t.ok(Buffer.from(ownBytes.subarray(100, 100 + MiB)).equals(back.subarray(3 * MiB, 4 * MiB)), 'a registered region of the client\'s own gets the bytes')
+  await t.rejects(io.registerRegion('t3fs no spaces'), { code: 'ERR_USRBIO_NAME' })
   const more = []
-  for (let i = 1; i < 64; i++) more.push(await io.createRegion(4096))
+  for (let i = 2; i < 64; i++) more.push(await io.createRegion(4096))
   await t.rejects(io.createRegion(4096), { code: 'ERR_USRBIO_LIMIT', message: /64 regions, the most the server allows \(max_regions\)/ })
 })
 
