@@ -19,6 +19,7 @@
  *   max_open_files = 1024   # files per connection
  *   max_in_flight = 256     # I/Os (SQEs) in flight over all connections
  *   max_in_flight_ios = 128 # the FileClient's chunk I/Os in flight
+ *   io_buffers = 64         # the FileClient's chunk-sized pool buffers (the pool must have them)
  *
  * The node needs a buffer pool whose largest slot holds a chunk (the FileClient's I/O buffers).
  */
@@ -48,6 +49,7 @@ export interface UsrbioParams {
   max_open_files?: number
   max_in_flight?: number
   max_in_flight_ios?: number
+  io_buffers?: number
 }
 
 export type UsrbioMsg =
@@ -73,8 +75,8 @@ function positive(params: UsrbioParams, field: keyof UsrbioParams, fallback: num
   return v
 }
 
-export function resolveUsrbioParams(params: UsrbioParams, ownNode: number): { socketPath: string; mgmtdNode: number; metaNodes: number[]; maxClients: number; limits: UsrbioLimits; maxInFlightIos: number } {
-  const known = ['socket_path', 'mgmtd_node', 'meta_nodes', 'max_clients', 'max_regions', 'max_rings', 'max_open_files', 'max_in_flight', 'max_in_flight_ios']
+export function resolveUsrbioParams(params: UsrbioParams, ownNode: number): { socketPath: string; mgmtdNode: number; metaNodes: number[]; maxClients: number; limits: UsrbioLimits; maxInFlightIos: number; ioBuffers: number } {
+  const known = ['socket_path', 'mgmtd_node', 'meta_nodes', 'max_clients', 'max_regions', 'max_rings', 'max_open_files', 'max_in_flight', 'max_in_flight_ios', 'io_buffers']
   for (const key of Object.keys(params)) if (!known.includes(key)) throw invalidOption(`usrbio.${key}`, (params as Record<string, unknown>)[key], `one of ${known.join(', ')}`)
   const socketPath = params.socket_path ?? defaultSocketPath
   if (typeof socketPath !== 'string' || !socketPath.startsWith('/') || socketPath.length > 100) throw invalidOption('usrbio.socket_path', socketPath, 'an absolute path of at most 100 bytes (a unix socket path)')
@@ -92,6 +94,7 @@ export function resolveUsrbioParams(params: UsrbioParams, ownNode: number): { so
       maxInFlight: positive(params, 'max_in_flight', 256, 65_536),
     },
     maxInFlightIos: positive(params, 'max_in_flight_ios', 128, 4096),
+    ioBuffers: positive(params, 'io_buffers', 64, 4096),
   }
 }
 
@@ -130,7 +133,7 @@ export const usrbioActor = defineActor<State, UsrbioMsg, UsrbioParams>({
   async init(ctx, params) {
     const p = resolveUsrbioParams(params ?? {}, ctx.self.address.node)
     const { mgmtd, meta } = await findServices(ctx, p.mgmtdNode, p.metaNodes)
-    const fs = await createFileClient(ctx as unknown as ActorContext<Message>, { mgmtd: [mgmtd], meta, description: `usrbio on node ${ctx.self.address.node}`, maxInFlightIos: p.maxInFlightIos })
+    const fs = await createFileClient(ctx as unknown as ActorContext<Message>, { mgmtd: [mgmtd], meta, description: `usrbio on node ${ctx.self.address.node}`, maxInFlightIos: p.maxInFlightIos, ioBuffers: p.ioBuffers })
     const self = ctx.self
     const server = await listenLocalSocket(p.socketPath, {
       onOpen: (conn) => self.tell({ type: 'open', conn }),
