@@ -19,7 +19,7 @@ import { T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import { connectLocalSocket, type LocalConnection } from '../../../runtime/local-socket.ts'
 import { mapSharedFile } from '../../../runtime/shared-memory.ts'
 import { constants } from 'node:os'
-import { checkEntries, defaultSocketPath, MAX_IO_BYTES, MAX_REGION_BYTES, OFF_CQ_HEAD, OFF_CQ_TAIL, OFF_SQ_HEAD, OFF_SQ_TAIL, OP_READ, OP_WRITE, RingView } from './layout.ts'
+import { checkEntries, defaultSocketPath, MAX_IO_BYTES, MAX_REGION_BYTES, OFF_CQ_HEAD, OFF_CQ_TAIL, OFF_CQ_WAITING, OFF_CQ_WAKE_MIN, OFF_SQ_HEAD, OFF_SQ_NEED_WAKE, OFF_SQ_TAIL, OP_READ, OP_WRITE, RingView } from './layout.ts'
 
 export { defaultSocketPath }
 
@@ -48,6 +48,8 @@ export interface UsrbioCompletion {
   readonly error: T3fsError | null
 }
 
+/** A waiting ring looks at its CQ this often even without a wake-up (a safety net, not the path). */
+const recheckMs = 100
 const errnoNames = new Map(Object.entries(constants.errno).map(([name, n]) => [n as number, name]))
 
 export class UsrbioRing {
@@ -88,8 +90,12 @@ export class UsrbioRing {
     return tail
   }
 
-  /** Rings the doorbell: the server takes the queued SQEs. */
+  /** Hands the queued SQEs to the server: rings the doorbell when the server is idle (sqNeedWake), else it takes them as its I/Os complete. */
   submit(): void {
+    if (this.view.load(OFF_SQ_NEED_WAKE) === 1 && this.queued > 0) this.ring()
+  }
+
+  private ring(): void {
     this.client.send({ op: 'submit', ring: this.id })
   }
 
@@ -104,8 +110,12 @@ export class UsrbioRing {
       this.client.checkOpen()
       const left = deadline - Date.now()
       if (left <= 0) throw new T3fsError('ERR_USRBIO_TIMEOUT', `ring ${this.name}: ${out.length} of ${minResults} completions within ${timeoutMs} ms`, { got: out.length, minResults })
+      // Say we wait, then look once more: a CQE stored before the flag was seen is reaped here.
+      this.view.store(OFF_CQ_WAKE_MIN, minResults - out.length)
+      this.view.store(OFF_CQ_WAITING, 1)
+      if (this.view.load(OFF_CQ_TAIL) !== this.view.load(OFF_CQ_HEAD)) continue
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left)
+        const timer = setTimeout(resolve, Math.min(left, recheckMs))
         this.waiters.push(() => { clearTimeout(timer); resolve() })
       })
     }
@@ -124,7 +134,7 @@ export class UsrbioRing {
     }
     v.store(OFF_CQ_HEAD, head)
     // The server stops taking SQEs while the CQ is full: tell it there is room again.
-    if (this.queued > 0) this.submit()
+    if (this.queued > 0) this.ring()
   }
 
   /** @internal the server filled CQEs. */

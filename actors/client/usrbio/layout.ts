@@ -14,6 +14,13 @@
  *   offset 128  u32 sqHead   written by the server: SQEs before it were taken (their slots are free)
  *   offset 192  u32 cqTail   written by the server: CQEs [cqHead, cqTail) are ready
  *   offset 256  u32 cqHead   written by the client: CQEs before it were reaped
+ *   offset 320  u32 cqWaiting   the client sets 1 before it blocks for completions; the server
+ *                               clears it and sends a wake-up ({"ev":"cq"}) only when it was set
+ *   offset 448  u32 cqWakeMin   with cqWaiting: wake the client once this many CQEs are ready
+ *                               (0 or 1: at the first; 3FS's min_results, kept by the server)
+ *   offset 384  u32 sqNeedWake  the server sets 1 when it has nothing in flight and the SQ is
+ *                               empty; a client rings the doorbell (`submit`) only when it is set
+ *                               (otherwise the server takes new SQEs as its I/Os complete)
  *   offset 512  SQE × entries (48 bytes each), then CQE × entries (24 bytes each)
  *
  *   SQE: u8 op (1 read, 2 write), u8 flags (0), u16 region, u32 fd, u64 bufOffset, u64 fileOffset,
@@ -23,7 +30,10 @@
  *
  * Indexes are free-running u32 counters (slot = index & (entries - 1)); each counter has one
  * writer, on its own cache line. A writer fills the entry first and then stores the counter
- * (x86-64 keeps stores in order; JS uses Atomics.store). The server takes an SQE only while the CQ
+ * (x86-64 keeps stores in order; JS uses Atomics.store). The two flags need a store then a load
+ * to stay in order on both sides (JS Atomics and C __ATOMIC_SEQ_CST give that; a binding without
+ * a fence, like the Python one, also re-checks every few milliseconds while it waits, so a missed
+ * flag costs latency, never a hang). The server takes an SQE only while the CQ
  * has room for its completion, so neither ring overflows; a client that has `entries` SQEs not yet
  * taken gets ERR_USRBIO_RING_FULL.
  */
@@ -46,6 +56,9 @@ export const OFF_SQ_TAIL = 64
 export const OFF_SQ_HEAD = 128
 export const OFF_CQ_TAIL = 192
 export const OFF_CQ_HEAD = 256
+export const OFF_CQ_WAITING = 320
+export const OFF_SQ_NEED_WAKE = 384
+export const OFF_CQ_WAKE_MIN = 448
 
 export const OP_READ = 1
 export const OP_WRITE = 2
@@ -108,6 +121,7 @@ export class RingView {
     const view = new DataView(buffer)
     new Uint8Array(buffer, 0, HEADER_BYTES).fill(0)
     view.setUint32(OFF_ENTRIES, entries, true)
+    view.setUint32(OFF_SQ_NEED_WAKE, 1, true) // idle: the first submit rings
     view.setUint32(OFF_VERSION, RING_VERSION, true)
     view.setUint32(OFF_MAGIC, RING_MAGIC, true)
     return new RingView(buffer)

@@ -13,7 +13,7 @@ import { constants } from 'node:os'
 import type { Outcome } from '../../../runtime/actor.ts'
 import { T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import type { FileClient, FileHandle } from '../file-client.ts'
-import { checkShmName, MAX_IO_BYTES, ringBytes, OFF_CQ_HEAD, OFF_CQ_TAIL, OFF_SQ_HEAD, OFF_SQ_TAIL, OP_READ, OP_WRITE, RingView, SHM_DIR, type Sqe } from './layout.ts'
+import { checkShmName, MAX_IO_BYTES, ringBytes, OFF_CQ_HEAD, OFF_CQ_TAIL, OFF_CQ_WAITING, OFF_CQ_WAKE_MIN, OFF_SQ_HEAD, OFF_SQ_NEED_WAKE, OFF_SQ_TAIL, OP_READ, OP_WRITE, RingView, SHM_DIR, type Sqe } from './layout.ts'
 import type { UsrbioRequest } from './protocol.ts'
 import type { SealedSharedMemory } from '../../../runtime/shared-memory.ts'
 
@@ -193,23 +193,35 @@ export class UsrbioSession {
     this.host.track(this.host.fs.close(file.handle), (o) => (o.ok ? this.host.send({ id, ok: true }) : fail(o.error)))
   }
 
-  /** Takes SQEs while the CQ and the server have room, and starts their I/O. */
+  /**
+   * Takes SQEs while the CQ and the server have room, and starts their I/O. With nothing in flight
+   * and the SQ empty it raises sqNeedWake (then looks once more, so an SQE stored meanwhile is not
+   * left waiting for a doorbell the client saw no reason to ring).
+   */
   submit(ringId: number): void {
     const ring = this.rings.get(ringId)
     if (ring === undefined || this.closed) return
     const v = ring.view
-    let head = v.load(OFF_SQ_HEAD)
-    const tail = v.load(OFF_SQ_TAIL)
-    const cqUsed = (v.load(OFF_CQ_TAIL) - v.load(OFF_CQ_HEAD)) >>> 0
-    let room = Math.min(v.entries - cqUsed - ring.inFlight, (tail - head) >>> 0)
-    while (room-- > 0 && this.host.inFlight.count < this.host.limits.maxInFlight) {
-      const index = head
-      const sqe = v.readSqe(index)
-      head = (head + 1) >>> 0
-      v.store(OFF_SQ_HEAD, head)
-      ring.inFlight++
-      this.host.inFlight.count++
-      this.start(ring, index, sqe)
+    for (;;) {
+      v.store(OFF_SQ_NEED_WAKE, 0)
+      let head = v.load(OFF_SQ_HEAD)
+      const tail = v.load(OFF_SQ_TAIL)
+      const cqUsed = (v.load(OFF_CQ_TAIL) - v.load(OFF_CQ_HEAD)) >>> 0
+      const queued = (tail - head) >>> 0
+      let room = Math.min(v.entries - cqUsed - ring.inFlight, queued)
+      while (room-- > 0 && this.host.inFlight.count < this.host.limits.maxInFlight) {
+        const index = head
+        const sqe = v.readSqe(index)
+        head = (head + 1) >>> 0
+        v.store(OFF_SQ_HEAD, head)
+        ring.inFlight++
+        this.host.inFlight.count++
+        this.start(ring, index, sqe)
+      }
+      // In flight: its completions drain the ring again. Stopped for room: the client's reap rings.
+      if (ring.inFlight > 0 || head !== tail) return
+      v.store(OFF_SQ_NEED_WAKE, 1)
+      if (v.load(OFF_SQ_TAIL) === head) return
     }
   }
 
@@ -244,8 +256,10 @@ export class UsrbioSession {
     const tail = v.load(OFF_CQ_TAIL)
     v.writeCqe(tail, { sqIndex: index, result, userdata: sqe.userdata })
     v.store(OFF_CQ_TAIL, (tail + 1) >>> 0)
-    // One wake-up per ring per tick, however many CQEs this tick filled.
-    if (!this.wakePending.has(ring.id)) {
+    // A wake-up only for a client that said it waits, and one per ring per tick at most.
+    const ready = (tail + 1 - v.load(OFF_CQ_HEAD)) >>> 0
+    if (v.load(OFF_CQ_WAITING) === 1 && ready >= v.load(OFF_CQ_WAKE_MIN) && !this.wakePending.has(ring.id)) {
+      v.store(OFF_CQ_WAITING, 0)
       this.wakePending.add(ring.id)
       queueMicrotask(() => {
         this.wakePending.delete(ring.id)

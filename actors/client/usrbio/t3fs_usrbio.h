@@ -39,6 +39,9 @@
 #define T3FS_OFF_SQ_HEAD 128u
 #define T3FS_OFF_CQ_TAIL 192u
 #define T3FS_OFF_CQ_HEAD 256u
+#define T3FS_OFF_CQ_WAITING 320u
+#define T3FS_OFF_SQ_NEED_WAKE 384u
+#define T3FS_OFF_CQ_WAKE_MIN 448u
 #define T3FS_OP_READ 1
 #define T3FS_OP_WRITE 2
 #define T3FS_MAX_RING_ENTRIES 4096u
@@ -198,7 +201,7 @@ static inline long t3fs_prep(struct t3fs_ring *q, int op, const struct t3fs_regi
   if (tail - __atomic_load_n(t3fs__word(q, T3FS_OFF_SQ_HEAD), __ATOMIC_ACQUIRE) >= q->entries) return -EAGAIN;
   struct t3fs_sqe s = { (uint8_t)op, 0, r->id, (uint32_t)fd, buf_offset, file_offset, length, userdata, 0 };
   q->sq[tail & (q->entries - 1)] = s;
-  __atomic_store_n(t3fs__word(q, T3FS_OFF_SQ_TAIL), tail + 1, __ATOMIC_RELEASE);
+  __atomic_store_n(t3fs__word(q, T3FS_OFF_SQ_TAIL), tail + 1, __ATOMIC_SEQ_CST);
   return (long)tail;
 }
 static inline long t3fs_prep_read(struct t3fs_ring *q, const struct t3fs_region *r, uint64_t buf_offset, int fd, uint64_t file_offset, uint64_t length, uint64_t userdata) {
@@ -208,26 +211,39 @@ static inline long t3fs_prep_write(struct t3fs_ring *q, const struct t3fs_region
   return t3fs_prep(q, T3FS_OP_WRITE, r, buf_offset, fd, file_offset, length, userdata);
 }
 
-static inline int t3fs_submit(struct t3fs_usrbio *io, const struct t3fs_ring *q) {
+static inline int t3fs__ring(struct t3fs_usrbio *io, const struct t3fs_ring *q) {
   char line[64];
   snprintf(line, sizeof line, "{\"op\":\"submit\",\"ring\":%u}\n", q->id);
   return t3fs__send(io, line);
 }
 
+/* Hands queued SQEs to the server: rings the doorbell only when it is idle (sqNeedWake). */
+static inline int t3fs_submit(struct t3fs_usrbio *io, const struct t3fs_ring *q) {
+  uint32_t tail = __atomic_load_n(t3fs__word(q, T3FS_OFF_SQ_TAIL), __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(t3fs__word(q, T3FS_OFF_SQ_NEED_WAKE), __ATOMIC_SEQ_CST) == 1 && tail != __atomic_load_n(t3fs__word(q, T3FS_OFF_SQ_HEAD), __ATOMIC_SEQ_CST)) return t3fs__ring(io, q);
+  return 0;
+}
+
 /* Reaps up to `max` CQEs into `out`, waiting until at least `min` arrived; returns how many, or -ETIMEDOUT. */
 static inline int t3fs_wait(struct t3fs_usrbio *io, struct t3fs_ring *q, struct t3fs_cqe *out, int max, int min, int timeout_ms) {
-  int got = 0;
+  int got = 0, waited_ms = 0;
   char line[1024];
   for (;;) {
     uint32_t head = *t3fs__word(q, T3FS_OFF_CQ_HEAD), tail = __atomic_load_n(t3fs__word(q, T3FS_OFF_CQ_TAIL), __ATOMIC_ACQUIRE);
+    int before = got;
     while (head != tail && got < max) out[got++] = q->cq[head++ & (q->entries - 1)];
-    __atomic_store_n(t3fs__word(q, T3FS_OFF_CQ_HEAD), head, __ATOMIC_RELEASE);
+    __atomic_store_n(t3fs__word(q, T3FS_OFF_CQ_HEAD), head, __ATOMIC_SEQ_CST);
     /* The server pauses while the CQ is full: tell it there is room. */
-    if (*t3fs__word(q, T3FS_OFF_SQ_TAIL) != __atomic_load_n(t3fs__word(q, T3FS_OFF_SQ_HEAD), __ATOMIC_ACQUIRE)) t3fs_submit(io, q);
+    if (got > before && *t3fs__word(q, T3FS_OFF_SQ_TAIL) != __atomic_load_n(t3fs__word(q, T3FS_OFF_SQ_HEAD), __ATOMIC_SEQ_CST)) t3fs__ring(io, q);
     if (got >= min || got == max) return got;
-    int r = t3fs__line(io, line, sizeof line, timeout_ms);
+    /* Say we wait, then look once more: a CQE stored before the server saw the flag is reaped now. */
+    __atomic_store_n(t3fs__word(q, T3FS_OFF_CQ_WAKE_MIN), (uint32_t)(min - got), __ATOMIC_SEQ_CST);
+    __atomic_store_n(t3fs__word(q, T3FS_OFF_CQ_WAITING), 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(t3fs__word(q, T3FS_OFF_CQ_TAIL), __ATOMIC_SEQ_CST) != head) continue;
+    if (timeout_ms >= 0 && waited_ms >= timeout_ms) return -ETIMEDOUT;
+    int r = t3fs__line(io, line, sizeof line, 100);
     if (r < 0) return r;
-    if (r == 0) return -ETIMEDOUT;
+    if (r == 0) waited_ms += 100;
   }
 }
 

@@ -31,6 +31,9 @@ SQE_BYTES = 48
 CQE_BYTES = 24
 OFF_MAGIC, OFF_VERSION, OFF_ENTRIES = 0, 4, 8
 OFF_SQ_TAIL, OFF_SQ_HEAD, OFF_CQ_TAIL, OFF_CQ_HEAD = 64, 128, 192, 256
+OFF_CQ_WAITING, OFF_SQ_NEED_WAKE, OFF_CQ_WAKE_MIN = 320, 384, 448
+# Python stores have no fence: a flag seen late is covered by re-checking this often while waiting.
+RECHECK_SECONDS = 0.01
 OP_READ, OP_WRITE = 1, 2
 MAX_RING_ENTRIES = 4096
 MAX_IO_BYTES = 1 << 30
@@ -99,6 +102,11 @@ class Ring:
         return tail
 
     def submit(self):
+        """Hands queued SQEs to the server: rings the doorbell only when it is idle (sqNeedWake)."""
+        if self._get(OFF_SQ_NEED_WAKE) == 1 and self.queued() > 0:
+            self._ring()
+
+    def _ring(self):
         self.client._send({"op": "submit", "ring": self.id})
 
     def _reap(self, out):
@@ -110,7 +118,7 @@ class Ring:
             head = (head + 1) & 0xFFFFFFFF
         self._set(OFF_CQ_HEAD, head)
         if self.queued() > 0:
-            self.submit()  # the server pauses while the CQ is full
+            self._ring()  # the server pauses while the CQ is full
 
     def wait(self, min_results=1, timeout=60.0):
         out = []
@@ -122,7 +130,12 @@ class Ring:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise UsrbioError("ERR_USRBIO_TIMEOUT", f"ring {self.name}: {len(out)} of {min_results} completions within {timeout} s")
-            self.client._pump(left)
+            self._set(OFF_CQ_WAKE_MIN, min_results - len(out))
+            self._set(OFF_CQ_WAITING, 1)
+            if self._get(OFF_CQ_TAIL) != self._get(OFF_CQ_HEAD):
+                continue
+            if not self.client._pump(min(left, RECHECK_SECONDS)) and self.queued() > 0:
+                self._ring()  # nothing for a while and SQEs not taken: the idle flag may have been missed
 
 
 class Client:
@@ -146,7 +159,7 @@ class Client:
         try:
             data = self.sock.recv(65536)
         except socket.timeout:
-            return
+            return False
         if not data:
             raise UsrbioError("ERR_USRBIO_DISCONNECTED", f"the usrbio server at {self.socket_path} closed the connection")
         self._pending += data
@@ -155,6 +168,7 @@ class Client:
             m = json.loads(line)
             if "id" in m and m["id"] is not None:
                 self._replies[m["id"]] = m
+        return True
 
     def _request(self, msg, timeout=30.0):
         rid = self._next
