@@ -8,6 +8,7 @@ import { native } from './addon.ts'
 interface ShmAddon {
   shmMap(path: string, writable: boolean): ArrayBuffer
   shmCreateSealed(sizeBytes: number): { fd: number; buffer: ArrayBuffer }
+  shmClose(fd: number): void
 }
 
 /**
@@ -26,4 +27,9 @@ export function mapSharedFile(path: string, options: { writable?: boolean } = {}
  */
 export function createSealedSharedMemory(sizeBytes: number): { fd: number; buffer: ArrayBuffer } {
   return (native() as unknown as ShmAddon).shmCreateSealed(sizeBytes)
+}
+
+/** Closes a descriptor createSealedSharedMemory returned. */
+export function closeSealedSharedMemory(fd: number): void {
+  ;(native() as unknown as ShmAddon).shmClose(fd)
 }

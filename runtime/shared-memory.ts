@@ -4,7 +4,7 @@
  * one; or make sealed shared memory this process owns and others map by path. The mapping is native (native/src/shm.rs); it lives until the ArrayBuffer is collected.
  */
 import { closeSync, ftruncateSync, openSync, unlinkSync } from 'node:fs'
-import { createSealedSharedMemory, mapSharedFile as nativeMap } from '../native/shm.ts'
+import { closeSealedSharedMemory, createSealedSharedMemory, mapSharedFile as nativeMap } from '../native/shm.ts'
 import { T3fsError, toT3fsError } from './errors.ts'
 
 export function mapSharedFile(path: string, options: { writable?: boolean } = {}): ArrayBuffer {
@@ -55,7 +55,7 @@ export function createSealedMemory(sizeBytes: number): SealedSharedMemory {
     path: `/proc/${process.pid}/fd/${fd}`,
     buffer,
     release() {
-      if (open) closeSync(fd)
+      if (open) closeSealedSharedMemory(fd)
       open = false
     },
   }

@@ -103,7 +103,17 @@ fn shm_create_sealed(env: napi_env, info: napi_callback_info) -> Result<napi_val
 }
 js_fn!(js_shm_create_sealed, shm_create_sealed);
 
+/// Closes a descriptor shmCreateSealed returned (Node's fs would warn: it did not open it).
+fn shm_close(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let [f] = args::<1>(env, info)?;
+    let fd = get_i32(env, f, "fd")?;
+    if unsafe { sys::close(fd) } < 0 { return Err(errno_error("close")); }
+    Ok(undefined(env))
+}
+js_fn!(js_shm_close, shm_close);
+
 pub fn register(env: napi_env, exports: napi_value) {
+    export(env, exports, "shmClose", js_shm_close);
     export(env, exports, "shmMap", js_shm_map);
     export(env, exports, "shmCreateSealed", js_shm_create_sealed);
 }

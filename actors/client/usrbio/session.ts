@@ -63,7 +63,12 @@ export function errnoOf(error: T3fsError): number {
   return ERRNO[error.code] ?? constants.errno.EIO
 }
 
+/** Malformed requests a connection may send before the server closes it (a broken or hostile client). */
+export const maxBadRequests = 1000
+
 export class UsrbioSession {
+  private badRequests = 0
+
   private readonly regions = new Map<number, { name: string; bytes: Uint8Array }>()
   /** Server-made memory whose descriptor stays open until the client says it mapped it. */
   private readonly unmapped = new Map<number, SealedSharedMemory>()
@@ -268,6 +273,16 @@ export class UsrbioSession {
     }
     this.submit(ring.id)
     this.host.wakeAll()
+  }
+
+  /** Counts a malformed request; true (once) when the connection has sent too many and must be closed. */
+  rejected(): boolean {
+    return ++this.badRequests === maxBadRequests + 1
+  }
+
+  /** Cut off for bad requests: what it still sent is ignored. */
+  get cutOff(): boolean {
+    return this.badRequests > maxBadRequests
   }
 
   /** Room freed elsewhere: take more SQEs from every ring. */

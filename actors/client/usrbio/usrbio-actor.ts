@@ -34,7 +34,7 @@ import { createFileClient } from '../file-client-actor.ts'
 import type { FileClient } from '../file-client.ts'
 import { defaultSocketPath } from './layout.ts'
 import { parseRequest } from './protocol.ts'
-import { UsrbioSession, type SessionHost, type UsrbioLimits } from './session.ts'
+import { maxBadRequests, UsrbioSession, type SessionHost, type UsrbioLimits } from './session.ts'
 
 /** How long init waits for mgmtd and meta to be found (they may start after this actor). */
 export const lookupBudgetMs = 30_000
@@ -135,10 +135,19 @@ export const usrbioActor = defineActor<State, UsrbioMsg, UsrbioParams>({
     const { mgmtd, meta } = await findServices(ctx, p.mgmtdNode, p.metaNodes)
     const fs = await createFileClient(ctx as unknown as ActorContext<Message>, { mgmtd: [mgmtd], meta, description: `usrbio on node ${ctx.self.address.node}`, maxInFlightIos: p.maxInFlightIos, ioBuffers: p.ioBuffers })
     const self = ctx.self
+    // Socket events enter the mailbox; a client that floods it past mailboxMax is cut off (its
+    // 'gone' is sent with the waiting variant, so the session still ends).
+    const enter = (conn: LocalConnection, message: UsrbioMsg): void => {
+      try {
+        self.tell(message)
+      } catch {
+        conn.close()
+      }
+    }
     const server = await listenLocalSocket(p.socketPath, {
-      onOpen: (conn) => self.tell({ type: 'open', conn }),
-      onMessage: (conn, value, error) => self.tell({ type: 'line', conn, value, error }),
-      onClose: (conn) => self.tell({ type: 'gone', conn }),
+      onOpen: (conn) => enter(conn, { type: 'open', conn }),
+      onMessage: (conn, value, error) => enter(conn, { type: 'line', conn, value, error }),
+      onClose: (conn) => void self.send({ type: 'gone', conn }).catch(() => {}),
     }, { maxConnections: p.maxClients }).catch(async (error: unknown) => {
       await fs.shutdown()
       throw error
@@ -163,7 +172,7 @@ export const usrbioActor = defineActor<State, UsrbioMsg, UsrbioParams>({
         return
       case 'line': {
         const session = state.sessions.get(msg.conn.id)
-        if (session === undefined) return
+        if (session === undefined || session.cutOff) return
         try {
           if (msg.error !== null) throw new T3fsError('ERR_USRBIO_REQUEST', msg.error)
           session.request(parseRequest(msg.value))
@@ -171,6 +180,10 @@ export const usrbioActor = defineActor<State, UsrbioMsg, UsrbioParams>({
           const e = toT3fsError(error)
           const id = (msg.value as { id?: unknown } | null)?.id
           msg.conn.send({ id: typeof id === 'number' ? id : null, ok: false, code: e.code, message: e.message })
+          if (session.rejected()) {
+            ctx.log.warn({ evt: 'UsrbioClientCutOff', badRequests: maxBadRequests }, `usrbio: a client sent more than ${maxBadRequests} malformed requests; closing its connection`)
+            msg.conn.close()
+          }
         }
         return
       }

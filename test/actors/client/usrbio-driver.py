@@ -8,7 +8,7 @@ one JSON line of results. Commands:
       submits a batch of reads and kills itself (SIGKILL) before reaping
   {"cmd": "errors", "socket", "path"}  the coded errors of bad inputs
 """
-import json, os, random, signal, sys
+import json, os, random, signal, socket, sys
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../../../actors/client/usrbio"))
 import t3fs_usrbio as u
 
@@ -48,6 +48,24 @@ if c["cmd"] in ("read", "write", "die"):
         ring.submit()
         print(json.dumps({"submitted": len(c["ios"])}), flush=True)
         os.kill(os.getpid(), signal.SIGKILL)
+elif c["cmd"] == "flood":
+    # 200000 bad requests in one go (unknown op), then count the answers until the server hangs up.
+    replies, closed = 0, False
+    try:
+        io.sock.sendall(b'{"id":1,"op":"nuke"}\n' * 200000)
+    except (BrokenPipeError, ConnectionResetError):
+        closed = True
+    io.sock.settimeout(5)
+    try:
+        while not closed and replies < 200000:
+            data = io.sock.recv(1 << 20)
+            if not data:
+                closed = True
+                break
+            replies += data.count(b"\n")
+    except (socket.timeout, ConnectionResetError):
+        closed = True
+    print(json.dumps({"replies": replies, "closed": closed}))
 elif c["cmd"] == "errors":
     codes = {}
     def code(name, fn):
@@ -83,4 +101,5 @@ elif c["cmd"] == "errors":
     done = ring.wait(4)
     codes["after-full"] = [d.result for d in done]
     print(json.dumps(codes))
-io.close()
+if c["cmd"] != "flood":
+    io.close()
