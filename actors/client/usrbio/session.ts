@@ -63,6 +63,9 @@ export function errnoOf(error: T3fsError): number {
   return ERRNO[error.code] ?? constants.errno.EIO
 }
 
+/** Server-made regions and rings a connection may leave unmapped at once (each holds a descriptor open). */
+export const maxUnmapped = 8
+
 /** Malformed requests a connection may send before the server closes it (a broken or hostile client). */
 export const maxBadRequests = 1000
 
@@ -146,6 +149,7 @@ export class UsrbioSession {
   }
 
   private sealed(op: string, sizeBytes: number): SealedSharedMemory {
+    if (this.unmapped.size >= maxUnmapped) throw new T3fsError('ERR_USRBIO_LIMIT', `${op}: this connection has ${this.unmapped.size} regions or rings it has not said "mapped" for; map them (and send mapped) first`)
     try {
       return this.host.createSealed(sizeBytes)
     } catch (error) {

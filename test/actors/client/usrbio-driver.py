@@ -94,6 +94,9 @@ elif c["cmd"] == "errors":
     os.close(fd)
     io._request({"op": "mapped", "object": r["region"]})
     code("mapped-twice", lambda: io._request({"op": "mapped", "object": r["region"]}))
+    for i in range(8):
+        io._request({"op": "create-region", "sizeBytes": 4096})  # never mapped
+    code("unmapped-limit", lambda: io._request({"op": "create-region", "sizeBytes": 4096}))
     for i in range(4):
         ring.prep_read(region, 0, f, 0, 10)
     code("ring-full", lambda: ring.prep_read(region, 0, f, 0, 10))

@@ -119,6 +119,8 @@ t.test('bad inputs give coded errors; bad SQEs complete with -errno and the ring
   t.match(codes['zero-region'][1], /sizeBytes is 0; accepted: an integer from 1/)
   t.equal(codes.shrink, 1, 'a region the server made cannot be shrunk by the client (EPERM: its size is sealed)')
   t.equal(codes['mapped-twice'][0], 'ERR_USRBIO_REQUEST')
+  t.equal(codes['unmapped-limit'][0], 'ERR_USRBIO_LIMIT')
+  t.match(codes['unmapped-limit'][1], /8 regions or rings it has not said "mapped" for/)
   t.same(codes['after-full'], [10, 10, 10, 10], 'the full ring drains once submitted')
 
   // The server checks what a client library might not: SQEs written straight into the ring.
