@@ -130,6 +130,7 @@ async function main(): Promise<void> {
   } finally {
     await cluster.close().catch(() => {})
     rmSync(dir, { recursive: true, force: true })
+    rmSync(socketPath, { force: true }) // the node was killed: its actor could not remove it
   }
 }
 

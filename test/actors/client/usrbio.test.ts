@@ -66,6 +66,7 @@ t.teardown(async () => {
   await fs?.shutdown()
   await cluster?.close()
   rmSync(tmp, { recursive: true, force: true })
+  rmSync(socketPath, { force: true }) // the node was killed: its actor could not remove it
 })
 
 t.test('a second process (Python) reads a batch into its region: every byte as the FileClient reads it', { skip: hasPython ? false : 'python3 is not installed' }, async (t) => {
