@@ -106,6 +106,8 @@ export async function removeFileChunks(storage: StorageService, routing: Routing
  * when the file grows): meta's recorded length may lag behind what storage holds (writes not yet
  * synced), and an EXTEND would leave those bytes past the new end, so the file would not be
  * `length` long afterwards. A TRUNCATE to a longer length zero-fills, as EXTEND does.
+ * At a chunk boundary the last chunk still gets one (to a full chunk): it may be a hole never
+ * written, and the exact length (the last chunk on storage) would otherwise end before it.
  */
 export async function truncateFileChunks(storage: StorageService, routing: RoutingSource, inode: FileInode, length: number, deadline?: Deadline): Promise<void> {
   const chunkSize = inode.file.layout.chunkSizeBytes

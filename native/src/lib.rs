@@ -9,6 +9,7 @@ mod fuse;
 mod uring;
 mod uring_fs;
 mod verbs;
+mod shm;
 
 use napi::*;
 use std::ffi::c_void;
@@ -114,6 +115,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
     uring_fs::register(env, exports);
     fuse::register(env, exports);
     verbs::register(env, exports);
+    shm::register(env, exports);
     exports
 }
 

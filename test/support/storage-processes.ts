@@ -41,6 +41,8 @@ export interface ProcessClusterOptions {
 export interface ProcessCluster {
   dir: string
   nodes: Map<number, { profile: string; process: ChildProcess | null }>
+  /** Each node's TCP port on 127.0.0.1. */
+  ports: Map<number, number>
   storageNodeIds: number[]
   client: NodeRuntime
   mgmtd: ActorRef<MgmtdMsg>
@@ -129,18 +131,22 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
     heartbeatIntervalMs: 200, heartbeatTimeoutMs: 2_000, reconnectMinMs: 50, reconnectMaxMs: 500, maxFrameBytes: 256 * 1024 * 1024,
   })
   const client = await NodeRuntime.start({ node: CLIENT_NODE, hostsPerDomain: 1, domains: [{ id: 0, cpus: [0] }], transport, bufferPool: { classes: [{ slotBytes: 64 * 1024, slots: 256 }, ...(slot > 64 * 1024 ? [{ slotBytes: slot, slots: 128 }] : [])] } })
+  log('client node started')
   const mgmtd = await retry(() => client.lookupRemote<MgmtdMsg>(1, 'mgmtd', 2_000), 50)
+  log('mgmtd found')
   for (let i = 0; !(await mgmtd.ask({ type: 'status' }).catch(() => ({ primary: false }))).primary; i++) {
     if (i > 200) throw new Error('mgmtd did not become primary')
     await sleepMs(100)
   }
+  log('mgmtd primary')
   await mgmtd.ask({ type: 'init-cluster', cluster: { clusterId: 'storage-test', chainTableId: 1, chunkSizeBytes: options.chunkSizeBytes, stripeSize: options.chains } })
   await mgmtd.ask({ type: 'set-chains', chains })
   await mgmtd.ask({ type: 'set-chain-table', tableId: 1, chains: chains.map((c) => c.chainId), desc: 'storage test' })
+  log('cluster initialised')
   let clients = 0
   const routing = async (): Promise<RoutingInfo> => (await mgmtd.ask({ type: 'get-routing-info' }, { timeoutMs: 5_000 }))!
   return {
-    dir, nodes, storageNodeIds, client, mgmtd, chains, launch, routing,
+    dir, nodes, ports, storageNodeIds, client, mgmtd, chains, launch, routing,
     kill(nodeId) {
       const entry = nodes.get(nodeId)!
       entry.process?.kill('SIGKILL')
