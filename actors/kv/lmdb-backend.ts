@@ -122,15 +122,17 @@ export class LmdbEngine implements LocalEngine {
     let released = false
     const getAt = (db.getBinary as unknown as GetBinaryAt).bind(db)
     const opts = { transaction }
-    let readVersion: bigint
-    try {
-      readVersion = readVersions(getAt(VERSION_KEY, opts))[0]
-    } catch (error) {
-      transaction.done()
-      throw error
-    }
+    // Read on first use, in the same read transaction: a read-only snapshot that never asks for
+    // its version (a stat) saves one get.
+    let readVersion: bigint | null = null
     return {
-      readVersion,
+      get readVersion(): bigint {
+        if (readVersion === null) {
+          if (released) throw kvError(KvErrorCode.TXN_CANCELLED, 'the snapshot was released before its read version was asked for')
+          readVersion = readVersions(getAt(VERSION_KEY, opts))[0]
+        }
+        return readVersion
+      },
       get: (key) => {
         this.checkOpen()
         return getAt(dataKey(key), opts) ?? undefined

@@ -8,7 +8,8 @@
  * once; more wait in a queue of `maxQueued`, beyond which the answer is ERR_META_BUSY.
  */
 import type { ActorContext, DeferredReply } from '../../runtime/actor.ts'
-import { isT3fsError, T3fsError } from '../../runtime/errors.ts'
+import { isT3fsError, T3fsError, toT3fsError } from '../../runtime/errors.ts'
+import type { Kv } from '../kv/index.ts'
 import { directOp, type DirectRequest } from './dispatch.ts'
 import { adminWork } from './meta-admin-requests.ts'
 import { runInodeBatch, type InodeBatchMsg } from './inode-batch.ts'
@@ -18,6 +19,9 @@ import { busy, type BatchEntry, type MetaSelfMsg, type MetaState } from './meta-
 import { opContext } from './op-context.ts'
 import { runBatch, runOne, type Answer, type OpBase, type RunOptions, type RunResult } from './op-runner.ts'
 import { createOp } from './ops/create.ts'
+import { statReading } from './ops/stat.ts'
+import { runSync } from './reading.ts'
+import { isErrno } from './errors.ts'
 import { resolvePath } from './path-resolve.ts'
 import { ADMIN_TYPES, type MetaRequest } from './protocol.ts'
 import { ownerOf } from './rendezvous.ts'
@@ -131,11 +135,34 @@ function withSlot(state: MetaState, token: number, start: () => void): void {
 }
 
 export function runDirect(state: MetaState, ctx: Ctx, msg: MetaRequest, token: number): void {
+  if (msg.type === 'stat' && state.kv.readSnapshot !== undefined) return statNow(state, msg, token)
   const op = directOp(msg as DirectRequest)
   withSlot(state, token, () => {
     const work = runOne(state.kv, baseOf(state, ctx, msg), { ...op, type: msg.type }, runOptions(state))
     ctx.pipeToSelf(work, (outcome) => ({ type: 'op-done', token, msg, outcome }))
   })
+}
+
+/**
+ * A stat on a local KV (memory, lmdb), answered before the handler returns: its path walk reads one
+ * snapshot synchronously (what a read-only transaction's snapshot reads see, without the attempt,
+ * the retry loop, a slot or an op-done message). Other backends run it as a transaction.
+ */
+function statNow(state: MetaState, msg: Extract<MetaRequest, { type: 'stat' }>, token: number): void {
+  const readSnapshot = state.kv.readSnapshot?.bind(state.kv) as NonNullable<Kv['readSnapshot']>
+  let readVersion = null as bigint | null
+  let a: Answer
+  try {
+    const value = readSnapshot((reader) => {
+      if (state.probe !== null) readVersion = reader.readVersion
+      return runSync(statReading({ user: msg.user, server: state.services }, msg), reader)
+    })
+    a = { ok: true, value, replayed: null }
+  } catch (error) {
+    if (!isErrno(error)) return settle(state, token, false, toT3fsError(error))
+    a = { ok: false, error, replayed: null }
+  }
+  answer(state, msg, token, a, readVersion)
 }
 
 export function onOpDone(state: MetaState, ctx: Ctx, msg: MetaRequest, token: number, outcome: { ok: true; value: RunResult } | { ok: false; error: T3fsError }): void {
