@@ -1,6 +1,6 @@
 /** The Kv handle over a LocalEngine (memory, lmdb): attempts + the shared retry driver; commits go through the engine's group commit. */
 import { kvError, KvErrorCode } from './errors.ts'
-import type { LocalEngine } from './engine.ts'
+import type { EngineSnapshot, LocalEngine } from './engine.ts'
 import type { BackendName, Kv, KvLimits, KvStats, SnapshotReader, Transaction, TransactInfo, TransactOptions } from './kv.ts'
 import { USER_KEYSPACE_END } from './attempt-base.ts'
 import { LocalTransaction } from './local-transaction.ts'
@@ -42,14 +42,8 @@ export class LocalKv implements Kv {
   readSnapshot<T>(fn: (reader: SnapshotReader) => T): T {
     if (this.closed) throw kvError(KvErrorCode.KV_CLOSED, `the ${this.backend} KV is closed`)
     const snap = this.engine.openSnapshot()
-    const maxKeyBytes = this.engine.limits.maxKeyBytes
     try {
-      return fn({
-        get readVersion() {
-          return snap.readVersion
-        },
-        get: (key) => snap.get(checkedKey(key, maxKeyBytes)),
-      })
+      return fn(new CheckedReader(snap, this.engine.limits.maxKeyBytes))
     } finally {
       snap.release()
     }
@@ -62,12 +56,24 @@ export class LocalKv implements Kv {
   }
 }
 
-/** A read key as a transaction checks it (attempt-base.ts checkKey), without the copy: the engine only reads it. */
-function checkedKey(key: Uint8Array, maxKeyBytes: number): Buffer {
-  if (!(key instanceof Uint8Array)) throw kvError(KvErrorCode.INVALID_ARGUMENT, `a key must be a Uint8Array/Buffer, got ${typeof key}`)
-  if (key.length > maxKeyBytes) throw kvError(KvErrorCode.KEY_TOO_LARGE, `key of ${key.length} bytes exceeds maxKeyBytes ${maxKeyBytes}`, { bytes: key.length, limit: maxKeyBytes })
-  if (key.length > 0 && key[0] === USER_KEYSPACE_END[0]) {
-    throw kvError(KvErrorCode.KEY_OUTSIDE_LEGAL_RANGE, `key ${Buffer.from(key).toString('hex')} is in the system key space (starts with 0xff); user keys are below 0xff`, { use: 'read' })
+/** Reads keys checked as a transaction checks them (attempt-base.ts checkKey), without the copy: the engine only reads them. */
+class CheckedReader implements SnapshotReader {
+  constructor(
+    private readonly snap: EngineSnapshot,
+    private readonly maxKeyBytes: number,
+  ) {}
+
+  get readVersion(): bigint {
+    return this.snap.readVersion
   }
-  return Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength)
+
+  get(key: Uint8Array): Buffer | undefined {
+    if (!(key instanceof Uint8Array)) throw kvError(KvErrorCode.INVALID_ARGUMENT, `a key must be a Uint8Array/Buffer, got ${typeof key}`)
+    const max = this.maxKeyBytes
+    if (key.length > max) throw kvError(KvErrorCode.KEY_TOO_LARGE, `key of ${key.length} bytes exceeds maxKeyBytes ${max}`, { bytes: key.length, limit: max })
+    if (key.length > 0 && key[0] === USER_KEYSPACE_END[0]) {
+      throw kvError(KvErrorCode.KEY_OUTSIDE_LEGAL_RANGE, `key ${Buffer.from(key).toString('hex')} is in the system key space (starts with 0xff); user keys are below 0xff`, { use: 'read' })
+    }
+    return this.snap.get(Buffer.isBuffer(key) ? key : Buffer.from(key.buffer, key.byteOffset, key.byteLength))
+  }
 }

@@ -20,11 +20,11 @@ export class DecodeCache<K, V> {
     return this.records.size
   }
 
-  /** The record stored as `bytes` under `key`: the cached one when the bytes are the same, else `decode(bytes)` (then cached). */
-  decode(key: K, bytes: Buffer, decode: (bytes: Buffer) => V): V {
+  /** The record stored as `bytes` under `key`: the cached one when the bytes are the same, else `decode(key, bytes)` (then cached). */
+  decode(key: K, bytes: Buffer, decode: (key: K, bytes: Buffer) => V): V {
     const cached = this.records.get(key)
     if (cached !== undefined && cached.bytes.equals(bytes)) return cached.value
-    const value = deepFreeze(decode(bytes))
+    const value = deepFreeze(decode(key, bytes))
     if (this.records.size >= this.entriesMax) this.records.clear()
     this.records.set(key, { bytes, value })
     return value

@@ -52,14 +52,15 @@ export function checkName(name: string, what = 'name'): void {
 function split(path: string): { absolute: boolean; parts: string[]; trailingSlash: boolean } {
   if (typeof path !== 'string') throw metaError('EINVAL', 'a path must be a string')
   if (path.includes('\0')) throw metaError('EINVAL', `path ${JSON.stringify(path)} contains NUL`)
-  if (Buffer.byteLength(path, 'utf8') > MAX_PATH_BYTES) throw metaError('ENAMETOOLONG', `path is longer than ${MAX_PATH_BYTES} bytes`)
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: count bytes only for strings that may be too long.
+  if (path.length * 3 > MAX_PATH_BYTES && Buffer.byteLength(path, 'utf8') > MAX_PATH_BYTES) throw metaError('ENAMETOOLONG', `path is longer than ${MAX_PATH_BYTES} bytes`)
   const parts = path.split('/').filter((p) => p.length > 0 && p !== '.')
-  for (const p of parts) if (Buffer.byteLength(p, 'utf8') > MAX_NAME_BYTES) throw metaError('ENAMETOOLONG', `path component ${JSON.stringify(p.slice(0, 32))}… is longer than ${MAX_NAME_BYTES} bytes`, { path })
+  for (const p of parts) if (p.length * 3 > MAX_NAME_BYTES && Buffer.byteLength(p, 'utf8') > MAX_NAME_BYTES) throw metaError('ENAMETOOLONG', `path component ${JSON.stringify(p.slice(0, 32))}… is longer than ${MAX_NAME_BYTES} bytes`, { path })
   return { absolute: path.startsWith('/'), parts, trailingSlash: path.length > 1 && path.endsWith('/') }
 }
 
 function startDir(id: InodeId, bytes: Buffer | undefined): DirRef {
-  const dir = directoryFrom(id, bytes, id === ROOT_INODE ? 'the root directory' : `directory inode ${id}`)
+  const dir = directoryFrom(id, bytes, () => (id === ROOT_INODE ? 'the root directory' : `directory inode ${id}`))
   if (dir.nlink === 0 && id !== ROOT_INODE) throw metaError('ENOENT', `directory inode ${id} was removed`, { inode: id })
   return { id, acl: dir.acl, path: '' }
 }

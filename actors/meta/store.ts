@@ -47,17 +47,20 @@ export function* readInode(id: InodeId): Reading<Inode | null> {
   return bytes === undefined ? null : decodeInode(id, bytes)
 }
 
-export function* readExistingInode(id: InodeId, what = `inode ${id}`): Reading<Inode> {
+/** What a refusal names: built only when there is one (a stat reads several inodes and refuses rarely). */
+export type What = string | (() => string) | undefined
+
+export function* readExistingInode(id: InodeId, what?: What): Reading<Inode> {
   return mustExist(yield* readInode(id), id, what)
 }
 
-export function* readDirectory(id: InodeId, what = `inode ${id}`): Reading<DirectoryInode> {
+export function* readDirectory(id: InodeId, what?: What): Reading<DirectoryInode> {
   return directoryFrom(id, yield* readKey(inodeKey(id)), what)
 }
 
 /** The directory inode stored as `bytes` (read by the caller), or ENOENT / ENOTDIR naming it. */
-export function directoryFrom(id: InodeId, bytes: Buffer | undefined, what = `inode ${id}`): DirectoryInode {
-  return mustBeDirectory(mustExist(bytes === undefined ? null : directories.decode(id, bytes, (b) => decodeInode(id, b)), id, what), what)
+export function directoryFrom(id: InodeId, bytes: Buffer | undefined, what?: What): DirectoryInode {
+  return mustBeDirectory(mustExist(bytes === undefined ? null : directories.decode(id, bytes, decodeInode), id, what), what)
 }
 
 export function* readEntry(parent: InodeId, name: string): Reading<DirEntry | null> {
@@ -73,17 +76,21 @@ export function* readInnerEntry(parent: InodeId, name: string): Reading<DirEntry
 
 /** The inner entry stored as `bytes` (read by the caller). */
 export function innerEntryFrom(parent: InodeId, name: string, bytes: Buffer): DirEntry {
-  return directoryEntries.decode(`${parent}/${name}`, bytes, (b) => decodeDirEntry(parent, name, b))
+  return directoryEntries.decode(`${parent}/${name}`, bytes, (_key, b) => decodeDirEntry(parent, name, b))
 }
 
-function mustExist(inode: Inode | null, id: InodeId, what: string): Inode {
-  if (inode === null) throw metaError('ENOENT', `${what} does not exist`, { inode: id })
+function mustExist(inode: Inode | null, id: InodeId, what: What): Inode {
+  if (inode === null) throw metaError('ENOENT', `${named(what, id)} does not exist`, { inode: id })
   return inode
 }
 
-function mustBeDirectory(inode: Inode, what: string): DirectoryInode {
-  if (inode.type !== 'directory') throw metaError('ENOTDIR', `${what} is not a directory`, { inode: inode.id })
+function mustBeDirectory(inode: Inode, what: What): DirectoryInode {
+  if (inode.type !== 'directory') throw metaError('ENOTDIR', `${named(what, inode.id)} is not a directory`, { inode: inode.id })
   return inode
+}
+
+function named(what: What, id: InodeId): string {
+  return what === undefined ? `inode ${id}` : typeof what === 'string' ? what : what()
 }
 
 export function putInode(tx: Transaction, inode: Inode): void {

@@ -27,7 +27,7 @@ export function* statReading(ctx: ResolveContext, req: StatRequest): Reading<Ino
   const resolved = yield* resolveReading(ctx, req.path, req.follow !== false)
   if (resolved.name === '') return yield* readExistingInode(resolved.parent.id)
   if (resolved.entry === null) throw metaError('ENOENT', `${displayPath(resolved)} does not exist`, { path: req.path.path })
-  return yield* readExistingInode(resolved.entry.id, displayPath(resolved))
+  return yield* readExistingInode(resolved.entry.id, () => displayPath(resolved))
 }
 
 export async function batchStatOp(ctx: OpContext, inodes: readonly InodeId[]): Promise<(Inode | null)[]> {

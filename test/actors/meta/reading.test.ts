@@ -6,7 +6,7 @@ import { readKey, readKeys, runAsync, runSync, type Reading } from '../../../act
 t.test('decode cache: identical bytes reuse the decoded record, changed bytes decode again; records are frozen; bounded', async (t) => {
   const cache = new DecodeCache<number, { n: number; inner: { list: number[] } }>(2)
   let decodes = 0
-  const decode = (bytes: Buffer) => {
+  const decode = (_key: number, bytes: Buffer) => {
     decodes++
     return { n: bytes[0], inner: { list: [bytes[0]] } }
   }
