@@ -22,7 +22,7 @@ import { createOp } from './ops/create.ts'
 import { statReading } from './ops/stat.ts'
 import { runSync } from './reading.ts'
 import { isErrno } from './errors.ts'
-import { resolvePath } from './path-resolve.ts'
+import { resolvePath, resolveReading } from './path-resolve.ts'
 import { ADMIN_TYPES, type MetaRequest } from './protocol.ts'
 import { ownerOf } from './rendezvous.ts'
 
@@ -86,8 +86,19 @@ export function route(state: MetaState, ctx: Ctx, msg: MetaRequest, token: numbe
 
 /** create: resolve first; an existing entry is opened here, a new one is made by the directory's owner. */
 function tryOpen(state: MetaState, ctx: Ctx, msg: Extract<MetaRequest, { type: 'create' }>, token: number): void {
-  const base = baseOf(state, ctx, msg)
   const follow = msg.flags.excl !== true && msg.flags.nofollow !== true
+  if (state.kv.readSnapshot !== undefined) {
+    // A local KV: the walk reads one snapshot here and now (as statNow), no transaction or message.
+    let outcome: { exists: boolean; parent: InodeId } | T3fsError
+    try {
+      const r = state.kv.readSnapshot((reader) => runSync(resolveReading({ user: msg.user, server: state.services }, msg.path, follow), reader))
+      outcome = { exists: r.entry !== null || r.name === '', parent: r.parent.id }
+    } catch (error) {
+      outcome = toT3fsError(error)
+    }
+    return onCreateResolved(state, ctx, msg, token, outcome)
+  }
+  const base = baseOf(state, ctx, msg)
   const resolved = state.kv.transact(async (tx) => {
     const r = await resolvePath(opContext(tx, false, base), msg.path, follow)
     return { exists: r.entry !== null || r.name === '', parent: r.parent.id }
@@ -135,7 +146,7 @@ function withSlot(state: MetaState, token: number, start: () => void): void {
 }
 
 export function runDirect(state: MetaState, ctx: Ctx, msg: MetaRequest, token: number): void {
-  if (msg.type === 'stat' && state.kv.readSnapshot !== undefined) return statNow(state, msg, token)
+  if (msg.type === 'stat' && state.kv.readSnapshot !== undefined) return statNow(state, state.kv.readSnapshot.bind(state.kv), msg, token)
   const op = directOp(msg as DirectRequest)
   withSlot(state, token, () => {
     const work = runOne(state.kv, baseOf(state, ctx, msg), { ...op, type: msg.type }, runOptions(state))
@@ -148,8 +159,7 @@ export function runDirect(state: MetaState, ctx: Ctx, msg: MetaRequest, token: n
  * snapshot synchronously (what a read-only transaction's snapshot reads see, without the attempt,
  * the retry loop, a slot or an op-done message). Other backends run it as a transaction.
  */
-function statNow(state: MetaState, msg: Extract<MetaRequest, { type: 'stat' }>, token: number): void {
-  const readSnapshot = state.kv.readSnapshot?.bind(state.kv) as NonNullable<Kv['readSnapshot']>
+function statNow(state: MetaState, readSnapshot: NonNullable<Kv['readSnapshot']>, msg: Extract<MetaRequest, { type: 'stat' }>, token: number): void {
   let readVersion = null as bigint | null
   let a: Answer
   try {
