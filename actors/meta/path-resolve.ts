@@ -54,15 +54,24 @@ function split(path: string): { absolute: boolean; parts: string[]; trailingSlas
   if (path.includes('\0')) throw metaError('EINVAL', `path ${JSON.stringify(path)} contains NUL`)
   // UTF-8 takes at most 3 bytes per UTF-16 unit: count bytes only for strings that may be too long.
   if (path.length * 3 > MAX_PATH_BYTES && Buffer.byteLength(path, 'utf8') > MAX_PATH_BYTES) throw metaError('ENAMETOOLONG', `path is longer than ${MAX_PATH_BYTES} bytes`)
-  const parts = path.split('/').filter((p) => p.length > 0 && p !== '.')
-  for (const p of parts) if (p.length * 3 > MAX_NAME_BYTES && Buffer.byteLength(p, 'utf8') > MAX_NAME_BYTES) throw metaError('ENAMETOOLONG', `path component ${JSON.stringify(p.slice(0, 32))}… is longer than ${MAX_NAME_BYTES} bytes`, { path })
+  const parts: string[] = []
+  for (let at = 0; at <= path.length; ) {
+    let end = path.indexOf('/', at)
+    if (end < 0) end = path.length
+    if (end > at && !(end === at + 1 && path.charCodeAt(at) === 0x2e)) {
+      const p = path.slice(at, end)
+      if (p.length * 3 > MAX_NAME_BYTES && Buffer.byteLength(p, 'utf8') > MAX_NAME_BYTES) throw metaError('ENAMETOOLONG', `path component ${JSON.stringify(p.slice(0, 32))}… is longer than ${MAX_NAME_BYTES} bytes`, { path })
+      parts.push(p)
+    }
+    at = end + 1
+  }
   return { absolute: path.startsWith('/'), parts, trailingSlash: path.length > 1 && path.endsWith('/') }
 }
 
-function startDir(id: InodeId, bytes: Buffer | undefined): DirRef {
+function startDir(id: InodeId, bytes: Buffer | undefined, path: string): DirRef {
   const dir = directoryFrom(id, bytes, () => (id === ROOT_INODE ? 'the root directory' : `directory inode ${id}`))
   if (dir.nlink === 0 && id !== ROOT_INODE) throw metaError('ENOENT', `directory inode ${id} was removed`, { inode: id })
-  return { id, acl: dir.acl, path: '' }
+  return { id, acl: dir.acl, path }
 }
 
 /** `..` of a directory: its parent (the root's is the root). */
@@ -94,10 +103,11 @@ function* walk(ctx: ResolveContext, at: InodeId, atPath: string, path: string, b
   const startId = absolute ? ROOT_INODE : at
   // The start directory and the first entry do not depend on each other: read them together.
   const firstName = parts.length > 1 && parts[0] !== '..' ? parts[0] : null
-  const [startBytes, firstBytes] = yield* readKeys(firstName === null ? [inodeKey(startId)] : [inodeKey(startId), dentryKey(startId, firstName)])
-  const start = startDir(startId, startBytes)
+  const got = yield* readKeys(firstName === null ? [inodeKey(startId)] : [inodeKey(startId), dentryKey(startId, firstName)])
+  const firstBytes = got[1]
+  const start = startDir(startId, got[0], absolute ? '' : atPath)
   const firstEntry = firstName === null || firstBytes === undefined ? null : innerEntryFrom(startId, firstName, firstBytes)
-  let dir: DirRef = { ...start, path: absolute ? '' : atPath }
+  let dir: DirRef = start
   for (let i = 0; i < parts.length - 1; i++) {
     const part = parts[i]
     if (part === '..') {

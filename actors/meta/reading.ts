@@ -9,23 +9,27 @@
  */
 import type { ReadView, SnapshotReader } from '../kv/index.ts'
 
-/** Yields the keys wanted together; resumed with their values (undefined when absent), in order. */
-export type Reading<T> = Generator<readonly Buffer[], T, readonly (Buffer | undefined)[]>
+/**
+ * Yields a key (resumed with its value, undefined when absent) or several keys wanted together
+ * (resumed with their values, in order). A single key goes bare: no array either way.
+ */
+export type Reading<T> = Generator<Buffer | readonly Buffer[], T, Buffer | undefined | readonly (Buffer | undefined)[]>
 
+/** One value, as `yield key` is resumed with it (`(yield key) as Buffer | undefined` inline saves a generator per read). */
 export function* readKey(key: Buffer): Reading<Buffer | undefined> {
-  return (yield [key])[0]
+  return (yield key) as Buffer | undefined
 }
 
 /** Keys that do not depend on each other: an awaiting run reads them concurrently. */
 export function* readKeys(keys: readonly Buffer[]): Reading<readonly (Buffer | undefined)[]> {
-  return yield keys
+  return (yield keys) as readonly (Buffer | undefined)[]
 }
 
 export function runSync<T>(reading: Reading<T>, reader: SnapshotReader): T {
   let step = reading.next()
   while (step.done !== true) {
-    const keys = step.value
-    step = reading.next(keys.length === 1 ? [reader.get(keys[0])] : keys.map((k) => reader.get(k)))
+    const want = step.value
+    step = reading.next(Buffer.isBuffer(want) ? reader.get(want) : (want as readonly Buffer[]).map((k) => reader.get(k)))
   }
   return step.value
 }
@@ -33,8 +37,8 @@ export function runSync<T>(reading: Reading<T>, reader: SnapshotReader): T {
 export async function runAsync<T>(reading: Reading<T>, reads: ReadView): Promise<T> {
   let step = reading.next()
   while (step.done !== true) {
-    const keys = step.value
-    step = reading.next(keys.length === 1 ? [await reads.get(keys[0])] : await Promise.all(keys.map((k) => reads.get(k))))
+    const want = step.value
+    step = reading.next(Buffer.isBuffer(want) ? await reads.get(want) : await Promise.all((want as readonly Buffer[]).map((k) => reads.get(k))))
   }
   return step.value
 }

@@ -10,7 +10,7 @@ import { metaError } from './errors.ts'
 import { decodeInode, encodeInode, type DirectoryInode, type Inode, type InodeId } from './inode.ts'
 import { dentryKey, dentryRange, inodeKey, parseDentryKey } from './keys.ts'
 import { DecodeCache } from './decode-cache.ts'
-import { readKey, type Reading } from './reading.ts'
+import type { Reading } from './reading.ts'
 
 export async function getInode(reads: ReadView, id: InodeId): Promise<Inode | null> {
   const bytes = await reads.get(inodeKey(id))
@@ -43,7 +43,7 @@ const directories = new DecodeCache<InodeId, Inode>()
 const directoryEntries = new DecodeCache<string, DirEntry>()
 
 export function* readInode(id: InodeId): Reading<Inode | null> {
-  const bytes = yield* readKey(inodeKey(id))
+  const bytes = (yield inodeKey(id)) as Buffer | undefined
   return bytes === undefined ? null : decodeInode(id, bytes)
 }
 
@@ -55,7 +55,7 @@ export function* readExistingInode(id: InodeId, what?: What): Reading<Inode> {
 }
 
 export function* readDirectory(id: InodeId, what?: What): Reading<DirectoryInode> {
-  return directoryFrom(id, yield* readKey(inodeKey(id)), what)
+  return directoryFrom(id, (yield inodeKey(id)) as Buffer | undefined, what)
 }
 
 /** The directory inode stored as `bytes` (read by the caller), or ENOENT / ENOTDIR naming it. */
@@ -64,13 +64,13 @@ export function directoryFrom(id: InodeId, bytes: Buffer | undefined, what?: Wha
 }
 
 export function* readEntry(parent: InodeId, name: string): Reading<DirEntry | null> {
-  const bytes = yield* readKey(dentryKey(parent, name))
+  const bytes = (yield dentryKey(parent, name)) as Buffer | undefined
   return bytes === undefined ? null : decodeDirEntry(parent, name, bytes)
 }
 
 /** An entry a path walk passes through (a directory, or a symlink to follow). */
 export function* readInnerEntry(parent: InodeId, name: string): Reading<DirEntry | null> {
-  const bytes = yield* readKey(dentryKey(parent, name))
+  const bytes = (yield dentryKey(parent, name)) as Buffer | undefined
   return bytes === undefined ? null : innerEntryFrom(parent, name, bytes)
 }
 
