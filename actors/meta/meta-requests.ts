@@ -43,6 +43,13 @@ export function baseOf(state: MetaState, ctx: Ctx, msg: MetaRequest): OpBase {
 
 /** Takes a new request: its reply is deferred under a token until the work settles. */
 export function admit(state: MetaState, ctx: Ctx, msg: MetaRequest): void {
+  // A stat on a local KV is answered right here: no deferred reply, token or pending entry.
+  if (msg.type === 'stat' && !state.config.authenticate && state.kv.readSnapshot !== undefined) {
+    const done = statNow(state, state.kv.readSnapshot.bind(state.kv), msg)
+    if (done instanceof T3fsError) return ctx.fail(done)
+    probeAnswer(state, msg, done.answer, done.readVersion)
+    return done.answer.ok ? ctx.reply(done.answer.value) : ctx.fail(done.answer.error)
+  }
   const token = state.nextToken++
   state.pending.set(token, ctx.deferReply())
   const needAdmin = ADMIN_TYPES.has(msg.type)
@@ -146,7 +153,11 @@ function withSlot(state: MetaState, token: number, start: () => void): void {
 }
 
 export function runDirect(state: MetaState, ctx: Ctx, msg: MetaRequest, token: number): void {
-  if (msg.type === 'stat' && state.kv.readSnapshot !== undefined) return statNow(state, state.kv.readSnapshot.bind(state.kv), msg, token)
+  if (msg.type === 'stat' && state.kv.readSnapshot !== undefined) {
+    const done = statNow(state, state.kv.readSnapshot.bind(state.kv), msg)
+    if (done instanceof T3fsError) return settle(state, token, false, done)
+    return answer(state, msg, token, done.answer, done.readVersion)
+  }
   const op = directOp(msg as DirectRequest)
   withSlot(state, token, () => {
     const work = runOne(state.kv, baseOf(state, ctx, msg), { ...op, type: msg.type }, runOptions(state))
@@ -159,20 +170,18 @@ export function runDirect(state: MetaState, ctx: Ctx, msg: MetaRequest, token: n
  * snapshot synchronously (what a read-only transaction's snapshot reads see, without the attempt,
  * the retry loop, a slot or an op-done message). Other backends run it as a transaction.
  */
-function statNow(state: MetaState, readSnapshot: NonNullable<Kv['readSnapshot']>, msg: Extract<MetaRequest, { type: 'stat' }>, token: number): void {
+function statNow(state: MetaState, readSnapshot: NonNullable<Kv['readSnapshot']>, msg: Extract<MetaRequest, { type: 'stat' }>): { answer: Answer; readVersion: bigint | null } | T3fsError {
   let readVersion = null as bigint | null
-  let a: Answer
   try {
     const value = readSnapshot((reader) => {
       if (state.probe !== null) readVersion = reader.readVersion
       return runSync(statReading({ user: msg.user, server: state.services }, msg), reader)
     })
-    a = { ok: true, value, replayed: null }
+    return { answer: { ok: true, value, replayed: null }, readVersion }
   } catch (error) {
-    if (!isErrno(error)) return settle(state, token, false, toT3fsError(error))
-    a = { ok: false, error, replayed: null }
+    if (!isErrno(error)) return toT3fsError(error)
+    return { answer: { ok: false, error, replayed: null }, readVersion }
   }
-  answer(state, msg, token, a, readVersion)
 }
 
 export function onOpDone(state: MetaState, ctx: Ctx, msg: MetaRequest, token: number, outcome: { ok: true; value: RunResult } | { ok: false; error: T3fsError }): void {
@@ -183,11 +192,15 @@ export function onOpDone(state: MetaState, ctx: Ctx, msg: MetaRequest, token: nu
 }
 
 function answer(state: MetaState, msg: MetaRequest, token: number, a: Answer, readVersion: bigint | null, versionstamp: Buffer | null = null, sub = 0): void {
+  probeAnswer(state, msg, a, readVersion, versionstamp, sub)
+  settle(state, token, a.ok, a.ok ? a.value : a.error)
+}
+
+function probeAnswer(state: MetaState, msg: MetaRequest, a: Answer, readVersion: bigint | null, versionstamp: Buffer | null = null, sub = 0): void {
   state.probe?.onAnswer({
     serverId: state.serverId, type: msg.type, clientId: msg.clientId, requestId: msg.requestId, ok: a.ok,
     ...(a.ok ? { value: a.value } : { errno: a.error.code }), replayed: a.replayed !== null, readVersion, versionstamp, sub,
   })
-  settle(state, token, a.ok, a.ok ? a.value : a.error)
 }
 
 /**
