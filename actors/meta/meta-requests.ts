@@ -45,7 +45,7 @@ export function baseOf(state: MetaState, ctx: Ctx, msg: MetaRequest): OpBase {
 export function admit(state: MetaState, ctx: Ctx, msg: MetaRequest): void {
   // A stat on a local KV is answered right here: no deferred reply, token or pending entry.
   if (msg.type === 'stat' && !state.config.authenticate && state.kv.readSnapshot !== undefined) {
-    const done = statNow(state, state.kv.readSnapshot.bind(state.kv), msg)
+    const done = statNow(state, state.kv as LocalReads, msg)
     if (done instanceof T3fsError) return ctx.fail(done)
     probeAnswer(state, msg, done.answer, done.readVersion)
     return done.answer.ok ? ctx.reply(done.answer.value) : ctx.fail(done.answer.error)
@@ -154,7 +154,7 @@ function withSlot(state: MetaState, token: number, start: () => void): void {
 
 export function runDirect(state: MetaState, ctx: Ctx, msg: MetaRequest, token: number): void {
   if (msg.type === 'stat' && state.kv.readSnapshot !== undefined) {
-    const done = statNow(state, state.kv.readSnapshot.bind(state.kv), msg)
+    const done = statNow(state, state.kv as LocalReads, msg)
     if (done instanceof T3fsError) return settle(state, token, false, done)
     return answer(state, msg, token, done.answer, done.readVersion)
   }
@@ -170,10 +170,13 @@ export function runDirect(state: MetaState, ctx: Ctx, msg: MetaRequest, token: n
  * snapshot synchronously (what a read-only transaction's snapshot reads see, without the attempt,
  * the retry loop, a slot or an op-done message). Other backends run it as a transaction.
  */
-function statNow(state: MetaState, readSnapshot: NonNullable<Kv['readSnapshot']>, msg: Extract<MetaRequest, { type: 'stat' }>): { answer: Answer; readVersion: bigint | null } | T3fsError {
+/** A KV with synchronous snapshot reads (memory, lmdb). */
+type LocalReads = Kv & Required<Pick<Kv, 'readSnapshot'>>
+
+function statNow(state: MetaState, kv: LocalReads, msg: Extract<MetaRequest, { type: 'stat' }>): { answer: Answer; readVersion: bigint | null } | T3fsError {
   let readVersion = null as bigint | null
   try {
-    const value = readSnapshot((reader) => {
+    const value = kv.readSnapshot((reader) => {
       if (state.probe !== null) readVersion = reader.readVersion
       return runSync(statReading({ user: msg.user, server: state.services }, msg), reader)
     })
