@@ -122,6 +122,7 @@ function* walk(ctx: ResolveContext, at: InodeId, atPath: string, path: string, b
   if (last === '..') return { dir: yield* parentOf(dir), last: null, trailingSlash, lastIsDotDot: true }
   return { dir, last, trailingSlash, lastIsDotDot: false }
 }
+
 function* enterDirectory(ctx: ResolveContext, dir: DirRef, part: string, entry: DirEntry | null, budget: Budget, depth: number): Reading<DirRef> {
   const path = `${dir.path}/${part}`
   if (entry === null) throw metaError('ENOENT', `${path} does not exist`, { path })
