@@ -30,6 +30,7 @@ export type {
   KvStats,
   RangeOptions,
   ReadView,
+  SnapshotReader,
   Transaction,
   TransactInfo,
   TransactOptions,

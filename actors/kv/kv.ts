@@ -87,9 +87,23 @@ export interface TransactInfo {
   committedVersion: bigint
 }
 
+/** Synchronous point reads at one consistent snapshot (see Kv.readSnapshot). */
+export interface SnapshotReader {
+  /** The version every read of this snapshot observes. */
+  readonly readVersion: bigint
+  get(key: Uint8Array): Buffer | undefined
+}
+
 export interface Kv {
   readonly backend: BackendName
   readonly limits: KvLimits
+  /**
+   * Local backends (memory, lmdb) only: runs `fn` synchronously over a consistent snapshot of the
+   * latest committed version, then releases it — the same reads a read-only transaction's
+   * `tx.snapshot` makes, without its attempt, retry loop, promises or commit. For work that only
+   * reads a few keys (a stat's path walk); `fn` must not keep the reader past its return.
+   */
+  readSnapshot?<T>(fn: (reader: SnapshotReader) => T): T
   /**
    * Runs `fn` in a transaction and commits it; on a retryable error (conflict, too old) runs it
    * again with backoff. `fn` may run more than once: keep side effects out of it. Non-retryable

@@ -40,7 +40,8 @@ function readId(b: Buffer, at: number): InodeId {
 
 function withId(prefix: Buffer, id: InodeId, extra = 0): Buffer {
   const out = Buffer.allocUnsafe(prefix.length + 8 + extra)
-  prefix.copy(out, 0)
+  // Byte by byte: a path walk builds a key per component, and copy() is a native call per key.
+  for (let i = 0; i < prefix.length; i++) out[i] = prefix[i]
   writeId(out, id, prefix.length)
   return out
 }
@@ -56,7 +57,19 @@ export const inodeKey = (id: InodeId): Buffer => withId(INOD, id)
 export const inodeOfKey = (key: Uint8Array): InodeId => readId(asBuffer(key), 4)
 export const allInodes: KeyRange = { begin: INOD, end: prefixEnd(INOD) }
 
+/** Names up to this long that are ASCII are copied char by char (cheaper than the native UTF-8 encoder for short names). */
+const ASCII_NAME_COPY_MAX = 64
+
 export function dentryKey(parent: InodeId, name: string): Buffer {
+  if (name.length <= ASCII_NAME_COPY_MAX) {
+    let ascii = true
+    for (let i = 0; i < name.length && ascii; i++) ascii = name.charCodeAt(i) < 0x80
+    if (ascii) {
+      const out = withId(DENT, parent, name.length)
+      for (let i = 0; i < name.length; i++) out[12 + i] = name.charCodeAt(i)
+      return out
+    }
+  }
   const length = Buffer.byteLength(name, 'utf8')
   const out = withId(DENT, parent, length)
   out.write(name, 12, length, 'utf8')

@@ -8,7 +8,8 @@
  * once; more wait in a queue of `maxQueued`, beyond which the answer is ERR_META_BUSY.
  */
 import type { ActorContext, DeferredReply } from '../../runtime/actor.ts'
-import { isT3fsError, T3fsError } from '../../runtime/errors.ts'
+import { isT3fsError, T3fsError, toT3fsError } from '../../runtime/errors.ts'
+import type { Kv } from '../kv/index.ts'
 import { directOp, type DirectRequest } from './dispatch.ts'
 import { adminWork } from './meta-admin-requests.ts'
 import { runInodeBatch, type InodeBatchMsg } from './inode-batch.ts'
@@ -18,7 +19,10 @@ import { busy, type BatchEntry, type MetaSelfMsg, type MetaState } from './meta-
 import { opContext } from './op-context.ts'
 import { runBatch, runOne, type Answer, type OpBase, type RunOptions, type RunResult } from './op-runner.ts'
 import { createOp } from './ops/create.ts'
-import { resolvePath } from './path-resolve.ts'
+import { statReading } from './ops/stat.ts'
+import { runSync } from './reading.ts'
+import { isErrno } from './errors.ts'
+import { resolvePath, resolveReading } from './path-resolve.ts'
 import { ADMIN_TYPES, type MetaRequest } from './protocol.ts'
 import { ownerOf } from './rendezvous.ts'
 
@@ -39,6 +43,13 @@ export function baseOf(state: MetaState, ctx: Ctx, msg: MetaRequest): OpBase {
 
 /** Takes a new request: its reply is deferred under a token until the work settles. */
 export function admit(state: MetaState, ctx: Ctx, msg: MetaRequest): void {
+  // A stat on a local KV is answered right here: no deferred reply, token or pending entry.
+  if (msg.type === 'stat' && !state.config.authenticate && state.kv.readSnapshot !== undefined) {
+    const done = statNow(state, state.kv as LocalReads, msg)
+    if (done instanceof T3fsError) return ctx.fail(done)
+    probeAnswer(state, msg, done.answer, done.readVersion)
+    return done.answer.ok ? ctx.reply(done.answer.value) : ctx.fail(done.answer.error)
+  }
   const token = state.nextToken++
   state.pending.set(token, ctx.deferReply())
   const needAdmin = ADMIN_TYPES.has(msg.type)
@@ -82,8 +93,19 @@ export function route(state: MetaState, ctx: Ctx, msg: MetaRequest, token: numbe
 
 /** create: resolve first; an existing entry is opened here, a new one is made by the directory's owner. */
 function tryOpen(state: MetaState, ctx: Ctx, msg: Extract<MetaRequest, { type: 'create' }>, token: number): void {
-  const base = baseOf(state, ctx, msg)
   const follow = msg.flags.excl !== true && msg.flags.nofollow !== true
+  if (state.kv.readSnapshot !== undefined) {
+    // A local KV: the walk reads one snapshot here and now (as statNow), no transaction or message.
+    let outcome: { exists: boolean; parent: InodeId } | T3fsError
+    try {
+      const r = state.kv.readSnapshot((reader) => runSync(resolveReading({ user: msg.user, server: state.services }, msg.path, follow), reader))
+      outcome = { exists: r.entry !== null || r.name === '', parent: r.parent.id }
+    } catch (error) {
+      outcome = toT3fsError(error)
+    }
+    return onCreateResolved(state, ctx, msg, token, outcome)
+  }
+  const base = baseOf(state, ctx, msg)
   const resolved = state.kv.transact(async (tx) => {
     const r = await resolvePath(opContext(tx, false, base), msg.path, follow)
     return { exists: r.entry !== null || r.name === '', parent: r.parent.id }
@@ -131,11 +153,38 @@ function withSlot(state: MetaState, token: number, start: () => void): void {
 }
 
 export function runDirect(state: MetaState, ctx: Ctx, msg: MetaRequest, token: number): void {
+  if (msg.type === 'stat' && state.kv.readSnapshot !== undefined) {
+    const done = statNow(state, state.kv as LocalReads, msg)
+    if (done instanceof T3fsError) return settle(state, token, false, done)
+    return answer(state, msg, token, done.answer, done.readVersion)
+  }
   const op = directOp(msg as DirectRequest)
   withSlot(state, token, () => {
     const work = runOne(state.kv, baseOf(state, ctx, msg), { ...op, type: msg.type }, runOptions(state))
     ctx.pipeToSelf(work, (outcome) => ({ type: 'op-done', token, msg, outcome }))
   })
+}
+
+/**
+ * A stat on a local KV (memory, lmdb), answered before the handler returns: its path walk reads one
+ * snapshot synchronously (what a read-only transaction's snapshot reads see, without the attempt,
+ * the retry loop, a slot or an op-done message). Other backends run it as a transaction.
+ */
+/** A KV with synchronous snapshot reads (memory, lmdb). */
+type LocalReads = Kv & Required<Pick<Kv, 'readSnapshot'>>
+
+function statNow(state: MetaState, kv: LocalReads, msg: Extract<MetaRequest, { type: 'stat' }>): { answer: Answer; readVersion: bigint | null } | T3fsError {
+  let readVersion = null as bigint | null
+  try {
+    const value = kv.readSnapshot((reader) => {
+      if (state.probe !== null) readVersion = reader.readVersion
+      return runSync(statReading({ user: msg.user, server: state.services }, msg), reader)
+    })
+    return { answer: { ok: true, value, replayed: null }, readVersion }
+  } catch (error) {
+    if (!isErrno(error)) return toT3fsError(error)
+    return { answer: { ok: false, error, replayed: null }, readVersion }
+  }
 }
 
 export function onOpDone(state: MetaState, ctx: Ctx, msg: MetaRequest, token: number, outcome: { ok: true; value: RunResult } | { ok: false; error: T3fsError }): void {
@@ -146,11 +195,15 @@ export function onOpDone(state: MetaState, ctx: Ctx, msg: MetaRequest, token: nu
 }
 
 function answer(state: MetaState, msg: MetaRequest, token: number, a: Answer, readVersion: bigint | null, versionstamp: Buffer | null = null, sub = 0): void {
+  probeAnswer(state, msg, a, readVersion, versionstamp, sub)
+  settle(state, token, a.ok, a.ok ? a.value : a.error)
+}
+
+function probeAnswer(state: MetaState, msg: MetaRequest, a: Answer, readVersion: bigint | null, versionstamp: Buffer | null = null, sub = 0): void {
   state.probe?.onAnswer({
     serverId: state.serverId, type: msg.type, clientId: msg.clientId, requestId: msg.requestId, ok: a.ok,
     ...(a.ok ? { value: a.value } : { errno: a.error.code }), replayed: a.replayed !== null, readVersion, versionstamp, sub,
   })
-  settle(state, token, a.ok, a.ok ? a.value : a.error)
 }
 
 /**

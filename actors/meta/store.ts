@@ -9,6 +9,8 @@ import { decodeDirEntry, encodeDirEntry, type DirEntry } from './dir-entry.ts'
 import { metaError } from './errors.ts'
 import { decodeInode, encodeInode, type DirectoryInode, type Inode, type InodeId } from './inode.ts'
 import { dentryKey, dentryRange, inodeKey, parseDentryKey } from './keys.ts'
+import { DecodeCache } from './decode-cache.ts'
+import type { Reading } from './reading.ts'
 
 export async function getInode(reads: ReadView, id: InodeId): Promise<Inode | null> {
   const bytes = await reads.get(inodeKey(id))
@@ -17,20 +19,78 @@ export async function getInode(reads: ReadView, id: InodeId): Promise<Inode | nu
 
 /** The inode, or ENOENT naming it. */
 export async function mustGetInode(reads: ReadView, id: InodeId, what = `inode ${id}`): Promise<Inode> {
-  const inode = await getInode(reads, id)
-  if (inode === null) throw metaError('ENOENT', `${what} does not exist`, { inode: id })
-  return inode
+  return mustExist(await getInode(reads, id), id, what)
 }
 
 export async function mustGetDirectory(reads: ReadView, id: InodeId, what = `inode ${id}`): Promise<DirectoryInode> {
-  const inode = await mustGetInode(reads, id, what)
-  if (inode.type !== 'directory') throw metaError('ENOTDIR', `${what} is not a directory`, { inode: id })
-  return inode
+  return mustBeDirectory(await mustGetInode(reads, id, what), what)
 }
 
 export async function getEntry(reads: ReadView, parent: InodeId, name: string): Promise<DirEntry | null> {
   const bytes = await reads.get(dentryKey(parent, name))
   return bytes === undefined ? null : decodeDirEntry(parent, name, bytes)
+}
+
+// The same reads as Readings (reading.ts): path walks and stats, run synchronously on a snapshot
+// or awaited on a transaction.
+
+/**
+ * The directories a path walk passes (their inodes where a walk starts, their entries on the way),
+ * decoded once per stored value (decode-cache.ts). Not the last component: mdtest-like work reads
+ * each file once, and decoding into the cache would only cost.
+ */
+const directories = new DecodeCache<InodeId, Inode>()
+const directoryEntries = new DecodeCache<string, DirEntry>()
+
+export function* readInode(id: InodeId): Reading<Inode | null> {
+  const bytes = (yield inodeKey(id)) as Buffer | undefined
+  return bytes === undefined ? null : decodeInode(id, bytes)
+}
+
+/** What a refusal names: built only when there is one (a stat reads several inodes and refuses rarely). */
+export type What = string | (() => string) | undefined
+
+export function* readExistingInode(id: InodeId, what?: What): Reading<Inode> {
+  return mustExist(yield* readInode(id), id, what)
+}
+
+export function* readDirectory(id: InodeId, what?: What): Reading<DirectoryInode> {
+  return directoryFrom(id, (yield inodeKey(id)) as Buffer | undefined, what)
+}
+
+/** The directory inode stored as `bytes` (read by the caller), or ENOENT / ENOTDIR naming it. */
+export function directoryFrom(id: InodeId, bytes: Buffer | undefined, what?: What): DirectoryInode {
+  return mustBeDirectory(mustExist(bytes === undefined ? null : directories.decode(id, bytes, decodeInode), id, what), what)
+}
+
+export function* readEntry(parent: InodeId, name: string): Reading<DirEntry | null> {
+  const bytes = (yield dentryKey(parent, name)) as Buffer | undefined
+  return bytes === undefined ? null : decodeDirEntry(parent, name, bytes)
+}
+
+/** An entry a path walk passes through (a directory, or a symlink to follow). */
+export function* readInnerEntry(parent: InodeId, name: string): Reading<DirEntry | null> {
+  const bytes = (yield dentryKey(parent, name)) as Buffer | undefined
+  return bytes === undefined ? null : innerEntryFrom(parent, name, bytes)
+}
+
+/** The inner entry stored as `bytes` (read by the caller). */
+export function innerEntryFrom(parent: InodeId, name: string, bytes: Buffer): DirEntry {
+  return directoryEntries.decode(`${parent}/${name}`, bytes, (_key, b) => decodeDirEntry(parent, name, b))
+}
+
+function mustExist(inode: Inode | null, id: InodeId, what: What): Inode {
+  if (inode === null) throw metaError('ENOENT', `${named(what, id)} does not exist`, { inode: id })
+  return inode
+}
+
+function mustBeDirectory(inode: Inode, what: What): DirectoryInode {
+  if (inode.type !== 'directory') throw metaError('ENOTDIR', `${named(what, inode.id)} is not a directory`, { inode: inode.id })
+  return inode
+}
+
+function named(what: What, id: InodeId): string {
+  return what === undefined ? `inode ${id}` : typeof what === 'string' ? what : what()
 }
 
 export function putInode(tx: Transaction, inode: Inode): void {

@@ -31,6 +31,9 @@ const CS = CHUNK_SIZE_BYTES
 export const META_STORAGE_FAULTS = { dropRate: 0.01, duplicateRate: 0.01, minDelayMs: 0.2, maxDelayMs: 4, reorder: true, heartbeatTimeoutMs: 300, reconnectDelayMs: 5 }
 /** Mean virtual time between crashes of a meta actor while the faults last (they stop for the final checks: a supervisor gives up after 50 restarts a minute). */
 const META_CRASH_EVERY_MS = 400
+/** The meta actor's supervision window and a crash count safely below its restart limit (50 in it). */
+const SUPERVISION_WINDOW_MS = 60_000
+const META_CRASHES_PER_WINDOW_MAX = 40
 export const DEFAULT_ROUNDS = 30
 /** Live files per client at most; chunks a write may start in. */
 const MAX_FILES = 5
@@ -247,10 +250,19 @@ function scheduleFaults(run: Run, random: SeededRandom): void {
     })
   }
   c.sim.at(c.sim.clock.now() + 200 + random.int(500), next)
+  // Crashes of each meta actor in the last minute: a long faulty phase (seed 35) must not reach the
+  // supervisor's limit, or the actor is stopped for good and the final checks find no server.
+  const recent = run.m.metaRefs.map((): number[] => [])
   const crashMeta = (): void => {
     if (!run.faulty) return
-    const up = run.m.metaRefs.filter((_, i) => run.m.metaNodes[i].up)
-    if (up.length > 0) c.sim.crash(up[random.int(up.length)] as never)
+    const now = c.sim.clock.now()
+    for (const times of recent) while (times.length > 0 && times[0] <= now - SUPERVISION_WINDOW_MS) times.shift()
+    const up = run.m.metaRefs.map((ref, i) => ({ ref, i })).filter(({ i }) => run.m.metaNodes[i].up && recent[i].length < META_CRASHES_PER_WINDOW_MAX)
+    if (up.length > 0) {
+      const { ref, i } = up[random.int(up.length)]
+      c.sim.crash(ref as never)
+      recent[i].push(now)
+    }
     c.sim.at(c.sim.clock.now() - Math.log(1 - random.next()) * META_CRASH_EVERY_MS, crashMeta)
   }
   c.sim.at(c.sim.clock.now() + 100, crashMeta)

@@ -6,16 +6,28 @@
 import { isErrno, metaError } from '../errors.ts'
 import { GC_ROOT_INODE, ROOT_INODE, type Inode, type InodeId } from '../inode.ts'
 import type { OpContext } from '../op-context.ts'
-import { displayPath, resolvePath } from '../path-resolve.ts'
+import { displayPath, resolvePath, resolveReading, type ResolveContext } from '../path-resolve.ts'
+import { runAsync, type Reading } from '../reading.ts'
 import type { PathAt } from '../protocol.ts'
-import { getInode, mustGetInode } from '../store.ts'
+import { getInode, mustGetInode, readExistingInode } from '../store.ts'
 
-export async function statOp(ctx: OpContext, req: { readonly path?: PathAt; readonly inode?: InodeId; readonly follow?: boolean }): Promise<Inode> {
-  if (req.path === undefined) return mustGetInode(ctx.reads, req.inode as InodeId)
-  const resolved = await resolvePath(ctx, req.path, req.follow !== false)
-  if (resolved.name === '') return mustGetInode(ctx.reads, resolved.parent.id)
+export function statOp(ctx: OpContext, req: StatRequest): Promise<Inode> {
+  return runAsync(statReading(ctx, req), ctx.reads)
+}
+
+export interface StatRequest {
+  readonly path?: PathAt
+  readonly inode?: InodeId
+  readonly follow?: boolean
+}
+
+/** stat as a Reading (reading.ts): the meta actor runs it synchronously on a local KV's snapshot. */
+export function* statReading(ctx: ResolveContext, req: StatRequest): Reading<Inode> {
+  if (req.path === undefined) return yield* readExistingInode(req.inode as InodeId)
+  const resolved = yield* resolveReading(ctx, req.path, req.follow !== false)
+  if (resolved.name === '') return yield* readExistingInode(resolved.parent.id)
   if (resolved.entry === null) throw metaError('ENOENT', `${displayPath(resolved)} does not exist`, { path: req.path.path })
-  return mustGetInode(ctx.reads, resolved.entry.id, displayPath(resolved))
+  return yield* readExistingInode(resolved.entry.id, () => displayPath(resolved))
 }
 
 export async function batchStatOp(ctx: OpContext, inodes: readonly InodeId[]): Promise<(Inode | null)[]> {

@@ -277,6 +277,35 @@ export function conformance(t: TAP, name: string, open: KvFactory): void {
     })
   })
 
+  t.test(`${name}: readSnapshot reads the latest commit synchronously (local backends)`, async (t) => {
+    await withKv(async (kv) => {
+      const readSnapshot = kv.readSnapshot?.bind(kv)
+      if (readSnapshot === undefined) {
+        t.comment(`${name} has no readSnapshot (reads are remote): nothing to check`)
+        return
+      }
+      const { info } = await kv.transactWithInfo((tx) => {
+        tx.set(b('a'), b('A'))
+        tx.set(b('b'), b('B'))
+      })
+      const seen = readSnapshot((reader) => ({ a: hex(reader.get(b('a'))), b: hex(reader.get(b('b'))), c: reader.get(b('c')), version: reader.readVersion }))
+      t.same(seen, { a: 'A', b: 'B', c: undefined, version: info.committedVersion }, 'the committed values, at the last commit version')
+      const copy = readSnapshot((reader) => reader.get(b('a'))) as Buffer
+      copy[0] = 0x5a
+      t.equal(hex(readSnapshot((reader) => reader.get(b('a')))), 'A', 'a value read is the caller\'s own copy')
+      await kv.transact((tx) => tx.clear(b('a')))
+      t.equal(readSnapshot((reader) => reader.get(b('a'))), undefined, 'a later snapshot sees the clear')
+      t.equal(readSnapshot((reader) => reader.readVersion), await kv.transact((tx) => tx.getReadVersion()), 'the same read version as a transaction')
+      const outside = (() => { try { return readSnapshot((reader) => reader.get(b('\xffsystem'))) } catch (error) { return error } })()
+      t.ok(isT3fsError(outside, 'ERR_KEY_OUTSIDE_LEGAL_RANGE'), 'a system key is refused')
+      const long = (() => { try { return readSnapshot((reader) => reader.get(Buffer.alloc(kv.limits.maxKeyBytes + 1, 1))) } catch (error) { return error } })()
+      t.ok(isT3fsError(long, 'ERR_KEY_TOO_LARGE'), 'an oversized key is refused')
+      const thrown = (() => { try { return readSnapshot(() => { throw new Error('inside') }) } catch (error) { return error } })()
+      t.equal((thrown as Error).message, 'inside', 'what fn throws propagates')
+      t.equal(hex(readSnapshot((reader) => reader.get(b('b')))), 'B', 'and the snapshot was released: reads go on')
+    })
+  })
+
   t.test(`${name}: transact retries only retryable errors`, async (t) => {
     await withKv(async (kv) => {
       const mine = new Error('application error')

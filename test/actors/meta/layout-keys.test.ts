@@ -13,6 +13,10 @@ t.test('keys: INOD is the tag and the id little-endian; DENT ranges hold exactly
   t.equal(inodeOfKey(inodeKey(123456789)), 123456789)
   const k = dentryKey(7, 'naïve')
   t.same(parseDentryKey(k), { parent: 7, name: 'naïve' })
+  for (const name of ['a', 'file-17.txt', 'naïve', '名前', 'x'.repeat(64), 'y'.repeat(65), `${'z'.repeat(63)}é`]) {
+    const expected = Buffer.concat([Buffer.from('DENT'), Buffer.from([7, 1, 0, 0, 0, 0, 0, 0]), Buffer.from(name, 'utf8')])
+    t.same([...dentryKey(263, name)], [...expected], `DENT + parent + UTF-8 name (${name.length} chars)`)
+  }
   const r = dentryRange(7)
   t.ok(Buffer.compare(r.begin, k) <= 0 && Buffer.compare(k, r.end) < 0, 'the entry lies in its directory range')
   for (const other of [dentryKey(8, 'a'), dentryKey(6, 'zzz'), dentryKey(7 + 256, 'a')]) t.ok(Buffer.compare(other, r.begin) < 0 || Buffer.compare(other, r.end) >= 0, 'other directories lie outside it')
