@@ -7,6 +7,7 @@
  * (ownership only orders work, the KV keeps it correct). At most `maxInFlight` transactions run at
  * once; more wait in a queue of `maxQueued`, beyond which the answer is ERR_META_BUSY.
  */
+import { meteredReply } from './metrics.ts'
 import type { ActorContext, DeferredReply } from '../../runtime/actor.ts'
 import { isT3fsError, T3fsError } from '../../runtime/errors.ts'
 import { directOp, type DirectRequest } from './dispatch.ts'
@@ -40,7 +41,7 @@ export function baseOf(state: MetaState, ctx: Ctx, msg: MetaRequest): OpBase {
 /** Takes a new request: its reply is deferred under a token until the work settles. */
 export function admit(state: MetaState, ctx: Ctx, msg: MetaRequest): void {
   const token = state.nextToken++
-  state.pending.set(token, ctx.deferReply())
+  state.pending.set(token, meteredReply(ctx.deferReply(), ctx.metrics, ctx.clock, msg.type))
   const needAdmin = ADMIN_TYPES.has(msg.type)
   if (!needAdmin && !state.config.authenticate) return route(state, ctx, msg, token)
   const identified = state.users.identify(msg.user, needAdmin, state.config.authenticate, ctx.clock.now()).then((id) => ({ ...msg, user: id.user }) as MetaRequest)

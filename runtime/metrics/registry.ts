@@ -131,7 +131,7 @@ export class MetricsRegistry implements Metrics {
     const existing = this.series.get(name)
     const labels = options.labels ?? []
     if (existing !== undefined) {
-      if (existing.kind !== kind || existing.labels.join(',') !== labels.join(',')) {
+      if (existing.kind !== kind || existing.labels.length !== labels.length || existing.labels.some((l, i) => l !== labels[i])) {
         throw new T3fsError('ERR_METRIC_CONFLICT', `metric ${name} is already registered as a ${existing.kind} with labels [${existing.labels.join(', ')}]; asked: a ${kind} with labels [${labels.join(', ')}]`, { metric: name })
       }
       return existing
