@@ -20,12 +20,13 @@ const badge = (state) => `<span class="state state-${esc(state)}">${esc(state)}<
 // ---- graphs -----------------------------------------------------------------------------------
 
 const colors = ['#2f6fdb', '#1f9d55', '#d1334a', '#c7871a', '#8a4fd1']
-const W = 600
 const H = 150
 const PAD = { left: 64, right: 8, top: 8, bottom: 18 }
 
 /** A line chart of several series over the sample times, drawn as an inline SVG. */
 function chart(el, title, times, lines, format) {
+  // Drawn at the figure's own width, so text keeps its proportions.
+  const W = Math.max(280, el.clientWidth - 26)
   const values = lines.flatMap((l) => l.values.filter((v) => v !== null))
   const max = Math.max(1e-9, ...values) * 1.1
   const t0 = times[0] ?? 0
@@ -54,7 +55,7 @@ function chart(el, title, times, lines, format) {
     return `<span><i style="background:${colors[i % colors.length]}"></i>${esc(l.name)} ${esc(last === undefined ? '–' : format(last))}</span>`
   }).join('')
   el.innerHTML = `<figcaption>${esc(title)}<span class="legend">${legend}</span></figcaption>` +
-    `<svg viewBox="0 0 ${W} ${H}" preserveAspectRatio="none" role="img" aria-label="${esc(title)}">${grid}${paths}${axis}</svg>`
+    `<svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(title)}">${grid}${paths}${axis}</svg>`
 }
 
 function renderGraphs(state) {
