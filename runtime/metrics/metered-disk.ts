@@ -5,23 +5,33 @@
  */
 import { toT3fsError } from '../errors.ts'
 import type { Disk, DiskFile } from '../disk/disk.ts'
-import type { Metrics } from './metrics.ts'
+import { CounterCells, HistogramCells, type CounterCell, type HistogramCell } from './cells.ts'
+import type { MetricsRegistry } from './registry.ts'
 
 const diskBuckets = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5]
 
-export function meteredDisk(disk: Disk, metrics: Metrics): Disk {
-  const ops = metrics.counter('t3fs_disk_ops_total', { help: 'disk operations by ctx.disk, per operation', labels: ['op'] })
-  const bytes = metrics.counter('t3fs_disk_bytes_total', { help: 'bytes read and written by ctx.disk', labels: ['op'] })
+interface OpCells { readonly ops: CounterCell; readonly bytes: CounterCell; readonly latency: HistogramCell }
+
+export function meteredDisk(disk: Disk, metrics: MetricsRegistry): Disk {
+  const ops = new CounterCells(metrics, 't3fs_disk_ops_total', 'disk operations by ctx.disk, per operation', ['op'])
+  const bytes = new CounterCells(metrics, 't3fs_disk_bytes_total', 'bytes read and written by ctx.disk', ['op'])
   const errors = metrics.counter('t3fs_disk_errors_total', { help: 'disk operations that failed, per operation and error code', labels: ['op', 'code'] })
-  const latency = metrics.histogram('t3fs_disk_op_duration_seconds', { help: 'time from submission to completion of a disk operation, seconds', labels: ['op'], buckets: diskBuckets })
+  const latency = new HistogramCells(metrics, 't3fs_disk_op_duration_seconds', 'time from submission to completion of a disk operation, seconds', ['op'], diskBuckets)
+  const byOp = new Map<string, OpCells>()
+  const cellsOf = (op: string): OpCells => {
+    let cells = byOp.get(op)
+    const counted = op === 'read' || op === 'write' ? bytes.cell({ op }) : { value: 0 }
+    if (cells === undefined) byOp.set(op, (cells = { ops: ops.cell({ op }), bytes: counted, latency: latency.cell({ op }) }))
+    return cells
+  }
   const time = <T>(op: string, work: () => Promise<T>, countBytes?: (result: T) => number): Promise<T> => {
     const startMs = performance.now()
-    const labels = { op }
-    ops.inc(labels)
+    const cells = cellsOf(op)
+    cells.ops.value++
     return work().then(
       (result) => {
-        latency.observe(labels, (performance.now() - startMs) / 1000)
-        if (countBytes !== undefined) bytes.inc(labels, countBytes(result))
+        cells.latency.observe((performance.now() - startMs) / 1000)
+        if (countBytes !== undefined) cells.bytes.value += countBytes(result)
         return result
       },
       (error: unknown) => {

@@ -4,7 +4,8 @@
  * NodeRuntime hands it to the router and the regions actor in place of the transport itself.
  */
 import type { Frame, NodeTransport } from '../transport/transport.ts'
-import type { Metrics } from './metrics.ts'
+import { CounterCells, type CounterCell } from './cells.ts'
+import type { MetricsRegistry } from './registry.ts'
 
 const frameBytes = (frame: Frame): number => {
   let bytes = frame.header.length
@@ -12,15 +13,23 @@ const frameBytes = (frame: Frame): number => {
   return bytes
 }
 
-export function meteredTransport(inner: NodeTransport, metrics: Metrics): NodeTransport {
-  const frames = metrics.counter('t3fs_transport_frames_total', { help: 'frames the router sent to and received from a peer node', labels: ['peer', 'direction'] })
-  const bytes = metrics.counter('t3fs_transport_bytes_total', { help: 'bytes (headers and payloads) the router sent to and received from a peer node', labels: ['peer', 'direction'] })
+interface PeerCells { readonly frames: CounterCell; readonly bytes: CounterCell }
+
+export function meteredTransport(inner: NodeTransport, metrics: MetricsRegistry): NodeTransport {
+  const frames = new CounterCells(metrics, 't3fs_transport_frames_total', 'frames the router sent to and received from a peer node', ['peer', 'direction'])
+  const bytes = new CounterCells(metrics, 't3fs_transport_bytes_total', 'bytes (headers and payloads) the router sent to and received from a peer node', ['peer', 'direction'])
   const oneSided = metrics.counter('t3fs_transport_one_sided_bytes_total', { help: 'bytes moved by one-sided reads and writes of peer regions', labels: ['peer', 'op'] })
   const up = metrics.gauge('t3fs_transport_peer_up', { help: '1 while the connection to a peer node is up, 0 once it is down', labels: ['peer'] })
+  // Per peer and direction, found once: a frame then costs two additions.
+  const peers = { sent: new Map<number, PeerCells>(), received: new Map<number, PeerCells>() }
   const count = (peer: number, direction: 'sent' | 'received', n: number): void => {
-    const labels = { peer, direction }
-    frames.inc(labels)
-    bytes.inc(labels, n)
+    let cells = peers[direction].get(peer)
+    if (cells === undefined) {
+      const labels = { peer, direction }
+      peers[direction].set(peer, (cells = { frames: frames.cell(labels), bytes: bytes.cell(labels) }))
+    }
+    cells.frames.value++
+    cells.bytes.value += n
   }
   const metered: NodeTransport = {
     get kind() { return inner.kind },

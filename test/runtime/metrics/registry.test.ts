@@ -141,3 +141,26 @@ t.test('the text parser reads what prom-client writes, escapes included', async 
   t.equal(codeOf(() => parsePromText('x_total one')), 'ERR_PROM_TEXT')
   t.equal(sampleValue(parsePromText('# TYPE y gauge\ny +Inf\n'), 'y'), Infinity)
 })
+
+t.test('hot-path cells read out like prom-client\'s own counters and histograms, and sum across hosts', async (t) => {
+  const { CounterCells, HistogramCells } = await import('../../../runtime/metrics/cells.ts')
+  const hosts = [new MetricsRegistry(), new MetricsRegistry()]
+  for (const [i, m] of hosts.entries()) {
+    const frames = new CounterCells(m, 't3fs_cells_total', 'x', ['peer'])
+    const cell = frames.cell({ peer: 7 })
+    cell.value += 10 * (i + 1)
+    t.equal(frames.cell({ peer: 7 }), cell, 'one cell per label set')
+    const h = new HistogramCells(m, 't3fs_cells_seconds', 'x', ['op'], [0.001, 0.01])
+    for (const v of [0.0005, 0.005, 0.5]) h.cell({ op: 'read' }).observe(v)
+  }
+  const one = parsePromText(await hosts[0].text())
+  t.equal(one.get('t3fs_cells_seconds')?.type, 'histogram')
+  t.equal(sampleValue(one, 't3fs_cells_seconds', { op: 'read', le: '0.001' }, 't3fs_cells_seconds_bucket'), 1)
+  t.equal(sampleValue(one, 't3fs_cells_seconds', { op: 'read', le: '0.01' }, 't3fs_cells_seconds_bucket'), 2, 'buckets are cumulative')
+  t.equal(sampleValue(one, 't3fs_cells_seconds', { op: 'read', le: '+Inf' }, 't3fs_cells_seconds_bucket'), 3)
+  t.equal(sampleValue(one, 't3fs_cells_seconds', { op: 'read' }, 't3fs_cells_seconds_count'), 3)
+  const both = parsePromText(await aggregateFamilies([await hosts[0].families(), await hosts[1].families()]).text())
+  t.equal(sampleValue(both, 't3fs_cells_total', { peer: '7' }), 30)
+  t.equal(sampleValue(both, 't3fs_cells_seconds', { op: 'read', le: '0.01' }, 't3fs_cells_seconds_bucket'), 4)
+  t.equal(codeOf(() => hosts[0].counter('t3fs_cells_total', { help: 'x', labels: ['peer'] })), 'ERR_METRIC_CONFLICT')
+})
