@@ -6,6 +6,7 @@
  */
 import type { MgmtdMsg, RoutingInfo } from '../../actors/mgmtd/protocol.ts'
 import type { NodeRuntime } from '../../runtime/node-runtime.ts'
+import type { ActorRef } from '../../runtime/actor.ts'
 import type { DashboardSettings } from '../../runtime/profile/index.ts'
 import { metricsAddress, type MetricsMsg } from '../../runtime/metrics/metrics-actor.ts'
 import { toT3fsError } from '../../runtime/errors.ts'
@@ -54,6 +55,8 @@ export class DashboardSampler {
   private smallpond: DashboardState['smallpond'] = { tasks: {}, running: 0 }
   private updatedMs = 0
   private timer: NodeJS.Timeout | null = null
+  /** mgmtd's ref, looked up once and again after a failure (it may have restarted elsewhere). */
+  private mgmtd: ActorRef<MgmtdMsg> | null = null
   private readonly samplesMax: number
 
   constructor(
@@ -91,10 +94,11 @@ export class DashboardSampler {
   async refresh(): Promise<void> {
     const timeoutMs = Math.max(1_000, this.settings.refreshIntervalMs)
     try {
-      const mgmtd = await this.runtime.lookupRemote<MgmtdMsg>(this.settings.mgmtdNode, 'mgmtd', timeoutMs)
-      this.routing = await mgmtd.ask({ type: 'get-routing-info' }, { timeoutMs })
+      this.mgmtd ??= await this.runtime.lookupRemote<MgmtdMsg>(this.settings.mgmtdNode, 'mgmtd', timeoutMs)
+      this.routing = await this.mgmtd.ask({ type: 'get-routing-info' }, { timeoutMs })
       this.routingError = this.routing === null ? 'mgmtd has no routing info yet (is it primary?)' : null
     } catch (error) {
+      this.mgmtd = null
       this.routingError = `mgmtd of node ${this.settings.mgmtdNode}: ${toT3fsError(error).message}`
     }
     const nodes = new Set<number>([this.runtime.system.node])
