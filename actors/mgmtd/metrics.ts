@@ -7,6 +7,18 @@
 import type { Metrics } from '../../runtime/index.ts'
 import { PUBLIC_STATES, type RoutingInfo } from './protocol.ts'
 
+/** Metrics are refreshed at most this often (a status check may run far more often, in the simulator). */
+export const routingMetricsIntervalMs = 1_000
+const lastRecordedMs = new WeakMap<Metrics, number>()
+
+/** Records mgmtd's view when the last record is older than routingMetricsIntervalMs; `info` is built only then. */
+export function maybeRecordRoutingMetrics(metrics: Metrics, nowMs: number, info: () => RoutingInfo | null): void {
+  const last = lastRecordedMs.get(metrics)
+  if (last !== undefined && nowMs - last < routingMetricsIntervalMs && nowMs >= last) return
+  lastRecordedMs.set(metrics, nowMs)
+  recordRoutingMetrics(metrics, info())
+}
+
 export function recordRoutingMetrics(metrics: Metrics, info: RoutingInfo | null): void {
   metrics.gauge('t3fs_mgmtd_primary', { help: '1 while this mgmtd is the primary' }).set(undefined, info === null ? 0 : 1)
   if (info === null) return
