@@ -47,12 +47,16 @@ export function meteredEngine(engine: ChunkEngine, metrics: Metrics, clock: Cloc
     removeChain: (chainId) => timed('remove_chain', () => engine.removeChain(chainId)),
     sync: () => timed('sync', () => engine.sync()),
   }
-  // Everything else (queries, state, close) goes to the engine itself, methods bound to it.
+  // Everything else (queries, state, close) goes to the engine itself, methods bound to it once.
+  const bound = new Map<PropertyKey, unknown>()
   return new Proxy(engine, {
     get(target, property) {
       if (Object.hasOwn(wrapped, property)) return wrapped[property as keyof ChunkEngine]
       const value: unknown = Reflect.get(target, property, target)
-      return typeof value === 'function' ? value.bind(target) : value
+      if (typeof value !== 'function') return value
+      let method = bound.get(property)
+      if (method === undefined) bound.set(property, (method = value.bind(target)))
+      return method
     },
   })
 }
