@@ -61,7 +61,8 @@ function chart(el, title, times, lines, format) {
 function renderGraphs(state) {
   const s = state.series
   const t = state.times
-  chart($('graph-net'), 'Network', t, [{ name: 'out', values: s.netSentBytesPerS }, { name: 'in', values: s.netReceivedBytesPerS }], rate)
+  // Bytes a node serves to a peer's one-sided read count on the reader ("received"), not as sent.
+  chart($('graph-net'), 'Network', t, [{ name: 'received', values: s.netReceivedBytesPerS }, { name: 'sent (frames)', values: s.netSentBytesPerS }], rate)
   chart($('graph-disk'), 'Disk', t, [{ name: 'read', values: s.diskReadBytesPerS }, { name: 'write', values: s.diskWriteBytesPerS }], rate)
   chart($('graph-ops'), 'Operations per second', t, [
     { name: 'messages', values: s.messagesPerS }, { name: 'chunk ops', values: s.storageOpsPerS }, { name: 'meta ops', values: s.metaOpsPerS },
@@ -85,7 +86,7 @@ function renderCards(state) {
     ['nodes up', r ? `${nodesUp} / ${r.nodes.length}` : '–'],
     ['chains fully serving', r ? `${chainsOk} / ${r.chains.length}` : '–'],
     ['targets serving', r ? `${serving} / ${targets.length}` : '–'],
-    ['network out', rate(last('netSentBytesPerS'))],
+    ['network received', rate(last('netReceivedBytesPerS'))],
     ['disk write', rate(last('diskWriteBytesPerS'))],
     ['routing version', r ? r.routingInfoVersion : '–'],
   ]
