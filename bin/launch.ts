@@ -18,6 +18,8 @@ import { createTransport, selectTransport } from '../runtime/transport/index.ts'
 import type { Io } from './cli.ts'
 import { declaredNeeds, spawnArgs } from './actor-args.ts'
 import { buildPlan, formatPlan } from './plan.ts'
+import { serveMetrics, type HttpListener } from '../runtime/metrics/metrics-server.ts'
+import { startDashboard } from './dashboard/dashboard-server.ts'
 import { createNodeLogger, LOG_LEVELS, logFormatFor, resolveLogLevel, runtimeLogger, runtimeLogLevel } from './logging.ts'
 
 const HELP = `usage: t3fs launch [--dry-run] [--json] [--log-level <level>] [--config.<key>=<value> ...] <profile.toml>
@@ -132,6 +134,7 @@ async function runNode(profile: Profile, io: Io): Promise<number> {
   const log = createNodeLogger({ level: profile.log.level, node: profile.node.id, format: logFormatFor(2) })
   let runtime: NodeRuntime | null = null
   let transport: ReturnType<typeof createTransport>['transport'] | null = null
+  const listeners: HttpListener[] = []
   const stopping = waitForSignal(log)
   try {
     const { transport: t, choice } = createTransport(profile, { log: log.child({ component: 'transport' }) })
@@ -160,17 +163,18 @@ async function runNode(profile: Profile, io: Io): Promise<number> {
       }
       log.info({ evt: 'ActorStarted', actor: actor.name, host: actor.host, module: actor.module })
     }
+    listeners.push(...await startHttpListeners(profile, runtime, log))
     log.info({ evt: 'NodeStarted', listen: `${profile.listen.tcp.host}:${(transport as { port?: number }).port ?? profile.listen.tcp.port}`, hosts: runtime.hostIds, actors: profile.actors.length }, `node ${profile.node.id} started`)
     const signal = await stopping.promise
     log.info({ evt: 'NodeStopping', signal, graceMs: profile.shutdown.gracePeriodMs })
-    await shutdown(profile, runtime, transport)
+    await shutdown(profile, runtime, transport, listeners)
     log.info({ evt: 'NodeStopped' })
     return 0
   } catch (error) {
     const e = toT3fsError(error)
     log.error({ evt: 'NodeFailed', code: e.code, err: e.message })
     io.stderr.write(`t3fs launch: ${e.message}\n`)
-    await shutdown(profile, runtime, transport).catch(() => {})
+    await shutdown(profile, runtime, transport, listeners).catch(() => {})
     return 1
   } finally {
     stopping.dispose()
@@ -178,8 +182,32 @@ async function runNode(profile: Profile, io: Io): Promise<number> {
   }
 }
 
-/** The runtime drains its actors for the grace period, then closes the transport it was given. */
-async function shutdown(profile: Profile, runtime: NodeRuntime | null, transport: { close(): Promise<void> } | null): Promise<void> {
+/** /metrics and the dashboard, as the profile asks (both off by default). */
+async function startHttpListeners(profile: Profile, runtime: NodeRuntime, log: pino.Logger): Promise<HttpListener[]> {
+  const started: HttpListener[] = []
+  try {
+    if (profile.metrics !== null) {
+      const { host, port } = profile.metrics.listen
+      const listener = await serveMetrics({ host, port, gather: () => runtime.metricsText() })
+      started.push(listener)
+      log.info({ evt: 'MetricsListening', url: `http://${host}:${listener.port}/metrics` }, `metrics at http://${host}:${listener.port}/metrics`)
+    }
+    if (profile.dashboard !== null) {
+      const listener = await startDashboard({ runtime, settings: profile.dashboard, clusterId: profile.node.clusterId, log: log.child({ component: 'dashboard' }) })
+      started.push(listener)
+      const { host } = profile.dashboard.listen
+      log.info({ evt: 'DashboardListening', url: `http://${host}:${listener.port}/` }, `dashboard at http://${host}:${listener.port}/`)
+    }
+    return started
+  } catch (error) {
+    await Promise.all(started.map((l) => l.close()))
+    throw error
+  }
+}
+
+/** The listeners close, the runtime drains its actors for the grace period, then the transport it was given closes. */
+async function shutdown(profile: Profile, runtime: NodeRuntime | null, transport: { close(): Promise<void> } | null, listeners: HttpListener[] = []): Promise<void> {
+  await Promise.all(listeners.splice(0).map((l) => l.close()))
   if (runtime) await runtime.shutdown(profile.shutdown.gracePeriodMs)
   await transport?.close()
 }

@@ -22,6 +22,10 @@ export interface LaunchPlan {
   readonly heartbeat: { readonly intervalMs: number; readonly timeoutMs: number }
   readonly shutdownGraceMs: number
   readonly logLevel: string
+  /** URL of GET /metrics, or null when [metrics] is off. */
+  readonly metrics: string | null
+  /** URL of the dashboard, or null when [dashboard] is off. */
+  readonly dashboard: string | null
 }
 
 export function buildPlan(profile: Profile, choice: TransportChoice): LaunchPlan {
@@ -44,6 +48,8 @@ export function buildPlan(profile: Profile, choice: TransportChoice): LaunchPlan
     heartbeat: { intervalMs: profile.transport.heartbeatIntervalMs, timeoutMs: profile.transport.heartbeatTimeoutMs },
     shutdownGraceMs: profile.shutdown.gracePeriodMs,
     logLevel: profile.log.level,
+    metrics: profile.metrics === null ? null : `http://${profile.metrics.listen.host}:${profile.metrics.listen.port}/metrics`,
+    dashboard: profile.dashboard === null ? null : `http://${profile.dashboard.listen.host}:${profile.dashboard.listen.port}/`,
   }
 }
 
@@ -63,6 +69,8 @@ export function formatPlan(plan: LaunchPlan, profile: Profile): string {
     `  peers      ${plan.peers.length === 0 ? '(none)' : plan.peers.map((p) => `${p.node}@${p.address}`).join(', ')}`,
     `  actors     ${plan.actors.length === 0 ? '(none)' : ''}`,
     ...plan.actors.map((a) => `    ${a.name} = ${a.export} from ${a.module} on host ${a.host}${Object.keys(a.params).length ? ` ${JSON.stringify(a.params)}` : ''}`),
+    `  metrics    ${plan.metrics ?? '(off)'}`,
+    `  dashboard  ${plan.dashboard === null ? '(off)' : `${plan.dashboard} (cluster state from node ${profile.dashboard?.mgmtdNode}'s mgmtd, every ${formatDurationMs(profile.dashboard!.refreshIntervalMs)})`}`,
     `  shutdown   grace period ${formatDurationMs(plan.shutdownGraceMs)}; log level ${plan.logLevel} (stderr)`,
   ]
   return lines.filter((l) => l !== '').join('\n') + '\n'

@@ -21,7 +21,7 @@ export function createActorContext(cell: ActorCell, epoch: ActorEpoch): ActorCon
   }
   const holder = { host: system.host, actor: cell.address.id, epoch: epoch.number }
   const buffers = system.bufferPool === null ? null : actorBuffers(system.bufferPool, holder, system.clock, checkLive)
-  const disk = system.disk === null ? null : actorDisk(system.disk, epoch, checkLive)
+  const disk = system.meteredDisk === null ? null : actorDisk(system.meteredDisk, epoch, checkLive)
   const regions = system.servesRegions && system.bufferPool !== null ? actorRegions(system, epoch, checkLive) : null
   if (regions !== null) {
     const service = system.refFor<RegionsMsg>(regionsAddress(system.node, system.incarnation))
@@ -35,6 +35,7 @@ export function createActorContext(cell: ActorCell, epoch: ActorEpoch): ActorCon
     buffers,
     disk,
     regions,
+    metrics: system.metrics,
     get sender() {
       return epoch.live ? cell.currentSender : null
     },

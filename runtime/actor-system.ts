@@ -14,6 +14,9 @@ import type { BufferPool, SlotHolder } from './buffer-pool.ts'
 import type { Disk } from './disk/disk.ts'
 import { neverBuggify, type Buggify } from './buggify.ts'
 import { forEachPooled } from './pooled-scan.ts'
+import { MetricsRegistry } from './metrics/registry.ts'
+import { registerSystemCollectors } from './metrics/system-collectors.ts'
+import { meteredDisk } from './metrics/metered-disk.ts'
 
 /** How the dispatcher gets run: a microtask in production, the simulator's own loop under test. */
 export interface Executor {
@@ -58,6 +61,8 @@ export interface ActorSystemOptions {
   buggify?: Buggify
   /** Host 0 of this node runs the regions actor (one-sided transfers: see regions-actor.ts). */
   servesRegions?: boolean
+  /** This host's metrics (ctx.metrics and the runtime's own); default: a registry of its own. */
+  metrics?: MetricsRegistry
 }
 
 interface PendingAsk {
@@ -89,6 +94,12 @@ export class ActorSystem implements RefRouter {
   readonly disk: Disk | null
   readonly buggify: Buggify
   readonly servesRegions: boolean
+  /** This host's metrics registry: what ctx.metrics registers into (see metrics/registry.ts). */
+  readonly metrics: MetricsRegistry
+  /** The disk as actors get it: `disk` with every operation counted in `metrics`. */
+  readonly meteredDisk: Disk | null
+  /** Messages handled by stopped actors, per kind (metrics/system-collectors.ts). */
+  readonly retiredHandled = new Map<string, number>()
   private readonly executor: Executor
   private readonly cells = new Map<number, ActorCell>()
   private readonly names = new Map<string, ActorCell>()
@@ -123,6 +134,9 @@ export class ActorSystem implements RefRouter {
     this.buggify = options.buggify ?? neverBuggify
     this.servesRegions = options.servesRegions ?? false
     checkTimeout('askTimeoutMs', this.askTimeoutMs)
+    this.metrics = options.metrics ?? new MetricsRegistry()
+    this.meteredDisk = this.disk === null ? null : meteredDisk(this.disk, this.metrics)
+    registerSystemCollectors(this.metrics, this)
   }
 
   setRemote(route: RemoteRoute): void {
@@ -462,6 +476,7 @@ export class ActorSystem implements RefRouter {
   /** Called by a cell once it stopped: forget it and tell its watchers. */
   removeCell(cell: ActorCell, reason: StopReason): void {
     this.cells.delete(cell.address.id)
+    this.retiredHandled.set(cell.kind, (this.retiredHandled.get(cell.kind) ?? 0) + cell.handledCount)
     if (cell.name !== null && this.names.get(cell.name) === cell) this.names.delete(cell.name)
     for (const watcher of cell.watchers.values()) {
       if (this.isLocal(watcher)) {
@@ -527,6 +542,15 @@ export class ActorSystem implements RefRouter {
         address: formatAddress(cell.address), kind: cell.kind, depth: cell.mailbox.length, handled: cell.handledCount,
       })),
     }
+  }
+
+  /** Each live actor's kind, mailbox depth and messages handled (for the metrics collectors). */
+  forEachCell(visit: (kind: string, depth: number, handled: number) => void): void {
+    for (const cell of this.cells.values()) visit(cell.kind, cell.mailbox.length, cell.handledCount)
+  }
+
+  pendingAsks(): number {
+    return this.pending.size
   }
 
   localCell(address: ActorAddress): ActorCell | undefined {

@@ -13,6 +13,7 @@ import type { ActorBuffers } from './actor-buffers.ts'
 import type { Regions } from './actor-regions.ts'
 import type { Disk } from './disk/disk.ts'
 import type { T3fsError } from './errors.ts'
+import type { Metrics } from './metrics/metrics.ts'
 
 export interface Message {
   readonly type: string
@@ -81,6 +82,11 @@ export interface ActorContext<M extends Message> {
   readonly regions: Regions | null
   /** The host's disk (null when the node has none): see runtime/disk/disk.ts. */
   readonly disk: Disk | null
+  /**
+   * Counters, gauges and histograms registered by name (`t3fs_…`), served by the node on its
+   * `[metrics]` address in the Prometheus format: see runtime/metrics/metrics.ts.
+   */
+  readonly metrics: Metrics
   /** A fault site that only the simulator turns on (see runtime/buggify.ts); false in production. */
   buggify(site: string): boolean
   /**

@@ -32,6 +32,8 @@ export interface HostControl {
   spawn(definition: DefinitionRef, args: unknown, options: SpawnOptions): Promise<ControlResult<ActorAddress>>
   stop(id: number): ControlResult<null>
   stats(): HostStats
+  /** The host's metric families (runtime/metrics/registry.ts), for the node's /metrics. */
+  metrics(): Promise<import('./metrics/registry.ts').MetricFamily[]>
   hostDown(host: number, reason: string): void
   /** Stops every actor, waits up to `graceMs` for their handlers to finish, then stops the mesh. */
   shutdown(graceMs: number): Promise<void>

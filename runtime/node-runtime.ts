@@ -19,6 +19,10 @@ import { regionsActor, regionsActorId } from './regions-actor.ts'
 import { lookupOn } from './node-client.ts'
 import { newIncarnation, sameAddress } from './address.ts'
 import type { NodeTransport } from './transport/transport.ts'
+import { meteredTransport } from './metrics/metered-transport.ts'
+import { aggregateFamilies } from './metrics/aggregate.ts'
+import type { MetricFamily } from './metrics/registry.ts'
+import { metricsActor, metricsActorId } from './metrics/metrics-actor.ts'
 
 export interface NodeRuntimeOptions {
   /** This node's id in the cluster. Default 1. */
@@ -65,6 +69,7 @@ export class NodeRuntime {
   /** Named actors of this node, served to other processes by the registry on host 0. */
   private readonly names = new Map<string, ActorAddress>()
   readonly transport: NodeTransport | null
+  private readonly meteredTransport: NodeTransport | null
   private stopping = false
 
   private constructor(system: ActorSystem, mesh: HostMesh, hosts: HostHandle[], transport: NodeTransport | null) {
@@ -74,10 +79,15 @@ export class NodeRuntime {
     this.transport = transport
     const registryRef = system.spawn(registry, { names: this.names }, { name: 'registry' })
     if (registryRef.address.id !== registryActorId) throw new Error('the registry must be the first actor of host 0')
+    // The router and the regions actor see the transport through a meter (bytes and frames per peer).
+    const metered = transport === null ? null : meteredTransport(transport, system.metrics)
+    this.meteredTransport = metered
     const regionsRef = system.spawn(regionsActor, {
-      pool: system.bufferPool, transport, peerIncarnation: (node) => transport?.peerIncarnation?.(node),
+      pool: system.bufferPool, transport: metered, peerIncarnation: (node) => transport?.peerIncarnation?.(node),
     })
     if (regionsRef.address.id !== regionsActorId) throw new Error('the regions actor must be the second actor of host 0')
+    const metricsRef = system.spawn(metricsActor, { gather: () => this.metricFamilies() })
+    if (metricsRef.address.id !== metricsActorId) throw new Error('the metrics actor must be the third actor of host 0')
   }
 
   static async start(options: NodeRuntimeOptions = {}): Promise<NodeRuntime> {
@@ -118,7 +128,7 @@ export class NodeRuntime {
     try {
       await Promise.all(hosts.map((handle) => raceExit(handle, handle.control.ping())))
       if (options.transport !== undefined) {
-        new NetworkRoute(system, mesh, options.transport)
+        new NetworkRoute(system, mesh, runtime.meteredTransport!)
         // Peers learn this incarnation in the handshake: a restart is then told apart from a reconnect.
         await options.transport.start({ incarnation })
       }
@@ -167,6 +177,22 @@ export class NodeRuntime {
 
   async stats(): Promise<HostStats[]> {
     return Promise.all(this.hosts.filter((h) => h.alive).map((handle) => raceExit(handle, handle.control.stats() as Promise<HostStats>)))
+  }
+
+  /** Every host's metric families, summed per series (what the node's /metrics serves). */
+  async metricFamilies(): Promise<MetricFamily[]> {
+    return this.aggregatedMetrics().then((m) => m.families())
+  }
+
+  /** The node's metrics in the Prometheus text format. */
+  async metricsText(): Promise<string> {
+    return this.aggregatedMetrics().then((m) => m.text())
+  }
+
+  private async aggregatedMetrics(): Promise<ReturnType<typeof aggregateFamilies>> {
+    const alive = this.hosts.filter((h) => h.alive)
+    const workers = await Promise.all(alive.map((handle) => raceExit(handle, handle.control.metrics() as Promise<MetricFamily[]>)))
+    return aggregateFamilies([await this.system.metrics.families(), ...workers])
   }
 
   /** Kills a worker host abruptly (tests and fault drills); the others are told it died. */

@@ -73,6 +73,7 @@ const control: HostControl = {
       pin,
     }
   },
+  metrics: () => system.metrics.families(),
   hostDown(host, reason) {
     mesh.hostDown(host, reason)
   },

@@ -7,6 +7,7 @@
  * (ownership only orders work, the KV keeps it correct). At most `maxInFlight` transactions run at
  * once; more wait in a queue of `maxQueued`, beyond which the answer is ERR_META_BUSY.
  */
+import { meteredReply } from './metrics.ts'
 import type { ActorContext, DeferredReply } from '../../runtime/actor.ts'
 import { isT3fsError, T3fsError, toT3fsError } from '../../runtime/errors.ts'
 import type { Kv } from '../kv/index.ts'
@@ -51,7 +52,7 @@ export function admit(state: MetaState, ctx: Ctx, msg: MetaRequest): void {
     return done.answer.ok ? ctx.reply(done.answer.value) : ctx.fail(done.answer.error)
   }
   const token = state.nextToken++
-  state.pending.set(token, ctx.deferReply())
+  state.pending.set(token, meteredReply(ctx.deferReply(), ctx.metrics, ctx.clock, msg.type))
   const needAdmin = ADMIN_TYPES.has(msg.type)
   if (!needAdmin && !state.config.authenticate) return route(state, ctx, msg, token)
   const identified = state.users.identify(msg.user, needAdmin, state.config.authenticate, ctx.clock.now()).then((id) => ({ ...msg, user: id.user }) as MetaRequest)

@@ -20,6 +20,7 @@ import { extendLease, type LeaseRecord } from './lease.ts'
 import * as ops from './operations.ts'
 import { MgmtdErrorCode, type MgmtdMsg, type RoutingUpdate } from './protocol.ts'
 import { buildRoutingInfo } from './routing-info.ts'
+import { maybeRecordRoutingMetrics } from './metrics.ts'
 import { loadSnapshot, writeAsPrimary, type ChainWrite, type PrimaryWrites } from './store.ts'
 import { validateMgmtdMsg } from './validate.ts'
 
@@ -87,6 +88,7 @@ export const mgmtdActor = defineActor<MgmtdState, MgmtdMsg, MgmtdArgs>({
       case 'tick-check':
         ctx.schedule(state.config.checkStatusIntervalMs, { type: 'tick-check' })
         if (data !== null) await tickCheck(state, data, ctx)
+        maybeRecordRoutingMetrics(ctx.metrics, ctx.clock.now(), () => (state.data === null ? null : buildRoutingInfo(state.data, state, ctx.clock.now(), state.config.heartbeatFailIntervalMs)))
         return
       case 'tick-update-chains':
         ctx.schedule(state.config.updateChainsIntervalMs, { type: 'tick-update-chains' })

@@ -18,6 +18,7 @@
 import { defineActor, type Outcome } from '../../runtime/actor.ts'
 import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
 import { openChunkEngine, type ChunkEngineMutant, type ChunkId } from './chunk-engine/index.ts'
+import { meteredEngine } from './chunk-engine/metered-engine.ts'
 import { StorageErrorCode, type IOResult, type ReplicaMsg, type TargetView } from './protocol.ts'
 import { toWireMeta } from './replica/chunk-meta-wire.ts'
 import { queryLastChunk, removeChunks } from './replica/chunk-queries.ts'
@@ -40,10 +41,10 @@ export const chainReplica = defineActor<ReplicaState, ReplicaMsg, ReplicaArgs>({
       throw new T3fsError('ERR_INVALID_OPTION', `storage target ${args.targetId} needs a disk and a buffer pool; accepted: a node profile with [disk] root and [[buffer_pool]]`, { targetId: args.targetId })
     }
     const mutant = args.mutants.find((m) => m === 'reuse-block-in-place') as ChunkEngineMutant | undefined
-    const engine = await openChunkEngine(
+    const engine = meteredEngine(await openChunkEngine(
       { disk: ctx.disk, buffers: ctx.buffers, clock: ctx.clock, buggify: (site) => ctx.buggify(site), log: ctx.log },
       { ...args.engine, root: enginePath(args.root, args.targetId), create: true, ...(mutant === undefined ? {} : { mutant }) },
-    )
+    ), ctx.metrics, ctx.clock)
     const lifeId = Math.floor(ctx.random.next() * 2 ** 48).toString(36)
     const rs = newReplicaState({ targetId: args.targetId, node: args.node, config: args.config, engine, mutants: new Set(args.mutants) }, lifeId)
     // A restarted replica lost its memory: the node boots it through recovery.

@@ -36,6 +36,14 @@ export interface TransportSettings {
   readonly maxRegions: number
 }
 
+export interface DashboardSettings {
+  readonly listen: Address
+  /** The node whose mgmtd is asked for the cluster's state. */
+  readonly mgmtdNode: number
+  readonly refreshIntervalMs: number
+  readonly historyMs: number
+}
+
 export interface Profile {
   /** Absolute path of the profile file that was loaded. */
   readonly file: string
@@ -51,6 +59,10 @@ export interface Profile {
   readonly bufferPool: readonly { readonly slotBytes: number; readonly slots: number }[]
   readonly transport: TransportSettings
   readonly log: { readonly level: LogLevel }
+  /** GET /metrics on this address, when [metrics] enabled. */
+  readonly metrics: { readonly listen: Address } | null
+  /** The live dashboard, when [dashboard] enabled. */
+  readonly dashboard: DashboardSettings | null
   readonly shutdown: { readonly gracePeriodMs: number }
   readonly peers: readonly PeerEntry[]
   readonly actors: readonly ActorEntry[]

@@ -80,6 +80,18 @@ export const SECTIONS: Readonly<Record<string, KnobSection>> = {
   disk: {
     root: { type: { kind: 'string', maxLength: 4096 }, optional: true, doc: 'directory the node\'s actors get as ctx.disk (io_uring, O_DIRECT-capable), relative to node.root; absent: no disk (nodes without storage)' },
   },
+  // Off unless a profile turns them on (configs/dev.toml does): each is an HTTP listener of the node.
+  metrics: {
+    enabled: { type: { kind: 'bool' }, default: false, doc: 'serve GET /metrics (Prometheus text format: actors, router and transport, disk, buffer pool, and what the actors register)' },
+    listen: { type: { kind: 'address' }, default: '127.0.0.1:9100', doc: 'HTTP address of /metrics "host:port" (port 0: any free port, logged at start)' },
+  },
+  dashboard: {
+    enabled: { type: { kind: 'bool' }, default: false, doc: 'serve the live cluster dashboard (a web page: nodes, chains, targets, throughput and latency graphs)' },
+    listen: { type: { kind: 'address' }, default: '127.0.0.1:9180', doc: 'HTTP address of the dashboard "host:port" (port 0: any free port, logged at start)' },
+    mgmtd_node: { type: int(1, MAX_NODE_ID), optional: true, doc: 'node whose mgmtd the dashboard asks for nodes, chains and targets; default: this node' },
+    refresh_interval: { type: duration(100, 60_000), default: '1s', doc: 'how often the dashboard samples the metrics and mgmtd (and the page polls)' },
+    history: { type: duration(1_000, 24 * 3_600_000), default: '5min', doc: 'how far back the graphs reach (at most 3600 samples are kept)' },
+  },
   log: {
     level: { type: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, default: 'info', doc: 'pino log level (logs go to stderr)' },
   },

@@ -154,10 +154,35 @@ export function validateProfile(file: string, merged: MergedProfile): Profile {
     disk: s.disk.root === undefined ? null : { root: inRoot(s.disk.root as string) },
     bufferPool: bufferPoolClasses(check, top.buffer_pool),
     log: { level: s.log.level as Profile['log']['level'] },
+    ...httpListeners(check, s, s.node.id as number, s.listen.tcp as Address),
     shutdown: { gracePeriodMs: s.shutdown.grace_period as number },
     peers: peerTable(check, top.peers),
     actors: actorList(check, top.actors, numaDomains.length, hostsPerDomain, inRoot),
   }
+}
+
+/** [metrics] and [dashboard]: each on a port of its own, apart from the node's TCP listener. */
+function httpListeners(check: Checker, s: Record<string, Values>, nodeId: number, tcp: Address): Pick<Profile, 'metrics' | 'dashboard'> {
+  const metrics = s.metrics.enabled === true ? { listen: s.metrics.listen as Address } : null
+  const dashboard = s.dashboard.enabled === true
+    ? {
+        listen: s.dashboard.listen as Address,
+        mgmtdNode: (s.dashboard.mgmtd_node as number | undefined) ?? nodeId,
+        refreshIntervalMs: s.dashboard.refresh_interval as number,
+        historyMs: s.dashboard.history as number,
+      }
+    : null
+  const taken = new Map<number, string>([[tcp.port, 'listen.tcp']])
+  for (const [key, listener] of [['metrics.listen', metrics], ['dashboard.listen', dashboard]] as const) {
+    if (listener === null || listener.listen.port === 0) continue
+    const other = taken.get(listener.listen.port)
+    if (other !== undefined) check.fail(key, `${listener.listen.host}:${listener.listen.port}`, `a port other than ${other}'s (${listener.listen.port}), or 0 for any free port`, 'uses a port already taken')
+    taken.set(listener.listen.port, key)
+  }
+  if (dashboard !== null && dashboard.historyMs < dashboard.refreshIntervalMs) {
+    check.fail('dashboard.history', s.dashboard.history, `at least dashboard.refresh_interval (${dashboard.refreshIntervalMs}ms)`, `is ${dashboard.historyMs}ms`)
+  }
+  return { metrics, dashboard }
 }
 
 /** [transport] in camelCase, with the rules that tie its keys together. */

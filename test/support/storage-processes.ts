@@ -33,6 +33,8 @@ export interface ProcessClusterOptions {
   mgmtdParams?: Record<string, string>
   /** More actors on node 1 (mgmtd's node), as profile TOML (`[[actors]]` sections), e.g. a meta server. */
   node1Actors?: string
+  /** More profile TOML for a node (e.g. its [metrics] table), appended to its profile. */
+  nodeToml?: (nodeId: number) => string
   /** Where the nodes keep their disks (default a temp dir, removed at close). */
   dir?: string
   log?: (line: string) => void
@@ -77,7 +79,7 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
   const nodes = new Map<number, { profile: string; process: ChildProcess | null }>()
   const write = (id: number, body: string): void => {
     const profile = join(dir, `node${id}.toml`)
-    writeFileSync(profile, `include = "base.toml"\n[node]\nid = ${id}\n[listen]\ntcp = "127.0.0.1:${ports.get(id)}"\n${body}\n`)
+    writeFileSync(profile, `include = "base.toml"\n[node]\nid = ${id}\n[listen]\ntcp = "127.0.0.1:${ports.get(id)}"\n${body}\n${options.nodeToml?.(id) ?? ''}\n`)
     nodes.set(id, { profile, process: null })
   }
   write(1, `[[actors]]\nname = "mgmtd"\nmodule = "actors/mgmtd/mgmtd-actor.ts"\nexport = "mgmtdActor"\nhost = 1\n[actors.params]\n${Object.entries(mgmtdParams).map(([k, v]) => `${k} = ${toml(v)}`).join('\n')}\n${options.node1Actors ?? ''}`)

@@ -20,6 +20,7 @@ import { systemClock } from '../../../runtime/clock.ts'
 import { systemRandom } from '../../../runtime/random.ts'
 import { CSV_ERROR } from './csv.ts'
 import { COMMANDS, USAGE_ERROR, type AdminResult, type Cell, type NodeConnection } from './commands.ts'
+import { waitSyncCommand } from './wait-sync.ts'
 
 export interface AdminIo {
   readonly stdout: { write(text: string): unknown }
@@ -74,7 +75,7 @@ const GLOBAL_OPTIONS = {
 } as const
 
 type AnyCommand = (typeof COMMANDS)[number] | MetaAdminCommand
-const ALL_COMMANDS: readonly AnyCommand[] = [...COMMANDS, ...META_COMMANDS]
+const ALL_COMMANDS: readonly AnyCommand[] = [...COMMANDS, waitSyncCommand, ...META_COMMANDS]
 const isMeta = (c: AnyCommand): c is MetaAdminCommand => META_COMMANDS.includes(c as MetaAdminCommand)
 
 export function adminUsage(): string {
@@ -196,7 +197,8 @@ export async function adminCommand(args: string[], io: AdminIo, deps: AdminDeps 
     const { mgmtd, refFor } = connection
     const connectNode = deps.connectNode
     const result = await command.run(positionals, values, {
-      mgmtd, readFile: deps.readFile, timeoutMs,
+      mgmtd, readFile: deps.readFile, timeoutMs, clock: systemClock,
+      progress: (line: string, final: boolean) => io.stderr.write(progressText(io, line, final)),
       ...(refFor === undefined ? {} : { redirect: (a: ActorAddress) => refFor(a) }),
       ...(connectNode === undefined ? {} : { connectNode: (endpoint: string, nodeId: number) => connectNode(endpoint, nodeId, timeoutMs) }),
     })
@@ -207,6 +209,12 @@ export async function adminCommand(args: string[], io: AdminIo, deps: AdminDeps 
   } finally {
     await connection?.close().catch(() => undefined)
   }
+}
+
+/** On a terminal one line is redrawn in place; elsewhere (a pipe, a log) each update is a line. */
+function progressText(io: AdminIo, line: string, final: boolean): string {
+  const tty = (io.stderr as { isTTY?: boolean }).isTTY === true
+  return tty ? `\r${line}\x1b[K${final ? '\n' : ''}` : `${line}\n`
 }
 
 async function runMeta(

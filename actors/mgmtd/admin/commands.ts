@@ -7,6 +7,7 @@
 import { parseArgs } from 'node:util'
 import type { ActorRef, Message } from '../../../runtime/actor.ts'
 import type { ActorAddress } from '../../../runtime/address.ts'
+import type { Clock } from '../../../runtime/clock.ts'
 import { isT3fsError, T3fsError } from '../../../runtime/errors.ts'
 import { parseSizeBytes, SIZE_ACCEPTED } from '../../../runtime/profile/units.ts'
 import { MgmtdErrorCode, type ChainInfo, type MgmtdMsg, type RoutingInfo } from '../protocol.ts'
@@ -23,6 +24,10 @@ export interface AdminEnv {
   redirect?(address: ActorAddress): ActorRef<MgmtdMsg>
   /** A connection to another node at its endpoint (storage commands reach the node's storage service). */
   connectNode?(endpoint: string, nodeId: number): Promise<NodeConnection>
+  /** Time for commands that follow long work (wait-sync). */
+  readonly clock?: Clock
+  /** A progress line of long work; `final` on the last one (a terminal redraws one line). */
+  progress?(line: string, final: boolean): void
 }
 
 export interface NodeConnection {
@@ -79,7 +84,7 @@ async function ask<Q extends MgmtdMsg>(env: AdminEnv, message: Q) {
   }
 }
 
-async function routing(env: AdminEnv): Promise<RoutingInfo> {
+export async function routing(env: AdminEnv): Promise<RoutingInfo> {
   const info = await ask(env, { type: 'get-routing-info' })
   if (info === null) throw new T3fsError('ERR_INTERNAL', 'mgmtd returned no routing info to a request without a version', {})
   return info

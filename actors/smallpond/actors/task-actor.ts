@@ -6,6 +6,7 @@
 import { defineActor } from '../../../runtime/actor.ts'
 import { executeTask } from '../execution/task-exec.ts'
 import { validateTaskMsg, type TaskActorMsg } from './protocol.ts'
+import { taskStarted } from './task-metrics.ts'
 
 export const TASK_ACTOR_MODULE = import.meta.url
 
@@ -19,9 +20,12 @@ export const smallpondTask = defineActor<{ runs: number }, TaskActorMsg, void>({
     switch (msg.type) {
       case 'run': {
         const reply = ctx.deferReply()
+        const done = taskStarted(ctx.metrics, ctx.clock)
         try {
           reply.resolve(await executeTask(msg.task, msg.inputs, msg.env))
+          done('succeeded')
         } catch (error) {
+          done('failed')
           reply.reject(error)
         }
         return { runs: state.runs + 1 }

@@ -1,0 +1,40 @@
+/**
+ * Meta operation rates and latencies through ctx.metrics: every request a meta server admits is
+ * counted when its reply goes out, by operation (the request type) and result (ok or the error
+ * code, e.g. ENOENT), with its time from admission to reply on the actor's clock.
+ */
+import type { Clock, CounterMetric, DeferredReply, HistogramMetric, Metrics } from '../../runtime/index.ts'
+import { toT3fsError } from '../../runtime/errors.ts'
+
+const instruments = new WeakMap<Metrics, { ops: CounterMetric; latency: HistogramMetric }>()
+
+function metaInstruments(metrics: Metrics): { ops: CounterMetric; latency: HistogramMetric } {
+  let found = instruments.get(metrics)
+  if (found === undefined) {
+    found = {
+      ops: metrics.counter('t3fs_meta_ops_total', { help: 'meta requests answered, per operation and result (ok or error code)', labels: ['op', 'result'] }),
+      latency: metrics.histogram('t3fs_meta_op_duration_seconds', { help: 'time from admitting a meta request to its reply, seconds', labels: ['op'] }),
+    }
+    instruments.set(metrics, found)
+  }
+  return found
+}
+
+export function meteredReply(reply: DeferredReply, metrics: Metrics, clock: Clock, op: string): DeferredReply {
+  const { ops, latency } = metaInstruments(metrics)
+  const startMs = clock.now()
+  const done = (result: string): void => {
+    ops.inc({ op, result })
+    latency.observe({ op }, (clock.now() - startMs) / 1000)
+  }
+  return {
+    resolve(value) {
+      done('ok')
+      reply.resolve(value)
+    },
+    reject(error) {
+      done(toT3fsError(error).code)
+      reply.reject(error)
+    },
+  }
+}
