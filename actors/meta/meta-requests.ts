@@ -7,7 +7,7 @@
  * (ownership only orders work, the KV keeps it correct). At most `maxInFlight` transactions run at
  * once; more wait in a queue of `maxQueued`, beyond which the answer is ERR_META_BUSY.
  */
-import { meteredReply } from './metrics.ts'
+import { meterRequest, meteredReply } from './metrics.ts'
 import type { ActorContext, DeferredReply } from '../../runtime/actor.ts'
 import { isT3fsError, T3fsError, toT3fsError } from '../../runtime/errors.ts'
 import type { Kv } from '../kv/index.ts'
@@ -46,9 +46,14 @@ export function baseOf(state: MetaState, ctx: Ctx, msg: MetaRequest): OpBase {
 export function admit(state: MetaState, ctx: Ctx, msg: MetaRequest): void {
   // A stat on a local KV is answered right here: no deferred reply, token or pending entry.
   if (msg.type === 'stat' && !state.config.authenticate && state.kv.readSnapshot !== undefined) {
+    const metered = meterRequest(ctx.metrics, ctx.clock, msg.type)
     const done = statNow(state, state.kv as LocalReads, msg)
-    if (done instanceof T3fsError) return ctx.fail(done)
+    if (done instanceof T3fsError) {
+      metered(done.code)
+      return ctx.fail(done)
+    }
     probeAnswer(state, msg, done.answer, done.readVersion)
+    metered(done.answer.ok ? 'ok' : toT3fsError(done.answer.error).code)
     return done.answer.ok ? ctx.reply(done.answer.value) : ctx.fail(done.answer.error)
   }
   const token = state.nextToken++

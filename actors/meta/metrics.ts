@@ -20,13 +20,18 @@ function metaInstruments(metrics: Metrics): { ops: CounterMetric; latency: Histo
   return found
 }
 
-export function meteredReply(reply: DeferredReply, metrics: Metrics, clock: Clock, op: string): DeferredReply {
+/** Starts timing one request; the returned function counts it with its result (ok or an error code). */
+export function meterRequest(metrics: Metrics, clock: Clock, op: string): (result: string) => void {
   const { ops, latency } = metaInstruments(metrics)
   const startMs = clock.now()
-  const done = (result: string): void => {
+  return (result) => {
     ops.inc({ op, result })
     latency.observe({ op }, (clock.now() - startMs) / 1000)
   }
+}
+
+export function meteredReply(reply: DeferredReply, metrics: Metrics, clock: Clock, op: string): DeferredReply {
+  const done = meterRequest(metrics, clock, op)
   return {
     resolve(value) {
       done('ok')
