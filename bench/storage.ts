@@ -26,6 +26,7 @@ import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { startProcessCluster } from '../test/support/storage-processes.ts'
 import { fioArgs, fioAvailable, fioMissingMessage, type FioJob } from './fixtures/fio.ts'
+import { cpuSeconds } from './fixtures/process-cpu.ts'
 import { storageBench, type PhaseResult } from './fixtures/storage-bench-actor.ts'
 
 const execFileAsync = promisify(execFile)
@@ -111,9 +112,16 @@ async function main(): Promise<void> {
     const salt = Math.floor(Math.random() * 2 ** 31)
     // Warm up (connections, engine groups, JIT) on chunks the timed run overwrites.
     await bench.ask({ type: 'write', chunks: Math.min(chunks, depth * 2), salt }, { timeoutMs: 600_000 })
-    const write = await bench.ask({ type: 'write', chunks, salt }, { timeoutMs: 3_600_000 })
-    const read = await bench.ask({ type: 'read', chunks, salt }, { timeoutMs: 3_600_000 })
-    const randread = await bench.ask({ type: 'randread', chunks, salt, ops: randOps, ioBytes: 4096 }, { timeoutMs: 3_600_000 })
+    // CPU seconds of every process of the cluster and of this one (the client) over each phase.
+    const pids = [...cluster.nodes.values()].map((n) => n.process?.pid).filter((pid): pid is number => pid !== undefined)
+    const measured = async <T>(phase: () => Promise<T>): Promise<[T, number]> => {
+      const before = cpuSeconds(pids)
+      const result = await phase()
+      return [result, cpuSeconds(pids) - before]
+    }
+    const [write, writeCpu] = await measured(() => bench.ask({ type: 'write', chunks, salt }, { timeoutMs: 3_600_000 }))
+    const [read, readCpu] = await measured(() => bench.ask({ type: 'read', chunks, salt }, { timeoutMs: 3_600_000 }))
+    const [randread, randCpu] = await measured(() => bench.ask({ type: 'randread', chunks, salt, ops: randOps, ioBytes: 4096 }, { timeoutMs: 3_600_000 }))
     await cluster.close()
 
     if (!fioAvailable()) console.log(fioMissingMessage)
@@ -138,12 +146,15 @@ async function main(): Promise<void> {
     line('raw TCP socket between two processes, 1 MiB buffers', socket)
     line(`chain random read 4 KiB, ${depth} in flight`, rate(randread), randIops)
     line(`fio randread 4 KiB QD${depth}`, fioRand?.bytesPerSec ?? null, fioRand?.iops)
+    const perGib = (cpu: number, p: PhaseResult): number => cpu / (p.bytes / 1024 ** 3)
+    console.log(`CPU (all processes): write ${perGib(writeCpu, write).toFixed(2)} s/GiB, read ${perGib(readCpu, read).toFixed(2)} s/GiB, random read ${(1e6 * randCpu / randread.ops).toFixed(1)} µs per 4 KiB read`)
     if (!validated) console.log(`validation: write errors ${write.errors}, read errors ${read.errors} / mismatches ${read.mismatches}, randread errors ${randread.errors} / mismatches ${randread.mismatches}; first error: ${write.firstError ?? read.firstError ?? randread.firstError}`)
     console.log(JSON.stringify({
       bench: 'storage', chunks, depth, chains: chainCount, data: dataMode,
       write_gib_s: round(rate(write) / 1024 ** 3), read_gib_s: round(rate(read) / 1024 ** 3), randread_iops: Math.round(randIops),
       fio_write_gib_s: round(fioWrite === null ? null : fioWrite.bytesPerSec / 1024 ** 3), fio_read_gib_s: round(fioRead === null ? null : fioRead.bytesPerSec / 1024 ** 3), fio_randread_iops: fioRand === null ? null : Math.round(fioRand.iops),
       raw_socket_gib_s: round(socket / 1024 ** 3), reads_per_batch: randread.readsPerBatch,
+      cpu_s_per_gib_write: round(perGib(writeCpu, write)), cpu_s_per_gib_read: round(perGib(readCpu, read)), cpu_us_per_randread: round(1e6 * randCpu / randread.ops),
       chain_write_vs_disk_third: round(fioWrite === null ? null : rate(write) / (fioWrite.bytesPerSec / 3)),
       chain_read_vs_limit: round(rate(read) / readLimit),
       randread_vs_fio: round(fioRand === null ? null : randIops / fioRand.iops),
