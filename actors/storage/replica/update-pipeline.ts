@@ -16,7 +16,7 @@ import { crc32c } from '../../../runtime/checksum.ts'
 import { sleep } from '../../../runtime/clock.ts'
 import { isT3fsError, T3fsError } from '../../../runtime/errors.ts'
 import { ChunkEngineErrorCode, type ChunkId, type UpdateResult, type UpdateTag } from '../chunk-engine/index.ts'
-import type { IOResult, MessageTag, UpdateIO, UpdateOptions } from '../protocol.ts'
+import { StorageErrorCode, type IOResult, type MessageTag, type UpdateIO, type UpdateOptions } from '../protocol.ts'
 import { pullData } from './data-transfer.ts'
 import { forwardOrTail } from './forward.ts'
 import { checkForwarded, checkServing, stillServing, type ReplicaCtx, type ReplicaState } from './replica-state.ts'
@@ -63,6 +63,7 @@ export async function runUpdate(rs: ReplicaState, ctx: ReplicaCtx, job: UpdateJo
     // Make the pending version durable while the successors work: the commit then only waits for its record.
     if (local.kind === 'applied') rs.engine.sync().catch(() => {})
     if (local.kind === 'committed') return local.result
+    checkNotAhead(rs, ctx, io)
     // A head that dies between its local write and the forward: only it holds the pending version.
     if (job.atHead && ctx.buggify('replica:crash-after-apply')) throw new T3fsError(BUGGIFY_CRASH, `buggify: target ${rs.targetId} crashes after its local write`, {})
     return await completeInDoubt(rs, ctx, job, local.applied, data, epoch)
@@ -84,6 +85,21 @@ async function completeInDoubt(rs: ReplicaState, ctx: ReplicaCtx, job: UpdateJob
     if (stillServing(rs, epoch)) reportFailed(rs, ctx, `update of chunk ${io.key.chunkId} (chain ${io.key.chainId}, version ${applied.version}) failed after its local write: ${error instanceof Error ? error.message : String(error)}`)
     throw error
   }
+}
+
+/**
+ * An invariant, asserted after every fresh local write: a replica never holds an update of a chain
+ * version it has not reached. It accepted the update at its own chain version and views only move
+ * forward, so an update from a newer version than the view means the fence was bypassed: this
+ * replica may not even be where the sender's chain puts it (3FS kRoutingVersionMismatch).
+ */
+function checkNotAhead(rs: ReplicaState, ctx: ReplicaCtx, io: UpdateIO): void {
+  const current = rs.view?.chain?.chainVersion ?? null
+  if (current === null || current >= io.key.chainVersion) return
+  const why = `target ${rs.targetId} wrote chunk ${io.key.chunkId} of an update at chain version ${io.key.chainVersion} while it is at chain version ${current} of chain ${io.key.chainId}`
+  ctx.log.error({ evt: 'InvariantViolated', targetId: rs.targetId, chainId: io.key.chainId }, why)
+  reportFailed(rs, ctx, why)
+  throw new T3fsError(StorageErrorCode.ROUTING_VERSION, why, { chainId: io.key.chainId, chainVersion: current, requested: io.key.chainVersion })
 }
 
 type Local = { kind: 'applied'; applied: Applied } | { kind: 'committed'; result: IOResult }
