@@ -14,7 +14,8 @@
  *   chain_write_vs_disk_third = write / (fio write ÷ 3)    every byte is written three times
  *   chain_read_vs_limit       = read / min(fio read, raw socket)
  *   randread_vs_fio           = randread IOPS / fio randread IOPS
- * Ends with one JSON line. Options: --chunks N (default 256), --depth N (16), --rand-ops N (20000),
+ * Ends with one JSON line. Options: --chunks N (default 256), --depth N (16: 1 MiB writes and reads in
+ * flight), --rand-depth N (64: 4 KiB random reads in flight; fio's randread runs at the same depth), --rand-ops N (20000),
  * --chains N (6), --data region|inline (how bytes travel between client and replicas), --segment
  * BYTES (the chunk engine's checksum segment, default 4096: a 4 KiB read then reads and checks 4 KiB),
  * --host N (the host the storage service and its replicas run on: default 0, the main thread beside
@@ -35,7 +36,7 @@ const execFileAsync = promisify(execFile)
 const MiB = 1024 * 1024
 const chunkSizeBytes = MiB
 
-const { values } = parseArgs({ options: { chunks: { type: 'string' }, depth: { type: 'string' }, 'rand-ops': { type: 'string' }, chains: { type: 'string' }, data: { type: 'string' }, segment: { type: 'string' }, host: { type: 'string' } } })
+const { values } = parseArgs({ options: { chunks: { type: 'string' }, depth: { type: 'string' }, 'rand-ops': { type: 'string' }, chains: { type: 'string' }, data: { type: 'string' }, segment: { type: 'string' }, host: { type: 'string' }, 'rand-depth': { type: 'string' } } })
 const int = (name: string, v: string | undefined, fallback: number, max: number): number => {
   if (v === undefined) return fallback
   if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) {
@@ -46,6 +47,7 @@ const int = (name: string, v: string | undefined, fallback: number, max: number)
 }
 const chunks = int('chunks', values.chunks, 256, 65_536)
 const depth = int('depth', values.depth, 16, 64)
+const randDepth = int('rand-depth', values['rand-depth'], 64, 64)
 const randOps = int('rand-ops', values['rand-ops'], 20_000, 10_000_000)
 const chainCount = int('chains', values.chains, 6, 64)
 const segmentBytes = int('segment', values.segment, 4096, 1024 * 1024)
@@ -110,11 +112,11 @@ async function main(): Promise<void> {
   })
   try {
     await cluster.allServing(120_000)
-    const bench = cluster.client.system.spawn(storageBench, { mgmtds: [cluster.mgmtd], chains: cluster.chains.map((c) => c.chainId), chunkSizeBytes, depth, dataMode })
+    const bench = cluster.client.system.spawn(storageBench, { mgmtds: [cluster.mgmtd], chains: cluster.chains.map((c) => c.chainId), chunkSizeBytes, depth: Math.max(depth, randDepth), dataMode })
     await bench.ask({ type: 'ready' }, { timeoutMs: 30_000 })
     const salt = Math.floor(Math.random() * 2 ** 31)
     // Warm up (connections, engine groups, JIT) on chunks the timed run overwrites.
-    await bench.ask({ type: 'write', chunks: Math.min(chunks, depth * 2), salt }, { timeoutMs: 600_000 })
+    await bench.ask({ type: 'write', chunks: Math.min(chunks, depth * 2), salt, depth }, { timeoutMs: 600_000 })
     // CPU seconds of every process of the cluster and of this one (the client) over each phase.
     const pids = [...cluster.nodes.values()].map((n) => n.process?.pid).filter((pid): pid is number => pid !== undefined)
     const measured = async <T>(phase: () => Promise<T>): Promise<[T, number]> => {
@@ -122,9 +124,9 @@ async function main(): Promise<void> {
       const result = await phase()
       return [result, cpuSeconds(pids) - before]
     }
-    const [write, writeCpu] = await measured(() => bench.ask({ type: 'write', chunks, salt }, { timeoutMs: 3_600_000 }))
-    const [read, readCpu] = await measured(() => bench.ask({ type: 'read', chunks, salt }, { timeoutMs: 3_600_000 }))
-    const [randread, randCpu] = await measured(() => bench.ask({ type: 'randread', chunks, salt, ops: randOps, ioBytes: 4096 }, { timeoutMs: 3_600_000 }))
+    const [write, writeCpu] = await measured(() => bench.ask({ type: 'write', chunks, salt, depth }, { timeoutMs: 3_600_000 }))
+    const [read, readCpu] = await measured(() => bench.ask({ type: 'read', chunks, salt, depth }, { timeoutMs: 3_600_000 }))
+    const [randread, randCpu] = await measured(() => bench.ask({ type: 'randread', chunks, salt, ops: randOps, ioBytes: 4096, depth: randDepth }, { timeoutMs: 3_600_000 }))
     await cluster.close()
 
     if (!fioAvailable()) console.log(fioMissingMessage)
@@ -133,7 +135,7 @@ async function main(): Promise<void> {
     const job = { file: fioFile, blockBytes: chunkSizeBytes, depth, sizeBytes: chunks * chunkSizeBytes }
     const fioWrite = await fio({ ...job, rw: 'write' }, [`--fdatasync=${depth}`])
     const fioRead = await fio({ ...job, rw: 'read' })
-    const fioRand = await fio({ ...job, rw: 'randread', blockBytes: 4096, sizeBytes: chunks * chunkSizeBytes, runtimeSeconds: 10 })
+    const fioRand = await fio({ ...job, rw: 'randread', blockBytes: 4096, depth: randDepth, sizeBytes: chunks * chunkSizeBytes, runtimeSeconds: 10 })
     const socket = await rawSocket(Math.max(1024, chunks) * MiB)
 
     const rate = (p: PhaseResult): number => p.bytes / p.seconds
@@ -147,13 +149,13 @@ async function main(): Promise<void> {
     line(`chain read 1 MiB, ${depth} in flight`, rate(read), read.ops / read.seconds)
     line(`fio read 1 MiB QD${depth}`, fioRead?.bytesPerSec ?? null, fioRead?.iops)
     line('raw TCP socket between two processes, 1 MiB buffers', socket)
-    line(`chain random read 4 KiB, ${depth} in flight`, rate(randread), randIops)
-    line(`fio randread 4 KiB QD${depth}`, fioRand?.bytesPerSec ?? null, fioRand?.iops)
+    line(`chain random read 4 KiB, ${randDepth} in flight (${randread.readsPerBatch} per batch)`, rate(randread), randIops)
+    line(`fio randread 4 KiB QD${randDepth}`, fioRand?.bytesPerSec ?? null, fioRand?.iops)
     const perGib = (cpu: number, p: PhaseResult): number => cpu / (p.bytes / 1024 ** 3)
     console.log(`CPU (all processes): write ${perGib(writeCpu, write).toFixed(2)} s/GiB, read ${perGib(readCpu, read).toFixed(2)} s/GiB, random read ${(1e6 * randCpu / randread.ops).toFixed(1)} µs per 4 KiB read`)
     if (!validated) console.log(`validation: write errors ${write.errors}, read errors ${read.errors} / mismatches ${read.mismatches}, randread errors ${randread.errors} / mismatches ${randread.mismatches}; first error: ${write.firstError ?? read.firstError ?? randread.firstError}`)
     console.log(JSON.stringify({
-      bench: 'storage', chunks, depth, chains: chainCount, data: dataMode, host: storageHost,
+      bench: 'storage', chunks, depth, rand_depth: randDepth, chains: chainCount, data: dataMode, host: storageHost,
       write_gib_s: round(rate(write) / 1024 ** 3), read_gib_s: round(rate(read) / 1024 ** 3), randread_iops: Math.round(randIops),
       fio_write_gib_s: round(fioWrite === null ? null : fioWrite.bytesPerSec / 1024 ** 3), fio_read_gib_s: round(fioRead === null ? null : fioRead.bytesPerSec / 1024 ** 3), fio_randread_iops: fioRand === null ? null : Math.round(fioRand.iops),
       raw_socket_gib_s: round(socket / 1024 ** 3), reads_per_batch: randread.readsPerBatch,
