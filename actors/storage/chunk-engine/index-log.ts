@@ -14,6 +14,12 @@
  * The queue needs no limit of its own: it holds at most one record per chunk with an operation
  * under way or a pending version, and each waiting commit is an operation its caller bounds.
  *
+ * The segment is zero-filled ahead of its records (`reserveStepBytes` at a time, synced with the
+ * batch that needs it): a batch then overwrites bytes the file already has, so its sync is a flush
+ * of the data alone, with no file-size change for the filesystem's journal to commit — on ext4 an
+ * append's fdatasync is a journal commit, serialized with every other target's, and the slowest
+ * step of a commit. Replay reads the zeros after the last record as the segment's end.
+ *
  * A failed write or sync leaves the log's durable end unknown (and Linux forgets the dirty pages of
  * a failed fsync), so the log fails for good: every queued and later record is refused with
  * ERR_CHUNK_ENGINE_FAILED until the engine is reopened and recovers from what is durable.
@@ -42,6 +48,10 @@ interface Queued {
   readonly reject: (error: Error) => void
 }
 
+/** How far ahead of its records a segment is zero-filled, each time it runs out. */
+export const reserveStepBytes = 1024 * 1024
+let zeros: Uint8Array | null = null
+
 export function segmentName(seq: number): string {
   return `log-${seq.toString(16).padStart(12, '0')}`
 }
@@ -52,6 +62,8 @@ export class IndexLog {
   private barriers = 0
   private failure: Error | null = null
   private endBytes = 0
+  /** Bytes of the segment zero-filled so far (records overwrite them). */
+  private reservedBytes = 0
   /** Index syncs done (each a group commit). */
   syncs = 0
 
@@ -113,6 +125,7 @@ export class IndexLog {
     this.file = next
     this.seqNow = sealed + 1
     this.endBytes = 0
+    this.reservedBytes = 0
     await old.close()
     return sealed
   }
@@ -169,10 +182,20 @@ export class IndexLog {
     const bytes = new Uint8Array(size)
     let at = 0
     for (const queued of batch) if (queued.record !== null) at = encodeRecord(queued.record, bytes, at)
+    await this.reserve(this.endBytes + size)
     await this.file.write(bytes, this.endBytes)
     this.endBytes += size
     await this.file.sync({ dataOnly: true })
     this.syncs++
+  }
+
+  /** Zero-fills the segment up to at least `endBytes` (made durable by the batch's sync). */
+  private async reserve(endBytes: number): Promise<void> {
+    while (this.reservedBytes < endBytes) {
+      zeros ??= new Uint8Array(reserveStepBytes)
+      await this.file.write(zeros, this.reservedBytes)
+      this.reservedBytes += reserveStepBytes
+    }
   }
 
   private fail(error: unknown, batch: readonly Queued[]): void {
