@@ -134,7 +134,7 @@ export class Engine implements ChunkEngine {
       const release = await this.locks.acquire(chunkKey(where.chainId, where.chunkId), () => where)
       try {
         this.checkWritable()
-        return await this.updateLocked(update, where, new ByteSource(data))
+        return await this.updateLocked(update, where, new ByteSource(data, this.format.checksumSegmentBytes))
       } finally {
         release()
       }
