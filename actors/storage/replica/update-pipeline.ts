@@ -60,10 +60,10 @@ export async function runUpdate(rs: ReplicaState, ctx: ReplicaCtx, job: UpdateJo
     else checkForwarded(rs, io.key.chainId, io.key.chainVersion, job.options.isSyncing)
     data = await pullData(ctx, io.data, io.type === 'write' ? io.length : 0)
     const local = await applyLocal(rs, job, data)
-    // Make the pending version durable while the successors work: the commit then only waits for
-    // its record. The tail has no successor to wait for: its commit follows at once and syncs the
-    // data with its record, so a sync of its own would only put a second group commit before it.
-    if (local.kind === 'applied' && (rs.view?.chain?.successor ?? null) !== null) rs.engine.sync().catch(() => {})
+    // No sync of the pending version of its own: its record rides with the next group commit, and
+    // the commit syncs the data with its record. A sync here would add a group commit per write on
+    // every replica before the tail (an fsync of the data and one of the log each) for no safety:
+    // a pending version lost in a crash is an update never acknowledged, which the sync replaces.
     if (local.kind === 'committed') return local.result
     checkNotAhead(rs, ctx, io)
     // A head that dies between its local write and the forward: only it holds the pending version.
