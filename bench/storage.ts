@@ -19,7 +19,10 @@
  * --chains N (6), --data region|inline (how bytes travel between client and replicas), --segment
  * BYTES (the chunk engine's checksum segment, default 4096: a 4 KiB read then reads and checks 4 KiB),
  * --host N (the host the storage service and its replicas run on: default 0, the main thread beside
- * the transport, which saves two thread hops per message; 1 puts them on a worker host).
+ * the transport, which saves two thread hops per message; 1 puts them on a worker host), --warmup N
+ * (512: chunks written, read and randomly read before the timed phases, on chunks those never
+ * touch: V8 optimizes the per-operation code only after thousands of calls, and a short timed
+ * phase would otherwise measure mostly interpreted code and the compiler; 0: no warm-up).
  */
 import { execFile, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -36,7 +39,7 @@ const execFileAsync = promisify(execFile)
 const MiB = 1024 * 1024
 const chunkSizeBytes = MiB
 
-const { values } = parseArgs({ options: { chunks: { type: 'string' }, depth: { type: 'string' }, 'rand-ops': { type: 'string' }, chains: { type: 'string' }, data: { type: 'string' }, segment: { type: 'string' }, host: { type: 'string' }, 'rand-depth': { type: 'string' } } })
+const { values } = parseArgs({ options: { chunks: { type: 'string' }, depth: { type: 'string' }, 'rand-ops': { type: 'string' }, chains: { type: 'string' }, data: { type: 'string' }, segment: { type: 'string' }, host: { type: 'string' }, 'rand-depth': { type: 'string' }, warmup: { type: 'string' } } })
 const int = (name: string, v: string | undefined, fallback: number, max: number): number => {
   if (v === undefined) return fallback
   if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) {
@@ -49,6 +52,7 @@ const chunks = int('chunks', values.chunks, 256, 65_536)
 const depth = int('depth', values.depth, 16, 64)
 const randDepth = int('rand-depth', values['rand-depth'], 64, 64)
 const randOps = int('rand-ops', values['rand-ops'], 20_000, 10_000_000)
+const warmupChunks = values.warmup === '0' ? 0 : int('warmup', values.warmup, 512, 65_536)
 const chainCount = int('chains', values.chains, 6, 64)
 const segmentBytes = int('segment', values.segment, 4096, 1024 * 1024)
 const storageHost = values.host === '0' ? 0 : int('host', values.host, 0, 1)
@@ -115,8 +119,15 @@ async function main(): Promise<void> {
     const bench = cluster.client.system.spawn(storageBench, { mgmtds: [cluster.mgmtd], chains: cluster.chains.map((c) => c.chainId), chunkSizeBytes, depth: Math.max(depth, randDepth), dataMode })
     await bench.ask({ type: 'ready' }, { timeoutMs: 30_000 })
     const salt = Math.floor(Math.random() * 2 ** 31)
-    // Warm up (connections, engine groups, JIT) on chunks the timed run overwrites.
-    await bench.ask({ type: 'write', chunks: Math.min(chunks, depth * 2), salt, depth }, { timeoutMs: 600_000 })
+    // Warm up (connections, engine groups, JIT: V8 optimizes a function called once per operation
+    // only after some thousands of calls) with every phase, on chunks the timed phases never touch,
+    // so the timed phases measure the service warm and write fresh chunks as before.
+    if (warmupChunks > 0) {
+      const warm = { salt, firstChunk: chunks }
+      await bench.ask({ type: 'write', chunks: warmupChunks, depth, ...warm }, { timeoutMs: 600_000 })
+      await bench.ask({ type: 'read', chunks: warmupChunks, depth, ...warm }, { timeoutMs: 600_000 })
+      await bench.ask({ type: 'randread', chunks: warmupChunks, ops: Math.min(randOps, 16 * warmupChunks), ioBytes: 4096, depth: randDepth, ...warm }, { timeoutMs: 600_000 })
+    }
     // CPU seconds of every process of the cluster and of this one (the client) over each phase.
     const pids = [...cluster.nodes.values()].map((n) => n.process?.pid).filter((pid): pid is number => pid !== undefined)
     const measured = async <T>(phase: () => Promise<T>): Promise<[T, number]> => {
@@ -155,7 +166,7 @@ async function main(): Promise<void> {
     console.log(`CPU (all processes): write ${perGib(writeCpu, write).toFixed(2)} s/GiB, read ${perGib(readCpu, read).toFixed(2)} s/GiB, random read ${(1e6 * randCpu / randread.ops).toFixed(1)} µs per 4 KiB read`)
     if (!validated) console.log(`validation: write errors ${write.errors}, read errors ${read.errors} / mismatches ${read.mismatches}, randread errors ${randread.errors} / mismatches ${randread.mismatches}; first error: ${write.firstError ?? read.firstError ?? randread.firstError}`)
     console.log(JSON.stringify({
-      bench: 'storage', chunks, depth, rand_depth: randDepth, chains: chainCount, data: dataMode, host: storageHost,
+      bench: 'storage', chunks, depth, rand_depth: randDepth, warmup_chunks: warmupChunks, chains: chainCount, data: dataMode, host: storageHost,
       write_gib_s: round(rate(write) / 1024 ** 3), read_gib_s: round(rate(read) / 1024 ** 3), randread_iops: Math.round(randIops),
       fio_write_gib_s: round(fioWrite === null ? null : fioWrite.bytesPerSec / 1024 ** 3), fio_read_gib_s: round(fioRead === null ? null : fioRead.bytesPerSec / 1024 ** 3), fio_randread_iops: fioRand === null ? null : Math.round(fioRand.iops),
       raw_socket_gib_s: round(socket / 1024 ** 3), reads_per_batch: randread.readsPerBatch,
