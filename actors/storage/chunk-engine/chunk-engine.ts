@@ -111,7 +111,7 @@ export class Engine implements ChunkEngine {
     }
     await this.allocator.punchUnused()
     this.log = await IndexLog.start({
-      disk: this.env.disk, clock: this.env.clock, buggify: (site) => this.env.buggify(site),
+      disk: this.env.disk, buffers: this.env.buffers, bufferWaitMs: this.options.bufferWaitMs, clock: this.env.clock, buggify: (site) => this.env.buggify(site),
       takeDataSyncs: () => this.takeDataSyncs(),
       afterBatch: () => this.afterBatch(),
       onFailure: (error) => { this.failedWith = error },
