@@ -20,7 +20,7 @@
  * BYTES (the chunk engine's checksum segment, default 4096: a 4 KiB read then reads and checks 4 KiB),
  * --host N (the host the storage service and its replicas run on: default 0, the main thread beside
  * the transport, which saves two thread hops per message; 1 puts them on a worker host), --warmup N
- * (512: chunks written, read and randomly read before the timed phases, on chunks those never
+ * (1024: chunks written, read and randomly read before the timed phases, on chunks those never
  * touch: V8 optimizes the per-operation code only after thousands of calls, and a short timed
  * phase would otherwise measure mostly interpreted code and the compiler; 0: no warm-up).
  */
@@ -52,7 +52,7 @@ const chunks = int('chunks', values.chunks, 256, 65_536)
 const depth = int('depth', values.depth, 16, 64)
 const randDepth = int('rand-depth', values['rand-depth'], 64, 64)
 const randOps = int('rand-ops', values['rand-ops'], 20_000, 10_000_000)
-const warmupChunks = values.warmup === '0' ? 0 : int('warmup', values.warmup, 512, 65_536)
+const warmupChunks = values.warmup === '0' ? 0 : int('warmup', values.warmup, 1024, 65_536)
 const chainCount = int('chains', values.chains, 6, 64)
 const segmentBytes = int('segment', values.segment, 4096, 1024 * 1024)
 const storageHost = values.host === '0' ? 0 : int('host', values.host, 0, 1)
