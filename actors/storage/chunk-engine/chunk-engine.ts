@@ -295,7 +295,7 @@ export class Engine implements ChunkEngine {
   }
 
   chainIds(): number[] {
-    return this.table.chainIds().filter((chainId) => !this.table.ascending(chainId).next().done)
+    return this.table.chainIds().filter((chainId) => this.table.liveCount(chainId) > 0)
   }
 
   listPending(chainId?: number): ChunkMeta[] {
@@ -358,7 +358,7 @@ export class Engine implements ChunkEngine {
     this.checkOpen()
     const capacity = await this.env.disk.capacity()
     const chains = this.table.chainIds().map((chainId) => ({
-      chainId, chunks: [...this.table.ascending(chainId)].length, usedBytes: this.refs.chainUsedBytes(chainId),
+      chainId, chunks: this.table.liveCount(chainId), usedBytes: this.refs.chainUsedBytes(chainId),
     }))
     return { usedBytes: this.allocator.usedBytes, reservedBytes: this.allocator.reservedBytes, diskTotalBytes: capacity.totalBytes, diskFreeBytes: capacity.freeBytes, chains }
   }
