@@ -14,9 +14,15 @@
  *   chain_write_vs_disk_third = write / (fio write ÷ 3)    every byte is written three times
  *   chain_read_vs_limit       = read / min(fio read, raw socket)
  *   randread_vs_fio           = randread IOPS / fio randread IOPS
- * Ends with one JSON line. Options: --chunks N (default 256), --depth N (16), --rand-ops N (20000),
+ * Ends with one JSON line. Options: --chunks N (default 256), --depth N (16: 1 MiB writes and reads in
+ * flight), --rand-depth N (64: 4 KiB random reads in flight; fio's randread runs at the same depth), --rand-ops N (20000),
  * --chains N (6), --data region|inline (how bytes travel between client and replicas), --segment
- * BYTES (the chunk engine's checksum segment, default 4096: a 4 KiB read then reads and checks 4 KiB).
+ * BYTES (the chunk engine's checksum segment, default 4096: a 4 KiB read then reads and checks 4 KiB),
+ * --host N (the host the storage service and its replicas run on: default 0, the main thread beside
+ * the transport, which saves two thread hops per message; 1 puts them on a worker host), --warmup N
+ * (1024: chunks written, read and randomly read before the timed phases, on chunks those never
+ * touch: V8 optimizes the per-operation code only after thousands of calls, and a short timed
+ * phase would otherwise measure mostly interpreted code and the compiler; 0: no warm-up).
  */
 import { execFile, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -26,13 +32,14 @@ import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { startProcessCluster } from '../test/support/storage-processes.ts'
 import { fioArgs, fioAvailable, fioMissingMessage, type FioJob } from './fixtures/fio.ts'
+import { cpuSeconds } from './fixtures/process-cpu.ts'
 import { storageBench, type PhaseResult } from './fixtures/storage-bench-actor.ts'
 
 const execFileAsync = promisify(execFile)
 const MiB = 1024 * 1024
 const chunkSizeBytes = MiB
 
-const { values } = parseArgs({ options: { chunks: { type: 'string' }, depth: { type: 'string' }, 'rand-ops': { type: 'string' }, chains: { type: 'string' }, data: { type: 'string' }, segment: { type: 'string' } } })
+const { values } = parseArgs({ options: { chunks: { type: 'string' }, depth: { type: 'string' }, 'rand-ops': { type: 'string' }, chains: { type: 'string' }, data: { type: 'string' }, segment: { type: 'string' }, host: { type: 'string' }, 'rand-depth': { type: 'string' }, warmup: { type: 'string' } } })
 const int = (name: string, v: string | undefined, fallback: number, max: number): number => {
   if (v === undefined) return fallback
   if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) {
@@ -43,9 +50,12 @@ const int = (name: string, v: string | undefined, fallback: number, max: number)
 }
 const chunks = int('chunks', values.chunks, 256, 65_536)
 const depth = int('depth', values.depth, 16, 64)
+const randDepth = int('rand-depth', values['rand-depth'], 64, 64)
 const randOps = int('rand-ops', values['rand-ops'], 20_000, 10_000_000)
+const warmupChunks = values.warmup === '0' ? 0 : int('warmup', values.warmup, 1024, 65_536)
 const chainCount = int('chains', values.chains, 6, 64)
 const segmentBytes = int('segment', values.segment, 4096, 1024 * 1024)
+const storageHost = values.host === '0' ? 0 : int('host', values.host, 0, 1)
 const dataMode = values.data ?? 'region'
 if (dataMode !== 'region' && dataMode !== 'inline') {
   console.error(`bench:storage: --data ${JSON.stringify(dataMode)} is not accepted; accepted: region | inline`)
@@ -101,19 +111,33 @@ const round = (x: number | null): number | null => (x === null || !Number.isFini
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 't3fs-bench-storage-'))
   const cluster = await startProcessCluster({
-    storageNodes: 3, chains: chainCount, chunkSizeBytes, dir, engineFormat: { checksumSegmentBytes: segmentBytes },
+    storageNodes: 3, chains: chainCount, chunkSizeBytes, dir, storageHost, engineFormat: { checksumSegmentBytes: segmentBytes },
     storageParams: { max_in_flight: 1024, forward_timeout: '10s', forward_budget: '60s', forward_data: dataMode },
   })
   try {
     await cluster.allServing(120_000)
-    const bench = cluster.client.system.spawn(storageBench, { mgmtds: [cluster.mgmtd], chains: cluster.chains.map((c) => c.chainId), chunkSizeBytes, depth, dataMode })
+    const bench = cluster.client.system.spawn(storageBench, { mgmtds: [cluster.mgmtd], chains: cluster.chains.map((c) => c.chainId), chunkSizeBytes, depth: Math.max(depth, randDepth), dataMode })
     await bench.ask({ type: 'ready' }, { timeoutMs: 30_000 })
     const salt = Math.floor(Math.random() * 2 ** 31)
-    // Warm up (connections, engine groups, JIT) on chunks the timed run overwrites.
-    await bench.ask({ type: 'write', chunks: Math.min(chunks, depth * 2), salt }, { timeoutMs: 600_000 })
-    const write = await bench.ask({ type: 'write', chunks, salt }, { timeoutMs: 3_600_000 })
-    const read = await bench.ask({ type: 'read', chunks, salt }, { timeoutMs: 3_600_000 })
-    const randread = await bench.ask({ type: 'randread', chunks, salt, ops: randOps, ioBytes: 4096 }, { timeoutMs: 3_600_000 })
+    // Warm up (connections, engine groups, JIT: V8 optimizes a function called once per operation
+    // only after some thousands of calls) with every phase, on chunks the timed phases never touch,
+    // so the timed phases measure the service warm and write fresh chunks as before.
+    if (warmupChunks > 0) {
+      const warm = { salt, firstChunk: chunks }
+      await bench.ask({ type: 'write', chunks: warmupChunks, depth, ...warm }, { timeoutMs: 600_000 })
+      await bench.ask({ type: 'read', chunks: warmupChunks, depth, ...warm }, { timeoutMs: 600_000 })
+      await bench.ask({ type: 'randread', chunks: warmupChunks, ops: Math.min(randOps, 16 * warmupChunks), ioBytes: 4096, depth: randDepth, ...warm }, { timeoutMs: 600_000 })
+    }
+    // CPU seconds of every process of the cluster and of this one (the client) over each phase.
+    const pids = [...cluster.nodes.values()].map((n) => n.process?.pid).filter((pid): pid is number => pid !== undefined)
+    const measured = async <T>(phase: () => Promise<T>): Promise<[T, number]> => {
+      const before = cpuSeconds(pids)
+      const result = await phase()
+      return [result, cpuSeconds(pids) - before]
+    }
+    const [write, writeCpu] = await measured(() => bench.ask({ type: 'write', chunks, salt, depth }, { timeoutMs: 3_600_000 }))
+    const [read, readCpu] = await measured(() => bench.ask({ type: 'read', chunks, salt, depth }, { timeoutMs: 3_600_000 }))
+    const [randread, randCpu] = await measured(() => bench.ask({ type: 'randread', chunks, salt, ops: randOps, ioBytes: 4096, depth: randDepth }, { timeoutMs: 3_600_000 }))
     await cluster.close()
 
     if (!fioAvailable()) console.log(fioMissingMessage)
@@ -122,7 +146,7 @@ async function main(): Promise<void> {
     const job = { file: fioFile, blockBytes: chunkSizeBytes, depth, sizeBytes: chunks * chunkSizeBytes }
     const fioWrite = await fio({ ...job, rw: 'write' }, [`--fdatasync=${depth}`])
     const fioRead = await fio({ ...job, rw: 'read' })
-    const fioRand = await fio({ ...job, rw: 'randread', blockBytes: 4096, sizeBytes: chunks * chunkSizeBytes, runtimeSeconds: 10 })
+    const fioRand = await fio({ ...job, rw: 'randread', blockBytes: 4096, depth: randDepth, sizeBytes: chunks * chunkSizeBytes, runtimeSeconds: 10 })
     const socket = await rawSocket(Math.max(1024, chunks) * MiB)
 
     const rate = (p: PhaseResult): number => p.bytes / p.seconds
@@ -136,14 +160,17 @@ async function main(): Promise<void> {
     line(`chain read 1 MiB, ${depth} in flight`, rate(read), read.ops / read.seconds)
     line(`fio read 1 MiB QD${depth}`, fioRead?.bytesPerSec ?? null, fioRead?.iops)
     line('raw TCP socket between two processes, 1 MiB buffers', socket)
-    line(`chain random read 4 KiB, ${depth} in flight`, rate(randread), randIops)
-    line(`fio randread 4 KiB QD${depth}`, fioRand?.bytesPerSec ?? null, fioRand?.iops)
+    line(`chain random read 4 KiB, ${randDepth} in flight (${randread.readsPerBatch} per batch)`, rate(randread), randIops)
+    line(`fio randread 4 KiB QD${randDepth}`, fioRand?.bytesPerSec ?? null, fioRand?.iops)
+    const perGib = (cpu: number, p: PhaseResult): number => cpu / (p.bytes / 1024 ** 3)
+    console.log(`CPU (all processes): write ${perGib(writeCpu, write).toFixed(2)} s/GiB, read ${perGib(readCpu, read).toFixed(2)} s/GiB, random read ${(1e6 * randCpu / randread.ops).toFixed(1)} µs per 4 KiB read`)
     if (!validated) console.log(`validation: write errors ${write.errors}, read errors ${read.errors} / mismatches ${read.mismatches}, randread errors ${randread.errors} / mismatches ${randread.mismatches}; first error: ${write.firstError ?? read.firstError ?? randread.firstError}`)
     console.log(JSON.stringify({
-      bench: 'storage', chunks, depth, chains: chainCount, data: dataMode,
+      bench: 'storage', chunks, depth, rand_depth: randDepth, warmup_chunks: warmupChunks, chains: chainCount, data: dataMode, host: storageHost,
       write_gib_s: round(rate(write) / 1024 ** 3), read_gib_s: round(rate(read) / 1024 ** 3), randread_iops: Math.round(randIops),
       fio_write_gib_s: round(fioWrite === null ? null : fioWrite.bytesPerSec / 1024 ** 3), fio_read_gib_s: round(fioRead === null ? null : fioRead.bytesPerSec / 1024 ** 3), fio_randread_iops: fioRand === null ? null : Math.round(fioRand.iops),
       raw_socket_gib_s: round(socket / 1024 ** 3), reads_per_batch: randread.readsPerBatch,
+      cpu_s_per_gib_write: round(perGib(writeCpu, write)), cpu_s_per_gib_read: round(perGib(readCpu, read)), cpu_us_per_randread: round(1e6 * randCpu / randread.ops),
       chain_write_vs_disk_third: round(fioWrite === null ? null : rate(write) / (fioWrite.bytesPerSec / 3)),
       chain_read_vs_limit: round(rate(read) / readLimit),
       randread_vs_fio: round(fioRand === null ? null : randIops / fioRand.iops),

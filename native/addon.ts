@@ -20,6 +20,8 @@ export interface Addon {
   crc32cSoftware(data: ArrayBufferView, initial?: number): number
   crc32cCombine(crcA: number, crcB: number, lengthB: number | bigint): number
   crc32cHardware(): boolean
+  /** Absent from an addon built before it was added (callers fall back). */
+  crc32cSegments?(data: ArrayBufferView, segmentBytes: number, out: Uint32Array, outIndex: number): number
   numaTopology(): NumaNode[]
   pinThread(cpus: readonly number[]): void
   threadAffinity(): number[]

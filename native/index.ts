@@ -25,6 +25,23 @@ export function crc32cCombine(crcA: number, crcB: number, lengthB: number | bigi
   return native().crc32cCombine(crcA, crcB, lengthB)
 }
 export function crc32cHardware(): boolean { return native().crc32cHardware() }
+/**
+ * CRC32C of each `segmentBytes` piece of `data` (the last may be shorter) into `out` from
+ * `outIndex`, in one call (three segments interleaved on SSE4.2); returns the CRC of all of `data`.
+ */
+export function crc32cSegments(data: ArrayBufferView, segmentBytes: number, out: Uint32Array, outIndex = 0): number {
+  const addon = native()
+  if (addon.crc32cSegments !== undefined) return addon.crc32cSegments(data, segmentBytes, out, outIndex)
+  // An addon built before crc32cSegments existed: the same result, one call per segment.
+  const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+  let whole = 0
+  for (let s = 0, at = 0; at < bytes.length; s++, at += segmentBytes) {
+    const piece = bytes.subarray(at, Math.min(at + segmentBytes, bytes.length))
+    out[outIndex + s] = addon.crc32c(piece, 0)
+    whole = s === 0 ? out[outIndex] : addon.crc32cCombine(whole, out[outIndex + s], piece.length)
+  }
+  return whole
+}
 
 // ---- affinity ---------------------------------------------------------------------------------
 

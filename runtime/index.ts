@@ -38,4 +38,4 @@ export { T3fsError, isT3fsError, invalidOption, toT3fsError, type WireError } fr
 export { RuntimeErrorCode } from './runtime-errors.ts'
 export type { SupervisionPolicy } from './supervision.ts'
 export { readTopology, type NumaDomain } from './topology.ts'
-export { crc32c, crc32cCombine } from './checksum.ts'
+export { crc32c, crc32cCombine, crc32cSegments } from './checksum.ts'

@@ -14,6 +14,7 @@ import { hostDied } from './runtime-errors.ts'
 import { NetworkRoute } from './network-route.ts'
 import { UringDisk } from './disk/uring-disk.ts'
 import { siblingModule } from './module-url.ts'
+import { loadDefinition } from './definition-loader.ts'
 import { registry, registryActorId } from './registry.ts'
 import { regionsActor, regionsActorId } from './regions-actor.ts'
 import { lookupOn } from './node-client.ts'
@@ -144,11 +145,19 @@ export class NodeRuntime {
     return this.hosts.map((handle) => handle.host)
   }
 
-  /** Spawns an actor on a worker host (round-robin when `host` is not given). */
+  /**
+   * Spawns an actor on a worker host (round-robin when `host` is not given), or with `host: 0` on
+   * this thread, beside the network transport (no ring hop between the socket and the actor).
+   */
   async spawn<M extends Message = Message>(definition: DefinitionRef, args: unknown, options: SpawnOptions & { host?: number } = {}): Promise<ActorRef<M>> {
     const { host, ...spawnOptions } = options
     if (spawnOptions.name !== undefined && this.names.has(spawnOptions.name)) {
       throw new T3fsError('ERR_NAME_TAKEN', `an actor named ${JSON.stringify(spawnOptions.name)} already runs on node ${this.system.node}`, { name: spawnOptions.name })
+    }
+    if (host === 0) {
+      const ref = this.system.spawn(await loadDefinition(definition), args, spawnOptions) as ActorRef<M>
+      if (spawnOptions.name !== undefined) this.names.set(spawnOptions.name, ref.address)
+      return ref
     }
     const handle = this.handleFor(host ?? this.nextHost())
     const result = await raceExit(handle, handle.control.spawn(definition, args, spawnOptions) as Promise<ControlResult<ActorAddress>>)

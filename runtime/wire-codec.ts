@@ -79,13 +79,39 @@ interface ShapeNode {
   readonly typed: Map<string, ShapeNode>
   readonly keys: readonly string[]
   readonly typeValue: string | null
+  /** The definition as it is sent (JSON of keys and type), made once. */
+  definition: string | null
 }
 
 function shapeNode(keys: readonly string[], typeValue: string | null): ShapeNode {
-  return { id: -1, next: new Map(), typed: new Map(), keys, typeValue }
+  return { id: -1, next: new Map(), typed: new Map(), keys, typeValue, definition: null }
 }
 
 const shapesMax = 65535
+/**
+ * Shape nodes a writer keeps across resetShapes (a network frame stands alone, but the next frame
+ * mostly carries the same shapes: their nodes and definitions are reused, only their ids restart).
+ * Past this many the writer forgets them all and starts over.
+ */
+const shapeNodesKeptMax = 16_384
+/**
+ * Compiled shape readers by definition, shared by every reader of the thread: each network frame
+ * defines its shapes again, and compiling a reader (new Function) per frame would cost more than
+ * decoding the frame. Past this many definitions the cache starts over.
+ */
+const shapeReadersCachedMax = 4096
+const shapeReaderCache = new Map<string, ShapeReader>()
+
+function cachedShapeReader(definition: string): ShapeReader {
+  let reader = shapeReaderCache.get(definition)
+  if (reader === undefined) {
+    const { keys, type } = JSON.parse(definition) as { keys: string[]; type: string | null }
+    reader = compileShape(keys, type)
+    if (shapeReaderCache.size >= shapeReadersCachedMax) shapeReaderCache.clear()
+    shapeReaderCache.set(definition, reader)
+  }
+  return reader
+}
 
 
 /**
@@ -116,6 +142,8 @@ export class WireWriter {
   private markPosition = 0
   private markShapeCount = 0
   private shapeCount = 0
+  /** Shape nodes in the trie (kept across resetShapes up to shapeNodesKeptMax). */
+  private shapeNodes = 0
   private readonly fallback = new Packr({ useRecords: false })
   /** Where a pool slot means nothing (another node, the simulator), pooled buffers may be sent as their bytes. */
   private readonly inlinePooled: boolean
@@ -144,10 +172,17 @@ export class WireWriter {
     this.payloadBytes = 0
   }
 
-  /** Forgets every shape sent, for a stream that restarts (each network frame stands alone). */
+  /**
+   * Forgets every shape sent, for a stream that restarts (each network frame stands alone): the next
+   * use of a shape defines it again. The trie of shapes seen stays (bounded), so that costs no
+   * allocation.
+   */
   resetShapes(): void {
-    this.root.next.clear()
-    this.root.typed.clear()
+    if (this.shapeNodes > shapeNodesKeptMax) {
+      this.root.next.clear()
+      this.root.typed.clear()
+      this.shapeNodes = 0
+    }
     this.byType.clear()
     for (const shape of this.defined) shape.id = -1
     this.defined.length = 0
@@ -281,11 +316,17 @@ export class WireWriter {
       const item = value[key]
       if (key === 'type' && typeof item === 'string') {
         let next = node.typed.get(item)
-        if (next === undefined) node.typed.set(item, (next = shapeNode([...node.keys, key], item)))
+        if (next === undefined) {
+          node.typed.set(item, (next = shapeNode([...node.keys, key], item)))
+          this.shapeNodes++
+        }
         node = next
       } else {
         let next = node.next.get(key)
-        if (next === undefined) node.next.set(key, (next = shapeNode([...node.keys, key], node.typeValue)))
+        if (next === undefined) {
+          node.next.set(key, (next = shapeNode([...node.keys, key], node.typeValue)))
+          this.shapeNodes++
+        }
         node = next
       }
     }
@@ -297,7 +338,7 @@ export class WireWriter {
       if (node.typeValue !== null && node.keys[0] === 'type') this.byType.set(node.typeValue, node)
       this.u8(Tag.ShapeDefinition)
       this.u16(node.id)
-      this.string(JSON.stringify({ keys: node.keys, type: node.typeValue }))
+      this.string(node.definition ??= JSON.stringify({ keys: node.keys, type: node.typeValue }))
     } else {
       this.ensure(3)
       this.buffer[this.position] = Tag.Shape
@@ -510,8 +551,7 @@ export class WireReader {
       case Tag.Shape: return this.shapes[this.u16()](this)
       case Tag.ShapeDefinition: {
         const id = this.u16()
-        const { keys, type } = JSON.parse(this.value() as string) as { keys: string[]; type: string | null }
-        this.shapes[id] = compileShape(keys, type)
+        this.shapes[id] = cachedShapeReader(this.value() as string)
         return this.shapes[id](this)
       }
       case Tag.Ref: {

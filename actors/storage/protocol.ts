@@ -197,6 +197,11 @@ export type StorageNodeMsg =
   | ({ type: 'offline-target'; targetId: number } & Returns<TargetSummary>)
   | ({ type: 'list-targets' } & Returns<TargetSummary[]>)
   | ({ type: 'space-info' } & Returns<SpaceInfo>)
+  /**
+   * Reads for several of this node's targets in one message (3FS batches reads per storage node):
+   * `ios[i]` goes to target `targetIds[i]`; the answers come back in the same order.
+   */
+  | ({ type: 'batch-read'; targetIds: number[]; ios: ReadIO[] } & Returns<ReadResult[]>)
   // from the node's own replicas
   | { type: 'replica-started'; targetId: number; address: ActorAddress }
   | { type: 'target-report'; targetId: number; report: TargetReport }

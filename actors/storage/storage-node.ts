@@ -15,12 +15,12 @@
  */
 import { defineActor, type ActorContext, type ActorDefinition, type ActorRef } from '../../runtime/actor.ts'
 import type { Disk } from '../../runtime/disk/disk.ts'
-import { T3fsError } from '../../runtime/errors.ts'
+import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
 import type { HeartbeatInfo, LocalTargetInfo, MgmtdMsg, RoutingInfo } from '../mgmtd/protocol.ts'
 import { resolveStorageConfig, type StorageConfig } from './config.ts'
 import { heartbeatRound, type HeartbeatRound } from './heartbeat.ts'
 import { BOOTING, failed, nextLocal, type TargetLocal } from './local-state.ts'
-import { StorageErrorCode, type ReplicaMsg, type StorageNodeMsg, type TargetReport, type TargetSummary, type TargetView } from './protocol.ts'
+import { StorageErrorCode, type ReadResult, type ReplicaMsg, type StorageNodeMsg, type TargetReport, type TargetSummary, type TargetView } from './protocol.ts'
 import { chainReplica } from './chain-replica.ts'
 import { chainViewOf } from './chain-view.ts'
 import { createTarget, listTargets, removeTarget, type TargetRecord } from './target-dir.ts'
@@ -142,9 +142,44 @@ export const storageNode = defineActor<NodeState, NodeMsg, StorageNodeArgs>({
         return ctx.reply([...state.targets.values()].map((t) => summary(state, t)))
       case 'space-info':
         return spaceInfo(state, ctx)
+      case 'batch-read':
+        return batchRead(state, msg, ctx)
     }
   },
 })
+
+/** How long the node waits for one of its replicas to answer its share of a batch read. */
+const localReadTimeoutMs = 60_000
+
+/**
+ * A batch of reads for several of this node's targets: each target's share goes to its replica as
+ * one batch-read (a local ask: same host, no encoding), the answers are put back in order. A
+ * target that is not here, or whose replica fails, answers its reads with the error (the client
+ * retries them on another replica), never the whole batch. The mailbox is not held.
+ */
+function batchRead(state: NodeState, msg: Extract<StorageNodeMsg, { type: 'batch-read' }>, ctx: ActorContext<NodeMsg>): void {
+  if (msg.targetIds.length !== msg.ios.length) throw new T3fsError(StorageErrorCode.BAD_REQUEST, `batch-read has ${msg.ios.length} reads and ${msg.targetIds.length} target ids; accepted: one target id per read`, {})
+  const reply = ctx.deferReply()
+  const shares = new Map<number, number[]>()
+  msg.targetIds.forEach((targetId, i) => {
+    const share = shares.get(targetId)
+    if (share === undefined) shares.set(targetId, [i])
+    else share.push(i)
+  })
+  const results = new Array<ReadResult>(msg.ios.length)
+  const asks = [...shares].map(async ([targetId, indices]) => {
+    try {
+      const target = state.targets.get(targetId)
+      if (target === undefined) throw new T3fsError(StorageErrorCode.TARGET_NOT_FOUND, `node ${state.nodeId} has no target ${targetId}`, { targetId })
+      const answers = await ctx.ask(target.replica, { type: 'batch-read', ios: indices.map((i) => msg.ios[i]) }, { timeoutMs: localReadTimeoutMs }) as ReadResult[]
+      indices.forEach((i, k) => { results[i] = answers[k] })
+    } catch (error) {
+      const e = toT3fsError(error)
+      for (const i of indices) results[i] = { ok: false, code: e.code, message: e.message }
+    }
+  })
+  void Promise.all(asks).then(() => reply.resolve(results))
+}
 
 function startTarget(state: NodeState, record: TargetRecord, ctx: ActorContext<NodeMsg>): void {
   const replica = ctx.spawn(state.replicaDef, {

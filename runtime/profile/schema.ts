@@ -125,7 +125,7 @@ export const ARRAYS: Readonly<Record<string, { readonly item: KnobSection; reado
       name: { type: { kind: 'string', maxLength: 128, pattern: /^[A-Za-z0-9._-]+$/, patternDoc: 'letters, digits, ".", "_", "-"' }, doc: 'actor name, unique on the node' },
       module: { type: { kind: 'string', maxLength: 4096 }, doc: 'module that defines the actor, relative to node.root (e.g. "actors/mgmtd/mgmtd.ts")' },
       export: { type: { kind: 'string', maxLength: 128, pattern: /^[A-Za-z_$][A-Za-z0-9_$]*$/, patternDoc: 'a JavaScript identifier' }, doc: 'name of the exported actor definition' },
-      host: { type: int(1, 64 * MAX_HOSTS_PER_DOMAIN), default: 1, doc: 'worker host that runs the actor: 1…domains × hosts_per_domain, domain by domain (host 0, the main thread, runs the launcher)' },
+      host: { type: int(0, 64 * MAX_HOSTS_PER_DOMAIN), default: 1, doc: 'host that runs the actor: a worker host 1…domains × hosts_per_domain, domain by domain, or 0, the main thread (it runs the launcher and owns the network transport: an actor that mostly talks to other nodes saves two thread hops per message there)' },
       params: { type: { kind: 'table' }, default: {}, doc: 'parameters handed to the actor at spawn (validated by the actor); node services such as the KV come from their own sections ([kv]), not from here' },
     },
   },

@@ -244,7 +244,7 @@ function actorList(check: Checker, raw: unknown, domains: number, hostsPerDomain
     if (seen.has(name)) check.fail(`actors[${i}].name`, name, 'a name not used by another actor of this node', 'is used twice')
     seen.add(name)
     const host = a.host as number
-    if (host > hosts) check.fail(`actors[${i}].host`, host, `a worker host from 1 to ${hosts} (${domains} domain(s) × ${hostsPerDomain} host(s) per domain)`)
+    if (host > hosts) check.fail(`actors[${i}].host`, host, `0 (the main thread) or a worker host from 1 to ${hosts} (${domains} domain(s) × ${hostsPerDomain} host(s) per domain)`)
     return { name, module: inRoot(a.module as string), export: a.export as string, host, params: a.params as Record<string, unknown> }
   })
 }

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
-import { crc32c, crc32cCombine, crc32cHardware, crc32cSoftware } from '../../native/index.ts'
+import { crc32c, crc32cCombine, crc32cHardware, crc32cSegments, crc32cSoftware } from '../../native/index.ts'
 import { expectCode } from './expect-code.ts'
 
 t.test('known vectors (RFC 3720 B.4 and the "123456789" check value)', async (t) => {
@@ -73,4 +73,24 @@ t.test('an addon that was not built is ERR_NATIVE_UNAVAILABLE with the way to bu
   const error = JSON.parse(out.trim().split('\n').pop() ?? '{}') as { code?: string; message?: string }
   t.equal(error.code, 'ERR_NATIVE_UNAVAILABLE')
   t.match(error.message ?? '', /was not built.*npm run build:native/)
+})
+
+t.test('crc32cSegments: each segment as crc32c computes it, the whole as one pass, at any offset and alignment', async (t) => {
+  const big = randomBytes(64 * 1024 + 4099)
+  for (const segment of [8, 512, 4096, 65536]) {
+    for (const len of [0, 1, segment, 3 * segment, 3 * segment + 5, 7 * segment - 1, big.length - 3]) {
+      for (const offset of [0, 3]) {
+        const data = big.subarray(offset, offset + Math.min(len, big.length - offset))
+        const count = Math.ceil(data.length / segment)
+        const out = new Uint32Array(count + 2).fill(0xdeadbeef)
+        t.equal(crc32cSegments(data, segment, out, 1), crc32c(data), `whole: segment ${segment} len ${data.length} offset ${offset}`)
+        const expected = Array.from({ length: count }, (_, s) => crc32cSoftware(data.subarray(s * segment, Math.min((s + 1) * segment, data.length))))
+        t.same([...out.subarray(1, 1 + count)], expected, `segments: segment ${segment} len ${data.length} offset ${offset}`)
+        t.equal(out[0], 0xdeadbeef, 'nothing written before outIndex')
+        t.equal(out[count + 1], 0xdeadbeef, 'nothing written past the segments')
+      }
+    }
+  }
+  await expectCode(t, () => crc32cSegments(big, 4096, new Uint32Array(2)), 'ERR_INVALID_ARG', 'an out array too small is refused')
+  await expectCode(t, () => crc32cSegments(big, 0, new Uint32Array(100)), 'ERR_INVALID_ARG', 'segment size 0 is refused')
 })

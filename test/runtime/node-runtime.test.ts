@@ -20,6 +20,17 @@ t.test('actors on different hosts talk through the same refs', async (t) => {
   t.equal(await b.ask({ type: 'bytes', data: bytes }), 256, 'binary payloads cross hosts')
 })
 
+t.test('host 0 (the main thread) runs an actor named by module, beside the worker hosts', async (t) => {
+  const runtime = await NodeRuntime.start({ hostsPerDomain: 1, domains: [{ id: 0, cpus: [0] }] })
+  t.teardown(() => runtime.shutdown())
+  const main = await runtime.spawn<EchoMsg>(def('echo'), undefined, { host: 0, name: 'on-main' })
+  const worker = await runtime.spawn<EchoMsg>(def('echo'), undefined, { host: 1 })
+  t.same(await main.ask({ type: 'where' }), { node: 1, host: 0 })
+  t.equal(await main.ask({ type: 'relay', to: worker, value: 'from host 0' }), 'from host 0', 'it reaches a worker host through the same refs')
+  t.equal(runtime.lookup('on-main')?.address.host, 0, 'its name is served like any other')
+  await t.rejects(runtime.spawn(def('no-such-export'), undefined, { host: 0 }), { code: 'ERR_DEFINITION_NOT_FOUND' })
+})
+
 t.test('remote errors keep their codes', async (t) => {
   const runtime = await NodeRuntime.start({ hostsPerDomain: 1, domains: [{ id: 0, cpus: [0] }] })
   t.teardown(() => runtime.shutdown())

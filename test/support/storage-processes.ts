@@ -35,6 +35,8 @@ export interface ProcessClusterOptions {
   node1Actors?: string
   /** More profile TOML for a node (e.g. its [metrics] table), appended to its profile. */
   nodeToml?: (nodeId: number) => string
+  /** The host the storage service (and so its replicas) runs on: 0 is the main thread, beside the transport (default 1). */
+  storageHost?: number
   /** Where the nodes keep their disks (default a temp dir, removed at close). */
   dir?: string
   log?: (line: string) => void
@@ -94,7 +96,7 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
       `[disk]\nroot = ${JSON.stringify(join(dir, `disk${id}`))}`,
       `[[buffer_pool]]\nslot_size = "64KiB"\nslots = 256`,
       ...(slot > 64 * 1024 ? [`[[buffer_pool]]\nslot_size = ${slot}\nslots = 96`] : []),
-      `[[actors]]\nname = "storage"\nmodule = "actors/storage/storage-node.ts"\nexport = "storageNode"\nhost = 1\n[actors.params]\n${Object.entries(params).map(([k, v]) => `${k} = ${toml(v as string)}`).join('\n')}`,
+      `[[actors]]\nname = "storage"\nmodule = "actors/storage/storage-node.ts"\nexport = "storageNode"\nhost = ${options.storageHost ?? 1}\n[actors.params]\n${Object.entries(params).map(([k, v]) => `${k} = ${toml(v as string)}`).join('\n')}`,
       ...(options.engineFormat === undefined ? [] : [`[actors.params.engine.format]\n${Object.entries(options.engineFormat).map(([k, v]) => `${k} = ${v}`).join('\n')}`]),
     ].join('\n'))
   })

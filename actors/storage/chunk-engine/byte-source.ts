@@ -2,8 +2,11 @@
  * An update's data: one or several buffers read as one run of bytes. The writer asks it for a
  * range either as a pool slot it can hand to the disk as is (no copy: O_DIRECT straight from the
  * slot) or copied into a scratch buffer.
+ *
+ * Its CRC32C is computed once, segment by segment when it is one buffer: the writer then takes the
+ * segments' CRCs of a piece made of the whole data as they are, instead of a second pass.
  */
-import { crc32c, crc32cCombine } from '../../../runtime/checksum.ts'
+import { crc32c, crc32cCombine, crc32cSegments } from '../../../runtime/checksum.ts'
 import { PooledBuffer } from '../../../runtime/buffer-pool.ts'
 import type { DiskBuffer } from '../../../runtime/disk/disk.ts'
 
@@ -16,8 +19,12 @@ interface Piece {
 export class ByteSource {
   private readonly pieces: Piece[] = []
   readonly length: number
+  private crc: number | null = null
+  /** Per-segment CRC32Cs of the data (one buffer only), once crc32c() ran. */
+  private segments: Uint32Array | null = null
 
-  constructor(buffers: readonly DiskBuffer[]) {
+  /** `segmentBytes`: the checksum segment size the writer will need CRCs for. */
+  constructor(buffers: readonly DiskBuffer[], private readonly segmentBytes = 0) {
     let start = 0
     for (const buffer of buffers) {
       const bytes = buffer instanceof PooledBuffer ? buffer.bytes : buffer
@@ -28,11 +35,22 @@ export class ByteSource {
     this.length = start
   }
 
-  /** CRC32C of all the bytes. */
+  /** CRC32C of all the bytes (computed once). */
   crc32c(): number {
+    if (this.crc !== null) return this.crc
+    if (this.pieces.length === 1 && this.segmentBytes > 0) {
+      const bytes = this.pieces[0].bytes
+      this.segments = new Uint32Array(Math.ceil(bytes.length / this.segmentBytes))
+      return (this.crc = crc32cSegments(bytes, this.segmentBytes, this.segments, 0))
+    }
     let crc = 0
     for (const piece of this.pieces) crc = piece.start === 0 ? crc32c(piece.bytes) : crc32cCombine(crc, crc32c(piece.bytes), piece.bytes.length)
-    return crc
+    return (this.crc = crc)
+  }
+
+  /** The segments' CRC32Cs of all the data, when crc32c() kept them (one buffer); else null. */
+  wholeSegmentCrcs(): Uint32Array | null {
+    return this.segments
   }
 
   /** Copies [from, from + length) of the source into `target` at `targetOffset`. */

@@ -111,7 +111,7 @@ export class Engine implements ChunkEngine {
     }
     await this.allocator.punchUnused()
     this.log = await IndexLog.start({
-      disk: this.env.disk, clock: this.env.clock, buggify: (site) => this.env.buggify(site),
+      disk: this.env.disk, buffers: this.env.buffers, bufferWaitMs: this.options.bufferWaitMs, clock: this.env.clock, buggify: (site) => this.env.buggify(site),
       takeDataSyncs: () => this.takeDataSyncs(),
       afterBatch: () => this.afterBatch(),
       onFailure: (error) => { this.failedWith = error },
@@ -134,7 +134,7 @@ export class Engine implements ChunkEngine {
       const release = await this.locks.acquire(chunkKey(where.chainId, where.chunkId), () => where)
       try {
         this.checkWritable()
-        return await this.updateLocked(update, where, new ByteSource(data))
+        return await this.updateLocked(update, where, new ByteSource(data, this.format.checksumSegmentBytes))
       } finally {
         release()
       }
@@ -295,7 +295,7 @@ export class Engine implements ChunkEngine {
   }
 
   chainIds(): number[] {
-    return this.table.chainIds().filter((chainId) => !this.table.ascending(chainId).next().done)
+    return this.table.chainIds().filter((chainId) => this.table.liveCount(chainId) > 0)
   }
 
   listPending(chainId?: number): ChunkMeta[] {
@@ -358,7 +358,7 @@ export class Engine implements ChunkEngine {
     this.checkOpen()
     const capacity = await this.env.disk.capacity()
     const chains = this.table.chainIds().map((chainId) => ({
-      chainId, chunks: [...this.table.ascending(chainId)].length, usedBytes: this.refs.chainUsedBytes(chainId),
+      chainId, chunks: this.table.liveCount(chainId), usedBytes: this.refs.chainUsedBytes(chainId),
     }))
     return { usedBytes: this.allocator.usedBytes, reservedBytes: this.allocator.reservedBytes, diskTotalBytes: capacity.totalBytes, diskFreeBytes: capacity.freeBytes, chains }
   }

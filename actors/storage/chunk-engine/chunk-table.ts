@@ -12,7 +12,11 @@ import type { ChunkState, StoredVersion } from './stored-version.ts'
 interface Chain {
   readonly chunks: Map<ChunkId, ChunkState>
   readonly order: SortedKeys
+  /** Chunks with a committed or pending version (what `ascending` yields), kept as slots change. */
+  live: number
 }
+
+const isLive = (state: ChunkState): boolean => state.committed !== null || state.pending !== null
 
 export type Slot = 'committed' | 'pending' | 'loggedPending'
 
@@ -28,7 +32,7 @@ export class ChunkTable {
   getOrCreate(chainId: number, chunkId: ChunkId): ChunkState {
     let chain = this.chains.get(chainId)
     if (chain === undefined) {
-      chain = { chunks: new Map(), order: new SortedKeys() }
+      chain = { chunks: new Map(), order: new SortedKeys(), live: 0 }
       this.chains.set(chainId, chain)
     }
     let state = chain.chunks.get(chunkId)
@@ -47,7 +51,10 @@ export class ChunkTable {
     const old = state[slot]
     if (old === version) return
     if (version !== null) this.refs.hold(version.block, chainId)
+    const wasLive = isLive(state)
     state[slot] = version
+    const live = isLive(state)
+    if (live !== wasLive) this.chains.get(chainId)!.live += live ? 1 : -1
     if (old !== null) this.refs.drop(old.block)
     if (state.committed === null && state.pending === null && state.loggedPending === null) this.forget(state)
   }
@@ -70,6 +77,11 @@ export class ChunkTable {
       const state = chain.chunks.get(id as ChunkId)!
       if (state.committed !== null || state.pending !== null) yield state
     }
+  }
+
+  /** How many chunks of the chain `ascending` yields (without walking them). */
+  liveCount(chainId: number): number {
+    return this.chains.get(chainId)?.live ?? 0
   }
 
   /** Every chunk state (also those left with only a logged pending version), chain by chain. */

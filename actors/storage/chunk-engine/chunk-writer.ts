@@ -11,14 +11,14 @@
  */
 import type { ActorBuffers } from '../../../runtime/actor-buffers.ts'
 import type { DiskBuffer } from '../../../runtime/disk/disk.ts'
-import { crc32c } from '../../../runtime/checksum.ts'
+import { crc32cCombine, crc32cSegments } from '../../../runtime/checksum.ts'
 import type { BlockAllocator } from './block-allocator.ts'
 import type { BlockRefs } from './block-refs.ts'
 import type { ByteSource } from './byte-source.ts'
 import { corrupt, withChunk, type Where } from './chunk-reader.ts'
 import type { ChunkEngineMutant } from './engine.ts'
 import { piecesInFlightMax, readRetriesMax } from './limits.ts'
-import { alignUp, combineSegments, firstBadSegment, segmentBounds } from './segments.ts'
+import { alignUp, firstBadSegment } from './segments.ts'
 import { blockClass, classBytes, classFor, noBlock, segmentCount, type StoredVersion } from './stored-version.ts'
 
 export interface WriterEnv {
@@ -60,12 +60,15 @@ export async function writeContent(env: WriterEnv, plan: WritePlan): Promise<Wri
     const segmentCrcs = new Uint32Array(segmentCount(plan.newLength, shift))
     const pieceBytes = env.buggify('chunk-engine:small-pieces') ? 2 ** shift : env.pieceBytes
     const pieces = Math.ceil(plan.newLength / pieceBytes)
+    // Each piece's CRC32C (its segments' combined): the chunk's is theirs combined, in order.
+    const pieceCrcs = new Uint32Array(pieces)
     let next = 0
     let failure: { error: unknown } | null = null
     const lane = async (): Promise<void> => {
       while (next < pieces && failure === null) {
         try {
-          await writePiece(env, plan, block, next++ * pieceBytes, pieceBytes, segmentCrcs)
+          const piece = next++
+          pieceCrcs[piece] = await writePiece(env, plan, block, piece * pieceBytes, pieceBytes, segmentCrcs)
         } catch (error) {
           failure ??= { error }
         }
@@ -74,7 +77,9 @@ export async function writeContent(env: WriterEnv, plan: WritePlan): Promise<Wri
     // Every lane is waited for, failed or not: the block goes back only once no write to it is under way.
     await Promise.all(Array.from({ length: Math.min(piecesInFlightMax, pieces) }, lane))
     if (failure !== null) throw (failure as { error: unknown }).error
-    return { block, segmentShift: shift, segmentCrcs, crc32c: combineSegments(segmentCrcs, shift, plan.newLength) }
+    let crc = pieceCrcs[0]
+    for (let p = 1; p < pieces; p++) crc = crc32cCombine(crc, pieceCrcs[p], Math.min(pieceBytes, plan.newLength - p * pieceBytes))
+    return { block, segmentShift: shift, segmentCrcs, crc32c: crc }
   } catch (error) {
     env.refs.drop(block)
     throw withChunk(error, plan.where)
@@ -93,8 +98,8 @@ async function takeBlock(env: WriterEnv, plan: WritePlan): Promise<number> {
   return block
 }
 
-/** Piece [a, a + pieceBytes) of the new content: composed (or taken from the data as is) and written. */
-async function writePiece(env: WriterEnv, plan: WritePlan, block: number, a: number, pieceBytes: number, crcs: Uint32Array): Promise<void> {
+/** Piece [a, a + pieceBytes) of the new content: composed (or taken from the data as is) and written; its CRC32C. */
+async function writePiece(env: WriterEnv, plan: WritePlan, block: number, a: number, pieceBytes: number, crcs: Uint32Array): Promise<number> {
   const contentEnd = Math.min(a + pieceBytes, plan.newLength)
   const b = alignUp(contentEnd, env.alignment)
   const { file, position } = await env.allocator.locate(block)
@@ -103,10 +108,10 @@ async function writePiece(env: WriterEnv, plan: WritePlan, block: number, a: num
   if (plan.data.length > 0 && dataStart <= a && b <= dataEnd) {
     const direct = plan.data.directSlice(a - dataStart, b - a, env.alignment)
     if (direct !== null) {
-      segmentCrcsOf(plan.data.view(a - dataStart, contentEnd - a)!, a, plan.newLength, env.segmentShift, crcs)
+      const crc = pieceOfWholeData(plan, a, contentEnd, env.segmentShift, crcs) ?? segmentCrcsOf(plan.data.view(a - dataStart, contentEnd - a)!, a, env.segmentShift, crcs)
       await file.write(direct.buffer, position + a, b - a, direct.bufferOffset)
       env.allocator.markDirty(file)
-      return
+      return crc
     }
   }
   const baseLength = plan.base?.lengthBytes ?? 0
@@ -122,9 +127,10 @@ async function writePiece(env: WriterEnv, plan: WritePlan, block: number, a: num
     const copyStart = Math.max(a, dataStart)
     const copyEnd = Math.min(contentEnd, dataEnd)
     if (copyStart < copyEnd) plan.data.copyTo(bytes, copyStart - a, copyStart - dataStart, copyEnd - copyStart)
-    segmentCrcsOf(bytes.subarray(0, contentEnd - a), a, plan.newLength, env.segmentShift, crcs)
+    const crc = segmentCrcsOf(bytes.subarray(0, contentEnd - a), a, env.segmentShift, crcs)
     await file.write(scratch, position + a, b - a)
     env.allocator.markDirty(file)
+    return crc
   } finally {
     scratch.release()
   }
@@ -147,12 +153,22 @@ async function readBase(env: WriterEnv, plan: WritePlan, a: number, readEnd: num
   }
 }
 
-/** CRC32C of each segment that ends in `bytes` (the new content from chunk byte `start`). */
-function segmentCrcsOf(bytes: Uint8Array, start: number, newLength: number, shift: number, crcs: Uint32Array): void {
-  const first = Math.floor(start / 2 ** shift)
-  const last = Math.ceil((start + bytes.length) / 2 ** shift) - 1
-  for (let s = first; s <= last; s++) {
-    const { start: from, end } = segmentBounds(s, shift, newLength)
-    crcs[s] = crc32c(bytes.subarray(from - start, end - start))
-  }
+/**
+ * A piece that is the whole of the data, starting on a segment boundary: its segments' CRCs are the
+ * data's, computed when its checksum was checked (no second pass over the bytes). Null otherwise.
+ */
+function pieceOfWholeData(plan: WritePlan, a: number, contentEnd: number, shift: number, crcs: Uint32Array): number | null {
+  const segments = plan.data.wholeSegmentCrcs()
+  if (segments === null || a !== plan.dataOffset || contentEnd - a !== plan.data.length || a % 2 ** shift !== 0) return null
+  if (segments.length !== Math.ceil(plan.data.length / 2 ** shift)) return null
+  crcs.set(segments, a / 2 ** shift)
+  return plan.data.crc32c()
+}
+
+/**
+ * CRC32C of each segment of `bytes` (the new content from chunk byte `start`, a segment boundary;
+ * it ends at a segment boundary or at the new length) into `crcs`; the CRC32C of all of `bytes`.
+ */
+function segmentCrcsOf(bytes: Uint8Array, start: number, shift: number, crcs: Uint32Array): number {
+  return crc32cSegments(bytes, 2 ** shift, crcs, start / 2 ** shift)
 }

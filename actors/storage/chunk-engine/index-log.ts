@@ -14,18 +14,35 @@
  * The queue needs no limit of its own: it holds at most one record per chunk with an operation
  * under way or a pending version, and each waiting commit is an operation its caller bounds.
  *
+ * The segment is zero-filled ahead of its records (`reserveStepBytes` at a time, synced with the
+ * batch that needs it): a batch then overwrites bytes the file already has, so its sync is a flush
+ * of the data alone, with no file-size change for the filesystem's journal to commit — on ext4 an
+ * append's fdatasync is a journal commit, serialized with every other target's, and the slowest
+ * step of a commit. Replay reads the zeros after the last record as the segment's end.
+ *
+ * Segments are written with O_DIRECT where the disk allows it (as the group files are): a batch
+ * rewrites the segment's last partial block (the durable records in it, byte for byte the same,
+ * so a torn write cannot damage them) followed by its records, from an aligned pool slot. Its sync
+ * is then a cache flush only: no page-cache copy to write back, and no worker thread of the ring
+ * busy with a buffered write and its writeback.
+ *
  * A failed write or sync leaves the log's durable end unknown (and Linux forgets the dirty pages of
  * a failed fsync), so the log fails for good: every queued and later record is refused with
  * ERR_CHUNK_ENGINE_FAILED until the engine is reopened and recovers from what is durable.
  */
+import type { ActorBuffers } from '../../../runtime/actor-buffers.ts'
 import type { Clock } from '../../../runtime/clock.ts'
 import { sleep } from '../../../runtime/clock.ts'
 import type { Disk, DiskFile } from '../../../runtime/disk/disk.ts'
+import { isT3fsError } from '../../../runtime/errors.ts'
 import { chunkEngineError, ChunkEngineErrorCode } from './errors.ts'
 import { encodedSize, encodeRecord, type IndexRecord } from './record-codec.ts'
 
 export interface IndexLogHooks {
   readonly disk: Disk
+  /** Aligned pool slots for O_DIRECT writes of the segments. */
+  readonly buffers: ActorBuffers
+  readonly bufferWaitMs: number
   readonly clock: Clock
   buggify(site: string): boolean
   /** Called when a batch is taken (synchronously): the data syncs that must precede its records. */
@@ -42,6 +59,10 @@ interface Queued {
   readonly reject: (error: Error) => void
 }
 
+/** How far ahead of its records a segment is zero-filled, each time it runs out. */
+export const reserveStepBytes = 1024 * 1024
+let zeros: Uint8Array | null = null
+
 export function segmentName(seq: number): string {
   return `log-${seq.toString(16).padStart(12, '0')}`
 }
@@ -52,6 +73,10 @@ export class IndexLog {
   private barriers = 0
   private failure: Error | null = null
   private endBytes = 0
+  /** Bytes of the segment zero-filled so far (records overwrite them). */
+  private reservedBytes = 0
+  /** The segment's bytes from its last block boundary to endBytes (a direct write starts at that boundary). */
+  private tail = new Uint8Array(0)
   /** Index syncs done (each a group commit). */
   syncs = 0
 
@@ -61,11 +86,14 @@ export class IndexLog {
     private file: DiskFile,
     private seqNow: number,
     private readonly batchMax: number,
+    /** False once the disk refused O_DIRECT (tmpfs): segments are then written buffered. */
+    private direct: boolean,
   ) {}
 
   /** Starts a new, empty segment `seq` in `dir` (its name made durable before any record goes in). */
   static async start(hooks: IndexLogHooks, dir: string, seq: number, batchMax: number): Promise<IndexLog> {
-    return new IndexLog(hooks, dir, await createSegment(hooks.disk, dir, seq), seq, batchMax)
+    const { file, direct } = await createSegment(hooks.disk, dir, seq, true)
+    return new IndexLog(hooks, dir, file, seq, batchMax, direct)
   }
 
   get seq(): number {
@@ -108,11 +136,14 @@ export class IndexLog {
   /** Switches to a new segment; returns the sealed one's seq. Call only from afterBatch. */
   async seal(): Promise<number> {
     const sealed = this.seqNow
-    const next = await createSegment(this.hooks.disk, this.dir, sealed + 1)
+    const next = await createSegment(this.hooks.disk, this.dir, sealed + 1, this.direct)
     const old = this.file
-    this.file = next
+    this.file = next.file
+    this.direct = next.direct
     this.seqNow = sealed + 1
     this.endBytes = 0
+    this.reservedBytes = 0
+    this.tail = new Uint8Array(0)
     await old.close()
     return sealed
   }
@@ -169,10 +200,76 @@ export class IndexLog {
     const bytes = new Uint8Array(size)
     let at = 0
     for (const queued of batch) if (queued.record !== null) at = encodeRecord(queued.record, bytes, at)
-    await this.file.write(bytes, this.endBytes)
+    if (this.direct) await this.writeDirect(bytes)
+    else {
+      await this.reserve(this.endBytes + size)
+      await this.file.write(bytes, this.endBytes)
+    }
     this.endBytes += size
     await this.file.sync({ dataOnly: true })
     this.syncs++
+  }
+
+  /**
+   * Writes `bytes` at endBytes with O_DIRECT: from the last block boundary (the tail's durable
+   * bytes again, then the records, then the zeros the segment already holds up to the next
+   * boundary), in pieces of at most one pool slot.
+   */
+  private async writeDirect(bytes: Uint8Array): Promise<void> {
+    const alignment = this.hooks.disk.alignment
+    const from = this.endBytes - this.tail.length
+    const end = Math.ceil((this.endBytes + bytes.length) / alignment) * alignment
+    await this.reserve(end)
+    const pieceMax = Math.floor(this.hooks.buffers.largestBytes / alignment) * alignment
+    for (let at = from; at < end; at += pieceMax) {
+      const length = Math.min(pieceMax, end - at)
+      const slot = await this.hooks.buffers.allocate(length, { timeoutMs: this.hooks.bufferWaitMs })
+      try {
+        const image = slot.bytes
+        image.fill(0)
+        // Piece [at, at + length) of: tail at `from`, records at endBytes, zeros after.
+        if (at < this.endBytes) image.set(this.tail.subarray(at - from, Math.min(this.tail.length, at - from + length)), 0)
+        const recordsFrom = Math.max(at, this.endBytes)
+        const recordsTo = Math.min(at + length, this.endBytes + bytes.length)
+        if (recordsFrom < recordsTo) image.set(bytes.subarray(recordsFrom - this.endBytes, recordsTo - this.endBytes), recordsFrom - at)
+        await this.file.write(slot, at, length)
+      } finally {
+        slot.release()
+      }
+    }
+    // The new last partial block, for the next batch.
+    const newEnd = this.endBytes + bytes.length
+    const tailFrom = newEnd - (newEnd % alignment)
+    const tail = new Uint8Array(newEnd - tailFrom)
+    const fromTail = Math.max(0, Math.min(tail.length, this.endBytes - tailFrom))
+    if (fromTail > 0) tail.set(this.tail.subarray(this.tail.length - fromTail))
+    tail.set(bytes.subarray(bytes.length - (tail.length - fromTail)), fromTail)
+    this.tail = tail
+  }
+
+  /** Zero-fills the segment up to at least `endBytes` (made durable by the batch's sync). */
+  private async reserve(endBytes: number): Promise<void> {
+    while (this.reservedBytes < endBytes) {
+      if (this.direct) await this.reserveDirect()
+      else {
+        zeros ??= new Uint8Array(reserveStepBytes)
+        await this.file.write(zeros, this.reservedBytes)
+      }
+      this.reservedBytes += reserveStepBytes
+    }
+  }
+
+  /** One reserve step of zeros with O_DIRECT, from a zeroed pool slot (several writes when a slot is smaller). */
+  private async reserveDirect(): Promise<void> {
+    const alignment = this.hooks.disk.alignment
+    const pieceMax = Math.min(reserveStepBytes, Math.floor(this.hooks.buffers.largestBytes / alignment) * alignment)
+    const slot = await this.hooks.buffers.allocate(pieceMax, { timeoutMs: this.hooks.bufferWaitMs })
+    try {
+      slot.bytes.fill(0)
+      for (let at = 0; at < reserveStepBytes; at += pieceMax) await this.file.write(slot, this.reservedBytes + at, Math.min(pieceMax, reserveStepBytes - at))
+    } finally {
+      slot.release()
+    }
   }
 
   private fail(error: unknown, batch: readonly Queued[]): void {
@@ -186,8 +283,17 @@ export class IndexLog {
   }
 }
 
-async function createSegment(disk: Disk, dir: string, seq: number): Promise<DiskFile> {
-  const file = await disk.open(`${dir}/${segmentName(seq)}`, { create: true, truncate: true })
+/** Creates segment `seq` (O_DIRECT when `direct` and the disk allows it) and makes its name durable. */
+async function createSegment(disk: Disk, dir: string, seq: number, direct: boolean): Promise<{ file: DiskFile; direct: boolean }> {
+  const path = `${dir}/${segmentName(seq)}`
+  let file: DiskFile
+  try {
+    file = await disk.open(path, { create: true, truncate: true, direct })
+  } catch (error) {
+    if (!direct || !isT3fsError(error, 'EINVAL')) throw error
+    direct = false
+    file = await disk.open(path, { create: true, truncate: true })
+  }
   await disk.syncDir(dir)
-  return file
+  return { file, direct }
 }

@@ -84,7 +84,9 @@ async function replaySegment(disk: Disk, path: string, last: boolean, chunks: Ma
   let records = 0
   let rereads = 0
   for (let at = 0; ;) {
-    const result = decodeRecord(bytes, at)
+    const decoded = decodeRecord(bytes, at)
+    // The zero-filled reserve after the last record (index-log.ts) ends the segment like its end.
+    const result = decoded.kind === 'bad' && allZero(bytes, at) ? { kind: 'end' as const } : decoded
     if (result.kind === 'end') {
       // Records a previous life wrote but had not synced yet (an actor crash, not a power loss,
       // leaves them in the page cache) are served from now on: they must not vanish later.
@@ -106,6 +108,11 @@ async function replaySegment(disk: Disk, path: string, last: boolean, chunks: Ma
     rereads = 0
     at = result.next
   }
+}
+
+function allZero(bytes: Uint8Array, from: number): boolean {
+  for (let i = from; i < bytes.length; i++) if (bytes[i] !== 0) return false
+  return true
 }
 
 /** Applies one record to the state being rebuilt; false for a record that has no place in a log. */

@@ -4,7 +4,7 @@
  * chunk does not read 64 MiB), and the whole chunk's CRC32C (what replicas compare) is their
  * combination.
  */
-import { crc32c, crc32cCombine } from '../../../runtime/checksum.ts'
+import { crc32cSegments } from '../../../runtime/checksum.ts'
 
 /** [start, end) of segment `index` of a chunk of `lengthBytes`. */
 export function segmentBounds(index: number, shift: number, lengthBytes: number): { readonly start: number; readonly end: number } {
@@ -12,26 +12,21 @@ export function segmentBounds(index: number, shift: number, lengthBytes: number)
   return { start, end: Math.min(start + 2 ** shift, lengthBytes) }
 }
 
+/** Reused by firstBadSegment (one thread runs one check at a time): grows to the most segments checked at once. */
+let scratch = new Uint32Array(256)
+
 /**
- * Checks segments [first, last] against `crcs`; `bytes[0]` is the chunk's byte `bytesStart`.
- * Returns the first segment that fails, or −1.
+ * Checks segments [first, last] against `crcs`; `bytes[0]` is the chunk's byte `bytesStart` (a
+ * segment boundary). Returns the first segment that fails, or −1. One native call for them all.
  */
 export function firstBadSegment(bytes: Uint8Array, bytesStart: number, crcs: Uint32Array, shift: number, lengthBytes: number, first: number, last: number): number {
-  for (let s = first; s <= last; s++) {
-    const { start, end } = segmentBounds(s, shift, lengthBytes)
-    if (crc32c(bytes.subarray(start - bytesStart, end - bytesStart)) !== crcs[s]) return s
-  }
+  const from = segmentBounds(first, shift, lengthBytes).start
+  const to = segmentBounds(last, shift, lengthBytes).end
+  const count = last - first + 1
+  if (scratch.length < count) scratch = new Uint32Array(count)
+  crc32cSegments(bytes.subarray(from - bytesStart, to - bytesStart), 2 ** shift, scratch, 0)
+  for (let i = 0; i < count; i++) if (scratch[i] !== crcs[first + i]) return first + i
   return -1
-}
-
-/** The whole chunk's CRC32C from its segments' CRCs. */
-export function combineSegments(crcs: Uint32Array, shift: number, lengthBytes: number): number {
-  let crc = 0
-  for (let s = 0; s < crcs.length; s++) {
-    const { start, end } = segmentBounds(s, shift, lengthBytes)
-    crc = s === 0 ? crcs[0] : crc32cCombine(crc, crcs[s], end - start)
-  }
-  return crc
 }
 
 export function alignUp(value: number, alignment: number): number {

@@ -17,8 +17,8 @@ import { T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import type { RegionHandle } from '../../../runtime/regions-actor.ts'
 import type { ChainInfo, MgmtdMsg, RoutingInfo } from '../../mgmtd/protocol.ts'
 import type { ChunkId } from '../chunk-id.ts'
-import { RETRYABLE_CODES, StorageErrorCode, type ChunkIdRange, type DataRef, type IOResult, type LastChunk, type ReadResult, type ReplicaMsg, type UpdateIO } from '../protocol.ts'
-import { ReadBatcher } from './read-batcher.ts'
+import { RETRYABLE_CODES, StorageErrorCode, type ChunkIdRange, type DataRef, type IOResult, type LastChunk, type ReadResult, type ReplicaMsg, type StorageNodeMsg, type UpdateIO } from '../protocol.ts'
+import { ReadBatcher, type ReadDestination } from './read-batcher.ts'
 import { UpdateChannels } from './update-channels.ts'
 
 export interface StorageClientOptions {
@@ -92,7 +92,9 @@ export class StorageClient {
   readonly reads: ReadBatcher
 
   constructor(private readonly ctx: ActorContext<Message>, private readonly options: StorageClientOptions) {
-    this.reads = new ReadBatcher((replica, ios) => this.ctx.ask(replica, { type: 'batch-read', ios }, { timeoutMs: this.requestTimeoutMs }) as Promise<ReadResult[]>)
+    this.reads = new ReadBatcher((destination, targetIds, ios) => (destination.kind === 'node'
+      ? this.ctx.ask(destination.node, { type: 'batch-read', targetIds, ios }, { timeoutMs: this.requestTimeoutMs })
+      : this.ctx.ask(destination.replica, { type: 'batch-read', ios }, { timeoutMs: this.requestTimeoutMs })) as Promise<ReadResult[]>)
     this.channels = new UpdateChannels(options.clientId)
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000
     this.retryBudgetMs = options.retryBudgetMs ?? 60_000
@@ -173,7 +175,7 @@ export class StorageClient {
       // Small reads come back in the answer: a one-sided write costs a round trip of its own.
       const pushed = this.dataMode === 'region' && r.into?.region != null && r.length > inlineReadBytesMax
       const into: DataRef = pushed ? { kind: 'region', region: r.into!.region!, offset: r.intoOffset } : { kind: 'none' }
-      const res = await this.reads.read(targetId, this.replica(targetId), { key: { chainId: r.chainId, chainVersion: chain.chainVersion, chunkId: r.chunkId }, offset: r.offset, length: r.length, into })
+      const res = await this.reads.read(this.readDestination(targetId), targetId, { key: { chainId: r.chainId, chainVersion: chain.chainVersion, chunkId: r.chunkId }, offset: r.offset, length: r.length, into })
       if (!res.ok) {
         if (res.code === StorageErrorCode.CHUNK_NOT_FOUND) return { lengthBytes: 0, commitVersion: 0, targetId }
         throw new T3fsError(res.code, res.message, { targetId })
@@ -221,6 +223,14 @@ export class StorageClient {
     const address = this.routing?.targets.find((t) => t.targetId === targetId)?.address ?? null
     if (address === null) throw new T3fsError(StorageErrorCode.TARGET_STATE, `target ${targetId} has no known address yet`, { targetId })
     return this.ctx.refFor<ReplicaMsg>(address)
+  }
+
+  /** Reads go to the target's node service, batched with the node's other reads (or to the replica while the node's service is unknown). */
+  private readDestination(targetId: number): ReadDestination {
+    const replica = this.replica(targetId)
+    const node = replica.address.node
+    const service = this.routing?.nodes.find((n) => n.nodeId === node)?.services.storage
+    return service === undefined ? { kind: 'replica', key: -1 - targetId, replica } : { kind: 'node', key: node, node: this.ctx.refFor<StorageNodeMsg>(service) }
   }
 
   /** Runs `attempt` until it succeeds, fails for good, or the budget runs out (then the last error). */

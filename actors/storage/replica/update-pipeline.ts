@@ -16,7 +16,7 @@ import { crc32c } from '../../../runtime/checksum.ts'
 import { sleep } from '../../../runtime/clock.ts'
 import { isT3fsError, T3fsError } from '../../../runtime/errors.ts'
 import { ChunkEngineErrorCode, type ChunkId, type UpdateResult, type UpdateTag } from '../chunk-engine/index.ts'
-import type { IOResult, MessageTag, UpdateIO, UpdateOptions } from '../protocol.ts'
+import { StorageErrorCode, type IOResult, type MessageTag, type UpdateIO, type UpdateOptions } from '../protocol.ts'
 import { pullData } from './data-transfer.ts'
 import { forwardOrTail } from './forward.ts'
 import { checkForwarded, checkServing, stillServing, type ReplicaCtx, type ReplicaState } from './replica-state.ts'
@@ -60,9 +60,12 @@ export async function runUpdate(rs: ReplicaState, ctx: ReplicaCtx, job: UpdateJo
     else checkForwarded(rs, io.key.chainId, io.key.chainVersion, job.options.isSyncing)
     data = await pullData(ctx, io.data, io.type === 'write' ? io.length : 0)
     const local = await applyLocal(rs, job, data)
-    // Make the pending version durable while the successors work: the commit then only waits for its record.
-    if (local.kind === 'applied') rs.engine.sync().catch(() => {})
+    // No sync of the pending version of its own: its record rides with the next group commit, and
+    // the commit syncs the data with its record. A sync here would add a group commit per write on
+    // every replica before the tail (an fsync of the data and one of the log each) for no safety:
+    // a pending version lost in a crash is an update never acknowledged, which the sync replaces.
     if (local.kind === 'committed') return local.result
+    checkNotAhead(rs, ctx, io)
     // A head that dies between its local write and the forward: only it holds the pending version.
     if (job.atHead && ctx.buggify('replica:crash-after-apply')) throw new T3fsError(BUGGIFY_CRASH, `buggify: target ${rs.targetId} crashes after its local write`, {})
     return await completeInDoubt(rs, ctx, job, local.applied, data, epoch)
@@ -84,6 +87,21 @@ async function completeInDoubt(rs: ReplicaState, ctx: ReplicaCtx, job: UpdateJob
     if (stillServing(rs, epoch)) reportFailed(rs, ctx, `update of chunk ${io.key.chunkId} (chain ${io.key.chainId}, version ${applied.version}) failed after its local write: ${error instanceof Error ? error.message : String(error)}`)
     throw error
   }
+}
+
+/**
+ * An invariant, asserted after every fresh local write: a replica never holds an update of a chain
+ * version it has not reached. It accepted the update at its own chain version and views only move
+ * forward, so an update from a newer version than the view means the fence was bypassed: this
+ * replica may not even be where the sender's chain puts it (3FS kRoutingVersionMismatch).
+ */
+function checkNotAhead(rs: ReplicaState, ctx: ReplicaCtx, io: UpdateIO): void {
+  const current = rs.view?.chain?.chainVersion ?? null
+  if (current === null || current >= io.key.chainVersion) return
+  const why = `target ${rs.targetId} wrote chunk ${io.key.chunkId} of an update at chain version ${io.key.chainVersion} while it is at chain version ${current} of chain ${io.key.chainId}`
+  ctx.log.error({ evt: 'InvariantViolated', targetId: rs.targetId, chainId: io.key.chainId }, why)
+  reportFailed(rs, ctx, why)
+  throw new T3fsError(StorageErrorCode.ROUTING_VERSION, why, { chainId: io.key.chainId, chainVersion: current, requested: io.key.chainVersion })
 }
 
 type Local = { kind: 'applied'; applied: Applied } | { kind: 'committed'; result: IOResult }

@@ -292,6 +292,10 @@ export async function checkSpace(engine: Engine, backend: Backend): Promise<void
   check(space.usedBytes === live, `used space ${space.usedBytes} ≠ the live chunks' blocks ${live} (a leak or a shared block)`)
   check(accounting.allocatorUsedBytes === live, `the allocator counts ${accounting.allocatorUsedBytes} bytes in use, the chunks ${live}`)
   check(space.chains.reduce((sum, c) => sum + c.usedBytes, 0) === live, 'per-chain used space does not add up')
+  for (const c of space.chains) {
+    const walked = engine.queryChunks(c.chainId).length
+    check(c.chunks === walked, `chain ${c.chainId}: space counts ${c.chunks} chunks, a walk finds ${walked}`)
+  }
   const fileBytes = backend.blockFileBytes()
   if (fileBytes !== null) check(fileBytes <= space.reservedBytes, `group files hold ${fileBytes} bytes, more than the ${space.reservedBytes} bytes of reserved groups (a group not punched)`)
 }

@@ -10,6 +10,7 @@ import { SeededRandom } from '../../../runtime/random.ts'
 import { fileChunkRange, makeChunkId, type ChunkId } from '../../../actors/storage/chunk-id.ts'
 import { ChunkEngineErrorCode as Code, isTargetFault, type ChunkUpdate } from '../../../actors/storage/chunk-engine/index.ts'
 import type { Engine } from '../../../actors/storage/chunk-engine/chunk-engine.ts'
+import { reserveStepBytes } from '../../../actors/storage/chunk-engine/index-log.ts'
 import { Harness, KiB, randomBytes, sameBytes, takeBytes } from './chunk-engine-fixture.ts'
 
 let requestSeq = 0
@@ -308,13 +309,35 @@ t.test('a torn tail of the last log segment is cut durably; damage in an earlier
   await file.close()
   e = await h.open({ logSegmentBytes: 1024 * KiB })
   t.ok(sameBytes(await readAll(e, A), bytes), 'the records before the torn tail were replayed')
-  t.equal(segments().find((entry) => entry.path === last.path)!.sizeBytes, last.sizeBytes, 'the tail was cut durably')
+  // The segment ended in its zero-filled reserve (index-log.ts): the cut is where the records end.
+  const cutBytes = segments().find((entry) => entry.path === last.path)!.sizeBytes
+  t.ok(cutBytes > 0 && cutBytes < last.sizeBytes, `the tail was cut durably, at the end of the records (${cutBytes} of ${last.sizeBytes} bytes)`)
   await e.close()
   e = await h.open({ logSegmentBytes: 1024 * KiB })
   t.ok(sameBytes(await readAll(e, A), bytes), 'a later open finds a clean earlier segment')
   await e.close()
   h.disk.corruptSector(last.path, 20)
   await rejects(t, h.open(), Code.indexCorrupt, 'a damaged record in a segment that later ones follow', /later segments follow/)
+})
+
+t.test('log segments are zero-filled ahead of their records; the zeros end a segment, last or not', async (t) => {
+  const h = new Harness(11)
+  let e = await h.open()
+  const first = randomBytes(random, 5000)
+  await e.update(writeOf(A, 0, first))
+  await e.commit({ chainId: 1, chunkId: A, version: 1 })
+  await e.close()
+  const segments = () => h.disk.image('durable').filter((entry) => entry.path.includes('/index/log-'))
+  t.equal(segments().at(-1)!.sizeBytes, reserveStepBytes, 'the segment holds its records and the zeros after them')
+  e = await h.open()
+  const second = randomBytes(random, 5000)
+  await e.update({ ...writeOf(A, 0, second), updateVersion: 2 })
+  await e.commit({ chainId: 1, chunkId: A, version: 2 })
+  await e.close()
+  t.ok(segments().length >= 2, 'a new segment per open')
+  e = await h.open()
+  t.ok(sameBytes(await readAll(e, A), second), 'replay read past the first segment\'s zeros into the next one')
+  await e.close()
 })
 
 t.test('bad input: every field named with what is accepted', async (t) => {

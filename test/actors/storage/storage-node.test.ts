@@ -7,6 +7,9 @@ import t from 'tap'
 import type { RoutingInfo } from '../../../actors/mgmtd/protocol.ts'
 import { loadSnapshot } from '../../../actors/mgmtd/store.ts'
 import { buildStorageCluster, type StorageCluster } from '../../sim/storage-cluster.ts'
+import { makeChunkId, type ChunkId } from '../../../actors/storage/chunk-id.ts'
+import { storageClientActor } from '../../../actors/storage/client/client-actor.ts'
+import type { ReadIO, ReadResult } from '../../../actors/storage/protocol.ts'
 
 /** Runs until `untilMs`, recording each public state a target goes through (from the KV). */
 async function trace(c: StorageCluster, targetId: number, untilMs: number): Promise<string[]> {
@@ -83,4 +86,31 @@ t.test('create-target, list-targets, remove-target, space-info on the node servi
   const space = await c.settle(c.service(c.storage[0]).ask({ type: 'space-info' }), 1_300)
   t.ok(space.totalBytes > 0 && space.freeBytes <= space.totalBytes)
   await t.rejects(c.settle(svc.ask({ type: 'create-target', targetId: 0 } as never), 1_400), /./)
+})
+
+t.test('batch-read on the node service: each read goes to its target\'s replica, answers in order, a missing target fails only its reads', async (t) => {
+  const c = await buildStorageCluster(5, {}, { storageNodes: 3, chains: 2, replicas: 3 })
+  await c.runUntil(() => false, 600)
+  const clientNode = c.sim.addNode('client', { bufferPool: { classes: [{ slotBytes: 64 * 1024, slots: 16 }] } })
+  const client = clientNode.system.spawn(storageClientActor, { clientId: 'batch-reader', mgmtds: c.mgmtds, requestTimeoutMs: 200, retryBudgetMs: 2_000 })
+  const chunkA = makeChunkId(7n, 0)
+  const chunkB = makeChunkId(7n, 1)
+  const a = new Uint8Array(8192).fill(0xa1)
+  const b = new Uint8Array(4096).fill(0xb2)
+  await c.settle(client.ask({ type: 'write', chainId: 1, chunkId: chunkA, offset: 0, data: a, chunkSizeBytes: 64 * 1024 }), 900)
+  await c.settle(client.ask({ type: 'write', chainId: 2, chunkId: chunkB, offset: 4096, data: b, chunkSizeBytes: 64 * 1024 }), 1_200)
+  const info = (await c.routing())!
+  const version = (chainId: number): number => info.chains.find((ch) => ch.chainId === chainId)!.chainVersion
+  const io = (chainId: number, chunkId: ChunkId, offset: number, length: number): ReadIO => ({ key: { chainId, chainVersion: version(chainId), chunkId }, offset, length, into: { kind: 'none' } })
+  // Node 1 holds target 101 (chain 1) and target 102 (chain 2).
+  const results = await c.settle(c.service(c.storage[0]).ask({ type: 'batch-read', targetIds: [102, 101, 999, 101], ios: [io(2, chunkB, 4096, 4096), io(1, chunkA, 0, 8192), io(1, chunkA, 0, 4096), io(1, chunkA, 4096, 100)] }), 1_500)
+  const bytes = (r: ReadResult): Uint8Array => (r.ok && r.data !== undefined ? (r.data instanceof Uint8Array ? r.data : r.data.bytes) : new Uint8Array(0))
+  t.same([...bytes(results[0])], [...b], 'chain 2\'s chunk from target 102')
+  t.same([...bytes(results[1])], [...a], 'chain 1\'s chunk from target 101')
+  t.match(results[2], { ok: false, code: 'ERR_STORAGE_TARGET_NOT_FOUND' }, 'a target the node does not have fails its read alone')
+  t.same([...bytes(results[3])], [...a.subarray(4096, 4196)], 'a second read of the same target in the same batch')
+  await t.rejects(c.settle(c.service(c.storage[0]).ask({ type: 'batch-read', targetIds: [101], ios: [] }), 1_700), { code: 'ERR_STORAGE_BAD_REQUEST' })
+  // The client batches its reads per node through the service.
+  const read = await c.settle(client.ask({ type: 'read', chainId: 1, chunkId: chunkA, offset: 0, length: 8192 }), 1_900)
+  t.same([...read.bytes.subarray(0, 8192)], [...a])
 })

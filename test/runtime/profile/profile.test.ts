@@ -110,7 +110,7 @@ const BAD: Array<[string, string, RegExp, RegExp]> = [
   ['a bad address', '[[peers]]\nnode = 2\naddress = "127.0.0.1"\n', /^peers\[0\]\.address$/, /accepted: an address "host:port"/],
   ['a port out of range', '[[peers]]\nnode = 2\naddress = "127.0.0.1:70000"\n', /^peers\[0\]\.address$/, /is "127.0.0.1:70000"/],
   ['a timeout below twice the interval', '[transport]\nheartbeat_interval = "1s"\nheartbeat_timeout = "1500ms"\n', /^transport\.heartbeat_timeout$/, /accepted: at least twice transport\.heartbeat_interval/],
-  ['an actor on a host that does not exist', '[placement]\nhosts_per_domain = 2\n[[actors]]\nname = "a"\nmodule = "m.ts"\nexport = "x"\nhost = 3\n', /^actors\[0\]\.host$/, /is 3; accepted: a worker host from 1 to 2/],
+  ['an actor on a host that does not exist', '[placement]\nhosts_per_domain = 2\n[[actors]]\nname = "a"\nmodule = "m.ts"\nexport = "x"\nhost = 3\n', /^actors\[0\]\.host$/, /is 3; accepted: 0 \(the main thread\) or a worker host from 1 to 2/],
   ['an actor entry with an unknown key', '[[actors]]\nname = "a"\nmodule = "m.ts"\nexport = "x"\nhosts = 1\n', /^actors\[0\]\.hosts$/, /is not a known key/],
   ['an actor without export', '[[actors]]\nname = "a"\nmodule = "m.ts"\n', /^actors\[0\]\.export$/, /is missing/],
   ['two actors with one name', '[[actors]]\nname = "a"\nmodule = "m.ts"\nexport = "x"\n[[actors]]\nname = "a"\nmodule = "m.ts"\nexport = "y"\n', /^actors\[1\]\.name$/, /is used twice/],
