@@ -45,6 +45,8 @@ export interface Addon {
   uringSubmit(): number
   uringStats(): UringStats
   fuseOpen(): number
+  fuseClone(fd: number): number
+  fuseWriteAsync(fd: number, buf: Uint8Array, bufOff: number, len: number): Promise<number>
   fuseMount(options: NativeMountOptions): Promise<void>
   fuseUnmount(target: string, flags: number): Promise<void>
   verbsProbe(): VerbsProbe

@@ -1,0 +1,141 @@
+/**
+ * /dev/fuse for the FUSE mount actor (actors/client/fuse/), reached through the runtime so that
+ * actors/ never imports native/ (ARCHITECTURE.md: actors → runtime → native).
+ *
+ * A FuseDevice is one queue of a FUSE connection: the fd opened for the mount, or a clone of it
+ * (FUSE_DEV_IOC_CLONE) that another worker host serves. Requests are read on the calling thread's
+ * io_uring (the kernel parks the read on the device's poll queue: no libuv thread-pool thread is
+ * held while the file system is idle, and many reads can be in flight). Replies are written with
+ * write(2) at once (a reply never waits in the kernel); notifications go through the ring's io-wq
+ * workers, because the kernel may wait in them for a lock that an unanswered request holds.
+ */
+import { closeSync, writeSync } from 'node:fs'
+import { readFile, stat } from 'node:fs/promises'
+import {
+  cloneFuseDevice, mountFuse as nativeMount, openFuseDevice, unmountFuse as nativeUnmount, uring, writeFuseDeviceAsync,
+  type FuseMountOptions,
+} from '../native/index.ts'
+import { isT3fsError, T3fsError, toT3fsError } from './errors.ts'
+
+export type { FuseMountOptions } from '../native/index.ts'
+
+export class FuseDevice {
+  #closed = false
+
+  private constructor(readonly fd: number, readonly clonedFrom: number | null) {}
+
+  /** Opens /dev/fuse for a new mount (pass `fd` to mountFuse). ENOENT/EACCES when FUSE is missing. */
+  static open(): FuseDevice {
+    return new FuseDevice(openFuseDevice(), null)
+  }
+
+  /** A new queue of the connection `master` serves (any thread may serve it). */
+  static clone(master: number): FuseDevice {
+    return new FuseDevice(cloneFuseDevice(master), master)
+  }
+
+  /**
+   * Reads one request into `buffer` (which must hold max_write plus 4 KiB, else EINVAL); resolves
+   * to its length. Rejects with ENODEV once the file system is unmounted, ECONNABORTED once the
+   * connection is aborted, EINTR/ENOENT when the kernel dropped a request: callers read again.
+   */
+  read(buffer: Uint8Array): Promise<number> {
+    return uring().read(this.fd, buffer, 0, buffer.byteLength)
+  }
+
+  /**
+   * Writes one reply. Returns false when the kernel no longer waits for it (ENOENT: the request
+   * was interrupted and answered, or the connection ended), which is not an error of the server.
+   */
+  reply(buffer: Uint8Array, length: number): boolean {
+    try {
+      writeSync(this.fd, buffer, 0, length)
+      return true
+    } catch (error) {
+      const code = (error as { code?: string }).code
+      if (code === 'ENOENT' || code === 'ENODEV' || code === 'ECONNABORTED') return false
+      throw toT3fsError(error)
+    }
+  }
+
+  /** Writes a notification (unique 0) off this thread; resolves false when the kernel refused it with ENOENT (nothing cached). */
+  async notify(buffer: Uint8Array, length: number): Promise<boolean> {
+    try {
+      await writeFuseDeviceAsync(this.fd, buffer, 0, length)
+      return true
+    } catch (error) {
+      if (isT3fsError(error) && (error.code === 'ENOENT' || error.code === 'ENODEV' || error.code === 'ENOTCONN')) return false
+      throw error
+    }
+  }
+
+  close(): void {
+    if (this.#closed) return
+    this.#closed = true
+    closeSync(this.fd)
+  }
+}
+
+/** mount(2) of a FUSE file system served over `options.fd` (needs CAP_SYS_ADMIN: EPERM otherwise). */
+export function mountFuse(options: FuseMountOptions): Promise<void> {
+  return nativeMount(options)
+}
+
+/** umount2(2); `lazy` detaches at once even while files are open (MNT_DETACH). */
+export function unmountFuse(target: string, options: { lazy?: boolean } = {}): Promise<void> {
+  return nativeUnmount(target, options)
+}
+
+export interface MountEntry {
+  /** Where it is mounted (absolute). */
+  readonly target: string
+  /** The file system type, e.g. `fuse.t3fs`. */
+  readonly type: string
+  readonly source: string
+}
+
+/** The mounts of this process's mount namespace at `target` (the last one is on top). */
+export async function mountsAt(target: string): Promise<MountEntry[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8')
+  const found: MountEntry[] = []
+  for (const line of text.split('\n')) {
+    // id parent major:minor root mountpoint options [optional...] - type source superoptions
+    const [left, right] = line.split(' - ')
+    if (right === undefined) continue
+    const point = unescapeMountPath(left!.split(' ')[4] ?? '')
+    if (point !== target) continue
+    const [type = '', source = ''] = right.split(' ')
+    found.push({ target: point, type, source: unescapeMountPath(source) })
+  }
+  return found
+}
+
+function unescapeMountPath(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
+}
+
+export type MountProbe = 'none' | 'live' | 'stale' | 'other'
+
+/**
+ * What sits at `target`: nothing, a live FUSE mount of `type`, a stale one (its server died: the
+ * kernel answers ENOTCONN), or a mount of something else. Call it before serving a mount: it
+ * stats the mount point on the thread pool, which would deadlock on a mount this thread serves.
+ */
+export async function probeMount(target: string, type: string, timeoutMs = 2_000): Promise<MountProbe> {
+  const mounts = await mountsAt(target)
+  if (mounts.length === 0) return 'none'
+  if (mounts[mounts.length - 1]!.type !== type) return 'other'
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<'hung'>((resolve) => { timer = setTimeout(() => resolve('hung'), timeoutMs) })
+  try {
+    const outcome = await Promise.race([stat(target).then(() => 'ok' as const, (error: { code?: string }) => error.code ?? 'error'), timeout])
+    if (outcome === 'ok') return 'live'
+    if (outcome === 'ENOTCONN' || outcome === 'ECONNABORTED') return 'stale'
+    if (outcome === 'hung') {
+      throw new T3fsError('ERR_FUSE_MOUNT_HUNG', `${target} is a ${type} mount whose server does not answer (stat waited ${timeoutMs} ms); abort it with \`echo 1 > /sys/fs/fuse/connections/<N>/abort\` or \`umount -l ${target}\``, { target })
+    }
+    return 'live'
+  } finally {
+    clearTimeout(timer)
+  }
+}
