@@ -10,7 +10,7 @@
  * workers, because the kernel may wait in them for a lock that an unanswered request holds.
  */
 import { closeSync, writeSync } from 'node:fs'
-import { readFile, stat } from 'node:fs/promises'
+import { mkdir, readFile, stat } from 'node:fs/promises'
 import {
   cloneFuseDevice, mountFuse as nativeMount, openFuseDevice, unmountFuse as nativeUnmount, uring, writeFuseDeviceAsync,
   type FuseMountOptions,
@@ -22,7 +22,15 @@ export type { FuseMountOptions } from '../native/index.ts'
 export class FuseDevice {
   #closed = false
 
-  private constructor(readonly fd: number, readonly clonedFrom: number | null) {}
+  private constructor(readonly fd: number, readonly clonedFrom: number | null, private readonly owned = true) {}
+
+  /**
+   * The queue `fd` that another thread of this process opened (fds are per process): replies to
+   * requests read from it go back on it. Closing it is its owner's business (close() does nothing).
+   */
+  static borrow(fd: number): FuseDevice {
+    return new FuseDevice(fd, null, false)
+  }
 
   /** Opens /dev/fuse for a new mount (pass `fd` to mountFuse). ENOENT/EACCES when FUSE is missing. */
   static open(): FuseDevice {
@@ -70,7 +78,7 @@ export class FuseDevice {
   }
 
   close(): void {
-    if (this.#closed) return
+    if (this.#closed || !this.owned) return
     this.#closed = true
     closeSync(this.fd)
   }
@@ -138,4 +146,32 @@ export async function probeMount(target: string, type: string, timeoutMs = 2_000
   } finally {
     clearTimeout(timer)
   }
+}
+
+/**
+ * Makes `target` ready for a new mount of `type`: creates the directory when asked, and unmounts
+ * what a killed server left there (a stale mount of `type`). A live mount of `type` is refused
+ * (ERR_FUSE_MOUNT_BUSY: another server serves it), as is any other file system mounted there
+ * (ERR_FUSE_MOUNT_POINT). Returns whether a stale mount was cleared.
+ */
+export async function prepareMountPoint(target: string, type: string, options: { create?: boolean } = {}): Promise<{ clearedStale: boolean }> {
+  if (options.create) await mkdir(target, { recursive: true }).catch((error: { code?: string }) => { if (error.code !== 'EEXIST' && error.code !== 'ENOTCONN') throw toT3fsError(error) })
+  const probe = await probeMount(target, type)
+  if (probe === 'live') {
+    throw new T3fsError('ERR_FUSE_MOUNT_BUSY', `${target} is already a live ${type} mount (another t3fs serves it); stop that one or pick another mount point`, { target })
+  }
+  if (probe === 'other') {
+    const top = (await mountsAt(target)).at(-1)
+    throw new T3fsError('ERR_FUSE_MOUNT_POINT', `${target} already has a ${top?.type ?? 'non-t3fs'} file system mounted on it; unmount it or pick another mount point`, { target })
+  }
+  if (probe === 'stale') {
+    // The server died without unmounting (kill -9): the kernel answers ENOTCONN there until it goes.
+    await unmountFuse(target, { lazy: true })
+    return { clearedStale: true }
+  }
+  const info = await stat(target).catch((error: { code?: string }) => {
+    throw new T3fsError('ERR_FUSE_MOUNT_POINT', `mount point ${target} ${error.code === 'ENOENT' ? 'does not exist (create it, or set create_mount_point)' : `cannot be used: ${error.code ?? String(error)}`}`, { target })
+  })
+  if (!info.isDirectory()) throw new T3fsError('ERR_FUSE_MOUNT_POINT', `mount point ${target} is not a directory`, { target })
+  return { clearedStale: false }
 }

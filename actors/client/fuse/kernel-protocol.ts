@@ -76,31 +76,33 @@ export interface InHeader {
 }
 
 type H = { header: InHeader }
+/** One member per kind (so Extract<Request, { kind: K }> finds each). */
+type Each<K extends string, T> = K extends unknown ? { kind: K } & T : never
 export type Request = H & (
   | { kind: 'INIT'; major: number; minor: number; maxReadahead: number; flags: bigint }
-  | { kind: 'LOOKUP' | 'UNLINK' | 'RMDIR' | 'REMOVEXATTR'; name: string }
+  | Each<'LOOKUP' | 'UNLINK' | 'RMDIR' | 'REMOVEXATTR', { name: string }>
   | { kind: 'FORGET'; nlookup: bigint }
   | { kind: 'BATCH_FORGET'; items: Array<{ nodeid: bigint; nlookup: bigint }> }
   | { kind: 'GETATTR'; getattrFlags: number; fh: bigint }
   | { kind: 'SETATTR'; valid: number; fh: bigint; size: bigint; lockOwner: bigint; atimeSec: bigint; mtimeSec: bigint; ctimeSec: bigint;
       atimeNsec: number; mtimeNsec: number; ctimeNsec: number; mode: number; uid: number; gid: number }
-  | { kind: 'READLINK' | 'STATFS' | 'DESTROY' | 'SYNCFS' }
+  | Each<'READLINK' | 'STATFS' | 'DESTROY' | 'SYNCFS', object>
   | { kind: 'SYMLINK'; name: string; target: string }
   | { kind: 'MKNOD'; name: string; mode: number; rdev: number; umask: number }
   | { kind: 'MKDIR'; name: string; mode: number; umask: number }
   | { kind: 'RENAME'; newDir: bigint; name: string; newName: string; flags: number }
   | { kind: 'LINK'; oldNodeid: bigint; name: string }
-  | { kind: 'OPEN' | 'OPENDIR'; flags: number; openFlags: number }
+  | Each<'OPEN' | 'OPENDIR', { flags: number; openFlags: number }>
   | { kind: 'CREATE'; name: string; flags: number; mode: number; umask: number; openFlags: number }
-  | { kind: 'READ' | 'READDIR' | 'READDIRPLUS'; fh: bigint; offset: bigint; size: number; readFlags: number; lockOwner: bigint; flags: number }
+  | Each<'READ' | 'READDIR' | 'READDIRPLUS', { fh: bigint; offset: bigint; size: number; readFlags: number; lockOwner: bigint; flags: number }>
   | { kind: 'WRITE'; fh: bigint; offset: bigint; size: number; writeFlags: number; lockOwner: bigint; flags: number; data: Uint8Array }
-  | { kind: 'RELEASE' | 'RELEASEDIR'; fh: bigint; flags: number; releaseFlags: number; lockOwner: bigint }
+  | Each<'RELEASE' | 'RELEASEDIR', { fh: bigint; flags: number; releaseFlags: number; lockOwner: bigint }>
   | { kind: 'FLUSH'; fh: bigint; lockOwner: bigint }
-  | { kind: 'FSYNC' | 'FSYNCDIR'; fh: bigint; datasync: boolean }
+  | Each<'FSYNC' | 'FSYNCDIR', { fh: bigint; datasync: boolean }>
   | { kind: 'SETXATTR'; name: string; value: Uint8Array; flags: number }
   | { kind: 'GETXATTR'; name: string; size: number }
   | { kind: 'LISTXATTR'; size: number }
-  | { kind: 'GETLK' | 'SETLK' | 'SETLKW'; fh: bigint; owner: bigint; start: bigint; end: bigint; lockType: number; pid: number; flock: boolean }
+  | Each<'GETLK' | 'SETLK' | 'SETLKW', { fh: bigint; owner: bigint; start: bigint; end: bigint; lockType: number; pid: number; flock: boolean }>
   | { kind: 'ACCESS'; mask: number }
   | { kind: 'FALLOCATE'; fh: bigint; offset: bigint; length: bigint; mode: number }
   | { kind: 'LSEEK'; fh: bigint; offset: bigint; whence: number }

@@ -203,10 +203,10 @@ const DIRENT_HEADER_BYTES = 24
 
 /**
  * READDIR reply: entries[startIndex..] packed as fuse_dirent (8-byte aligned) until `maxBytes`
- * (the request's size) is reached. Each entry's `off` is its index + 1, so the next READDIR's
- * offset is the index to resume from. Returns the reply length and how many entries fitted.
+ * (the request's size) is reached. Each entry's `off` is offsetBase + its index + 1, so the next
+ * READDIR's offset is the stream index to resume from. Returns the reply length and how many entries fitted.
  */
-export function encodeDirents(out: Uint8Array, unique: bigint, entries: readonly Dirent[], startIndex: number, maxBytes: number): { length: number; count: number } {
+export function encodeDirents(out: Uint8Array, unique: bigint, entries: readonly Dirent[], startIndex: number, maxBytes: number, offsetBase = 0): { length: number; count: number } {
   const v = view(out)
   let o = OUT_HEADER_BYTES
   let count = 0
@@ -216,7 +216,7 @@ export function encodeDirents(out: Uint8Array, unique: bigint, entries: readonly
     const recBytes = (DIRENT_HEADER_BYTES + name.length + 7) & ~7
     if (o - OUT_HEADER_BYTES + recBytes > maxBytes || o + recBytes > out.byteLength) break
     v.setBigUint64(o, e.ino, true)
-    v.setBigUint64(o + 8, BigInt(i + 1), true)
+    v.setBigUint64(o + 8, BigInt(offsetBase + i + 1), true)
     v.setUint32(o + 16, name.length, true)
     v.setUint32(o + 20, e.type, true)
     out.set(name, o + DIRENT_HEADER_BYTES)
@@ -300,7 +300,7 @@ export interface DirentPlus extends Dirent { entry: EntryReply | null }
  * READDIRPLUS reply: entries[startIndex..] as fuse_direntplus (an entry_out, which counts as a
  * LOOKUP of the child when its nodeid is not 0, then the dirent), with `off` = index + 1.
  */
-export function encodeDirentsPlus(out: Uint8Array, unique: bigint, entries: readonly DirentPlus[], startIndex: number, maxBytes: number): { length: number; count: number } {
+export function encodeDirentsPlus(out: Uint8Array, unique: bigint, entries: readonly DirentPlus[], startIndex: number, maxBytes: number, offsetBase = 0): { length: number; count: number } {
   const v = view(out)
   let o = OUT_HEADER_BYTES
   let count = 0
@@ -313,7 +313,7 @@ export function encodeDirentsPlus(out: Uint8Array, unique: bigint, entries: read
     else writeEntry(v, o, e.entry)
     const d = o + ENTRY_OUT_BYTES
     v.setBigUint64(d, e.ino, true)
-    v.setBigUint64(d + 8, BigInt(i + 1), true)
+    v.setBigUint64(d + 8, BigInt(offsetBase + i + 1), true)
     v.setUint32(d + 16, name.length, true)
     v.setUint32(d + 20, e.type, true)
     out.set(name, d + DIRENT_HEADER_BYTES)
