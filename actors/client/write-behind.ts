@@ -1,0 +1,135 @@
+/**
+ * A file's write-behind buffer (3FS's per-inode write buffer, reference/3fs.md §5.1): small
+ * contiguous writes gather in one registered I/O buffer; a full buffer, a write that does not
+ * continue it, flush, fsync, close, a read of the file and the periodic sync send it to storage
+ * (the chain heads pull it one-sidedly). Up to `inFlightMax` buffers of one file are on their way
+ * at once, so a sequential writer keeps filling the next while the last ones travel.
+ *
+ * Ordering: a buffer or a write-through that overlaps one still in flight waits for it, so bytes
+ * written later never reach storage before bytes written earlier at the same place. Errors of a
+ * background flush are kept and thrown by the next write or flush of the file (once).
+ *
+ * The caller serializes write/flushAll per file (the file's lock); `flushActive` is synchronous
+ * and may be called at any time (the client calls it when I/O buffers run short).
+ */
+import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
+import type { ChunkIo, FileGeometry } from './chunk-io.ts'
+import type { IoBuffer, IoBuffers } from './io-buffers.ts'
+
+export interface WriteBehindEnv {
+  readonly io: ChunkIo
+  readonly buffers: IoBuffers
+  /** Bytes one buffer gathers (0: every write goes straight through). */
+  readonly capacityBytes: number
+  /** Buffers of one file in flight at once. */
+  readonly inFlightMax: number
+}
+
+interface Flight {
+  readonly start: number
+  readonly end: number
+  /** Settles (never rejects) when the bytes were acknowledged or failed. */
+  done: Promise<void>
+}
+
+export class WriteBehind {
+  private active: { io: IoBuffer; start: number; length: number } | null = null
+  private readonly flights = new Set<Flight>()
+  private error: T3fsError | null = null
+
+  constructor(private readonly env: WriteBehindEnv, private readonly geometry: () => FileGeometry) {}
+
+  /** Bytes buffered or in flight, not yet acknowledged. */
+  get pendingBytes(): number {
+    let n = this.active?.length ?? 0
+    for (const f of this.flights) n += f.end - f.start
+    return n
+  }
+
+  get idle(): boolean {
+    return this.active === null && this.flights.size === 0
+  }
+
+  /** Takes `data` for [position, position + length): buffered, or written through when `direct` or too big to buffer. */
+  async write(position: number, data: Uint8Array, direct: boolean): Promise<void> {
+    this.throwError()
+    const cap = this.env.capacityBytes
+    if (direct || cap === 0 || data.length >= cap) {
+      this.flushActive()
+      await this.writeThrough(position, data)
+      return
+    }
+    const a = this.active
+    if (a !== null) {
+      const at = position - a.start
+      // Overwrites and appends inside the buffer's window stay in it (no gap may open).
+      if (at >= 0 && at <= a.length && at + data.length <= cap) {
+        a.io.buffer.bytes.set(data, at)
+        a.length = Math.max(a.length, at + data.length)
+        if (a.length === cap) this.flushActive()
+        return
+      }
+      this.flushActive()
+    }
+    while (this.flights.size >= this.env.inFlightMax) await Promise.race([...this.flights].map((f) => f.done))
+    const io = await this.env.buffers.acquire()
+    io.buffer.bytes.set(data, 0)
+    this.active = { io, start: position, length: data.length }
+    if (data.length === cap) this.flushActive()
+  }
+
+  /** Sends the gathering buffer on its way (no wait). */
+  flushActive(): void {
+    const a = this.active
+    if (a === null) return
+    this.active = null
+    const flight: Flight = { start: a.start, end: a.start + a.length, done: Promise.resolve() }
+    const before = this.overlapping(flight)
+    flight.done = Promise.all(before)
+      .then(() => this.env.io.writeFrom(this.geometry(), a.start, a.length, a.io, 0))
+      .then(() => {}, (e: unknown) => { this.error ??= toT3fsError(e) })
+      .finally(() => {
+        this.env.buffers.release(a.io)
+        this.flights.delete(flight)
+      })
+    this.flights.add(flight)
+  }
+
+  /** Every byte taken so far acknowledged by storage; throws a deferred error once. */
+  async flushAll(): Promise<void> {
+    this.flushActive()
+    while (this.flights.size > 0) await Promise.all([...this.flights].map((f) => f.done))
+    this.throwError()
+  }
+
+  /** Drops the error a flush left (after a truncate made the bytes moot). */
+  clearError(): void {
+    this.error = null
+  }
+
+  private async writeThrough(position: number, data: Uint8Array): Promise<void> {
+    const flight: Flight = { start: position, end: position + data.length, done: Promise.resolve() }
+    const before = this.overlapping(flight)
+    let failure: unknown = null
+    flight.done = Promise.all(before)
+      .then(() => this.env.io.writeBytes(this.geometry(), position, data))
+      .then(() => {}, (e: unknown) => { failure = e })
+      .finally(() => this.flights.delete(flight))
+    this.flights.add(flight)
+    await flight.done
+    if (failure !== null) throw failure
+  }
+
+  private overlapping(range: { start: number; end: number }): Promise<void>[] {
+    const out: Promise<void>[] = []
+    for (const f of this.flights) if (f.start < range.end && range.start < f.end) out.push(f.done)
+    return out
+  }
+
+  private throwError(): void {
+    const e = this.error
+    if (e === null) return
+    this.error = null
+    throw e
+  }
+}
