@@ -92,7 +92,7 @@ async function collectFile(env: GcEnv, entry: DirEntry, report: GcReport): Promi
   }
   if (state.inode !== null && state.inode.type === 'file') {
     try {
-      await removeFileChunks(env.storage, env.routing, state.inode as FileInode, 0)
+      await removeFileChunks(env.storage, env.routing, state.inode as FileInode, 0, env.services.mutants.has('gc-first-chain-only'))
     } catch {
       postpone(env, entry.id)
       report.failed++

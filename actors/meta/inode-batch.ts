@@ -8,7 +8,7 @@
 import type { Kv, Transaction } from '../kv/index.ts'
 import { metaError } from './errors.ts'
 import type { Inode, InodeId } from './inode.ts'
-import type { OpContext } from './op-context.ts'
+import type { Mutant, OpContext } from './op-context.ts'
 import { runBatch, type Answer, type BatchItem, type OpBase, type RunOptions, type RunResult } from './op-runner.ts'
 import { applyLengthUpdate, needsExactLength, type LengthUpdate } from './ops/file-length.ts'
 import { applySetAttr, writeSetAttr } from './ops/set-attr.ts'
@@ -26,6 +26,7 @@ export interface InodeBatchEnv {
   readonly storage: StorageService
   readonly routing: RoutingView
   readonly storageTimeoutMs: number
+  readonly mutants: ReadonlySet<Mutant>
   /** Runs in each attempt before the requests (the owner's membership check). */
   readonly prepare?: (tx: Transaction) => Promise<void>
 }
@@ -56,12 +57,13 @@ async function storageFirst(env: InodeBatchEnv, inode: Inode | null, msgs: reado
   if (inode === null || inode.type !== 'file') return { exact: null, truncated }
   for (const m of msgs) {
     if (m.type !== 'truncate') continue
+    if (env.mutants.has('truncate-skips-chunks')) continue
     const done = await withTimeout(truncateFileChunks(env.storage, env.routing, inode, m.length), env.storageTimeoutMs, clock, 'storage truncate').then(() => null, (e: unknown) => e as Error)
     truncated.set(m, done)
   }
   const needs = msgs.some((m) => m.type !== 'truncate' && lengthUpdate(m) !== null && needsExactLength(inode, lengthUpdate(m) as LengthUpdate))
   if (!needs) return { exact: null, truncated }
-  const exact = await withTimeout(queryFileLength(env.storage, env.routing, inode), env.storageTimeoutMs, clock, 'storage queryLastChunk').catch((e: unknown) => e as Error)
+  const exact = await withTimeout(queryFileLength(env.storage, env.routing, inode, env.mutants), env.storageTimeoutMs, clock, 'storage queryLastChunk').catch((e: unknown) => e as Error)
   return { exact, truncated }
 }
 

@@ -15,14 +15,15 @@ import { T3fsError } from '../../runtime/errors.ts'
 import { checkNodeKvSettings, openNodeKv, type Kv, type NodeKvSettings } from '../kv/index.ts'
 import type { MgmtdMsg } from '../mgmtd/protocol.ts'
 import { bootstrap } from './bootstrap.ts'
-import { resolveMetaConfig } from './config.ts'
+import { chainStorage } from './chain-storage.ts'
+import { resolveMetaConfig, type MetaConfig } from './config.ts'
 import { fetchIdRange } from './inode-alloc.ts'
 import { ALLOC_SHARDS } from './keys.ts'
 import { join, leave, LivenessTracker, readMembership } from './membership.ts'
 import { applyMembership, ensureIds, onMembershipRead, onTaskDone, onTick, refreshMembership, scheduleBackground } from './meta-background.ts'
 import { admit, onBatchDone, onBatchKick, onCreateResolved, onForwardDone, onOpDone, refuseAll, route, settle } from './meta-requests.ts'
 import { serverServices, type MetaSelfMsg, type MetaState } from './meta-state.ts'
-import { mgmtdLink } from './mgmtd-link.ts'
+import { mgmtdLink, type MgmtdLink } from './mgmtd-link.ts'
 import { MUTANTS, type Mutant } from './op-context.ts'
 import type { MetaProbe } from './probe.ts'
 import { InodeIdPool } from './inode-alloc.ts'
@@ -37,7 +38,7 @@ export interface MetaArgs {
   /** An open KV (in-process use and the simulator), or the node's KV settings from the profile's [kv]. */
   kv?: Kv
   nodeKv?: NodeKvSettings
-  /** The storage service (default: unavailable until storage exists; see storage-protocol.ts). */
+  /** The storage service (default: the chains of mgmtd's routing info when mgmtd is given, else unavailable: storage-protocol.ts). */
   storage?: StorageService
   /** A fixed routing view (tests, simulator); otherwise routing comes from mgmtd. */
   routing?: RoutingView
@@ -112,11 +113,12 @@ async function start(ctx: ActorContext<MetaSelfMsg>, rawArgs: MetaArgs): Promise
   const timeoutMs = config.operationTimeoutMs
   let state: MetaState | undefined
   const services = serverServices(() => state as MetaState, config, serverId, mutants, () => ctx.random.int(0x1_0000_0000))
+  const mgmtd = args.mgmtd !== undefined || args.mgmtdNode !== undefined || args.mgmtdName !== undefined ? mgmtdLink(ctx, { ref: args.mgmtd, node: args.mgmtdNode, name: args.mgmtdName }, config.forwardTimeoutMs) : null
   state = {
     serverId, config, kv, ownsKv: args.kv === undefined, mutants, services,
-    storage: args.storage ?? unavailableStorage(),
+    storage: args.storage ?? (mgmtd === null ? unavailableStorage() : storageOverChains(ctx, mgmtd, serverId, config)),
     users: new UserStore(kv, config.adminToken, config.userCacheTtlMs, timeoutMs),
-    mgmtd: args.mgmtd !== undefined || args.mgmtdNode !== undefined || args.mgmtdName !== undefined ? mgmtdLink(ctx, { ref: args.mgmtd, node: args.mgmtdNode, name: args.mgmtdName }, config.forwardTimeoutMs) : null,
+    mgmtd,
     liveClientsOverride: args.liveClients ?? null,
     probe: args.probe ?? null,
     pool: new InodeIdPool(),
@@ -182,6 +184,19 @@ function normalizeArgs(raw: MetaArgs | Readonly<Record<string, unknown>>, ownNod
     probe: r.probe as MetaProbe | undefined,
     mutants: mutants as Mutant[] | undefined,
   }
+}
+
+/**
+ * The chains of mgmtd's routing info, through a storage client of this server's life. A request
+ * gets a quarter of the storage budget, so a dead head costs a few retries, not the whole budget.
+ */
+function storageOverChains(ctx: ActorContext<MetaSelfMsg>, mgmtd: MgmtdLink, serverId: number, config: MetaConfig): StorageService {
+  const life = Math.floor(ctx.random.next() * 2 ** 48).toString(36)
+  return chainStorage(ctx, mgmtd, {
+    clientId: `meta-${serverId}:${life}`,
+    requestTimeoutMs: Math.max(1, Math.floor(config.storageTimeoutMs / 4)),
+    retryBudgetMs: config.storageTimeoutMs,
+  })
 }
 
 async function openOwnKv(args: MetaArgs, ctx: ActorContext<MetaSelfMsg>): Promise<Kv> {

@@ -136,5 +136,6 @@ export function onTaskDone(state: MetaState, ctx: Ctx, task: BackgroundTask, out
     const info = outcome.value as Parameters<typeof routingViewOf>[0]
     state.routing = routingViewOf(info)
     state.routingVersion = info.routingInfoVersion
+    state.storage.noteRouting?.(info)
   }
 }

@@ -190,7 +190,7 @@ function startBatch(state: MetaState, ctx: Ctx, key: string): void {
   const work =
     queue.kind === 'create'
       ? runBatch(state.kv, unique.map((e) => ({ base: baseOf(state, ctx, e.msg), type: e.msg.type, run: (c) => createOp(c, e.msg as Extract<MetaRequest, { type: 'create' }>) })), { prepare }, options)
-      : runInodeBatch({ kv: state.kv, storage: state.storage, routing: state.routing, storageTimeoutMs: state.config.storageTimeoutMs, prepare }, queue.id, unique.map((e) => ({ msg: e.msg as InodeBatchMsg, base: baseOf(state, ctx, e.msg) })), ctx.clock, options)
+      : runInodeBatch({ kv: state.kv, storage: state.storage, routing: state.routing, storageTimeoutMs: state.config.storageTimeoutMs, mutants: state.mutants, prepare }, queue.id, unique.map((e) => ({ msg: e.msg as InodeBatchMsg, base: baseOf(state, ctx, e.msg) })), ctx.clock, options)
   ctx.pipeToSelf(work, (outcome) => ({ type: 'batch-done', key, entries, outcome }))
 }
 

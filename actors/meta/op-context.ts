@@ -10,9 +10,18 @@ import type { ChainTableView } from './layout.ts'
 import type { UserInfo } from './protocol.ts'
 import type { MetaConfig } from './config.ts'
 
-/** Deliberate bugs the simulation suite must catch (never set outside it). */
-export type Mutant = 'rename-no-loop-check' | 'remove-nonempty-dir' | 'retry-not-idempotent'
-export const MUTANTS: readonly Mutant[] = ['rename-no-loop-check', 'remove-nonempty-dir', 'retry-not-idempotent']
+/** Deliberate bugs the namespace simulation (`npm run sim -- meta`) must catch (never set outside the simulations). */
+export type NamespaceMutant = 'rename-no-loop-check' | 'remove-nonempty-dir' | 'retry-not-idempotent'
+export const NAMESPACE_MUTANTS: readonly NamespaceMutant[] = ['rename-no-loop-check', 'remove-nonempty-dir', 'retry-not-idempotent']
+/**
+ * Deliberate bugs of meta's storage calls the meta+storage simulation (`npm run sim -- meta-storage`)
+ * must catch: GC removes the chunks of the first chain of the layout only; the exact length asks
+ * the first chain only; truncate changes the inode without cutting the chunks.
+ */
+export type StorageCallMutant = 'gc-first-chain-only' | 'length-first-chain-only' | 'truncate-skips-chunks'
+export const STORAGE_CALL_MUTANTS: readonly StorageCallMutant[] = ['gc-first-chain-only', 'length-first-chain-only', 'truncate-skips-chunks']
+export type Mutant = NamespaceMutant | StorageCallMutant
+export const MUTANTS: readonly Mutant[] = [...NAMESPACE_MUTANTS, ...STORAGE_CALL_MUTANTS]
 
 /** Server-side services an operation may use (the meta actor provides them). */
 export interface ServerServices {

@@ -7,9 +7,12 @@
  */
 import { metaError } from './errors.ts'
 import type { FileInode } from './inode.ts'
+import type { Mutant } from './op-context.ts'
 import { activeChains, chainIndexList, chainOfChunk, chunkId, fileChunkRange } from './layout.ts'
 import type { RoutingView } from './routing-view.ts'
 import { REMOVE_CHUNKS_BATCH, type StorageService, type VersionedChainId } from './storage-protocol.ts'
+
+const NO_MUTANTS: ReadonlySet<Mutant> = new Set()
 
 /** Rounds of removeChunks per chain before giving up for now (GC retries later). */
 const MAX_REMOVE_ROUNDS = 1 << 20
@@ -40,9 +43,10 @@ export function chunkChain(routing: RoutingView, inode: FileInode, chunkIndex: n
 }
 
 /** Exact length: max over the active chains of lastChunkIndex·chunkSize + lastChunkLen. */
-export async function queryFileLength(storage: StorageService, routing: RoutingView, inode: FileInode): Promise<number> {
+export async function queryFileLength(storage: StorageService, routing: RoutingView, inode: FileInode, mutants: ReadonlySet<Mutant> = NO_MUTANTS): Promise<number> {
   const range = fileChunkRange(inode.id)
-  const chains = fileChains(routing, inode)
+  const all = fileChains(routing, inode)
+  const chains = mutants.has('length-first-chain-only') ? all.slice(0, 1) : all
   const results = await storage.queryLastChunk(chains.map((chain) => ({ chain, range: { ...range, maxNumChunkIdsToProcess: 1 } })))
   let length = 0
   for (const r of results) {
@@ -53,9 +57,12 @@ export async function queryFileLength(storage: StorageService, routing: RoutingV
   return length
 }
 
-/** Removes every chunk with index ≥ fromChunk on every active chain, batch by batch. */
-export async function removeFileChunks(storage: StorageService, routing: RoutingView, inode: FileInode, fromChunk: number): Promise<number> {
-  let pending = fileChains(routing, inode)
+/**
+ * Removes every chunk with index ≥ fromChunk on every active chain, batch by batch (GC passes
+ * `firstChainOnly` only under its mutant).
+ */
+export async function removeFileChunks(storage: StorageService, routing: RoutingView, inode: FileInode, fromChunk: number, firstChainOnly = false): Promise<number> {
+  let pending = fileChains(routing, inode).slice(0, firstChainOnly ? 1 : undefined)
   const range = { ...fileChunkRange(inode.id, fromChunk), maxNumChunkIdsToProcess: REMOVE_CHUNKS_BATCH }
   let removed = 0
   for (let round = 0; pending.length > 0; round++) {
@@ -67,14 +74,20 @@ export async function removeFileChunks(storage: StorageService, routing: Routing
   return removed
 }
 
-/** Truncate (or extend) a file to `length` through storage; meta then syncs with truncated = true. */
+/**
+ * Truncate (or extend) a file to `length` through storage; meta then syncs with truncated = true.
+ * The new last chunk always gets a TRUNCATE to its new length, never an EXTEND (which 3FS sends
+ * when the file grows): meta's recorded length may lag behind what storage holds (writes not yet
+ * synced), and an EXTEND would leave those bytes past the new end, so the file would not be
+ * `length` long afterwards. A TRUNCATE to a longer length zero-fills, as EXTEND does.
+ */
 export async function truncateFileChunks(storage: StorageService, routing: RoutingView, inode: FileInode, length: number): Promise<void> {
   const chunkSize = inode.file.layout.chunkSizeBytes
   const keep = Math.ceil(length / chunkSize)
   await removeFileChunks(storage, routing, inode, keep)
-  if (length === 0 || (length % chunkSize === 0 && length <= inode.file.length)) return
+  if (length === 0) return
   const last = keep - 1
   const chain = chunkChain(routing, inode, last)
   const chunkLenBytes = length - last * chunkSize
-  await storage.truncateChunks([{ chain, chunkId: chunkId(inode.id, last), chunkLenBytes, chunkSizeBytes: chunkSize, onlyExtendChunk: length > inode.file.length }])
+  await storage.truncateChunks([{ chain, chunkId: chunkId(inode.id, last), chunkLenBytes, chunkSizeBytes: chunkSize, onlyExtendChunk: false }])
 }

@@ -7,14 +7,15 @@
  * - GC: remove every chunk of a deleted file, in bounded batches, until none remain;
  * - statFs: capacity and free space.
  *
- * The storage service does not exist yet. Meta reaches it only through the `StorageService`
- * interface below, which the meta actor is given; `unavailableStorage` is what a launched meta
- * uses until storage lands: every call fails with ERR_META_STORAGE_UNAVAILABLE, which meta turns
- * into EIO for the caller (close/fsync without a usable hint, truncate, statFs) or into a retry
- * later (GC). The message shapes are what storage will serve.
+ * Meta reaches storage only through the `StorageService` interface below, which the meta actor is
+ * given or builds: `ChainStorage` (chain-storage.ts) sends the ops to the chains of mgmtd's routing
+ * info through the storage client; `unavailableStorage` is what a meta server without mgmtd uses:
+ * every call fails with ERR_META_STORAGE_UNAVAILABLE, which meta turns into EIO for the caller
+ * (close/fsync without a usable hint, truncate, statFs) or into a retry later (GC).
  */
 import type { Returns } from '../../runtime/actor.ts'
 import { T3fsError } from '../../runtime/errors.ts'
+import type { RoutingInfo } from '../mgmtd/protocol.ts'
 
 /** A chain as a request names it: the id, and the chain version meta saw (a stale one is refused by storage). */
 export interface VersionedChainId {
@@ -74,7 +75,7 @@ export interface SpaceInfo {
   readonly freeBytes: number
 }
 
-/** The messages storage will serve for meta (batched per request, as 3FS's). */
+/** 3FS's batched request shapes for these calls (meta sends them one op per chain through the storage client). */
 export type StorageMetaMsg =
   | ({ type: 'query-last-chunk'; ops: QueryLastChunkOp[] } & Returns<QueryLastChunkResult[]>)
   | ({ type: 'remove-chunks'; ops: RemoveChunksOp[] } & Returns<RemoveChunksResult[]>)
@@ -87,12 +88,14 @@ export interface StorageService {
   removeChunks(ops: readonly RemoveChunksOp[]): Promise<RemoveChunksResult[]>
   truncateChunks(ops: readonly TruncateChunkOp[]): Promise<TruncateChunkResult[]>
   spaceInfo(): Promise<SpaceInfo>
+  /** A routing info meta fetched from mgmtd (an implementation that routes by chain keeps it). */
+  noteRouting?(info: RoutingInfo): void
 }
 
 export const STORAGE_UNAVAILABLE = 'ERR_META_STORAGE_UNAVAILABLE'
 
-/** Storage until it exists: every call fails, saying so. */
-export function unavailableStorage(why = 'the storage service is not built yet (issue: storage)'): StorageService {
+/** Storage when there is none to reach: every call fails, saying why. */
+export function unavailableStorage(why = 'this meta server has no mgmtd to find storage through (set mgmtd_node)'): StorageService {
   const fail = async (call: string): Promise<never> => {
     throw new T3fsError(STORAGE_UNAVAILABLE, `storage ${call} is unavailable: ${why}`, { call })
   }

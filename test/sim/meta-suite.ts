@@ -3,7 +3,7 @@
  * or without a named mutant; a failure prints its seed (T3FS_SEED=N or --seed N replays it); ends
  * with one JSON line.
  */
-import { MUTANTS, type Mutant } from '../../actors/meta/op-context.ts'
+import { NAMESPACE_MUTANTS, type NamespaceMutant } from '../../actors/meta/op-context.ts'
 import { exploreSeeds } from '../../runtime/testkit/simulation.ts'
 import { metaScenario, type ScenarioStats } from './meta-scenario.ts'
 
@@ -12,7 +12,7 @@ export interface SuiteResult {
   readonly seeds: number
   readonly failed: number
   readonly failedSeed: number | null
-  readonly mutant: Mutant | null
+  readonly mutant: NamespaceMutant | null
   readonly requests: number
   readonly recorded: number
   readonly refused: number
@@ -24,9 +24,9 @@ export interface SuiteResult {
   readonly error?: string
 }
 
-export async function runMetaSuite(options: { seeds: number; firstSeed?: number; mutant?: Mutant | null; log?: (line: string) => void }): Promise<SuiteResult> {
+export async function runMetaSuite(options: { seeds: number; firstSeed?: number; mutant?: NamespaceMutant | null; log?: (line: string) => void }): Promise<SuiteResult> {
   const mutant = options.mutant ?? null
-  if (mutant !== null && !MUTANTS.includes(mutant)) throw new Error(`unknown mutant ${JSON.stringify(mutant)}; accepted: ${MUTANTS.join(', ')}`)
+  if (mutant !== null && !NAMESPACE_MUTANTS.includes(mutant)) throw new Error(`unknown mutant ${JSON.stringify(mutant)}; accepted: ${NAMESPACE_MUTANTS.join(', ')}`)
   const started = Date.now()
   const totals: ScenarioStats = { requests: 0, recorded: 0, refused: 0, steps: 0, crashes: 0, nodeCrashes: 0, gcFiles: 0 }
   let ran = 0

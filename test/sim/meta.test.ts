@@ -1,5 +1,5 @@
 import t from 'tap'
-import { MUTANTS } from '../../actors/meta/op-context.ts'
+import { NAMESPACE_MUTANTS } from '../../actors/meta/op-context.ts'
 import { metaScenario } from './meta-scenario.ts'
 import { runMetaSuite } from './meta-suite.ts'
 
@@ -14,7 +14,7 @@ t.test(`meta invariants hold after every step over ${seeds} seeds (faults, crash
   t.ok(result.crashes > 0 && result.nodeCrashes > 0 && result.gcFiles > 0, `meta actors crashed (${result.crashes}), nodes died (${result.nodeCrashes}), GC removed files (${result.gcFiles})`)
 })
 
-for (const mutant of MUTANTS) {
+for (const mutant of NAMESPACE_MUTANTS) {
   t.test(`the mutant ${mutant} is caught, its seed printed, and the seed replays the failure`, async (t) => {
     const lines: string[] = []
     const result = await runMetaSuite({ seeds: 1000, mutant, log: (line) => { lines.push(line); t.comment(line) } })

@@ -6,12 +6,12 @@
  * mutant was caught, 1 when it was not), 2 on a usage error.
  */
 import { parseArgs } from 'node:util'
-import { MUTANTS, type Mutant } from '../../actors/meta/op-context.ts'
+import { NAMESPACE_MUTANTS, type NamespaceMutant } from '../../actors/meta/op-context.ts'
 import { runMetaSuite } from './meta-suite.ts'
 import { runStorageSuite, STORAGE_MUTANTS } from './storage-suite.ts'
 
 const SUITES: Readonly<Record<string, { mutants: readonly string[]; run: (o: { seeds: number; firstSeed?: number; mutant: string | null; log: (l: string) => void }) => Promise<{ failed: number }> }>> = {
-  meta: { mutants: MUTANTS, run: (o) => runMetaSuite({ ...o, mutant: o.mutant as Mutant | null }) },
+  meta: { mutants: NAMESPACE_MUTANTS, run: (o) => runMetaSuite({ ...o, mutant: o.mutant as NamespaceMutant | null }) },
   storage: { mutants: STORAGE_MUTANTS, run: (o) => runStorageSuite(o) },
 }
 
