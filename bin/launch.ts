@@ -18,6 +18,7 @@ import { createTransport, selectTransport } from '../runtime/transport/index.ts'
 import type { Io } from './cli.ts'
 import { declaredNeeds, spawnArgs } from './actor-args.ts'
 import { buildPlan, formatPlan } from './plan.ts'
+import { bootstrapCluster, detachLeftovers, mountStatuses, startChildren, stopChildren, unmountAll, watchParent, type ChildNode } from './cluster.ts'
 import { createNodeLogger, LOG_LEVELS, logFormatFor, resolveLogLevel, runtimeLogger, runtimeLogLevel } from './logging.ts'
 
 const HELP = `usage: t3fs launch [--dry-run] [--json] [--log-level <level>] [--config.<key>=<value> ...] <profile.toml>
@@ -132,6 +133,8 @@ async function runNode(profile: Profile, io: Io): Promise<number> {
   const log = createNodeLogger({ level: profile.log.level, node: profile.node.id, format: logFormatFor(2) })
   let runtime: NodeRuntime | null = null
   let transport: ReturnType<typeof createTransport>['transport'] | null = null
+  let children: ChildNode[] = []
+  const mountPoints: string[] = []
   const stopping = waitForSignal(log)
   try {
     const { transport: t, choice } = createTransport(profile, { log: log.child({ component: 'transport' }) })
@@ -149,21 +152,17 @@ async function runNode(profile: Profile, io: Io): Promise<number> {
       ...(profile.bufferPool.length > 0 ? { bufferPool: { classes: profile.bufferPool } } : {}),
       ...(profile.disk === null ? {} : { disk: profile.disk }),
     })
-    for (const actor of profile.actors) {
-      const definition = { module: pathToFileURL(actor.module).href, export: actor.export }
-      try {
-        const args = spawnArgs(profile, actor, await declaredNeeds(actor))
-        await runtime.spawn(definition, args, { host: actor.host, name: actor.name })
-      } catch (error) {
-        const e = toT3fsError(error)
-        throw new T3fsError(e.code, `${profile.file}: actor ${actor.name} (${actor.export} from ${actor.module}) did not start: ${e.message}`, { actor: actor.name, ...e.details })
-      }
-      log.info({ evt: 'ActorStarted', actor: actor.name, host: actor.host, module: actor.module })
-    }
+    await spawnActors(profile, runtime, log)
     log.info({ evt: 'NodeStarted', listen: `${profile.listen.tcp.host}:${(transport as { port?: number }).port ?? profile.listen.tcp.port}`, hosts: runtime.hostIds, actors: profile.actors.length }, `node ${profile.node.id} started`)
+    children = startChildren(profile, profile.log.level, log)
+    void whenReady(runtime, profile, mountPoints, log)
     const signal = await stopping.promise
     log.info({ evt: 'NodeStopping', signal, graceMs: profile.shutdown.gracePeriodMs })
+    // The mounts go first (they flush to storage), then this node, then the nodes it launched.
+    const points = await unmountAll(runtime, profile, mountPoints, log)
     await shutdown(profile, runtime, transport)
+    await stopChildren(children, profile.shutdown.gracePeriodMs)
+    await detachLeftovers(points, log)
     log.info({ evt: 'NodeStopped' })
     return 0
   } catch (error) {
@@ -171,10 +170,41 @@ async function runNode(profile: Profile, io: Io): Promise<number> {
     log.error({ evt: 'NodeFailed', code: e.code, err: e.message })
     io.stderr.write(`t3fs launch: ${e.message}\n`)
     await shutdown(profile, runtime, transport).catch(() => {})
+    await stopChildren(children, profile.shutdown.gracePeriodMs).catch(() => {})
+    await detachLeftovers(mountPoints, log).catch(() => {})
     return 1
   } finally {
     stopping.dispose()
     await new Promise<void>((resolve) => log.flush(() => resolve()))
+  }
+}
+
+async function spawnActors(profile: Profile, runtime: NodeRuntime, log: pino.Logger): Promise<void> {
+  for (const actor of profile.actors) {
+    const definition = { module: pathToFileURL(actor.module).href, export: actor.export }
+    try {
+      const args = spawnArgs(profile, actor, await declaredNeeds(actor))
+      await runtime.spawn(definition, args, { host: actor.host, name: actor.name })
+    } catch (error) {
+      const e = toT3fsError(error)
+      throw new T3fsError(e.code, `${profile.file}: actor ${actor.name} (${actor.export} from ${actor.module}) did not start: ${e.message}`, { actor: actor.name, ...e.details })
+    }
+    log.info({ evt: 'ActorStarted', actor: actor.name, host: actor.host, module: actor.module })
+  }
+}
+
+/** Bootstraps the cluster (when the profile says so), then says where its mounts are. */
+async function whenReady(runtime: NodeRuntime, profile: Profile, mountPoints: string[], log: pino.Logger): Promise<void> {
+  try {
+    await bootstrapCluster(runtime, profile, log)
+    for (const m of await mountStatuses(runtime, profile)) {
+      mountPoints.push(m.mountPoint)
+      if (m.mounted) log.info({ evt: 'ClusterReady', mountPoint: m.mountPoint }, `ready: t3fs is mounted at ${m.mountPoint} (try \`ls ${m.mountPoint}\`; Ctrl-C unmounts and stops)`)
+      else log.warn({ evt: 'ClusterReadyNotMounted', mountPoint: m.mountPoint, reason: m.reason }, `ready, but ${m.mountPoint} is not mounted: ${m.reason ?? 'unknown reason'}`)
+    }
+  } catch (error) {
+    const e = toT3fsError(error)
+    log.error({ evt: 'ClusterNotReady', code: e.code, err: e.message }, `the cluster did not come up: ${e.message}`)
   }
 }
 
@@ -199,11 +229,14 @@ function waitForSignal(log: pino.Logger): { promise: Promise<string>; dispose():
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  // A node launched by another (npm start's storage nodes) stops with it, even when it was killed.
+  const unwatch = watchParent(() => onSignal('SIGTERM'))
   return {
     promise,
     dispose: () => {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
+      unwatch()
     },
   }
 }

@@ -9,8 +9,8 @@
  * write(2) at once (a reply never waits in the kernel); notifications go through the ring's io-wq
  * workers, because the kernel may wait in them for a lock that an unanswered request holds.
  */
-import { closeSync, writeSync } from 'node:fs'
-import { mkdir, readFile, stat } from 'node:fs/promises'
+import { writeSync } from 'node:fs'
+import { mkdir, readFile, stat, statfs } from 'node:fs/promises'
 import {
   cloneFuseDevice, mountFuse as nativeMount, openFuseDevice, unmountFuse as nativeUnmount, uring, writeFuseDeviceAsync,
   type FuseMountOptions,
@@ -32,20 +32,25 @@ export class FuseDevice {
     return new FuseDevice(fd, null, false)
   }
 
-  /** Opens /dev/fuse for a new mount (pass `fd` to mountFuse). ENOENT/EACCES when FUSE is missing. */
+  /**
+   * Opens /dev/fuse for a new mount (pass `fd` to mountFuse). ENOENT/EACCES when FUSE is missing.
+   * Non-blocking, as every queue: with queues on several threads two reads may race for one
+   * request, and the loser must get EAGAIN (the ring then waits again), not block its thread.
+   */
   static open(): FuseDevice {
-    return new FuseDevice(openFuseDevice(), null)
+    return new FuseDevice(openFuseDevice({ nonblocking: true }), null)
   }
 
   /** A new queue of the connection `master` serves (any thread may serve it). */
   static clone(master: number): FuseDevice {
-    return new FuseDevice(cloneFuseDevice(master), master)
+    return new FuseDevice(cloneFuseDevice(master, { nonblocking: true }), master)
   }
 
   /**
    * Reads one request into `buffer` (which must hold max_write plus 4 KiB, else EINVAL); resolves
    * to its length. Rejects with ENODEV once the file system is unmounted, ECONNABORTED once the
-   * connection is aborted, EINTR/ENOENT when the kernel dropped a request: callers read again.
+   * connection is aborted, EINTR/ENOENT when the kernel dropped a request and EAGAIN when another
+   * queue took it first: callers read again.
    */
   read(buffer: Uint8Array): Promise<number> {
     return uring().read(this.fd, buffer, 0, buffer.byteLength)
@@ -77,10 +82,11 @@ export class FuseDevice {
     }
   }
 
-  close(): void {
+  /** Closes the fd (on the ring: node:fs warns about fds it did not open). */
+  async close(): Promise<void> {
     if (this.#closed || !this.owned) return
     this.#closed = true
-    closeSync(this.fd)
+    await uring().close(this.fd)
   }
 }
 
@@ -127,7 +133,9 @@ export type MountProbe = 'none' | 'live' | 'stale' | 'other'
 /**
  * What sits at `target`: nothing, a live FUSE mount of `type`, a stale one (its server died: the
  * kernel answers ENOTCONN), or a mount of something else. Call it before serving a mount: it
- * stats the mount point on the thread pool, which would deadlock on a mount this thread serves.
+ * asks statfs of the mount point on the thread pool, which would deadlock on a mount this thread
+ * serves. statfs, not stat: the kernel answers a stat from its attribute cache without asking the
+ * server, so a mount whose server just died would look live until the cached attributes expire.
  */
 export async function probeMount(target: string, type: string, timeoutMs = 2_000): Promise<MountProbe> {
   const mounts = await mountsAt(target)
@@ -136,7 +144,7 @@ export async function probeMount(target: string, type: string, timeoutMs = 2_000
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<'hung'>((resolve) => { timer = setTimeout(() => resolve('hung'), timeoutMs) })
   try {
-    const outcome = await Promise.race([stat(target).then(() => 'ok' as const, (error: { code?: string }) => error.code ?? 'error'), timeout])
+    const outcome = await Promise.race([statfs(target).then(() => 'ok' as const, (error: { code?: string }) => error.code ?? 'error'), timeout])
     if (outcome === 'ok') return 'live'
     if (outcome === 'ENOTCONN' || outcome === 'ECONNABORTED') return 'stale'
     if (outcome === 'hung') {

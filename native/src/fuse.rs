@@ -54,8 +54,18 @@ pub fn run_blocking(env: napi_env, name: &str, f: Box<dyn FnOnce() -> Result<()>
     Ok(promise)
 }
 
-fn js_open(env: napi_env, _info: napi_callback_info) -> Result<napi_value> {
-    let fd = unsafe { sys::open(b"/dev/fuse\0".as_ptr() as _, sys::O_RDWR | sys::O_CLOEXEC) };
+const O_NONBLOCK: i32 = 0o4000;
+
+/// Open flags for /dev/fuse: O_NONBLOCK when asked (`nonblocking` argument true).
+fn open_flags(env: napi_env, arg: napi_value) -> i32 {
+    let nonblocking = type_of(env, arg) != NAPI_UNDEFINED && get_bool(env, arg);
+    sys::O_RDWR | sys::O_CLOEXEC | if nonblocking { O_NONBLOCK } else { 0 }
+}
+
+/// ([nonblocking]) → fd
+fn js_open(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let [nonblocking] = args::<1>(env, info)?;
+    let fd = unsafe { sys::open(b"/dev/fuse\0".as_ptr() as _, open_flags(env, nonblocking)) };
     if fd < 0 {
         let mut e = errno_error("open");
         if let Error::Errno { path, .. } = &mut e { *path = Some("/dev/fuse".into()); }
@@ -64,13 +74,13 @@ fn js_open(env: napi_env, _info: napi_callback_info) -> Result<napi_value> {
     number(env, fd as f64)
 }
 
-/// (fd) → fd: a new /dev/fuse fd cloned from `fd` (FUSE_DEV_IOC_CLONE): a second queue of the same
+/// (fd, [nonblocking]) → fd: a new /dev/fuse fd cloned from `fd` (FUSE_DEV_IOC_CLONE): a second queue of the same
 /// connection. Requests are handed to whichever queue reads first; a reply must be written to
 /// the fd that read its request.
 fn js_clone(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
-    let [master] = args::<1>(env, info)?;
+    let [master, nonblocking] = args::<2>(env, info)?;
     let master = get_i32(env, master, "fd")? as u32;
-    let fd = unsafe { sys::open(b"/dev/fuse\0".as_ptr() as _, sys::O_RDWR | sys::O_CLOEXEC) };
+    let fd = unsafe { sys::open(b"/dev/fuse\0".as_ptr() as _, open_flags(env, nonblocking)) };
     if fd < 0 { return Err(errno_error("open")); }
     if unsafe { ioctl(fd, FUSE_DEV_IOC_CLONE, &master as *const u32) } != 0 {
         let e = errno_error("ioctl");

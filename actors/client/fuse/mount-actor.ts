@@ -33,6 +33,8 @@ import { FuseSession } from './session.ts'
 
 export const FUSE_TYPE = 'fuse.t3fs'
 const LOOKUP_TIMEOUT_MS = 5_000
+const PRIMARY_WAIT_MS = 60_000
+const PRIMARY_POLL_MS = 200
 /** A queue that found no free pool slot for its next read looks again after this long. */
 const REARM_DELAY_MS = 1
 
@@ -56,8 +58,10 @@ interface State {
   inFlight: number
   rearmScheduled: boolean
   revalidating: boolean
-  /** Queues of fuseQueue actors, by fd (replies to what they read go back on them). */
+  /** Queues of fuseQueue actors, by fd (replies to what they read go back on them), and the mount's own. */
   readonly queues: Map<number, FuseDevice>
+  /** fuseQueue actors that attached. */
+  attached: number
 }
 
 type Ctx = ActorContext<FuseMountMsg>
@@ -75,12 +79,13 @@ export const fuseMount = defineActor<State, FuseMountMsg, FuseMountArgs>({
     const mountPoint = isAbsolute(config.mountPoint) ? config.mountPoint : join(nodeRoot ?? process.cwd(), config.mountPoint)
     const state: State = {
       config, mountPoint, readBufferBytes: config.maxWriteBytes + REQUEST_HEADROOM_BYTES, client: null, session: null, master: null, mounted: false,
-      reason: null, reading: 0, inFlight: 0, rearmScheduled: false, revalidating: false, queues: new Map(),
+      reason: null, reading: 0, inFlight: 0, rearmScheduled: false, revalidating: false, queues: new Map(), attached: 0,
     }
     if (ctx.buffers === null || ctx.buffers.largestBytes < state.readBufferBytes) {
       throw new T3fsError('ERR_FUSE_POOL', `the FUSE mount reads requests into pool slots of ${state.readBufferBytes} bytes (max_write + 4 KiB); the node's largest slot is ${ctx.buffers?.largestBytes ?? 0}: add a [[buffer_pool]] class of at least ${state.readBufferBytes} bytes`, {})
     }
     const { mgmtd, meta } = await clusterRefs(ctx, config)
+    await untilPrimary(ctx, mgmtd)
     state.client = await createFileClient(ctx as unknown as ActorContext<Message>, {
       mgmtd: [mgmtd], meta, description: `fuse mount ${mountPoint}`, writeBufferBytes: config.writeBufferBytes, readAheadBytes: config.readAheadBytes,
     })
@@ -92,7 +97,8 @@ export const fuseMount = defineActor<State, FuseMountMsg, FuseMountArgs>({
     switch (msg.type) {
       case 'read-done': return onRead(state, ctx, msg.buffer, msg.length, msg.code)
       case 'forward': {
-        const dev = state.queues.get(msg.fd) ?? FuseDevice.borrow(msg.fd)
+        let dev = state.queues.get(msg.fd)
+        if (dev === undefined) state.queues.set(msg.fd, (dev = FuseDevice.borrow(msg.fd)))
         return serveSlot(state, ctx, msg.buffer, msg.length, dev)
       }
       case 'served':
@@ -109,6 +115,8 @@ export const fuseMount = defineActor<State, FuseMountMsg, FuseMountArgs>({
         return
       case 'attach': {
         if (!state.mounted || state.master === null) throw new T3fsError('ERR_FUSE_NOT_MOUNTED', `${state.mountPoint} is not mounted: ${state.reason ?? 'unmounted'}`, { mountPoint: state.mountPoint })
+        state.attached++
+        ctx.log.info({ evt: 'FuseQueueAttached', queue: msg.queue })
         ctx.reply({ fd: state.master.fd, readBufferBytes: state.readBufferBytes, reads: state.config.readsPerQueue })
         return
       }
@@ -142,6 +150,20 @@ async function clusterRefs(ctx: Ctx, config: FuseConfig): Promise<{ mgmtd: Actor
   return { mgmtd: ctx.refFor<MgmtdMsg>(mgmtdAddress), meta }
 }
 
+/**
+ * Waits (bounded) until `mgmtd` is primary: a mount started with its cluster (npm start) may ask
+ * before mgmtd took the lease, and its FileClient cannot register before.
+ */
+async function untilPrimary(ctx: Ctx, mgmtd: ActorRef<MgmtdMsg>): Promise<void> {
+  const deadline = ctx.clock.now() + PRIMARY_WAIT_MS
+  for (;;) {
+    const status = (await ctx.ask(mgmtd, { type: 'status' }, { timeoutMs: LOOKUP_TIMEOUT_MS }).catch(() => null)) as { primary?: boolean } | null
+    if (status?.primary === true) return
+    if (ctx.clock.now() > deadline) throw new T3fsError('ERR_FUSE_CLUSTER', `mgmtd did not become primary within ${PRIMARY_WAIT_MS} ms; the mount cannot start without it`, {})
+    await new Promise<void>((resolve) => ctx.clock.setTimer(PRIMARY_POLL_MS, resolve))
+  }
+}
+
 async function mount(ctx: Ctx, state: State): Promise<void> {
   const { config, mountPoint } = state
   const { clearedStale } = await prepareMountPoint(mountPoint, FUSE_TYPE, { create: config.createMountPoint })
@@ -153,7 +175,7 @@ async function mount(ctx: Ctx, state: State): Promise<void> {
       allowOther: config.allowOther, defaultPermissions: config.defaultPermissions, userId: process.getuid?.() ?? 0, groupId: process.getgid?.() ?? 0,
     })
   } catch (error) {
-    master.close()
+    await master.close()
     if (!isT3fsError(error, 'EPERM')) throw error
     state.reason = `mounting needs root: run \`sudo npm start\` (or t3fs launch as root); without it the cluster still serves FileClients (connectFileClient from t3fs/client)`
     ctx.log.warn({ evt: 'FuseNotMounted', mountPoint, reason: state.reason }, `${mountPoint} not mounted: ${state.reason}`)
@@ -227,7 +249,7 @@ function statusOf(state: State): FuseStatus {
   const c = s?.counters
   return {
     mountPoint: state.mountPoint, mounted: state.mounted, reason: state.reason,
-    kernel: s?.kernel ? `7.${s.kernel.minor}` : null, queues: state.queues.size, inFlight: state.inFlight,
+    kernel: s?.kernel ? `7.${s.kernel.minor}` : null, queues: (state.master === null ? 0 : 1) + state.attached, inFlight: state.inFlight,
     requests: c?.requests ?? 0, errors: c?.errors ?? 0, ioErrors: c?.ioErrors ?? 0, bytesRead: c?.bytesRead ?? 0, bytesWritten: c?.bytesWritten ?? 0,
     notifications: c?.notifications ?? 0, knownNodes: s?.table.size ?? 0, openHandles: s?.handles.size ?? 0, byKind: { ...(c?.byKind ?? {}) },
     client: state.client?.stats() ?? null,
@@ -249,7 +271,7 @@ async function unmountNow(state: State, ctx: Ctx): Promise<boolean> {
   const client = state.client
   state.client = null
   await client?.shutdown().catch((error: unknown) => ctx.log.warn({ evt: 'FuseClientShutdownFailed', err: (error as Error).message }))
-  state.master?.close()
+  await state.master?.close()
   state.master = null
   return wasMounted
 }

@@ -16,7 +16,8 @@ import { FuseDevice } from '../../../runtime/fuse-device.ts'
 import { registryAddress, type RegistryMsg } from '../../../runtime/registry.ts'
 import type { FuseMountMsg, FuseQueueMsg, QueueAttachment } from './protocol.ts'
 
-const ATTACH_TIMEOUT_MS = 10_000
+/** The mount answers attach once it is up; it may first wait (up to a minute) for mgmtd to become primary. */
+const ATTACH_TIMEOUT_MS = 90_000
 const REARM_DELAY_MS = 1
 
 export interface FuseQueueArgs {
@@ -66,7 +67,7 @@ export const fuseQueue = defineActor<State, FuseQueueMsg, FuseQueueArgs>({
     }
   },
   onStop(state) {
-    state.device?.close()
+    void state.device?.close()
   },
 })
 

@@ -71,8 +71,8 @@ t.test('two queues of one connection, read on io_uring, many reads in flight; no
   let clone: FuseDevice | null = null
   t.teardown(async () => {
     if (mounted) await unmountFuse(mnt, { lazy: true }).catch(() => {})
-    master.close()
-    clone?.close()
+    await master.close()
+    await clone?.close()
     rmSync(mnt, { recursive: true, force: true })
   })
   await mountFuse({ target: mnt, fd: master.fd, subtype: 't3fsdev', maxRead: MAX_WRITE })
@@ -121,7 +121,7 @@ t.test('probeMount tells a stale mount (server gone) from a live one', { skip, t
   await mountFuse({ target: mnt, fd: device.fd, subtype: 't3fsstale', maxRead: MAX_WRITE })
   t.equal(await probeMount(mnt, 'fuse.other'), 'other', 'a mount of another type')
   // The server dies: its fd closes, the kernel aborts the connection, the mount stays behind.
-  device.close()
+  await device.close()
   t.equal(await probeMount(mnt, 'fuse.t3fsstale'), 'stale')
   await unmountFuse(mnt)
   t.equal(await probeMount(mnt, 'fuse.t3fsstale'), 'none', 'unmounted')
