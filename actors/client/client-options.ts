@@ -4,7 +4,7 @@
  */
 import { invalidOption } from '../../runtime/errors.ts'
 import type { UserInfo } from '../meta/index.ts'
-import type { FileClientOptions } from './file-client.ts'
+import { CLIENT_MUTANTS, type ClientMutant, type FileClientOptions } from './file-client.ts'
 
 export interface ResolvedClientOptions {
   readonly user: UserInfo
@@ -20,6 +20,7 @@ export interface ResolvedClientOptions {
   readonly syncIntervalMs: number
   readonly lengthOnClose: 'exact' | 'hint'
   readonly dataMode: 'region' | 'inline'
+  readonly mutants: ReadonlySet<ClientMutant>
 }
 
 export const MiB = 1024 * 1024
@@ -55,6 +56,12 @@ function user(value: unknown): UserInfo {
   return u as UserInfo
 }
 
+function mutants(value: unknown): ReadonlySet<ClientMutant> {
+  if (value === undefined) return new Set()
+  if (!Array.isArray(value) || !value.every((m) => (CLIENT_MUTANTS as readonly string[]).includes(m))) throw invalidOption('mutants', value, `an array of ${CLIENT_MUTANTS.join(', ')}`)
+  return new Set(value as ClientMutant[])
+}
+
 export function resolveClientOptions(options: FileClientOptions): ResolvedClientOptions {
   if (!Array.isArray(options.mgmtd) || options.mgmtd.length === 0) throw invalidOption('mgmtd', options.mgmtd, 'a non-empty array of mgmtd actor refs')
   if (typeof options.meta !== 'function' && !Array.isArray(options.meta)) throw invalidOption('meta', options.meta, 'an array of meta actor refs, or a function returning one')
@@ -76,5 +83,6 @@ export function resolveClientOptions(options: FileClientOptions): ResolvedClient
     syncIntervalMs: int(options, 'syncIntervalMs', 5_000, 10, clientLimits.timeoutMsMax),
     lengthOnClose: oneOf(options, 'lengthOnClose', 'exact', ['exact', 'hint']),
     dataMode: oneOf(options, 'dataMode', 'region', ['region', 'inline']),
+    mutants: mutants(options.mutants),
   }
 }

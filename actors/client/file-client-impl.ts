@@ -116,7 +116,7 @@ export class FileClientImpl implements FileClient {
     try {
       for (const file of [...this.files.values()]) {
         if (!file.dirty) continue
-        await file.exclusive(() => file.writes.flushAll()).catch(() => {}) // kept for the next write/fsync/close
+        await file.exclusive(() => file.writes.flushAll(true)) // an error stays for the next write/flush/fsync/close
         if (file.localEnd > file.reportedEnd && file.writes.idle) {
           const hint = { length: file.localEnd, truncateVer: file.inode.file.truncateVer }
           const inode = await this.meta.request({ type: 'sync', inode: file.inode.id, updateLength: true, lengthHint: hint }).catch(() => null)
@@ -161,7 +161,7 @@ export class FileClientImpl implements FileClient {
   private async addHandle(inode: FileInode, access: OpenOptions['access'] & string, session: string | null, options: OpenOptions, result: OpenResult): Promise<FileHandle> {
     let file = this.files.get(inode.id)
     if (file === undefined) {
-      file = new OpenFile(inode, { io: this.io, buffers: this.buffers, capacityBytes: this.config.writeBufferBytes, inFlightMax: this.config.writeBuffersInFlight })
+      file = new OpenFile(inode, { io: this.io, buffers: this.buffers, capacityBytes: this.config.writeBufferBytes, inFlightMax: this.config.writeBuffersInFlight, mutants: this.config.mutants })
       this.files.set(inode.id, file)
     } else {
       file.adopt(inode)
@@ -182,7 +182,7 @@ export class FileClientImpl implements FileClient {
     return handle
   }
 
-  create(path: FilePath, perm = 0o644, options: Omit<OpenOptions, 'create' | 'perm'> = {}): Promise<FileHandle> {
+  async create(path: FilePath, perm = 0o644, options: Omit<OpenOptions, 'create' | 'perm'> = {}): Promise<FileHandle> {
     return this.open(path, { access: 'readwrite', ...options, create: true, perm })
   }
 
@@ -197,7 +197,7 @@ export class FileClientImpl implements FileClient {
     if (intoOffset + n > into.length) throw badArgument('length', n, `at most into.length - intoOffset = ${into.length - intoOffset}`)
     if (n === 0) return 0
     const file = h.file
-    if (!file.writes.idle) await file.exclusive(() => file.writes.flushAll())
+    if (!file.writes.idle) await file.exclusive(() => file.writes.flushAll(true))
     const known = file.length
     let done = 0
     if (h.readAhead !== null) {
@@ -306,6 +306,10 @@ export class FileClientImpl implements FileClient {
   private async truncateOpen(file: OpenFile, sizeBytes: number): Promise<Inode> {
     await file.writes.flushAll().catch((e: unknown) => { if (sizeBytes > 0) throw e })
     file.dropReadAheads()
+    // Meta decides between cutting and extending the last chunk from the length it knows: tell it ours first.
+    if (file.localEnd > file.reportedEnd) {
+      file.adopt(await this.meta.request({ type: 'sync', inode: file.inode.id, updateLength: true, lengthHint: { length: file.localEnd, truncateVer: file.inode.file.truncateVer } }))
+    }
     const inode = await this.meta.request({ type: 'truncate', inode: file.inode.id, length: sizeBytes })
     file.adopt(inode)
     file.localEnd = sizeBytes
@@ -320,47 +324,47 @@ export class FileClientImpl implements FileClient {
     return { meta: this.meta, files: this.files }
   }
 
-  stat(target: FileTarget, options: { readonly follow?: boolean } = {}): Promise<FileStat> {
+  async stat(target: FileTarget, options: { readonly follow?: boolean } = {}): Promise<FileStat> {
     return ns.stat(this.nsEnv, target, options.follow ?? true)
   }
 
-  readdir(dir: FileTarget, options?: ReaddirOptions): Promise<ReaddirResult> {
+  async readdir(dir: FileTarget, options?: ReaddirOptions): Promise<ReaddirResult> {
     return ns.readdir(this.nsEnv, dir, options)
   }
 
-  readdirAll(dir: FileTarget, options?: { readonly withStat?: boolean; readonly maxEntries?: number }): Promise<DirEntry[]> {
+  async readdirAll(dir: FileTarget, options?: { readonly withStat?: boolean; readonly maxEntries?: number }): Promise<DirEntry[]> {
     return ns.readdirAll(this.nsEnv, dir, options)
   }
 
-  mkdir(path: FilePath, options?: MkdirOptions): Promise<FileStat> {
+  async mkdir(path: FilePath, options?: MkdirOptions): Promise<FileStat> {
     return ns.mkdir(this.nsEnv, path, options)
   }
 
-  rmdir(path: FilePath): Promise<void> {
+  async rmdir(path: FilePath): Promise<void> {
     return ns.remove(this.nsEnv, path, 'directory')
   }
 
-  unlink(path: FilePath): Promise<void> {
+  async unlink(path: FilePath): Promise<void> {
     return ns.remove(this.nsEnv, path, 'file')
   }
 
-  removeRecursive(path: FilePath): Promise<void> {
+  async removeRecursive(path: FilePath): Promise<void> {
     return ns.remove(this.nsEnv, path, 'tree')
   }
 
-  rename(from: FilePath, to: FilePath, options?: RenameOptions): Promise<void> {
+  async rename(from: FilePath, to: FilePath, options?: RenameOptions): Promise<void> {
     return ns.rename(this.nsEnv, from, to, options)
   }
 
-  symlink(target: string, path: FilePath): Promise<FileStat> {
+  async symlink(target: string, path: FilePath): Promise<FileStat> {
     return ns.symlink(this.nsEnv, target, path)
   }
 
-  readlink(path: FilePath): Promise<string> {
+  async readlink(path: FilePath): Promise<string> {
     return ns.readlink(this.nsEnv, path)
   }
 
-  link(existing: FilePath, newPath: FilePath): Promise<FileStat> {
+  async link(existing: FilePath, newPath: FilePath): Promise<FileStat> {
     return ns.link(this.nsEnv, existing, newPath)
   }
 
@@ -372,11 +376,11 @@ export class FileClientImpl implements FileClient {
     return changed ?? result ?? this.stat(target)
   }
 
-  realpath(target: FileTarget): Promise<string> {
+  async realpath(target: FileTarget): Promise<string> {
     return this.meta.request({ type: 'get-real-path', ...ns.targetFields(target) })
   }
 
-  statfs(): ReturnType<FileClient['statfs']> {
+  async statfs(): ReturnType<FileClient['statfs']> {
     this.checkOpen()
     return this.meta.request({ type: 'stat-fs' })
   }

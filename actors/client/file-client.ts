@@ -214,7 +214,18 @@ export interface FileClientOptions {
   readonly lengthOnClose?: 'exact' | 'hint'
   /** How chunk data travels: one-sided region transfers (default) or inline in the messages. */
   readonly dataMode?: 'region' | 'inline'
+  /** Deliberate bugs, for the client's simulation suite only (it must catch each). */
+  readonly mutants?: readonly ClientMutant[]
 }
+
+/**
+ * The client's named mutants: `flush-skips-inflight` (flush returns before buffers in flight are
+ * acknowledged), `no-overlap-order` (overlapping flushes are not ordered), `stale-readahead`
+ * (a write does not drop read-ahead blocks), `swallow-flush-error` (a failed background flush is
+ * not reported).
+ */
+export const CLIENT_MUTANTS = ['flush-skips-inflight', 'no-overlap-order', 'stale-readahead', 'swallow-flush-error'] as const
+export type ClientMutant = (typeof CLIENT_MUTANTS)[number]
 
 /** The FileClient API. Every method is async and rejects with a coded T3fsError. */
 export interface FileClient {

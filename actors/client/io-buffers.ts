@@ -79,6 +79,8 @@ export class IoBuffers {
   }
 
   release(b: IoBuffer): void {
+    // A buffer released twice would be handed to two users at once: a programmer error.
+    if (this.free.includes(b) || !this.all.includes(b)) throw new Error('an I/O buffer was released twice (or was never the client\'s)')
     const waiter = this.waiters.shift()
     if (waiter !== undefined) waiter.resolve(b)
     else this.free.push(b)

@@ -25,7 +25,10 @@ export class OpenFile {
   readonly readAheads = new Set<ReadAhead>()
   private tail: Promise<unknown> = Promise.resolve()
 
+  private readonly mutants: ReadonlySet<string>
+
   constructor(inode: FileInode, env: WriteBehindEnv) {
+    this.mutants = env.mutants
     this.inode = inode
     this.reportedEnd = inode.file.length
     this.writes = new WriteBehind(env, () => this.geometry)
@@ -60,7 +63,7 @@ export class OpenFile {
   noteWrite(end: number): void {
     this.written = true
     if (end > this.localEnd) this.localEnd = end
-    this.dropReadAheads()
+    if (!this.mutants.has('stale-readahead')) this.dropReadAheads()
   }
 
   dropReadAheads(): void {

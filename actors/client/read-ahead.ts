@@ -28,6 +28,7 @@ interface Block {
   /** Reads copying out of it right now: its buffer goes back only when none is left. */
   readers: number
   dropped: boolean
+  released: boolean
 }
 
 /** What a read got from read-ahead: `bytes` from the read's position on; `ended`: the data ends within them. */
@@ -72,7 +73,7 @@ export class ReadAhead {
         }
       } finally {
         block.readers--
-        if (block.dropped && block.readers === 0) this.env.buffers.release(block.io)
+        this.releaseIfDone(block)
       }
       if (valid < 0) {
         this.drop()
@@ -111,7 +112,7 @@ export class ReadAhead {
       const geometry = this.geometry()
       const floor = Math.max(0, Math.min(size, knownLength - start))
       const valid = this.env.io.readIntoBuffer(geometry, start, size, io).then((end) => Math.max(end, floor), () => -1)
-      this.blocks.push({ start, io, valid, readers: 0, dropped: false })
+      this.blocks.push({ start, io, valid, readers: 0, dropped: false, released: false })
     }
   }
 
@@ -122,8 +123,13 @@ export class ReadAhead {
   private releaseWhenSettled(b: Block): void {
     if (b.dropped) return
     b.dropped = true
-    void b.valid.then(() => {
-      if (b.readers === 0) this.env.buffers.release(b.io)
-    })
+    void b.valid.then(() => this.releaseIfDone(b))
+  }
+
+  /** A dropped block's buffer goes back once its fetch settled and no read copies from it (exactly once). */
+  private releaseIfDone(b: Block): void {
+    if (!b.dropped || b.readers > 0 || b.released) return
+    b.released = true
+    this.env.buffers.release(b.io)
   }
 }

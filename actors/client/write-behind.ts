@@ -14,6 +14,7 @@
  */
 import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
 import type { ChunkIo, FileGeometry } from './chunk-io.ts'
+import type { ClientMutant } from './file-client.ts'
 import type { IoBuffer, IoBuffers } from './io-buffers.ts'
 
 export interface WriteBehindEnv {
@@ -23,6 +24,7 @@ export interface WriteBehindEnv {
   readonly capacityBytes: number
   /** Buffers of one file in flight at once. */
   readonly inFlightMax: number
+  readonly mutants: ReadonlySet<ClientMutant>
 }
 
 interface Flight {
@@ -87,7 +89,7 @@ export class WriteBehind {
     const before = this.overlapping(flight)
     flight.done = Promise.all(before)
       .then(() => this.env.io.writeFrom(this.geometry(), a.start, a.length, a.io, 0))
-      .then(() => {}, (e: unknown) => { this.error ??= toT3fsError(e) })
+      .then(() => {}, (e: unknown) => { if (!this.env.mutants.has('swallow-flush-error')) this.error ??= toT3fsError(e) })
       .finally(() => {
         this.env.buffers.release(a.io)
         this.flights.delete(flight)
@@ -95,11 +97,15 @@ export class WriteBehind {
     this.flights.add(flight)
   }
 
-  /** Every byte taken so far acknowledged by storage; throws a deferred error once. */
-  async flushAll(): Promise<void> {
+  /**
+   * Every byte taken so far acknowledged by storage (or failed); throws a deferred error once,
+   * unless `keepError` (a read waits for the flush but leaves its error to the next write, flush,
+   * fsync or close, where the writer learns of it).
+   */
+  async flushAll(keepError = false): Promise<void> {
     this.flushActive()
-    while (this.flights.size > 0) await Promise.all([...this.flights].map((f) => f.done))
-    this.throwError()
+    while (this.flights.size > 0 && !this.env.mutants.has('flush-skips-inflight')) await Promise.all([...this.flights].map((f) => f.done))
+    if (!keepError) this.throwError()
   }
 
   /** Drops the error a flush left (after a truncate made the bytes moot). */
@@ -122,6 +128,7 @@ export class WriteBehind {
 
   private overlapping(range: { start: number; end: number }): Promise<void>[] {
     const out: Promise<void>[] = []
+    if (this.env.mutants.has('no-overlap-order')) return out
     for (const f of this.flights) if (f.start < range.end && range.start < f.end) out.push(f.done)
     return out
   }
