@@ -45,7 +45,7 @@ export interface DevCluster {
 }
 
 /** Writes the dev profiles into a temp dir, rewired to free ports and that dir. */
-export async function prepareDevCluster(options: { dir?: string; logLevel?: string } = {}): Promise<{ dir: string; mnt: string; port: number }> {
+export async function prepareDevCluster(options: { dir?: string; logLevel?: 'info' | 'debug' | 'trace' } = {}): Promise<{ dir: string; mnt: string; port: number }> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 't3fs-dev-'))
   mkdirSync(join(dir, 'dev'), { recursive: true })
   const ports = new Map<string, string>()
@@ -63,7 +63,8 @@ export async function prepareDevCluster(options: { dir?: string; logLevel?: stri
   return { dir, mnt: join(dir, 'mnt'), port: Number(ports.get('9000')) }
 }
 
-export async function startDevCluster(options: { dir?: string; logLevel?: string; keepDir?: boolean } = {}): Promise<DevCluster> {
+/** `logLevel` must keep info lines (ClusterReady is one): info (default), debug or trace. */
+export async function startDevCluster(options: { dir?: string; logLevel?: 'info' | 'debug' | 'trace'; keepDir?: boolean } = {}): Promise<DevCluster> {
   const { dir, mnt, port } = await prepareDevCluster(options)
   let log = ''
   let exited: Promise<number | null> = Promise.resolve(null)
@@ -130,7 +131,12 @@ export async function startDevCluster(options: { dir?: string; logLevel?: string
       if (options.keepDir !== true) rmSync(dir, { recursive: true, force: true })
     },
   }
-  await cluster.start()
+  try {
+    await cluster.start()
+  } catch (error) {
+    await cluster.close()
+    throw error
+  }
   return cluster
 }
 
