@@ -8,6 +8,7 @@
  *   end, crc32c verify headers in every block), then the page cache dropped and the same files
  *   read back with `--verify_only` (every block's crc32c checked: `validated`). The mount and
  *   bindfs run the identical job.
+ *   bindfs gets the same kernel read-ahead window as the mount (kernel_read_ahead, 4 MiB).
  * - Raw disk: the strongest honest baseline, fio with io_uring, O_DIRECT, registered buffers and
  *   files, depth 16 per job, the same jobs and sizes.
  * - Ratios: `seq_read_vs_bindfs` (t3fs read ÷ bindfs read; target ≥ 0.6) and
@@ -22,6 +23,8 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { mountSkipReason, startDevCluster, type DevCluster } from '../test/support/dev-cluster.ts'
+import { setMountReadAhead } from '../runtime/fuse-device.ts'
+import { DEFAULT_FUSE_CONFIG } from '../actors/client/fuse/config.ts'
 
 const run = promisify(execFile)
 const MiB = 1024 * 1024
@@ -122,6 +125,8 @@ async function main(): Promise<void> {
 
     await run('bindfs', [bindSrc, bindMnt])
     bindMounted = true
+    // The same kernel read-ahead window as the t3fs mount gets (kernel_read_ahead): an equal baseline.
+    await setMountReadAhead(bindMnt, DEFAULT_FUSE_CONFIG.kernelReadAheadBytes)
     const bind = await writeThenRead(bindMnt, [])
     console.log(`bindfs passthrough: write ${bind.write.gibPerSec.toFixed(3)} GiB/s, read ${bind.read.gibPerSec.toFixed(3)} GiB/s`)
 

@@ -10,7 +10,7 @@
  * workers, because the kernel may wait in them for a lock that an unanswered request holds.
  */
 import { writeSync } from 'node:fs'
-import { mkdir, readFile, stat, statfs } from 'node:fs/promises'
+import { mkdir, readFile, stat, statfs, writeFile } from 'node:fs/promises'
 import {
   cloneFuseDevice, mountFuse as nativeMount, openFuseDevice, unmountFuse as nativeUnmount, uring, writeFuseDeviceAsync,
   type FuseMountOptions,
@@ -106,6 +106,8 @@ export interface MountEntry {
   /** The file system type, e.g. `fuse.t3fs`. */
   readonly type: string
   readonly source: string
+  /** The device number "major:minor" (a FUSE mount's names its connection and its bdi). */
+  readonly device: string
 }
 
 /** The mounts of this process's mount namespace at `target` (the last one is on top). */
@@ -119,7 +121,7 @@ export async function mountsAt(target: string): Promise<MountEntry[]> {
     const point = unescapeMountPath(left!.split(' ')[4] ?? '')
     if (point !== target) continue
     const [type = '', source = ''] = right.split(' ')
-    found.push({ target: point, type, source: unescapeMountPath(source) })
+    found.push({ target: point, type, source: unescapeMountPath(source), device: left!.split(' ')[2] ?? '' })
   }
   return found
 }
@@ -182,4 +184,16 @@ export async function prepareMountPoint(target: string, type: string, options: {
   })
   if (!info.isDirectory()) throw new T3fsError('ERR_FUSE_MOUNT_POINT', `mount point ${target} is not a directory`, { target })
   return { clearedStale: false }
+}
+
+/**
+ * Sets the kernel's read-ahead for the FUSE mount at `target` (its bdi's read_ahead_kb; root only).
+ * The kernel's default (128 KiB) makes a sequential reader ask for 128-256 KiB at a time; a larger
+ * window lets it ask for max_read-sized pieces and keeps several in flight. Call it after INIT was
+ * answered: INIT lowers the window to what the server answered there.
+ */
+export async function setMountReadAhead(target: string, bytes: number): Promise<void> {
+  const top = (await mountsAt(target)).at(-1)
+  if (top === undefined) throw new T3fsError('ERR_FUSE_NOT_MOUNTED', `${target} is not mounted`, { target })
+  await writeFile(`/sys/class/bdi/${top.device}/read_ahead_kb`, `${Math.ceil(bytes / 1024)}\n`).catch((error: unknown) => { throw toT3fsError(error) })
 }

@@ -48,6 +48,9 @@ t.test('npm start: a mounted cluster, its status, Ctrl-C and a kill -9', { skip:
   t.equal(status.fuse?.mounted, true, 'the mount is up')
   t.equal(status.fuse?.mountPoint, mnt)
   t.ok((status.fuse?.queues ?? 0) >= 2, 'served on two queues')
+  const device = (await mountsAt(mnt)).at(-1)!.device
+  await waitFor('the kernel read-ahead to be set', () => readFileSync(`/sys/class/bdi/${device}/read_ahead_kb`, 'utf8').trim() === '4096')
+  t.pass('the kernel read-ahead on the mount is 4 MiB (kernel_read_ahead)')
   const text = (await run(process.execPath, [join(import.meta.dirname, '../../bin/t3fs.mjs'), 'status', '--mgmtd', `127.0.0.1:${cluster.port}`])).stdout
   t.match(text, /mounted \(FUSE 7\.\d+\)/, 'the table output names the mount')
   t.match(text, /10003\s+STORAGE\s+HEARTBEAT_CONNECTED/)

@@ -43,6 +43,8 @@ export interface FuseConfig {
   /** FileClient knobs for the mount's client. */
   writeBufferBytes: number
   readAheadBytes: number
+  /** The kernel's read-ahead window on the mount (its bdi's read_ahead_kb; 0: the kernel's default, 128 KiB). */
+  kernelReadAheadBytes: number
   /** What the mount says it is (fsname in /proc/mounts is `t3fs.<clusterId>`). */
   clusterId: string
 }
@@ -68,6 +70,7 @@ export const DEFAULT_FUSE_CONFIG: Readonly<Omit<FuseConfig, 'mountPoint'>> = {
   lockRetryMs: 10,
   writeBufferBytes: 1024 * 1024,
   readAheadBytes: 4 * 1024 * 1024,
+  kernelReadAheadBytes: 4 * 1024 * 1024,
   clusterId: 't3fs',
 }
 
@@ -102,6 +105,7 @@ const KNOBS: Readonly<Record<keyof FuseConfig, { snake: string; type: Kind }>> =
   lockRetryMs: { snake: 'lock_retry', type: { kind: 'duration', minMs: 1, maxMs: 1_000 } },
   writeBufferBytes: { snake: 'write_buffer_size', type: { kind: 'size', min: 0, max: 64 * 1024 * 1024 } },
   readAheadBytes: { snake: 'read_ahead_size', type: { kind: 'size', min: 0, max: 256 * 1024 * 1024 } },
+  kernelReadAheadBytes: { snake: 'kernel_read_ahead', type: { kind: 'size', min: 0, max: 256 * 1024 * 1024 } },
   clusterId: { snake: 'cluster_id', type: { kind: 'name' } },
 }
 

@@ -19,7 +19,7 @@ import { defineActor, type ActorContext, type ActorRef, type Message } from '../
 import type { ActorAddress } from '../../../runtime/address.ts'
 import type { PooledBuffer } from '../../../runtime/buffer-pool.ts'
 import { isT3fsError, T3fsError, toT3fsError } from '../../../runtime/errors.ts'
-import { FuseDevice, mountFuse, prepareMountPoint, unmountFuse } from '../../../runtime/fuse-device.ts'
+import { FuseDevice, mountFuse, prepareMountPoint, setMountReadAhead, unmountFuse } from '../../../runtime/fuse-device.ts'
 import { registryAddress, type RegistryMsg } from '../../../runtime/registry.ts'
 import type { MetaMsg } from '../../meta/index.ts'
 import type { MgmtdMsg } from '../../mgmtd/protocol.ts'
@@ -62,6 +62,8 @@ interface State {
   readonly queues: Map<number, FuseDevice>
   /** fuseQueue actors that attached. */
   attached: number
+  /** The kernel's read-ahead was set (after INIT). */
+  readAheadSet: boolean
 }
 
 type Ctx = ActorContext<FuseMountMsg>
@@ -79,7 +81,7 @@ export const fuseMount = defineActor<State, FuseMountMsg, FuseMountArgs>({
     const mountPoint = isAbsolute(config.mountPoint) ? config.mountPoint : join(nodeRoot ?? process.cwd(), config.mountPoint)
     const state: State = {
       config, mountPoint, readBufferBytes: config.maxWriteBytes + REQUEST_HEADROOM_BYTES, client: null, session: null, master: null, mounted: false,
-      reason: null, reading: 0, inFlight: 0, rearmScheduled: false, revalidating: false, queues: new Map(), attached: 0,
+      reason: null, reading: 0, inFlight: 0, rearmScheduled: false, revalidating: false, queues: new Map(), attached: 0, readAheadSet: false,
     }
     if (ctx.buffers === null || ctx.buffers.largestBytes < state.readBufferBytes) {
       throw new T3fsError('ERR_FUSE_POOL', `the FUSE mount reads requests into pool slots of ${state.readBufferBytes} bytes (max_write + 4 KiB); the node's largest slot is ${ctx.buffers?.largestBytes ?? 0}: add a [[buffer_pool]] class of at least ${state.readBufferBytes} bytes`, {})
@@ -104,7 +106,11 @@ export const fuseMount = defineActor<State, FuseMountMsg, FuseMountArgs>({
       case 'served':
         msg.buffer?.release()
         state.inFlight--
+        if (!state.readAheadSet && state.session?.kernel != null) setReadAhead(state, ctx)
         return arm(state, ctx)
+      case 'read-ahead-set':
+        if (msg.error !== null) ctx.log.warn({ evt: 'FuseReadAheadNotSet', mountPoint: state.mountPoint, err: msg.error }, `the kernel's read-ahead on ${state.mountPoint} stays at its default: ${msg.error}`)
+        return
       case 'rearm':
         state.rearmScheduled = false
         return arm(state, ctx)
@@ -233,6 +239,13 @@ function serveSlot(state: State, ctx: Ctx, buffer: PooledBuffer, length: number,
   const done = request === null ? Promise.resolve() : session.handle(request, dev)
   ctx.pipeToSelf(done, () => ({ type: 'served', buffer: keep ? buffer : null }))
   arm(state, ctx)
+}
+
+/** Once INIT was answered: widens the kernel's read-ahead on the mount (kernel_read_ahead). */
+function setReadAhead(state: State, ctx: Ctx): void {
+  state.readAheadSet = true
+  if (state.config.kernelReadAheadBytes === 0) return
+  ctx.pipeToSelf(setMountReadAhead(state.mountPoint, state.config.kernelReadAheadBytes), (o) => ({ type: 'read-ahead-set', error: o.ok ? null : o.error.message }))
 }
 
 function startRevalidate(state: State, ctx: Ctx): void {

@@ -52,6 +52,7 @@ export type FuseMountMsg =
   | { type: 'rearm' }
   | { type: 'revalidate' }
   | { type: 'revalidated' }
+  | { type: 'read-ahead-set'; error: string | null }
 
 export type FuseQueueMsg =
   | { type: 'read-done'; buffer: PooledBuffer; length: number | null; code: string | null }
