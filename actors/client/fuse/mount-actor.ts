@@ -35,6 +35,8 @@ export const FUSE_TYPE = 'fuse.t3fs'
 const LOOKUP_TIMEOUT_MS = 5_000
 const PRIMARY_WAIT_MS = 60_000
 const PRIMARY_POLL_MS = 200
+/** After umount2, how long the mount serves requests still coming (RELEASEs) before it stops its client. */
+const UNMOUNT_DRAIN_MS = 10_000
 /** A queue that found no free pool slot for its next read looks again after this long. */
 const REARM_DELAY_MS = 1
 
@@ -64,6 +66,10 @@ interface State {
   attached: number
   /** The kernel's read-ahead was set (after INIT). */
   readAheadSet: boolean
+  /** The kernel ended the connection (reads fail with ENODEV): no request will come any more. */
+  connectionEnded: boolean
+  /** Set while an unmount waits for the last requests (RELEASEs of closed files) to be served. */
+  drained: (() => void) | null
 }
 
 type Ctx = ActorContext<FuseMountMsg>
@@ -81,7 +87,7 @@ export const fuseMount = defineActor<State, FuseMountMsg, FuseMountArgs>({
     const mountPoint = isAbsolute(config.mountPoint) ? config.mountPoint : join(nodeRoot ?? process.cwd(), config.mountPoint)
     const state: State = {
       config, mountPoint, readBufferBytes: config.maxWriteBytes + REQUEST_HEADROOM_BYTES, client: null, session: null, master: null, mounted: false,
-      reason: null, reading: 0, inFlight: 0, rearmScheduled: false, revalidating: false, queues: new Map(), attached: 0, readAheadSet: false,
+      reason: null, reading: 0, inFlight: 0, rearmScheduled: false, revalidating: false, queues: new Map(), attached: 0, readAheadSet: false, connectionEnded: false, drained: null,
     }
     if (ctx.buffers === null || ctx.buffers.largestBytes < state.readBufferBytes) {
       throw new T3fsError('ERR_FUSE_POOL', `the FUSE mount reads requests into pool slots of ${state.readBufferBytes} bytes (max_write + 4 KiB); the node's largest slot is ${ctx.buffers?.largestBytes ?? 0}: add a [[buffer_pool]] class of at least ${state.readBufferBytes} bytes`, {})
@@ -106,6 +112,7 @@ export const fuseMount = defineActor<State, FuseMountMsg, FuseMountArgs>({
       case 'served':
         msg.buffer?.release()
         state.inFlight--
+        checkDrained(state)
         if (!state.readAheadSet && state.session?.kernel != null) setReadAhead(state, ctx)
         return arm(state, ctx)
       case 'read-ahead-set':
@@ -220,8 +227,10 @@ function onRead(state: State, ctx: Ctx, buffer: PooledBuffer, length: number | n
   buffer.release()
   if (code === 'ENODEV' || code === 'ECONNABORTED' || code === 'EBADF') {
     // Unmounted (or the connection was aborted): this queue is done.
-    if (state.mounted) ctx.log.warn({ evt: 'FuseConnectionEnded', mountPoint: state.mountPoint, code })
+    if (state.mounted && state.drained === null) ctx.log.warn({ evt: 'FuseConnectionEnded', mountPoint: state.mountPoint, code })
     state.mounted = false
+    state.connectionEnded = true
+    checkDrained(state)
     return
   }
   // EINTR/ENOENT: the kernel dropped the request it was handing us (interrupted); read again.
@@ -269,18 +278,38 @@ function statusOf(state: State): FuseStatus {
   }
 }
 
-/** Unmounts (lazily when busy: open files keep the old mount until closed), then flushes the client. */
+function checkDrained(state: State): void {
+  if (state.drained !== null && state.connectionEnded && state.inFlight === 0) {
+    const done = state.drained
+    state.drained = null
+    done()
+  }
+}
+
+/**
+ * Unmounts (lazily when busy: open files keep the old mount until closed), serves what the kernel
+ * still sends until it ends the connection (the RELEASEs of files closed just before: each ends a
+ * write session and sets the file's length in meta), then flushes and stops the client. A lazy
+ * unmount with files still open waits at most `UNMOUNT_DRAIN_MS`; the client then closes them.
+ */
 async function unmountNow(state: State, ctx: Ctx): Promise<boolean> {
   const wasMounted = state.mounted || state.master !== null
-  state.mounted = false
-  if (wasMounted) {
+  if (wasMounted && !state.connectionEnded) {
+    const drained = new Promise<void>((resolve) => {
+      state.drained = resolve
+      ctx.clock.setTimer(UNMOUNT_DRAIN_MS, resolve)
+    })
     await unmountFuse(state.mountPoint).catch(async (error: unknown) => {
       if (isT3fsError(error, 'EBUSY')) return unmountFuse(state.mountPoint, { lazy: true })
       if (isT3fsError(error, 'EINVAL')) return // already gone
       throw error
     })
     ctx.log.info({ evt: 'FuseUnmounted', mountPoint: state.mountPoint })
+    checkDrained(state)
+    await drained
+    state.drained = null
   }
+  state.mounted = false
   const client = state.client
   state.client = null
   await client?.shutdown().catch((error: unknown) => ctx.log.warn({ evt: 'FuseClientShutdownFailed', err: (error as Error).message }))
