@@ -81,13 +81,21 @@ export function watchParent(onGone: () => void): () => void {
   return () => process.off('disconnect', handler)
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+/** A pause that does not keep the process alive (a stopping node must exit without waiting for it). */
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref())
 
-async function primaryMgmtd(runtime: NodeRuntime): Promise<ActorRef<MgmtdMsg>> {
+/** Thrown by the bootstrap's waits once the node is stopping: not a failure, nothing to log. */
+export class Stopping extends Error {}
+const checkStopping = (signal: AbortSignal | undefined): void => {
+  if (signal?.aborted === true) throw new Stopping('the node is stopping')
+}
+
+async function primaryMgmtd(runtime: NodeRuntime, signal?: AbortSignal): Promise<ActorRef<MgmtdMsg>> {
   const mgmtd = runtime.lookup<MgmtdMsg>('mgmtd')
   if (mgmtd === undefined) throw new T3fsError('ERR_PROFILE', '[bootstrap] needs mgmtd on this node: an actor named "mgmtd"', { key: 'bootstrap' })
   const deadline = Date.now() + PRIMARY_WAIT_MS
   while (!(await mgmtd.ask({ type: 'status' }).catch(() => ({ primary: false }))).primary) {
+    checkStopping(signal)
     if (Date.now() > deadline) throw new T3fsError('ERR_BOOTSTRAP', `mgmtd did not become primary within ${PRIMARY_WAIT_MS} ms`, {})
     await sleep(POLL_MS)
   }
@@ -95,12 +103,12 @@ async function primaryMgmtd(runtime: NodeRuntime): Promise<ActorRef<MgmtdMsg>> {
 }
 
 /** Sets up what is missing of the profile's [bootstrap]; returns what it did. */
-export async function bootstrapCluster(runtime: NodeRuntime, profile: Profile, log: pino.Logger): Promise<string[]> {
+export async function bootstrapCluster(runtime: NodeRuntime, profile: Profile, log: pino.Logger, signal?: AbortSignal): Promise<string[]> {
   const b = profile.bootstrap
   if (b === null) return []
   const chains = parseChainsCsv(await readFile(b.chains, 'utf8'), b.chains)
   const table = parseChainTableCsv(await readFile(b.chainTable, 'utf8'), b.chainTable)
-  const mgmtd = await primaryMgmtd(runtime)
+  const mgmtd = await primaryMgmtd(runtime, signal)
   const done: string[] = []
   if ((await mgmtd.ask({ type: 'get-cluster' })) === null) {
     await mgmtd.ask({ type: 'init-cluster', cluster: { clusterId: profile.node.clusterId, chainTableId: b.tableId, chunkSizeBytes: b.chunkSizeBytes, stripeSize: b.stripeSize ?? table.length } })
@@ -118,7 +126,7 @@ export async function bootstrapCluster(runtime: NodeRuntime, profile: Profile, l
     done.push(`chain table ${b.tableId}`)
   }
   log.info({ evt: 'ClusterBootstrap', done }, done.length === 0 ? 'cluster already set up' : `cluster set up: ${done.join(', ')}`)
-  await waitServing(mgmtd, b.waitServingMs, log)
+  await waitServing(mgmtd, b.waitServingMs, log, signal)
   return done
 }
 
@@ -137,11 +145,12 @@ function allServing(info: RoutingInfo): boolean {
 }
 
 /** Waits (bounded) until every chain has every target SERVING; says which are not when it gives up. */
-async function waitServing(mgmtd: ActorRef<MgmtdMsg>, timeoutMs: number, log: pino.Logger): Promise<void> {
+async function waitServing(mgmtd: ActorRef<MgmtdMsg>, timeoutMs: number, log: pino.Logger, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs
   let info: RoutingInfo | null = null
   for (;;) {
     info = await mgmtd.ask({ type: 'get-routing-info' }).catch(() => null)
+    checkStopping(signal)
     const serving = info !== null && allServing(info)
     if (serving) {
       log.info({ evt: 'ClusterServing', chains: info!.chains.length }, `all ${info!.chains.length} chains SERVING`)

@@ -18,7 +18,7 @@ import { createTransport, selectTransport } from '../runtime/transport/index.ts'
 import type { Io } from './cli.ts'
 import { declaredNeeds, spawnArgs } from './actor-args.ts'
 import { buildPlan, formatPlan } from './plan.ts'
-import { bootstrapCluster, detachLeftovers, mountStatuses, startChildren, stopChildren, unmountAll, watchParent, type ChildNode } from './cluster.ts'
+import { bootstrapCluster, detachLeftovers, mountStatuses, startChildren, stopChildren, Stopping, unmountAll, watchParent, type ChildNode } from './cluster.ts'
 import { createNodeLogger, LOG_LEVELS, logFormatFor, resolveLogLevel, runtimeLogger, runtimeLogLevel } from './logging.ts'
 
 const HELP = `usage: t3fs launch [--dry-run] [--json] [--log-level <level>] [--config.<key>=<value> ...] <profile.toml>
@@ -155,8 +155,10 @@ async function runNode(profile: Profile, io: Io): Promise<number> {
     await spawnActors(profile, runtime, log)
     log.info({ evt: 'NodeStarted', listen: `${profile.listen.tcp.host}:${(transport as { port?: number }).port ?? profile.listen.tcp.port}`, hosts: runtime.hostIds, actors: profile.actors.length }, `node ${profile.node.id} started`)
     children = startChildren(profile, profile.log.level, log)
-    void whenReady(runtime, profile, mountPoints, log)
+    const ready = new AbortController()
+    void whenReady(runtime, profile, mountPoints, log, ready.signal)
     const signal = await stopping.promise
+    ready.abort()
     log.info({ evt: 'NodeStopping', signal, graceMs: profile.shutdown.gracePeriodMs })
     // The mounts go first (they flush to storage), then this node, then the nodes it launched.
     const points = await unmountAll(runtime, profile, mountPoints, log)
@@ -194,15 +196,18 @@ async function spawnActors(profile: Profile, runtime: NodeRuntime, log: pino.Log
 }
 
 /** Bootstraps the cluster (when the profile says so), then says where its mounts are. */
-async function whenReady(runtime: NodeRuntime, profile: Profile, mountPoints: string[], log: pino.Logger): Promise<void> {
+async function whenReady(runtime: NodeRuntime, profile: Profile, mountPoints: string[], log: pino.Logger, stop: AbortSignal): Promise<void> {
   try {
-    await bootstrapCluster(runtime, profile, log)
-    for (const m of await mountStatuses(runtime, profile)) {
+    await bootstrapCluster(runtime, profile, log, stop)
+    const mounts = await mountStatuses(runtime, profile)
+    if (stop.aborted) return
+    for (const m of mounts) {
       mountPoints.push(m.mountPoint)
       if (m.mounted) log.info({ evt: 'ClusterReady', mountPoint: m.mountPoint }, `ready: t3fs is mounted at ${m.mountPoint} (try \`ls ${m.mountPoint}\`; Ctrl-C unmounts and stops)`)
       else log.warn({ evt: 'ClusterReadyNotMounted', mountPoint: m.mountPoint, reason: m.reason }, `ready, but ${m.mountPoint} is not mounted: ${m.reason ?? 'unknown reason'}`)
     }
   } catch (error) {
+    if (error instanceof Stopping || stop.aborted) return
     const e = toT3fsError(error)
     log.error({ evt: 'ClusterNotReady', code: e.code, err: e.message }, `the cluster did not come up: ${e.message}`)
   }
