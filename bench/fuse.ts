@@ -87,7 +87,7 @@ async function fio(args: string[], side: 'read' | 'write', pids: readonly number
 
 /** The identical fio job on the mount and on bindfs: buffered 1 MiB psync, crc32c in every block. */
 const fsJob = (dir: string): string[] => [
-  '--name=seq', `--directory=${dir}`, '--bs=1M', `--size=${fileMiB}M`, `--numjobs=${jobs}`, '--ioengine=psync', '--verify=crc32c', '--rw=write',
+  '--name=seq', `--directory=${dir}`, '--bs=1M', `--size=${fileMiB}M`, `--numjobs=${jobs}`, '--ioengine=psync', '--verify=crc32c', '--verify_state_save=0', '--rw=write',
 ]
 const rawJob = (dir: string, rw: 'write' | 'read'): string[] => [
   '--name=raw', `--directory=${dir}`, `--rw=${rw}`, '--bs=1M', `--size=${fileMiB}M`, `--numjobs=${jobs}`, '--ioengine=io_uring', '--direct=1',

@@ -170,7 +170,7 @@ t.test('concurrent writers on different files', opts, async (t) => {
 t.test('fio --verify=crc32c on the mount', { skip: skip ?? (fio ? false : 'fio is not installed (apt-get install fio)') }, async (t) => {
   const dir = join(mnt(), 'fio')
   await mkdir(dir)
-  const common = [`--directory=${dir}`, '--ioengine=psync', '--verify=crc32c', '--do_verify=1', '--verify_fatal=1', '--output-format=json']
+  const common = [`--directory=${dir}`, '--ioengine=psync', '--verify=crc32c', '--do_verify=1', '--verify_fatal=1', '--verify_state_save=0', '--output-format=json']
   // Sequential 1 MiB writes by two jobs, verified as written; then random 64 KiB writes verified after.
   const seq = await run('fio', ['--name=seq', '--rw=write', '--bs=1M', '--size=24M', '--numjobs=2', ...common], { maxBuffer: 16 * MiB })
   const s = JSON.parse(seq.stdout) as { jobs: { error: number; write: { io_bytes: number } }[] }
