@@ -118,6 +118,10 @@ export class LmdbEngine implements LocalEngine {
   openSnapshot(): EngineSnapshot {
     this.checkOpen()
     const db = this.db
+    // A fresh LMDB read transaction for every snapshot: lmdb-js hands out its current one while any
+    // earlier snapshot still holds it, which would read from before commits acknowledged since
+    // (another thread's, e.g. the other meta server's: a file it just created "did not exist").
+    db.resetReadTxn()
     const transaction = db.useReadTransaction() as unknown as ReadTxn
     let released = false
     const getAt = (db.getBinary as unknown as GetBinaryAt).bind(db)
