@@ -8,7 +8,7 @@ import t from 'tap'
 import { spawn, spawnSync } from 'node:child_process'
 import { chmodSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import { alive, prepareDevCluster, t3fsBin } from '../support/dev-cluster.ts'
+import { ownNode, prepareDevCluster, t3fsBin } from '../support/dev-cluster.ts'
 import { mountsAt } from '../../runtime/fuse-device.ts'
 
 const NOBODY = 65_534
@@ -57,6 +57,6 @@ t.test('not root: not mounted, says how, the cluster still serves', { skip, time
   t.equal(code, 0, 'Ctrl-C stops it', { log: log.split('\n').filter((l) => /NodeSto|"level":50|Forced|Failed/.test(l)).join('\n') })
   t.equal(pids.length, 3)
   const deadline = Date.now() + 20_000
-  while (pids.some(alive) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
-  t.notOk(pids.some(alive), 'no storage node left')
+  while (pids.some((p) => ownNode(p, dir)) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100))
+  t.notOk(pids.some((p) => ownNode(p, dir)), 'no storage node left')
 })

@@ -13,7 +13,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { mountsAt, probeMount } from '../../runtime/fuse-device.ts'
-import { alive, mountSkipReason, startDevCluster } from '../support/dev-cluster.ts'
+import { mountSkipReason, ownNode, startDevCluster } from '../support/dev-cluster.ts'
 
 const run = promisify(execFile)
 const skip = mountSkipReason()
@@ -68,7 +68,7 @@ t.test('npm start: a mounted cluster, its status, Ctrl-C and a kill -9', { skip:
   t.equal(pids.length, 3)
   t.equal(await cluster.stop(), 0, 'exit code 0 after SIGINT')
   t.same(await mountsAt(mnt), [], 'nothing mounted')
-  await waitFor('the storage nodes to exit', () => pids.every((p) => !alive(p)))
+  await waitFor('the storage nodes to exit', () => pids.every((p) => !ownNode(p, cluster.dir)))
   t.pass('no storage node left')
 
   // Again, then kill -9 of the launcher: the mount stays behind, stale; its children stop.
@@ -80,7 +80,7 @@ t.test('npm start: a mounted cluster, its status, Ctrl-C and a kill -9', { skip:
   cluster.process!.kill('SIGKILL')
   await waitFor('the launcher to exit', () => cluster.process === null)
   t.equal(await probeMount(mnt, 'fuse.t3fs'), 'stale', 'a stale mount is left')
-  await waitFor('the storage nodes to notice their parent died', () => again.every((p) => !alive(p)))
+  await waitFor('the storage nodes to notice their parent died', () => again.every((p) => !ownNode(p, cluster.dir)))
   t.pass('storage nodes stopped with their parent')
 
   // The next start clears the stale mount and serves again.

@@ -121,9 +121,9 @@ export async function startDevCluster(options: { dir?: string; logLevel?: 'info'
         await cluster.stop()
         clearTimeout(timer)
       }
-      for (const pid of cluster.storagePids.values()) {
-        try { process.kill(pid, 'SIGKILL') } catch { /* gone */ }
-      }
+      // Only a process that is still one of this cluster's nodes: a pid of one that exited may
+      // belong to another process by now (tests run in parallel).
+      for (const pid of cluster.storagePids.values()) if (ownNode(pid, dir)) process.kill(pid, 'SIGKILL')
       if ((await mountsAt(mnt)).length > 0) {
         const { unmountFuse } = await import('../../runtime/fuse-device.ts')
         await unmountFuse(mnt, { lazy: true }).catch(() => {})
@@ -138,6 +138,16 @@ export async function startDevCluster(options: { dir?: string; logLevel?: 'info'
     throw error
   }
   return cluster
+}
+
+/** Whether `pid` is a live `t3fs launch` of a profile under `dir`. */
+export function ownNode(pid: number, dir: string): boolean {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    return cmdline.includes('launch') && cmdline.includes(dir)
+  } catch {
+    return false
+  }
 }
 
 /** Whether a process with this pid is alive. */
