@@ -27,7 +27,7 @@ import { createFileClient } from '../file-client-actor.ts'
 import type { FileClient } from '../file-client.ts'
 import { resolveFuseConfig, type FuseConfig } from './config.ts'
 import { REQUEST_HEADROOM_BYTES } from './kernel-protocol.ts'
-import type { FuseMountMsg, FuseStatus } from './protocol.ts'
+import { RETRYABLE_READ_CODES, type FuseMountMsg, type FuseStatus } from './protocol.ts'
 import { revalidate } from './revalidator.ts'
 import { FuseSession } from './session.ts'
 
@@ -233,8 +233,8 @@ function onRead(state: State, ctx: Ctx, buffer: PooledBuffer, length: number | n
     checkDrained(state)
     return
   }
-  // EINTR/ENOENT: the kernel dropped the request it was handing us (interrupted); read again.
-  if (code !== 'EINTR' && code !== 'ENOENT' && code !== 'EAGAIN') ctx.log.warn({ evt: 'FuseReadFailed', code })
+  // Dropped by the kernel, or taken by another queue: read again (anything else is logged, then read again too).
+  if (!RETRYABLE_READ_CODES.has(code ?? '')) ctx.log.warn({ evt: 'FuseReadFailed', code })
   arm(state, ctx)
 }
 

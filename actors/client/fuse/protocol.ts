@@ -31,6 +31,13 @@ export interface FuseStatus {
   readonly client: FileClientStats | null
 }
 
+/**
+ * Codes of a /dev/fuse read that only mean "read again": the kernel dropped the request it was
+ * handing over (EINTR, ENOENT), or another queue took it first (EAGAIN, which libuv names
+ * EWOULDBLOCK on Linux).
+ */
+export const RETRYABLE_READ_CODES: ReadonlySet<string> = new Set(['EINTR', 'ENOENT', 'EAGAIN', 'EWOULDBLOCK'])
+
 export interface QueueAttachment {
   /** The mount's /dev/fuse fd, to clone. */
   readonly fd: number

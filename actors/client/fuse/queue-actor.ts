@@ -14,7 +14,7 @@ import type { PooledBuffer } from '../../../runtime/buffer-pool.ts'
 import { invalidOption, isT3fsError, T3fsError } from '../../../runtime/errors.ts'
 import { FuseDevice } from '../../../runtime/fuse-device.ts'
 import { registryAddress, type RegistryMsg } from '../../../runtime/registry.ts'
-import type { FuseMountMsg, FuseQueueMsg, QueueAttachment } from './protocol.ts'
+import { RETRYABLE_READ_CODES, type FuseMountMsg, type FuseQueueMsg, type QueueAttachment } from './protocol.ts'
 
 /** The mount answers attach once it is up; it may first wait (up to a minute) for mgmtd to become primary. */
 const ATTACH_TIMEOUT_MS = 90_000
@@ -102,6 +102,6 @@ function onRead(state: State, ctx: Ctx, buffer: PooledBuffer, length: number | n
     state.ended = true
     return
   }
-  if (code !== 'EINTR' && code !== 'ENOENT' && code !== 'EAGAIN') ctx.log.warn({ evt: 'FuseQueueReadFailed', code })
+  if (!RETRYABLE_READ_CODES.has(code ?? '')) ctx.log.warn({ evt: 'FuseQueueReadFailed', code })
   arm(state, ctx)
 }
