@@ -2,7 +2,8 @@
  * What an actor started from a profile receives at spawn: its `[actors.params]`, plus the node
  * services its definition declares in `needs`: "kv", handed over as `nodeKv`, the profile's
  * resolved [kv] (backend, path under node.root, cluster file); "listen", handed over as
- * `nodeListen`, the node's TCP listen address "host:port".
+ * `nodeListen`, the node's TCP listen address "host:port"; "root", handed over as `nodeRoot`, the
+ * node's absolute root directory (what the FUSE mount resolves a relative mount point against).
  *
  * Why only to actors that declare it, not to all: an actor's params are its own validated
  * namespace (mgmtd reads unknown keys as timing knobs and refuses the unknown ones), so settings
@@ -16,7 +17,7 @@ import { loadDefinition } from '../runtime/definition-loader.ts'
 import type { ActorEntry, Profile } from '../runtime/profile/index.ts'
 
 /** Services the launcher can hand an actor, and the spawn-arg key each arrives under. */
-export const NODE_SERVICES: Readonly<Record<string, string>> = { kv: 'nodeKv', listen: 'nodeListen' }
+export const NODE_SERVICES: Readonly<Record<string, string>> = { kv: 'nodeKv', listen: 'nodeListen', root: 'nodeRoot' }
 
 /** The `needs` an actor's definition declares (none when it declares nothing). */
 export async function declaredNeeds(actor: ActorEntry): Promise<readonly string[]> {
@@ -48,6 +49,7 @@ export function spawnArgs(profile: Profile, actor: ActorEntry, needs: readonly s
     if (need === 'kv') args[key] = { backend: profile.kv.backend, path: profile.kv.path, ...(profile.kv.clusterFile !== undefined ? { clusterFile: profile.kv.clusterFile } : {}) }
     // The node's own TCP address (a storage node reports it to mgmtd, for admin tools to reach it).
     if (need === 'listen') args[key] = `${profile.listen.tcp.host}:${profile.listen.tcp.port}`
+    if (need === 'root') args[key] = profile.node.root
   }
   return args
 }

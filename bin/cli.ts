@@ -7,6 +7,7 @@
  */
 import { createRequire } from 'node:module'
 import { launchCommand } from './launch.ts'
+import { statusCommand } from './status.ts'
 import { adminCommand } from '../actors/mgmtd/admin/cli.ts'
 
 export interface Io {
@@ -27,6 +28,7 @@ interface CommandEntry {
 
 const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   launch: { summary: 'start a node process from its TOML profile (--dry-run prints the plan)', run: launchCommand },
+  status: { summary: 'nodes, chains, targets and the FUSE mount of a running cluster (`npm start`)', run: statusCommand },
   admin: { summary: 'cluster administration through mgmtd (list-nodes, upload-chains, ...; `t3fs admin --help`)', run: adminCommand },
 }
 

@@ -20,6 +20,7 @@ import { declaredNeeds, spawnArgs } from './actor-args.ts'
 import { buildPlan, formatPlan } from './plan.ts'
 import { serveMetrics, type HttpListener } from '../runtime/metrics/metrics-server.ts'
 import { startDashboard } from './dashboard/dashboard-server.ts'
+import { bootstrapCluster, detachLeftovers, mountStatuses, startChildren, stopChildren, Stopping, unmountAll, watchParent, type ChildNode } from './cluster.ts'
 import { createNodeLogger, LOG_LEVELS, logFormatFor, resolveLogLevel, runtimeLogger, runtimeLogLevel } from './logging.ts'
 
 const HELP = `usage: t3fs launch [--dry-run] [--json] [--log-level <level>] [--config.<key>=<value> ...] <profile.toml>
@@ -135,6 +136,8 @@ async function runNode(profile: Profile, io: Io): Promise<number> {
   let runtime: NodeRuntime | null = null
   let transport: ReturnType<typeof createTransport>['transport'] | null = null
   const listeners: HttpListener[] = []
+  let children: ChildNode[] = []
+  const mountPoints: string[] = []
   const stopping = waitForSignal(log)
   try {
     const { transport: t, choice } = createTransport(profile, { log: log.child({ component: 'transport' }) })
@@ -152,22 +155,20 @@ async function runNode(profile: Profile, io: Io): Promise<number> {
       ...(profile.bufferPool.length > 0 ? { bufferPool: { classes: profile.bufferPool } } : {}),
       ...(profile.disk === null ? {} : { disk: profile.disk }),
     })
-    for (const actor of profile.actors) {
-      const definition = { module: pathToFileURL(actor.module).href, export: actor.export }
-      try {
-        const args = spawnArgs(profile, actor, await declaredNeeds(actor))
-        await runtime.spawn(definition, args, { host: actor.host, name: actor.name })
-      } catch (error) {
-        const e = toT3fsError(error)
-        throw new T3fsError(e.code, `${profile.file}: actor ${actor.name} (${actor.export} from ${actor.module}) did not start: ${e.message}`, { actor: actor.name, ...e.details })
-      }
-      log.info({ evt: 'ActorStarted', actor: actor.name, host: actor.host, module: actor.module })
-    }
+    await spawnActors(profile, runtime, log)
     listeners.push(...await startHttpListeners(profile, runtime, log))
     log.info({ evt: 'NodeStarted', listen: `${profile.listen.tcp.host}:${(transport as { port?: number }).port ?? profile.listen.tcp.port}`, hosts: runtime.hostIds, actors: profile.actors.length }, `node ${profile.node.id} started`)
+    children = startChildren(profile, profile.log.level, log)
+    const ready = new AbortController()
+    void whenReady(runtime, profile, mountPoints, log, ready.signal)
     const signal = await stopping.promise
+    ready.abort()
     log.info({ evt: 'NodeStopping', signal, graceMs: profile.shutdown.gracePeriodMs })
+    // The mounts go first (they flush to storage), then this node, then the nodes it launched.
+    const points = await unmountAll(runtime, profile, mountPoints, log)
     await shutdown(profile, runtime, transport, listeners)
+    await stopChildren(children, profile.shutdown.gracePeriodMs)
+    await detachLeftovers(points, log)
     log.info({ evt: 'NodeStopped' })
     return 0
   } catch (error) {
@@ -175,6 +176,8 @@ async function runNode(profile: Profile, io: Io): Promise<number> {
     log.error({ evt: 'NodeFailed', code: e.code, err: e.message })
     io.stderr.write(`t3fs launch: ${e.message}\n`)
     await shutdown(profile, runtime, transport, listeners).catch(() => {})
+    await stopChildren(children, profile.shutdown.gracePeriodMs).catch(() => {})
+    await detachLeftovers(mountPoints, log).catch(() => {})
     return 1
   } finally {
     stopping.dispose()
@@ -205,6 +208,38 @@ async function startHttpListeners(profile: Profile, runtime: NodeRuntime, log: p
   }
 }
 
+async function spawnActors(profile: Profile, runtime: NodeRuntime, log: pino.Logger): Promise<void> {
+  for (const actor of profile.actors) {
+    const definition = { module: pathToFileURL(actor.module).href, export: actor.export }
+    try {
+      const args = spawnArgs(profile, actor, await declaredNeeds(actor))
+      await runtime.spawn(definition, args, { host: actor.host, name: actor.name })
+    } catch (error) {
+      const e = toT3fsError(error)
+      throw new T3fsError(e.code, `${profile.file}: actor ${actor.name} (${actor.export} from ${actor.module}) did not start: ${e.message}`, { actor: actor.name, ...e.details })
+    }
+    log.info({ evt: 'ActorStarted', actor: actor.name, host: actor.host, module: actor.module })
+  }
+}
+
+/** Bootstraps the cluster (when the profile says so), then says where its mounts are. */
+async function whenReady(runtime: NodeRuntime, profile: Profile, mountPoints: string[], log: pino.Logger, stop: AbortSignal): Promise<void> {
+  try {
+    await bootstrapCluster(runtime, profile, log, stop)
+    const mounts = await mountStatuses(runtime, profile)
+    if (stop.aborted) return
+    for (const m of mounts) {
+      mountPoints.push(m.mountPoint)
+      if (m.mounted) log.info({ evt: 'ClusterReady', mountPoint: m.mountPoint }, `ready: t3fs is mounted at ${m.mountPoint} (try \`ls ${m.mountPoint}\`; Ctrl-C unmounts and stops)`)
+      else log.warn({ evt: 'ClusterReadyNotMounted', mountPoint: m.mountPoint, reason: m.reason }, `ready, but ${m.mountPoint} is not mounted: ${m.reason ?? 'unknown reason'}`)
+    }
+  } catch (error) {
+    if (error instanceof Stopping || stop.aborted) return
+    const e = toT3fsError(error)
+    log.error({ evt: 'ClusterNotReady', code: e.code, err: e.message }, `the cluster did not come up: ${e.message}`)
+  }
+}
+
 /** The listeners close, the runtime drains its actors for the grace period, then the transport it was given closes. */
 async function shutdown(profile: Profile, runtime: NodeRuntime | null, transport: { close(): Promise<void> } | null, listeners: HttpListener[] = []): Promise<void> {
   await Promise.all(listeners.splice(0).map((l) => l.close()))
@@ -227,11 +262,14 @@ function waitForSignal(log: pino.Logger): { promise: Promise<string>; dispose():
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
+  // A node launched by another (npm start's storage nodes) stops with it, even when it was killed.
+  const unwatch = watchParent(() => onSignal('SIGTERM'))
   return {
     promise,
     dispose: () => {
       process.off('SIGINT', onSignal)
       process.off('SIGTERM', onSignal)
+      unwatch()
     },
   }
 }

@@ -46,7 +46,9 @@ export interface Addon {
   uringNop(): Promise<number>
   uringSubmit(): number
   uringStats(): UringStats
-  fuseOpen(): number
+  fuseOpen(nonblocking?: boolean): number
+  fuseClone(fd: number, nonblocking?: boolean): number
+  fuseWriteAsync(fd: number, buf: Uint8Array, bufOff: number, len: number): Promise<number>
   fuseMount(options: NativeMountOptions): Promise<void>
   fuseUnmount(target: string, flags: number): Promise<void>
   verbsProbe(): VerbsProbe

@@ -13,6 +13,7 @@ import { native, type MemoryRegion, type NumaNode, type QueuePairInfo, type Verb
 export { native, nativeAvailable } from './addon.ts'
 export type { MemoryRegion, NumaNode, QueuePairInfo, UringStats, VerbsDevice, VerbsProbe, WorkCompletion } from './addon.ts'
 export * from './uring.ts'
+import { uring } from './uring.ts'
 
 // ---- crc32c -----------------------------------------------------------------------------------
 
@@ -67,8 +68,32 @@ export function currentCpu(): number { return native().currentCpu() }
 
 // ---- fuse -------------------------------------------------------------------------------------
 
-/** Opens /dev/fuse (O_RDWR|O_CLOEXEC); the fd is what mountFuse passes as `fd=` and what the server reads. */
-export function openFuseDevice(): number { return native().fuseOpen() }
+/**
+ * Opens /dev/fuse (O_RDWR|O_CLOEXEC); the fd is what mountFuse passes as `fd=` and what the server
+ * reads. `nonblocking` (O_NONBLOCK): a read finding no request fails with EAGAIN instead of waiting;
+ * io_uring then waits for the device to be readable without blocking the thread. Servers that read
+ * one connection from several threads need it: two readers may both see one request pending, and
+ * the one that loses would block inside its read.
+ */
+export function openFuseDevice(options: { nonblocking?: boolean } = {}): number { return native().fuseOpen(options.nonblocking ?? false) }
+
+/**
+ * A second queue of the FUSE connection served over `fd` (FUSE_DEV_IOC_CLONE on a fresh
+ * /dev/fuse fd). The kernel hands each request to whichever queue reads first; the reply must go
+ * back on the fd that read the request.
+ */
+export function cloneFuseDevice(fd: number, options: { nonblocking?: boolean } = {}): number { return native().fuseClone(fd, options.nonblocking ?? false) }
+
+/**
+ * Writes `buffer[offset, offset+length)` to `fd` on this thread's io_uring, always in the
+ * kernel's io-wq workers (never inline in the calling thread): for FUSE notifications, in which
+ * the kernel may wait for a lock that a request this thread has not yet answered holds.
+ */
+export function writeFuseDeviceAsync(fd: number, buffer: Uint8Array, offset = 0, length = buffer.byteLength - offset): Promise<number> {
+  const p = native().fuseWriteAsync(fd, buffer, offset, length)
+  uring().submit()
+  return p
+}
 
 export interface FuseMountOptions {
   /** mount point (an existing directory) */

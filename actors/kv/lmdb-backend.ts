@@ -170,6 +170,10 @@ export class LmdbEngine implements LocalEngine {
 
   openSnapshot(): EngineSnapshot {
     this.checkOpen()
+    // A fresh LMDB read transaction for every snapshot: lmdb-js hands out its current one while any
+    // earlier snapshot still holds it, which would read from before commits acknowledged since
+    // (another thread's, e.g. the other meta server's: a file it just created "did not exist").
+    this.db.resetReadTxn()
     return new LmdbSnapshot(this.db, this.db.useReadTransaction() as unknown as ReadTxn, () => this.checkOpen())
   }
 

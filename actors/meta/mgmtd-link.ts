@@ -42,7 +42,11 @@ export function mgmtdLink<M extends Message>(ctx: ActorContext<M>, where: MgmtdL
         throw error
       }
       ref = ctx.refFor<MgmtdMsg>(primary)
-      return ctx.ask(ref, message, { timeoutMs })
+      // The primary it names may be a life of mgmtd that is gone (its lease outlived it): look up again next time.
+      return ctx.ask(ref, message, { timeoutMs }).catch((e: unknown) => {
+        if (where.ref === undefined) ref = null
+        throw e
+      })
     }
   }
   return {

@@ -4,9 +4,18 @@
 //! JS thread that also serves the mount cannot deadlock on its own mount.
 
 use crate::napi::*;
+use crate::uring::{ring, Kind, Pending, Sqe, IOSQE_ASYNC};
 use crate::{env_data, js_fn, sys};
-use std::ffi::{c_void, CString};
+use std::ffi::{c_int, c_ulong, c_void, CString};
 use std::ptr;
+
+extern "C" {
+    fn ioctl(fd: c_int, request: c_ulong, ...) -> c_int;
+}
+
+/// _IOR(229, 0, uint32_t): makes a fresh /dev/fuse fd another queue of the connection `arg` serves.
+const FUSE_DEV_IOC_CLONE: c_ulong = 0x8004_e500;
+const OP_WRITE: u8 = 23;
 
 const MS_RDONLY: u64 = 1;
 const MS_NOSUID: u64 = 2;
@@ -45,14 +54,59 @@ pub fn run_blocking(env: napi_env, name: &str, f: Box<dyn FnOnce() -> Result<()>
     Ok(promise)
 }
 
-fn js_open(env: napi_env, _info: napi_callback_info) -> Result<napi_value> {
-    let fd = unsafe { sys::open(b"/dev/fuse\0".as_ptr() as _, sys::O_RDWR | sys::O_CLOEXEC) };
+const O_NONBLOCK: i32 = 0o4000;
+
+/// Open flags for /dev/fuse: O_NONBLOCK when asked (`nonblocking` argument true).
+fn open_flags(env: napi_env, arg: napi_value) -> i32 {
+    let nonblocking = type_of(env, arg) != NAPI_UNDEFINED && get_bool(env, arg);
+    sys::O_RDWR | sys::O_CLOEXEC | if nonblocking { O_NONBLOCK } else { 0 }
+}
+
+/// ([nonblocking]) → fd
+fn js_open(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let [nonblocking] = args::<1>(env, info)?;
+    let fd = unsafe { sys::open(b"/dev/fuse\0".as_ptr() as _, open_flags(env, nonblocking)) };
     if fd < 0 {
         let mut e = errno_error("open");
         if let Error::Errno { path, .. } = &mut e { *path = Some("/dev/fuse".into()); }
         return Err(e);
     }
     number(env, fd as f64)
+}
+
+/// (fd, [nonblocking]) → fd: a new /dev/fuse fd cloned from `fd` (FUSE_DEV_IOC_CLONE): a second queue of the same
+/// connection. Requests are handed to whichever queue reads first; a reply must be written to
+/// the fd that read its request.
+fn js_clone(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let [master, nonblocking] = args::<2>(env, info)?;
+    let master = get_i32(env, master, "fd")? as u32;
+    let fd = unsafe { sys::open(b"/dev/fuse\0".as_ptr() as _, open_flags(env, nonblocking)) };
+    if fd < 0 { return Err(errno_error("open")); }
+    if unsafe { ioctl(fd, FUSE_DEV_IOC_CLONE, &master as *const u32) } != 0 {
+        let e = errno_error("ioctl");
+        unsafe { sys::close(fd) };
+        return Err(e);
+    }
+    number(env, fd as f64)
+}
+
+/// (fd, buffer, offset, length) → Promise<bytes>: a write on this thread's ring that always runs in
+/// io-wq (IOSQE_ASYNC), never inline. For FUSE notifications (invalidate an inode or an entry):
+/// the kernel may wait in them for a page or directory lock held by a request that this very
+/// thread has yet to answer, so a synchronous write could deadlock.
+fn js_write_async(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let [fd, buf, boff, len] = args::<4>(env, info)?;
+    let fd = get_i32(env, fd, "fd")?;
+    let (p, size) = get_bytes(env, buf, "buffer")?;
+    let boff = get_u64(env, boff, "bufferOffset")? as usize;
+    let len = get_u64(env, len, "length")? as usize;
+    if boff.checked_add(len).map_or(true, |end| end > size) || len > u32::MAX as usize {
+        return arg_error(format!("bufferOffset {boff} + length {len} exceeds the buffer's {size} bytes"));
+    }
+    let sqe = Sqe { opcode: OP_WRITE, flags: IOSQE_ASYNC, fd, addr: unsafe { p.add(boff) } as u64, len: len as u32, ..Default::default() };
+    let mut op = Pending::new(Kind::Write);
+    op.keep = buf;
+    ring(env)?.queue_op(env, sqe, op, None)
 }
 
 fn opt_u64(env: napi_env, o: napi_value, name: &str) -> Result<Option<u64>> {
@@ -105,11 +159,15 @@ fn js_unmount(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
 }
 
 js_fn!(open_cb, js_open);
+js_fn!(clone_cb, js_clone);
+js_fn!(write_async_cb, js_write_async);
 js_fn!(mount_cb, js_mount);
 js_fn!(unmount_cb, js_unmount);
 
 pub fn register(env: napi_env, exports: napi_value) {
     export(env, exports, "fuseOpen", open_cb);
+    export(env, exports, "fuseClone", clone_cb);
+    export(env, exports, "fuseWriteAsync", write_async_cb);
     export(env, exports, "fuseMount", mount_cb);
     export(env, exports, "fuseUnmount", unmount_cb);
 }

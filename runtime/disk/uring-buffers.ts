@@ -18,13 +18,15 @@ interface Region {
 }
 
 const registered = new Map<ArrayBufferLike, Region[]>()
+/** Classes that did not fit under RLIMIT_MEMLOCK: left unregistered (plain reads and writes into them). */
+const unpinnable = new Set<ArrayBufferLike>()
 
 /** Registers every size class of `pool` with this thread's ring (again: no effect). */
 export function registerPoolWithRing(pool: BufferPool | BufferPoolMemory): void {
   const memory = 'memory' in pool ? pool.memory : pool
   const ring = uring()
   for (const sizeClass of memory.classes) {
-    if (registered.has(sizeClass.data) || sizeClass.slotBytes > registeredBufferBytesMax) continue
+    if (registered.has(sizeClass.data) || unpinnable.has(sizeClass.data) || sizeClass.slotBytes > registeredBufferBytesMax) continue
     const total = sizeClass.slotBytes * sizeClass.slots
     // Whole slots per entry: a slot never straddles two entries.
     const pieceBytes = Math.floor(registeredBufferBytesMax / sizeClass.slotBytes) * sizeClass.slotBytes
@@ -38,9 +40,12 @@ export function registerPoolWithRing(pool: BufferPool | BufferPoolMemory): void 
     } catch (error) {
       for (const region of regions) ring.unregisterBuffer(region.index)
       if (isT3fsError(error, 'ENOMEM')) {
-        throw new T3fsError('ENOMEM', `ENOMEM: registering ${total} bytes of pool memory (slots of ${sizeClass.slotBytes} bytes) with the io_uring failed: ` +
-          'pinned memory counts against RLIMIT_MEMLOCK (ulimit -l) unless the process has CAP_IPC_LOCK; raise the limit or shrink the pool',
-        { ...error.details, bytes: total }, { cause: error })
+        // Not root (no CAP_IPC_LOCK) and a small `ulimit -l`: the node still runs, its I/O into
+        // this class just goes without READ_FIXED/WRITE_FIXED (the kernel pins pages per request).
+        unpinnable.add(sizeClass.data)
+        process.emitWarning(`registering ${total} bytes of pool memory (slots of ${sizeClass.slotBytes} bytes) with the io_uring failed (ENOMEM): ` +
+          'pinned memory counts against RLIMIT_MEMLOCK (ulimit -l) unless the process has CAP_IPC_LOCK; I/O into these slots works unregistered (slower); raise the limit or shrink the pool', { code: 'T3FS_MEMLOCK' })
+        continue
       }
       throw error
     }

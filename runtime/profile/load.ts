@@ -52,7 +52,12 @@ function applyOverrides(merged: MergedProfile, overrides: Readonly<Record<string
   for (const [key, value] of Object.entries(overrides)) {
     const parts = key.split('.')
     if (parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p)) || parts.length > 4) {
-      throw profileError(OVERRIDE_ORIGIN, key, value, 'a dotted key such as transport.heartbeat_timeout (array entries such as actors cannot be overridden)', 'is not an overridable key')
+      throw profileError(OVERRIDE_ORIGIN, key, value, 'a dotted key such as transport.heartbeat_timeout, or actors.<name>.params.<knob> (other array entries cannot be overridden)', 'is not an overridable key')
+    }
+    if (parts[0] === 'actors') {
+      setActorParam(table, key, parts, value)
+      merged.origins.set(key, OVERRIDE_ORIGIN)
+      continue
     }
     let at: RawTable = table
     for (const part of parts.slice(0, -1)) {
@@ -65,6 +70,21 @@ function applyOverrides(merged: MergedProfile, overrides: Readonly<Record<string
     merged.origins.set(key, OVERRIDE_ORIGIN)
   }
   return { table, origins: merged.origins, files: merged.files }
+}
+
+/** `actors.<name>.params.<knob>`: one knob of the actor entry named <name> (e.g. the mount's mount_point). */
+function setActorParam(table: RawTable, key: string, parts: readonly string[], value: unknown): void {
+  const actors = Array.isArray(table.actors) ? (table.actors as unknown[]).filter(isTable) : []
+  if (parts.length !== 4 || parts[2] !== 'params') {
+    throw profileError(OVERRIDE_ORIGIN, key, value, 'actors.<name>.params.<knob>, e.g. actors.fuse.params.mount_point', 'is not an overridable key')
+  }
+  const entry = actors.find((a) => a.name === parts[1])
+  if (entry === undefined) {
+    throw profileError(OVERRIDE_ORIGIN, key, value, `the name of an actor of this profile: ${actors.map((a) => String(a.name)).join(', ') || '(none)'}`, `names no actor ${JSON.stringify(parts[1])}`)
+  }
+  if (entry.params === undefined) entry.params = {}
+  if (!isTable(entry.params)) throw profileError(OVERRIDE_ORIGIN, key, value, `a key inside a table; actor ${parts[1]}'s params is not a table`, 'cannot be set')
+  ;(entry.params as RawTable)[parts[3]!] = value
 }
 
 /** Parses a profile from text (tests, `--config` strings); includes resolve against `file`'s directory. */

@@ -66,6 +66,22 @@ export interface Profile {
   readonly shutdown: { readonly gracePeriodMs: number }
   readonly peers: readonly PeerEntry[]
   readonly actors: readonly ActorEntry[]
+  /** Child nodes to launch with this one (absolute profile paths). */
+  readonly launch: readonly { readonly profile: string }[]
+  /** What to set up in mgmtd at the first start (null: nothing). */
+  readonly bootstrap: BootstrapSettings | null
+}
+
+export interface BootstrapSettings {
+  /** Absolute path of the chains CSV. */
+  readonly chains: string
+  /** Absolute path of the chain table CSV. */
+  readonly chainTable: string
+  readonly tableId: number
+  readonly chunkSizeBytes: number
+  /** Default: the number of chains in the table. */
+  readonly stripeSize: number | null
+  readonly waitServingMs: number
 }
 
 /** Total worker hosts of a profile: domains × hosts per domain. */

@@ -95,6 +95,16 @@ export const SECTIONS: Readonly<Record<string, KnobSection>> = {
   log: {
     level: { type: { kind: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, default: 'info', doc: 'pino log level (logs go to stderr)' },
   },
+  // The dev cluster's first start (`npm start`): what the launcher sets up in mgmtd when it is not
+  // set up yet (3FS's init-cluster, upload-chains and upload-chain-table, done by hand elsewhere).
+  bootstrap: {
+    chains: { type: { kind: 'string', maxLength: 4096 }, optional: true, doc: 'chains CSV (ChainId,TargetId,… as for `t3fs admin upload-chains`), relative to this file; absent: no bootstrap' },
+    chain_table: { type: { kind: 'string', maxLength: 4096 }, optional: true, doc: 'chain table CSV (ChainId per line, as for `t3fs admin upload-chain-table`), relative to this file' },
+    table_id: { type: int(1, 0xffff), default: 1, doc: 'chain table id new files use' },
+    chunk_size: { type: size(64 * KiB, 64 * MiB), default: '1MiB', doc: 'chunk size of the cluster\'s files' },
+    stripe_size: { type: int(1, 4096), optional: true, doc: 'chains a file stripes over (default: every chain of the table)' },
+    wait_serving: { type: duration(0, 600_000), default: '60s', doc: 'how long the launcher waits for every chain to be SERVING before it says the cluster is ready' },
+  },
   shutdown: {
     grace_period: { type: duration(0, 600_000), default: '10s', doc: 'on SIGINT/SIGTERM, mailboxes may drain this long before the node stops anyway' },
   },
@@ -116,6 +126,13 @@ export const ARRAYS: Readonly<Record<string, { readonly item: KnobSection; reado
     item: {
       node: { type: int(1, MAX_NODE_ID), doc: 'peer node id' },
       address: { type: { kind: 'address' }, doc: 'peer TCP address "host:port"' },
+    },
+  },
+  launch: {
+    maxItems: 64,
+    doc: 'other nodes this one starts as child processes (each from its own profile) and stops when it stops: a whole cluster from one command (npm start)',
+    item: {
+      profile: { type: { kind: 'string', maxLength: 4096 }, doc: 'the child node\'s profile, relative to the file that lists it' },
     },
   },
   actors: {

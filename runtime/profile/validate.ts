@@ -5,7 +5,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { profileError } from './errors.ts'
 import type { MergedProfile, RawTable } from './load.ts'
-import type { ActorEntry, Address, PeerEntry, Profile, TransportSettings } from './profile.ts'
+import type { ActorEntry, Address, BootstrapSettings, PeerEntry, Profile, TransportSettings } from './profile.ts'
 import { ARRAYS, SECTIONS, TOP_LEVEL_KEYS, acceptedText, type Knob, type KnobSection } from './schema.ts'
 import { parseDurationMs, parseSizeBytes } from './units.ts'
 import { poolBytesMax, slotAlignmentBytes } from '../buffer-pool.ts'
@@ -158,6 +158,29 @@ export function validateProfile(file: string, merged: MergedProfile): Profile {
     shutdown: { gracePeriodMs: s.shutdown.grace_period as number },
     peers: peerTable(check, top.peers),
     actors: actorList(check, top.actors, numaDomains.length, hostsPerDomain, inRoot),
+    launch: check.array('launch', top.launch).map((l, i) => ({ profile: besideOrigin(check, `launch[${i}].profile`, l.profile as string) })),
+    bootstrap: bootstrapSettings(check, s.bootstrap),
+  }
+}
+
+/** A path relative to the file that set `key`. */
+function besideOrigin(check: Checker, key: string, path: string): string {
+  return isAbsolute(path) ? path : resolve(dirname(check.originOf(key)), path)
+}
+
+function bootstrapSettings(check: Checker, b: Values): BootstrapSettings | null {
+  if (b.chains === undefined && b.chain_table === undefined) return null
+  if (b.chains === undefined || b.chain_table === undefined) {
+    const missing = b.chains === undefined ? 'bootstrap.chains' : 'bootstrap.chain_table'
+    check.fail(missing, undefined, 'a CSV path: bootstrap needs both chains and chain_table', 'is missing')
+  }
+  return {
+    chains: besideOrigin(check, 'bootstrap.chains', b.chains as string),
+    chainTable: besideOrigin(check, 'bootstrap.chain_table', b.chain_table as string),
+    tableId: b.table_id as number,
+    chunkSizeBytes: b.chunk_size as number,
+    stripeSize: (b.stripe_size as number | undefined) ?? null,
+    waitServingMs: b.wait_serving as number,
   }
 }
 

@@ -182,7 +182,8 @@ t.test('npx t3fs: --version, launch --dry-run, a running node and admin', async 
   t.match(dry.stdout, /mgmtd = mgmtdActor from .*node_modules\/t3fs\/actors\/mgmtd\/mgmtd-actor\.ts on host 1/)
 
   // The profile names mgmtd by its source file; the installed package runs its compiled file.
-  const launched = spawn(process.execPath, ['node_modules/.bin/t3fs', 'launch', devProfile, '--config.listen.tcp=127.0.0.1:0'], { cwd: app, env: userEnv, stdio: ['ignore', 'pipe', 'pipe'] })
+  // Node 1 alone (no storage children on the profile's fixed ports; `npm start` is tested in test/bin/dev-cluster).
+  const launched = spawn(process.execPath, ['node_modules/.bin/t3fs', 'launch', devProfile, '--config.listen.tcp=127.0.0.1:0', '--config.launch=[]'], { cwd: app, env: userEnv, stdio: ['ignore', 'pipe', 'pipe'] })
   t.teardown(() => launched.kill('SIGKILL'))
   const result = collect(launched)
   const port = await new Promise<number | null>((resolve) => {

@@ -1,19 +1,17 @@
 /**
- * The FUSE kernel protocol (linux/fuse.h, ABI 7.x): struct layouts, opcodes and the encode/decode
- * of the requests a read-only-capable file system answers. Pure functions over byte buffers, no
- * I/O: the FUSE mount actor (and its tests, and the simulator) read a request from /dev/fuse,
- * `decodeRequest` it, and write back what an `encode*` reply function put in a reused buffer.
+ * The FUSE kernel protocol (linux/fuse.h, ABI 7.x): struct layouts, opcodes and the decoding of
+ * every request a POSIX file system answers. Pure functions over byte buffers, no I/O: the FUSE
+ * mount actor (and its tests) read a request from /dev/fuse, `decodeRequest` it, and write back
+ * what an `encode*` reply function (kernel-replies.ts) put in a reused buffer.
  *
  * Every request starts with fuse_in_header (40 bytes); every reply with fuse_out_header (16 bytes)
  * whose `error` is 0 or a negated errno. FORGET and BATCH_FORGET get no reply. All little-endian.
+ * Names arrive NUL-terminated; one that is not UTF-8 is refused with EINVAL (meta's names are
+ * strings), never mangled into another name.
  */
-import { constants as osConstants } from 'node:os'
+export * from './kernel-replies.ts'
+import { FuseProtocolError, IN_HEADER_BYTES } from './kernel-replies.ts'
 
-/** The protocol version this codec speaks (replies carry min(kernel minor, this)). */
-export const FUSE_KERNEL_VERSION = 7
-export const FUSE_KERNEL_MINOR_VERSION = 38
-export const IN_HEADER_BYTES = 40
-export const OUT_HEADER_BYTES = 16
 /** /dev/fuse refuses reads into buffers smaller than this (FUSE_MIN_READ_BUFFER). */
 export const MIN_READ_BUFFER_BYTES = 8192
 /** Room the kernel needs beyond max_write in a read buffer (fuse_in_header + fuse_write_in, rounded up). */
@@ -49,8 +47,25 @@ export const InitFlag = {
 
 /** fuse_open_out.open_flags */
 export const OpenFlag = { DIRECT_IO: 1, KEEP_CACHE: 2, NONSEEKABLE: 4, CACHE_DIR: 8, STREAM: 16, NOFLUSH: 32 } as const
+/** fuse_setattr_in.valid */
+export const SetattrValid = {
+  MODE: 1, UID: 2, GID: 4, SIZE: 8, ATIME: 16, MTIME: 32, FH: 64, ATIME_NOW: 128, MTIME_NOW: 256, LOCKOWNER: 512, CTIME: 1024, KILL_SUIDGID: 2048,
+} as const
+/** fuse_getattr_in.getattr_flags: `fh` is set */
+export const GETATTR_FH = 1
+/** fuse_release_in.release_flags */
+export const ReleaseFlag = { FLUSH: 1, FLOCK_UNLOCK: 2 } as const
+/** fuse_lk_in.lk_flags: a BSD flock (else a POSIX fcntl lock) */
+export const LK_FLOCK = 1
+/** struct flock l_type */
+export const LockType = { RDLCK: 0, WRLCK: 1, UNLCK: 2 } as const
+/** renameat2 flags */
+export const RenameFlag = { NOREPLACE: 1, EXCHANGE: 2, WHITEOUT: 4 } as const
+/** fuse_write_in.write_flags */
+export const WriteFlag = { CACHE: 1, LOCKOWNER: 2, KILL_SUIDGID: 4 } as const
 /** d_type values for READDIR entries */
 export const DirentType = { UNKNOWN: 0, FIFO: 1, CHR: 2, DIR: 4, BLK: 6, REG: 8, LNK: 10, SOCK: 12 } as const
+export const S_IFMT = 0o170000
 export const S_IFDIR = 0o040000
 export const S_IFREG = 0o100000
 export const S_IFLNK = 0o120000
@@ -60,32 +75,50 @@ export interface InHeader {
   len: number; opcode: number; unique: bigint; nodeid: bigint; uid: number; gid: number; pid: number; totalExtlen: number
 }
 
-export type Request =
-  | { kind: 'INIT'; header: InHeader; major: number; minor: number; maxReadahead: number; flags: bigint }
-  | { kind: 'LOOKUP'; header: InHeader; name: string }
-  | { kind: 'FORGET'; header: InHeader; nlookup: bigint }
-  | { kind: 'BATCH_FORGET'; header: InHeader; items: Array<{ nodeid: bigint; nlookup: bigint }> }
-  | { kind: 'GETATTR'; header: InHeader; getattrFlags: number; fh: bigint }
-  | { kind: 'OPEN' | 'OPENDIR'; header: InHeader; flags: number; openFlags: number }
-  | { kind: 'READ' | 'READDIR' | 'READDIRPLUS'; header: InHeader; fh: bigint; offset: bigint; size: number; readFlags: number; lockOwner: bigint; flags: number }
-  | { kind: 'RELEASE' | 'RELEASEDIR'; header: InHeader; fh: bigint; flags: number; releaseFlags: number; lockOwner: bigint }
-  | { kind: 'FLUSH'; header: InHeader; fh: bigint; lockOwner: bigint }
-  | { kind: 'STATFS' | 'DESTROY'; header: InHeader }
-  | { kind: 'INTERRUPT'; header: InHeader; interruptedUnique: bigint }
-  | { kind: 'OTHER'; header: InHeader; name: OpcodeName | undefined; body: Uint8Array }
+type H = { header: InHeader }
+/** One member per kind (so Extract<Request, { kind: K }> finds each). */
+type Each<K extends string, T> = K extends unknown ? { kind: K } & T : never
+export type Request = H & (
+  | { kind: 'INIT'; major: number; minor: number; maxReadahead: number; flags: bigint }
+  | Each<'LOOKUP' | 'UNLINK' | 'RMDIR' | 'REMOVEXATTR', { name: string }>
+  | { kind: 'FORGET'; nlookup: bigint }
+  | { kind: 'BATCH_FORGET'; items: Array<{ nodeid: bigint; nlookup: bigint }> }
+  | { kind: 'GETATTR'; getattrFlags: number; fh: bigint }
+  | { kind: 'SETATTR'; valid: number; fh: bigint; size: bigint; lockOwner: bigint; atimeSec: bigint; mtimeSec: bigint; ctimeSec: bigint;
+      atimeNsec: number; mtimeNsec: number; ctimeNsec: number; mode: number; uid: number; gid: number }
+  | Each<'READLINK' | 'STATFS' | 'DESTROY' | 'SYNCFS', object>
+  | { kind: 'SYMLINK'; name: string; target: string }
+  | { kind: 'MKNOD'; name: string; mode: number; rdev: number; umask: number }
+  | { kind: 'MKDIR'; name: string; mode: number; umask: number }
+  | { kind: 'RENAME'; newDir: bigint; name: string; newName: string; flags: number }
+  | { kind: 'LINK'; oldNodeid: bigint; name: string }
+  | Each<'OPEN' | 'OPENDIR', { flags: number; openFlags: number }>
+  | { kind: 'CREATE'; name: string; flags: number; mode: number; umask: number; openFlags: number }
+  | Each<'READ' | 'READDIR' | 'READDIRPLUS', { fh: bigint; offset: bigint; size: number; readFlags: number; lockOwner: bigint; flags: number }>
+  | { kind: 'WRITE'; fh: bigint; offset: bigint; size: number; writeFlags: number; lockOwner: bigint; flags: number; data: Uint8Array }
+  | Each<'RELEASE' | 'RELEASEDIR', { fh: bigint; flags: number; releaseFlags: number; lockOwner: bigint }>
+  | { kind: 'FLUSH'; fh: bigint; lockOwner: bigint }
+  | Each<'FSYNC' | 'FSYNCDIR', { fh: bigint; datasync: boolean }>
+  | { kind: 'SETXATTR'; name: string; value: Uint8Array; flags: number }
+  | { kind: 'GETXATTR'; name: string; size: number }
+  | { kind: 'LISTXATTR'; size: number }
+  | Each<'GETLK' | 'SETLK' | 'SETLKW', { fh: bigint; owner: bigint; start: bigint; end: bigint; lockType: number; pid: number; flock: boolean }>
+  | { kind: 'ACCESS'; mask: number }
+  | { kind: 'FALLOCATE'; fh: bigint; offset: bigint; length: bigint; mode: number }
+  | { kind: 'LSEEK'; fh: bigint; offset: bigint; whence: number }
+  | { kind: 'INTERRUPT'; interruptedUnique: bigint }
+  | { kind: 'OTHER'; name: OpcodeName | undefined; body: Uint8Array }
+)
+export type RequestKind = Request['kind']
+export type RequestOf<K extends RequestKind> = Extract<Request, { kind: K }>
 
 /** Requests that must not be answered. */
 export function expectsReply(request: Request): boolean {
   return request.kind !== 'FORGET' && request.kind !== 'BATCH_FORGET'
 }
 
-export class FuseProtocolError extends Error {
-  readonly code = 'ERR_FUSE_PROTOCOL'
-  constructor(message: string) { super(message); this.name = 'FuseProtocolError' }
-}
-
 const view = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength)
-const utf8 = new TextDecoder('utf-8', { fatal: false })
+const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 export function decodeInHeader(bytes: Uint8Array): InHeader {
   if (bytes.byteLength < IN_HEADER_BYTES) throw new FuseProtocolError(`request of ${bytes.byteLength} bytes is shorter than fuse_in_header`)
@@ -96,278 +129,146 @@ export function decodeInHeader(bytes: Uint8Array): InHeader {
   }
 }
 
-function need(kind: string, body: DataView, bytes: number): void {
-  if (body.byteLength < bytes) throw new FuseProtocolError(`${kind} body is ${body.byteLength} bytes, needs ${bytes}`)
+/** A cursor over a request body: fixed fields, then NUL-terminated names, then the rest. */
+class Body {
+  readonly v: DataView
+  at = 0
+  constructor(readonly kind: string, readonly raw: Uint8Array) { this.v = view(raw) }
+  need(bytes: number): this {
+    if (this.raw.byteLength < bytes) throw new FuseProtocolError(`${this.kind} body is ${this.raw.byteLength} bytes, needs ${bytes}`)
+    this.at = bytes
+    return this
+  }
+  u32(o: number): number { return this.v.getUint32(o, true) }
+  u64(o: number): bigint { return this.v.getBigUint64(o, true) }
+  /** The next NUL-terminated name. */
+  name(): string {
+    const end = this.raw.indexOf(0, this.at)
+    if (end < 0) throw new FuseProtocolError(`${this.kind}: a name is not NUL-terminated`)
+    const bytes = this.raw.subarray(this.at, end)
+    this.at = end + 1
+    try {
+      return utf8.decode(bytes)
+    } catch {
+      throw new FuseProtocolError(`${this.kind}: a name is not UTF-8`, 'EINVAL')
+    }
+  }
+  rest(): Uint8Array { return this.raw.subarray(this.at) }
 }
 
 /** Decodes one request exactly as read from /dev/fuse (one read returns one request). */
 export function decodeRequest(bytes: Uint8Array): Request {
   const header = decodeInHeader(bytes)
   if (header.len > bytes.byteLength) throw new FuseProtocolError(`header says ${header.len} bytes, got ${bytes.byteLength}`)
-  const raw = bytes.subarray(IN_HEADER_BYTES, header.len)
-  const b = view(raw)
+  if (header.len < IN_HEADER_BYTES + header.totalExtlen * 8) throw new FuseProtocolError(`header says ${header.len} bytes, less than its own extensions`)
   const name = opcodeName(header.opcode)
+  // Extension headers (security context, supplementary group) trail the body; none is negotiated.
+  const b = new Body(name ?? `opcode ${header.opcode}`, bytes.subarray(IN_HEADER_BYTES, header.len - header.totalExtlen * 8))
+  return decodeNamespaceOp(header, b) ?? decodeFileOp(header, b) ?? decodeOtherOp(header, b, name)
+}
+
+/** Requests about names and inodes. */
+function decodeNamespaceOp(header: InHeader, b: Body): Request | null {
   switch (header.opcode) {
-    case Opcode.INIT: {
-      need('INIT', b, 16)
-      const flags2 = b.byteLength >= 20 ? BigInt(b.getUint32(16, true)) : 0n
-      return { kind: 'INIT', header, major: b.getUint32(0, true), minor: b.getUint32(4, true), maxReadahead: b.getUint32(8, true),
-        flags: BigInt(b.getUint32(12, true)) | (flags2 << 32n) }
-    }
-    case Opcode.LOOKUP: {
-      const end = raw.indexOf(0)
-      return { kind: 'LOOKUP', header, name: utf8.decode(raw.subarray(0, end < 0 ? raw.length : end)) }
-    }
-    case Opcode.FORGET: need('FORGET', b, 8); return { kind: 'FORGET', header, nlookup: b.getBigUint64(0, true) }
+    case Opcode.LOOKUP: return { kind: 'LOOKUP', header, name: b.name() }
+    case Opcode.UNLINK: return { kind: 'UNLINK', header, name: b.name() }
+    case Opcode.RMDIR: return { kind: 'RMDIR', header, name: b.name() }
+    case Opcode.FORGET: return { kind: 'FORGET', header, nlookup: b.need(8).u64(0) }
     case Opcode.BATCH_FORGET: {
-      need('BATCH_FORGET', b, 8)
-      const count = b.getUint32(0, true)
-      need('BATCH_FORGET', b, 8 + count * 16)
-      const items = Array.from({ length: count }, (_, i) => ({ nodeid: b.getBigUint64(8 + i * 16, true), nlookup: b.getBigUint64(16 + i * 16, true) }))
-      return { kind: 'BATCH_FORGET', header, items }
+      const count = b.need(8).u32(0)
+      b.need(8 + count * 16)
+      return { kind: 'BATCH_FORGET', header, items: Array.from({ length: count }, (_, i) => ({ nodeid: b.u64(8 + i * 16), nlookup: b.u64(16 + i * 16) })) }
     }
     case Opcode.GETATTR:
-      if (b.byteLength < 16) return { kind: 'GETATTR', header, getattrFlags: 0, fh: 0n } // ABI < 7.9
-      return { kind: 'GETATTR', header, getattrFlags: b.getUint32(0, true), fh: b.getBigUint64(8, true) }
+      if (b.raw.byteLength < 16) return { kind: 'GETATTR', header, getattrFlags: 0, fh: 0n } // ABI < 7.9
+      return { kind: 'GETATTR', header, getattrFlags: b.u32(0), fh: b.u64(8) }
+    case Opcode.SETATTR:
+      b.need(88)
+      return { kind: 'SETATTR', header, valid: b.u32(0), fh: b.u64(8), size: b.u64(16), lockOwner: b.u64(24), atimeSec: b.u64(32), mtimeSec: b.u64(40),
+        ctimeSec: b.u64(48), atimeNsec: b.u32(56), mtimeNsec: b.u32(60), ctimeNsec: b.u32(64), mode: b.u32(68), uid: b.u32(76), gid: b.u32(80) }
+    case Opcode.READLINK: return { kind: 'READLINK', header }
+    case Opcode.SYMLINK: return { kind: 'SYMLINK', header, name: b.name(), target: b.name() }
+    case Opcode.MKNOD: b.need(16); return { kind: 'MKNOD', header, mode: b.u32(0), rdev: b.u32(4), umask: b.u32(8), name: b.name() }
+    case Opcode.MKDIR: b.need(8); return { kind: 'MKDIR', header, mode: b.u32(0), umask: b.u32(4), name: b.name() }
+    case Opcode.RENAME: b.need(8); return { kind: 'RENAME', header, newDir: b.u64(0), flags: 0, name: b.name(), newName: b.name() }
+    case Opcode.RENAME2: b.need(16); return { kind: 'RENAME', header, newDir: b.u64(0), flags: b.u32(8), name: b.name(), newName: b.name() }
+    case Opcode.LINK: b.need(8); return { kind: 'LINK', header, oldNodeid: b.u64(0), name: b.name() }
+    case Opcode.CREATE:
+      b.need(16)
+      return { kind: 'CREATE', header, flags: b.u32(0), mode: b.u32(4), umask: b.u32(8), openFlags: b.u32(12), name: b.name() }
+    case Opcode.SETXATTR: b.need(8); return { kind: 'SETXATTR', header, flags: b.u32(4), name: b.name(), value: valueOf(b, b.u32(0)) }
+    case Opcode.GETXATTR: b.need(8); return { kind: 'GETXATTR', header, size: b.u32(0), name: b.name() }
+    case Opcode.LISTXATTR: return { kind: 'LISTXATTR', header, size: b.need(8).u32(0) }
+    case Opcode.REMOVEXATTR: return { kind: 'REMOVEXATTR', header, name: b.name() }
+    case Opcode.ACCESS: return { kind: 'ACCESS', header, mask: b.need(8).u32(0) }
+    case Opcode.STATFS: return { kind: 'STATFS', header }
+    default: return null
+  }
+}
+
+function valueOf(b: Body, size: number): Uint8Array {
+  const rest = b.rest()
+  if (rest.byteLength < size) throw new FuseProtocolError(`SETXATTR value is ${rest.byteLength} bytes, header says ${size}`)
+  return rest.subarray(0, size)
+}
+
+/** Requests about open files and directories. */
+function decodeFileOp(header: InHeader, b: Body): Request | null {
+  switch (header.opcode) {
     case Opcode.OPEN:
     case Opcode.OPENDIR:
-      need(name ?? 'OPEN', b, 8)
-      return { kind: header.opcode === Opcode.OPEN ? 'OPEN' : 'OPENDIR', header, flags: b.getUint32(0, true), openFlags: b.getUint32(4, true) }
+      b.need(8)
+      return { kind: header.opcode === Opcode.OPEN ? 'OPEN' : 'OPENDIR', header, flags: b.u32(0), openFlags: b.u32(4) }
     case Opcode.READ:
     case Opcode.READDIR:
     case Opcode.READDIRPLUS:
-      need(name ?? 'READ', b, 24)
-      return { kind: name as 'READ' | 'READDIR' | 'READDIRPLUS', header, fh: b.getBigUint64(0, true), offset: b.getBigUint64(8, true),
-        size: b.getUint32(16, true), readFlags: b.getUint32(20, true),
-        lockOwner: b.byteLength >= 32 ? b.getBigUint64(24, true) : 0n, flags: b.byteLength >= 36 ? b.getUint32(32, true) : 0 }
+      b.need(24)
+      return { kind: header.opcode === Opcode.READ ? 'READ' : header.opcode === Opcode.READDIR ? 'READDIR' : 'READDIRPLUS', header, fh: b.u64(0),
+        offset: b.u64(8), size: b.u32(16), readFlags: b.u32(20), lockOwner: b.raw.byteLength >= 32 ? b.u64(24) : 0n, flags: b.raw.byteLength >= 36 ? b.u32(32) : 0 }
+    case Opcode.WRITE: {
+      b.need(40)
+      const size = b.u32(16)
+      if (b.raw.byteLength - 40 < size) throw new FuseProtocolError(`WRITE carries ${b.raw.byteLength - 40} bytes, header says ${size}`)
+      return { kind: 'WRITE', header, fh: b.u64(0), offset: b.u64(8), size, writeFlags: b.u32(20), lockOwner: b.u64(24), flags: b.u32(32),
+        data: b.raw.subarray(40, 40 + size) }
+    }
     case Opcode.RELEASE:
     case Opcode.RELEASEDIR:
-      need(name ?? 'RELEASE', b, 16)
-      return { kind: header.opcode === Opcode.RELEASE ? 'RELEASE' : 'RELEASEDIR', header, fh: b.getBigUint64(0, true),
-        flags: b.getUint32(8, true), releaseFlags: b.getUint32(12, true), lockOwner: b.byteLength >= 24 ? b.getBigUint64(16, true) : 0n }
-    case Opcode.FLUSH:
-      need('FLUSH', b, 24)
-      return { kind: 'FLUSH', header, fh: b.getBigUint64(0, true), lockOwner: b.getBigUint64(16, true) }
-    case Opcode.STATFS: return { kind: 'STATFS', header }
+      b.need(16)
+      return { kind: header.opcode === Opcode.RELEASE ? 'RELEASE' : 'RELEASEDIR', header, fh: b.u64(0), flags: b.u32(8), releaseFlags: b.u32(12),
+        lockOwner: b.raw.byteLength >= 24 ? b.u64(16) : 0n }
+    case Opcode.FLUSH: b.need(24); return { kind: 'FLUSH', header, fh: b.u64(0), lockOwner: b.u64(16) }
+    case Opcode.FSYNC:
+    case Opcode.FSYNCDIR:
+      b.need(16)
+      return { kind: header.opcode === Opcode.FSYNC ? 'FSYNC' : 'FSYNCDIR', header, fh: b.u64(0), datasync: (b.u32(8) & 1) !== 0 }
+    case Opcode.GETLK:
+    case Opcode.SETLK:
+    case Opcode.SETLKW:
+      b.need(48)
+      return { kind: header.opcode === Opcode.GETLK ? 'GETLK' : header.opcode === Opcode.SETLK ? 'SETLK' : 'SETLKW', header, fh: b.u64(0),
+        owner: b.u64(8), start: b.u64(16), end: b.u64(24), lockType: b.u32(32), pid: b.u32(36), flock: (b.u32(40) & LK_FLOCK) !== 0 }
+    case Opcode.FALLOCATE: b.need(32); return { kind: 'FALLOCATE', header, fh: b.u64(0), offset: b.u64(8), length: b.u64(16), mode: b.u32(24) }
+    case Opcode.LSEEK: b.need(24); return { kind: 'LSEEK', header, fh: b.u64(0), offset: b.u64(8), whence: b.u32(16) }
+    default: return null
+  }
+}
+
+function decodeOtherOp(header: InHeader, b: Body, name: OpcodeName | undefined): Request {
+  switch (header.opcode) {
+    case Opcode.INIT: {
+      b.need(16)
+      const flags2 = b.raw.byteLength >= 20 ? BigInt(b.u32(16)) : 0n
+      return { kind: 'INIT', header, major: b.u32(0), minor: b.u32(4), maxReadahead: b.u32(8), flags: BigInt(b.u32(12)) | (flags2 << 32n) }
+    }
     case Opcode.DESTROY: return { kind: 'DESTROY', header }
-    case Opcode.INTERRUPT: need('INTERRUPT', b, 8); return { kind: 'INTERRUPT', header, interruptedUnique: b.getBigUint64(0, true) }
-    default: return { kind: 'OTHER', header, name, body: raw }
+    case Opcode.SYNCFS: return { kind: 'SYNCFS', header }
+    case Opcode.INTERRUPT: return { kind: 'INTERRUPT', header, interruptedUnique: b.need(8).u64(0) }
+    default: return { kind: 'OTHER', header, name, body: b.raw }
   }
 }
 
-// ---- replies ----------------------------------------------------------------------------------
-
-function outHeader(out: Uint8Array, len: number, unique: bigint, error: number): number {
-  if (out.byteLength < len) throw new FuseProtocolError(`reply of ${len} bytes does not fit the ${out.byteLength}-byte buffer`)
-  const v = view(out)
-  v.setUint32(0, len, true)
-  v.setInt32(4, error, true)
-  v.setBigUint64(8, unique, true)
-  return len
-}
-
-/** An error reply: `errno` is a positive number or a name ('ENOENT'). Returns the reply length. */
-export function encodeError(out: Uint8Array, unique: bigint, errno: number | string): number {
-  const n = typeof errno === 'number' ? errno : (osConstants.errno as Record<string, number | undefined>)[errno]
-  if (n === undefined || n <= 0) throw new FuseProtocolError(`unknown errno ${String(errno)}`)
-  return outHeader(out, OUT_HEADER_BYTES, unique, -n)
-}
-
-/** A reply with no body (RELEASE, RELEASEDIR, FLUSH, DESTROY, ...). */
-export function encodeEmpty(out: Uint8Array, unique: bigint): number { return outHeader(out, OUT_HEADER_BYTES, unique, 0) }
-
-export interface InitReply {
-  /** the kernel's minor from the INIT request: the reply carries min(it, FUSE_KERNEL_MINOR_VERSION) */
-  kernelMinor: number
-  maxReadahead: number
-  flags: bigint
-  maxBackground?: number
-  congestionThreshold?: number
-  maxWrite: number
-  timeGranNs?: number
-  maxPages?: number
-}
-
-export const INIT_OUT_BYTES = 64
-export function encodeInit(out: Uint8Array, unique: bigint, r: InitReply): number {
-  const len = outHeader(out, OUT_HEADER_BYTES + INIT_OUT_BYTES, unique, 0)
-  out.fill(0, OUT_HEADER_BYTES, len)
-  const v = view(out)
-  const o = OUT_HEADER_BYTES
-  v.setUint32(o, FUSE_KERNEL_VERSION, true)
-  v.setUint32(o + 4, Math.min(r.kernelMinor, FUSE_KERNEL_MINOR_VERSION), true)
-  v.setUint32(o + 8, r.maxReadahead, true)
-  v.setUint32(o + 12, Number(r.flags & 0xffffffffn), true)
-  v.setUint16(o + 16, r.maxBackground ?? 16, true)
-  v.setUint16(o + 18, r.congestionThreshold ?? 12, true)
-  v.setUint32(o + 20, r.maxWrite, true)
-  v.setUint32(o + 24, r.timeGranNs ?? 1, true)
-  v.setUint16(o + 28, r.maxPages ?? Math.ceil(r.maxWrite / 4096), true)
-  v.setUint16(o + 30, 0, true) // map_alignment
-  v.setUint32(o + 32, Number((r.flags >> 32n) & 0xffffffffn), true)
-  return len
-}
-
-export interface Attr {
-  ino: bigint; size: bigint | number; blocks?: bigint | number; atimeSec?: number; mtimeSec?: number; ctimeSec?: number
-  atimeNsec?: number; mtimeNsec?: number; ctimeNsec?: number; mode: number; nlink: number; uid: number; gid: number
-  rdev?: number; blksize?: number; flags?: number
-}
-export const ATTR_BYTES = 88
-
-function writeAttr(v: DataView, o: number, a: Attr): void {
-  const size = BigInt(a.size)
-  v.setBigUint64(o, a.ino, true)
-  v.setBigUint64(o + 8, size, true)
-  v.setBigUint64(o + 16, a.blocks === undefined ? (size + 511n) / 512n : BigInt(a.blocks), true)
-  v.setBigUint64(o + 24, BigInt(a.atimeSec ?? 0), true)
-  v.setBigUint64(o + 32, BigInt(a.mtimeSec ?? 0), true)
-  v.setBigUint64(o + 40, BigInt(a.ctimeSec ?? 0), true)
-  v.setUint32(o + 48, a.atimeNsec ?? 0, true)
-  v.setUint32(o + 52, a.mtimeNsec ?? 0, true)
-  v.setUint32(o + 56, a.ctimeNsec ?? 0, true)
-  v.setUint32(o + 60, a.mode, true)
-  v.setUint32(o + 64, a.nlink, true)
-  v.setUint32(o + 68, a.uid, true)
-  v.setUint32(o + 72, a.gid, true)
-  v.setUint32(o + 76, a.rdev ?? 0, true)
-  v.setUint32(o + 80, a.blksize ?? 4096, true)
-  v.setUint32(o + 84, a.flags ?? 0, true)
-}
-
-export function decodeAttr(bytes: Uint8Array): Attr {
-  const v = view(bytes)
-  return {
-    ino: v.getBigUint64(0, true), size: v.getBigUint64(8, true), blocks: v.getBigUint64(16, true),
-    atimeSec: Number(v.getBigUint64(24, true)), mtimeSec: Number(v.getBigUint64(32, true)), ctimeSec: Number(v.getBigUint64(40, true)),
-    atimeNsec: v.getUint32(48, true), mtimeNsec: v.getUint32(52, true), ctimeNsec: v.getUint32(56, true),
-    mode: v.getUint32(60, true), nlink: v.getUint32(64, true), uid: v.getUint32(68, true), gid: v.getUint32(72, true),
-    rdev: v.getUint32(76, true), blksize: v.getUint32(80, true), flags: v.getUint32(84, true),
-  }
-}
-
-function splitSeconds(s: number): [bigint, number] {
-  const whole = Math.floor(s)
-  return [BigInt(whole), Math.round((s - whole) * 1e9)]
-}
-
-export const ENTRY_OUT_BYTES = 40 + ATTR_BYTES
-/** LOOKUP reply (fuse_entry_out). nodeid 0 with ENOENT semantics = negative entry caching. */
-export function encodeEntry(out: Uint8Array, unique: bigint,
-  e: { nodeid: bigint; generation?: bigint; entryValidSec: number; attrValidSec: number; attr: Attr }): number {
-  const len = outHeader(out, OUT_HEADER_BYTES + ENTRY_OUT_BYTES, unique, 0)
-  const v = view(out)
-  const o = OUT_HEADER_BYTES
-  const [es, ens] = splitSeconds(e.entryValidSec)
-  const [as, ans] = splitSeconds(e.attrValidSec)
-  v.setBigUint64(o, e.nodeid, true)
-  v.setBigUint64(o + 8, e.generation ?? 0n, true)
-  v.setBigUint64(o + 16, es, true)
-  v.setBigUint64(o + 24, as, true)
-  v.setUint32(o + 32, ens, true)
-  v.setUint32(o + 36, ans, true)
-  writeAttr(v, o + 40, e.attr)
-  return len
-}
-
-export const ATTR_OUT_BYTES = 16 + ATTR_BYTES
-/** GETATTR reply (fuse_attr_out). */
-export function encodeAttr(out: Uint8Array, unique: bigint, a: { attrValidSec: number; attr: Attr }): number {
-  const len = outHeader(out, OUT_HEADER_BYTES + ATTR_OUT_BYTES, unique, 0)
-  const v = view(out)
-  const [s, ns] = splitSeconds(a.attrValidSec)
-  v.setBigUint64(OUT_HEADER_BYTES, s, true)
-  v.setUint32(OUT_HEADER_BYTES + 8, ns, true)
-  v.setUint32(OUT_HEADER_BYTES + 12, 0, true)
-  writeAttr(v, OUT_HEADER_BYTES + 16, a.attr)
-  return len
-}
-
-/** OPEN/OPENDIR reply (fuse_open_out). */
-export function encodeOpen(out: Uint8Array, unique: bigint, o: { fh: bigint; openFlags?: number }): number {
-  const len = outHeader(out, OUT_HEADER_BYTES + 16, unique, 0)
-  const v = view(out)
-  v.setBigUint64(OUT_HEADER_BYTES, o.fh, true)
-  v.setUint32(OUT_HEADER_BYTES + 8, o.openFlags ?? 0, true)
-  v.setInt32(OUT_HEADER_BYTES + 12, 0, true) // backing_id
-  return len
-}
-
-/** READ reply: the header followed by `data` (copied into `out`). */
-export function encodeData(out: Uint8Array, unique: bigint, data: Uint8Array): number {
-  const len = outHeader(out, OUT_HEADER_BYTES + data.byteLength, unique, 0)
-  out.set(data, OUT_HEADER_BYTES)
-  return len
-}
-
-export interface Statfs { blocks: bigint; bfree: bigint; bavail: bigint; files: bigint; ffree: bigint; bsize: number; namelen: number; frsize: number }
-/** STATFS reply (fuse_statfs_out = fuse_kstatfs, 80 bytes). */
-export function encodeStatfs(out: Uint8Array, unique: bigint, s: Statfs): number {
-  const len = outHeader(out, OUT_HEADER_BYTES + 80, unique, 0)
-  out.fill(0, OUT_HEADER_BYTES, len)
-  const v = view(out)
-  const o = OUT_HEADER_BYTES
-  v.setBigUint64(o, s.blocks, true)
-  v.setBigUint64(o + 8, s.bfree, true)
-  v.setBigUint64(o + 16, s.bavail, true)
-  v.setBigUint64(o + 24, s.files, true)
-  v.setBigUint64(o + 32, s.ffree, true)
-  v.setUint32(o + 40, s.bsize, true)
-  v.setUint32(o + 44, s.namelen, true)
-  v.setUint32(o + 48, s.frsize, true)
-  return len
-}
-
-export interface Dirent { ino: bigint; name: string; type: number }
-const DIRENT_HEADER_BYTES = 24
-const utf8Encoder = new TextEncoder()
-
-/**
- * READDIR reply: entries[startIndex..] packed as fuse_dirent (8-byte aligned) until `maxBytes`
- * (the request's size) is reached. Each entry's `off` is its index + 1, so the next READDIR's
- * offset is the index to resume from. Returns the reply length and how many entries fitted.
- */
-export function encodeDirents(out: Uint8Array, unique: bigint, entries: readonly Dirent[], startIndex: number, maxBytes: number): { length: number; count: number } {
-  const v = view(out)
-  let o = OUT_HEADER_BYTES
-  let count = 0
-  for (let i = startIndex; i < entries.length; i++) {
-    const e = entries[i]!
-    const name = utf8Encoder.encode(e.name)
-    const recBytes = (DIRENT_HEADER_BYTES + name.length + 7) & ~7
-    if (o - OUT_HEADER_BYTES + recBytes > maxBytes || o + recBytes > out.byteLength) break
-    v.setBigUint64(o, e.ino, true)
-    v.setBigUint64(o + 8, BigInt(i + 1), true)
-    v.setUint32(o + 16, name.length, true)
-    v.setUint32(o + 20, e.type, true)
-    out.set(name, o + DIRENT_HEADER_BYTES)
-    out.fill(0, o + DIRENT_HEADER_BYTES + name.length, o + recBytes)
-    o += recBytes
-    count++
-  }
-  return { length: outHeader(out, o, unique, 0), count }
-}
-
-export function decodeDirents(bytes: Uint8Array): Array<Dirent & { off: bigint }> {
-  const v = view(bytes)
-  const out: Array<Dirent & { off: bigint }> = []
-  let o = 0
-  while (o + DIRENT_HEADER_BYTES <= bytes.byteLength) {
-    const namelen = v.getUint32(o + 16, true)
-    out.push({ ino: v.getBigUint64(o, true), off: v.getBigUint64(o + 8, true), type: v.getUint32(o + 20, true),
-      name: utf8.decode(bytes.subarray(o + DIRENT_HEADER_BYTES, o + DIRENT_HEADER_BYTES + namelen)) })
-    o += (DIRENT_HEADER_BYTES + namelen + 7) & ~7
-  }
-  return out
-}
-
-export interface OutHeader { len: number; error: number; unique: bigint }
-export function decodeOutHeader(bytes: Uint8Array): OutHeader {
-  const v = view(bytes)
-  return { len: v.getUint32(0, true), error: v.getInt32(4, true), unique: v.getBigUint64(8, true) }
-}
-
-// ---- requests (what the kernel sends; used by tests and by an in-memory kernel in simulation) --
+// ---- requests as the kernel writes them (tests) ----------------------------------------------
 
 /** Encodes a request the way the kernel would (header + body); returns its length. */
 export function encodeRequest(out: Uint8Array, h: Omit<InHeader, 'len' | 'totalExtlen'>, body: Uint8Array): number {

@@ -21,6 +21,8 @@ export interface WorkerArgs {
   clients?: number
   /** write mode: key and value (latin1) to set in one transaction. */
   key?: string
+  /** write: set to 1 (and notified) once the commit is acknowledged, for a parent blocked in Atomics.wait. */
+  done?: SharedArrayBuffer
   value?: string
 }
 
@@ -104,6 +106,11 @@ async function crashBatch(args: WorkerArgs): Promise<never> {
 async function write(args: WorkerArgs): Promise<Record<string, number>> {
   const kv = await openKv({ backend: 'lmdb', path: args.path })
   const { info } = await kv.transactWithInfo((tx) => tx.set(Buffer.from(args.key ?? '', 'latin1'), Buffer.from(args.value ?? '', 'latin1')))
+  if (args.done !== undefined) {
+    const flag = new Int32Array(args.done)
+    Atomics.store(flag, 0, 1)
+    Atomics.notify(flag, 0)
+  }
   await kv.close()
   return { committedVersion: Number(info.committedVersion) }
 }

@@ -103,6 +103,28 @@ t.test('lmdb: a write committed by another thread or process conflicts with an o
   await kv.close()
 })
 
+t.test('lmdb: a transaction begun after another thread committed reads that commit, while an older one is still open', async (t) => {
+  // Two meta servers on two threads of one node: one creates a file, the other is asked for it next
+  // (found by the tests through the FUSE mount: "inode does not exist" right after its create).
+  // lmdb-js reuses its read transaction until a timer renews it; this thread stays blocked (no
+  // timer runs) from the older transaction's read until the other thread's commit is acknowledged.
+  const path = freshPath()
+  const kv = await openKv({ backend: 'lmdb', path })
+  await kv.transact((tx) => tx.set(b('k'), b('0')))
+  const done = new SharedArrayBuffer(4)
+  const thread = runThread({ mode: 'write', path, seed: 0, key: 'k', value: 'by thread', done })
+  const older = await kv.transact(async (tx) => {
+    const before = (await tx.get(b('k')))?.toString()
+    t.equal(Atomics.wait(new Int32Array(done), 0, 0, 60_000), 'ok', 'the other thread committed')
+    const newer = await kv.transact((tx2) => tx2.get(b('k')))
+    t.equal(newer?.toString(), 'by thread', 'the newer transaction reads the commit acknowledged before it began')
+    return before
+  })
+  t.equal(older, '0', 'the older one read its snapshot')
+  await thread
+  await kv.close()
+})
+
 t.test('lmdb: two handles on one path in one thread see each other and conflict', async (t) => {
   const path = freshPath()
   const one = await openKv({ backend: 'lmdb', path })

@@ -192,6 +192,11 @@ t.test('overrides apply after every file; values read as TOML, else as strings',
   t.equal(p.log.level, 'warn')
   const e = profileErrorOf(() => loadProfile(join(repo, 'configs/dev.toml'), { 'actors[0].host': 1 }))
   t.match(e.message, /is not an overridable key/)
+  // One knob of a named actor: actors.<name>.params.<knob> (how npm start's mount point moves).
+  const moved = loadProfile(join(repo, 'configs/dev.toml'), { 'actors.fuse.params.mount_point': '/mnt/elsewhere' })
+  t.same(moved.actors.find((a) => a.name === 'fuse')?.params, { mount_point: '/mnt/elsewhere' })
+  t.match(profileErrorOf(() => loadProfile(join(repo, 'configs/dev.toml'), { 'actors.nope.params.x': 1 })).message, /names no actor "nope"; accepted: the name of an actor of this profile: mgmtd, meta/)
+  t.match(profileErrorOf(() => loadProfile(join(repo, 'configs/dev.toml'), { 'actors.fuse.host': 1 })).message, /actors\.<name>\.params\.<knob>/)
   const e2 = profileErrorOf(() => loadProfile(join(repo, 'configs/dev.toml'), { 'kv.backend.x': 1 }))
   t.match(e2.message, /kv\.backend\.x .*backend is not a table/)
 })

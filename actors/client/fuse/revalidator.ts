@@ -1,0 +1,67 @@
+/**
+ * Tells the kernel about changes other clients made. Meta pushes no change events, so the mount
+ * checks what the kernel holds: each round takes the next `revalidate_batch` nodes of the inode
+ * table (round robin), stats them and the names they were looked up by in two meta batches, and
+ * notifies the kernel of every difference: INVAL_INODE for changed attributes (and its page cache,
+ * when the length or mtime moved), INVAL_ENTRY for a name that now leads elsewhere or nowhere.
+ * Files this mount has open for writing are its own business and skipped.
+ *
+ * So a change by another client shows within one pass over the table (one round when the kernel
+ * holds at most a batch of nodes), and never later than the attribute and entry timeouts.
+ */
+import type { FuseDevice } from '../../../runtime/fuse-device.ts'
+import type { Inode } from '../../meta/index.ts'
+import { inodeOf } from './attrs.ts'
+import { sameAttrs, type AttrSnapshot, type NameRef } from './inode-table.ts'
+import { encodeInvalEntry, encodeInvalInode } from './kernel-protocol.ts'
+import type { FuseSession } from './session.ts'
+
+export interface RevalidateRound {
+  checked: number
+  invalidatedInodes: number
+  invalidatedEntries: number
+}
+
+function snapshotOfInode(inode: Inode): AttrSnapshot {
+  const sizeBytes = inode.type === 'file' ? inode.file.length : inode.type === 'symlink' ? Buffer.byteLength(inode.symlink.target) : 0
+  return { type: inode.type, sizeBytes, mtimeMs: inode.mtimeMs, ctimeMs: inode.ctimeMs, perm: inode.acl.perm, uid: inode.acl.uid, gid: inode.acl.gid, nlink: inode.nlink }
+}
+
+export async function revalidate(s: FuseSession, dev: FuseDevice): Promise<RevalidateRound> {
+  const batch = s.table.nextBatch(s.config.revalidateBatch).filter((b) => !s.handles.isWritten(b.nodeid))
+  const round: RevalidateRound = { checked: batch.length, invalidatedInodes: 0, invalidatedEntries: 0 }
+  if (batch.length === 0) return round
+  const names: Array<{ nodeid: bigint } & NameRef> = batch.flatMap((b) => b.names.map((n) => ({ nodeid: b.nodeid, ...n })))
+  const [inodes, found] = await Promise.all([
+    s.client.meta.request({ type: 'batch-stat', inodes: batch.map((b) => inodeOf(b.nodeid)) }),
+    names.length === 0 ? Promise.resolve([]) : s.client.meta.request({ type: 'batch-stat-by-path', paths: names.map((n) => ({ path: n.name, at: inodeOf(n.parent) })), follow: false }),
+  ])
+  const notes: Uint8Array[] = []
+  batch.forEach((b, i) => {
+    const inode = inodes[i]
+    if (inode === null || inode === undefined) return
+    const now = snapshotOfInode(inode)
+    if (sameAttrs(now, b.attrs)) return
+    s.table.sawAttrs(b.nodeid, now)
+    const dataMoved = now.sizeBytes !== b.attrs.sizeBytes || now.mtimeMs !== b.attrs.mtimeMs
+    notes.push(note((out) => encodeInvalInode(out, b.nodeid, dataMoved ? 0n : -1n, 0n)))
+    round.invalidatedInodes++
+  })
+  names.forEach((n, i) => {
+    const result = found[i]
+    if (result !== undefined && !('errno' in result) && inodeOf(n.nodeid) === result.id) return
+    s.table.dropName(n.nodeid, n.parent, n.name)
+    notes.push(note((out) => encodeInvalEntry(out, n.parent, n.name)))
+    round.invalidatedEntries++
+  })
+  for (const bytes of notes) {
+    if (await dev.notify(bytes, bytes.byteLength)) s.counters.notifications++
+  }
+  return round
+}
+
+/** A notification in a buffer of its own (it is written off this thread, after this call returns). */
+function note(encode: (out: Uint8Array) => number): Uint8Array {
+  const scratch = new Uint8Array(4096 + 64)
+  return scratch.slice(0, encode(scratch))
+}

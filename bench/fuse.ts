@@ -1,0 +1,159 @@
+/**
+ * `npm run bench:fuse [-- --file-mib N --jobs N --smoke]`: 1 MiB sequential writes and reads through
+ * the FUSE mount of a dev cluster (the profiles of `npm start`: three storage nodes, chains of
+ * three, in a temp dir on this machine's disk), beside the same fio jobs on a bindfs passthrough
+ * mount of a directory of that disk and fio on the raw disk itself, all in one run.
+ *
+ * - Jobs: fio, `--jobs` files written in parallel (1 MiB psync writes, buffered, fsync at the
+ *   end, crc32c verify headers in every block), then the page cache dropped and the same files
+ *   read back with `--verify_only` (every block's crc32c checked: `validated`). The mount and
+ *   bindfs run the identical job.
+ *   bindfs gets the same kernel read-ahead window as the mount (kernel_read_ahead, 4 MiB).
+ * - Raw disk: the strongest honest baseline, fio with io_uring, O_DIRECT, registered buffers and
+ *   files, depth 16 per job, the same jobs and sizes.
+ * - Ratios: `seq_read_vs_bindfs` (t3fs read ÷ bindfs read; target ≥ 0.6) and
+ *   `seq_write_vs_disk_third` (t3fs write ÷ (raw disk write ÷ 3): three replicas on one disk;
+ *   target ≥ 0.5). `usrbio_read_vs_limit` is null until USRBIO lands (its reason is printed).
+ * - CPU: seconds of CPU of the cluster's processes (node 1 with the mount, the storage nodes) per
+ *   GiB moved, from /proc, to judge changes on a loaded machine.
+ * Needs root (mount, drop_caches), /dev/fuse, fio and bindfs; says which is missing otherwise.
+ */
+import { execFile, spawnSync } from 'node:child_process'
+import { mkdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { parseArgs, promisify } from 'node:util'
+import { mountSkipReason, startDevCluster, type DevCluster } from '../test/support/dev-cluster.ts'
+import { setMountReadAhead } from '../runtime/fuse-device.ts'
+import { DEFAULT_FUSE_CONFIG } from '../actors/client/fuse/config.ts'
+
+const run = promisify(execFile)
+const MiB = 1024 * 1024
+const GiB = 1024 * MiB
+const FIO_OUTPUT_MAX_BYTES = 64 * MiB
+const CLOCK_TICKS_PER_SEC = 100
+
+interface Phase { readonly gibPerSec: number; readonly bytes: number; readonly errors: number; readonly cpuSecPerGib: number | null }
+
+const { values } = parseArgs({ options: { 'file-mib': { type: 'string' }, jobs: { type: 'string' }, smoke: { type: 'boolean' } } })
+const smoke = values.smoke === true
+const fileMiB = Number(values['file-mib'] ?? (smoke ? 64 : 256))
+const jobs = Number(values.jobs ?? 4)
+if (!Number.isInteger(fileMiB) || fileMiB < 8 || !Number.isInteger(jobs) || jobs < 1 || jobs > 32) {
+  console.error(`bench:fuse: --file-mib takes an integer ≥ 8 (got ${values['file-mib']}), --jobs an integer 1..32 (got ${values.jobs})`)
+  process.exit(2)
+}
+
+function missing(): string | null {
+  const skip = mountSkipReason()
+  if (skip !== null) return skip
+  if (spawnSync('fio', ['--version'], { stdio: 'ignore' }).status !== 0) return 'fio is not installed (apt-get install fio)'
+  if (spawnSync('bindfs', ['--version'], { stdio: 'ignore' }).status !== 0) return 'bindfs is not installed (apt-get install bindfs)'
+  return null
+}
+
+/** CPU seconds (user + system) of these processes so far. */
+function cpuSeconds(pids: readonly number[]): number {
+  let ticks = 0
+  for (const pid of pids) {
+    try {
+      // Fields after the command (which may hold spaces) start after its closing parenthesis.
+      const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+      ticks += Number(fields[11]) + Number(fields[12])
+    } catch { /* gone */ }
+  }
+  return ticks / CLOCK_TICKS_PER_SEC
+}
+
+async function dropCaches(): Promise<void> {
+  await run('sync')
+  await run('sh', ['-c', 'echo 3 > /proc/sys/vm/drop_caches'])
+}
+
+interface FioJobs { jobs: { error: number; read: { io_bytes: number; bw_bytes: number }; write: { io_bytes: number; bw_bytes: number } }[] }
+
+async function fio(args: string[], side: 'read' | 'write', pids: readonly number[]): Promise<Phase> {
+  const cpu0 = cpuSeconds(pids)
+  const { stdout } = await run('fio', [...args, '--output-format=json', '--group_reporting=0'], { maxBuffer: FIO_OUTPUT_MAX_BYTES }).catch((error: { stdout?: string; stderr?: string }) => {
+    // A verify failure makes fio exit non-zero; its JSON still says which job failed.
+    if (error.stdout?.includes('{')) return { stdout: error.stdout }
+    throw new Error(`fio ${args.join(' ')} failed: ${error.stderr ?? String(error)}`)
+  })
+  const cpu = cpuSeconds(pids) - cpu0
+  const parsed = JSON.parse(stdout.slice(stdout.indexOf('{'))) as FioJobs
+  const bytes = parsed.jobs.reduce((a, j) => a + j[side].io_bytes, 0)
+  const bw = parsed.jobs.reduce((a, j) => a + j[side].bw_bytes, 0)
+  return { gibPerSec: bw / GiB, bytes, errors: parsed.jobs.filter((j) => j.error !== 0).length, cpuSecPerGib: pids.length === 0 || bytes === 0 ? null : cpu / (bytes / GiB) }
+}
+
+/** The identical fio job on the mount and on bindfs: buffered 1 MiB psync, crc32c in every block. */
+const fsJob = (dir: string): string[] => [
+  '--name=seq', `--directory=${dir}`, '--bs=1M', `--size=${fileMiB}M`, `--numjobs=${jobs}`, '--ioengine=psync', '--verify=crc32c', '--verify_state_save=0', '--rw=write',
+]
+const rawJob = (dir: string, rw: 'write' | 'read'): string[] => [
+  '--name=raw', `--directory=${dir}`, `--rw=${rw}`, '--bs=1M', `--size=${fileMiB}M`, `--numjobs=${jobs}`, '--ioengine=io_uring', '--direct=1',
+  '--fixedbufs', '--registerfiles', '--iodepth=16', '--iodepth_batch_submit=16', '--iodepth_batch_complete_min=1', '--end_fsync=1',
+]
+
+async function writeThenRead(dir: string, pids: readonly number[]): Promise<{ write: Phase; read: Phase }> {
+  const write = await fio([...fsJob(dir), '--do_verify=0', '--end_fsync=1'], 'write', pids)
+  await dropCaches()
+  const read = await fio([...fsJob(dir), '--verify_only'], 'read', pids)
+  return { write, read }
+}
+
+async function main(): Promise<void> {
+  const why = missing()
+  if (why !== null) {
+    console.log(`bench:fuse: cannot run here: ${why}`)
+    console.log(JSON.stringify({ bench: 'fuse', skipped: why, seq_read_vs_bindfs: null, seq_write_vs_disk_third: null, usrbio_read_vs_limit: null, validated: false }))
+    return
+  }
+  const cluster: DevCluster = await startDevCluster()
+  let bindMounted = false
+  const bindMnt = join(cluster.dir, 'bindfs-mnt')
+  try {
+    const pids = [cluster.process!.pid!, ...cluster.storagePids.values()]
+    const raw = join(cluster.dir, 'raw')
+    const bindSrc = join(cluster.dir, 'bindfs-src')
+    for (const d of [raw, bindSrc, bindMnt, join(cluster.mnt, 'bench')]) mkdirSync(d, { recursive: true })
+    console.log(`bench:fuse: ${jobs} files of ${fileMiB} MiB each, 1 MiB blocks; data in ${cluster.dir} (one disk for all sides)`)
+
+    const rawWrite = await fio(rawJob(raw, 'write'), 'write', [])
+    await dropCaches()
+    const rawRead = await fio(rawJob(raw, 'read'), 'read', [])
+    console.log(`raw disk (fio io_uring O_DIRECT, depth 16): write ${rawWrite.gibPerSec.toFixed(3)} GiB/s, read ${rawRead.gibPerSec.toFixed(3)} GiB/s`)
+
+    await run('bindfs', [bindSrc, bindMnt])
+    bindMounted = true
+    // The same kernel read-ahead window as the t3fs mount gets (kernel_read_ahead): an equal baseline.
+    await setMountReadAhead(bindMnt, DEFAULT_FUSE_CONFIG.kernelReadAheadBytes)
+    const bind = await writeThenRead(bindMnt, [])
+    console.log(`bindfs passthrough: write ${bind.write.gibPerSec.toFixed(3)} GiB/s, read ${bind.read.gibPerSec.toFixed(3)} GiB/s`)
+
+    const t3 = await writeThenRead(join(cluster.mnt, 'bench'), pids)
+    console.log(`t3fs mount (3 replicas): write ${t3.write.gibPerSec.toFixed(3)} GiB/s (${t3.write.cpuSecPerGib?.toFixed(1)} CPU s/GiB), read ${t3.read.gibPerSec.toFixed(3)} GiB/s (${t3.read.cpuSecPerGib?.toFixed(1)} CPU s/GiB)`)
+
+    const expected = jobs * fileMiB * MiB
+    const validated = [t3.write, t3.read, bind.write, bind.read].every((p) => p.errors === 0 && p.bytes === expected)
+    const usrbioReason = 'USRBIO is not merged into this branch yet (issue 12 item 3, another helper)'
+    const seqReadVsBindfs = t3.read.gibPerSec / bind.read.gibPerSec
+    const seqWriteVsDiskThird = t3.write.gibPerSec / (rawWrite.gibPerSec / 3)
+    console.log(`seq_read_vs_bindfs ${seqReadVsBindfs.toFixed(3)} (target ≥ 0.6), seq_write_vs_disk_third ${seqWriteVsDiskThird.toFixed(3)} (target ≥ 0.5), usrbio_read_vs_limit null: ${usrbioReason}; validated ${validated}`)
+    console.log(JSON.stringify({
+      bench: 'fuse', smoke, jobs, file_mib: fileMiB,
+      t3fs_write_gib_per_s: round(t3.write.gibPerSec), t3fs_read_gib_per_s: round(t3.read.gibPerSec),
+      bindfs_write_gib_per_s: round(bind.write.gibPerSec), bindfs_read_gib_per_s: round(bind.read.gibPerSec),
+      disk_write_gib_per_s: round(rawWrite.gibPerSec), disk_read_gib_per_s: round(rawRead.gibPerSec),
+      t3fs_write_cpu_s_per_gib: round(t3.write.cpuSecPerGib), t3fs_read_cpu_s_per_gib: round(t3.read.cpuSecPerGib),
+      seq_read_vs_bindfs: round(seqReadVsBindfs), seq_write_vs_disk_third: round(seqWriteVsDiskThird),
+      usrbio_read_vs_limit: null, usrbio_reason: usrbioReason, validated,
+    }))
+  } finally {
+    if (bindMounted) await run('umount', [bindMnt]).catch(() => run('umount', ['-l', bindMnt]).catch(() => {}))
+    await cluster.close()
+  }
+}
+
+const round = (x: number | null): number | null => (x === null ? null : Math.round(x * 1000) / 1000)
+
+await main()

@@ -1,0 +1,161 @@
+/**
+ * The dev cluster of `npm start` (configs/dev.toml and configs/dev/) in a temp dir, for tests and
+ * benchmarks through the mount: the same profiles with only what must differ rewritten (free
+ * ports instead of 9000/9101…, the temp dir as the data root, the mount point inside it), launched
+ * as `t3fs launch dev.toml` — one process that starts the storage nodes, bootstraps mgmtd and
+ * mounts. `ready` resolves on its ClusterReady line.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { mountsAt } from '../../runtime/fuse-device.ts'
+import { freePort } from './free-port.ts'
+
+const repo = fileURLToPath(new URL('../../', import.meta.url))
+export const t3fsBin = join(repo, 'bin/t3fs.mjs')
+const READY_TIMEOUT_MS = 120_000
+const LOG_TAIL_CHARS = 20_000
+
+/** Why tests through the mount cannot run here (null: they can). */
+export function mountSkipReason(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root (mount(2) needs CAP_SYS_ADMIN): run as root to test through the FUSE mount'
+  if (!existsSync('/dev/fuse')) return 'no /dev/fuse on this machine'
+  return null
+}
+
+export interface DevCluster {
+  readonly dir: string
+  readonly mnt: string
+  readonly port: number
+  /** The `t3fs launch dev.toml` process (null once it exited). */
+  process: ChildProcess | null
+  /** Storage node pids by node id (10001…), from its ChildStarted lines. */
+  readonly storagePids: Map<number, number>
+  log(): string
+  /** Launches (again) and waits for ClusterReady. */
+  start(): Promise<void>
+  /** SIGINT (Ctrl-C) and waits for the exit; resolves to the exit code. */
+  stop(): Promise<number | null>
+  /** `t3fs status --json` output, parsed. */
+  status(): Promise<unknown>
+  /** Stops, detaches anything left and removes the dir. */
+  close(): Promise<void>
+}
+
+/** Writes the dev profiles into a temp dir, rewired to free ports and that dir. */
+export async function prepareDevCluster(options: { dir?: string; logLevel?: 'info' | 'debug' | 'trace' } = {}): Promise<{ dir: string; mnt: string; port: number }> {
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 't3fs-dev-'))
+  mkdirSync(join(dir, 'dev'), { recursive: true })
+  const ports = new Map<string, string>()
+  for (const old of ['9000', '9101', '9102', '9103']) ports.set(old, String(await freePort()))
+  const rewire = (text: string): string => text
+    .replace(/127\.0\.0\.1:(9000|9101|9102|9103)/g, (_, p: string) => `127.0.0.1:${ports.get(p)}`)
+    .replace(/"var\/dev\//g, `"${dir}/var/`)
+    .replace(/^mount_point = "mnt"/m, `mount_point = ${JSON.stringify(join(dir, 'mnt'))}`)
+    .replace(/^level = "info"/m, `level = ${JSON.stringify(options.logLevel ?? 'info')}`)
+  const copy = (from: string, to: string): void => writeFileSync(join(dir, to), rewire(readFileSync(join(repo, 'configs', from), 'utf8')))
+  // base.toml's node root is the checkout (actor modules resolve against it); the data is in `dir`.
+  writeFileSync(join(dir, 'base.toml'), rewire(readFileSync(join(repo, 'configs/base.toml'), 'utf8')).replace(/^root = "[^"]*"/m, `root = ${JSON.stringify(repo)}`))
+  copy('dev.toml', 'dev.toml')
+  for (const f of ['storage1.toml', 'storage2.toml', 'storage3.toml', 'chains.csv', 'chain-table.csv']) copy(`dev/${f}`, `dev/${f}`)
+  return { dir, mnt: join(dir, 'mnt'), port: Number(ports.get('9000')) }
+}
+
+/** `logLevel` must keep info lines (ClusterReady is one): info (default), debug or trace. */
+export async function startDevCluster(options: { dir?: string; logLevel?: 'info' | 'debug' | 'trace'; keepDir?: boolean } = {}): Promise<DevCluster> {
+  const { dir, mnt, port } = await prepareDevCluster(options)
+  let log = ''
+  let exited: Promise<number | null> = Promise.resolve(null)
+  const cluster: DevCluster = {
+    dir, mnt, port, process: null, storagePids: new Map(),
+    log: () => log,
+    async start() {
+      const child = spawn(process.execPath, [t3fsBin, 'launch', join(dir, 'dev.toml')], { stdio: ['ignore', 'ignore', 'pipe'] })
+      cluster.process = child
+      exited = new Promise((resolve) => child.once('exit', (code) => {
+        cluster.process = null
+        resolve(code)
+      }))
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`the dev cluster was not ready in ${READY_TIMEOUT_MS} ms:\n${log.slice(-LOG_TAIL_CHARS)}`)), READY_TIMEOUT_MS)
+        child.stderr!.on('data', (c: Buffer) => {
+          const text = c.toString()
+          log = (log + text).slice(-10 * LOG_TAIL_CHARS)
+          for (const m of text.matchAll(/"evt":"ChildStarted","profile":"[^"]*storage(\d)\.toml","pid":(\d+)/g)) cluster.storagePids.set(10_000 + Number(m[1]), Number(m[2]))
+          if (/"evt":"ClusterReady"/.test(text)) {
+            clearTimeout(timer)
+            resolve()
+          }
+          if (/"evt":"(ClusterReadyNotMounted|ClusterNotReady|NodeFailed)"/.test(text)) {
+            clearTimeout(timer)
+            reject(new Error(`the dev cluster did not come up:\n${log.slice(-LOG_TAIL_CHARS)}`))
+          }
+        })
+        void exited.then((code) => {
+          clearTimeout(timer)
+          reject(new Error(`t3fs launch exited (${code}) before the cluster was ready:\n${log.slice(-LOG_TAIL_CHARS)}`))
+        })
+      })
+    },
+    async stop() {
+      if (cluster.process === null) return exited
+      cluster.process.kill('SIGINT')
+      return exited
+    },
+    async status() {
+      const child = spawn(process.execPath, [t3fsBin, 'status', '--json', '--mgmtd', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let out = ''
+      let err = ''
+      child.stdout!.on('data', (c: Buffer) => { out += c.toString() })
+      child.stderr!.on('data', (c: Buffer) => { err += c.toString() })
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+      if (code !== 0) throw new Error(`t3fs status exited ${code}: ${err}`)
+      return JSON.parse(out) as unknown
+    },
+    async close() {
+      if (cluster.process !== null) {
+        const p = cluster.process
+        const timer = setTimeout(() => p.kill('SIGKILL'), 30_000)
+        await cluster.stop()
+        clearTimeout(timer)
+      }
+      // Only a process that is still one of this cluster's nodes: a pid of one that exited may
+      // belong to another process by now (tests run in parallel).
+      for (const pid of cluster.storagePids.values()) if (ownNode(pid, dir)) process.kill(pid, 'SIGKILL')
+      if ((await mountsAt(mnt)).length > 0) {
+        const { unmountFuse } = await import('../../runtime/fuse-device.ts')
+        await unmountFuse(mnt, { lazy: true }).catch(() => {})
+      }
+      if (options.keepDir !== true) rmSync(dir, { recursive: true, force: true })
+    },
+  }
+  try {
+    await cluster.start()
+  } catch (error) {
+    await cluster.close()
+    throw error
+  }
+  return cluster
+}
+
+/** Whether `pid` is a live `t3fs launch` of a profile under `dir`. */
+export function ownNode(pid: number, dir: string): boolean {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    return cmdline.includes('launch') && cmdline.includes(dir)
+  } catch {
+    return false
+  }
+}
+
+/** Whether a process with this pid is alive. */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch {
+    return false
+  }
+}
