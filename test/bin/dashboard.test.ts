@@ -74,11 +74,16 @@ async function dashboardTests(): Promise<void> {
       await client.ask({ type: 'write', chainId: 1 + (i % 2), chunkId: makeChunkId(7n, i), offset: 0, data: new Uint8Array(64 * 1024).fill(i), chunkSizeBytes: 64 * 1024 }, { timeoutMs: 20_000 })
     }
     // The sampler rates the disk writes of the storage nodes: some sample shows them.
-    const sawWrites = await page.waitForFunction(async () => {
-      const state = await (await fetch('/api/state')).json() as { series: { diskWriteBytesPerS: (number | null)[] } }
-      return state.series.diskWriteBytesPerS.some((v) => v !== null && v > 0)
-    }, undefined, { timeout: 15_000, polling: 300 })
-    t.ok(await sawWrites.jsonValue(), 'disk writes showed in the series')
+    // Polled from here: waitForFunction takes an async predicate's promise itself as truthy.
+    let sawWrites = false
+    for (let polls = 0; polls < 50 && !sawWrites; polls++) {
+      sawWrites = await page.evaluate(async () => {
+        const state = await (await fetch('/api/state')).json() as { series: { diskWriteBytesPerS: (number | null)[] } }
+        return state.series.diskWriteBytesPerS.some((v) => v !== null && v > 0)
+      })
+      if (!sawWrites) await new Promise((resolve) => setTimeout(resolve, 300))
+    }
+    t.ok(sawWrites, 'disk writes showed in the series')
     const path = await page.getAttribute('#graph-disk svg path', 'd')
     t.ok(path !== null && path.split('L').length > 2, 'the disk graph has a line')
   })

@@ -199,9 +199,10 @@ t.test('closed files and disks: EBADF; closing twice is harmless', { skip }, asy
   ]
   for (const [name, op] of ops) await expectCode(t, () => op(file), 'EBADF', `file.${name} after close`)
   const open = await disk.open('c.dat')
-  const racing = disk.open('c.dat')
+  // Checked from the start: the racing open may reject while close() is still waiting for it.
+  const racing = expectCode(t, () => disk.open('c.dat'), 'EBADF', 'an open that was in flight when the disk closed')
   await disk.close()
-  await expectCode(t, () => racing, 'EBADF', 'an open that was in flight when the disk closed')
+  await racing
   await disk.close()
   await expectCode(t, () => open.read(buf, 0), 'EBADF', 'a file left open is closed with its disk')
   await expectCode(t, () => disk.open('c.dat'), 'EBADF', 'disk.open after close')
