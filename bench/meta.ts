@@ -12,6 +12,9 @@
  *   durable single-key write lmdb offers without batching: the commit ceiling.
  * - raw get: one LMDB read transaction doing the gets a stat of such a path needs — three
  *   directory entries and one inode — on the same encoded records (meta also reads the root inode).
+ *   Each begins fresh (resetReadTxn), as meta's snapshots must to see other threads' commits;
+ *   without it lmdb-js hands every "transaction" the same cached snapshot, which is not a read
+ *   transaction but gets on one stale view.
  * Raw rates are taken in short slices right before and right after each create and stat phase
  * (the machine's load moves; a ratio compares the phase with its own neighbourhood), and
  * averaged. Ends with one JSON line:
@@ -130,6 +133,9 @@ function rawGetsDb(path: string): (ms: number) => number {
     let sink = 0
     const start = performance.now()
     while (performance.now() - start < ms) {
+      // A read transaction of its own, begun fresh (as meta's snapshots are, to see what other
+      // threads and processes committed): lmdb-js would otherwise hand out one cached snapshot.
+      db.resetReadTxn()
       const transaction = db.useReadTransaction() as unknown as { done(): void }
       const j = n % PATHS
       const keys = [dentryKey(0, 'r0'), dentryKey(10, 'shared'), dentryKey(11, `f${j}`), inodeKey(100 + j)]
