@@ -49,9 +49,10 @@ export async function prepareDevCluster(options: { dir?: string; logLevel?: 'inf
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 't3fs-dev-'))
   mkdirSync(join(dir, 'dev'), { recursive: true })
   const ports = new Map<string, string>()
-  for (const old of ['9000', '9101', '9102', '9103']) ports.set(old, String(await freePort()))
+  // 9100 and 9180: dev.toml's /metrics and dashboard listeners.
+  for (const old of ['9000', '9101', '9102', '9103', '9100', '9180']) ports.set(old, String(await freePort()))
   const rewire = (text: string): string => text
-    .replace(/127\.0\.0\.1:(9000|9101|9102|9103)/g, (_, p: string) => `127.0.0.1:${ports.get(p)}`)
+    .replace(/127\.0\.0\.1:(9000|9101|9102|9103|9100|9180)/g, (_, p: string) => `127.0.0.1:${ports.get(p)}`)
     .replace(/"var\/dev\//g, `"${dir}/var/`)
     .replace(/^mount_point = "mnt"/m, `mount_point = ${JSON.stringify(join(dir, 'mnt'))}`)
     .replace(/^level = "info"/m, `level = ${JSON.stringify(options.logLevel ?? 'info')}`)
