@@ -6,6 +6,7 @@
  * start clears it, mounts again, and the files written before are there.
  */
 import t from 'tap'
+import { parsePromText, sampleValue } from '../../runtime/metrics/prom-text.ts'
 import { execFile } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
@@ -62,6 +63,10 @@ t.test('npm start: a mounted cluster, its status, Ctrl-C and a kill -9', { skip:
   await run('cp', [source, join(mnt, 'copied.bin')])
   t.match((await run('ls', ['-l', mnt])).stdout, /copied\.bin/)
   t.ok(readFileSync(join(mnt, 'copied.bin')).equals(data), 'read back through the mount')
+  // The mount's requests show on node 1's /metrics, per opcode.
+  const metrics = parsePromText(await (await fetch(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).text())
+  t.ok(sampleValue(metrics, 't3fs_fuse_requests_total', { op: 'WRITE', result: 'ok' }) >= 1, 'FUSE WRITEs counted on /metrics')
+  t.ok(sampleValue(metrics, 't3fs_fuse_requests_total', { op: 'CREATE', result: 'ok' }) >= 1, 'the CREATE counted on /metrics')
 
   // Ctrl-C: everything stops, nothing stays mounted.
   const pids = [...cluster.storagePids.values()]

@@ -29,6 +29,8 @@ export interface DevCluster {
   readonly dir: string
   readonly mnt: string
   readonly port: number
+  /** Node 1's /metrics port (dev.toml's [metrics], moved to a free port). */
+  readonly metricsPort: number
   /** The `t3fs launch dev.toml` process (null once it exited). */
   process: ChildProcess | null
   /** Storage node pids by node id (10001…), from its ChildStarted lines. */
@@ -45,7 +47,7 @@ export interface DevCluster {
 }
 
 /** Writes the dev profiles into a temp dir, rewired to free ports and that dir. */
-export async function prepareDevCluster(options: { dir?: string; logLevel?: 'info' | 'debug' | 'trace' } = {}): Promise<{ dir: string; mnt: string; port: number }> {
+export async function prepareDevCluster(options: { dir?: string; logLevel?: 'info' | 'debug' | 'trace' } = {}): Promise<{ dir: string; mnt: string; port: number; metricsPort: number }> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 't3fs-dev-'))
   mkdirSync(join(dir, 'dev'), { recursive: true })
   const ports = new Map<string, string>()
@@ -61,16 +63,16 @@ export async function prepareDevCluster(options: { dir?: string; logLevel?: 'inf
   writeFileSync(join(dir, 'base.toml'), rewire(readFileSync(join(repo, 'configs/base.toml'), 'utf8')).replace(/^root = "[^"]*"/m, `root = ${JSON.stringify(repo)}`))
   copy('dev.toml', 'dev.toml')
   for (const f of ['storage1.toml', 'storage2.toml', 'storage3.toml', 'chains.csv', 'chain-table.csv']) copy(`dev/${f}`, `dev/${f}`)
-  return { dir, mnt: join(dir, 'mnt'), port: Number(ports.get('9000')) }
+  return { dir, mnt: join(dir, 'mnt'), port: Number(ports.get('9000')), metricsPort: Number(ports.get('9100')) }
 }
 
 /** `logLevel` must keep info lines (ClusterReady is one): info (default), debug or trace. */
 export async function startDevCluster(options: { dir?: string; logLevel?: 'info' | 'debug' | 'trace'; keepDir?: boolean } = {}): Promise<DevCluster> {
-  const { dir, mnt, port } = await prepareDevCluster(options)
+  const { dir, mnt, port, metricsPort } = await prepareDevCluster(options)
   let log = ''
   let exited: Promise<number | null> = Promise.resolve(null)
   const cluster: DevCluster = {
-    dir, mnt, port, process: null, storagePids: new Map(),
+    dir, mnt, port, metricsPort, process: null, storagePids: new Map(),
     log: () => log,
     async start() {
       const child = spawn(process.execPath, [t3fsBin, 'launch', join(dir, 'dev.toml')], { stdio: ['ignore', 'ignore', 'pipe'] })

@@ -97,7 +97,7 @@ export const fuseMount = defineActor<State, FuseMountMsg, FuseMountArgs>({
     state.client = await createFileClient(ctx as unknown as ActorContext<Message>, {
       mgmtd: [mgmtd], meta, description: `fuse mount ${mountPoint}`, writeBufferBytes: config.writeBufferBytes, readAheadBytes: config.readAheadBytes,
     })
-    state.session = new FuseSession({ client: state.client, config, clock: ctx.clock, log: ctx.log.child({ component: 'fuse' }) })
+    state.session = new FuseSession({ client: state.client, config, clock: ctx.clock, log: ctx.log.child({ component: 'fuse' }), metrics: ctx.metrics })
     await mount(ctx, state)
     return state
   },

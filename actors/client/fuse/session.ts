@@ -13,6 +13,8 @@
 import type { Clock } from '../../../runtime/clock.ts'
 import type { FuseDevice } from '../../../runtime/fuse-device.ts'
 import type { Logger } from '../../../runtime/logger.ts'
+import type { Metrics } from '../../../runtime/index.ts'
+import { fuseRequestStarted } from './request-metrics.ts'
 import type { FileClient, FileStat } from '../file-client.ts'
 import { attrOf, errnoOf, inodeOf, isErrnoAnswer } from './attrs.ts'
 import type { FuseConfig } from './config.ts'
@@ -52,6 +54,8 @@ export interface SessionOptions {
   readonly config: FuseConfig
   readonly clock: Clock
   readonly log: Logger
+  /** Where requests are counted and timed per opcode (the mount actor's ctx.metrics). */
+  readonly metrics?: Metrics
 }
 
 export class FuseSession {
@@ -67,6 +71,7 @@ export class FuseSession {
   kernel: { minor: number; flags: bigint } | null = null
   destroyed = false
   readonly #out: Uint8Array
+  readonly #metrics: Metrics | null
   readonly #readBuffers: Uint8Array[] = []
   #readBuffersMade = 0
   readonly #readWaiters: Array<(buffer: Uint8Array) => void> = []
@@ -76,6 +81,7 @@ export class FuseSession {
     this.config = options.config
     this.clock = options.clock
     this.log = options.log
+    this.#metrics = options.metrics ?? null
     this.table = new InodeTable(options.config.revalidateEntriesMax)
     this.locks = new LockWaiters(options.config.lockWaitersMax)
     this.#out = new Uint8Array(options.config.maxWriteBytes + OUT_HEADER_BYTES)
@@ -107,11 +113,14 @@ export class FuseSession {
     this.counters.requests++
     const kind = request.kind === 'OTHER' ? String(request.name ?? request.header.opcode) : request.kind
     this.counters.byKind[kind] = (this.counters.byKind[kind] ?? 0) + 1
+    const metered = this.#metrics === null ? null : fuseRequestStarted(this.#metrics, this.clock, kind)
     try {
       await this.#dispatch(request, dev)
+      metered?.('ok')
     } catch (error) {
       if (!expectsReply(request)) return
       const errno = errnoOf(error)
+      metered?.(errno)
       this.counters.errors++
       if (!isErrnoAnswer(error)) {
         this.counters.ioErrors++
