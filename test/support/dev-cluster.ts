@@ -56,6 +56,7 @@ export async function prepareDevCluster(options: { dir?: string; logLevel?: 'inf
   const rewire = (text: string): string => text
     .replace(/127\.0\.0\.1:(9000|9101|9102|9103|9100|9180)/g, (_, p: string) => `127.0.0.1:${ports.get(p)}`)
     .replace(/"var\/dev\//g, `"${dir}/var/`)
+    .replace(/^socket_path = "\/dev\/shm\/t3fs-usrbio\.sock"/m, `socket_path = ${JSON.stringify(join(dir, 'usrbio.sock'))}`)
     .replace(/^mount_point = "mnt"/m, `mount_point = ${JSON.stringify(join(dir, 'mnt'))}`)
     .replace(/^level = "info"/m, `level = ${JSON.stringify(options.logLevel ?? 'info')}`)
   const copy = (from: string, to: string): void => writeFileSync(join(dir, to), rewire(readFileSync(join(repo, 'configs', from), 'utf8')))
