@@ -32,7 +32,10 @@ t.test('an actor that declares needs: [\'kv\'] gets the profile\'s [kv], path re
 t.test('configs/dev.toml: mgmtd gets the node\'s lmdb under var/dev and no KV params of its own', async (t) => {
   const p = loadProfile(join(repo, 'configs/dev.toml'))
   const m = p.actors.find((a) => a.name === 'mgmtd')!
-  t.same(spawnArgs(p, m, await declaredNeeds(m)), { nodeKv: { backend: 'lmdb', path: join(repo, 'var/dev/kv') } })
+  const args = spawnArgs(p, m, await declaredNeeds(m))
+  t.same(args.nodeKv, { backend: 'lmdb', path: join(repo, 'var/dev/kv') })
+  t.same(Object.keys(args).filter((k) => k !== 'nodeKv' && /kv/i.test(k)), [], 'no KV params of its own')
+  t.same(Object.fromEntries(Object.entries(args).filter(([k]) => k !== 'nodeKv')), m.params, 'its own params as the profile gives them')
 })
 
 t.test('an actor that declares nothing gets exactly its params', async (t) => {

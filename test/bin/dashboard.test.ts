@@ -60,8 +60,11 @@ async function dashboardTests(): Promise<void> {
     }
     t.match(await page.textContent(`#nodes tr[data-node="1"] td.status`), /PRIMARY_MGMTD/)
     for (const chain of cluster.chains) {
-      const row = await page.waitForSelector(`#chains tr[data-chain="${chain.chainId}"]`, { timeout: 15_000 })
+      const selector = `#chains tr[data-chain="${chain.chainId}"]`
+      const row = await page.waitForSelector(selector, { timeout: 15_000 })
       for (const target of chain.targets) {
+        // A target may still be syncing right after the cluster started; the page follows it.
+        await page.waitForFunction(`(document.querySelector(${JSON.stringify(selector)})?.textContent ?? '').includes(${JSON.stringify(`${target} SERVING`)})`, undefined, { timeout: 60_000 })
         t.match(await row.textContent(), new RegExp(`${target} SERVING`), `chain ${chain.chainId} lists target ${target} SERVING`)
       }
     }
