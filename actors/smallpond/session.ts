@@ -20,6 +20,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { InProcessTaskRunner, type TaskRunner } from './execution/runner.ts'
 import { appendStatus, cleanupJob, createJobDirs, jobRootOf } from './execution/job-layout.ts'
 import { TerminalProgress } from './execution/progress.ts'
+import { TaskCheckpoints } from './execution/checkpoints.ts'
 import { openDuckDb, type DuckDbSession } from './execution/duckdb.ts'
 import { inferColumnTypes, rowsToArrow, type Row } from './execution/values.ts'
 import { resolveConfig, type InitOptions, type ResolvedConfig } from './config.ts'
@@ -116,6 +117,7 @@ export class Session {
       speculativeExec: config.speculativeExec,
       speculativeMinMs: config.speculativeMinMs,
       maxRetryCount: config.maxRetryCount,
+      checkpoints: config.checkpoints ? new TaskCheckpoints(this.jobRoot) : undefined,
       progress: progress ? new TerminalProgress(process.stderr, clock) : undefined,
     }
     if (system) {
