@@ -14,6 +14,12 @@ export interface InitOptions {
   jobTime?: Date | number | string
   /** Accepted and recorded; smallpond ignores it. */
   jobName?: string
+  /**
+   * Where job dirs go: a path, or `t3fs://<clusterId>/<path>` (`t3fs:///<path>`: the only t3fs
+   * cluster mounted here), resolved to that path under this machine's FUSE mount of the cluster
+   * (see t3fs-path.ts for why DuckDB goes through the mount). Paths given to readParquet,
+   * readCsv, readJson and writeParquet may be `t3fs://` too.
+   */
   dataRoot?: string
   /** Task slots that run at once (smallpond: executors; 0 = as many as CPUs). */
   numExecutors?: number

@@ -138,7 +138,7 @@ export class DataFrame {
 
   writeParquetLazy(path: string): DataFrame {
     if (typeof path !== 'string' || path === '') throw invalidArgument('path', path, 'a directory path')
-    return this.derive(new DataSinkNode(this.session.ctx, [this.plan], resolve(path), { type: 'link_or_copy' }))
+    return this.derive(new DataSinkNode(this.session.ctx, [this.plan], resolve(this.session.localPath(path, 'path')), { type: 'link_or_copy' }))
   }
 
   async writeParquet(path: string): Promise<void> {

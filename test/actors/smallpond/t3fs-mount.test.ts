@@ -52,6 +52,21 @@ t.test('a shuffle and per-partition SQL with the data root on the mount match a 
   t.ok((await stat(join(cluster!.mnt, 'sp-data', jobs[0], 'log', '.STATUS'))).size > 0, '.STATUS written on the mount')
 })
 
+t.test('t3fs:// paths (data root, input, output) go through the mount of their cluster', opts, async (t) => {
+  const seed = await smallpond.init({ dataRoot: 't3fs://t3fs/url-seed', progress: false })
+  await seed.partialSql('select i, i % 3 as k from range(3000) t(i)').writeParquet('t3fs://t3fs/url-input')
+  await seed.shutdown()
+  const sp = await smallpond.init({ dataRoot: 't3fs:///url-data', progress: false })
+  t.ok(sp.jobRoot.startsWith(join(cluster!.mnt, 'url-data')), `job dir under the mount: ${sp.jobRoot}`)
+  const out = sp.readParquet('t3fs://t3fs/url-input/*.parquet').partialSql('select k, count(*)::bigint as n from {0} group by k')
+  await out.writeParquet('t3fs://t3fs/url-output')
+  const rows = (await out.toRecords()).map((r) => [Number(r.k), Number(r.n)]).sort((a, b) => a[0] - b[0])
+  await sp.shutdown()
+  t.same(rows, [[0, 1000], [1, 1000], [2, 1000]])
+  t.ok((await readdir(join(cluster!.mnt, 'url-output'))).some((f) => f.endsWith('.parquet')), 'output on the mount')
+  await t.rejects(smallpond.init({ dataRoot: 't3fs://no-such-cluster/x', progress: false }), { code: 'ERR_SMALLPOND_T3FS_NOT_MOUNTED' })
+})
+
 t.test('a DuckDB database file on the mount survives writes, a checkpoint and a reopen', opts, async (t) => {
   const path = join(cluster!.mnt, 'duck.db')
   const db = await DuckDBInstance.create(path)
