@@ -20,6 +20,15 @@
  * input), and `validated` is true only when every round of both sides passed it.
  *
  *   npm run bench:graysort -- --size 2147483648 [--partitions 16] [--dir /tmp] [--keep] [--actors]
+ *   npm run bench:graysort -- --on t3fs [--mount /path/to/mnt] [--size 536870912]
+ *
+ * `--on t3fs` puts everything on t3fs: the generated input, smallpond's data root (its shuffle
+ * files), the sorted output, and DuckDB alone's temp directory and output file. Both phases of
+ * both sides then read and write through the FUSE mount of a dev cluster (npm start's profiles:
+ * three storage nodes, chains of three replicas) that the bench starts in a temp dir (root and
+ * /dev/fuse), or of an existing mount given by `--mount`. Validation reads the outputs back
+ * through the mount. The JSON line carries `"on":"t3fs"`; `vs_duckdb_alone` compares with DuckDB
+ * alone sorting the same records from and to the same mount.
  *
  * `--actors` runs the tasks as task actors on the worker hosts of a NodeRuntime (one host per
  * thread); by default they run in-process with the same scheduler.
@@ -36,11 +45,13 @@
  */
 import { mkdir, open, rm, stat } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api'
 import * as smallpond from '../actors/smallpond/index.ts'
 import { NodeRuntime } from '../runtime/node-runtime.ts'
+import { mountsAt } from '../runtime/fuse-device.ts'
+import { mountSkipReason, startDevCluster, type DevCluster } from '../test/support/dev-cluster.ts'
 
 const RECORD_BYTES = 100
 const KEY_BYTES = 10
@@ -58,6 +69,9 @@ interface Options {
   memoryBytes: number
   actors: boolean
   rounds: number
+  /** 'local' (the --dir path) or 't3fs' (a dev cluster's mount, or --mount). */
+  on: 'local' | 't3fs'
+  mount: string | undefined
 }
 
 function fail(message: string): never {
@@ -77,6 +91,8 @@ function parseOptions(): Options {
       memory: { type: 'string', default: String(8 * 1024 * MIB) },
       actors: { type: 'boolean', default: false },
       rounds: { type: 'string', default: '2' },
+      on: { type: 'string', default: 'local' },
+      mount: { type: 'string' },
     },
   })
   const sizeBytes = Number(values.size)
@@ -95,7 +111,10 @@ function parseOptions(): Options {
   if (!Number.isInteger(memoryBytes) || memoryBytes < 256 * MIB) fail(`--memory is ${values.memory}; accepted: bytes >= 256 MiB`)
   const rounds = Number(values.rounds)
   if (!Number.isInteger(rounds) || rounds < 1 || rounds > 10) fail(`--rounds is ${values.rounds}; accepted: 1..10`)
-  return { sizeBytes, partitions, dataFiles, dir: values.dir!, keep: values.keep!, threads, memoryBytes, actors: values.actors!, rounds }
+  const on = values.on
+  if (on !== 'local' && on !== 't3fs') fail(`--on is ${on}; accepted: local | t3fs`)
+  if (values.mount !== undefined && on !== 't3fs') fail(`--mount is ${values.mount}; accepted only with --on t3fs`)
+  return { sizeBytes, partitions, dataFiles, dir: values.dir!, keep: values.keep!, threads, memoryBytes, actors: values.actors!, rounds, on, mount: values.mount }
 }
 
 /** SQL for key character j of record i: two 64-bit hashes give 5 base-A digits each. */
@@ -234,9 +253,41 @@ async function openDuckDbAlone(o: Options, inputDir: string, warmFile: string, t
   }
 }
 
+/**
+ * Where the run's files live: `--dir` locally; on t3fs the given `--mount` (checked to be a t3fs
+ * FUSE mount) or the mount of a dev cluster started here and stopped at the end.
+ */
+async function workRoot(o: Options, log: (line: string) => void): Promise<{ root: string; cluster: DevCluster | null }> {
+  if (o.on === 'local') return { root: o.dir, cluster: null }
+  if (o.mount !== undefined) {
+    const mount = resolve(o.mount)
+    const entries = await mountsAt(mount)
+    if (!entries.some((e) => e.source.startsWith('t3fs.') || e.type.endsWith('.t3fs'))) {
+      fail(`--mount is ${o.mount}; accepted: the mount point of a t3fs FUSE mount (found ${entries.map((e) => `${e.type} ${e.source}`).join(', ') || 'no mount there'})`)
+    }
+    return { root: mount, cluster: null }
+  }
+  const skip = mountSkipReason()
+  if (skip !== null) fail(`--on t3fs starts a dev cluster and mounts it, which ${skip}; or pass --mount <an existing t3fs mount>`)
+  log('starting a dev cluster (3 storage nodes, chains of 3 replicas) and its FUSE mount')
+  const cluster = await startDevCluster()
+  log(`t3fs mounted at ${cluster.mnt}`)
+  return { root: cluster.mnt, cluster }
+}
+
 async function main(): Promise<void> {
   const o = parseOptions()
-  const work = join(o.dir, `graysort-${process.pid}`)
+  const log = (line: string) => process.stderr.write(`graysort: ${line}\n`)
+  const { root, cluster } = await workRoot(o, log)
+  try {
+    await runBench(o, root, log)
+  } finally {
+    await cluster?.close()
+  }
+}
+
+async function runBench(o: Options, root: string, log: (line: string) => void): Promise<void> {
+  const work = join(root, `graysort-${process.pid}`)
   const inputDir = join(work, 'input')
   const outDir = join(work, 'sorted')
   const aloneFile = join(work, 'duckdb-alone.dat')
@@ -245,7 +296,6 @@ async function main(): Promise<void> {
   const db = await DuckDBInstance.create(':memory:', { threads: String(o.threads), memory_limit: `${Math.floor(o.memoryBytes / MIB)}MiB` })
   const conn = await db.connect()
   try {
-    const log = (line: string) => process.stderr.write(`graysort: ${line}\n`)
     log(`generating ${o.sizeBytes} bytes into ${o.dataFiles} files, ${o.partitions} sort partitions, ${o.threads} threads`)
     const records = await generate(conn, o, inputDir)
     const bytes = records * RECORD_BYTES
@@ -292,7 +342,7 @@ async function main(): Promise<void> {
     const mibPerS = bytes / MIB / ours.seconds
     const aloneMibPerS = bytes / MIB / aloneSeconds
     console.log(JSON.stringify({
-      bench: 'graysort', bytes, seconds: Number(ours.seconds.toFixed(3)), mib_per_s: Number(mibPerS.toFixed(1)),
+      bench: 'graysort', on: o.on, bytes, seconds: Number(ours.seconds.toFixed(3)), mib_per_s: Number(mibPerS.toFixed(1)),
       duckdb_alone_mib_per_s: Number(aloneMibPerS.toFixed(1)), vs_duckdb_alone: Number((mibPerS / aloneMibPerS).toFixed(3)),
       validated, partitions: o.partitions, threads: o.threads, actors: o.actors, rounds: o.rounds, duckdb_alone_seconds: Number(aloneSeconds.toFixed(3)),
     }))

@@ -14,6 +14,12 @@ export interface InitOptions {
   jobTime?: Date | number | string
   /** Accepted and recorded; smallpond ignores it. */
   jobName?: string
+  /**
+   * Where job dirs go: a path, or `t3fs://<clusterId>/<path>` (`t3fs:///<path>`: the only t3fs
+   * cluster mounted here), resolved to that path under this machine's FUSE mount of the cluster
+   * (see t3fs-path.ts for why DuckDB goes through the mount). Paths given to readParquet,
+   * readCsv, readJson and writeParquet may be `t3fs://` too.
+   */
   dataRoot?: string
   /** Task slots that run at once (smallpond: executors; 0 = as many as CPUs). */
   numExecutors?: number
@@ -41,6 +47,11 @@ export interface InitOptions {
   executor?: 'in-process' | 'actors'
   /** Worker hosts per NUMA domain when executor is 'actors' (default 1). */
   hostsPerDomain?: number
+  /**
+   * Task checkpoints under `{jobRoot}/staging/completed_tasks/` (default true): rerunning a job
+   * that crashed, with the same dataRoot, jobId and jobTime, skips its completed tasks.
+   */
+  checkpoints?: boolean
   /** smallpond's --speculative_exec: copies of straggling tasks (default enable, minimum 180 s over p50). */
   speculativeExec?: 'disable' | 'enable' | 'aggressive'
   speculativeMinMs?: number
@@ -69,6 +80,7 @@ export interface ResolvedConfig {
   readonly speculativeMinMs: number
   readonly maxRetryCount: number
   readonly hostsPerDomain: number
+  readonly checkpoints: boolean
   readonly warnings: readonly string[]
 }
 
@@ -95,6 +107,11 @@ export function uuid4(random: Random): string {
   hex[16] = (8 + random.int(4)).toString(16)
   const h = hex.join('')
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+}
+
+function checkBoolean(name: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw invalidArgument(name, value, 'true or false')
+  return value
 }
 
 function checkSpeculative(value: string): 'disable' | 'enable' | 'aggressive' {
@@ -145,6 +162,7 @@ export function resolveConfig(options: InitOptions, env: Readonly<Record<string,
     speculativeMinMs: intFrom('speculativeMinMs', options.speculativeMinMs, 1, 86_400_000) ?? 180_000,
     maxRetryCount: intFrom('maxRetryCount', options.maxRetryCount, 0, 100) ?? 5,
     hostsPerDomain: intFrom('hostsPerDomain', options.hostsPerDomain, 1, 64) ?? 1,
+    checkpoints: checkBoolean('checkpoints', options.checkpoints ?? true),
     warnings,
   }
 }

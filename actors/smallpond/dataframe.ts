@@ -12,7 +12,8 @@ import { LimitNode } from './logical/nodes/limit-node.ts'
 import { DataSinkNode } from './logical/nodes/data-sink-node.ts'
 import { ArrowBatchNode, DEFAULT_BATCH_SIZE, type TaskRuntimeContext } from './logical/nodes/arrow-nodes.ts'
 import {
-  EvenlyDistributedPartitionNode, HashPartitionNode, ShuffleNode, type HashPartitionOptions,
+  EvenlyDistributedPartitionNode, HashPartitionNode, RangePartitionNode, ShuffleNode, type HashPartitionOptions,
+  type RangePartitionOptions,
 } from './logical/nodes/partition-nodes.ts'
 import { LogicalPlan } from './logical/logical-plan.ts'
 import { invalidArgument } from './errors.ts'
@@ -57,6 +58,19 @@ export class DataFrame {
     }
     return this.derive(new EvenlyDistributedPartitionNode(ctx, [this.plan], npartitions,
       { partitionByRows: byRows ?? false, dimension: rest.dimension, nested: rest.nested, cpuLimit: rest.cpuLimit }))
+  }
+
+  /**
+   * Range partitioning (smallpond declares RangePartitionNode but never implemented it): partition
+   * k gets the rows whose `by` (a column or SQL expression) lies in [splitPoints[k-1],
+   * splitPoints[k]); NULLs go to partition 0. Without `splitPoints` the boundaries are the
+   * quantiles of a sample of the whole input (`sampleRows`), so partitions come out about equal.
+   * Partitions are ordered: a sort within each one (`partialSort(by)`) sorts the whole.
+   */
+  rangePartition(npartitions: number, options: { by: string } & RangePartitionOptions): DataFrame {
+    if (typeof options !== 'object' || options === null) throw invalidArgument('rangePartition options', options, '{ by: column or expression, splitPoints?, sampleRows? }')
+    const { by, ...rest } = options
+    return this.derive(new RangePartitionNode(this.session.ctx, [this.plan], npartitions, by, rest))
   }
 
   /** `sp.partialSql(query, this, ...others)`: `{0}` is this DataFrame, `{1}`… the others. */
@@ -124,7 +138,7 @@ export class DataFrame {
 
   writeParquetLazy(path: string): DataFrame {
     if (typeof path !== 'string' || path === '') throw invalidArgument('path', path, 'a directory path')
-    return this.derive(new DataSinkNode(this.session.ctx, [this.plan], resolve(path), { type: 'link_or_copy' }))
+    return this.derive(new DataSinkNode(this.session.ctx, [this.plan], resolve(this.session.localPath(path, 'path')), { type: 'link_or_copy' }))
   }
 
   async writeParquet(path: string): Promise<void> {

@@ -30,6 +30,7 @@ export { DataSinkNode, type DataSinkType } from './logical/nodes/data-sink-node.
 export {
   PartitionNode, EvenlyDistributedPartitionNode, HashPartitionNode, ShuffleNode, DataSetPartitionNode,
   RepeatPartitionNode, UserDefinedPartitionNode, LoadPartitionedDataSetNode, type PartitionFunction,
+  RangePartitionNode, type RangePartitionOptions, type SplitPoint,
 } from './logical/nodes/partition-nodes.ts'
 export {
   ArrowComputeNode, ArrowBatchNode, ArrowStreamNode, type TaskRuntimeContext, type ArrowComputeFunction,

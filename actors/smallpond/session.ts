@@ -20,11 +20,13 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { InProcessTaskRunner, type TaskRunner } from './execution/runner.ts'
 import { appendStatus, cleanupJob, createJobDirs, jobRootOf } from './execution/job-layout.ts'
 import { TerminalProgress } from './execution/progress.ts'
+import { TaskCheckpoints } from './execution/checkpoints.ts'
 import { openDuckDb, type DuckDbSession } from './execution/duckdb.ts'
 import { inferColumnTypes, rowsToArrow, type Row } from './execution/values.ts'
 import { resolveConfig, type InitOptions, type ResolvedConfig } from './config.ts'
 import { invalidArgument, smallpondError, SmallpondErrorCode } from './errors.ts'
 import { DataFrame } from './dataframe.ts'
+import { currentT3fsMounts, isT3fsUrl, resolveT3fsPath } from './t3fs-path.ts'
 import type { ActorRef } from '../../runtime/actor.ts'
 import { systemClock, type Clock } from '../../runtime/clock.ts'
 import { systemRandom, type Random } from '../../runtime/random.ts'
@@ -65,7 +67,8 @@ export interface SessionDeps {
 export async function init(options: InitOptions = {}, deps: SessionDeps = {}): Promise<Session> {
   const clock = deps.clock ?? systemClock
   const random = deps.random ?? systemRandom
-  const config = resolveConfig(options, deps.env ?? process.env, clock.now(), random)
+  const env = deps.env ?? process.env
+  const config = resolveConfig({ ...options, dataRoot: localDataRoot(options.dataRoot ?? env.SP_DATA_ROOT) }, env, clock.now(), random)
   const owned = !deps.runtime && config.executor === 'actors' ? await NodeRuntime.start({ hostsPerDomain: config.hostsPerDomain }) : undefined
   const runtime = deps.runtime ?? owned
   const session = runtime
@@ -116,6 +119,7 @@ export class Session {
       speculativeExec: config.speculativeExec,
       speculativeMinMs: config.speculativeMinMs,
       maxRetryCount: config.maxRetryCount,
+      checkpoints: config.checkpoints ? new TaskCheckpoints(this.jobRoot) : undefined,
       progress: progress ? new TerminalProgress(process.stderr, clock) : undefined,
     }
     if (system) {
@@ -136,17 +140,26 @@ export class Session {
     return new DataFrame(this, node, needRecompute)
   }
 
+  /** @internal a `t3fs://` path as DuckDB opens it: under this machine's mount of that cluster. */
+  localPath(path: string, field: string): string {
+    return isT3fsUrl(path) ? resolveT3fsPath(path, currentT3fsMounts(), field) : path
+  }
+
+  private localPaths(paths: string | readonly string[]): string | readonly string[] {
+    return typeof paths === 'string' ? this.localPath(paths, 'paths') : Array.isArray(paths) ? paths.map((p, i) => this.localPath(p, `paths[${i}]`)) : paths
+  }
+
   readParquet(paths: string | readonly string[], options: ParquetOptions = {}): DataFrame {
-    return this.frame(new DataSourceNode(this.ctx, new ParquetDataSet(paths, options)))
+    return this.frame(new DataSourceNode(this.ctx, new ParquetDataSet(this.localPaths(paths), options)))
   }
 
   /** CSV without a header; `schema` maps column names to DuckDB types, in column order. */
   readCsv(paths: string | readonly string[], schema: Record<string, string>, options: { delim?: string; header?: boolean } = {}): DataFrame {
-    return this.frame(new DataSourceNode(this.ctx, new CsvDataSet(paths, schema, { delim: unescapeDelim(options.delim ?? ','), header: options.header })))
+    return this.frame(new DataSourceNode(this.ctx, new CsvDataSet(this.localPaths(paths), schema, { delim: unescapeDelim(options.delim ?? ','), header: options.header })))
   }
 
   readJson(paths: string | readonly string[], schema: Record<string, string>): DataFrame {
-    return this.frame(new DataSourceNode(this.ctx, new JsonDataSet(paths, schema)))
+    return this.frame(new DataSourceNode(this.ctx, new JsonDataSet(this.localPaths(paths), schema)))
   }
 
   fromArrow(table: Table): DataFrame {
@@ -279,6 +292,11 @@ export class Session {
   get outputRoot(): string {
     return join(this.jobRoot, 'output')
   }
+}
+
+/** A `t3fs://` data root becomes its path under the mount (t3fs-path.ts says why). */
+function localDataRoot(dataRoot: string | undefined): string | undefined {
+  return isT3fsUrl(dataRoot) ? resolveT3fsPath(dataRoot, currentT3fsMounts(), 'dataRoot (SP_DATA_ROOT)') : dataRoot
 }
 
 function unescapeDelim(delim: string): string {

@@ -17,8 +17,19 @@ const KEY = '__sp_key__'
 
 type HashOp = Extract<TaskOp, { type: 'hash-producer' }>
 
+/** The range partition's boundaries, made by `createRangeBounds` before partitionSelect runs. */
+const BOUNDS = '__sp_range_bounds'
+const RANGE_VALUE = '__sp_range_value'
+
 export function partitionSelect(op: HashOp, source: string): string {
   const n = op.npartitions
+  if (op.range && n === 1) return `select *, 0 as ${KEY} from ${source}`
+  if (op.range) {
+    // ASOF: the greatest boundary <= the value; its rank is the count of boundaries <= the value,
+    // i.e. the partition index (0 below the first boundary and for NULLs).
+    return `select * exclude (${RANGE_VALUE}) from (select s.*, coalesce(k.r, 0) as ${KEY} from ` +
+      `(select *, (${op.column}) as ${RANGE_VALUE} from ${source}) s asof left join ${BOUNDS} k on s.${RANGE_VALUE} >= k.b)`
+  }
   if (op.shuffleOnly) return `select *, (${op.column}) as ${KEY} from ${source}`
   const key = op.randomShuffle
     ? `cast(floor(random() * ${n}) as bigint)`
@@ -33,12 +44,43 @@ export function outOfRange(key: string, n: number, column: string): Error {
     `accepted: integer keys in 0..${n - 1}`, { key, npartitions: n, column })
 }
 
+function splitPointLiteral(v: number | string): string {
+  return typeof v === 'number' ? String(v) : quoteLiteral(v)
+}
+
+/**
+ * The boundaries table (b, r = boundaries <= b): the given split points, or the 1/n … (n-1)/n
+ * quantiles of a reservoir sample of the whole input, seeded by the task (same job seed, same
+ * boundaries). Equal quantiles of a skewed input leave the ranges between them empty.
+ */
+async function createRangeBounds(io: TaskIo, op: HashOp, source: string): Promise<void> {
+  const range = op.range!
+  const n = op.npartitions
+  let points: string
+  if (range.splitPoints) {
+    points = `[${range.splitPoints.map(splitPointLiteral).join(', ')}]`
+  } else {
+    const fractions = Array.from({ length: n - 1 }, (_, i) => ((i + 1) / n).toString()).join(', ')
+    points = `(select quantile_disc(v, [${fractions}]) from (select (${op.column}) as v from ${source}) ` +
+      `using sample reservoir(${range.sampleRows} rows) repeatable (${io.seed % 0x7fffffff}))`
+  }
+  await io.conn.run(`create or replace temp table ${BOUNDS} as select b, count(*) over (order by b) as r from (select unnest(${points}) as b)`)
+}
+
 export async function runHashProducer(io: TaskIo, input: FileDataSetSpec, op: HashOp): Promise<DataSetSpec> {
   const n = op.npartitions
   const files: string[][] = Array.from({ length: n }, () => [])
   const source = '__hash_input'
   if (input.files.length === 0) return { kind: 'partitioned', datasets: files.map(() => parquetOf([])) }
   await io.conn.run(`create view ${source} as (${sqlFragment(input)})`)
+  if (op.range && n > 1) {
+    try {
+      await createRangeBounds(io, op, source)
+    } catch (error) {
+      const cause = error instanceof Error ? error.message : String(error)
+      throw smallpondError(SmallpondErrorCode.sql, `failed to find the range boundaries of ${JSON.stringify(op.column)} for ${io.task.key}: ${cause}`, {}, error)
+    }
+  }
   const hive = join(io.dir, '.hive')
   const rg = op.rowGroupSize ? `, row_group_size ${op.rowGroupSize}` : ''
   try {

@@ -17,6 +17,7 @@ import type { TaskEnv } from './task-env.ts'
 import type { Clock, TimerHandle } from '../../../runtime/clock.ts'
 import type { Random } from '../../../runtime/random.ts'
 import type { ProgressReporter } from './progress.ts'
+import type { TaskCheckpoints } from './checkpoints.ts'
 
 export const DEFAULT_MAX_FAIL_COUNT = 3
 /** An out-of-memory task's limit doubles per failure, up to this factor. */
@@ -47,6 +48,11 @@ export interface SchedulerOptions {
   readonly speculativeMinMs?: number
   /** Copies speculative execution may start per task (smallpond's --max_retry, default 5). */
   readonly maxRetryCount?: number
+  /**
+   * Task-level resume: a task that runs in a slot saves its output here on success, and a task
+   * whose checkpoint holds (same job dir, same task) is loaded instead of run.
+   */
+  readonly checkpoints?: TaskCheckpoints
 }
 
 export const DEFAULT_SPECULATIVE_MIN_MS = 180_000
@@ -101,9 +107,20 @@ export class TaskScheduler {
     this.maxRetryCount = r
   }
 
-  /** Forgets results so the tasks run again (DataFrame.recompute). */
+  /** The job's task checkpoints, when on (`resumed` says which tasks were loaded from them). */
+  get checkpoints(): TaskCheckpoints | undefined {
+    return this.options.checkpoints
+  }
+
+  /** Tasks whose checkpoints must not be loaded (recomputed); cleared once saved again. */
+  private readonly forgotten = new Set<number>()
+
+  /** Forgets results so the tasks run again (DataFrame.recompute), checkpoints included. */
   forget(taskIds: Iterable<number>): void {
-    for (const id of taskIds) this.results.delete(id)
+    for (const id of taskIds) {
+      this.results.delete(id)
+      this.forgotten.add(id)
+    }
   }
 
   /**
@@ -260,6 +277,26 @@ export class TaskScheduler {
 
   /** One attempt; resolves to the output, or to an Error marked `retry` when the budget allows. */
   private async attempt(task: TaskSpec): Promise<TaskOutcome | Error> {
+    const checkpoints = task.onScheduler ? undefined : this.options.checkpoints
+    if (checkpoints && !this.forgotten.has(task.id)) {
+      const saved = await checkpoints.load(task)
+      if (saved) return saved
+    }
+    const outcome = await this.runAttempt(task)
+    if (checkpoints && !(outcome instanceof Error)) {
+      // Saved before dependents start: after a crash, a task is either checkpointed or run again.
+      // A checkpoint that cannot be written only costs a rerun after a crash: warn, go on.
+      try {
+        await checkpoints.save(task, outcome)
+        this.forgotten.delete(task.id)
+      } catch (error) {
+        process.emitWarning(`smallpond: checkpoint of ${task.key} not saved: ${error instanceof Error ? error.message : String(error)}`, { code: 'SMALLPOND_CHECKPOINT' })
+      }
+    }
+    return outcome
+  }
+
+  private async runAttempt(task: TaskSpec): Promise<TaskOutcome | Error> {
     const fails = this.failCounts.get(task.id) ?? 0
     const attempt = this.attemptSeq.get(task.id) ?? 0
     this.attemptSeq.set(task.id, attempt + 1)

@@ -18,7 +18,7 @@ import { UnionNode } from './nodes/union-node.ts'
 import { RootNode } from './nodes/root-node.ts'
 import { DataSinkNode, type DataSinkType } from './nodes/data-sink-node.ts'
 import {
-  EvenlyDistributedPartitionNode, HashPartitionNode, MAX_CARD_OF_PRODUCERS_X_CONSUMERS, PartitionNode,
+  EvenlyDistributedPartitionNode, HashPartitionNode, RangePartitionNode, MAX_CARD_OF_PRODUCERS_X_CONSUMERS, PartitionNode,
   LoadPartitionedDataSetNode, RepeatPartitionNode, UserDefinedPartitionNode,
 } from './nodes/partition-nodes.ts'
 import { ArrowBatchNode, ArrowComputeNode, ArrowStreamNode } from './nodes/arrow-nodes.ts'
@@ -198,6 +198,7 @@ export class Planner {
         type: 'hash-producer', npartitions: node.npartitions, hashColumns: node.hashColumns, column: node.dataPartitionColumn,
         shuffleOnly: node.shuffleOnly, randomShuffle: node.randomShuffle, dropPartitionColumn: node.dropPartitionColumn,
         rowGroupSize: node.parquetRowGroupSize, compression: node.parquetCompression,
+        ...(node instanceof RangePartitionNode ? { range: { splitPoints: node.splitPoints, sampleRows: node.sampleRows } } : {}),
       }
     }
     if (node instanceof RepeatPartitionNode) return { type: 'repeat-producer', npartitions: node.npartitions }

@@ -22,6 +22,8 @@ export type TaskOp =
     readonly type: 'hash-producer'; readonly npartitions: number; readonly hashColumns: readonly string[]
     readonly column: string; readonly shuffleOnly: boolean; readonly randomShuffle: boolean
     readonly dropPartitionColumn: boolean; readonly rowGroupSize?: number; readonly compression: ParquetCompression
+    /** A range partition: `column` is the value ranged over; boundaries given or sampled. */
+    readonly range?: { readonly splitPoints?: readonly (number | string)[]; readonly sampleRows: number }
   }
   | { readonly type: 'consumer'; readonly index: number }
   | { readonly type: 'repeat-producer'; readonly npartitions: number }

@@ -78,7 +78,7 @@ const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/
 /** Partition key `CAST(hash(concat_ws('##', cols)) AS UBIGINT) % n`; adds the partition column. */
 export class HashPartitionNode extends PartitionNode {
   readonly kind: string = 'hash-partition'
-  readonly maxNumProducerTasks = 1000
+  readonly maxNumProducerTasks: number = 1000
   readonly hashColumns: readonly string[]
   readonly dataPartitionColumn: string
   readonly randomShuffle: boolean
@@ -119,6 +119,75 @@ export class ShuffleNode extends HashPartitionNode {
       throw invalidArgument('dataPartitionColumn', dataPartitionColumn, 'a column name or SQL expression giving 0..n-1')
     }
     super(ctx, inputDeps, npartitions, null, { ...options, dataPartitionColumn, shuffleOnly: true })
+  }
+}
+
+/** A split point of a range partition: numbers or strings, all of one kind. */
+export type SplitPoint = number | string
+
+/** Rows sampled (reservoir) to find split points when none are given. */
+export const DEFAULT_RANGE_SAMPLE_ROWS = 100_000
+export const MAX_RANGE_SAMPLE_ROWS = 100_000_000
+
+export interface RangePartitionOptions extends Omit<HashPartitionOptions, 'dataPartitionColumn' | 'shuffleOnly' | 'randomShuffle' | 'dropPartitionColumn'> {
+  /**
+   * Ascending, distinct split points: partition k holds values in [splitPoints[k-1], splitPoints[k])
+   * (partition 0 everything below the first, and NULLs; the last everything from the last point
+   * on). npartitions must then be splitPoints.length + 1. Without them, the producer samples the
+   * whole input and takes its 1/n, 2/n, … quantiles (one producer, so every row sees the same
+   * boundaries).
+   */
+  splitPoints?: readonly SplitPoint[]
+  /** Rows sampled for quantiles when splitPoints are not given (default 100 000). */
+  sampleRows?: number
+}
+
+/**
+ * smallpond's RangePartitionNode (declared upstream, never implemented): rows land in the partition
+ * whose range holds the value of `column` (a column or SQL expression), with boundaries given or
+ * from sampled quantiles. Row order inside a partition is not kept; the input columns are kept as
+ * they are (no partition column is added).
+ */
+export class RangePartitionNode extends HashPartitionNode {
+  override readonly kind = 'range-partition'
+  override readonly maxNumProducerTasks: number
+  readonly rangeColumn: string
+  readonly splitPoints: readonly SplitPoint[] | undefined
+  readonly sampleRows: number
+
+  constructor(ctx: Context, inputDeps: readonly Node[], npartitions: number, column: string, options: RangePartitionOptions = {}) {
+    if (typeof column !== 'string' || column.trim() === '') throw invalidArgument('column', column, 'a column name or SQL expression to range over')
+    const points = options.splitPoints
+    if (points !== undefined) checkSplitPoints(points, npartitions)
+    else if (options.nested) throw invalidArgument('splitPoints', points, 'split points when nested is true (sampled boundaries would differ per input partition)')
+    const sampleRows = options.sampleRows ?? DEFAULT_RANGE_SAMPLE_ROWS
+    if (!Number.isInteger(sampleRows) || sampleRows < 1 || sampleRows > MAX_RANGE_SAMPLE_ROWS) {
+      throw invalidArgument('sampleRows', sampleRows, `an integer in 1..${MAX_RANGE_SAMPLE_ROWS}`)
+    }
+    super(ctx, inputDeps, npartitions, null, { ...options, shuffleOnly: true, dataPartitionColumn: column, dimension: options.dimension ?? (options.nested ? undefined : DATA_PARTITION_COLUMN) })
+    this.rangeColumn = column
+    this.splitPoints = points === undefined ? undefined : [...points]
+    this.sampleRows = sampleRows
+    this.maxNumProducerTasks = points === undefined ? 1 : 1000
+  }
+  protected override describeParams(): string {
+    return `${super.describeParams()} by=${this.rangeColumn} ${this.splitPoints ? `splitPoints=${JSON.stringify(this.splitPoints)}` : `sampled(${this.sampleRows})`}`
+  }
+}
+
+function checkSplitPoints(points: readonly SplitPoint[], npartitions: number): void {
+  const accepted = 'a non-empty array of ascending, distinct finite numbers or strings (all one kind)'
+  if (!Array.isArray(points) || points.length === 0) throw invalidArgument('splitPoints', points, accepted)
+  const kind = typeof points[0]
+  for (let i = 0; i < points.length; i++) {
+    const v = points[i]
+    if ((typeof v !== 'number' && typeof v !== 'string') || typeof v !== kind || (typeof v === 'number' && !Number.isFinite(v))) {
+      throw invalidArgument(`splitPoints[${i}]`, v, accepted)
+    }
+    if (i > 0 && !(points[i - 1] < v)) throw invalidArgument(`splitPoints[${i}]`, v, `${accepted}; it is not above splitPoints[${i - 1}] = ${JSON.stringify(points[i - 1])}`)
+  }
+  if (npartitions !== points.length + 1) {
+    throw invalidArgument('npartitions', npartitions, `splitPoints.length + 1 = ${points.length + 1} (n split points make n + 1 ranges)`)
   }
 }
 
