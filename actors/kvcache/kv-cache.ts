@@ -65,7 +65,7 @@ export class KvCache {
     this.checkOpen()
     checkKey('key', key)
     checkBlock(block, this.options.maxBlockBytes)
-    const { root, clock } = this.options
+    const { root } = this.options
     const tmp = tempPath(root, key, this.options.writerId, this.seq++)
     const h = await this.createTemp(tmp)
     try {
@@ -73,7 +73,7 @@ export class KvCache {
     } finally {
       await this.client.close(h).catch(async (e: unknown) => { await this.client.unlink(tmp).catch(() => {}); throw e })
     }
-    const nowMs = clock.now()
+    const nowMs = this.now()
     await this.client.setattr(tmp, { atimeMs: nowMs, mtimeMs: nowMs })
     await this.client.rename(tmp, blockPath(root, key))
     this.index.set(key, { sizeBytes: block.length, putAtMs: nowMs, accessAtMs: nowMs, persistedAccessMs: nowMs })
@@ -89,7 +89,7 @@ export class KvCache {
     this.checkOpen()
     checkKey('key', key)
     if (into !== undefined && !(into instanceof Uint8Array)) throw new T3fsError(KvCacheErrorCode.BAD_BLOCK, `into is a ${typeof into}; accepted: a Uint8Array (or Buffer), or nothing`, { field: 'into' })
-    const nowMs = this.options.clock.now()
+    const nowMs = this.now()
     const known = this.index.get(key)
     if (known !== undefined && this.expired(known.putAtMs, nowMs)) return this.miss()
     const h = await this.openBlock(key)
@@ -123,7 +123,7 @@ export class KvCache {
     checkKey('key', key)
     try {
       const st = await this.client.stat(blockPath(this.options.root, key))
-      return !this.expired(st.mtimeMs, this.options.clock.now())
+      return !this.expired(st.mtimeMs, this.now())
     } catch (error) {
       if (isNotFound(error)) return false
       throw error
@@ -162,7 +162,7 @@ export class KvCache {
 
   private async gcPass(): Promise<number> {
     this.counters.gcRuns++
-    const expired = this.index.expired(this.options.clock.now(), this.options.ttlMs)
+    const expired = this.index.expired(this.now(), this.options.ttlMs)
     for (const k of expired) this.index.delete(k)
     const deleted = await runLimited(expired, this.options.gcConcurrency, (k) => this.unlink(k))
     const n = deleted.filter(Boolean).length
@@ -263,6 +263,11 @@ export class KvCache {
 
   private expired(putAtMs: number, nowMs: number): boolean {
     return putAtMs + this.options.ttlMs <= nowMs
+  }
+
+  /** Whole milliseconds: meta keeps integer times (the system clock has fractions). */
+  private now(): number {
+    return Math.floor(this.options.clock.now())
   }
 
   private miss(): null {

@@ -1,0 +1,139 @@
+/**
+ * npm run bench:kvcache — KVCache gets beside the FileClient reading the same files, in the same
+ * run: a cluster of launched processes (mgmtd, two meta servers, three storage nodes, chains of
+ * three; test/actors/client/process-fs.ts), a hot set of 1 MiB blocks put through the cache, then
+ * `readers` concurrent readers getting them (each into its own buffer) while a writer puts blocks
+ * with a short TTL into a second cache whose background GC deletes the expired ones. The baseline
+ * is the same readers, same buffers, same files, same writer running, through the FileClient alone
+ * (open direct, one read of the whole file, close): what a get costs over the raw path. The two
+ * sides alternate in slices so load from elsewhere on the machine falls on both.
+ *
+ *   get_vs_fileclient = KVCache get GiB/s ÷ FileClient read GiB/s   (target ≥ 0.8)
+ *
+ * Every hot block is checked by SHA-256 once before timing. Options: --smoke (a few seconds),
+ * --seconds N (per side, default 20), --readers N (16), --blocks N (64), --block-kib N (1024).
+ * Ends with one JSON line.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { parseArgs } from 'node:util'
+import type { FileClient } from '../actors/client/file-client.ts'
+import { openKvCache, type KvCache } from '../actors/kvcache/index.ts'
+import { blockPath } from '../actors/kvcache/kv-layout.ts'
+import { startProcessFs } from '../test/actors/client/process-fs.ts'
+
+const MiB = 1024 * 1024
+const slices = 4
+
+interface Options { seconds: number; readers: number; blocks: number; blockBytes: number; smoke: boolean }
+
+function options(): Options {
+  const { values } = parseArgs({ options: { smoke: { type: 'boolean' }, seconds: { type: 'string' }, readers: { type: 'string' }, blocks: { type: 'string' }, 'block-kib': { type: 'string' } } })
+  const smoke = values.smoke === true
+  const int = (name: string, v: string | undefined, fallback: number, max: number): number => {
+    if (v === undefined) return fallback
+    if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) {
+      console.error(`bench:kvcache: --${name} ${JSON.stringify(v)} is not accepted; accepted: an integer from 1 to ${max}`)
+      process.exit(2)
+    }
+    return Number(v)
+  }
+  return {
+    smoke,
+    seconds: int('seconds', values.seconds, smoke ? 3 : 20, 600),
+    readers: int('readers', values.readers, smoke ? 8 : 16, 256),
+    blocks: int('blocks', values.blocks, smoke ? 16 : 64, 4096),
+    blockBytes: int('block-kib', values['block-kib'], 1024, 64 * 1024) * 1024,
+  }
+}
+
+/** Readers loop over the hot keys for `ms`; answers bytes read. */
+async function readLoop(readers: number, keys: readonly string[], buffers: readonly Buffer[], ms: number, readOne: (key: string, into: Buffer) => Promise<number>): Promise<number> {
+  const end = performance.now() + ms
+  let bytes = 0
+  let next = 0
+  await Promise.all(buffers.slice(0, readers).map(async (buf) => {
+    while (performance.now() < end) bytes += await readOne(keys[next++ % keys.length], buf)
+  }))
+  return bytes
+}
+
+async function fileClientGet(fs: FileClient, root: string, key: string, into: Buffer): Promise<number> {
+  const h = await fs.open(blockPath(root, key), { direct: true })
+  try {
+    return await fs.read(h, into, 0, h.sizeBytes)
+  } finally {
+    await fs.close(h)
+  }
+}
+
+/** The writer: puts blocks into the churn cache until told to stop. */
+async function writeLoop(cache: KvCache, block: Buffer, stop: () => boolean): Promise<number> {
+  let puts = 0
+  while (!stop()) await cache.put(`churn-${puts++}`, block)
+  return puts
+}
+
+async function main(): Promise<void> {
+  const o = options()
+  const cluster = await startProcessFs()
+  try {
+    const writerFs = await cluster.connect({ description: 'bench:kvcache writer' })
+    const readerFs = await cluster.connect({ description: 'bench:kvcache readers', maxInFlightIos: 128 })
+    const hot = await openKvCache(writerFs, { root: '/kv-hot', gcIntervalMs: 0, capacityBytes: 64 * 1024 * MiB })
+    const keys = Array.from({ length: o.blocks }, (_, i) => createHash('sha256').update(`prefix-${i}`).digest('hex'))
+    const digests = new Map<string, string>()
+    for (const k of keys) {
+      const block = randomBytes(o.blockBytes)
+      digests.set(k, createHash('sha256').update(block).digest('hex'))
+      await hot.put(k, block)
+    }
+    const reader = await openKvCache(readerFs, { root: '/kv-hot', gcIntervalMs: 0, capacityBytes: 64 * 1024 * MiB })
+    const buffers = Array.from({ length: o.readers }, () => Buffer.alloc(o.blockBytes))
+    let validated = true
+    for (const k of keys) {
+      const got = await reader.get(k, buffers[0])
+      if (got === null || createHash('sha256').update(got).digest('hex') !== digests.get(k)) validated = false
+    }
+    const churn = await openKvCache(writerFs, { root: '/kv-churn', ttlMs: 1_000, gcIntervalMs: 250, gcConcurrency: 32, capacityBytes: 64 * 1024 * MiB })
+    let stopWriter = false
+    const t0 = performance.now()
+    const writer = writeLoop(churn, randomBytes(o.blockBytes), () => stopWriter)
+    const sliceMs = (o.seconds * 1000) / slices
+    let cacheBytes = 0
+    let rawBytes = 0
+    let cacheMs = 0
+    let rawMs = 0
+    for (let s = 0; s < slices; s++) {
+      let at = performance.now()
+      cacheBytes += await readLoop(o.readers, keys, buffers, sliceMs, async (k, buf) => (await reader.get(k, buf))?.length ?? 0)
+      cacheMs += performance.now() - at
+      at = performance.now()
+      rawBytes += await readLoop(o.readers, keys, buffers, sliceMs, (k, buf) => fileClientGet(readerFs, '/kv-hot', k, buf))
+      rawMs += performance.now() - at
+    }
+    stopWriter = true
+    const puts = await writer
+    const runSeconds = (performance.now() - t0) / 1000
+    const gcDeletes = churn.stats().gcDeletes
+    for (const c of [churn, reader, hot]) await c.close()
+    await readerFs.shutdown()
+    await writerFs.shutdown()
+
+    const getGib = cacheBytes / (cacheMs / 1000) / 1024 ** 3
+    const rawGib = rawBytes / (rawMs / 1000) / 1024 ** 3
+    const round = (x: number): number => Math.round(x * 1000) / 1000
+    console.log(`${'side'.padEnd(70)} ${'GiB/s'.padStart(7)}`)
+    console.log(`${`KVCache get, ${o.blockBytes / 1024} KiB blocks, ${o.readers} readers`.padEnd(70)} ${getGib.toFixed(3).padStart(7)}`)
+    console.log(`${'FileClient open+read+close of the same files, same readers and buffers'.padEnd(70)} ${rawGib.toFixed(3).padStart(7)}`)
+    console.log(`writer: ${puts} puts in ${runSeconds.toFixed(1)} s; GC deleted ${gcDeletes} expired blocks; hot blocks validated by SHA-256: ${validated}`)
+    console.log(JSON.stringify({
+      bench: 'kvcache', smoke: o.smoke, block_kib: o.blockBytes / 1024, readers: o.readers, blocks: o.blocks, seconds_per_side: o.seconds,
+      get_gib_per_s: round(getGib), fileclient_gib_per_s: round(rawGib), get_vs_fileclient: round(getGib / rawGib),
+      puts_per_s: round(puts / runSeconds), gc_deletes_per_s: round(gcDeletes / runSeconds), validated,
+    }))
+  } finally {
+    await cluster.close().catch(() => {})
+  }
+}
+
+await main()
