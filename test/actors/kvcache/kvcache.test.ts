@@ -10,6 +10,7 @@ import { createHash, randomBytes } from 'node:crypto'
 import type { FileClient } from '../../../actors/client/file-client.ts'
 import { openKvCache, type KvCacheOptions } from '../../../actors/kvcache/index.ts'
 import { blockPath } from '../../../actors/kvcache/kv-layout.ts'
+import { MetricsRegistry } from '../../../runtime/metrics/registry.ts'
 import { VirtualClock } from '../../../runtime/testkit/virtual-clock.ts'
 import { startProcessFs, type ProcessFs } from '../client/process-fs.ts'
 
@@ -89,7 +90,8 @@ t.test('capacity: least recently used blocks go first, and LRU order survives a 
 })
 
 t.test('TTL: expired blocks are not returned and the background GC deletes them on the cache clock', async (t) => {
-  const { cache, clock } = await cacheOn({ ttlMs: 10_000, gcIntervalMs: 1_000 })
+  const metrics = new MetricsRegistry()
+  const { cache, clock } = await cacheOn({ ttlMs: 10_000, gcIntervalMs: 1_000, metrics })
   t.teardown(() => cache.close())
   await cache.put('old1', randomBytes(1000))
   await cache.put('old2', randomBytes(1000))
@@ -102,6 +104,7 @@ t.test('TTL: expired blocks are not returned and the background GC deletes them 
   t.equal(cache.stats().gcDeletes, 0, 'nothing deleted while the GC timer has not fired')
   t.ok(clock.fireNext(), 'the GC timer is set on the cache clock')
   await waitFor(() => cache.stats().gcDeletes === 2)
+  t.match(await metrics.text(), /^t3fs_kvcache_gc_deletes_total 2$/m, 'the GC deletes are a Prometheus counter')
   const names = (await fs.readdirAll(cache.options.root)).length
   t.ok(names > 0)
   const still = await openKvCache(fs, { root: cache.options.root, clock, gcIntervalMs: 0 })
