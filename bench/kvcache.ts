@@ -20,6 +20,7 @@ import type { FileClient } from '../actors/client/file-client.ts'
 import { openKvCache, type KvCache } from '../actors/kvcache/index.ts'
 import { blockPath } from '../actors/kvcache/kv-layout.ts'
 import { startProcessFs } from '../test/actors/client/process-fs.ts'
+import { untilMetaReady } from '../test/actors/kvcache/meta-ready.ts'
 
 const MiB = 1024 * 1024
 const slices = 4
@@ -79,6 +80,7 @@ async function main(): Promise<void> {
   try {
     const writerFs = await cluster.connect({ description: 'bench:kvcache writer' })
     const readerFs = await cluster.connect({ description: 'bench:kvcache readers', maxInFlightIos: 128 })
+    await untilMetaReady(writerFs)
     const hot = await openKvCache(writerFs, { root: '/kv-hot', gcIntervalMs: 0, capacityBytes: 64 * 1024 * MiB })
     const keys = Array.from({ length: o.blocks }, (_, i) => createHash('sha256').update(`prefix-${i}`).digest('hex'))
     const digests = new Map<string, string>()

@@ -17,6 +17,7 @@ import { connectFileClient } from '../actors/client/client-node.ts'
 import type { FileClient } from '../actors/client/file-client.ts'
 import { openKvCache } from '../actors/kvcache/index.ts'
 import { startProcessFs, type ProcessFs } from '../test/actors/client/process-fs.ts'
+import { untilMetaReady } from '../test/actors/kvcache/meta-ready.ts'
 
 const model = { layers: 4, kvHeads: 8, headDim: 64, blockTokens: 16 }
 const bytesPerBlock = 2 * model.layers * model.kvHeads * model.headDim * model.blockTokens * 2 // K and V, fp16
@@ -77,7 +78,12 @@ async function run(connect: () => Promise<FileClient>): Promise<void> {
 const mgmtd = process.env.T3FS_MGMTD
 let cluster: ProcessFs | null = null
 try {
-  if (mgmtd === undefined) cluster = await startProcessFs()
+  if (mgmtd === undefined) {
+    cluster = await startProcessFs()
+    const probe = await cluster.connect()
+    await untilMetaReady(probe)
+    await probe.shutdown()
+  }
   const c = cluster
   await run(() => (c === null ? connectFileClient({ mgmtd }) : c.connect()))
 } finally {

@@ -13,6 +13,7 @@ import { blockPath } from '../../../actors/kvcache/kv-layout.ts'
 import { MetricsRegistry } from '../../../runtime/metrics/registry.ts'
 import { VirtualClock } from '../../../runtime/testkit/virtual-clock.ts'
 import { startProcessFs, type ProcessFs } from '../client/process-fs.ts'
+import { untilMetaReady } from './meta-ready.ts'
 
 const MiB = 1024 * 1024
 let fsCluster: ProcessFs
@@ -22,6 +23,7 @@ let rootSeq = 0
 t.before(async () => {
   fsCluster = await startProcessFs()
   fs = await fsCluster.connect({ description: 'kvcache test' })
+  await untilMetaReady(fs)
 })
 t.teardown(async () => {
   await fs?.shutdown()
