@@ -13,8 +13,10 @@
  *
  * Torn blocks: a put writes a temporary name and renames it over the key (one meta transaction);
  * a reader opens the old inode or the new one, whole. Reads open `direct` (no read-ahead, no
- * buffering) and fetch every chunk of the block in parallel with one FileClient read. USRBIO
- * reads are not wired yet: the FileClient path is the one measured in bench:kvcache.
+ * buffering) and fetch every chunk of the block in parallel with one FileClient read: in a
+ * process that holds a FileClient this is the shortest path (USRBIO serves other processes
+ * through a server that reads with a FileClient itself). A USRBIO-backed get for callers in
+ * another process is not wired in yet.
  */
 import type { TimerHandle } from '../../runtime/clock.ts'
 import type { CounterMetric } from '../../runtime/metrics/metrics.ts'
@@ -67,15 +69,21 @@ export class KvCache {
     checkBlock(block, this.options.maxBlockBytes)
     const { root } = this.options
     const tmp = tempPath(root, key, this.options.writerId, this.seq++)
+    const nowMs = this.now()
     const h = await this.createTemp(tmp)
     try {
-      await this.client.write(h, block, 0)
-    } finally {
-      await this.client.close(h).catch(async (e: unknown) => { await this.client.unlink(tmp).catch(() => {}); throw e })
+      try {
+        await this.client.write(h, block, 0)
+      } finally {
+        await this.client.close(h)
+      }
+      await this.client.setattr(tmp, { atimeMs: nowMs, mtimeMs: nowMs })
+      await this.client.rename(tmp, blockPath(root, key))
+    } catch (error) {
+      // Nothing half-done stays behind: the key keeps its previous block (or none).
+      await this.client.unlink(tmp).catch(() => {})
+      throw error
     }
-    const nowMs = this.now()
-    await this.client.setattr(tmp, { atimeMs: nowMs, mtimeMs: nowMs })
-    await this.client.rename(tmp, blockPath(root, key))
     this.index.set(key, { sizeBytes: block.length, putAtMs: nowMs, accessAtMs: nowMs, persistedAccessMs: nowMs })
     this.counters.puts++
     await this.evictToCapacity(key)
@@ -104,6 +112,8 @@ export class KvCache {
       await this.client.close(h).catch(() => {})
     }
     if (known === undefined && !(await this.learn(key, out.length, nowMs))) return this.miss()
+    // Another instance may have replaced the block with one of another size: keep the accounting true.
+    if (known !== undefined && known.sizeBytes !== out.length) this.index.set(key, { ...known, sizeBytes: out.length })
     this.counters.hits++
     this.touch(key, nowMs)
     return out
