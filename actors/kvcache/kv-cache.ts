@@ -13,10 +13,9 @@
  *
  * Torn blocks: a put writes a temporary name and renames it over the key (one meta transaction);
  * a reader opens the old inode or the new one, whole. Reads open `direct` (no read-ahead, no
- * buffering) and fetch every chunk of the block in parallel with one FileClient read: in a
- * process that holds a FileClient this is the shortest path (USRBIO serves other processes
- * through a server that reads with a FileClient itself). A USRBIO-backed get for callers in
- * another process is not wired in yet.
+ * buffering) and fetch every chunk of the block in parallel with one FileClient read. A caller
+ * that passes `usrbio` (a client of the node's usrbio server) gets blocks through its shared
+ * region and ring instead (usrbio-blocks.ts); blocks larger than a slot still take the FileClient.
  */
 import type { TimerHandle } from '../../runtime/clock.ts'
 import type { CounterMetric } from '../../runtime/metrics/metrics.ts'
@@ -28,6 +27,7 @@ import { resolveKvOptions, type KvCacheOptions, type ResolvedKvOptions } from '.
 import { listTree } from './kv-listing.ts'
 import { LruIndex } from './lru-index.ts'
 import { runLimited } from './run-limited.ts'
+import { UsrbioBlocks } from './usrbio-blocks.ts'
 
 /** Access-time updates in flight at once; past it a get skips its update (best effort by design). */
 const accessUpdatesInFlightMax = 64
@@ -42,6 +42,8 @@ export interface KvCacheStats {
   readonly evictions: number
   readonly gcDeletes: number
   readonly gcRuns: number
+  /** Blocks read through USRBIO (the rest of the hits went through the FileClient). */
+  readonly usrbioReads: number
 }
 
 export class KvCache {
@@ -51,11 +53,11 @@ export class KvCache {
   private gcRunning: Promise<number> | null = null
   /** atime updates sent to meta and not answered yet (close waits for them). */
   private readonly accessUpdates = new Set<Promise<void>>()
-  private readonly counters = { puts: 0, hits: 0, misses: 0, evictions: 0, gcDeletes: 0, gcRuns: 0 }
+  private readonly counters = { puts: 0, hits: 0, misses: 0, evictions: 0, gcDeletes: 0, gcRuns: 0, usrbioReads: 0 }
   private readonly gcMetric: CounterMetric | null
   private readonly evictMetric: CounterMetric | null
 
-  constructor(readonly client: FileClient, readonly options: ResolvedKvOptions, private readonly index: LruIndex) {
+  constructor(readonly client: FileClient, readonly options: ResolvedKvOptions, private readonly index: LruIndex, private readonly usrbio: UsrbioBlocks | null = null) {
     const m = options.metrics
     this.gcMetric = m?.counter('t3fs_kvcache_gc_deletes_total', { help: 'KVCache blocks the GC deleted because their TTL ran out' }) ?? null
     this.evictMetric = m?.counter('t3fs_kvcache_evictions_total', { help: 'KVCache blocks deleted to stay under the capacity (LRU)' }) ?? null
@@ -100,16 +102,10 @@ export class KvCache {
     const nowMs = this.now()
     const known = this.index.get(key)
     if (known !== undefined && this.expired(known.putAtMs, nowMs)) return this.miss()
-    const h = await this.openBlock(key)
-    if (h === null) {
+    const out = await this.readBlock(key, into)
+    if (out === null) {
       this.index.delete(key)
       return this.miss()
-    }
-    let out: Uint8Array
-    try {
-      out = await this.readWhole(h, key, into)
-    } finally {
-      await this.client.close(h).catch(() => {})
     }
     if (known === undefined && !(await this.learn(key, out.length, nowMs))) return this.miss()
     // Another instance may have replaced the block with one of another size: keep the accounting true.
@@ -226,6 +222,24 @@ export class KvCache {
     }
   }
 
+  /** The block through USRBIO when the caller gave a client (and it fits a slot), else through the FileClient; null when absent. */
+  private async readBlock(key: string, into: Uint8Array | undefined): Promise<Uint8Array | null> {
+    if (this.usrbio !== null) {
+      const r = await this.usrbio.read(blockPath(this.options.root, key), key, into)
+      if (r !== 'fallback') {
+        if (r !== null) this.counters.usrbioReads++
+        return r
+      }
+    }
+    const h = await this.openBlock(key)
+    if (h === null) return null
+    try {
+      return await this.readWhole(h, key, into)
+    } finally {
+      await this.client.close(h).catch(() => {})
+    }
+  }
+
   private async openBlock(key: string): Promise<FileHandle | null> {
     try {
       return await this.client.open(blockPath(this.options.root, key), { direct: true })
@@ -295,5 +309,6 @@ export async function openKvCache(client: FileClient, options: KvCacheOptions = 
   const resolved = resolveKvOptions(options, client.clientId)
   if (resolved.root !== '') await client.mkdir(resolved.root, { recursive: true })
   const index = LruIndex.fromListing(await listTree(client, resolved.root))
-  return new KvCache(client, resolved, index)
+  const u = resolved.usrbio
+  return new KvCache(client, resolved, index, u === null ? null : await UsrbioBlocks.open(u.client, u.slots, u.slotBytes))
 }

@@ -3,6 +3,7 @@ import type { Clock } from '../../runtime/clock.ts'
 import { systemClock } from '../../runtime/clock.ts'
 import { invalidOption } from '../../runtime/errors.ts'
 import type { Metrics } from '../../runtime/metrics/metrics.ts'
+import type { UsrbioClient } from '../client/usrbio/client.ts'
 
 const MiB = 1024 * 1024
 
@@ -27,6 +28,12 @@ export interface KvCacheOptions {
   readonly clock?: Clock
   /** Where `t3fs_kvcache_gc_deletes_total` and friends go (an actor's ctx.metrics); counters are in stats() either way. */
   readonly metrics?: Metrics
+  /** Reads through USRBIO (a client of the node's usrbio server, `connectUsrbio`); puts, deletes and listings stay on the FileClient. */
+  readonly usrbio?: UsrbioClient
+  /** Gets in flight through USRBIO, each with a slot of the shared region (default 8). */
+  readonly usrbioSlots?: number
+  /** Bytes per USRBIO slot (default min(maxBlockBytes, 4 MiB)); larger blocks are read through the FileClient. */
+  readonly usrbioSlotBytes?: number
   /** Names this writer's temporary files (default: the FileClient's id). */
   readonly writerId?: string
 }
@@ -43,6 +50,7 @@ export interface ResolvedKvOptions {
   readonly clock: Clock
   readonly metrics: Metrics | null
   readonly writerId: string
+  readonly usrbio: { readonly client: UsrbioClient; readonly slots: number; readonly slotBytes: number } | null
 }
 
 /** Named maxima of the knobs. */
@@ -82,5 +90,10 @@ export function resolveKvOptions(options: KvCacheOptions, defaultWriterId: strin
     clock,
     metrics: options.metrics ?? null,
     writerId,
+    usrbio: options.usrbio === undefined ? null : {
+      client: options.usrbio,
+      slots: int(options, 'usrbioSlots', 8, 1, kvLimits.concurrencyMax),
+      slotBytes: int(options, 'usrbioSlotBytes', Math.min(maxBlockBytes, 4 * MiB), 1, Math.min(maxBlockBytes, 256 * MiB)),
+    },
   }
 }
