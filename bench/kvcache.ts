@@ -6,20 +6,25 @@
  * with a short TTL into a second cache whose background GC deletes the expired ones. The baseline
  * is the same readers, same buffers, same files, same writer running, through the FileClient alone
  * (open direct, one read of the whole file, close): what a get costs over the raw path. The two
- * sides alternate in slices so load from elsewhere on the machine falls on both.
+ * sides alternate in slices so load from elsewhere on the machine falls on both. A third side
+ * gets the same blocks through USRBIO (the usrbio server in node 1, a region slot per reader).
  *
  *   get_vs_fileclient = KVCache get GiB/s ÷ FileClient read GiB/s   (target ≥ 0.8)
+ *   get_usrbio_vs_fileclient = KVCache get through USRBIO ÷ the same FileClient figure
  *
  * Every hot block is checked by SHA-256 once before timing. Options: --smoke (a few seconds),
- * --seconds N (per side, default 20), --readers N (16), --blocks N (64), --block-kib N (1024).
+ * --seconds N (per side, default 15; smoke 3), --readers N (16), --blocks N (64), --block-kib N (1024).
  * Ends with one JSON line.
  */
 import { createHash, randomBytes } from 'node:crypto'
+import { rmSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { connectUsrbio } from '../actors/client/usrbio/client.ts'
 import type { FileClient } from '../actors/client/file-client.ts'
 import { openKvCache, type KvCache } from '../actors/kvcache/index.ts'
 import { blockPath } from '../actors/kvcache/kv-layout.ts'
 import { startProcessFs } from '../test/actors/client/process-fs.ts'
+import { usrbioActorToml } from '../test/actors/client/usrbio-toml.ts'
 import { untilMetaReady } from '../test/actors/kvcache/meta-ready.ts'
 
 const MiB = 1024 * 1024
@@ -40,7 +45,7 @@ function options(): Options {
   }
   return {
     smoke,
-    seconds: int('seconds', values.seconds, smoke ? 3 : 20, 600),
+    seconds: int('seconds', values.seconds, smoke ? 3 : 15, 600),
     readers: int('readers', values.readers, smoke ? 8 : 16, 256),
     blocks: int('blocks', values.blocks, smoke ? 16 : 64, 4096),
     blockBytes: int('block-kib', values['block-kib'], 1024, 64 * 1024) * 1024,
@@ -76,7 +81,8 @@ async function writeLoop(cache: KvCache, block: Buffer, stop: () => boolean): Pr
 
 async function main(): Promise<void> {
   const o = options()
-  const cluster = await startProcessFs()
+  const socketPath = `/dev/shm/t3fs-kvcache-bench-${process.pid}.sock`
+  const cluster = await startProcessFs({ extraActors: usrbioActorToml(socketPath, 4), hosts: 4 })
   try {
     const writerFs = await cluster.connect({ description: 'bench:kvcache writer' })
     const readerFs = await cluster.connect({ description: 'bench:kvcache readers', maxInFlightIos: 128 })
@@ -96,6 +102,8 @@ async function main(): Promise<void> {
       const got = await reader.get(k, buffers[0])
       if (got === null || createHash('sha256').update(got).digest('hex') !== digests.get(k)) validated = false
     }
+    const io = await connectUsrbio({ socketPath })
+    const viaUsrbio = await openKvCache(readerFs, { root: '/kv-hot', gcIntervalMs: 0, capacityBytes: 64 * 1024 * MiB, usrbio: io, usrbioSlots: o.readers, usrbioSlotBytes: o.blockBytes })
     const churn = await openKvCache(writerFs, { root: '/kv-churn', ttlMs: 1_000, gcIntervalMs: 250, gcConcurrency: 32, capacityBytes: 64 * 1024 * MiB })
     let stopWriter = false
     const t0 = performance.now()
@@ -105,6 +113,8 @@ async function main(): Promise<void> {
     let rawBytes = 0
     let cacheMs = 0
     let rawMs = 0
+    let usrbioBytes = 0
+    let usrbioMs = 0
     for (let s = 0; s < slices; s++) {
       let at = performance.now()
       cacheBytes += await readLoop(o.readers, keys, buffers, sliceMs, async (k, buf) => (await reader.get(k, buf))?.length ?? 0)
@@ -112,29 +122,37 @@ async function main(): Promise<void> {
       at = performance.now()
       rawBytes += await readLoop(o.readers, keys, buffers, sliceMs, (k, buf) => fileClientGet(readerFs, '/kv-hot', k, buf))
       rawMs += performance.now() - at
+      at = performance.now()
+      usrbioBytes += await readLoop(o.readers, keys, buffers, sliceMs, async (k, buf) => (await viaUsrbio.get(k, buf))?.length ?? 0)
+      usrbioMs += performance.now() - at
     }
     stopWriter = true
     const puts = await writer
     const runSeconds = (performance.now() - t0) / 1000
     const gcDeletes = churn.stats().gcDeletes
-    for (const c of [churn, reader, hot]) await c.close()
+    for (const c of [churn, reader, viaUsrbio, hot]) await c.close()
+    await io.close()
     await readerFs.shutdown()
     await writerFs.shutdown()
 
     const getGib = cacheBytes / (cacheMs / 1000) / 1024 ** 3
     const rawGib = rawBytes / (rawMs / 1000) / 1024 ** 3
+    const usrbioGib = usrbioBytes / (usrbioMs / 1000) / 1024 ** 3
     const round = (x: number): number => Math.round(x * 1000) / 1000
     console.log(`${'side'.padEnd(70)} ${'GiB/s'.padStart(7)}`)
     console.log(`${`KVCache get, ${o.blockBytes / 1024} KiB blocks, ${o.readers} readers`.padEnd(70)} ${getGib.toFixed(3).padStart(7)}`)
     console.log(`${'FileClient open+read+close of the same files, same readers and buffers'.padEnd(70)} ${rawGib.toFixed(3).padStart(7)}`)
+    console.log(`${'KVCache get through USRBIO (region slots, one ring), same readers'.padEnd(70)} ${usrbioGib.toFixed(3).padStart(7)}`)
     console.log(`writer: ${puts} puts in ${runSeconds.toFixed(1)} s; GC deleted ${gcDeletes} expired blocks; hot blocks validated by SHA-256: ${validated}`)
     console.log(JSON.stringify({
       bench: 'kvcache', smoke: o.smoke, block_kib: o.blockBytes / 1024, readers: o.readers, blocks: o.blocks, seconds_per_side: o.seconds,
       get_gib_per_s: round(getGib), fileclient_gib_per_s: round(rawGib), get_vs_fileclient: round(getGib / rawGib),
+      get_usrbio_gib_per_s: round(usrbioGib), get_usrbio_vs_fileclient: round(usrbioGib / rawGib),
       puts_per_s: round(puts / runSeconds), gc_deletes_per_s: round(gcDeletes / runSeconds), validated,
     }))
   } finally {
     await cluster.close().catch(() => {})
+    rmSync(socketPath, { force: true }) // the node was killed: its usrbio actor could not remove it
   }
 }
 
