@@ -9,7 +9,8 @@
  * KVCache rebuilds its LRU order at open by listing the tree with attributes (lru-index.ts) and
  * keeps it current with its own calls. Several instances may share one root: each evicts from
  * what it knows, a get of a block another instance put finds it by path (and learns its put time
- * with one stat), and every unlink tolerates ENOENT.
+ * with one stat), and every unlink tolerates ENOENT; one instance with `gcRescan` (its GC lists
+ * the tree each pass) collects what all of them put.
  *
  * Torn blocks: a put writes a temporary name and renames it over the key (one meta transaction);
  * a reader opens the old inode or the new one, whole. Reads open `direct` (no read-ahead, no
@@ -57,7 +58,7 @@ export class KvCache {
   private readonly gcMetric: CounterMetric | null
   private readonly evictMetric: CounterMetric | null
 
-  constructor(readonly client: FileClient, readonly options: ResolvedKvOptions, private readonly index: LruIndex, private readonly usrbio: UsrbioBlocks | null = null) {
+  constructor(readonly client: FileClient, readonly options: ResolvedKvOptions, private index: LruIndex, private readonly usrbio: UsrbioBlocks | null = null) {
     const m = options.metrics
     this.gcMetric = m?.counter('t3fs_kvcache_gc_deletes_total', { help: 'KVCache blocks the GC deleted because their TTL ran out' }) ?? null
     this.evictMetric = m?.counter('t3fs_kvcache_evictions_total', { help: 'KVCache blocks deleted to stay under the capacity (LRU)' }) ?? null
@@ -144,11 +145,21 @@ export class KvCache {
     return this.unlink(key)
   }
 
-  /** One GC pass now: deletes every block whose TTL ran out (and evicts past the capacity); resolves with the number deleted. */
-  gc(): Promise<number> {
+  /**
+   * One GC pass now: deletes every block whose TTL ran out (and evicts past the capacity); resolves
+   * with the number deleted. `rescan` first rebuilds the picture from the tree, so blocks other
+   * instances put since this one opened are collected too (a dedicated GC process does this).
+   */
+  gc(options: { readonly rescan?: boolean } = {}): Promise<number> {
     this.checkOpen()
-    if (this.gcRunning === null) this.gcRunning = this.gcPass().finally(() => { this.gcRunning = null })
+    if (this.gcRunning === null) this.gcRunning = this.gcPass(options.rescan === true).finally(() => { this.gcRunning = null })
     return this.gcRunning
+  }
+
+  /** Rebuilds the LRU/TTL picture from the files' attributes (a listing of the whole tree). */
+  async rescan(): Promise<void> {
+    this.checkOpen()
+    this.index = LruIndex.fromListing(await listTree(this.client, this.options.root))
   }
 
   stats(): KvCacheStats {
@@ -166,8 +177,9 @@ export class KvCache {
 
   // ---- internals -------------------------------------------------------------------------------
 
-  private async gcPass(): Promise<number> {
+  private async gcPass(rescan: boolean): Promise<number> {
     this.counters.gcRuns++
+    if (rescan) await this.rescan()
     const expired = this.index.expired(this.now(), this.options.ttlMs)
     for (const k of expired) this.index.delete(k)
     const deleted = await runLimited(expired, this.options.gcConcurrency, (k) => this.unlink(k))
@@ -182,7 +194,7 @@ export class KvCache {
     this.timer = this.options.clock.setTimer(this.options.gcIntervalMs, () => {
       if (this.closed) return
       // A failed pass (meta unreachable for a while) is retried at the next tick.
-      void this.gc().catch(() => 0).finally(() => { if (!this.closed) this.schedule() })
+      void this.gc({ rescan: this.options.gcRescan }).catch(() => 0).finally(() => { if (!this.closed) this.schedule() })
     })
   }
 

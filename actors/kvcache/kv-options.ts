@@ -18,6 +18,8 @@ export interface KvCacheOptions {
   readonly maxBlockBytes?: number
   /** How often the background GC runs on `clock` (default 5 s; 0: only when `gc()` is called). */
   readonly gcIntervalMs?: number
+  /** Each background GC pass first lists the whole tree (blocks other instances put are collected too; default false). */
+  readonly gcRescan?: boolean
   /** Unlinks the GC keeps in flight (default 16). */
   readonly gcConcurrency?: number
   /** Gets of one batchGet in flight (default 16). */
@@ -44,6 +46,7 @@ export interface ResolvedKvOptions {
   readonly ttlMs: number
   readonly maxBlockBytes: number
   readonly gcIntervalMs: number
+  readonly gcRescan: boolean
   readonly gcConcurrency: number
   readonly getConcurrency: number
   readonly accessPersistIntervalMs: number
@@ -67,6 +70,11 @@ function int(options: KvCacheOptions, name: keyof KvCacheOptions, fallback: numb
   return value
 }
 
+function bool(value: unknown, name: string): boolean {
+  if (value !== undefined && typeof value !== 'boolean') throw invalidOption(name, value, 'true or false')
+  return value === true
+}
+
 /** `defaultWriterId`: the FileClient's id made file-name safe (actors draw no randomness of their own). */
 export function resolveKvOptions(options: KvCacheOptions, defaultWriterId: string): ResolvedKvOptions {
   if (typeof options !== 'object' || options === null) throw invalidOption('options', options, 'an object of KvCacheOptions')
@@ -84,6 +92,7 @@ export function resolveKvOptions(options: KvCacheOptions, defaultWriterId: strin
     ttlMs: int(options, 'ttlMs', 3_600_000, 1, kvLimits.ttlMsMax),
     maxBlockBytes,
     gcIntervalMs: int(options, 'gcIntervalMs', 5_000, 0, kvLimits.ttlMsMax),
+    gcRescan: bool(options.gcRescan, 'gcRescan'),
     gcConcurrency: int(options, 'gcConcurrency', 16, 1, kvLimits.concurrencyMax),
     getConcurrency: int(options, 'getConcurrency', 16, 1, kvLimits.concurrencyMax),
     accessPersistIntervalMs: int(options, 'accessPersistIntervalMs', 60_000, 0, kvLimits.ttlMsMax),

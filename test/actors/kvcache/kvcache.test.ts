@@ -116,9 +116,16 @@ t.test('TTL: expired blocks are not returned and the background GC deletes them 
   const still = await openKvCache(fs, { root: cache.options.root, clock, gcIntervalMs: 0 })
   t.same(still.stats().blocks, 1, 'the files of old1 and old2 are gone from t3fs')
   await still.close()
+  const elsewhere = await openKvCache(fs, { root: cache.options.root, clock, gcIntervalMs: 0, ttlMs: 10_000 })
+  await elsewhere.put('other', randomBytes(10)) // put by another instance after this one opened
+  await elsewhere.close()
   clock.advanceTo(clock.now() + 6_000)
   t.equal(await cache.gc(), 1, 'an explicit pass deletes young at its TTL')
   t.equal(cache.stats().gcDeletes, 3)
+  t.equal(await cache.exists('other'), true, 'a pass without rescan does not know the block another instance put')
+  clock.advanceTo(clock.now() + 10_000)
+  t.equal(await cache.gc({ rescan: true }), 1, 'a pass with rescan collects it')
+  t.equal(await cache.exists('other'), false)
 })
 
 t.test('concurrent readers during overwrites never see a mixed block', async (t) => {
@@ -167,6 +174,7 @@ t.test('bad keys, blocks and options are refused with codes, nothing written', a
   await t.rejects(openKvCache(fs, { root: 'relative' }), { code: 'ERR_INVALID_OPTION', message: /root.*absolute/ })
   await t.rejects(openKvCache(fs, { capacityBytes: 100, maxBlockBytes: 200 }), { code: 'ERR_INVALID_OPTION', message: /maxBlockBytes/ })
   await t.rejects(openKvCache(fs, { ttlMs: 0 }), { code: 'ERR_INVALID_OPTION', message: /ttlMs/ })
+  await t.rejects(openKvCache(fs, { gcRescan: 'yes' as unknown as boolean }), { code: 'ERR_INVALID_OPTION', message: /gcRescan.*true or false/ })
   await cache.close()
   await t.rejects(cache.get('k'), { code: 'ERR_KVCACHE_CLOSED' })
 })
