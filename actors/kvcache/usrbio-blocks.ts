@@ -3,11 +3,15 @@
  * `slots` slots of `slotBytes` and one ring; a get takes a slot, opens the block through the
  * usrbio server, queues one read of the whole block, and copies it out when its completion
  * arrives. One pump reaps the ring for every get in flight (completions are matched by userdata).
- * A block larger than a slot answers 'fallback' (the caller reads it through the FileClient).
+ * A block larger than a slot, or a get that finds slotWaitersMax gets already queued, answers
+ * 'fallback' (the caller reads it through the FileClient).
  */
 import { T3fsError } from '../../runtime/errors.ts'
 import type { UsrbioClient, UsrbioRegion, UsrbioRing } from '../client/usrbio/client.ts'
 import { isNotFound, KvCacheErrorCode } from './kv-errors.ts'
+
+/** Gets queued for a slot at most; past it a get takes the FileClient path instead of waiting. */
+const slotWaitersMax = 1024
 
 interface Pending { resolve(bytes: number): void; reject(error: unknown): void }
 
@@ -31,6 +35,7 @@ export class UsrbioBlocks {
   /** The block at `path` (a copy, or a view of `into`); null when absent; 'fallback' when larger than a slot. */
   async read(path: string, key: string, into: Uint8Array | undefined): Promise<Uint8Array | null | 'fallback'> {
     const slot = await this.acquire()
+    if (slot === null) return 'fallback'
     try {
       let file
       try {
@@ -89,9 +94,10 @@ export class UsrbioBlocks {
     }
   }
 
-  private acquire(): Promise<number> {
+  private acquire(): Promise<number | null> {
     const slot = this.free.pop()
     if (slot !== undefined) return Promise.resolve(slot)
+    if (this.slotWaiters.length >= slotWaitersMax) return Promise.resolve(null)
     return new Promise((resolve) => this.slotWaiters.push(resolve))
   }
 
