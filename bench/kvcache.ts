@@ -6,7 +6,8 @@
  * with a short TTL into a second cache whose background GC deletes the expired ones. The baseline
  * is the same readers, same buffers, same files, same writer running, through the FileClient alone
  * (open direct, one read of the whole file, close): what a get costs over the raw path. The two
- * sides alternate in slices so load from elsewhere on the machine falls on both. A third side
+ * sides alternate in slices (each slice starting with another side) so load from elsewhere on the
+ * machine falls on all; CPU seconds of this process per GiB are reported per side too. A third side
  * gets the same blocks through USRBIO (the usrbio server in node 1, a region slot per reader).
  *
  *   get_vs_fileclient = KVCache get GiB/s ÷ FileClient read GiB/s   (target ≥ 0.8)
@@ -29,6 +30,8 @@ import { untilMetaReady } from '../test/actors/kvcache/meta-ready.ts'
 
 const MiB = 1024 * 1024
 const slices = 4
+
+interface Side { name: string; bytes: number; ms: number; cpuUs: number; readOne: (key: string, into: Buffer) => Promise<number> }
 
 interface Options { seconds: number; readers: number; blocks: number; blockBytes: number; smoke: boolean }
 
@@ -109,22 +112,22 @@ async function main(): Promise<void> {
     const t0 = performance.now()
     const writer = writeLoop(churn, randomBytes(o.blockBytes), () => stopWriter)
     const sliceMs = (o.seconds * 1000) / slices
-    let cacheBytes = 0
-    let rawBytes = 0
-    let cacheMs = 0
-    let rawMs = 0
-    let usrbioBytes = 0
-    let usrbioMs = 0
+    const sides: Side[] = [
+      { name: 'get', bytes: 0, ms: 0, cpuUs: 0, readOne: async (k, buf) => (await reader.get(k, buf))?.length ?? 0 },
+      { name: 'fileclient', bytes: 0, ms: 0, cpuUs: 0, readOne: (k, buf) => fileClientGet(readerFs, '/kv-hot', k, buf) },
+      { name: 'usrbio', bytes: 0, ms: 0, cpuUs: 0, readOne: async (k, buf) => (await viaUsrbio.get(k, buf))?.length ?? 0 },
+    ]
     for (let s = 0; s < slices; s++) {
-      let at = performance.now()
-      cacheBytes += await readLoop(o.readers, keys, buffers, sliceMs, async (k, buf) => (await reader.get(k, buf))?.length ?? 0)
-      cacheMs += performance.now() - at
-      at = performance.now()
-      rawBytes += await readLoop(o.readers, keys, buffers, sliceMs, (k, buf) => fileClientGet(readerFs, '/kv-hot', k, buf))
-      rawMs += performance.now() - at
-      at = performance.now()
-      usrbioBytes += await readLoop(o.readers, keys, buffers, sliceMs, async (k, buf) => (await viaUsrbio.get(k, buf))?.length ?? 0)
-      usrbioMs += performance.now() - at
+      // Each slice starts with another side, so the writer's bursts fall on all of them alike.
+      for (let i = 0; i < sides.length; i++) {
+        const side = sides[(s + i) % sides.length]
+        const at = performance.now()
+        const cpu0 = process.cpuUsage()
+        side.bytes += await readLoop(o.readers, keys, buffers, sliceMs, side.readOne)
+        const cpu = process.cpuUsage(cpu0)
+        side.cpuUs += cpu.user + cpu.system
+        side.ms += performance.now() - at
+      }
     }
     stopWriter = true
     const puts = await writer
@@ -135,9 +138,13 @@ async function main(): Promise<void> {
     await readerFs.shutdown()
     await writerFs.shutdown()
 
-    const getGib = cacheBytes / (cacheMs / 1000) / 1024 ** 3
-    const rawGib = rawBytes / (rawMs / 1000) / 1024 ** 3
-    const usrbioGib = usrbioBytes / (usrbioMs / 1000) / 1024 ** 3
+    const gibPerS = (x: Side): number => x.bytes / (x.ms / 1000) / 1024 ** 3
+    /** CPU seconds of this process (readers and the writer) per GiB read: what load elsewhere does not change much. */
+    const cpuPerGib = (x: Side): number => x.cpuUs / 1e6 / (x.bytes / 1024 ** 3)
+    const [getSide, rawSide, usrbioSide] = sides
+    const getGib = gibPerS(getSide)
+    const rawGib = gibPerS(rawSide)
+    const usrbioGib = gibPerS(usrbioSide)
     const round = (x: number): number => Math.round(x * 1000) / 1000
     console.log(`${'side'.padEnd(70)} ${'GiB/s'.padStart(7)}`)
     console.log(`${`KVCache get, ${o.blockBytes / 1024} KiB blocks, ${o.readers} readers`.padEnd(70)} ${getGib.toFixed(3).padStart(7)}`)
@@ -148,6 +155,7 @@ async function main(): Promise<void> {
       bench: 'kvcache', smoke: o.smoke, block_kib: o.blockBytes / 1024, readers: o.readers, blocks: o.blocks, seconds_per_side: o.seconds,
       get_gib_per_s: round(getGib), fileclient_gib_per_s: round(rawGib), get_vs_fileclient: round(getGib / rawGib),
       get_usrbio_gib_per_s: round(usrbioGib), get_usrbio_vs_fileclient: round(usrbioGib / rawGib),
+      get_cpu_s_per_gib: round(cpuPerGib(getSide)), fileclient_cpu_s_per_gib: round(cpuPerGib(rawSide)), usrbio_cpu_s_per_gib: round(cpuPerGib(usrbioSide)),
       puts_per_s: round(puts / runSeconds), gc_deletes_per_s: round(gcDeletes / runSeconds), validated,
     }))
   } finally {
