@@ -86,6 +86,8 @@ export interface FileHandle {
   readonly chunkSizeBytes: number
   /** True when this open created the file. */
   readonly created: boolean
+  /** The file's length as meta answered this open (later writes are not reflected; fstat for those). */
+  readonly sizeBytes: number
 }
 
 /** What `stat` says of a file, directory or symlink (the fields `struct stat` needs). */
