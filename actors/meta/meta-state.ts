@@ -110,6 +110,9 @@ export function serverServices(state: () => MetaState, config: MetaConfig, serve
       return id
     },
     chainTable: (tableId) => state().routing.chainTable(tableId),
+    async refreshRouting() {
+      await state().routingSource.refresh()
+    },
     nextChainCounter(tableId, stripeSize) {
       const counters = state().chainCounters
       const key = `${tableId}/${stripeSize}`

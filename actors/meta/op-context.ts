@@ -33,6 +33,8 @@ export interface ServerServices {
   allocateInodeId(): InodeId
   /** The latest version of a chain table, or null when mgmtd has not told us of it. */
   chainTable(tableId: number): ChainTableView | null
+  /** Fetches routing from mgmtd now (a create named a chain table this server has not heard of yet). */
+  refreshRouting(): Promise<void>
   /** The next round-robin counter for (table, stripe), advanced by the stripe (ChainAllocator). */
   nextChainCounter(tableId: number, stripeSize: number): number
   /** A random u32 (layout seeds). */

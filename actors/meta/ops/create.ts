@@ -41,7 +41,7 @@ export async function createOp(ctx: OpContext, req: CreateRequest): Promise<Open
   if (req.flags.directory === true) throw metaError('EINVAL', 'O_CREAT with O_DIRECTORY creates nothing', { path: what })
   checkName(resolved.name)
   const dir = await writableDirectory(ctx, resolved.parent)
-  const { layout, counter } = fileLayout(ctx, dir, req.layout)
+  const { layout, counter } = await fileLayout(ctx, dir, req.layout)
   const id = ctx.server.allocateInodeId()
   const inode: FileInode = {
     id,
@@ -59,10 +59,15 @@ export async function createOp(ctx: OpContext, req: CreateRequest): Promise<Open
 }
 
 /** The new file's concrete layout, and the directory's next counter when it keeps its own. */
-function fileLayout(ctx: OpContext, dir: DirectoryInode, given: Layout | undefined): { layout: Layout; counter: number | null } {
+async function fileLayout(ctx: OpContext, dir: DirectoryInode, given: Layout | undefined): Promise<{ layout: Layout; counter: number | null }> {
   const base = given === undefined ? dir.dir.layout : checkLayout(given)
   if (base.chains.kind !== 'empty') return { layout: base, counter: null }
-  const table = ctx.server.chainTable(base.tableId)
+  let table = ctx.server.chainTable(base.tableId)
+  if (table === null) {
+    // A server that started after the table was uploaded may not have heard of it yet: ask mgmtd once.
+    await ctx.server.refreshRouting()
+    table = ctx.server.chainTable(base.tableId)
+  }
   if (table === null) {
     throw metaError('EIO', `chain table ${base.tableId} is not known to this meta server (mgmtd has none, or it was not reached); upload one with \`t3fs admin upload-chain-table\``, { tableId: base.tableId })
   }

@@ -164,11 +164,14 @@ t.test('a meta server that could not reach mgmtd when it started fetches the rou
   m.c.sim.partition(m.metaNodes[0], m.c.mgmtdNodes[0])
   await m.ready(5_000)
   await m.c.runUntil(() => false, m.c.sim.clock.now() + 1_000)
-  m.c.sim.heal(m.metaNodes[0], m.c.mgmtdNodes[0])
   const run = <T>(p: Promise<T>) => m.c.settle(p, m.c.sim.clock.now() + 5_000)
   const client = m.clients[0]
+  await t.rejects(run(client.meta.request({ type: 'create', path: { path: '/a' }, flags: { access: 'write' }, perm: 0o644 })), { code: 'EIO', message: /chain table 1 is not known/ }, 'placing a file needs the table: refused while mgmtd cannot be reached')
+  m.c.sim.heal(m.metaNodes[0], m.c.mgmtdNodes[0])
+  await m.c.runUntil(() => false, m.c.sim.clock.now() + 2_000) // the connection comes back (routing refresh is 1 h away)
+  const a = (await run(client.meta.request({ type: 'create', path: { path: '/a' }, flags: { access: 'write' }, perm: 0o644 }))).inode as FileInode
+  t.equal(a.file.layout.chains.kind, 'range', 'once mgmtd is reachable, a create fetches the table on demand and places the file')
   const layout = { tableId: 1, tableVersion: 1, chunkSizeBytes: CS, stripeSize: 2, chains: { kind: 'list' as const, chainIndexes: [2, 3] } }
-  await t.rejects(run(client.meta.request({ type: 'create', path: { path: '/a' }, flags: { access: 'write' }, perm: 0o644 })), { code: 'EIO', message: /chain table 1 is not known/ }, 'placing a file needs the table: refused while it is unknown')
   const f = (await run(client.meta.request({ type: 'create', path: { path: '/b' }, flags: { access: 'write' }, perm: 0o644, layout }))).inode as FileInode
   await run(m.write(client, f, CS, bytes(1234, 9)))
   const synced = await run(client.meta.request({ type: 'sync', inode: f.id, updateLength: true }))
