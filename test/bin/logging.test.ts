@@ -4,6 +4,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync }
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import pino from 'pino'
 import { main, type Io } from '../../bin/cli.ts'
 import { createNodeLogger, resolveLogLevel } from '../../bin/logging.ts'
 import { isT3fsError } from '../../runtime/errors.ts'
@@ -92,6 +93,19 @@ t.test('launch validates the level before anything starts and shows it in the pl
   t.match(x.err.join(''), /T3FS_LOG_LEVEL is "verbose"; accepted:/)
 })
 
+/**
+ * The JSON logger's SonicBoom owns the fd: ending it closes the fd once nothing is pending. Closing
+ * it under SonicBoom made a late write fail with EBADF (or land in a file that reused the number).
+ */
+async function closeLogDestination(log: pino.Logger, fd: number): Promise<void> {
+  const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as { end?: () => void; once?: (event: string, listener: () => void) => void }
+  if (typeof stream.end !== 'function' || typeof stream.once !== 'function') return closeSync(fd) // pretty: synchronous writes
+  await new Promise<void>((resolve) => {
+    stream.once!('close', resolve)
+    stream.end!()
+  })
+}
+
 t.test('the node logger writes JSON lines, or readable lines for a terminal', async (t) => {
   for (const format of ['json', 'pretty'] as const) {
     const file = join(dir, `${format}.log`)
@@ -100,7 +114,7 @@ t.test('the node logger writes JSON lines, or readable lines for a terminal', as
     log.debug({ evt: 'Hidden' }, 'below the level')
     log.info({ evt: 'NodeStarted', listen: '127.0.0.1:9000' }, 'node 3 started')
     await new Promise<void>((resolve) => log.flush(() => resolve()))
-    closeSync(fd)
+    await closeLogDestination(log, fd)
     const lines = readFileSync(file, 'utf8').trim().split('\n')
     t.equal(lines.length, 1, `${format}: one record at or above the level`)
     if (format === 'json') {
