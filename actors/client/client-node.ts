@@ -17,6 +17,7 @@
  */
 import type { ActorRef } from '../../runtime/actor.ts'
 import { ActorSystem } from '../../runtime/actor-system.ts'
+import type { Clock, TimerHandle } from '../../runtime/clock.ts'
 import { newIncarnation } from '../../runtime/address.ts'
 import { allocateBufferPool, BufferPool } from '../../runtime/buffer-pool.ts'
 import { invalidOption, T3fsError, toT3fsError } from '../../runtime/errors.ts'
@@ -57,17 +58,17 @@ export async function connectFileClient(options: ConnectFileClientOptions = {}):
   system.spawn(registry, { names: system.nameTable }, { name: 'registry' })
   system.spawn(regionsActor, { pool: system.bufferPool, transport, peerIncarnation: (node) => transport.peerIncarnation(node) })
   new NetworkRoute(system, mesh, transport)
-  let timer: NodeJS.Timeout | undefined
+  let timer: TimerHandle | undefined
   const close = async (): Promise<void> => {
-    clearInterval(timer)
+    timer?.cancel()
     system.shutdown()
     await transport.close()
   }
   try {
     const up = new Promise<void>((resolve) => transport.onPeerState((node, state) => { if (node === mgmtdNode && state === 'up') resolve() }))
     await transport.start({ incarnation: system.incarnation })
-    await withDeadline(up, timeoutMs, `mgmtd's node ${mgmtdNode} at ${mgmtdText}`)
-    const mgmtd = await withDeadline(lookupOn<MgmtdMsg>(system, mgmtdNode, 'mgmtd', timeoutMs), timeoutMs, `mgmtd (node ${mgmtdNode} at ${mgmtdText})`)
+    await withDeadline(system.clock, up, timeoutMs, `mgmtd's node ${mgmtdNode} at ${mgmtdText}`)
+    const mgmtd = await withDeadline(system.clock, lookupOn<MgmtdMsg>(system, mgmtdNode, 'mgmtd', timeoutMs), timeoutMs, `mgmtd (node ${mgmtdNode} at ${mgmtdText})`)
     const dialed = new Set<number>([mgmtdNode])
     const dial = (info: RoutingInfo | null): void => {
       for (const n of info?.nodes ?? []) {
@@ -80,8 +81,12 @@ export async function connectFileClient(options: ConnectFileClientOptions = {}):
     dial(routing)
     const meta = await findMeta(system, options.metaNodes ?? [mgmtdNode], routing, dial, timeoutMs)
     const client = await startFileClientWith(system, { ...options, mgmtd: [mgmtd], meta: () => meta }, close)
-    timer = setInterval(() => dial((client as { storage?: { routing: RoutingInfo | null } }).storage?.routing ?? null), peerRefreshMs)
-    timer.unref()
+    // New storage nodes in the routing get dialled; on the system's clock, rescheduled until close.
+    const refreshPeers = (): void => {
+      dial((client as { storage?: { routing: RoutingInfo | null } }).storage?.routing ?? null)
+      timer = system.clock.setTimer(peerRefreshMs, refreshPeers)
+    }
+    timer = system.clock.setTimer(peerRefreshMs, refreshPeers)
     return client
   } catch (error) {
     await close()
@@ -105,14 +110,14 @@ async function findMeta(system: ActorSystem, nodes: readonly number[], routing: 
   return found
 }
 
-async function withDeadline<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
+async function withDeadline<T>(clock: Clock, work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: TimerHandle | undefined
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new T3fsError('ERR_CLIENT_CONNECT', `no answer from ${what} within ${timeoutMs} ms; is it running?`, {})), timeoutMs)
+    timer = clock.setTimer(timeoutMs, () => reject(new T3fsError('ERR_CLIENT_CONNECT', `no answer from ${what} within ${timeoutMs} ms; is it running?`, {})))
   })
   try {
     return await Promise.race([work, timeout])
   } finally {
-    clearTimeout(timer)
+    timer?.cancel()
   }
 }

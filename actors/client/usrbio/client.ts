@@ -15,6 +15,7 @@
  * Regions and rings are shared memory the server makes (sizes sealed: no process can shrink them
  * under the server) and this process maps by path; nothing is left behind when either side dies. One submitting and one reaping caller per ring.
  */
+import { systemClock, type Clock, type TimerHandle } from '../../../runtime/clock.ts'
 import { T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import { connectLocalSocket, type LocalConnection } from '../../../runtime/local-socket.ts'
 import { mapSharedFile } from '../../../runtime/shared-memory.ts'
@@ -102,21 +103,22 @@ export class UsrbioRing {
   /** Reaps completions: resolves once at least `minResults` arrived (all that are ready), or rejects with ERR_USRBIO_TIMEOUT. */
   async wait(minResults = 1, options: { timeoutMs?: number } = {}): Promise<UsrbioCompletion[]> {
     const timeoutMs = options.timeoutMs ?? 60_000
-    const deadline = Date.now() + timeoutMs
+    const clock = this.client.clock
+    const deadline = clock.now() + timeoutMs
     const out: UsrbioCompletion[] = []
     for (;;) {
       this.reap(out)
       if (out.length >= minResults) return out
       this.client.checkOpen()
-      const left = deadline - Date.now()
+      const left = deadline - clock.now()
       if (left <= 0) throw new T3fsError('ERR_USRBIO_TIMEOUT', `ring ${this.name}: ${out.length} of ${minResults} completions within ${timeoutMs} ms`, { got: out.length, minResults })
       // Say we wait, then look once more: a CQE stored before the flag was seen is reaped here.
       this.view.store(OFF_CQ_WAKE_MIN, minResults - out.length)
       this.view.store(OFF_CQ_WAITING, 1)
       if (this.view.load(OFF_CQ_TAIL) !== this.view.load(OFF_CQ_HEAD)) continue
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(left, recheckMs))
-        this.waiters.push(() => { clearTimeout(timer); resolve() })
+        const timer: TimerHandle = clock.setTimer(Math.min(left, recheckMs), resolve)
+        this.waiters.push(() => { timer.cancel(); resolve() })
       })
     }
   }
@@ -152,7 +154,8 @@ export class UsrbioClient {
   private closed: T3fsError | null = null
   private conn!: LocalConnection
 
-  constructor(readonly socketPath: string) {}
+  /** `clock`: where ring waits take their time and timeouts (the system clock unless a test drives one). */
+  constructor(readonly socketPath: string, readonly clock: Clock = systemClock) {}
 
   /** @internal */
   async start(): Promise<void> {
@@ -247,8 +250,8 @@ export class UsrbioClient {
   }
 }
 
-export async function connectUsrbio(options: { socketPath?: string } = {}): Promise<UsrbioClient> {
-  const client = new UsrbioClient(options.socketPath ?? process.env.T3FS_USRBIO_SOCKET ?? defaultSocketPath)
+export async function connectUsrbio(options: { socketPath?: string; clock?: Clock } = {}): Promise<UsrbioClient> {
+  const client = new UsrbioClient(options.socketPath ?? process.env.T3FS_USRBIO_SOCKET ?? defaultSocketPath, options.clock)
   try {
     await client.start()
   } catch (error) {

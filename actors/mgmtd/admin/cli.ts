@@ -240,7 +240,7 @@ async function runMeta(
     const target = { address, node: metaNode === undefined ? mgmtdNode : positiveInt(metaNode, 1, '--meta-node'), name: (values['meta-name'] as string | undefined) ?? 'meta', timeoutMs }
     connection = await (deps.connectMeta ?? (defaultDeps.connectMeta as NonNullable<AdminDeps['connectMeta']>))(target)
     const meta = connection.meta
-    const client = new MetaClient({ servers: [meta], clientId: `admin-${process.pid}-${Date.now().toString(36)}`, user, clock: systemClock, random: systemRandom, timeoutMs, maxAttempts: 3 })
+    const client = new MetaClient({ servers: [meta], clientId: `admin-${process.pid}-${Math.round(systemClock.now()).toString(36)}`, user, clock: systemClock, random: systemRandom, timeoutMs, maxAttempts: 3 })
     const result = await command.run(positionals, values, { client })
     io.stdout.write(values.json === true ? `${JSON.stringify(result.json, null, 2)}\n` : render(result))
     return EXIT_OK
