@@ -24,9 +24,8 @@
  * touch: V8 optimizes the per-operation code only after thousands of calls, and a short timed
  * phase would otherwise measure mostly interpreted code and the compiler; 0: no warm-up).
  */
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
@@ -34,6 +33,7 @@ import { startProcessCluster } from '../test/support/storage-processes.ts'
 import { fioArgs, fioAvailable, fioMissingMessage, type FioJob } from './fixtures/fio.ts'
 import { cpuSeconds } from './fixtures/process-cpu.ts'
 import { storageBench, type PhaseResult } from './fixtures/storage-bench-actor.ts'
+import { rawSocketBytesPerSec } from './fixtures/raw-socket.ts'
 
 const execFileAsync = promisify(execFile)
 const MiB = 1024 * 1024
@@ -73,36 +73,6 @@ async function fio(job: FioJob, extra: string[] = []): Promise<Rate | null> {
   const side = (JSON.parse(stdout) as { jobs: { read: { bw_bytes: number; iops: number }; write: { bw_bytes: number; iops: number } }[] }).jobs[0]
   const r = job.rw.includes('write') ? side.write : side.read
   return { bytesPerSec: r.bw_bytes, iops: r.iops }
-}
-
-/**
- * A raw TCP socket between two processes on loopback (what the reads cross): this process writes
- * `bytes` from one reused 1 MiB buffer, a child reads them into one reused buffer (`onread`, as
- * our transport reads) and reports the time from its first byte to its last.
- */
-async function rawSocket(bytes: number): Promise<number> {
-  const source = Buffer.alloc(MiB, 7)
-  const server = createServer({ noDelay: true }, (socket) => {
-    let left = bytes
-    const pump = (): void => {
-      while (left > 0) {
-        left -= source.length
-        if (!socket.write(source)) return void socket.once('drain', pump)
-      }
-      socket.end()
-    }
-    socket.on('error', () => {})
-    pump()
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()))
-  const port = (server.address() as { port: number }).port
-  const script = `const b=new Uint8Array(${MiB});let got=0,t0=0;require('net').connect({port:${port},host:'127.0.0.1',noDelay:true,onread:{buffer:b,callback:(n)=>{if(got===0)t0=performance.now();got+=n;if(got>=${bytes}){process.stdout.write(String((performance.now()-t0)/1000));process.exit(0)}return true}}})`
-  const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] })
-  let out = ''
-  child.stdout.on('data', (c: Buffer) => { out += c.toString() })
-  await new Promise((resolve) => child.on('exit', resolve))
-  server.close()
-  return bytes / Number(out)
 }
 
 const gib = (bytesPerSec: number | null | undefined): string => (bytesPerSec == null ? '-' : (bytesPerSec / 1024 ** 3).toFixed(2))
@@ -147,7 +117,7 @@ async function main(): Promise<void> {
     const fioWrite = await fio({ ...job, rw: 'write' }, [`--fdatasync=${depth}`])
     const fioRead = await fio({ ...job, rw: 'read' })
     const fioRand = await fio({ ...job, rw: 'randread', blockBytes: 4096, depth: randDepth, sizeBytes: chunks * chunkSizeBytes, runtimeSeconds: 10 })
-    const socket = await rawSocket(Math.max(1024, chunks) * MiB)
+    const socket = await rawSocketBytesPerSec(Math.max(1024, chunks) * MiB)
 
     const rate = (p: PhaseResult): number => p.bytes / p.seconds
     const readLimit = fioRead === null ? socket : Math.min(fioRead.bytesPerSec, socket)

@@ -8,6 +8,7 @@
  * Fisher-Yates pass from the last slot down, j = next() mod (i + 1), over splitmix32 seeded with
  * the layout's u32 seed.
  */
+import { rangeChainIndexes } from '../storage/client/layout.ts'
 import { metaError } from './errors.ts'
 
 export type ChainSpec =
@@ -96,32 +97,12 @@ export function concretize(dirLayout: Layout, table: ChainTableView, counter: nu
   return { ...dirLayout, tableVersion: table.version, chains: { kind: 'range', baseIndex: (counter % table.chainCount) + 1, shuffle: true, seed: seed >>> 0 } }
 }
 
-function splitmix32(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x9e3779b9) | 0
-    let z = state
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b)
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35)
-    return (z ^ (z >>> 16)) >>> 0
-  }
-}
-
 /** The 1-based chain indexes of the stripe slots, in slot order (fixed forever for a seed). */
 export function chainIndexList(layout: Layout): number[] {
   const chains = layout.chains
   if (chains.kind === 'list') return [...chains.chainIndexes]
   if (chains.kind === 'empty') throw metaError('EINVAL', 'an empty layout has no chains (only a file\'s concrete layout does)')
-  const list = Array.from({ length: layout.stripeSize }, (_, i) => chains.baseIndex + i)
-  if (!chains.shuffle) return list
-  const next = splitmix32(chains.seed)
-  for (let i = list.length - 1; i > 0; i--) {
-    const j = next() % (i + 1)
-    const t = list[i]
-    list[i] = list[j]
-    list[j] = t
-  }
-  return list
+  return rangeChainIndexes(chains.baseIndex, layout.stripeSize, chains.shuffle, chains.seed)
 }
 
 /** The chain index (1-based, into the chain table) of a chunk: slot = chunkIndex mod stripe. */

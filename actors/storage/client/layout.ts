@@ -43,13 +43,15 @@ function splitmix32(seed: number): () => number {
   }
 }
 
-/** The 1-based chain indexes of the stripe slots, in slot order. */
-export function chainIndexList(layout: FileLayout): number[] {
-  const chains = layout.chains
-  if (chains.kind === 'list') return [...chains.chainIndexes]
-  const list = Array.from({ length: layout.stripeSize }, (_, i) => chains.baseIndex + i)
-  if (!chains.shuffle) return list
-  const next = splitmix32(chains.seed)
+/**
+ * The 1-based chain indexes of a range layout's stripe slots: baseIndex.. in order, or shuffled by
+ * a Fisher–Yates walk over splitmix32(seed). Fixed forever for a seed: meta places files with it
+ * and every client finds their chunks with it, so there is one copy of it.
+ */
+export function rangeChainIndexes(baseIndex: number, stripeSize: number, shuffle: boolean, seed: number): number[] {
+  const list = Array.from({ length: stripeSize }, (_, i) => baseIndex + i)
+  if (!shuffle) return list
+  const next = splitmix32(seed)
   for (let i = list.length - 1; i > 0; i--) {
     const j = next() % (i + 1)
     const t = list[i]
@@ -57,6 +59,13 @@ export function chainIndexList(layout: FileLayout): number[] {
     list[j] = t
   }
   return list
+}
+
+/** The 1-based chain indexes of the stripe slots, in slot order. */
+export function chainIndexList(layout: FileLayout): number[] {
+  const chains = layout.chains
+  if (chains.kind === 'list') return [...chains.chainIndexes]
+  return rangeChainIndexes(chains.baseIndex, layout.stripeSize, chains.shuffle, chains.seed)
 }
 
 /** The chain ids of the layout's table version, in table order. */
