@@ -26,6 +26,7 @@ import type { MgmtdMsg } from '../../mgmtd/protocol.ts'
 import { createFileClient } from '../file-client-actor.ts'
 import type { FileClient } from '../file-client.ts'
 import { resolveFuseConfig, type FuseConfig } from './config.ts'
+import { postDeviceReads } from './device-reads.ts'
 import { REQUEST_HEADROOM_BYTES } from './kernel-protocol.ts'
 import { RETRYABLE_READ_CODES, type FuseMountMsg, type FuseStatus } from './protocol.ts'
 import { revalidate } from './revalidator.ts'
@@ -37,8 +38,6 @@ const PRIMARY_WAIT_MS = 60_000
 const PRIMARY_POLL_MS = 200
 /** After umount2, how long the mount serves requests still coming (RELEASEs) before it stops its client. */
 const UNMOUNT_DRAIN_MS = 10_000
-/** A queue that found no free pool slot for its next read looks again after this long. */
-const REARM_DELAY_MS = 1
 
 export interface FuseMountArgs {
   readonly [param: string]: unknown
@@ -205,20 +204,8 @@ async function mount(ctx: Ctx, state: State): Promise<void> {
 /** Posts reads on the mount's own queue up to reads_per_queue (fewer while max_in_flight requests run). */
 function arm(state: State, ctx: Ctx): void {
   const master = state.master
-  while (state.mounted && master !== null && state.reading < state.config.readsPerQueue && state.inFlight + state.reading < state.config.maxInFlight) {
-    const slot = ctx.buffers!.tryAllocate(state.readBufferBytes)
-    if (slot === null) {
-      if (!state.rearmScheduled && state.reading === 0) {
-        state.rearmScheduled = true
-        ctx.schedule(REARM_DELAY_MS, { type: 'rearm' })
-      }
-      return
-    }
-    state.reading++
-    ctx.pipeToSelf(master.read(slot.bytes), (o) => (o.ok
-      ? { type: 'read-done', buffer: slot, length: o.value, code: null }
-      : { type: 'read-done', buffer: slot, length: null, code: o.error.code }))
-  }
+  if (master === null) return
+  postDeviceReads(ctx, state, master, state.readBufferBytes, () => state.mounted && state.reading < state.config.readsPerQueue && state.inFlight + state.reading < state.config.maxInFlight)
 }
 
 function onRead(state: State, ctx: Ctx, buffer: PooledBuffer, length: number | null, code: string | null): void {

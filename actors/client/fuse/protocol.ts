@@ -5,6 +5,7 @@
 import type { Returns } from '../../../runtime/actor.ts'
 import type { PooledBuffer } from '../../../runtime/buffer-pool.ts'
 import type { FileClientStats } from '../file-client.ts'
+import type { DeviceReadMsg } from './device-reads.ts'
 
 export interface FuseStatus {
   /** The absolute mount point. */
@@ -54,13 +55,11 @@ export type FuseMountMsg =
   /** Unmount now (lazily if busy), flush and close every open file: the launcher's Ctrl-C path. */
   | ({ type: 'unmount' } & Returns<{ unmounted: boolean }>)
   // to itself
-  | { type: 'read-done'; buffer: PooledBuffer; length: number | null; code: string | null }
+  | DeviceReadMsg
   | { type: 'served'; buffer: PooledBuffer | null }
-  | { type: 'rearm' }
   | { type: 'revalidate' }
   | { type: 'revalidated' }
   | { type: 'read-ahead-set'; error: string | null }
 
 export type FuseQueueMsg =
-  | { type: 'read-done'; buffer: PooledBuffer; length: number | null; code: string | null }
-  | { type: 'rearm' }
+  | DeviceReadMsg

@@ -14,11 +14,11 @@ import type { PooledBuffer } from '../../../runtime/buffer-pool.ts'
 import { invalidOption, isT3fsError, T3fsError } from '../../../runtime/errors.ts'
 import { FuseDevice } from '../../../runtime/fuse-device.ts'
 import { registryAddress, type RegistryMsg } from '../../../runtime/registry.ts'
+import { postDeviceReads } from './device-reads.ts'
 import { RETRYABLE_READ_CODES, type FuseMountMsg, type FuseQueueMsg, type QueueAttachment } from './protocol.ts'
 
 /** The mount answers attach once it is up; it may first wait (up to a minute) for mgmtd to become primary. */
 const ATTACH_TIMEOUT_MS = 90_000
-const REARM_DELAY_MS = 1
 
 export interface FuseQueueArgs {
   readonly mount?: string
@@ -74,20 +74,7 @@ export const fuseQueue = defineActor<State, FuseQueueMsg, FuseQueueArgs>({
 function arm(state: State, ctx: Ctx): void {
   const { device, attachment } = state
   if (device === null || attachment === null) return
-  while (!state.ended && state.reading < attachment.reads) {
-    const slot = ctx.buffers?.tryAllocate(attachment.readBufferBytes) ?? null
-    if (slot === null) {
-      if (!state.rearmScheduled && state.reading === 0) {
-        state.rearmScheduled = true
-        ctx.schedule(REARM_DELAY_MS, { type: 'rearm' })
-      }
-      return
-    }
-    state.reading++
-    ctx.pipeToSelf(device.read(slot.bytes), (o) => (o.ok
-      ? { type: 'read-done', buffer: slot, length: o.value, code: null }
-      : { type: 'read-done', buffer: slot, length: null, code: o.error.code }))
-  }
+  postDeviceReads(ctx, state, device, attachment.readBufferBytes, () => !state.ended && state.reading < attachment.reads)
 }
 
 function onRead(state: State, ctx: Ctx, buffer: PooledBuffer, length: number | null, code: string | null): void {
