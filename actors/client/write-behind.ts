@@ -2,8 +2,9 @@
  * A file's write-behind buffer (3FS's per-inode write buffer, reference/3fs.md §5.1): small
  * contiguous writes gather in one registered I/O buffer; a full buffer, a write that does not
  * continue it, flush, fsync, close, a read of the file and the periodic sync send it to storage
- * (the chain heads pull it one-sidedly). Up to `inFlightMax` buffers of one file are on their way
- * at once, so a sequential writer keeps filling the next while the last ones travel.
+ * (the chain heads pull it one-sidedly). A write of a whole buffer or more is copied into buffers
+ * sent at once. Up to `inFlightMax` buffers of one file are on their way at once, so a sequential
+ * writer keeps filling the next while the last ones travel. Only `direct` writes go through.
  *
  * Ordering: a buffer or a write-through that overlaps one still in flight waits for it, so bytes
  * written later never reach storage before bytes written earlier at the same place. Errors of a
@@ -56,11 +57,12 @@ export class WriteBehind {
   async write(position: number, data: Uint8Array, direct: boolean): Promise<void> {
     this.throwError()
     const cap = this.env.capacityBytes
-    if (direct || cap === 0 || data.length >= cap) {
+    if (direct || cap === 0) {
       this.flushActive()
       await this.writeThrough(position, data)
       return
     }
+    if (data.length >= cap) return this.writeWhole(position, data)
     const a = this.active
     if (a !== null) {
       const at = position - a.start
@@ -78,6 +80,25 @@ export class WriteBehind {
     io.buffer.bytes.set(data, 0)
     this.active = { io, start: position, length: data.length }
     if (data.length === cap) this.flushActive()
+  }
+
+  /**
+   * A write of a whole buffer or more (a FUSE WRITE of max_write, a big application write): copied
+   * into buffers that go on their way at once, so the caller waits only while `inFlightMax` buffers
+   * of the file travel. Written through instead, one such write per file would be on the wire at a
+   * time and a sequential writer would pay a whole chain round trip per buffer.
+   */
+  private async writeWhole(position: number, data: Uint8Array): Promise<void> {
+    this.flushActive()
+    const cap = this.env.capacityBytes
+    for (let at = 0; at < data.length; at += cap) {
+      const length = Math.min(cap, data.length - at)
+      while (this.flights.size >= this.env.inFlightMax) await Promise.race([...this.flights].map((f) => f.done))
+      const io = await this.env.buffers.acquire()
+      io.buffer.bytes.set(data.subarray(at, at + length), 0)
+      this.active = { io, start: position + at, length }
+      this.flushActive()
+    }
   }
 
   /** Sends the gathering buffer on its way (no wait). */
