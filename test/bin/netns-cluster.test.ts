@@ -16,14 +16,14 @@
  * Needs root and iproute2; skips with the reason otherwise. No wall-clock assertions: every wait
  * has a generous deadline (CI machines are small and loaded).
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { randomBytes } from 'node:crypto'
 import { connectFileClient } from '../../actors/client/client-node.ts'
 import type { FileClient } from '../../actors/client/file-client.ts'
 import type { RoutingInfo } from '../../actors/mgmtd/protocol.ts'
-import { makeChunkId } from '../../actors/storage/chunk-id.ts'
+import { makeChunkId, type ChunkId } from '../../actors/storage/chunk-id.ts'
 import { chunkSizeBytes, readLoop, verify, writeLoop, type Writer } from '../chaos/storage-chaos.ts'
-import { StorageHistory } from '../sim/storage-history.ts'
+import { blockBytes, StorageHistory } from '../sim/storage-history.ts'
 import { createNetnsLab, netnsSkipReason, type NetnsLab } from '../support/netns.ts'
 import { sleepMs, startProcessCluster, type ProcessCluster } from '../support/storage-processes.ts'
 
@@ -88,6 +88,73 @@ async function fileClient(lab: NetnsLab, cluster: ProcessCluster): Promise<FileC
   return fs
 }
 
+/** What the phases of the test share. */
+interface Run {
+  readonly lab: NetnsLab
+  readonly c: ProcessCluster
+  readonly fs: FileClient
+  readonly w: Writer
+  readonly chunks: { chainId: number; chunkId: ChunkId }[]
+  /** Files the FileClient closed, with their bytes. */
+  readonly files: Map<string, Uint8Array>
+  readonly cutTargets: Set<number>
+}
+
+const acked = (run: Run): number => run.w.history.counts.acked
+const cutOffline = (run: Run, info: RoutingInfo): boolean => info.targets.filter((x) => run.cutTargets.has(x.targetId)).every((x) => x.publicState === 'OFFLINE')
+
+async function writeFiles(run: Run, prefix: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) run.files.set(`/${prefix}-${i}`, await writeFile(run.fs, `/${prefix}-${i}`))
+}
+
+async function waitAcked(run: Run, what: string, atLeast: number, timeoutMs: number): Promise<void> {
+  await waitFor(what, timeoutMs, async () => (acked(run) >= atLeast ? true : undefined), () => `(${acked(run)} acknowledged; ${run.w.errors.join('; ')})`)
+}
+
+/** The cable out: the node's targets go OFFLINE, and writes go on through the two replicas left. Returns the writes acknowledged meanwhile. */
+async function cutPhase(t: Test, run: Run): Promise<number> {
+  run.lab.cut(nsName(CUT_NODE))
+  t.comment(`node ${CUT_NODE} cut off after ${acked(run)} acknowledged writes; its targets ${[...run.cutTargets].join(', ')}`)
+  let info: RoutingInfo | null = null
+  await waitFor(`targets of node ${CUT_NODE} OFFLINE in mgmtd's routing`, 60_000, async () => {
+    info = await run.c.routing()
+    return cutOffline(run, info) ? true : undefined
+  }, () => describeChains(info))
+  t.pass(`mgmtd has every target of node ${CUT_NODE} OFFLINE: ${describeChains(info)}`)
+  const atOffline = acked(run)
+  await writeFiles(run, 'during', 3)
+  await waitAcked(run, `${WRITES_PER_PHASE} more acknowledged writes with node ${CUT_NODE} cut off`, atOffline + WRITES_PER_PHASE, 90_000)
+  const whileCut = acked(run) - atOffline
+  t.ok(cutOffline(run, await run.c.routing()), `still OFFLINE after ${whileCut} writes acknowledged by the two replicas left`)
+  return whileCut
+}
+
+/** The cable back: the same process rejoins and its targets sync back to SERVING. */
+async function restorePhase(t: Test, run: Run): Promise<void> {
+  run.lab.restore(nsName(CUT_NODE))
+  t.comment(`node ${CUT_NODE} reconnected`)
+  const seen = new Set<string>()
+  let info: RoutingInfo | null = null
+  await waitFor('every chain SERVING again', 180_000, async () => {
+    info = await run.c.routing()
+    for (const x of info.targets) if (run.cutTargets.has(x.targetId)) seen.add(`${x.publicState}/${x.localState}`)
+    return info.chains.every((ch) => ch.targets.every((x) => x.publicState === 'SERVING')) && info.targets.every((x) => x.localState === 'UPTODATE') ? true : undefined
+  }, () => describeChains(info))
+  t.comment(`states of its targets seen on the way back (sampled): ${[...seen].join(', ')}`)
+  t.pass(`node ${CUT_NODE} rejoined: every chain SERVING with its targets UPTODATE`)
+}
+
+/** Every chunk from every replica, every file through the FileClient. */
+async function checkPhase(t: Test, run: Run, whileCut: number): Promise<void> {
+  const verdict = await verify(run.c, await run.c.allServing(120_000), run.chunks, run.w.history)
+  t.comment(`acknowledged ${acked(run)} (${whileCut} while cut off), indeterminate ${run.w.history.counts.indeterminate}, reads ${run.w.history.counts.reads}, blocks checked ${verdict.blocks}`)
+  t.equal(verdict.blocks, run.chunks.length * 3 * (chunkSizeBytes / blockBytes), 'every block checked on every replica')
+  t.equal(verdict.lost, 0, 'no acknowledged write lost on any replica')
+  t.equal(verdict.corrupt, 0, 'replicas identical, every block intact')
+  t.same(run.w.badReads.slice(0, 3), [], 'no read during the run returned stale or corrupt data')
+  for (const [path, bytes] of run.files) t.ok(Buffer.compare(await readFile(run.fs, path), Buffer.from(bytes)) === 0, `${path} reads back as written`)
+}
+
 t.test('a cluster across network namespaces: a storage node\'s link cut and restored under writes', { skip: skip ?? false, timeout: 290_000 }, async (t) => {
   const lab = createNetnsLab(['m1', 's1', 's2', 's3'])
   let cluster: ProcessCluster | null = null
@@ -111,58 +178,26 @@ t.test('a cluster across network namespaces: a storage node\'s link cut and rest
   })
   const c = cluster
   await c.allServing(120_000)
-  const nodes = (await c.routing()).nodes
-  t.same(nodes.filter((n) => n.type === 'STORAGE').map((n) => n.endpoint).sort(), c.storageNodeIds.map((id) => `${lab.address(nsName(id))}:${c.ports.get(id)}`).sort(), 'storage nodes report their own namespace\'s address as endpoint')
+  const endpoints = (await c.routing()).nodes.filter((n) => n.type === 'STORAGE').map((n) => n.endpoint).sort()
+  t.same(endpoints, c.storageNodeIds.map((id) => `${lab.address(nsName(id))}:${c.ports.get(id)}`).sort(), 'storage nodes report their own namespace\'s address as endpoint')
 
   fs = await fileClient(lab, c)
-  const files = new Map<string, Uint8Array>()
-  for (let i = 0; i < 3; i++) files.set(`/before-${i}`, await writeFile(fs, `/before-${i}`))
-
-  const chunks = c.chains.flatMap((ch) => Array.from({ length: CHUNKS_PER_CHAIN }, (_, i) => ({ chainId: ch.chainId, chunkId: makeChunkId(BigInt(7000 + ch.chainId), i) })))
-  for (const client of [c.storageClient({ requestTimeoutMs: 3_000 }), c.storageClient({ requestTimeoutMs: 3_000 })]) {
-    loops.push(...[0, 1, 2].map(() => writeLoop(w, client, chunks)), readLoop(w, client, chunks))
+  const run: Run = {
+    lab, c, fs, w, files: new Map(),
+    chunks: c.chains.flatMap((ch) => Array.from({ length: CHUNKS_PER_CHAIN }, (_, i) => ({ chainId: ch.chainId, chunkId: makeChunkId(BigInt(7000 + ch.chainId), i) }))),
+    cutTargets: new Set(c.chains.flatMap((ch) => ch.targets).filter((id) => Math.floor(id / 100) === CUT_NODE - 10_000)),
   }
-  const acked = (): number => w.history.counts.acked
-  await waitFor(`${WRITES_PER_PHASE} acknowledged writes before the cut`, 60_000, async () => (acked() >= WRITES_PER_PHASE ? true : undefined), () => `(${acked()}; ${w.errors.join('; ')})`)
+  await writeFiles(run, 'before', 3)
+  for (const client of [c.storageClient({ requestTimeoutMs: 3_000 }), c.storageClient({ requestTimeoutMs: 3_000 })]) {
+    loops.push(...[0, 1, 2].map(() => writeLoop(w, client, run.chunks)), readLoop(w, client, run.chunks))
+  }
+  await waitAcked(run, `${WRITES_PER_PHASE} acknowledged writes before the cut`, WRITES_PER_PHASE, 60_000)
 
-  const cutTargets = new Set(c.chains.flatMap((ch) => ch.targets).filter((id) => Math.floor(id / 100) === CUT_NODE - 10_000))
-  lab.cut(nsName(CUT_NODE))
-  t.comment(`node ${CUT_NODE} cut off after ${acked()} acknowledged writes; its targets ${[...cutTargets].join(', ')}`)
-  let info: RoutingInfo | null = null
-  await waitFor(`targets of node ${CUT_NODE} OFFLINE in mgmtd's routing`, 60_000, async () => {
-    info = await c.routing()
-    return info.targets.filter((x) => cutTargets.has(x.targetId)).every((x) => x.publicState === 'OFFLINE') ? true : undefined
-  }, () => describeChains(info))
-  t.pass(`mgmtd has every target of node ${CUT_NODE} OFFLINE: ${describeChains(info)}`)
-  const atOffline = acked()
-  for (let i = 0; i < 3; i++) files.set(`/during-${i}`, await writeFile(fs, `/during-${i}`))
-  await waitFor(`${WRITES_PER_PHASE} more acknowledged writes with node ${CUT_NODE} cut off`, 90_000, async () => (acked() >= atOffline + WRITES_PER_PHASE ? true : undefined), () => `(${acked() - atOffline}; ${w.errors.join('; ')})`)
-  const whileCut = acked() - atOffline
-  info = await c.routing()
-  t.ok(info.targets.filter((x) => cutTargets.has(x.targetId)).every((x) => x.publicState === 'OFFLINE'), `still OFFLINE after ${whileCut} writes acknowledged by the two replicas left`)
-  t.equal(c.nodes.get(CUT_NODE)!.process?.exitCode, null, 'the cut node\'s process kept running')
-
-  lab.restore(nsName(CUT_NODE))
-  t.comment(`node ${CUT_NODE} reconnected`)
-  const seen = new Set<string>()
-  await waitFor('every chain SERVING again', 180_000, async () => {
-    info = await c.routing()
-    for (const x of info.targets) if (cutTargets.has(x.targetId)) seen.add(`${x.publicState}/${x.localState}`)
-    return info.chains.every((ch) => ch.targets.every((x) => x.publicState === 'SERVING')) && info.targets.every((x) => x.localState === 'UPTODATE') ? true : undefined
-  }, () => describeChains(info))
-  t.comment(`states of its targets seen on the way back (sampled): ${[...seen].join(', ')}`)
-  t.pass(`node ${CUT_NODE} rejoined: every chain SERVING with its targets UPTODATE`)
-  const pid = c.nodes.get(CUT_NODE)!.process?.pid
-  for (let i = 0; i < 2; i++) files.set(`/after-${i}`, await writeFile(fs, `/after-${i}`))
+  const whileCut = await cutPhase(t, run)
+  await restorePhase(t, run)
+  await writeFiles(run, 'after', 2)
   w.running = false
   await Promise.all(loops)
-  t.equal(c.nodes.get(CUT_NODE)!.process?.pid, pid, 'the same process, never restarted')
-
-  const verdict = await verify(c, await c.allServing(120_000), chunks, w.history)
-  t.comment(`acknowledged ${acked()} (${whileCut} while cut off), indeterminate ${w.history.counts.indeterminate}, reads ${w.history.counts.reads}, blocks checked ${verdict.blocks}`)
-  t.ok(verdict.blocks > 0, 'blocks were checked on every replica')
-  t.equal(verdict.lost, 0, 'no acknowledged write lost on any replica')
-  t.equal(verdict.corrupt, 0, 'replicas identical, every block intact')
-  t.same(w.badReads.slice(0, 3), [], 'no read during the run returned stale or corrupt data')
-  for (const [path, bytes] of files) t.ok(Buffer.compare(await readFile(fs, path), Buffer.from(bytes)) === 0, `${path} reads back as written`)
+  t.equal(c.nodes.get(CUT_NODE)!.process?.exitCode, null, `node ${CUT_NODE}'s process ran throughout: it rejoined, it was not restarted`)
+  await checkPhase(t, run, whileCut)
 })

@@ -55,9 +55,10 @@ export function netnsSkipReason(): string | null {
   try {
     ip(['-n', probe, 'link', 'add', 'probe0', 'type', 'veth', 'peer', 'name', 'probe1'])
     ip(['-n', probe, 'link', 'add', 'probebr', 'type', 'bridge'])
+    execFileSync('ip', ['netns', 'exec', probe, process.execPath, '-e', ''], { stdio: ['ignore', 'ignore', 'pipe'] })
     return null
   } catch (error) {
-    return `veth links or bridges cannot be made: ${String((error as { stderr?: string }).stderr ?? error).trim()}`
+    return `veth links, bridges or ip netns exec do not work here: ${String((error as { stderr?: string }).stderr ?? error).trim()}`
   } finally {
     tryIp(['netns', 'del', probe])
   }
