@@ -48,8 +48,22 @@ export function spawnArgs(profile: Profile, actor: ActorEntry, needs: readonly s
     }
     if (need === 'kv') args[key] = { backend: profile.kv.backend, path: profile.kv.path, ...(profile.kv.clusterFile !== undefined ? { clusterFile: profile.kv.clusterFile } : {}) }
     // The node's own TCP address (a storage node reports it to mgmtd, for admin tools to reach it).
-    if (need === 'listen') args[key] = `${profile.listen.tcp.host}:${profile.listen.tcp.port}`
+    if (need === 'listen') args[key] = reportedListen(profile, actor)
     if (need === 'root') args[key] = profile.node.root
   }
   return args
+}
+
+/** Hosts that mean "every interface": fine to bind, useless to dial (a client would reach itself). */
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '0:0:0:0:0:0:0:0'])
+
+/** listen.tcp as the node reports it to others: an address they can dial, so never a wildcard. */
+function reportedListen(profile: Profile, actor: ActorEntry): string {
+  const { host, port } = profile.listen.tcp
+  if (WILDCARD_HOSTS.has(host)) {
+    throw new T3fsError('ERR_PROFILE', `listen.tcp of ${profile.file} is ${JSON.stringify(`${host}:${port}`)}; accepted: this machine's own address on the cluster network (e.g. "10.0.0.21:${port}"), not a wildcard — actor ${actor.name} reports it to mgmtd as the node's endpoint, which clients and \`t3fs admin\` dial`, {
+      file: profile.file, actor: actor.name, key: 'listen.tcp', value: `${host}:${port}`,
+    })
+  }
+  return `${host}:${port}`
 }

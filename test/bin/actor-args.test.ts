@@ -61,3 +61,19 @@ t.test('an unknown declared need, or an export that is no definition, is a clear
   await t.rejects(declaredNeeds(p.actors[0]), { code: 'ERR_PROFILE', message: /actor g: its definition needsGpu declares needs \["gpu"\]; accepted: a list of "kv"/ })
   await t.rejects(declaredNeeds(p.actors[1]), { code: 'ERR_DEFINITION_NOT_FOUND', message: /needs-actor\.ts has no actor definition exported as "NoSuchExport"/ }, 'the worker host\'s own loader says it')
 })
+
+t.test('a node whose actor reports its address (needs: [\'listen\']) may not listen on a wildcard: clients would dial themselves', async (t) => {
+  const storage = actor('storage', 'storageNode', 'actors/storage/storage-node.ts', 'mgmtd_nodes = [1]')
+  const at = (listen: string): Profile => parseProfile(`[node]\nid = 10001\nroot = ${JSON.stringify(repo)}\n[listen]\ntcp = "${listen}"\n${storage}`, join(dir, 'storage.toml'))
+  const needs = await declaredNeeds(at('10.0.0.21:9000').actors[0])
+  t.same(needs, ['listen'])
+  t.equal(spawnArgs(at('10.0.0.21:9000'), at('10.0.0.21:9000').actors[0], needs).nodeListen, '10.0.0.21:9000', 'its own address is reported as it is')
+  for (const wildcard of ['0.0.0.0:9000', '[::]:9000']) {
+    const p = at(wildcard)
+    const error = (() => { try { spawnArgs(p, p.actors[0], needs) } catch (e) { return e } })()
+    t.ok(isT3fsError(error, 'ERR_PROFILE'), `${wildcard} is refused`)
+    t.match((error as Error).message, /listen\.tcp of .*storage\.toml is ".*:9000"; accepted: this machine's own address on the cluster network .*actor storage reports it to mgmtd/)
+  }
+  const mgmtd = parseProfile(`[node]\nid = 1\nroot = ${JSON.stringify(repo)}\n[listen]\ntcp = "0.0.0.0:9000"\n[kv]\nbackend = "memory"\n${actor('mgmtd', 'mgmtdActor', 'actors/mgmtd/mgmtd-actor.ts')}`, join(dir, 'mgmtd.toml'))
+  t.ok(spawnArgs(mgmtd, mgmtd.actors[0], await declaredNeeds(mgmtd.actors[0])).nodeKv, 'a node whose actors report no address may listen on every interface')
+})

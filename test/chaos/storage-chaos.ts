@@ -15,7 +15,7 @@ import type { ActorRef } from '../../runtime/actor.ts'
 import { blockBytes, StorageHistory } from '../sim/storage-history.ts'
 import { sleepMs, startProcessCluster, type ProcessCluster } from '../support/storage-processes.ts'
 
-const chunkSizeBytes = 64 * 1024
+export const chunkSizeBytes = 64 * 1024
 const blocksPerChunk = chunkSizeBytes / blockBytes
 const chunksPerChain = 8
 
@@ -39,7 +39,7 @@ export interface ChaosResult {
   seconds: number
 }
 
-interface Writer {
+export interface Writer {
   history: StorageHistory
   running: boolean
   errors: string[]
@@ -85,7 +85,7 @@ export async function runStorageChaos(options: ChaosOptions): Promise<ChaosResul
 }
 
 /** Reads checked as they complete: the last acknowledged value of each block or a later one. */
-async function readLoop(w: Writer, client: ActorRef<ClientActorMsg>, chunks: { chainId: number; chunkId: ChunkId }[]): Promise<void> {
+export async function readLoop(w: Writer, client: ActorRef<ClientActorMsg>, chunks: { chainId: number; chunkId: ChunkId }[]): Promise<void> {
   while (w.running) {
     const { chainId, chunkId } = chunks[Math.floor(Math.random() * chunks.length)]
     const first = Math.floor(Math.random() * blocksPerChunk)
@@ -103,7 +103,7 @@ async function readLoop(w: Writer, client: ActorRef<ClientActorMsg>, chunks: { c
   }
 }
 
-async function writeLoop(w: Writer, client: ActorRef<ClientActorMsg>, chunks: { chainId: number; chunkId: ChunkId }[]): Promise<void> {
+export async function writeLoop(w: Writer, client: ActorRef<ClientActorMsg>, chunks: { chainId: number; chunkId: ChunkId }[]): Promise<void> {
   while (w.running) {
     const { chainId, chunkId } = chunks[Math.floor(Math.random() * chunks.length)]
     const first = Math.floor(Math.random() * blocksPerChunk)
@@ -118,7 +118,7 @@ async function writeLoop(w: Writer, client: ActorRef<ClientActorMsg>, chunks: { 
 }
 
 /** Reads every chunk from every replica: same bytes everywhere, intact blocks, nothing older than an acknowledged write. */
-async function verify(cluster: ProcessCluster, routing: Awaited<ReturnType<ProcessCluster['routing']>>, chunks: { chainId: number; chunkId: ChunkId }[], history: StorageHistory): Promise<{ lost: number; corrupt: number; blocks: number }> {
+export async function verify(cluster: ProcessCluster, routing: Awaited<ReturnType<ProcessCluster['routing']>>, chunks: { chainId: number; chunkId: ChunkId }[], history: StorageHistory): Promise<{ lost: number; corrupt: number; blocks: number }> {
   let lost = 0
   let corrupt = 0
   let blocks = 0

@@ -3,7 +3,8 @@
  * storage benchmark: mgmtd (node 1) and N storage nodes (10001…), profiles written to a temp dir
  * from the shape of configs/cluster3 (free ports, the temp dir as disk roots), and this process
  * joining as a client node (900) with a storage client actor. Nodes can be killed with SIGKILL and
- * launched again from the same profile.
+ * launched again from the same profile. By default every node listens on 127.0.0.1; `hostOf` and
+ * `spawnPrefix` put each node on an address and in a network namespace of its own (netns-cluster test).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -39,14 +40,20 @@ export interface ProcessClusterOptions {
   storageHost?: number
   /** Where the nodes keep their disks (default a temp dir, removed at close). */
   dir?: string
+  /** The address a node listens on and the others (and this process) reach it at (default 127.0.0.1). */
+  hostOf?: (nodeId: number) => string
+  /** A command that runs a node's process, e.g. ['ip', 'netns', 'exec', 'ns1'] (default: none, node runs directly). */
+  spawnPrefix?: (nodeId: number) => readonly string[]
   log?: (line: string) => void
 }
 
 export interface ProcessCluster {
   dir: string
   nodes: Map<number, { profile: string; process: ChildProcess | null }>
-  /** Each node's TCP port on 127.0.0.1. */
+  /** Each node's TCP port (on 127.0.0.1 unless `hostOf` says otherwise). */
   ports: Map<number, number>
+  /** Each node's listen host (127.0.0.1 unless `hostOf` says otherwise). */
+  hosts: Map<number, string>
   storageNodeIds: number[]
   client: NodeRuntime
   mgmtd: ActorRef<MgmtdMsg>
@@ -67,6 +74,7 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
   const storageNodeIds = Array.from({ length: options.storageNodes }, (_, i) => 10_001 + i)
   const ports = new Map<number, number>()
   for (const id of [1, ...storageNodeIds]) ports.set(id, await freePort())
+  const hosts = new Map([1, ...storageNodeIds].map((id) => [id, options.hostOf?.(id) ?? '127.0.0.1']))
   const slot = Math.max(options.chunkSizeBytes, 64 * 1024)
   const base = [
     `[node]\ncluster_id = "storage-test"\nroot = ${JSON.stringify(repo)}`,
@@ -74,14 +82,14 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
     '[placement]\nnuma_domains = [0]\nhosts_per_domain = 1',
     '[transport]\nkind = "tcp"\nheartbeat_interval = "200ms"\nheartbeat_timeout = "2s"\nreconnect_min = "50ms"\nreconnect_max = "500ms"\nmax_frame_size = "256MiB"',
     `[log]\nlevel = "${process.env.T3FS_CHILD_LOG_LEVEL ?? 'info'}"\n[shutdown]\ngrace_period = "1s"`,
-    ...[...ports].map(([node, port]) => `[[peers]]\nnode = ${node}\naddress = "127.0.0.1:${port}"`),
+    ...[...ports].map(([node, port]) => `[[peers]]\nnode = ${node}\naddress = "${hosts.get(node)}:${port}"`),
   ].join('\n\n')
   writeFileSync(join(dir, 'base.toml'), `${base}\n`)
   const mgmtdParams = { lease_length: '10s', extend_lease_interval: '2s', heartbeat_fail_interval: '4s', check_status_interval: '500ms', update_chains_interval: '200ms', new_chain_bootstrap_interval: '1s', ...options.mgmtdParams }
   const nodes = new Map<number, { profile: string; process: ChildProcess | null }>()
   const write = (id: number, body: string): void => {
     const profile = join(dir, `node${id}.toml`)
-    writeFileSync(profile, `include = "base.toml"\n[node]\nid = ${id}\n[listen]\ntcp = "127.0.0.1:${ports.get(id)}"\n${body}\n${options.nodeToml?.(id) ?? ''}\n`)
+    writeFileSync(profile, `include = "base.toml"\n[node]\nid = ${id}\n[listen]\ntcp = "${hosts.get(id)}:${ports.get(id)}"\n${body}\n${options.nodeToml?.(id) ?? ''}\n`)
     nodes.set(id, { profile, process: null })
   }
   write(1, `[[actors]]\nname = "mgmtd"\nmodule = "actors/mgmtd/mgmtd-actor.ts"\nexport = "mgmtdActor"\nhost = 1\n[actors.params]\n${Object.entries(mgmtdParams).map(([k, v]) => `${k} = ${toml(v)}`).join('\n')}\n${options.node1Actors ?? ''}`)
@@ -105,7 +113,8 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
     const entry = nodes.get(nodeId)!
     // T3FS_CHILD_NODE_ARGS: extra node flags for the launched nodes (e.g. --cpu-prof --cpu-prof-dir=/tmp/p).
     const nodeArgs = (process.env.T3FS_CHILD_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
-    const child = spawn(process.execPath, [...nodeArgs, bin, 'launch', entry.profile], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const command = [...(options.spawnPrefix?.(nodeId) ?? []), process.execPath, ...nodeArgs, bin, 'launch', entry.profile]
+    const child = spawn(command[0], command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] })
     entry.process = child
     let text = ''
     // T3FS_CHILD_LOG_DIR: keep each node's log (JSON lines on stderr) in that directory.
@@ -131,7 +140,7 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
   await Promise.all([...nodes.keys()].map(launch))
   const transport = new TcpTransport({
     nodeId: CLIENT_NODE, clusterId: 'storage-test', listen: { host: '127.0.0.1', port: 0 },
-    peers: [...ports].map(([node, port]) => ({ node, address: { host: '127.0.0.1', port } })),
+    peers: [...ports].map(([node, port]) => ({ node, address: { host: hosts.get(node)!, port } })),
     heartbeatIntervalMs: 200, heartbeatTimeoutMs: 2_000, reconnectMinMs: 50, reconnectMaxMs: 500, maxFrameBytes: 256 * 1024 * 1024,
   })
   const client = await NodeRuntime.start({ node: CLIENT_NODE, hostsPerDomain: 1, domains: [{ id: 0, cpus: [0] }], transport, bufferPool: { classes: [{ slotBytes: 64 * 1024, slots: 256 }, ...(slot > 64 * 1024 ? [{ slotBytes: slot, slots: 128 }] : [])] } })
@@ -150,7 +159,7 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
   let clients = 0
   const routing = async (): Promise<RoutingInfo> => (await mgmtd.ask({ type: 'get-routing-info' }, { timeoutMs: 5_000 }))!
   return {
-    dir, nodes, ports, storageNodeIds, client, mgmtd, chains, launch, routing,
+    dir, nodes, ports, hosts, storageNodeIds, client, mgmtd, chains, launch, routing,
     kill(nodeId) {
       const entry = nodes.get(nodeId)!
       entry.process?.kill('SIGKILL')
