@@ -10,7 +10,8 @@
  * keeps it current with its own calls. Several instances may share one root: each evicts from
  * what it knows, a get of a block another instance put finds it by path (and learns its put time
  * with one stat), and every unlink tolerates ENOENT; one instance with `gcRescan` (its GC lists
- * the tree each pass) collects what all of them put.
+ * the tree each pass) collects what all of them put, and the temporary files of puts whose writer
+ * died before renaming (a name it keeps seeing for orphanTempAgeMs).
  *
  * Torn blocks: a put writes a temporary name and renames it over the key (one meta transaction);
  * a reader opens the old inode or the new one, whole. Reads open `direct` (no read-ahead, no
@@ -22,7 +23,7 @@ import type { TimerHandle } from '../../runtime/clock.ts'
 import type { CounterMetric } from '../../runtime/metrics/metrics.ts'
 import { T3fsError } from '../../runtime/errors.ts'
 import type { FileClient, FileHandle } from '../client/file-client.ts'
-import { checkBlock, checkKey, closedError, isNotFound, KvCacheErrorCode } from './kv-errors.ts'
+import { checkBlock, checkKey, closedError, isExists, isNotFound, KvCacheErrorCode } from './kv-errors.ts'
 import { blockPath, tempPath } from './kv-layout.ts'
 import { resolveKvOptions, type KvCacheOptions, type ResolvedKvOptions } from './kv-options.ts'
 import { listTree } from './kv-listing.ts'
@@ -32,6 +33,10 @@ import { UsrbioBlocks } from './usrbio-blocks.ts'
 
 /** Access-time updates in flight at once; past it a get skips its update (best effort by design). */
 const accessUpdatesInFlightMax = 64
+/** Temporary names a put tries when earlier ones are taken (by orphans of this writer's earlier lives). */
+const tempNameAttemptsMax = 64
+/** Temporary files a rescanning GC remembers having seen (beyond it, the newest are not tracked until a later pass). */
+const tempsTrackedMax = 100_000
 
 export interface KvCacheStats {
   readonly blocks: number
@@ -43,6 +48,8 @@ export interface KvCacheStats {
   readonly evictions: number
   readonly gcDeletes: number
   readonly gcRuns: number
+  /** Temporary files of puts whose writer died before the rename, deleted by rescanning GC passes. */
+  readonly orphanDeletes: number
   /** Blocks read through USRBIO (the rest of the hits went through the FileClient). */
   readonly usrbioReads: number
 }
@@ -54,14 +61,22 @@ export class KvCache {
   private gcRunning: Promise<number> | null = null
   /** atime updates sent to meta and not answered yet (close waits for them). */
   private readonly accessUpdates = new Set<Promise<void>>()
-  private readonly counters = { puts: 0, hits: 0, misses: 0, evictions: 0, gcDeletes: 0, gcRuns: 0, usrbioReads: 0 }
+  private readonly counters = { puts: 0, hits: 0, misses: 0, evictions: 0, gcDeletes: 0, gcRuns: 0, orphanDeletes: 0, usrbioReads: 0 }
+  /**
+   * Temporary files seen by rescans, with the cache-clock time each was first seen. Their own
+   * times come from meta's clock, not this one, so age is judged by how long a name stays: a put
+   * renames its temporary file within seconds, a dead writer's stays forever.
+   */
+  private tempsSeen = new Map<string, number>()
   private readonly gcMetric: CounterMetric | null
   private readonly evictMetric: CounterMetric | null
+  private readonly orphanMetric: CounterMetric | null
 
   constructor(readonly client: FileClient, readonly options: ResolvedKvOptions, private index: LruIndex, private readonly usrbio: UsrbioBlocks | null = null) {
     const m = options.metrics
     this.gcMetric = m?.counter('t3fs_kvcache_gc_deletes_total', { help: 'KVCache blocks the GC deleted because their TTL ran out' }) ?? null
     this.evictMetric = m?.counter('t3fs_kvcache_evictions_total', { help: 'KVCache blocks deleted to stay under the capacity (LRU)' }) ?? null
+    this.orphanMetric = m?.counter('t3fs_kvcache_orphans_deleted_total', { help: 'Temporary files of puts whose writer died before the rename, deleted by the GC' }) ?? null
     if (options.gcIntervalMs > 0) this.schedule()
   }
 
@@ -71,9 +86,8 @@ export class KvCache {
     checkKey('key', key)
     checkBlock(block, this.options.maxBlockBytes)
     const { root } = this.options
-    const tmp = tempPath(root, key, this.options.writerId, this.seq++)
     const nowMs = this.now()
-    const h = await this.createTemp(tmp)
+    const { tmp, h } = await this.createTemp(key)
     try {
       try {
         await this.client.write(h, block, 0)
@@ -159,7 +173,7 @@ export class KvCache {
   /** Rebuilds the LRU/TTL picture from the files' attributes (a listing of the whole tree). */
   async rescan(): Promise<void> {
     this.checkOpen()
-    this.index = LruIndex.fromListing(await listTree(this.client, this.options.root))
+    await this.rescanTree()
   }
 
   stats(): KvCacheStats {
@@ -179,7 +193,7 @@ export class KvCache {
 
   private async gcPass(rescan: boolean): Promise<number> {
     this.counters.gcRuns++
-    if (rescan) await this.rescan()
+    if (rescan) await this.collectOrphans(await this.rescanTree())
     const expired = this.index.expired(this.now(), this.options.ttlMs)
     for (const k of expired) this.index.delete(k)
     const deleted = await runLimited(expired, this.options.gcConcurrency, (k) => this.unlink(k))
@@ -188,6 +202,37 @@ export class KvCache {
     this.gcMetric?.inc(undefined, n)
     await this.evictToCapacity(null)
     return n
+  }
+
+  private async rescanTree(): Promise<string[]> {
+    const listing = await listTree(this.client, this.options.root)
+    this.index = LruIndex.fromListing(listing.blocks)
+    return listing.temps
+  }
+
+  /** Deletes the temporary files seen for orphanTempAgeMs or longer (their writer died); remembers the rest. */
+  private async collectOrphans(temps: readonly string[]): Promise<void> {
+    const now = this.now()
+    const seen = new Map<string, number>()
+    const orphans: string[] = []
+    for (const path of temps) {
+      const first = this.tempsSeen.get(path) ?? now
+      if (now - first >= this.options.orphanTempAgeMs) orphans.push(path)
+      else if (seen.size < tempsTrackedMax) seen.set(path, first)
+    }
+    this.tempsSeen = seen
+    const done = await runLimited(orphans, this.options.gcConcurrency, async (path) => {
+      try {
+        await this.client.unlink(path)
+        return true
+      } catch (error) {
+        if (isNotFound(error)) return false
+        throw error
+      }
+    })
+    const n = done.filter(Boolean).length
+    this.counters.orphanDeletes += n
+    this.orphanMetric?.inc(undefined, n)
   }
 
   private schedule(): void {
@@ -224,7 +269,22 @@ export class KvCache {
     }
   }
 
-  private async createTemp(tmp: string): Promise<FileHandle> {
+  /**
+   * A new temporary file for a put of `key`. Its name is taken when an earlier life of this writer
+   * (the same writerId, its sequence restarted) left an orphan under it: the next number is tried.
+   */
+  private async createTemp(key: string): Promise<{ tmp: string; h: FileHandle }> {
+    for (let attempt = 1; ; attempt++) {
+      const tmp = tempPath(this.options.root, key, this.options.writerId, this.seq++)
+      try {
+        return { tmp, h: await this.createExclusive(tmp) }
+      } catch (error) {
+        if (!isExists(error) || attempt >= tempNameAttemptsMax) throw error
+      }
+    }
+  }
+
+  private async createExclusive(tmp: string): Promise<FileHandle> {
     try {
       return await this.client.create(tmp, 0o644, { excl: true })
     } catch (error) {
@@ -320,7 +380,7 @@ export class KvCache {
 export async function openKvCache(client: FileClient, options: KvCacheOptions = {}): Promise<KvCache> {
   const resolved = resolveKvOptions(options, client.clientId)
   if (resolved.root !== '') await client.mkdir(resolved.root, { recursive: true })
-  const index = LruIndex.fromListing(await listTree(client, resolved.root))
+  const index = LruIndex.fromListing((await listTree(client, resolved.root)).blocks)
   const u = resolved.usrbio
   return new KvCache(client, resolved, index, u === null ? null : await UsrbioBlocks.open(u.client, u.slots, u.slotBytes))
 }

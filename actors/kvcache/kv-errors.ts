@@ -41,6 +41,11 @@ export function closedError(): T3fsError {
   return new T3fsError(KvCacheErrorCode.CLOSED, 'the KVCache was closed; open a new one with openKvCache')
 }
 
+/** True for the FileClient's "the name exists" refusal. */
+export function isExists(error: unknown): boolean {
+  return error instanceof T3fsError && error.code === 'EEXIST'
+}
+
 /** True for the FileClient's "no such entry" refusal. */
 export function isNotFound(error: unknown): boolean {
   return error instanceof T3fsError && error.code === 'ENOENT'

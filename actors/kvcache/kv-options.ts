@@ -22,6 +22,11 @@ export interface KvCacheOptions {
   readonly gcRescan?: boolean
   /** Unlinks the GC keeps in flight (default 16). */
   readonly gcConcurrency?: number
+  /**
+   * A rescanning GC pass deletes a put's temporary file once it has kept seeing it this long on
+   * `clock` (its writer died between create and rename; default 10 min, far above a put's retries).
+   */
+  readonly orphanTempAgeMs?: number
   /** Gets of one batchGet in flight (default 16). */
   readonly getConcurrency?: number
   /** A get tells meta the access time (atime) at most this often per block (default 60 s, relatime-like; 0: every get). */
@@ -48,6 +53,7 @@ export interface ResolvedKvOptions {
   readonly gcIntervalMs: number
   readonly gcRescan: boolean
   readonly gcConcurrency: number
+  readonly orphanTempAgeMs: number
   readonly getConcurrency: number
   readonly accessPersistIntervalMs: number
   readonly clock: Clock
@@ -94,6 +100,7 @@ export function resolveKvOptions(options: KvCacheOptions, defaultWriterId: strin
     gcIntervalMs: int(options, 'gcIntervalMs', 5_000, 0, kvLimits.ttlMsMax),
     gcRescan: bool(options.gcRescan, 'gcRescan'),
     gcConcurrency: int(options, 'gcConcurrency', 16, 1, kvLimits.concurrencyMax),
+    orphanTempAgeMs: int(options, 'orphanTempAgeMs', 600_000, 1, kvLimits.ttlMsMax),
     getConcurrency: int(options, 'getConcurrency', 16, 1, kvLimits.concurrencyMax),
     accessPersistIntervalMs: int(options, 'accessPersistIntervalMs', 60_000, 0, kvLimits.ttlMsMax),
     clock,

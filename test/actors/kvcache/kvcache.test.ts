@@ -9,7 +9,7 @@ import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
 import type { FileClient } from '../../../actors/client/file-client.ts'
 import { openKvCache, type KvCacheOptions } from '../../../actors/kvcache/index.ts'
-import { blockPath } from '../../../actors/kvcache/kv-layout.ts'
+import { blockPath, leafDir, tempPath } from '../../../actors/kvcache/kv-layout.ts'
 import { MetricsRegistry } from '../../../runtime/metrics/registry.ts'
 import { VirtualClock } from '../../../runtime/testkit/virtual-clock.ts'
 import { startProcessFs, type ProcessFs } from '../client/process-fs.ts'
@@ -126,6 +126,40 @@ t.test('TTL: expired blocks are not returned and the background GC deletes them 
   clock.advanceTo(clock.now() + 10_000)
   t.equal(await cache.gc({ rescan: true }), 1, 'a pass with rescan collects it')
   t.equal(await cache.exists('other'), false)
+})
+
+t.test('a dead writer\'s temporary files: a restarted writer skips their names, a rescanning GC deletes them once seen long enough', async (t) => {
+  const metrics = new MetricsRegistry()
+  const { cache, clock } = await cacheOn({ orphanTempAgeMs: 60_000, metrics })
+  t.teardown(() => cache.close())
+  const root = cache.options.root
+  await cache.put('live', randomBytes(2000))
+  // What writer w1 leaves when it dies between create and rename: its first temporary file, written.
+  const orphan = tempPath(root, 'k1', 'w1', 0)
+  await fs.mkdir(leafDir(root, 'k1'), { recursive: true })
+  const h = await fs.create(orphan, 0o644, { excl: true })
+  await fs.write(h, randomBytes(100), 0)
+  await fs.close(h)
+  const restarted = await openKvCache(fs, { root, clock, writerId: 'w1', gcIntervalMs: 0 })
+  const block = randomBytes(3000)
+  await restarted.put('k1', block)
+  await restarted.close()
+  t.ok(Buffer.from((await cache.get('k1'))!).equals(block), 'the restarted writer\'s put went under another temporary name')
+  t.equal((await fs.stat(orphan)).sizeBytes, 100, 'the orphan is still there')
+  t.equal(await cache.gc({ rescan: true }), 0)
+  clock.advanceTo(clock.now() + 59_999)
+  await cache.gc({ rescan: true })
+  t.equal(cache.stats().orphanDeletes, 0, 'not deleted before it was seen for orphanTempAgeMs')
+  t.equal((await fs.stat(orphan)).sizeBytes, 100)
+  clock.advanceTo(clock.now() + 1)
+  await cache.gc({ rescan: true })
+  t.equal(cache.stats().orphanDeletes, 1, 'deleted once seen for orphanTempAgeMs')
+  await t.rejects(fs.stat(orphan), { code: 'ENOENT' })
+  t.match(await metrics.text(), /^t3fs_kvcache_orphans_deleted_total 1$/m)
+  t.equal(cache.stats().gcDeletes, 0, 'no block was taken for an orphan')
+  t.ok(await cache.exists('live') && Buffer.from((await cache.get('k1'))!).equals(block), 'the blocks stay')
+  const listing = (await fs.readdirAll(leafDir(root, 'k1'))).map((e) => e.name)
+  t.same(listing, ['k1'], 'only the block is left in its directory')
 })
 
 t.test('concurrent readers during overwrites never see a mixed block', async (t) => {
