@@ -63,6 +63,7 @@ export interface ProgressSink {
   start(name: string, options?: PhaseOptions): void
   update(update: ProgressUpdate): void
   end(update?: ProgressUpdate): void
+  fail(update?: ProgressUpdate): void
 }
 
 export type ProgressMode = 'redraw' | 'lines' | 'off'
