@@ -47,7 +47,10 @@ export interface PhaseOptions {
   readonly total?: number
   /** What done/total count (`tasks`, `chunks`, `files`; `bytes` prints sizes). */
   readonly unit?: string
-  /** Where the count starts (work joined midway); the ETA counts from here. Default 0. */
+  /**
+   * Where the count starts (work joined midway); default 0 when a total is given. The ETA counts
+   * from the first count the phase gets (here, or its first update with `done`).
+   */
   readonly done?: number
   readonly detail?: string
 }
@@ -75,7 +78,8 @@ const CLEAR_TO_END = '\x1b[K'
 interface Phase {
   readonly name: string
   readonly startMs: number
-  readonly baseDone: number
+  /** Where the ETA counts from: the count and time when the phase began counting. */
+  base: { readonly done: number; readonly atMs: number } | null
   readonly step: number
   readonly unit: string | undefined
   done: number | undefined
@@ -132,9 +136,11 @@ export class Progress implements ProgressSink {
   /** Starts a phase (ending the one before) and shows it at once. */
   start(name: string, options: PhaseOptions = {}): void {
     if (this.phase !== null) this.end()
+    const nowMs = this.clock.now()
+    const done = options.done ?? (options.total === undefined ? undefined : 0)
     this.phase = {
-      name: plainText(name), startMs: this.clock.now(), baseDone: options.done ?? 0, step: ++this.stepsStarted,
-      unit: options.unit, done: options.done ?? (options.total === undefined ? undefined : 0), total: options.total, detail: options.detail,
+      name: plainText(name), startMs: nowMs, base: done === undefined ? null : { done, atMs: nowMs }, step: ++this.stepsStarted,
+      unit: options.unit, done, total: options.total, detail: options.detail,
     }
     this.print(undefined)
   }
@@ -143,7 +149,7 @@ export class Progress implements ProgressSink {
   update(update: ProgressUpdate): void {
     const phase = this.phase
     if (phase === null) return
-    merge(phase, update)
+    merge(phase, update, this.clock.now())
     if (this.mode !== 'off' && this.clock.now() - this.lastPrintMs >= this.intervalMs) this.print(undefined)
   }
 
@@ -186,7 +192,7 @@ export class Progress implements ProgressSink {
   private finish(ended: 'done' | 'failed', update: ProgressUpdate): void {
     const phase = this.phase
     if (phase === null) return
-    merge(phase, update)
+    merge(phase, update, this.clock.now())
     this.print(ended)
     this.phase = null
   }
@@ -207,12 +213,12 @@ export class Progress implements ProgressSink {
 
   private view(phase: Phase, nowMs: number, ended: 'done' | 'failed' | undefined): PhaseView {
     const elapsedMs = nowMs - phase.startMs
-    const { done, total } = phase
+    const { done, total, base } = phase
     const remaining = done === undefined || total === undefined ? 0 : total - done
     return {
       label: this.label, name: phase.name, step: this.steps === undefined ? undefined : { index: phase.step, of: this.steps },
       done, total, unit: phase.unit, detail: phase.detail, elapsedMs, ended,
-      etaMs: ended === undefined && remaining > 0 ? etaMs(done! - phase.baseDone, remaining, elapsedMs) : undefined,
+      etaMs: ended === undefined && remaining > 0 && base !== null ? etaMs(done! - base.done, remaining, nowMs - base.atMs) : undefined,
     }
   }
 
@@ -225,8 +231,11 @@ export class Progress implements ProgressSink {
   }
 }
 
-function merge(phase: Phase, update: ProgressUpdate): void {
-  if (update.done !== undefined) phase.done = update.done
+function merge(phase: Phase, update: ProgressUpdate, nowMs: number): void {
+  if (update.done !== undefined) {
+    phase.done = update.done
+    phase.base ??= { done: update.done, atMs: nowMs }
+  }
   if (update.total !== undefined) phase.total = update.total
   if (update.detail !== undefined) phase.detail = plainText(update.detail)
 }
