@@ -132,7 +132,7 @@ t.test('steps, run() and failures', async (t) => {
   t.equal(stream.writes[stream.writes.length - 2], 'job: [3] third · done in 0.0 s\n', 'starting a phase ends the one before')
 })
 
-t.test('joined midway: the ETA counts from where the phase started', async (t) => {
+t.test('the ETA counts from where counting began: a phase joined midway, or counting only later', async (t) => {
   const clock = new VirtualClock()
   const stream = fakeStream(false)
   const p = reporter(stream, clock, { lineIntervalMs: 0 })
@@ -140,6 +140,13 @@ t.test('joined midway: the ETA counts from where the phase started', async (t) =
   advance(clock, 10_000)
   p.update({ done: 700 })
   t.equal(stream.writes[1], 'job: sync 700/1000 chunks (70%) · 10 s, ETA 30 s\n', '100 chunks in 10 s, 300 left')
+  p.start('wait', { unit: 'chunks' })
+  advance(clock, 30_000)
+  p.update({ done: 100, total: 1000 })
+  t.equal(stream.writes[stream.writes.length - 1], 'job: wait 100/1000 chunks (10%) · 30 s\n', 'no rate from a single count')
+  advance(clock, 10_000)
+  p.update({ done: 200 })
+  t.equal(stream.writes[stream.writes.length - 1], 'job: wait 200/1000 chunks (20%) · 40 s, ETA 1m20s\n', 'counted from the first count, not the wait before it')
 })
 
 t.test('T3FS_PROGRESS and TERM decide the mode', async (t) => {
