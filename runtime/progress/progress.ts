@@ -177,16 +177,17 @@ export class Progress implements ProgressSink {
     return result
   }
 
-  /** A message line of its own (shown in every mode); a redrawn progress line is kept below it. */
-  log(text: string): void {
-    const line = plainText(text)
-    if (this.mode !== 'redraw' || !this.drawn) {
-      this.stream.write(`${line}\n`)
-      return
-    }
-    this.stream.write(`\r${line}${CLEAR_TO_END}\n`)
+  /**
+   * A message line of its own, shown in every mode, on the progress stream or on `to` (a bench's
+   * figures on stdout): a redrawn progress line is wiped first and drawn again below it, so the
+   * two never share a line of the terminal.
+   */
+  log(text: string, to: ProgressStream = this.stream): void {
+    const redrawn = this.mode === 'redraw' && this.drawn
+    if (redrawn) this.stream.write(`\r${CLEAR_TO_END}`)
     this.drawn = false
-    this.print(undefined)
+    to.write(`${to === this.stream ? plainText(text) : text}\n`)
+    if (redrawn) this.print(undefined)
   }
 
   private finish(ended: 'done' | 'failed', update: ProgressUpdate): void {

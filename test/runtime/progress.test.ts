@@ -78,7 +78,7 @@ t.test('a terminal: one line redrawn in place, at most one redraw per 100 ms, a 
   t.equal(stream.writes[stream.writes.length - 1], last, 'an update after the end shows nothing')
 })
 
-t.test('a terminal: the line is cut to its width; a message line keeps the progress line below it', async (t) => {
+t.test('a terminal: the line is cut to its width; messages (here or on stdout) keep the progress line below them', async (t) => {
   const clock = new VirtualClock()
   const stream = fakeStream(true, 20)
   const p = reporter(stream, clock)
@@ -87,8 +87,12 @@ t.test('a terminal: the line is cut to its width; a message line keeps the progr
   t.equal(Array.from(drawn).length, 19, 'one column spare')
   t.ok(drawn.endsWith('…'))
   p.log('note: something happened')
-  t.equal(stream.writes[1], '\rnote: something happened\x1b[K\n', 'the message replaces the drawn line')
-  t.match(stream.writes[2], /^\rjob: a long phase/, 'and the progress line is drawn again')
+  t.same(stream.writes.slice(1, 3), ['\r\x1b[K', 'note: something happened\n'], 'the drawn line is wiped, the message written')
+  t.match(stream.writes[3], /^\rjob: a long phase/, 'and the progress line is drawn again')
+  const stdout = fakeStream(true)
+  p.log('figures: 1.00 GiB/s', stdout)
+  t.same(stdout.writes, ['figures: 1.00 GiB/s\n'], 'a message for another stream goes there')
+  t.same(stream.writes.slice(4), ['\r\x1b[K', stream.writes[3]], 'with the progress line wiped before and drawn after')
 })
 
 t.test('not a terminal: plain lines at the start, every 5 s, at the end; no control characters', async (t) => {
