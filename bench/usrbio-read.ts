@@ -109,9 +109,9 @@ async function main(): Promise<void> {
       }
       await fs.close(h)
     }, { total: data.length, unit: 'bytes' })
-    const direct = await progress.run(`FileClient reads in this process, ${o.passes} passes`, () => fileClientRead(fs, '/bench-usrbio', o))
+    const direct = await progress.run(`FileClient reads in this process, ${o.passes} pass${o.passes === 1 ? '' : 'es'}`, () => fileClientRead(fs, '/bench-usrbio', o))
     await fs.shutdown()
-    const usrbio = await progress.run(`USRBIO reads from a second process, ${o.passes} passes`, () => usrbioReadBench({ socketPath, path: '/bench-usrbio', ...o }))
+    const usrbio = await progress.run(`USRBIO reads from a second process, ${o.passes} pass${o.passes === 1 ? '' : 'es'}`, () => usrbioReadBench({ socketPath, path: '/bench-usrbio', ...o }))
     const validated = usrbio.sha256 === createHash('sha256').update(data).digest('hex')
     await cluster.close()
 
