@@ -159,6 +159,8 @@ t.test('Driver command line: modes, aliases and clear errors', async (t) => {
   t.equal(driver.init.dataRoot, '/tmp/x')
   t.equal(driver.init.maxFailCount, 0, '--fail_fast wins')
   t.equal(user.npartitions, '9')
+  t.equal(driver.init.progress, true, 'a command line tool shows progress')
+  t.equal(new smallpond.Driver().parseArguments(['--no_progress']).driver.init.progress, false, 'unless told not to')
   t.equal(new smallpond.Driver().parseArguments(['ray', '--max_fail=7']).driver.init.maxFailCount, 7)
   t.throws(() => new smallpond.Driver().parseArguments(['executor']), { message: /mode is "executor"; accepted: scheduler \| ray \(executors are task actors/ })
   t.throws(() => new smallpond.Driver().parseArguments(['--bogus=1']), { message: /accepted: \[scheduler\|ray\] --job_id/ })
