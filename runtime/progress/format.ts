@@ -85,6 +85,5 @@ export function progressLine(v: PhaseView): string {
  * them would break a redrawn line or put control characters into a log. Each becomes a space.
  */
 export function plainText(text: string): string {
-  // eslint-disable-next-line no-control-regex
   return text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ')
 }

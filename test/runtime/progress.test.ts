@@ -28,7 +28,6 @@ function advance(clock: VirtualClock, ms: number): void {
   clock.advanceTo(clock.now() + ms)
 }
 
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f]/
 
 t.test('durations, sizes and the ETA arithmetic', async (t) => {

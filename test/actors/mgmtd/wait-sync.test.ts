@@ -77,7 +77,6 @@ t.test('wait-sync follows a returning target until it is SERVING', async (t) => 
   const count = /^wait-sync: sync (\d+)\/(\d+) chunks \(100%\)/.exec(last)
   if (count !== null) t.equal(count[1], count[2], `chunks compared of those seen syncing: ${count[1]}/${count[2]}`)
   else t.comment('the sync ended between two polls before mgmtd showed its progress: no chunk count on the line')
-  // eslint-disable-next-line no-control-regex
   t.notOk(/[\u0000-\u0009\u000b-\u001f]/.test(result.err), 'no control characters: stderr is not a terminal')
   t.match(result.out, /SERVING/)
   t.notMatch(result.out, /wait-sync:/, 'progress never goes to stdout')

@@ -20,7 +20,6 @@ import { SeededRandom } from '../../../runtime/random.ts'
 import { VirtualClock } from '../../../runtime/testkit/virtual-clock.ts'
 
 const fixture = fileURLToPath(new URL('./fixtures/progress-job.ts', import.meta.url))
-// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f]/
 
 function runJob(dir: string, progress: string, env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
