@@ -17,6 +17,7 @@
  * - postMessage: MessagePort.postMessage of a small object with the same 64 bytes, Node's
  *   built-in alternative to the ring.
  * - ask: sequential round trips host 1 <-> host 2, p50 and p99.
+ * Progress (which run and side) goes to stderr; stdout ends with the JSON line.
  */
 import { MessageChannel, type Transferable, type Worker } from 'node:worker_threads'
 import { parseArgs } from 'node:util'
@@ -24,6 +25,7 @@ import { performance } from 'node:perf_hooks'
 import { NodeRuntime, startWorker } from '../runtime/node-runtime.ts'
 import { ringBytesDefault } from '../runtime/host-mesh.ts'
 import { allocateRing, Doorbell } from '../runtime/spsc-ring.ts'
+import { Progress } from '../runtime/progress/progress.ts'
 import type { PingMsg, SinkMsg, SourceMsg } from './fixtures/actor-bench-actors.ts'
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, count: { type: 'string', default: '2000000' } } })
@@ -112,12 +114,14 @@ const posts: number[] = []
 const p50s: number[] = []
 const p99s: number[] = []
 const mps = (x: number) => `${(x / 1e6).toFixed(2)} M/s`
+const progress = new Progress({ label: 'bench:actors', steps: runs * 5 })
 for (let run = 0; run < runs; run++) {
-  ringRecords.push(await rawRing('record'))
-  ringBatches.push(await rawRing('batch'))
-  tells.push(await actorTell(runtime))
-  posts.push(await postMessageRate())
-  const samples = await actorAsk(runtime)
+  const step = <T>(name: string, work: () => Promise<T>): Promise<T> => progress.run(`run ${run + 1}/${runs}: ${name}`, work)
+  ringRecords.push(await step('raw ring, a record per message', () => rawRing('record')))
+  ringBatches.push(await step('raw ring, a record per batch', () => rawRing('batch')))
+  tells.push(await step(`actor tell × ${count}`, () => actorTell(runtime)))
+  posts.push(await step('MessagePort.postMessage', () => postMessageRate()))
+  const samples = await step('actor ask round trips', () => actorAsk(runtime))
   p50s.push(percentile(samples, 0.5))
   p99s.push(percentile(samples, 0.99))
   console.log(`run ${run + 1}/${runs}: tell ${mps(tells[run])}, ring-record ${mps(ringRecords[run])}, ring-batch ${mps(ringBatches[run])}, postMessage ${mps(posts[run])}, ask p50 ${p50s[run].toFixed(1)} µs p99 ${p99s[run].toFixed(1)} µs`)

@@ -11,7 +11,8 @@
  *                 per batch of 16 commits) and, for reference, without any
  *
  * Every side runs BENCH_CHUNK_ENGINE_ROUNDS times (default 2), best pass kept (the machine is
- * shared). BENCH_CHUNK_ENGINE_MIB sets the bytes per pass (default 1024). Last line: one JSON object.
+ * shared). BENCH_CHUNK_ENGINE_MIB sets the bytes per pass (default 1024). Progress (which round and
+ * side) goes to stderr. Last line of stdout: one JSON object.
  */
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -21,6 +22,7 @@ import { promisify } from 'node:util'
 import { NodeRuntime } from '../runtime/node-runtime.ts'
 import type { ChunkBenchMsg, PassResult } from './fixtures/chunk-engine-actor.ts'
 import { fioArgs, fioAvailable, fioMissingMessage, type FioJob } from './fixtures/fio.ts'
+import { Progress } from '../runtime/progress/progress.ts'
 
 const MiB = 1024 * 1024
 const totalMiB = Number(process.env.BENCH_CHUNK_ENGINE_MIB ?? 1024)
@@ -67,15 +69,17 @@ async function main(): Promise<void> {
     let fioWriteNoSync: Rate | null = null
     let fioRead: Rate | null = null
     let validated = true
+    const progress = new Progress({ label: 'bench:chunk-engine', steps: rounds * 5 })
     for (let round = 0; round < rounds; round++) {
-      const w = await actor.ask({ type: 'write', chunks, chunkBytes, depth }, { timeoutMs: 600_000 })
-      const r = await actor.ask({ type: 'read', chunks, chunkBytes, depth }, { timeoutMs: 600_000 })
+      const step = <T>(name: string, work: () => Promise<T>): Promise<T> => progress.run(`round ${round + 1}/${rounds}: ${name}`, work)
+      const w = await step(`engine write ${totalMiB} MiB`, () => actor.ask({ type: 'write', chunks, chunkBytes, depth }, { timeoutMs: 600_000 }))
+      const r = await step(`engine read ${totalMiB} MiB`, () => actor.ask({ type: 'read', chunks, chunkBytes, depth }, { timeoutMs: 600_000 }))
       validated &&= r.validated
       write = best(write, w)
       read = best(read, r)
-      fioWrite = best(fioWrite, await fio({ ...fioJob, rw: 'write' }, [`--fdatasync=${depth}`]))
-      fioWriteNoSync = best(fioWriteNoSync, await fio({ ...fioJob, rw: 'write' }))
-      fioRead = best(fioRead, await fio({ ...fioJob, rw: 'read' }))
+      fioWrite = best(fioWrite, await step('fio write, fdatasync', () => fio({ ...fioJob, rw: 'write' }, [`--fdatasync=${depth}`])))
+      fioWriteNoSync = best(fioWriteNoSync, await step('fio write, no sync', () => fio({ ...fioJob, rw: 'write' })))
+      fioRead = best(fioRead, await step('fio read', () => fio({ ...fioJob, rw: 'read' })))
     }
     await actor.ask({ type: 'close' }, { timeoutMs: 60_000 })
     const commitsPerSync = write === null || write.indexSyncs === 0 ? null : Math.round((write.commits / write.indexSyncs) * 10) / 10

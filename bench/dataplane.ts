@@ -16,7 +16,7 @@
  * runs `rounds` passes, in alternating order, and keeps its best (the network ratio is the median
  * over adjacent pairs of passes). Env: BENCH_DATAPLANE_GIB (disk file, default 2),
  * BENCH_DATAPLANE_ROUNDS (default 5), BENCH_DATAPLANE_NET_MIB (moved per network pass, default 1024).
- * Last line: one JSON object with the ratios.
+ * Progress (which round, side and pass) goes to stderr. Last line of stdout: one JSON object with the ratios.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -25,6 +25,7 @@ import { NodeRuntime } from '../runtime/node-runtime.ts'
 import { fioAvailable, fioMissingMessage, runFio } from './fixtures/fio.ts'
 import type { DiskBenchMsg } from './fixtures/dataplane-disk-actor.ts'
 import { measureDataplaneNet } from './fixtures/dataplane-net.ts'
+import { Progress } from '../runtime/progress/progress.ts'
 
 const MiB = 1024 * 1024
 const fileBytes = Math.round(Number(process.env.BENCH_DATAPLANE_GIB ?? 2) * 1024) * MiB
@@ -35,6 +36,8 @@ const depth = 16
 
 const best = (values: readonly number[]): number => Math.max(...values)
 const round3 = (x: number | null): number | null => (x === null ? null : Math.round(x * 1000) / 1000)
+/** Disk: the untimed layout pass, then per round write and read by both sides; then the network passes. */
+const progress = new Progress({ label: 'bench:dataplane', steps: 1 + rounds * 4 + 1 })
 
 async function diskSide(): Promise<{ ours: { read: number; write: number }; fio: { read: number; write: number } | null }> {
   const root = mkdtempSync(join(tmpdir(), 't3fs-bench-dataplane-'))
@@ -46,13 +49,15 @@ async function diskSide(): Promise<{ ours: { read: number; write: number }; fio:
     const fio = async (write: boolean): Promise<number | null> =>
       (await runFio({ file: join(root, 'bench.dat'), rw: write ? 'write' : 'read', blockBytes, depth, sizeBytes: fileBytes }))?.gibPerSec ?? null
     if (!fioAvailable()) console.log(fioMissingMessage)
-    await ours(true) // lay the file out once, untimed, so every timed pass overwrites allocated blocks
+    // Lay the file out once, untimed, so every timed pass overwrites allocated blocks.
+    await progress.run(`disk: lay out the ${fileBytes / MiB} MiB file (untimed)`, () => ours(true))
     const results = { ours: { read: [] as number[], write: [] as number[] }, fio: { read: [] as number[], write: [] as number[] } }
     for (let round = 0; round < rounds; round++) {
       const order = round % 2 === 0 ? ['ours', 'fio'] as const : ['fio', 'ours'] as const
       for (const write of [true, false]) {
         for (const side of order) {
-          const gib = side === 'ours' ? await ours(write) : await fio(write)
+          const name = `disk round ${round + 1}/${rounds}: ${write ? 'write' : 'read'} ${side === 'ours' ? 'ctx.disk' : 'fio'}`
+          const gib = await progress.run(name, () => (side === 'ours' ? ours(write) : fio(write)))
           if (gib !== null) results[side][write ? 'write' : 'read'].push(gib)
           console.log(`round ${round + 1} ${write ? 'write' : 'read '} ${side.padEnd(4)} ${gib === null ? 'skipped' : `${gib.toFixed(2)} GiB/s`}`)
         }
@@ -69,7 +74,10 @@ async function diskSide(): Promise<{ ours: { read: number; write: number }; fio:
 }
 
 const disk = await diskSide()
-const net = await measureDataplaneNet({ passes: rounds, mib: netMiB, log: (line) => console.log(line) })
+const net = await progress.run('network: 1 MiB chunk messages beside a raw socket', (update) => {
+  let passes = 0
+  return measureDataplaneNet({ passes: rounds, mib: netMiB, log: (line) => { progress.log(line, process.stdout); update({ done: ++passes }) } })
+}, { total: rounds, unit: 'passes' })
 console.log(`disk: ours read ${disk.ours.read.toFixed(2)} / write ${disk.ours.write.toFixed(2)} GiB/s; fio ${disk.fio === null ? 'absent' : `read ${disk.fio.read.toFixed(2)} / write ${disk.fio.write.toFixed(2)} GiB/s`}`)
 console.log(`net: 1 MiB chunk messages ${net.chunkMsgsGiBps.toFixed(2)} GiB/s; raw socket ${net.rawSocketGiBps.toFixed(2)} GiB/s`)
 console.log(JSON.stringify({

@@ -20,6 +20,7 @@
  * - CPU: seconds of CPU of the cluster's processes (node 1 with the mount, the storage nodes) per
  *   GiB moved, from /proc, to judge changes on a loaded machine.
  * Needs root (mount, drop_caches), /dev/fuse, fio and bindfs; says which is missing otherwise.
+ * Progress (which side and phase) goes to stderr; stdout ends with the JSON line.
  */
 import { execFile, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -31,6 +32,7 @@ import { setMountReadAhead } from '../runtime/fuse-device.ts'
 import { DEFAULT_FUSE_CONFIG } from '../actors/client/fuse/config.ts'
 import { rawSocketBytesPerSec } from './fixtures/raw-socket.ts'
 import { usrbioReadBench } from './usrbio-read.ts'
+import { Progress } from '../runtime/progress/progress.ts'
 
 const run = promisify(execFile)
 const MiB = 1024 * 1024
@@ -100,10 +102,15 @@ const rawJob = (dir: string, rw: 'write' | 'read'): string[] => [
   '--fixedbufs', '--registerfiles', '--iodepth=16', '--iodepth_batch_submit=16', '--iodepth_batch_complete_min=1', '--end_fsync=1',
 ]
 
-async function writeThenRead(dir: string, pids: readonly number[]): Promise<{ write: Phase; read: Phase }> {
-  const write = await fio([...fsJob(dir), '--do_verify=0', '--end_fsync=1'], 'write', pids)
-  await dropCaches()
-  const read = await fio([...fsJob(dir), '--verify_only'], 'read', pids)
+/** Cluster start; raw write and read; bindfs and the mount, write then read each; USRBIO; a raw socket. */
+const progress = new Progress({ label: 'bench:fuse', steps: 9 })
+
+async function writeThenRead(side: string, dir: string, pids: readonly number[]): Promise<{ write: Phase; read: Phase }> {
+  const write = await progress.run(`${side}: fio write ${jobs} × ${fileMiB} MiB`, () => fio([...fsJob(dir), '--do_verify=0', '--end_fsync=1'], 'write', pids))
+  const read = await progress.run(`${side}: drop caches, fio read and verify`, async () => {
+    await dropCaches()
+    return fio([...fsJob(dir), '--verify_only'], 'read', pids)
+  })
   return { write, read }
 }
 
@@ -114,7 +121,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ bench: 'fuse', skipped: why, seq_read_vs_bindfs: null, seq_write_vs_disk_third: null, usrbio_read_vs_limit: null, validated: false }))
     return
   }
-  const cluster: DevCluster = await startDevCluster()
+  const cluster: DevCluster = await progress.run('start a dev cluster and mount it', () => startDevCluster())
   let bindMounted = false
   const bindMnt = join(cluster.dir, 'bindfs-mnt')
   try {
@@ -124,26 +131,28 @@ async function main(): Promise<void> {
     for (const d of [raw, bindSrc, bindMnt, join(cluster.mnt, 'bench')]) mkdirSync(d, { recursive: true })
     console.log(`bench:fuse: ${jobs} files of ${fileMiB} MiB each, 1 MiB blocks; data in ${cluster.dir} (one disk for all sides)`)
 
-    const rawWrite = await fio(rawJob(raw, 'write'), 'write', [])
-    await dropCaches()
-    const rawRead = await fio(rawJob(raw, 'read'), 'read', [])
+    const rawWrite = await progress.run('raw disk: fio write', () => fio(rawJob(raw, 'write'), 'write', []))
+    const rawRead = await progress.run('raw disk: drop caches, fio read', async () => {
+      await dropCaches()
+      return fio(rawJob(raw, 'read'), 'read', [])
+    })
     console.log(`raw disk (fio io_uring O_DIRECT, depth 16): write ${rawWrite.gibPerSec.toFixed(3)} GiB/s, read ${rawRead.gibPerSec.toFixed(3)} GiB/s`)
 
     await run('bindfs', [bindSrc, bindMnt])
     bindMounted = true
     // The same kernel read-ahead window as the t3fs mount gets (kernel_read_ahead): an equal baseline.
     await setMountReadAhead(bindMnt, DEFAULT_FUSE_CONFIG.kernelReadAheadBytes)
-    const bind = await writeThenRead(bindMnt, [])
+    const bind = await writeThenRead('bindfs', bindMnt, [])
     console.log(`bindfs passthrough: write ${bind.write.gibPerSec.toFixed(3)} GiB/s, read ${bind.read.gibPerSec.toFixed(3)} GiB/s`)
 
-    const t3 = await writeThenRead(join(cluster.mnt, 'bench'), pids)
+    const t3 = await writeThenRead('t3fs mount', join(cluster.mnt, 'bench'), pids)
     console.log(`t3fs mount (3 replicas): write ${t3.write.gibPerSec.toFixed(3)} GiB/s (${t3.write.cpuSecPerGib?.toFixed(1)} CPU s/GiB), read ${t3.read.gibPerSec.toFixed(3)} GiB/s (${t3.read.cpuSecPerGib?.toFixed(1)} CPU s/GiB)`)
 
     // USRBIO: one of the files fio wrote, read in batches from a second process.
     const usrbioFile = 'bench/seq.0.0'
-    const usrbio = await usrbioReadBench({ socketPath: join(cluster.dir, 'usrbio.sock'), path: `/${usrbioFile}`, sizeBytes: fileMiB * MiB })
+    const usrbio = await progress.run('USRBIO reads from a second process', () => usrbioReadBench({ socketPath: join(cluster.dir, 'usrbio.sock'), path: `/${usrbioFile}`, sizeBytes: fileMiB * MiB }))
     const usrbioValidated = usrbio.sha256 === createHash('sha256').update(readFileSync(join(cluster.mnt, usrbioFile))).digest('hex')
-    const socket = await rawSocketBytesPerSec(GiB)
+    const socket = await progress.run('raw TCP socket between two processes', () => rawSocketBytesPerSec(GiB))
     const usrbioLimit = Math.min(rawRead.gibPerSec * GiB, socket)
     console.log(`USRBIO read (1 MiB × 32 in flight, second process): ${usrbio.gibPerSec.toFixed(3)} GiB/s; raw socket ${(socket / GiB).toFixed(3)} GiB/s`)
 

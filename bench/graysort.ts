@@ -42,6 +42,11 @@
  * The machine is shared, so load drifts during a run: with `--rounds N` (default 2) both sorts run N
  * times, alternating which goes first, and each side reports its best time. Every round of each side
  * is validated.
+ *
+ * Progress goes to stderr (runtime/progress; T3FS_PROGRESS=0 turns it off): each phase (generation
+ * by files, the input checksum, DuckDB alone's warm-up and sorts, validation by files) on the
+ * graysort line, and smallpond's own line during its sort (tasks, and per stage the partitions
+ * done: the shuffle's producers, then the 2^k sort partitions). Stdout ends with the JSON line.
  */
 import { mkdir, open, rm, stat } from 'node:fs/promises'
 import { availableParallelism, tmpdir } from 'node:os'
@@ -52,6 +57,7 @@ import * as smallpond from '../actors/smallpond/index.ts'
 import { NodeRuntime } from '../runtime/node-runtime.ts'
 import { mountsAt } from '../runtime/fuse-device.ts'
 import { mountSkipReason, startDevCluster, type DevCluster } from '../test/support/dev-cluster.ts'
+import { Progress, type ProgressUpdate } from '../runtime/progress/progress.ts'
 
 const RECORD_BYTES = 100
 const KEY_BYTES = 10
@@ -134,7 +140,7 @@ function bucketExpression(partitions: number): string {
   return `((${rank(1)} * ${A} + ${rank(2)}) * ${partitions} // ${A * A})::USMALLINT`
 }
 
-async function generate(conn: DuckDBConnection, o: Options, inputDir: string): Promise<number> {
+async function generate(conn: DuckDBConnection, o: Options, inputDir: string, update: (u: ProgressUpdate) => void): Promise<number> {
   const records = Math.floor(o.sizeBytes / RECORD_BYTES)
   await mkdir(inputDir, { recursive: true })
   const per = Math.ceil(records / o.dataFiles)
@@ -146,6 +152,7 @@ async function generate(conn: DuckDBConnection, o: Options, inputDir: string): P
         select ${keyExpression(20250227)} || '  ' || printf('%032X', i) || '  ' || repeat(chr(65 + (i % 26)::INTEGER), 53) as rec
         from range(${begin}, ${end}) t(i)
       ) to '${join(inputDir, `data-${String(f).padStart(4, '0')}.parquet`)}' (format parquet, compression uncompressed)`)
+    update({ done: f + 1 })
   }
   return records
 }
@@ -161,14 +168,14 @@ function rawRecords(files: readonly string[]): string {
 }
 
 /** valsort's checks that need the raw bytes: record framing and global key order across files. */
-async function checkOrder(files: readonly string[]): Promise<{ records: number; ordered: boolean; framed: boolean }> {
+async function checkOrder(files: readonly string[], update: (u: ProgressUpdate) => void): Promise<{ records: number; ordered: boolean; framed: boolean }> {
   const chunk = Buffer.allocUnsafe(RECORD_BYTES * 655_360)
   let prev = Buffer.alloc(KEY_BYTES, 0)
   const current = Buffer.alloc(KEY_BYTES)
   let records = 0
   let ordered = true
   let framed = true
-  for (const file of files) {
+  for (const [index, file] of files.entries()) {
     const size = (await stat(file)).size
     if (size % RECORD_BYTES !== 0) framed = false
     const handle = await open(file, 'r')
@@ -189,6 +196,7 @@ async function checkOrder(files: readonly string[]): Promise<{ records: number; 
       await handle.close()
     }
     prev = Buffer.from(prev)
+    update({ done: index + 1 })
   }
   return { records, ordered, framed }
 }
@@ -198,7 +206,7 @@ async function runSmallpond(o: Options, inputDir: string, outDir: string, dataRo
   const runtime = o.actors ? await NodeRuntime.start({ hostsPerDomain: o.threads, domains: [{ id: 0, cpus: Array.from({ length: availableParallelism() }, (_, i) => i) }] }) : undefined
   const sp = await smallpond.init({
     dataRoot, numExecutors: o.threads, threadsPerTask: 1, memoryPerTaskBytes: Math.floor(o.memoryBytes / o.threads),
-    progress: process.stderr.isTTY,
+    progress: true,
   }, { runtime })
   const started = performance.now()
   // The shuffle computes each record's range bucket itself (`by` takes an expression); the
@@ -277,16 +285,17 @@ async function workRoot(o: Options, log: (line: string) => void): Promise<{ root
 
 async function main(): Promise<void> {
   const o = parseOptions()
-  const log = (line: string) => process.stderr.write(`graysort: ${line}\n`)
+  const progress = new Progress({ label: 'graysort' })
+  const log = (line: string) => progress.log(`graysort: ${line}`)
   const { root, cluster } = await workRoot(o, log)
   try {
-    await runBench(o, root, log)
+    await runBench(o, root, log, progress)
   } finally {
     await cluster?.close()
   }
 }
 
-async function runBench(o: Options, root: string, log: (line: string) => void): Promise<void> {
+async function runBench(o: Options, root: string, log: (line: string) => void, progress: Progress): Promise<void> {
   const work = join(root, `graysort-${process.pid}`)
   const inputDir = join(work, 'input')
   const outDir = join(work, 'sorted')
@@ -297,36 +306,37 @@ async function runBench(o: Options, root: string, log: (line: string) => void): 
   const conn = await db.connect()
   try {
     log(`generating ${o.sizeBytes} bytes into ${o.dataFiles} files, ${o.partitions} sort partitions, ${o.threads} threads`)
-    const records = await generate(conn, o, inputDir)
+    const records = await progress.run('generate input', (update) => generate(conn, o, inputDir, update), { total: o.dataFiles, unit: 'files' })
     const bytes = records * RECORD_BYTES
-    const input = await checksum(conn, `read_parquet('${join(inputDir, '*.parquet')}')`)
+    const input = await progress.run('checksum input', () => checksum(conn, `read_parquet('${join(inputDir, '*.parquet')}')`))
 
     let oursSeconds = Infinity
     let aloneSeconds = Infinity
     let validated = true
     /** The same valsort-like check for both sides' output; a failure marks the whole run. */
-    const validate = async (side: string, files: string[]): Promise<void> => {
-      const order = await checkOrder(files)
-      const output = await checksum(conn, rawRecords(files))
+    const validate = async (round: number, side: string, files: string[]): Promise<void> => {
+      const { order, output } = await progress.run(`round ${round}/${o.rounds}: validate ${side}`, async (update) => {
+        const order = await checkOrder(files, update)
+        update({ detail: 'order checked; checksum' })
+        return { order, output: await checksum(conn, rawRecords(files)) }
+      }, { total: files.length, unit: 'files' })
       const ok = order.ordered && order.framed && order.records === records && output.count === input.count && output.sum === input.sum
       if (!ok) log(`${side}: validation failed: ${JSON.stringify({ ...order, expectedRecords: records, input: { ...input, count: String(input.count) }, output: { ...output, count: String(output.count) } })}`)
       validated &&= ok
     }
     const smallpondRound = async (round: number): Promise<void> => {
-      log(`round ${round}: smallpond two-phase sort`)
+      log(`round ${round}/${o.rounds}: smallpond two-phase sort (shuffle into ${o.partitions} partitions, then a sort per partition)`)
       const ours = await runSmallpond(o, inputDir, outDir, join(work, `data-${round}`))
-      log(`round ${round}: smallpond ${ours.seconds.toFixed(2)} s; validating`)
-      await validate('smallpond', ours.files)
+      log(`round ${round}/${o.rounds}: smallpond ${ours.seconds.toFixed(2)} s`)
+      await validate(round, 'smallpond', ours.files)
       oursSeconds = Math.min(oursSeconds, ours.seconds)
       await rm(outDir, { recursive: true, force: true })
     }
-    log('DuckDB alone: opening its instance and warming it with one untimed sort')
-    const alone = await openDuckDbAlone(o, inputDir, aloneFile, join(work, 'duckdb-alone-tmp'))
+    const alone = await progress.run('DuckDB alone: warm-up sort (untimed)', () => openDuckDbAlone(o, inputDir, aloneFile, join(work, 'duckdb-alone-tmp')))
     const aloneRound = async (round: number): Promise<void> => {
-      log(`round ${round}: DuckDB alone, one query`)
-      const seconds = await alone.sort(aloneFile)
-      log(`round ${round}: DuckDB alone ${seconds.toFixed(2)} s; validating`)
-      await validate('DuckDB alone', [aloneFile])
+      const seconds = await progress.run(`round ${round}/${o.rounds}: DuckDB alone sort (one query)`, () => alone.sort(aloneFile))
+      log(`round ${round}/${o.rounds}: DuckDB alone ${seconds.toFixed(2)} s`)
+      await validate(round, 'DuckDB alone', [aloneFile])
       aloneSeconds = Math.min(aloneSeconds, seconds)
       await rm(aloneFile, { force: true })
     }

@@ -18,8 +18,8 @@
  *               per commit), to show what the batching buys.
  * - (no fsync) rows: the same pair with noSync, CPU-bound: the layer's own cost per transaction.
  * Raw and kv run in alternating short rounds so that load from other processes hits both alike;
- * txn_vs_raw, txn1_vs_raw_put and txn16_vs_raw_put are medians of the per-round ratios. Ends with
- * one JSON line.
+ * txn_vs_raw, txn1_vs_raw_put and txn16_vs_raw_put are medians of the per-round ratios. Progress
+ * (which rows, which round) goes to stderr; stdout ends with one JSON line.
  */
 import { open } from 'lmdb'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -27,6 +27,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads'
 import { openKv } from '../actors/kv/open-kv.ts'
+import { Progress, type ProgressUpdate } from '../runtime/progress/progress.ts'
 
 const DURATION_MS = Number(process.env.BENCH_KV_MS ?? 2000)
 const ROUNDS = 10
@@ -168,7 +169,7 @@ interface Measured {
  * Runs the slicers one after another in `ROUNDS` alternating rounds of `sliceMs` each, so load
  * from other processes hits them alike; ratios are to the first slicer (the baseline) per round.
  */
-async function alternate(slicers: Slice[], sliceMs: number): Promise<Measured[]> {
+async function alternate(slicers: Slice[], sliceMs: number, update: (u: ProgressUpdate) => void): Promise<Measured[]> {
   const out: Measured[] = slicers.map(() => ({ total: { ops: 0, ms: 0, retries: 0 }, ratios: [] }))
   for (let round = 0; round < ROUNDS; round++) {
     const results: RunResult[] = []
@@ -177,29 +178,30 @@ async function alternate(slicers: Slice[], sliceMs: number): Promise<Measured[]>
       out[i].total = add(out[i].total, r)
       out[i].ratios.push(rate(r) / rate(results[0]))
     })
+    update({ done: round + 1 })
   }
   return out
 }
 
 /** The durable rows: raw put (baseline), raw get+put, kv get+set, and the create rows. */
-async function durableRows(root: string) {
+async function durableRows(root: string, update: (u: ProgressUpdate) => void) {
   const raw = rawSlicer(join(root, 'raw'), false)
   const rawRmw = rawSlicer(join(root, 'rawrmw'), true)
   const kv = await kvSlicer(join(root, 'kv1'), KEYS, 1)
   const create1 = await createSlicer(join(root, 'create1'), 1)
   const create16 = await createSlicer(join(root, 'create16'), CREATE_CLIENTS)
   const create16Alone = await createSlicer(join(root, 'create16alone'), CREATE_CLIENTS, 1)
-  const [rawM, rmwM, kvM, c1M, c16M, c16AloneM] = await alternate([raw.slice, rawRmw.slice, kv.slice, create1.slice, create16.slice, create16Alone.slice], DURATION_MS / ROUNDS)
+  const [rawM, rmwM, kvM, c1M, c16M, c16AloneM] = await alternate([raw.slice, rawRmw.slice, kv.slice, create1.slice, create16.slice, create16Alone.slice], DURATION_MS / ROUNDS, update)
   const meanBatch = c16M.total.ops / Math.max(1, create16.batches())
   await Promise.all([raw.close(), rawRmw.close(), kv.close(), create1.close(), create16.close(), create16Alone.close()])
   return { rawM, rmwM, kvM, c1M, c16M, c16AloneM, meanBatch }
 }
 
 /** The same raw put and kv get+set without fsync: CPU-bound, so it shows the layer's own cost. */
-async function noSyncRows(root: string) {
+async function noSyncRows(root: string, update: (u: ProgressUpdate) => void) {
   const rawNs = rawSlicer(join(root, 'rawns'), false, true)
   const kvNs = await kvSlicer(join(root, 'kvns'), KEYS, 1, true)
-  const [rawNsM, kvNsM] = await alternate([rawNs.slice, kvNs.slice], DURATION_MS / ROUNDS / 2)
+  const [rawNsM, kvNsM] = await alternate([rawNs.slice, kvNs.slice], DURATION_MS / ROUNDS / 2, update)
   await Promise.all([rawNs.close(), kvNs.close()])
   return { rawNsM, kvNsM }
 }
@@ -219,9 +221,11 @@ async function twoThreadRow(root: string) {
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 't3fs-bench-kv-'))
   try {
-    const { rawM, rmwM, kvM, c1M, c16M, c16AloneM, meanBatch } = await durableRows(root)
-    const { rawNsM, kvNsM } = await noSyncRows(root)
-    const { twoOps, twoRetries, twoRate, counted } = await twoThreadRow(root)
+    const progress = new Progress({ label: 'bench:kv', steps: 3 })
+    const rounds = { total: ROUNDS, unit: 'rounds' }
+    const { rawM, rmwM, kvM, c1M, c16M, c16AloneM, meanBatch } = await progress.run('durable rows: raw put, raw get+put, kv txn, create x1, x16, x16 unbatched', (update) => durableRows(root, update), rounds)
+    const { rawNsM, kvNsM } = await progress.run('no-fsync rows: raw put, kv txn', (update) => noSyncRows(root, update), rounds)
+    const { twoOps, twoRetries, twoRate, counted } = await progress.run('two threads on 2 hot keys', () => twoThreadRow(root))
     const rawRate = rate(rawM.total)
     const rows: Array<[string, string, string]> = [
       ['raw lmdb put (1 putSync per transactionSync)', rawRate.toFixed(0), '1.00'],

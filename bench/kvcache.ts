@@ -15,7 +15,7 @@
  *
  * Every hot block is checked by SHA-256 once before timing. Options: --smoke (a few seconds),
  * --seconds N (per side, default 15; smoke 3), --readers N (16), --blocks N (64), --block-kib N (1024).
- * Ends with one JSON line.
+ * Progress (which phase, how many blocks or slices) goes to stderr; stdout ends with one JSON line.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { rmSync } from 'node:fs'
@@ -27,6 +27,7 @@ import { blockPath } from '../actors/kvcache/kv-layout.ts'
 import { startProcessFs } from '../test/actors/client/process-fs.ts'
 import { usrbioActorToml } from '../test/actors/client/usrbio-toml.ts'
 import { untilMetaReady } from '../test/actors/kvcache/meta-ready.ts'
+import { Progress } from '../runtime/progress/progress.ts'
 
 const MiB = 1024 * 1024
 const slices = 4
@@ -85,7 +86,8 @@ async function writeLoop(cache: KvCache, block: Buffer, stop: () => boolean): Pr
 async function main(): Promise<void> {
   const o = options()
   const socketPath = `/dev/shm/t3fs-kvcache-bench-${process.pid}.sock`
-  const cluster = await startProcessFs({ extraActors: usrbioActorToml(socketPath, 4), hosts: 4 })
+  const progress = new Progress({ label: 'bench:kvcache', steps: 4 })
+  const cluster = await progress.run('start a cluster (mgmtd, 2 meta, 3 storage nodes)', () => startProcessFs({ extraActors: usrbioActorToml(socketPath, 4), hosts: 4 }))
   try {
     const writerFs = await cluster.connect({ description: 'bench:kvcache writer' })
     const readerFs = await cluster.connect({ description: 'bench:kvcache readers', maxInFlightIos: 128 })
@@ -93,18 +95,24 @@ async function main(): Promise<void> {
     const hot = await openKvCache(writerFs, { root: '/kv-hot', gcIntervalMs: 0, capacityBytes: 64 * 1024 * MiB })
     const keys = Array.from({ length: o.blocks }, (_, i) => createHash('sha256').update(`prefix-${i}`).digest('hex'))
     const digests = new Map<string, string>()
-    for (const k of keys) {
-      const block = randomBytes(o.blockBytes)
-      digests.set(k, createHash('sha256').update(block).digest('hex'))
-      await hot.put(k, block)
-    }
+    await progress.run(`put the hot blocks (${o.blockBytes / 1024} KiB)`, async (update) => {
+      for (const [i, k] of keys.entries()) {
+        const block = randomBytes(o.blockBytes)
+        digests.set(k, createHash('sha256').update(block).digest('hex'))
+        await hot.put(k, block)
+        update({ done: i + 1 })
+      }
+    }, { total: keys.length, unit: 'blocks' })
     const reader = await openKvCache(readerFs, { root: '/kv-hot', gcIntervalMs: 0, capacityBytes: 64 * 1024 * MiB })
     const buffers = Array.from({ length: o.readers }, () => Buffer.alloc(o.blockBytes))
     let validated = true
-    for (const k of keys) {
-      const got = await reader.get(k, buffers[0])
-      if (got === null || createHash('sha256').update(got).digest('hex') !== digests.get(k)) validated = false
-    }
+    await progress.run('check every hot block by SHA-256', async (update) => {
+      for (const [i, k] of keys.entries()) {
+        const got = await reader.get(k, buffers[0])
+        if (got === null || createHash('sha256').update(got).digest('hex') !== digests.get(k)) validated = false
+        update({ done: i + 1 })
+      }
+    }, { total: keys.length, unit: 'blocks' })
     const io = await connectUsrbio({ socketPath })
     const viaUsrbio = await openKvCache(readerFs, { root: '/kv-hot', gcIntervalMs: 0, capacityBytes: 64 * 1024 * MiB, usrbio: io, usrbioSlots: o.readers, usrbioSlotBytes: o.blockBytes })
     const churn = await openKvCache(writerFs, { root: '/kv-churn', ttlMs: 1_000, gcIntervalMs: 250, gcConcurrency: 32, capacityBytes: 64 * 1024 * MiB })
@@ -117,18 +125,22 @@ async function main(): Promise<void> {
       { name: 'fileclient', bytes: 0, ms: 0, cpuUs: 0, readOne: (k, buf) => fileClientGet(readerFs, '/kv-hot', k, buf) },
       { name: 'usrbio', bytes: 0, ms: 0, cpuUs: 0, readOne: async (k, buf) => (await viaUsrbio.get(k, buf))?.length ?? 0 },
     ]
-    for (let s = 0; s < slices; s++) {
-      // Each slice starts with another side, so the writer's bursts fall on all of them alike.
-      for (let i = 0; i < sides.length; i++) {
-        const side = sides[(s + i) % sides.length]
-        const at = performance.now()
-        const cpu0 = process.cpuUsage()
-        side.bytes += await readLoop(o.readers, keys, buffers, sliceMs, side.readOne)
-        const cpu = process.cpuUsage(cpu0)
-        side.cpuUs += cpu.user + cpu.system
-        side.ms += performance.now() - at
+    await progress.run(`timed reads, ${o.readers} readers, the writer and GC running`, async (update) => {
+      for (let s = 0; s < slices; s++) {
+        // Each slice starts with another side, so the writer's bursts fall on all of them alike.
+        for (let i = 0; i < sides.length; i++) {
+          const side = sides[(s + i) % sides.length]
+          update({ done: s * sides.length + i, detail: `${side.name} reading` })
+          const at = performance.now()
+          const cpu0 = process.cpuUsage()
+          side.bytes += await readLoop(o.readers, keys, buffers, sliceMs, side.readOne)
+          const cpu = process.cpuUsage(cpu0)
+          side.cpuUs += cpu.user + cpu.system
+          side.ms += performance.now() - at
+        }
       }
-    }
+      update({ done: slices * sides.length, detail: 'all sides read' })
+    }, { total: slices * sides.length, unit: 'slices' })
     stopWriter = true
     const puts = await writer
     const runSeconds = (performance.now() - t0) / 1000

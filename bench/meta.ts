@@ -19,7 +19,8 @@
  * (the machine's load moves; a ratio compares the phase with its own neighbourhood), and
  * averaged. Ends with one JSON line:
  * create/stat/remove_ops_per_s (16 clients, shared directory), create16_vs_raw_put,
- * stat_vs_raw_get, and the private-directory and 1-client figures.
+ * stat_vs_raw_get, and the private-directory and 1-client figures. Progress (which run, which
+ * phase of it) goes to stderr.
  */
 import { open } from 'lmdb'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -34,6 +35,7 @@ import type { ActorRef } from '../runtime/actor.ts'
 import { systemClock } from '../runtime/clock.ts'
 import { NodeRuntime } from '../runtime/node-runtime.ts'
 import { systemRandom } from '../runtime/random.ts'
+import { Progress, type ProgressUpdate } from '../runtime/progress/progress.ts'
 
 const FILES_PER_CLIENT_16 = Number(process.env.BENCH_META_FILES ?? 150)
 const FILES_ONE_CLIENT = Number(process.env.BENCH_META_FILES_1 ?? 600)
@@ -68,7 +70,7 @@ async function timed(ops: number, work: () => Promise<unknown>): Promise<{ ops: 
 }
 
 /** One mdtest round: every client creates, then stats, then removes its files. */
-async function mdtest(clients: MetaClient[], run: number, dirs: 'shared' | 'private', files: number, raw: Raw): Promise<Row[]> {
+async function mdtest(clients: MetaClient[], run: number, dirs: 'shared' | 'private', files: number, raw: Raw, update: (u: ProgressUpdate) => void): Promise<Row[]> {
   const dirOf = (i: number) => (dirs === 'shared' ? `/r${run}/shared` : `/r${run}/p${i}`)
   await clients[0].request({ type: 'mkdirs', path: { path: `/r${run}` }, perm: 0o777, recursive: true })
   await Promise.all(clients.map((c, i) => (dirs === 'private' || i === 0 ? c.request({ type: 'mkdirs', path: { path: dirOf(i) }, perm: 0o777, recursive: true }) : null)))
@@ -76,14 +78,18 @@ async function mdtest(clients: MetaClient[], run: number, dirs: 'shared' | 'priv
   const path = (i: number, j: number) => ({ path: `${dirOf(i)}/c${i}-f${j}` })
   const total = clients.length * files
   const rows: Row[] = []
+  update({ done: 0, detail: 'create (raw puts around it)' })
   let before = raw.put(RAW_MS)
   const create = await timed(total, () => each((c, i, j) => c.request({ type: 'create', path: path(i, j), flags: { access: 'write', excl: true }, perm: 0o644 })))
   rows.push({ clients: clients.length, dirs, phase: 'create', ...create, raw: (before + raw.put(RAW_MS)) / 2 })
+  update({ done: 1, detail: 'stat (raw read transactions around it)' })
   before = raw.get(RAW_MS)
   const stat = await timed(total, () => each((c, i, j) => c.request({ type: 'stat', path: path(i, j) })))
   rows.push({ clients: clients.length, dirs, phase: 'stat', ...stat, raw: (before + raw.get(RAW_MS)) / 2 })
+  update({ done: 2, detail: 'remove' })
   const remove = await timed(total, () => each((c, i, j) => c.request({ type: 'remove', path: path(i, j), recursive: false })))
   rows.push({ clients: clients.length, dirs, phase: 'remove', ...remove, raw: null })
+  update({ done: 3, detail: `create ${rate(create).toFixed(0)}/s, stat ${rate(stat).toFixed(0)}/s, remove ${rate(remove).toFixed(0)}/s` })
   return rows
 }
 
@@ -150,22 +156,31 @@ function rawGetsDb(path: string): (ms: number) => number {
 
 async function main(): Promise<void> {
   const root = mkdtempSync(join(tmpdir(), 't3fs-bench-meta-'))
+  const progress = new Progress({ label: 'bench:meta', steps: 6 })
   const runtime = await NodeRuntime.start({ hostsPerDomain: HOSTS, domains: [{ id: 0, cpus: [0, 1] }] })
   try {
     const module = new URL('../actors/meta/meta-actor.ts', import.meta.url).href
     const config = { root_layout: LAYOUT, gc_scan_interval: '1h', session_scan_interval: '1h' }
     const servers: ActorRef<MetaMsg>[] = []
-    for (const serverId of [1, 2]) servers.push(await runtime.spawn<MetaMsg>({ module, export: 'metaActor' }, { serverId, nodeKv: { backend: 'lmdb', path: join(root, 'kv') }, config }, { host: 1 + ((serverId - 1) % HOSTS) }))
-    for (let i = 0; i < 200 && (await Promise.all(servers.map((s) => s.ask({ type: 'status' }) as Promise<MetaStatus>))).some((s) => s.members.length < 2); i++) await new Promise((r) => setTimeout(r, 10))
-    const raw = rawLmdb(root)
-    raw.put(RAW_MS)
-    raw.get(RAW_MS)
+    const raw = await progress.run('start 2 meta servers; raw LMDB warm-up', async () => {
+      for (const serverId of [1, 2]) servers.push(await runtime.spawn<MetaMsg>({ module, export: 'metaActor' }, { serverId, nodeKv: { backend: 'lmdb', path: join(root, 'kv') }, config }, { host: 1 + ((serverId - 1) % HOSTS) }))
+      for (let i = 0; i < 200 && (await Promise.all(servers.map((s) => s.ask({ type: 'status' }) as Promise<MetaStatus>))).some((s) => s.members.length < 2); i++) await new Promise((r) => setTimeout(r, 10))
+      const raw = rawLmdb(root)
+      raw.put(RAW_MS)
+      raw.get(RAW_MS)
+      return raw
+    })
     const clientsOf = (n: number) => Array.from({ length: n }, (_, i) => new MetaClient({ servers, clientId: `bench-${n}-${i}`, user: ROOT_USER, clock: systemClock, random: systemRandom, timeoutMs: 30_000 }))
-    await mdtest(clientsOf(4), 0, 'shared', 50, raw) // warm-up: code paths, LMDB pages, id ranges
+    const phases = { total: 3, unit: 'phases' }
+    // Warm-up: code paths, LMDB pages, id ranges.
+    await progress.run('warm-up: 4 clients × 50 files', (update) => mdtest(clientsOf(4), 0, 'shared', 50, raw, update), phases)
     const rows: Row[] = []
     let run = 1
     for (const [n, files] of [[1, FILES_ONE_CLIENT], [16, FILES_PER_CLIENT_16]] as const) {
-      for (const dirs of ['shared', 'private'] as const) rows.push(...(await mdtest(clientsOf(n), run++, dirs, files, raw)))
+      for (const dirs of ['shared', 'private'] as const) {
+        const name = `${n} client${n > 1 ? 's' : ''} × ${files} files, ${dirs} director${dirs === 'shared' ? 'y' : 'ies'}`
+        rows.push(...(await progress.run(name, (update) => mdtest(clientsOf(n), run++, dirs, files, raw, update), phases)))
+      }
     }
     raw.close()
     const status = await Promise.all(servers.map((s) => s.ask({ type: 'status' }) as Promise<MetaStatus>))

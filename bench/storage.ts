@@ -23,6 +23,7 @@
  * (1024: chunks written, read and randomly read before the timed phases, on chunks those never
  * touch: V8 optimizes the per-operation code only after thousands of calls, and a short timed
  * phase would otherwise measure mostly interpreted code and the compiler; 0: no warm-up).
+ * Progress (which phase) goes to stderr; stdout ends with the JSON line.
  */
 import { execFile } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -34,6 +35,7 @@ import { fioArgs, fioAvailable, fioMissingMessage, type FioJob } from './fixture
 import { cpuSeconds } from './fixtures/process-cpu.ts'
 import { storageBench, type PhaseResult } from './fixtures/storage-bench-actor.ts'
 import { rawSocketBytesPerSec } from './fixtures/raw-socket.ts'
+import { Progress } from '../runtime/progress/progress.ts'
 
 const execFileAsync = promisify(execFile)
 const MiB = 1024 * 1024
@@ -80,12 +82,16 @@ const round = (x: number | null): number | null => (x === null || !Number.isFini
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 't3fs-bench-storage-'))
+  // Cluster, warm-up, the three timed phases, fio's three, the raw socket.
+  const progress = new Progress({ label: 'bench:storage', steps: warmupChunks > 0 ? 9 : 8 })
+  progress.start('start 3 storage nodes and wait for every chain to serve')
   const cluster = await startProcessCluster({
     storageNodes: 3, chains: chainCount, chunkSizeBytes, dir, storageHost, engineFormat: { checksumSegmentBytes: segmentBytes },
     storageParams: { max_in_flight: 1024, forward_timeout: '10s', forward_budget: '60s', forward_data: dataMode },
   })
   try {
     await cluster.allServing(120_000)
+    progress.end()
     const bench = cluster.client.system.spawn(storageBench, { mgmtds: [cluster.mgmtd], chains: cluster.chains.map((c) => c.chainId), chunkSizeBytes, depth: Math.max(depth, randDepth), dataMode })
     await bench.ask({ type: 'ready' }, { timeoutMs: 30_000 })
     const salt = Math.floor(Math.random() * 2 ** 31)
@@ -94,30 +100,36 @@ async function main(): Promise<void> {
     // so the timed phases measure the service warm and write fresh chunks as before.
     if (warmupChunks > 0) {
       const warm = { salt, firstChunk: chunks }
-      await bench.ask({ type: 'write', chunks: warmupChunks, depth, ...warm }, { timeoutMs: 600_000 })
-      await bench.ask({ type: 'read', chunks: warmupChunks, depth, ...warm }, { timeoutMs: 600_000 })
-      await bench.ask({ type: 'randread', chunks: warmupChunks, ops: Math.min(randOps, 16 * warmupChunks), ioBytes: 4096, depth: randDepth, ...warm }, { timeoutMs: 600_000 })
+      await progress.run(`warm-up on ${warmupChunks} other chunks`, async (update) => {
+        update({ detail: 'write' })
+        await bench.ask({ type: 'write', chunks: warmupChunks, depth, ...warm }, { timeoutMs: 600_000 })
+        update({ done: 1, detail: 'read' })
+        await bench.ask({ type: 'read', chunks: warmupChunks, depth, ...warm }, { timeoutMs: 600_000 })
+        update({ done: 2, detail: 'random read' })
+        await bench.ask({ type: 'randread', chunks: warmupChunks, ops: Math.min(randOps, 16 * warmupChunks), ioBytes: 4096, depth: randDepth, ...warm }, { timeoutMs: 600_000 })
+        update({ done: 3, detail: 'write, read, random read' })
+      }, { total: 3, unit: 'phases' })
     }
     // CPU seconds of every process of the cluster and of this one (the client) over each phase.
     const pids = [...cluster.nodes.values()].map((n) => n.process?.pid).filter((pid): pid is number => pid !== undefined)
-    const measured = async <T>(phase: () => Promise<T>): Promise<[T, number]> => {
+    const measured = async <T>(name: string, phase: () => Promise<T>): Promise<[T, number]> => {
       const before = cpuSeconds(pids)
-      const result = await phase()
+      const result = await progress.run(name, phase)
       return [result, cpuSeconds(pids) - before]
     }
-    const [write, writeCpu] = await measured(() => bench.ask({ type: 'write', chunks, salt, depth }, { timeoutMs: 3_600_000 }))
-    const [read, readCpu] = await measured(() => bench.ask({ type: 'read', chunks, salt, depth }, { timeoutMs: 3_600_000 }))
-    const [randread, randCpu] = await measured(() => bench.ask({ type: 'randread', chunks, salt, ops: randOps, ioBytes: 4096, depth: randDepth }, { timeoutMs: 3_600_000 }))
+    const [write, writeCpu] = await measured(`chain write: ${chunks} × 1 MiB, ${depth} in flight`, () => bench.ask({ type: 'write', chunks, salt, depth }, { timeoutMs: 3_600_000 }))
+    const [read, readCpu] = await measured(`chain read: ${chunks} × 1 MiB, ${depth} in flight`, () => bench.ask({ type: 'read', chunks, salt, depth }, { timeoutMs: 3_600_000 }))
+    const [randread, randCpu] = await measured(`chain random read: ${randOps} × 4 KiB, ${randDepth} in flight`, () => bench.ask({ type: 'randread', chunks, salt, ops: randOps, ioBytes: 4096, depth: randDepth }, { timeoutMs: 3_600_000 }))
     await cluster.close()
 
     if (!fioAvailable()) console.log(fioMissingMessage)
     const fioFile = join(dir, 'fio.dat')
     writeFileSync(fioFile, '')
     const job = { file: fioFile, blockBytes: chunkSizeBytes, depth, sizeBytes: chunks * chunkSizeBytes }
-    const fioWrite = await fio({ ...job, rw: 'write' }, [`--fdatasync=${depth}`])
-    const fioRead = await fio({ ...job, rw: 'read' })
-    const fioRand = await fio({ ...job, rw: 'randread', blockBytes: 4096, depth: randDepth, sizeBytes: chunks * chunkSizeBytes, runtimeSeconds: 10 })
-    const socket = await rawSocketBytesPerSec(Math.max(1024, chunks) * MiB)
+    const fioWrite = await progress.run('fio write, fdatasync', () => fio({ ...job, rw: 'write' }, [`--fdatasync=${depth}`]))
+    const fioRead = await progress.run('fio read', () => fio({ ...job, rw: 'read' }))
+    const fioRand = await progress.run('fio random read (10 s)', () => fio({ ...job, rw: 'randread', blockBytes: 4096, depth: randDepth, sizeBytes: chunks * chunkSizeBytes, runtimeSeconds: 10 }))
+    const socket = await progress.run('raw TCP socket between two processes', () => rawSocketBytesPerSec(Math.max(1024, chunks) * MiB))
 
     const rate = (p: PhaseResult): number => p.bytes / p.seconds
     const readLimit = fioRead === null ? socket : Math.min(fioRead.bytesPerSec, socket)

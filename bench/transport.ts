@@ -11,7 +11,8 @@
  *
  * Raw and bulk passes alternate (raw→bulk, bulk→raw, …); bulk_vs_raw_socket is the median of the
  * ratios of adjacent passes, so load from other processes hits both sides of each ratio alike.
- * Throughputs are medians. Ends with one JSON line. Options: --runs N passes (default 9),
+ * Throughputs are medians. Progress and each pass's figures go to stderr; stdout ends with one JSON
+ * line. Options: --runs N passes (default 9),
  * --bulk-mib N per pass (default 512), --small N messages per small pass (default 2000000).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
@@ -21,6 +22,7 @@ import { fileURLToPath } from 'node:url'
 import { performance } from 'node:perf_hooks'
 import { TcpTransport } from '../runtime/transport/tcp-transport.ts'
 import { receiveRaw } from './fixtures/raw-receiver.ts'
+import { Progress } from '../runtime/progress/progress.ts'
 
 const HOST = '127.0.0.1'
 const MiB = 1024 * 1024
@@ -170,6 +172,8 @@ async function parent(): Promise<void> {
     process.exitCode = 2
     return
   }
+  const progress = new Progress({ label: 'bench:transport', steps: 4 })
+  progress.start('start the receiving process and connect')
   const tr = new TcpTransport({ nodeId: 1, listen: { host: HOST, port: 0 } })
   await tr.start()
   const proc = spawn(process.execPath, [...childExecArgv(), fileURLToPath(import.meta.url), '--child', String(tr.port)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
@@ -182,13 +186,16 @@ async function parent(): Promise<void> {
       if (tr.peerPhase(2) === 'up') resolve()
       tr.onPeerState((n, s) => n === 2 && s === 'up' && resolve())
     })
+    progress.end()
     const buf = new Uint8Array(MiB).fill(0xab)
     // Warm up both paths (buffers, JIT, socket windows) before timing.
-    await rawSocketGiBps(proc, 256 * MiB, buf)
-    await bulkGiBps(tr, ready.regionId, REGION_BYTES, 256 * MiB, buf)
-    await bulkGiBps(tr, ready.spreadRegionId, SPREAD_REGION_BYTES, 128 * MiB, buf)
-    await bulkGiBps(tr, ready.regionId, REGION_BYTES, 128 * MiB, buf, 'read')
-    await smallPerSecond(proc, tr, 200_000)
+    await progress.run('warm-up: raw socket, one-sided writes and reads, small frames', async () => {
+      await rawSocketGiBps(proc, 256 * MiB, buf)
+      await bulkGiBps(tr, ready.regionId, REGION_BYTES, 256 * MiB, buf)
+      await bulkGiBps(tr, ready.spreadRegionId, SPREAD_REGION_BYTES, 128 * MiB, buf)
+      await bulkGiBps(tr, ready.regionId, REGION_BYTES, 128 * MiB, buf, 'read')
+      await smallPerSecond(proc, tr, 200_000)
+    })
     const raw: number[] = []
     const bulk: number[] = []
     const ratios: number[] = []
@@ -197,6 +204,7 @@ async function parent(): Promise<void> {
     const reads: number[] = []
     // Raw and bulk alternate in short passes, each ratio taken from adjacent passes, so the load
     // other processes put on this shared machine hits both sides of a ratio alike.
+    progress.start(`passes of ${bulkBytes / MiB} MiB: raw socket and one-sided writes, alternating`, { total: runs, unit: 'passes' })
     for (let r = 0; r < runs; r++) {
       const order = r % 2 === 0
       const a = order ? await rawSocketGiBps(proc, bulkBytes, buf) : await bulkGiBps(tr, ready.regionId, REGION_BYTES, bulkBytes, buf)
@@ -209,11 +217,13 @@ async function parent(): Promise<void> {
         reads.push(await bulkGiBps(tr, ready.regionId, REGION_BYTES, bulkBytes, buf, 'read'))
         small.push(await smallPerSecond(proc, tr, smallCount))
       }
-      console.error(`pass ${r + 1}/${runs}: raw socket ${raw[r].toFixed(2)} GiB/s, one-sided write ${bulk[r].toFixed(2)} GiB/s (ratio ${ratios[r].toFixed(2)})`)
+      progress.log(`pass ${r + 1}/${runs}: raw socket ${raw[r].toFixed(2)} GiB/s, one-sided write ${bulk[r].toFixed(2)} GiB/s (ratio ${ratios[r].toFixed(2)})`)
+      progress.update({ done: r + 1 })
     }
-    console.error(`one-sided write spread over 32 MiB: ${spread.map((x) => x.toFixed(2)).join(', ')} GiB/s; one-sided read: ${reads.map((x) => x.toFixed(2)).join(', ')} GiB/s; small: ${small.map((x) => (x / 1e6).toFixed(2)).join(', ')} M msgs/s`)
-    const iperf = iperf3GiBps()
-    console.error(iperf === null ? 'iperf3: not installed (skipped)' : `iperf3 (1 stream, 1 MiB writes): ${iperf.toFixed(2)} GiB/s`)
+    progress.end()
+    progress.log(`one-sided write spread over 32 MiB: ${spread.map((x) => x.toFixed(2)).join(', ')} GiB/s; one-sided read: ${reads.map((x) => x.toFixed(2)).join(', ')} GiB/s; small: ${small.map((x) => (x / 1e6).toFixed(2)).join(', ')} M msgs/s`)
+    const iperf = await progress.run('iperf3 (when installed)', async () => iperf3GiBps())
+    progress.log(iperf === null ? 'iperf3: not installed (skipped)' : `iperf3 (1 stream, 1 MiB writes): ${iperf.toFixed(2)} GiB/s`)
     const result: Record<string, number | string | null> = {
       bench: 'transport',
       bulk_gib_per_s: round(median(bulk)),

@@ -12,7 +12,7 @@
  * end. Buffers are allocated once and reused (fresh memory is slow on these VMs: limits.md).
  * Env: BENCH_URING_GIB (file size, default 2), BENCH_URING_SECONDS (one random-read pass, default 2),
  * BENCH_URING_ROUNDS (passes per side, rotating the order, best kept, default 3).
- * Last line: one JSON object with the ratios.
+ * Progress (which test, how many passes) goes to stderr. Last line of stdout: one JSON object with the ratios.
  */
 import { mkdtempSync, rmSync, statfsSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -22,6 +22,7 @@ import { allocateBufferPool, BufferPool } from '../runtime/buffer-pool.ts'
 import { UringDisk } from '../runtime/disk/uring-disk.ts'
 import { measureDiskSequential } from './fixtures/disk-io.ts'
 import { fioArgs, fioAvailable, fioMissingMessage, runFio, type FioJob } from './fixtures/fio.ts'
+import { Progress } from '../runtime/progress/progress.ts'
 
 const MiB = 1024 * 1024
 const fileGiB = Number(process.env.BENCH_URING_GIB ?? 2)
@@ -45,6 +46,8 @@ seqBuffer.fill(0x5a)
 const seqIndex = ring.registerBuffer(seqBuffer)
 const randIndex = ring.registerBuffer(randBuffer)
 const pool = new BufferPool(allocateBufferPool({ classes: [{ slotBytes: seqBlockBytes, slots: seqDepth }] }))
+/** The prefill, the three tests of rotating passes, CRC32C. */
+const progress = new Progress({ label: 'bench:uring', steps: 5 })
 
 /** Sequential pass over the whole file on the raw ring, `seqDepth` 1 MiB requests in flight. */
 async function ringSequential(fd: number, write: boolean): Promise<Rate> {
@@ -101,17 +104,21 @@ async function fio(job: Omit<FioJob, 'file' | 'sizeBytes'>): Promise<Rate | null
  * Every side runs `rounds` times, the order rotating each round, and keeps its best pass: the
  * machine is shared (2 vCPUs, other work running), so single passes swing by ±50 %.
  */
-async function bestOf<K extends string>(sides: Record<K, () => Promise<Rate | null>>): Promise<Record<K, Rate | null>> {
+async function bestOf<K extends string>(test: string, sides: Record<K, () => Promise<Rate | null>>): Promise<Record<K, Rate | null>> {
   const names = Object.keys(sides) as K[]
   const best = Object.fromEntries(names.map((n) => [n, null])) as Record<K, Rate | null>
-  for (let round = 0; round < rounds; round++) {
-    for (let i = 0; i < names.length; i++) {
-      const name = names[(i + round) % names.length]
-      const r = await sides[name]()
-      if (r !== null && (best[name] === null || r.bytesPerSec > best[name]!.bytesPerSec)) best[name] = r
+  return progress.run(test, async (update) => {
+    for (let round = 0; round < rounds; round++) {
+      for (let i = 0; i < names.length; i++) {
+        const name = names[(i + round) % names.length]
+        update({ done: round * names.length + i, detail: `round ${round + 1}/${rounds}: ${name}` })
+        const r = await sides[name]()
+        if (r !== null && (best[name] === null || r.bytesPerSec > best[name]!.bytesPerSec)) best[name] = r
+      }
     }
-  }
-  return best
+    update({ done: rounds * names.length, detail: `best of ${rounds} per side` })
+    return best
+  }, { total: rounds * names.length, unit: 'passes' })
 }
 
 function crcBench(): { crcGBs: number; memcpyGBs: number } {
@@ -157,23 +164,24 @@ async function main(): Promise<void> {
   const disk = await UringDisk.open({ root: dir, pool })
   try {
     const fd = await ring.open(path, { write: true, create: true, direct: true })
-    await ringSequential(fd, true) // prefill, untimed: every side then overwrites allocated blocks
-    const writes = await bestOf({
+    // Prefill, untimed: every side then overwrites allocated blocks.
+    await progress.run(`prefill ${fileGiB} GiB (untimed)`, () => ringSequential(fd, true))
+    const writes = await bestOf('sequential write 1 MiB QD16', {
       ring: () => ringSequential(fd, true),
       disk: () => diskSequential(disk, true),
       fio: () => fio({ rw: 'write', blockBytes: seqBlockBytes, depth: seqDepth }),
     })
-    const reads = await bestOf({
+    const reads = await bestOf('sequential read 1 MiB QD16', {
       ring: () => ringSequential(fd, false),
       disk: () => diskSequential(disk, false),
       fio: () => fio({ rw: 'read', blockBytes: seqBlockBytes, depth: seqDepth }),
     })
-    const rand = await bestOf({
+    const rand = await bestOf(`random read 4 KiB QD32, ${randSeconds} s per pass`, {
       ring: () => ringRandomRead(fd),
       fio: () => fio({ rw: 'randread', blockBytes: randBlockBytes, depth: randDepth, runtimeSeconds: randSeconds }),
     })
     await ring.close(fd)
-    const crc = crcBench()
+    const crc = await progress.run('CRC32C beside memcpy of 64 MiB', async () => crcBench())
     console.log(`${'test'.padEnd(40)} ${'value'.padStart(8)} ${'unit'.padEnd(6)} ${'vs fio'.padStart(8)}`)
     console.log(row('seq write 1 MiB O_DIRECT QD16, ring', writes.ring, writes.fio, 'GiB/s'))
     console.log(row('seq write 1 MiB O_DIRECT QD16, UringDisk', writes.disk, writes.fio, 'GiB/s'))

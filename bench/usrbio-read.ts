@@ -9,7 +9,8 @@
  *   usrbio_read_vs_limit = USRBIO read ÷ min(fio read, raw socket)
  *
  * `usrbioReadBench` is the measurement alone, for a bench that has its own cluster (bench:fuse).
- * Options: --size-mib N (256), --io-kib N (1024), --depth N (32), --passes N (2). Ends with one JSON line.
+ * Options: --size-mib N (256), --io-kib N (1024), --depth N (32), --passes N (2). Progress (which
+ * phase) goes to stderr; stdout ends with one JSON line.
  */
 import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
@@ -23,6 +24,7 @@ import { usrbioActorToml } from '../test/actors/client/usrbio-toml.ts'
 import { startProcessFs } from '../test/actors/client/process-fs.ts'
 import { fioAvailable, fioMissingMessage, runFio } from './fixtures/fio.ts'
 import { rawSocketBytesPerSec } from './fixtures/raw-socket.ts'
+import { Progress } from '../runtime/progress/progress.ts'
 
 const execFileAsync = promisify(execFile)
 const MiB = 1024 * 1024
@@ -94,24 +96,30 @@ async function main(): Promise<void> {
   const o = options()
   const socketPath = `/dev/shm/t3fs-usrbio-bench-${process.pid}.sock`
   const dir = mkdtempSync(join(tmpdir(), 't3fs-bench-usrbio-'))
-  const cluster = await startProcessFs({ extraActors: usrbioActorToml(socketPath, 4), hosts: 4 })
+  const progress = new Progress({ label: 'bench:usrbio', steps: 6 })
+  const cluster = await progress.run('start a cluster (mgmtd, meta, 3 storage nodes, usrbio)', () => startProcessFs({ extraActors: usrbioActorToml(socketPath, 4), hosts: 4 }))
   try {
     const fs = await cluster.connect({ description: 'bench:usrbio writer' })
     const data = randomBytes(o.sizeBytes)
-    const h = await fs.create('/bench-usrbio')
-    for (let at = 0; at < data.length; at += 8 * MiB) await fs.write(h, data.subarray(at, at + 8 * MiB), at)
-    await fs.close(h)
-    const direct = await fileClientRead(fs, '/bench-usrbio', o)
+    await progress.run('write the file through a FileClient', async (update) => {
+      const h = await fs.create('/bench-usrbio')
+      for (let at = 0; at < data.length; at += 8 * MiB) {
+        await fs.write(h, data.subarray(at, at + 8 * MiB), at)
+        update({ done: Math.min(data.length, at + 8 * MiB) })
+      }
+      await fs.close(h)
+    }, { total: data.length, unit: 'bytes' })
+    const direct = await progress.run(`FileClient reads in this process, ${o.passes} pass${o.passes === 1 ? '' : 'es'}`, () => fileClientRead(fs, '/bench-usrbio', o))
     await fs.shutdown()
-    const usrbio = await usrbioReadBench({ socketPath, path: '/bench-usrbio', ...o })
+    const usrbio = await progress.run(`USRBIO reads from a second process, ${o.passes} pass${o.passes === 1 ? '' : 'es'}`, () => usrbioReadBench({ socketPath, path: '/bench-usrbio', ...o }))
     const validated = usrbio.sha256 === createHash('sha256').update(data).digest('hex')
     await cluster.close()
 
     if (!fioAvailable()) console.log(fioMissingMessage)
     const fioFile = join(dir, 'fio.dat')
     writeFileSync(fioFile, '')
-    const fio = await runFio({ file: fioFile, rw: 'read', blockBytes: o.ioBytes, depth: o.depth, sizeBytes: o.sizeBytes })
-    const socket = await rawSocketBytesPerSec(Math.max(1024 * MiB, o.sizeBytes))
+    const fio = await progress.run('fio read', () => runFio({ file: fioFile, rw: 'read', blockBytes: o.ioBytes, depth: o.depth, sizeBytes: o.sizeBytes }))
+    const socket = await progress.run('raw TCP socket between two processes', () => rawSocketBytesPerSec(Math.max(1024 * MiB, o.sizeBytes)))
     const limit = fio === null ? socket : Math.min(fio.bytesPerSec, socket)
     const gib = (x: number | null | undefined): string => (x == null ? '-' : (x / 1024 ** 3).toFixed(2))
     const round = (x: number | null): number | null => (x === null || !Number.isFinite(x) ? null : Math.round(x * 1000) / 1000)

@@ -6,6 +6,7 @@
 import { homedir, availableParallelism } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import type { Random } from '../../runtime/random.ts'
+import { progressSetting } from '../../runtime/progress/progress.ts'
 import { invalidArgument } from './errors.ts'
 
 export interface InitOptions {
@@ -35,7 +36,11 @@ export interface InitOptions {
   randomSeed?: number
   /** On a successful shutdown also delete `{jobRoot}/output` (default true, as smallpond). */
   removeOutputRoot?: boolean
-  /** Show progress on stderr (default: when stderr is a TTY). */
+  /**
+   * Show the job's progress on stderr (tasks done/total, stages, rows, bytes, ETA): a line redrawn
+   * in place on a terminal, a plain line every few seconds otherwise. Default false (a library stays
+   * quiet); T3FS_PROGRESS=1 or 0 in the environment wins either way.
+   */
   progress?: boolean
   bindNumaNode?: boolean
   memoryAllocator?: 'system' | 'jemalloc' | 'mimalloc'
@@ -71,7 +76,7 @@ export interface ResolvedConfig {
   readonly faultInjectProb: number
   readonly randomSeed: number
   readonly removeOutputRoot: boolean
-  readonly progress: boolean | undefined
+  readonly progress: boolean
   readonly bindNumaNode: boolean
   readonly memoryAllocator: 'system' | 'jemalloc' | 'mimalloc'
   readonly platform: string
@@ -114,6 +119,15 @@ function checkBoolean(name: string, value: unknown): boolean {
   return value
 }
 
+/** T3FS_PROGRESS, refused as smallpond refuses its SP_* variables. */
+function progressFrom(env: Readonly<Record<string, string | undefined>>): boolean | undefined {
+  try {
+    return progressSetting(env)
+  } catch {
+    throw invalidArgument('T3FS_PROGRESS', env.T3FS_PROGRESS, '0 or 1 (also off/on, false/true, no/yes), or unset')
+  }
+}
+
 function checkSpeculative(value: string): 'disable' | 'enable' | 'aggressive' {
   if (value !== 'disable' && value !== 'enable' && value !== 'aggressive') throw invalidArgument('speculativeExec', value, 'disable | enable | aggressive')
   return value
@@ -153,7 +167,7 @@ export function resolveConfig(options: InitOptions, env: Readonly<Record<string,
     faultInjectProb: prob,
     randomSeed: intFrom('randomSeed', options.randomSeed, 0, 0xffffffff) ?? (random.next() * 0x1_0000_0000) >>> 0,
     removeOutputRoot: options.removeOutputRoot ?? true,
-    progress: options.progress,
+    progress: progressFrom(env) ?? checkBoolean('progress', options.progress ?? false),
     bindNumaNode: options.bindNumaNode ?? env.SP_BIND_NUMA_NODE === '1',
     memoryAllocator: allocator as ResolvedConfig['memoryAllocator'],
     platform,

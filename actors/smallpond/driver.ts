@@ -48,6 +48,7 @@ export const DRIVER_OPTIONS: Record<string, OptionSpec> = {
   enable_speculative_exec: { type: 'boolean', help: 'speculative_exec = enable' },
   disable_speculative_exec: { type: 'boolean', help: 'speculative_exec = disable' },
   max_retry_count: { type: 'string', help: 'speculative copies per task (default 5)' },
+  no_progress: { type: 'boolean', help: 'no progress line on stderr (shown by default, as a command line tool; T3FS_PROGRESS=0 also hides it)' },
 }
 const ALIASES: Record<string, string> = { max_retry: 'max_retry_count', max_fail: 'max_fail_count', fault_inject: 'fault_inject_prob', fail_fast_on_failure: 'fail_fast' }
 export const DRIVER_MODES = ['scheduler', 'ray'] as const
@@ -126,6 +127,7 @@ export class Driver {
         speculativeExec: values.disable_speculative_exec ? 'disable' : values.enable_speculative_exec ? 'enable'
           : values.speculative_exec as InitOptions['speculativeExec'],
         maxRetryCount: num('max_retry_count'),
+        progress: values.no_progress !== true,
       },
       outputPath,
       selfContainedFinalResults: Boolean(values.self_contained_final_results),

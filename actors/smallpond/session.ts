@@ -19,7 +19,7 @@ import { TaskScheduler, taskMetricsCsv } from './execution/scheduler.ts'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { InProcessTaskRunner, type TaskRunner } from './execution/runner.ts'
 import { appendStatus, cleanupJob, createJobDirs, jobRootOf } from './execution/job-layout.ts'
-import { TerminalProgress } from './execution/progress.ts'
+import { JobProgress } from './execution/progress.ts'
 import { TaskCheckpoints } from './execution/checkpoints.ts'
 import { openDuckDb, type DuckDbSession } from './execution/duckdb.ts'
 import { inferColumnTypes, rowsToArrow, type Row } from './execution/values.ts'
@@ -32,6 +32,7 @@ import { systemClock, type Clock } from '../../runtime/clock.ts'
 import { systemRandom, type Random } from '../../runtime/random.ts'
 import type { ActorSystem } from '../../runtime/actor-system.ts'
 import { NodeRuntime } from '../../runtime/node-runtime.ts'
+import { Progress, type ProgressSink, type ProgressStream } from '../../runtime/progress/progress.ts'
 import { ActorTaskRunner, type TaskPlacement } from './actors/actor-runner.ts'
 import { smallpondScheduler } from './actors/scheduler-actor.ts'
 import type { SchedulerMsg } from './actors/protocol.ts'
@@ -61,6 +62,15 @@ export interface SessionDeps {
   /** Job id, job seed and injected faults (default: the runtime's system random). */
   random?: Random
   env?: Readonly<Record<string, string | undefined>>
+  /** Where the job's progress goes when it is on (`progress: true` or T3FS_PROGRESS=1); default stderr. */
+  progressStream?: ProgressStream
+}
+
+/** How a session runs its tasks: on an actor system (and a runtime it owns), with progress shown or not. */
+export interface SessionExecution {
+  readonly system?: ActorSystem
+  readonly owned?: NodeRuntime
+  readonly progress?: ProgressSink
 }
 
 /** `const sp = await smallpond.init({...})`. */
@@ -71,9 +81,11 @@ export async function init(options: InitOptions = {}, deps: SessionDeps = {}): P
   const config = resolveConfig({ ...options, dataRoot: localDataRoot(options.dataRoot ?? env.SP_DATA_ROOT) }, env, clock.now(), random)
   const owned = !deps.runtime && config.executor === 'actors' ? await NodeRuntime.start({ hostsPerDomain: config.hostsPerDomain }) : undefined
   const runtime = deps.runtime ?? owned
+  // T3FS_PROGRESS in `env` already decided config.progress; TERM (a dumb terminal gets plain lines) comes along.
+  const progress = config.progress ? new Progress({ label: 'smallpond', clock, stream: deps.progressStream, env: { TERM: env.TERM } }) : undefined
   const session = runtime
-    ? new Session(config, new ActorTaskRunner(runtime), clock, random, runtime.system, owned)
-    : new Session(config, deps.runner ?? new InProcessTaskRunner(), clock, random)
+    ? new Session(config, new ActorTaskRunner(runtime), clock, random, { system: runtime.system, owned, progress })
+    : new Session(config, deps.runner ?? new InProcessTaskRunner(), clock, random, { progress })
   await session.ready()
   await createJobDirs(session.jobRoot)
   openSessions.add(session)
@@ -103,13 +115,16 @@ export class Session {
   private reader: DuckDbSession | undefined
   private failed = false
   private closed = false
+  private readonly system: ActorSystem | undefined
+  private readonly ownedRuntime: NodeRuntime | undefined
 
   constructor(readonly config: ResolvedConfig, readonly runner: TaskRunner, readonly clock: Clock, readonly random: Random,
-    private readonly system?: ActorSystem, private readonly ownedRuntime?: NodeRuntime) {
+    execution: SessionExecution = {}) {
+    this.system = execution.system
+    this.ownedRuntime = execution.owned
     this.jobRoot = jobRootOf(config.dataRoot, config.jobTimeMs, config.jobId)
     this.planner = new Planner({ maxProducers: Math.max(1, Math.min(config.numExecutors, 8)) })
     this.optimizer = new Optimizer((node) => this.isNodeComputed(node))
-    const progress = config.progress ?? process.stderr.isTTY
     const options = {
       runner,
       env: { jobId: config.jobId, jobRoot: this.jobRoot, jobSeed: config.randomSeed, threads: config.threadsPerTask, memoryLimitBytes: config.memoryPerTaskBytes },
@@ -120,10 +135,10 @@ export class Session {
       speculativeMinMs: config.speculativeMinMs,
       maxRetryCount: config.maxRetryCount,
       checkpoints: config.checkpoints ? new TaskCheckpoints(this.jobRoot) : undefined,
-      progress: progress ? new TerminalProgress(process.stderr, clock) : undefined,
+      progress: execution.progress === undefined ? undefined : new JobProgress(execution.progress),
     }
-    if (system) {
-      this.schedulerRef = system.spawn(smallpondScheduler, { options, onReady: (s) => { this.scheduler = s } }, { name: `smallpond-scheduler-${config.jobId}` })
+    if (this.system) {
+      this.schedulerRef = this.system.spawn(smallpondScheduler, { options, onReady: (s) => { this.scheduler = s } }, { name: `smallpond-scheduler-${config.jobId}` })
     } else {
       this.scheduler = new TaskScheduler({ ...options, random, clock })
     }

@@ -17,6 +17,7 @@ import { META_COMMANDS, type MetaAdminCommand } from '../../meta/admin/commands.
 import { MetaClient } from '../../meta/meta-client.ts'
 import type { MetaMsg } from '../../meta/protocol.ts'
 import { systemClock } from '../../../runtime/clock.ts'
+import { Progress } from '../../../runtime/progress/progress.ts'
 import { systemRandom } from '../../../runtime/random.ts'
 import { CSV_ERROR } from './csv.ts'
 import { COMMANDS, USAGE_ERROR, type AdminResult, type Cell, type NodeConnection } from './commands.ts'
@@ -196,9 +197,11 @@ export async function adminCommand(args: string[], io: AdminIo, deps: AdminDeps 
     connection = await deps.connect({ address, node, name: (values.name as string | undefined) ?? 'mgmtd', timeoutMs })
     const { mgmtd, refFor } = connection
     const connectNode = deps.connectNode
+    let progress: Progress | undefined
     const result = await command.run(positionals, values, {
       mgmtd, readFile: deps.readFile, timeoutMs, clock: systemClock,
-      progress: (line: string, final: boolean) => io.stderr.write(progressText(io, line, final)),
+      // Made when a command shows progress (wait-sync): only then can a bad T3FS_PROGRESS refuse it.
+      get progress() { return (progress ??= new Progress({ label: command.name, stream: io.stderr })) },
       ...(refFor === undefined ? {} : { redirect: (a: ActorAddress) => refFor(a) }),
       ...(connectNode === undefined ? {} : { connectNode: (endpoint: string, nodeId: number) => connectNode(endpoint, nodeId, timeoutMs) }),
     })
@@ -209,12 +212,6 @@ export async function adminCommand(args: string[], io: AdminIo, deps: AdminDeps 
   } finally {
     await connection?.close().catch(() => undefined)
   }
-}
-
-/** On a terminal one line is redrawn in place; elsewhere (a pipe, a log) each update is a line. */
-function progressText(io: AdminIo, line: string, final: boolean): string {
-  const tty = (io.stderr as { isTTY?: boolean }).isTTY === true
-  return tty ? `\r${line}\x1b[K${final ? '\n' : ''}` : `${line}\n`
 }
 
 async function runMeta(

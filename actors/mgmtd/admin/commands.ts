@@ -8,6 +8,7 @@ import { parseArgs } from 'node:util'
 import type { ActorRef, Message } from '../../../runtime/actor.ts'
 import type { ActorAddress } from '../../../runtime/address.ts'
 import type { Clock } from '../../../runtime/clock.ts'
+import type { ProgressSink } from '../../../runtime/progress/progress.ts'
 import { isT3fsError, T3fsError } from '../../../runtime/errors.ts'
 import { parseSizeBytes, SIZE_ACCEPTED } from '../../../runtime/profile/units.ts'
 import { MgmtdErrorCode, type ChainInfo, type MgmtdMsg, type RoutingInfo } from '../protocol.ts'
@@ -26,8 +27,8 @@ export interface AdminEnv {
   connectNode?(endpoint: string, nodeId: number): Promise<NodeConnection>
   /** Time for commands that follow long work (wait-sync). */
   readonly clock?: Clock
-  /** A progress line of long work; `final` on the last one (a terminal redraws one line). */
-  progress?(line: string, final: boolean): void
+  /** Where long work (wait-sync) shows its progress (runtime/progress: stderr, redrawn on a terminal). */
+  readonly progress?: ProgressSink
 }
 
 export interface NodeConnection {

@@ -16,7 +16,7 @@ import type { TaskOutcome, TaskRunner } from './runner.ts'
 import type { TaskEnv } from './task-env.ts'
 import type { Clock, TimerHandle } from '../../../runtime/clock.ts'
 import type { Random } from '../../../runtime/random.ts'
-import type { ProgressReporter } from './progress.ts'
+import type { ProgressReporter, ProgressSnapshot, StageProgress } from './progress.ts'
 import type { TaskCheckpoints } from './checkpoints.ts'
 
 export const DEFAULT_MAX_FAIL_COUNT = 3
@@ -162,7 +162,11 @@ export class TaskScheduler {
     let rows = 0
     let abort: Error | undefined
     let timer: TimerHandle | undefined
-    const snapshot = () => ({ done: finished.size, total: pending.length, running, failed, rows, outputBytes, elapsedMs: clock.now() - startMs })
+    const stages = stagesOf(pending)
+    const snapshot = (): ProgressSnapshot => ({
+      done: finished.size, total: pending.length, running, failed, rows, outputBytes, elapsedMs: clock.now() - startMs, stages: stagesUnderWay(stages),
+    })
+    progress?.start(snapshot())
 
     await new Promise<void>((resolve) => {
       const finish = (): void => {
@@ -179,6 +183,9 @@ export class TaskScheduler {
         const flight = inFlight.get(task.id) ?? { copies: 0, startMs: clock.now(), speculated: 0 }
         flight.copies++
         inFlight.set(task.id, flight)
+        const stage = stages.get(task.nodeId)
+        if (stage !== undefined) stage.launched++
+        progress?.update(snapshot())
         void this.attempt(task).then((output) => {
           running--
           if (slot) slotsUsed--
@@ -195,6 +202,8 @@ export class TaskScheduler {
             else abort ??= output
           } else {
             finished.add(task.id)
+            const stage = stages.get(task.nodeId)
+            if (stage !== undefined) stage.done++
             rows += output.rowsWritten
             this.results.set(task.id, output.output)
             this.recordSample(task, clock.now() - flight.startMs)
@@ -244,7 +253,7 @@ export class TaskScheduler {
       }
       pump()
     })
-    progress?.finish(snapshot())
+    progress?.finish(snapshot(), abort !== undefined)
     if (abort) throw abort
   }
 
@@ -376,4 +385,30 @@ async function sizeOf(spec: DataSetSpec): Promise<number> {
   let total = 0
   for (const f of spec.files) total += (await stat(f.path).catch(() => ({ size: 0 }))).size
   return total
+}
+
+interface StageCount {
+  readonly name: string
+  readonly total: number
+  done: number
+  launched: number
+}
+
+/** The run's tasks that take a slot, counted per plan node (a stage: one task per partition). */
+function stagesOf(pending: readonly TaskSpec[]): Map<number, StageCount> {
+  const stages = new Map<number, StageCount>()
+  for (const t of pending) {
+    if (t.onScheduler) continue
+    const stage = stages.get(t.nodeId)
+    stages.set(t.nodeId, { name: t.taskClass.replace(/Task$/, ''), total: (stage?.total ?? 0) + 1, done: 0, launched: 0 })
+  }
+  return stages
+}
+
+/** Stages begun and not finished, in plan order (node ids grow with the plan). */
+function stagesUnderWay(stages: ReadonlyMap<number, StageCount>): StageProgress[] {
+  return [...stages.entries()]
+    .filter(([, s]) => s.launched > 0 && s.done < s.total)
+    .sort(([a], [b]) => a - b)
+    .map(([, s]) => ({ name: s.name, done: s.done, total: s.total }))
 }

@@ -46,6 +46,6 @@ export async function readSpec(spec: smallpond.DataSetSpec, query = 'select * fr
 
 export function driver(dir: string, extra: string[] = []): smallpond.Driver {
   const d = new smallpond.Driver()
-  d.parseArguments(['scheduler', `--data_root=${join(dir, 'data')}`, '--num_executors=2', '--threads_per_task=1', ...extra])
+  d.parseArguments(['scheduler', `--data_root=${join(dir, 'data')}`, '--num_executors=2', '--threads_per_task=1', '--no_progress', ...extra])
   return d
 }

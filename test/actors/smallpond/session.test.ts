@@ -7,7 +7,6 @@ import { InProcessTaskRunner, type TaskRunRequest } from '../../../actors/smallp
 import { resolveConfig } from '../../../actors/smallpond/config.ts'
 import { SeededRandom } from '../../../runtime/random.ts'
 import { VirtualClock } from '../../../runtime/testkit/virtual-clock.ts'
-import { formatProgress } from '../../../actors/smallpond/execution/progress.ts'
 import { session, num } from './fixtures.ts'
 
 const ab = [{ a: 1, b: 4 }, { a: 2, b: 5 }, { a: 3, b: 6 }]
@@ -137,42 +136,10 @@ t.test('readJson and partialSort', async (t) => {
   t.same(rows.map((r) => r.v), ['c', 'b', 'a'])
 })
 
-t.test('progress line', async (t) => {
-  t.equal(formatProgress({ done: 3, total: 10, running: 2, failed: 1, rows: 5000, outputBytes: 10 << 20, elapsedMs: 2000 }),
-    'smallpond: tasks 3/10 (2 running, 1 failed), 5000 rows (2500 rows/s), 10.0 MiB written (5.0 MiB/s), 2.0 s')
-})
-
 t.test('the public module exports the API', async (t) => {
   for (const name of ['init', 'Session', 'DataFrame', 'Driver', 'LogicalPlan', 'Planner', 'SqlEngineNode', 'HashPartitionNode', 'ShuffleNode', 'DataSinkNode']) {
     t.ok(name in smallpond, name)
   }
-})
-
-t.test('progress: the scheduler reports tasks and rows; plain lines when not a TTY', async (t) => {
-  const { Planner, Context, DataSourceNode, SqlQueryDataSet, SqlEngineNode } = smallpond
-  const { TaskScheduler } = await import('../../../actors/smallpond/execution/scheduler.ts')
-  const { TerminalProgress } = await import('../../../actors/smallpond/execution/progress.ts')
-  const lines: string[] = []
-  // Every reading of this clock is 600 ms after the last, so each progress update is due.
-  const clock = new (class extends VirtualClock {
-    override now(): number {
-      this.advanceTo(super.now() + 600)
-      return super.now()
-    }
-  })()
-  const stream = { isTTY: false, write: (s: string) => { lines.push(s); return true } } as unknown as NodeJS.WriteStream
-  const ctx = new Context()
-  const planner = new Planner()
-  const node = new SqlEngineNode(ctx, [new DataSourceNode(ctx, new SqlQueryDataSet('select i from range(10) t(i)'))], 'select i * 2 from {0}')
-  const targets = planner.plan(node)
-  const dir = t.testdir()
-  const scheduler = new TaskScheduler({
-    runner: new InProcessTaskRunner(), env: { jobId: 'j', jobRoot: dir, jobSeed: 1, threads: 1, memoryLimitBytes: 256 << 20 },
-    maxConcurrentTasks: 2, random: new SeededRandom(1), clock, progress: new TerminalProgress(stream, clock, 1000),
-  })
-  await scheduler.run(planner.closure(targets), targets)
-  t.match(lines[lines.length - 1], /^smallpond: tasks 2\/2 \(0 running, 0 failed\), 20 rows/)
-  t.ok(lines.every((l) => l.endsWith('\n') && !l.includes('\r')), 'plain lines')
 })
 
 t.test('out of memory: the memory limit doubles on retry until the query fits', async (t) => {
@@ -192,6 +159,8 @@ t.test('Driver command line: modes, aliases and clear errors', async (t) => {
   t.equal(driver.init.dataRoot, '/tmp/x')
   t.equal(driver.init.maxFailCount, 0, '--fail_fast wins')
   t.equal(user.npartitions, '9')
+  t.equal(driver.init.progress, true, 'a command line tool shows progress')
+  t.equal(new smallpond.Driver().parseArguments(['--no_progress']).driver.init.progress, false, 'unless told not to')
   t.equal(new smallpond.Driver().parseArguments(['ray', '--max_fail=7']).driver.init.maxFailCount, 7)
   t.throws(() => new smallpond.Driver().parseArguments(['executor']), { message: /mode is "executor"; accepted: scheduler \| ray \(executors are task actors/ })
   t.throws(() => new smallpond.Driver().parseArguments(['--bogus=1']), { message: /accepted: \[scheduler\|ray\] --job_id/ })
