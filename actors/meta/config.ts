@@ -50,6 +50,11 @@ export interface MetaConfig {
   storageTimeoutMs: number
   /** How often routing info (chain tables) and the client list are fetched from mgmtd. */
   routingRefreshIntervalMs: number
+  /**
+   * How often a meta node on a node other than mgmtd's heartbeats to mgmtd as a META node, with
+   * its endpoint and meta actors (mgmtd-heartbeat.ts). Well below mgmtd's heartbeat_fail_interval.
+   */
+  mgmtdHeartbeatIntervalMs: number
   /** The root directory's layout when this server creates the root. */
   rootLayout: Layout
 }
@@ -88,6 +93,7 @@ export const DEFAULT_META_CONFIG: Readonly<MetaConfig> = {
   forwardTimeoutMs: 5_000,
   storageTimeoutMs: 10_000,
   routingRefreshIntervalMs: 5_000,
+  mgmtdHeartbeatIntervalMs: 10_000,
   rootLayout: { tableId: 1, tableVersion: 0, chunkSizeBytes: MiB, stripeSize: 1, chains: { kind: 'empty' } },
 }
 
@@ -124,6 +130,8 @@ const KNOBS: Readonly<Record<keyof MetaConfig, { snake: string; kind: Kind; min?
   forwardTimeoutMs: { snake: 'forward_timeout', kind: 'duration', min: 1 },
   storageTimeoutMs: { snake: 'storage_timeout', kind: 'duration', min: 1 },
   routingRefreshIntervalMs: { snake: 'routing_refresh_interval', kind: 'duration', min: 1 },
+  // At most 10 min: mgmtd fails a node silent for its heartbeat_fail_interval (1 min by default).
+  mgmtdHeartbeatIntervalMs: { snake: 'mgmtd_heartbeat_interval', kind: 'duration', min: 10, max: 600_000 },
   rootLayout: { snake: 'root_layout', kind: 'layout' },
 }
 

@@ -5,7 +5,8 @@
  * the live servers), which batches them. A crash loses nothing but the batches in flight, whose
  * clients retry with the same request ids (idempotency.ts makes a retry apply once).
  *
- * In a profile (needs: ['kv'] — the node's [kv] arrives as nodeKv):
+ * In a profile (needs: ['kv', 'listen'] — the node's [kv] arrives as nodeKv, its listen address as
+ * nodeListen, the endpoint a META heartbeat reports: mgmtd-heartbeat.ts):
  *   [[actors]]  name = "meta"  module = "actors/meta/meta-actor.ts"  export = "metaActor"
  *   [actors.params]  server_id = 100  mgmtd_node = 1  gc_file_delay = "5min" ...
  * Several meta actors (on one node or many) share the one KV.
@@ -23,6 +24,7 @@ import { join, leave, LivenessTracker, readMembership } from './membership.ts'
 import { applyMembership, applyRouting, ensureIds, onMembershipRead, onTaskDone, onTick, refreshMembership, routingSourceOf, scheduleBackground } from './meta-background.ts'
 import { admit, onBatchDone, onBatchKick, onCreateResolved, onForwardDone, onOpDone, refuseAll, route, settle } from './meta-requests.ts'
 import { serverServices, type MetaSelfMsg, type MetaState } from './meta-state.ts'
+import { metaHeartbeatFor } from './mgmtd-heartbeat.ts'
 import { mgmtdLink, type MgmtdLink } from './mgmtd-link.ts'
 import { MUTANTS, type Mutant } from './op-context.ts'
 import type { MetaProbe } from './probe.ts'
@@ -38,6 +40,8 @@ export interface MetaArgs {
   /** An open KV (in-process use and the simulator), or the node's KV settings from the profile's [kv]. */
   kv?: Kv
   nodeKv?: NodeKvSettings
+  /** The node's TCP listen address, handed by `t3fs launch` (needs: ['listen']): the endpoint this node reports to mgmtd. */
+  nodeListen?: string
   /** The storage service (default: the chains of mgmtd's routing info when mgmtd is given, else unavailable: storage-protocol.ts). */
   storage?: StorageService
   /** A fixed routing view (tests, simulator); otherwise routing comes from mgmtd. */
@@ -55,11 +59,11 @@ export interface MetaArgs {
   mutants?: readonly Mutant[]
 }
 
-const ARG_NAMES = new Set(['serverId', 'server_id', 'kv', 'nodeKv', 'storage', 'routing', 'mgmtd', 'mgmtdNode', 'mgmtd_node', 'mgmtdName', 'mgmtd_name', 'liveClients', 'config', 'probe', 'mutants'])
+const ARG_NAMES = new Set(['serverId', 'server_id', 'kv', 'nodeKv', 'nodeListen', 'storage', 'routing', 'mgmtd', 'mgmtdNode', 'mgmtd_node', 'mgmtdName', 'mgmtd_name', 'liveClients', 'config', 'probe', 'mutants'])
 
 export const metaActor = defineActor<MetaState, MetaSelfMsg, MetaArgs>({
   kind: 'meta',
-  needs: ['kv'],
+  needs: ['kv', 'listen'],
   mailboxMax: 16_384,
   supervision: { strategy: 'restart', maxRestarts: 50, withinMs: 60_000, backoffMinMs: 10, backoffMaxMs: 1_000 },
   validate: validateMetaMsg,
@@ -119,6 +123,7 @@ async function start(ctx: ActorContext<MetaSelfMsg>, rawArgs: MetaArgs): Promise
     storage: args.storage ?? (mgmtd === null ? unavailableStorage() : storageOverChains(ctx, mgmtd, serverId, config)),
     users: new UserStore(kv, config.adminToken, config.userCacheTtlMs, timeoutMs),
     mgmtd,
+    heartbeat: metaHeartbeatFor(ctx.self.address.node, mgmtd === null ? null : { link: mgmtd, node: args.mgmtd?.address.node ?? args.mgmtdNode ?? ctx.self.address.node }, args.nodeListen, config.forwardTimeoutMs),
     liveClientsOverride: args.liveClients ?? null,
     probe: args.probe ?? null,
     pool: new InodeIdPool(),
@@ -190,10 +195,14 @@ function normalizeArgs(raw: MetaArgs | Readonly<Record<string, unknown>>, ownNod
   if (mgmtdName !== undefined && (typeof mgmtdName !== 'string' || mgmtdName.length === 0)) {
     throw new T3fsError('ERR_INVALID_OPTION', `meta option mgmtd_name is ${JSON.stringify(mgmtdName)}; accepted: an actor name`, { option: 'mgmtd_name' })
   }
+  if (r.nodeListen !== undefined && typeof r.nodeListen !== 'string') {
+    throw new T3fsError('ERR_INVALID_OPTION', `meta option nodeListen is ${JSON.stringify(r.nodeListen)}; accepted: the node's listen address "host:port"`, { option: 'nodeListen' })
+  }
   return {
     serverId: int('server_id', pick('serverId', 'server_id'), ownNode),
     kv: r.kv as Kv | undefined,
     nodeKv: r.nodeKv === undefined ? undefined : checkNodeKvSettings(r.nodeKv),
+    nodeListen: r.nodeListen as string | undefined,
     storage: r.storage as StorageService | undefined,
     routing: r.routing as RoutingView | undefined,
     mgmtd: r.mgmtd as ActorRef<MgmtdMsg> | undefined,

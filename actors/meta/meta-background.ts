@@ -2,7 +2,8 @@
  * A meta server's periodic work, each piece on its own timer and never two of a kind at once:
  * membership (heartbeat, read the live servers, remove dead ones, refetch inode ids), GC of the
  * GC directories it owns, and — on the first live server only — pruning sessions of dead clients,
- * expiring idempotency records and emptying expired trash; plus refreshing routing from mgmtd.
+ * expiring idempotency records and emptying expired trash; plus refreshing routing from mgmtd and,
+ * on a node other than mgmtd's, the node's META heartbeat (mgmtd-heartbeat.ts).
  */
 import type { ActorContext } from '../../runtime/actor.ts'
 import { toT3fsError } from '../../runtime/errors.ts'
@@ -38,15 +39,17 @@ function intervalOf(state: MetaState, task: BackgroundTask): number | null {
       return c.trashCleanIntervalMs
     case 'routing':
       return state.mgmtd === null ? null : c.routingRefreshIntervalMs
+    case 'heartbeat':
+      return state.heartbeat === null ? null : c.mgmtdHeartbeatIntervalMs
     default:
       return null
   }
 }
 
 export function scheduleBackground(state: MetaState, ctx: Ctx): void {
-  for (const task of ['membership', 'gc', 'sessions', 'idem', 'trash', 'routing'] as const) {
+  for (const task of ['membership', 'gc', 'sessions', 'idem', 'trash', 'routing', 'heartbeat'] as const) {
     const every = intervalOf(state, task)
-    if (every !== null) ctx.schedule(task === 'routing' ? 0 : every, { type: 'tick', task })
+    if (every !== null) ctx.schedule(task === 'routing' || task === 'heartbeat' ? 0 : every, { type: 'tick', task })
   }
 }
 
@@ -87,6 +90,12 @@ export function onTick(state: MetaState, ctx: Ctx, task: BackgroundTask): void {
       return start(state, ctx, 'routing', async () => {
         const info = await state.mgmtd?.routingInfo(state.routingVersion)
         if (info != null) return info
+        return null
+      })
+    case 'heartbeat':
+      return start(state, ctx, 'heartbeat', async () => {
+        const outcome = await state.heartbeat!.round(ctx)
+        state.probe?.onHeartbeat?.(outcome)
         return null
       })
     default:

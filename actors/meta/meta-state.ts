@@ -14,6 +14,7 @@ import type { InodeId } from './inode.ts'
 import { InodeIdPool } from './inode-alloc.ts'
 import type { MembershipSnapshot, MemberRecord } from './membership.ts'
 import { LivenessTracker } from './membership.ts'
+import type { MetaHeartbeat } from './mgmtd-heartbeat.ts'
 import type { MgmtdLink } from './mgmtd-link.ts'
 import type { Mutant, ServerServices } from './op-context.ts'
 import type { Answer, RunResult } from './op-runner.ts'
@@ -36,7 +37,7 @@ export interface BatchQueue {
   running: boolean
 }
 
-export type BackgroundTask = 'membership' | 'gc' | 'sessions' | 'idem' | 'trash' | 'routing' | 'ids' | 'leave'
+export type BackgroundTask = 'membership' | 'gc' | 'sessions' | 'idem' | 'trash' | 'routing' | 'ids' | 'leave' | 'heartbeat'
 
 export type MetaInternal =
   | { type: 'authorized'; token: number; msg: MetaRequest; outcome: Outcome<MetaRequest> }
@@ -60,6 +61,8 @@ export interface MetaState {
   readonly storage: StorageService
   readonly users: UserStore
   readonly mgmtd: MgmtdLink | null
+  /** The META node's heartbeat to mgmtd (null: mgmtd is on this node, or there is none). */
+  readonly heartbeat: MetaHeartbeat | null
   readonly liveClientsOverride: (() => Promise<ReadonlySet<string> | null>) | null
   readonly probe: MetaProbe | null
   readonly mutants: ReadonlySet<Mutant>

@@ -1,6 +1,6 @@
 /**
  * Meta's view of mgmtd: routing info (chain tables and chain versions, to place files and reach
- * storage) and the live client list (to prune sessions of dead clients). Found by name through a
+ * storage), the live client list (to prune sessions of dead clients) and the META node's heartbeat. Found by name through a
  * node's registry, or handed over in-process; a standby's NOT_PRIMARY answer naming the primary is
  * followed. Failures are reported to the caller, which keeps its last view.
  */
@@ -8,11 +8,13 @@ import type { ActorContext, ActorRef, Message } from '../../runtime/actor.ts'
 import type { ActorAddress } from '../../runtime/address.ts'
 import { isT3fsError } from '../../runtime/errors.ts'
 import { registryAddress, type RegistryMsg } from '../../runtime/registry.ts'
-import { MgmtdErrorCode, type MgmtdMsg, type RoutingInfo } from '../mgmtd/protocol.ts'
+import { MgmtdErrorCode, type HeartbeatInfo, type MgmtdMsg, type RoutingInfo } from '../mgmtd/protocol.ts'
 
 export interface MgmtdLink {
   routingInfo(sinceVersion: number | null): Promise<RoutingInfo | null>
   liveClients(): Promise<ReadonlySet<string>>
+  /** A META node's heartbeat (mgmtd-heartbeat.ts); a refusal rejects with mgmtd's coded error. */
+  heartbeat(info: HeartbeatInfo): Promise<{ routingInfoVersion: number }>
 }
 
 export interface MgmtdLocation {
@@ -52,5 +54,6 @@ export function mgmtdLink<M extends Message>(ctx: ActorContext<M>, where: MgmtdL
   return {
     routingInfo: (since) => ask({ type: 'get-routing-info', ...(since === null ? {} : { routingInfoVersion: since }) }),
     liveClients: async () => new Set((await ask({ type: 'list-client-sessions' })).map((s) => s.clientId)),
+    heartbeat: (info) => ask({ type: 'heartbeat', info }),
   }
 }

@@ -4,6 +4,8 @@
  * simulation's reference model orders the answers that changed nothing (reads, refusals) by it;
  * the ones that changed something it orders by their idempotency records' versionstamps.
  */
+import type { HeartbeatOutcome } from './mgmtd-heartbeat.ts'
+
 export interface MetaAnswerEvent {
   readonly serverId: number
   readonly type: string
@@ -22,4 +24,6 @@ export interface MetaAnswerEvent {
 
 export interface MetaProbe {
   onAnswer(event: MetaAnswerEvent): void
+  /** Told of every round of the META heartbeat (mgmtd-heartbeat.ts): watched, accepted or refused. */
+  onHeartbeat?(outcome: HeartbeatOutcome): void
 }

@@ -101,7 +101,7 @@ function attrs(v: unknown): boolean {
 }
 
 /** Background tasks a timer may wake (timer messages pass through validation too). */
-const TICKS = new Set(['membership', 'gc', 'sessions', 'idem', 'trash', 'routing'])
+const TICKS = new Set(['membership', 'gc', 'sessions', 'idem', 'trash', 'routing', 'heartbeat'])
 
 export function validateMetaMsg(message: unknown): string | null {
   if (isObj(message) && message.type === 'tick') return TICKS.has(message.task as string) ? null : `tick of unknown task ${JSON.stringify(message.task)}`
