@@ -11,11 +11,12 @@
  * What it builds on this thread (no worker threads): an actor system with a buffer pool that
  * serves one-sided transfers (its own registry and regions actor, as every node has), a TCP
  * transport that dials mgmtd's node, then every node mgmtd's routing info lists with an endpoint
- * (storage nodes; kept up to date while the client runs), and the FileClient's actor. Meta
- * servers are found by name (`meta`, `meta2`, …) on `metaNodes` (default: the mgmtd node, as in
- * configs/dev.toml). The client registers with mgmtd as a client; `shutdown` closes everything.
+ * (storage and meta nodes; kept up to date while the client runs), and the FileClient's actor.
+ * Meta servers (meta-servers.ts): by name (`meta`, `meta2`, …) on mgmtd's node, as in
+ * configs/dev.toml, and on every META node of the routing info (meta nodes heartbeat to mgmtd
+ * with their meta actors), following the routing; or by name on `metaNodes` only, when given.
+ * The client registers with mgmtd as a client; `shutdown` closes everything.
  */
-import type { ActorRef } from '../../runtime/actor.ts'
 import { ActorSystem } from '../../runtime/actor-system.ts'
 import type { Clock, TimerHandle } from '../../runtime/clock.ts'
 import { newIncarnation } from '../../runtime/address.ts'
@@ -26,14 +27,14 @@ import { createLogger } from '../../runtime/logger.ts'
 import { NetworkRoute } from '../../runtime/network-route.ts'
 import { lookupOn } from '../../runtime/node-client.ts'
 import { regionsActor } from '../../runtime/regions-actor.ts'
-import { registry, registryAddress, type RegistryMsg } from '../../runtime/registry.ts'
+import { registry } from '../../runtime/registry.ts'
 import { TcpTransport } from '../../runtime/transport/tcp-transport.ts'
 import type { MgmtdMsg, RoutingInfo } from '../mgmtd/protocol.ts'
-import type { MetaMsg } from '../meta/index.ts'
 import { startFileClientWith } from './file-client-actor.ts'
 import type { ConnectFileClientOptions, FileClient } from './file-client.ts'
+import { MetaServers } from './meta-servers.ts'
 
-/** How often the client looks for nodes new to the routing info (to dial them). */
+/** How often the client looks for nodes new to the routing info (to dial them, and for meta servers). */
 export const peerRefreshMs = 1_000
 const defaultPool = { classes: [{ slotBytes: 64 * 1024, slots: 64 }, { slotBytes: 1024 * 1024, slots: 48 }] }
 
@@ -79,11 +80,13 @@ export async function connectFileClient(options: ConnectFileClientOptions = {}):
     }
     const routing = await mgmtd.ask({ type: 'get-routing-info' }, { timeoutMs })
     dial(routing)
-    const meta = await findMeta(system, options.metaNodes ?? [mgmtdNode], routing, dial, timeoutMs)
-    const client = await startFileClientWith(system, { ...options, mgmtd: [mgmtd], meta: () => meta }, close)
-    // New storage nodes in the routing get dialled; on the system's clock, rescheduled until close.
+    const meta = await MetaServers.find(system, options.metaNodes ?? null, mgmtdNode, routing, timeoutMs)
+    const client = await startFileClientWith(system, { ...options, mgmtd: [mgmtd], meta: meta.current }, close)
+    // New nodes in the routing get dialled, META nodes' servers followed; on the system's clock, rescheduled until close.
     const refreshPeers = (): void => {
-      dial((client as { storage?: { routing: RoutingInfo | null } }).storage?.routing ?? null)
+      const latest = (client as { storage?: { routing: RoutingInfo | null } }).storage?.routing ?? null
+      dial(latest)
+      meta.update(latest)
       timer = system.clock.setTimer(peerRefreshMs, refreshPeers)
     }
     timer = system.clock.setTimer(peerRefreshMs, refreshPeers)
@@ -94,20 +97,6 @@ export async function connectFileClient(options: ConnectFileClientOptions = {}):
     if (e.code === 'ERR_CLIENT_CONNECT' || e.code === 'ERR_INVALID_OPTION') throw e
     throw new T3fsError('ERR_CLIENT_CONNECT', `could not join the cluster at ${mgmtdText}: ${e.message}`, { cause: e.code })
   }
-}
-
-/** The meta servers: actors named meta, meta2, … on each of `nodes`. */
-async function findMeta(system: ActorSystem, nodes: readonly number[], routing: RoutingInfo | null, dial: (info: RoutingInfo | null) => void, timeoutMs: number): Promise<ActorRef<MetaMsg>[]> {
-  dial(routing)
-  const found: ActorRef<MetaMsg>[] = []
-  for (const node of nodes) {
-    const names = await system.refFor<RegistryMsg>(registryAddress(node)).ask({ type: 'names' }, { timeoutMs }).catch((e: unknown) => {
-      throw new T3fsError('ERR_CLIENT_CONNECT', `meta node ${node} did not answer (${toT3fsError(e).message}); a meta node other than mgmtd's must be in mgmtd's routing info`, { node })
-    })
-    for (const name of names.filter((n) => /^meta\d*$/.test(n))) found.push(await lookupOn<MetaMsg>(system, node, name, timeoutMs))
-  }
-  if (found.length === 0) throw new T3fsError('ERR_CLIENT_CONNECT', `no meta server (an actor named meta, meta2, …) on node(s) ${nodes.join(', ')}; set metaNodes`, { nodes: [...nodes] })
-  return found
 }
 
 async function withDeadline<T>(clock: Clock, work: Promise<T>, timeoutMs: number, what: string): Promise<T> {

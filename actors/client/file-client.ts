@@ -307,8 +307,10 @@ export interface ConnectFileClientOptions extends Omit<FileClientOptions, 'mgmtd
   readonly clusterId?: string
   /**
    * Where the meta servers are: actors named `meta`, `meta2`, … (every name matching /^meta\d*$/)
-   * on these nodes, found through each node's registry (default: the mgmtd node). A node must be
-   * in mgmtd's routing info (its endpoint) unless it is the mgmtd node.
+   * on these nodes, found through each node's registry once at connect. A node must be in mgmtd's
+   * routing info (its endpoint) unless it is the mgmtd node. Default: those on mgmtd's node plus
+   * those every META node of mgmtd's routing info reports (meta nodes heartbeat to mgmtd), kept
+   * up to date as meta nodes come, fail and return.
    */
   readonly metaNodes?: readonly number[]
   /** This process's node id (default 60000 + pid mod 5000). */

@@ -7,3 +7,4 @@ export { unavailableStorage, STORAGE_UNAVAILABLE, type StorageService, type Stor
 export { staticRouting, routingViewOf, type RoutingView } from './routing-view.ts'
 export { MUTANTS, type Mutant } from './op-context.ts'
 export { META_COMMANDS } from './admin/commands.ts'
+export { META_ACTOR_NAME } from './mgmtd-heartbeat.ts'

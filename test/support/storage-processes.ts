@@ -34,6 +34,8 @@ export interface ProcessClusterOptions {
   mgmtdParams?: Record<string, string>
   /** More actors on node 1 (mgmtd's node), as profile TOML (`[[actors]]` sections), e.g. a meta server. */
   node1Actors?: string
+  /** Nodes of their own besides mgmtd's and the storage nodes, by node id: their profile TOML (e.g. a meta server's `[[actors]]`). */
+  extraNodes?: Record<number, string>
   /** More profile TOML for a node (e.g. its [metrics] table), appended to its profile. */
   nodeToml?: (nodeId: number) => string
   /** The host the storage service (and so its replicas) runs on: 0 is the main thread, beside the transport (default 1). */
@@ -73,8 +75,10 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 't3fs-storage-'))
   const storageNodeIds = Array.from({ length: options.storageNodes }, (_, i) => 10_001 + i)
   const ports = new Map<number, number>()
-  for (const id of [1, ...storageNodeIds]) ports.set(id, await freePort())
-  const hosts = new Map([1, ...storageNodeIds].map((id) => [id, options.hostOf?.(id) ?? '127.0.0.1']))
+  const extraNodeIds = Object.keys(options.extraNodes ?? {}).map(Number)
+  const nodeIds = [1, ...storageNodeIds, ...extraNodeIds]
+  for (const id of nodeIds) ports.set(id, await freePort())
+  const hosts = new Map(nodeIds.map((id) => [id, options.hostOf?.(id) ?? '127.0.0.1']))
   const slot = Math.max(options.chunkSizeBytes, 64 * 1024)
   const base = [
     `[node]\ncluster_id = "storage-test"\nroot = ${JSON.stringify(repo)}`,
@@ -108,6 +112,7 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
       ...(options.engineFormat === undefined ? [] : [`[actors.params.engine.format]\n${Object.entries(options.engineFormat).map(([k, v]) => `${k} = ${v}`).join('\n')}`]),
     ].join('\n'))
   })
+  for (const id of extraNodeIds) write(id, options.extraNodes![id])
   const log = options.log ?? (() => {})
   const launch = async (nodeId: number): Promise<void> => {
     const entry = nodes.get(nodeId)!
