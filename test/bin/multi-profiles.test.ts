@@ -59,6 +59,7 @@ t.test('every profile of configs/multi loads, plans and hands its actors params 
       const args = spawnArgs(p, a, await declaredNeeds(a))
       checkParams(p, a)
       if (args.nodeListen !== undefined) t.equal(args.nodeListen, address(p.listen.tcp), `${file}: ${a.name} reports the node's own address`)
+      if (a.export === 'metaActor' || a.export === 'storageNode') t.type(args.nodeListen, 'string', `${file}: ${a.name} is handed the endpoint it heartbeats to mgmtd`)
     }
   }
 })
