@@ -12,6 +12,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { MetaClient } from '../../../actors/meta/meta-client.ts'
 import type { MetaMsg, MetaStatus } from '../../../actors/meta/protocol.ts'
+import type { MgmtdMsg, NodeInfo } from '../../../actors/mgmtd/protocol.ts'
 import { systemClock } from '../../../runtime/clock.ts'
 import { connectToNode } from '../../../runtime/node-client.ts'
 import { systemRandom } from '../../../runtime/random.ts'
@@ -29,7 +30,7 @@ const freePort = () => new Promise<number>((resolve) => {
 })
 
 const meta = (name: string, host: number, serverId: number): string[] => [
-  '[[actors]]', `name = "${name}"`, `module = "${metaModule}"`, 'export = "metaActor"', `host = ${host}`, '[actors.params]', `server_id = ${serverId}`, 'mgmtd_node = 1', 'membership_heartbeat_interval = "200ms"', 'membership_timeout = "3s"',
+  '[[actors]]', `name = "${name}"`, `module = "${metaModule}"`, 'export = "metaActor"', `host = ${host}`, '[actors.params]', `server_id = ${serverId}`, 'mgmtd_node = 1', 'membership_heartbeat_interval = "200ms"', 'membership_timeout = "3s"', 'mgmtd_heartbeat_interval = "200ms"',
 ]
 
 const profile = (node: number, ports: number[], actors: string[]): string => [
@@ -83,4 +84,14 @@ t.test('meta servers of two processes share one LMDB KV and one membership', asy
   })
   t.equal(admin.code, 0)
   t.match(admin.out, /l0777\s+\d+\s+0\s+0\s+-\s+\S+\s+link/, '`t3fs admin ls` through node 2\'s second meta server')
+  const mgmtdRef = await c1.lookup<MgmtdMsg>('mgmtd')
+  let node2: NodeInfo | undefined
+  for (let i = 0; i < 100; i++) {
+    node2 = (await mgmtdRef.ask({ type: 'get-routing-info' }))?.nodes.find((n) => n.nodeId === 2)
+    if (node2?.status === 'HEARTBEAT_CONNECTED') break
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  t.match(node2, { type: 'META', status: 'HEARTBEAT_CONNECTED', endpoint: `127.0.0.1:${ports[1]}` }, 'node 2 heartbeats to mgmtd as a META node with its endpoint')
+  t.same(node2?.services, { meta: m2[0].address, meta2: m2[1].address }, 'one heartbeat for the node, reporting both meta actors')
+  t.notOk((await mgmtdRef.ask({ type: 'get-routing-info' }))?.nodes.some((n) => n.nodeId === 1 && n.type === 'META'), 'node 1 (mgmtd\'s) sends no META heartbeat')
 })
