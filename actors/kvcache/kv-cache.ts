@@ -87,6 +87,7 @@ export class KvCache {
     checkBlock(block, this.options.maxBlockBytes)
     const { root } = this.options
     const nowMs = this.now()
+    if (this.options.mutants.has('put-in-place')) return this.putInPlace(key, block, nowMs)
     const { tmp, h } = await this.createTemp(key)
     try {
       try {
@@ -116,7 +117,7 @@ export class KvCache {
     if (into !== undefined && !(into instanceof Uint8Array)) throw new T3fsError(KvCacheErrorCode.BAD_BLOCK, `into is a ${typeof into}; accepted: a Uint8Array (or Buffer), or nothing`, { field: 'into' })
     const nowMs = this.now()
     const known = this.index.get(key)
-    if (known !== undefined && this.expired(known.putAtMs, nowMs)) return this.miss()
+    if (known !== undefined && this.expiredForGet(known.putAtMs, nowMs)) return this.miss()
     const out = await this.readBlock(key, into)
     if (out === null) {
       this.index.delete(key)
@@ -194,7 +195,8 @@ export class KvCache {
   private async gcPass(rescan: boolean): Promise<number> {
     this.counters.gcRuns++
     if (rescan) await this.collectOrphans(await this.rescanTree())
-    const expired = this.index.expired(this.now(), this.options.ttlMs)
+    const ttlMs = this.options.mutants.has('gc-deletes-unexpired') ? Math.ceil(this.options.ttlMs / 2) : this.options.ttlMs
+    const expired = this.index.expired(this.now(), ttlMs)
     for (const k of expired) this.index.delete(k)
     const deleted = await runLimited(expired, this.options.gcConcurrency, (k) => this.unlink(k))
     const n = deleted.filter(Boolean).length
@@ -213,11 +215,12 @@ export class KvCache {
   /** Deletes the temporary files seen for orphanTempAgeMs or longer (their writer died); remembers the rest. */
   private async collectOrphans(temps: readonly string[]): Promise<void> {
     const now = this.now()
+    const ageMs = this.options.mutants.has('orphan-age-zero') ? 0 : this.options.orphanTempAgeMs
     const seen = new Map<string, number>()
     const orphans: string[] = []
     for (const path of temps) {
       const first = this.tempsSeen.get(path) ?? now
-      if (now - first >= this.options.orphanTempAgeMs) orphans.push(path)
+      if (now - first >= ageMs) orphans.push(path)
       else if (seen.size < tempsTrackedMax) seen.set(path, first)
     }
     this.tempsSeen = seen
@@ -337,7 +340,7 @@ export class KvCache {
   private async learn(key: string, sizeBytes: number, nowMs: number): Promise<boolean> {
     try {
       const st = await this.client.stat(blockPath(this.options.root, key))
-      if (this.expired(st.mtimeMs, nowMs)) return false
+      if (this.expiredForGet(st.mtimeMs, nowMs)) return false
       this.index.set(key, { sizeBytes, putAtMs: st.mtimeMs, accessAtMs: st.atimeMs, persistedAccessMs: st.atimeMs })
       return true
     } catch (error) {
@@ -359,6 +362,30 @@ export class KvCache {
 
   private expired(putAtMs: number, nowMs: number): boolean {
     return putAtMs + this.options.ttlMs <= nowMs
+  }
+
+  private expiredForGet(putAtMs: number, nowMs: number): boolean {
+    return !this.options.mutants.has('ttl-ignored-on-get') && this.expired(putAtMs, nowMs)
+  }
+
+  /** The mutant `put-in-place`: the block written straight into the key's file (a reader or a crash sees it half-written). */
+  private async putInPlace(key: string, block: Uint8Array, nowMs: number): Promise<void> {
+    const path = blockPath(this.options.root, key)
+    const open = () => this.client.open(path, { create: true, access: 'readwrite', trunc: true })
+    const h = await open().catch(async (error: unknown) => {
+      if (!isNotFound(error)) throw error
+      await this.client.mkdir(path.slice(0, path.lastIndexOf('/')), { recursive: true })
+      return open()
+    })
+    try {
+      await this.client.write(h, block, 0)
+    } finally {
+      await this.client.close(h)
+    }
+    await this.client.setattr(path, { atimeMs: nowMs, mtimeMs: nowMs })
+    this.index.set(key, { sizeBytes: block.length, putAtMs: nowMs, accessAtMs: nowMs, persistedAccessMs: nowMs })
+    this.counters.puts++
+    await this.evictToCapacity(key)
   }
 
   /** Whole milliseconds: meta keeps integer times (the system clock has fractions). */
