@@ -22,12 +22,12 @@
 import type { TimerHandle } from '../../runtime/clock.ts'
 import type { CounterMetric } from '../../runtime/metrics/metrics.ts'
 import { T3fsError } from '../../runtime/errors.ts'
-import type { FileClient, FileHandle } from '../client/file-client.ts'
+import type { FileClient, FileHandle, FileStat } from '../client/file-client.ts'
 import { checkBlock, checkKey, closedError, isExists, isNotFound, KvCacheErrorCode } from './kv-errors.ts'
 import { blockPath, tempPath } from './kv-layout.ts'
 import { resolveKvOptions, type KvCacheOptions, type ResolvedKvOptions } from './kv-options.ts'
 import { listTree } from './kv-listing.ts'
-import { LruIndex } from './lru-index.ts'
+import { LruIndex, type BlockEntry } from './lru-index.ts'
 import { runLimited } from './run-limited.ts'
 import { UsrbioBlocks } from './usrbio-blocks.ts'
 
@@ -116,8 +116,12 @@ export class KvCache {
     checkKey('key', key)
     if (into !== undefined && !(into instanceof Uint8Array)) throw new T3fsError(KvCacheErrorCode.BAD_BLOCK, `into is a ${typeof into}; accepted: a Uint8Array (or Buffer), or nothing`, { field: 'into' })
     const nowMs = this.now()
-    const known = this.index.get(key)
-    if (known !== undefined && this.expiredForGet(known.putAtMs, nowMs)) return this.miss()
+    let known = this.index.get(key)
+    if (known !== undefined && this.expiredForGet(known.putAtMs, nowMs)) {
+      // The put time this instance knows may be older than the block: another instance may have put the key again since.
+      known = await this.refreshed(key, nowMs)
+      if (known === undefined) return this.miss()
+    }
     const out = await this.readBlock(key, into)
     if (out === null) {
       this.index.delete(key)
@@ -196,7 +200,9 @@ export class KvCache {
     this.counters.gcRuns++
     if (rescan) await this.collectOrphans(await this.rescanTree())
     const ttlMs = this.options.mutants.has('gc-deletes-unexpired') ? Math.ceil(this.options.ttlMs / 2) : this.options.ttlMs
-    const expired = this.index.expired(this.now(), ttlMs)
+    const nowMs = this.now()
+    // Without a rescan, what this instance knows may be stale (another instance put the key again): meta decides.
+    const expired = rescan ? this.index.expired(nowMs, ttlMs) : await this.stillExpired(this.index.expired(nowMs, ttlMs), nowMs, ttlMs)
     for (const k of expired) this.index.delete(k)
     const deleted = await runLimited(expired, this.options.gcConcurrency, (k) => this.unlink(k))
     const n = deleted.filter(Boolean).length
@@ -204,6 +210,17 @@ export class KvCache {
     this.gcMetric?.inc(undefined, n)
     await this.evictToCapacity(null)
     return n
+  }
+
+  /** The keys among `keys` whose file is still expired; the others' entries take the file's put time and size. */
+  private async stillExpired(keys: readonly string[], nowMs: number, ttlMs: number): Promise<string[]> {
+    const stats = await runLimited(keys, this.options.gcConcurrency, (k) => this.statBlock(k))
+    return keys.filter((k, i) => {
+      const st = stats[i]
+      if (st === null) this.index.delete(k)
+      else if (st.mtimeMs + ttlMs > nowMs) this.index.set(k, entryOf(st))
+      return st !== null && st.mtimeMs + ttlMs <= nowMs
+    })
   }
 
   private async rescanTree(): Promise<string[]> {
@@ -336,6 +353,25 @@ export class KvCache {
     return buf.subarray(0, n)
   }
 
+  /** A key this instance thinks expired, as meta has it now: its new entry when the block there is live, else undefined. */
+  private async refreshed(key: string, nowMs: number): Promise<BlockEntry | undefined> {
+    const st = await this.statBlock(key)
+    if (st === null) this.index.delete(key)
+    if (st === null || this.expired(st.mtimeMs, nowMs)) return undefined
+    const entry = entryOf(st)
+    this.index.set(key, entry)
+    return entry
+  }
+
+  private async statBlock(key: string): Promise<FileStat | null> {
+    try {
+      return await this.client.stat(blockPath(this.options.root, key))
+    } catch (error) {
+      if (isNotFound(error)) return null
+      throw error
+    }
+  }
+
   /** A block this instance did not know (another instance put it): its put time from meta; false if expired or gone. */
   private async learn(key: string, sizeBytes: number, nowMs: number): Promise<boolean> {
     try {
@@ -401,6 +437,11 @@ export class KvCache {
   private checkOpen(): void {
     if (this.closed) throw closedError()
   }
+}
+
+/** An index entry from a block file's attributes (mtime = put time, atime = last access told to meta). */
+function entryOf(st: FileStat): BlockEntry {
+  return { sizeBytes: st.sizeBytes, putAtMs: st.mtimeMs, accessAtMs: Math.max(st.atimeMs, st.mtimeMs), persistedAccessMs: st.atimeMs }
 }
 
 /** Opens (creating its root) a KVCache on `client`, rebuilding its LRU picture from the tree's attributes. */
