@@ -29,7 +29,7 @@ import { resolveKvOptions, type KvCacheOptions, type ResolvedKvOptions } from '.
 import { listTree } from './kv-listing.ts'
 import { LruIndex, type BlockEntry } from './lru-index.ts'
 import { runLimited } from './run-limited.ts'
-import { UsrbioBlocks } from './usrbio-blocks.ts'
+import { UsrbioBlocks, type BlockRead } from './usrbio-blocks.ts'
 
 /** Access-time updates in flight at once; past it a get skips its update (best effort by design). */
 const accessUpdatesInFlightMax = 64
@@ -116,23 +116,13 @@ export class KvCache {
     checkKey('key', key)
     if (into !== undefined && !(into instanceof Uint8Array)) throw new T3fsError(KvCacheErrorCode.BAD_BLOCK, `into is a ${typeof into}; accepted: a Uint8Array (or Buffer), or nothing`, { field: 'into' })
     const nowMs = this.now()
-    let known = this.index.get(key)
-    if (known !== undefined && this.expiredForGet(known.putAtMs, nowMs)) {
-      // The put time this instance knows may be older than the block: another instance may have put the key again since.
-      known = await this.refreshed(key, nowMs)
-      if (known === undefined) return this.miss()
-    }
-    const out = await this.readBlock(key, into)
-    if (out === null) {
-      this.index.delete(key)
-      return this.miss()
-    }
-    if (known === undefined && !(await this.learn(key, out.length, nowMs))) return this.miss()
-    // Another instance may have replaced the block with one of another size: keep the accounting true.
-    if (known !== undefined && known.sizeBytes !== out.length) this.index.set(key, { ...known, sizeBytes: out.length })
+    const r = await this.readBlock(key, into, nowMs)
+    if (r === 'absent') this.index.delete(key)
+    if (typeof r === 'string') return this.miss()
+    this.remember(key, r.bytes.length, r.putAtMs)
     this.counters.hits++
     this.touch(key, nowMs)
-    return out
+    return r.bytes
   }
 
   /** get of every key, up to getConcurrency at once; answers in the order of `keys`. */
@@ -314,19 +304,26 @@ export class KvCache {
     }
   }
 
-  /** The block through USRBIO when the caller gave a client (and it fits a slot), else through the FileClient; null when absent. */
-  private async readBlock(key: string, into: Uint8Array | undefined): Promise<Uint8Array | null> {
+  /**
+   * The block through USRBIO when the caller gave a client (and it fits a slot), else through the
+   * FileClient. Its TTL is judged by the mtime of the file opened, not by what this instance knows:
+   * another instance may have replaced the block since, and a slow put may land an older block
+   * over a newer one.
+   */
+  private async readBlock(key: string, into: Uint8Array | undefined, nowMs: number): Promise<BlockRead> {
+    const live = (mtimeMs: number): boolean => !this.expiredForGet(mtimeMs, nowMs)
     if (this.usrbio !== null) {
-      const r = await this.usrbio.read(blockPath(this.options.root, key), key, into)
+      const r = await this.usrbio.read(blockPath(this.options.root, key), key, into, live)
       if (r !== 'fallback') {
-        if (r !== null) this.counters.usrbioReads++
+        if (typeof r !== 'string') this.counters.usrbioReads++
         return r
       }
     }
     const h = await this.openBlock(key)
-    if (h === null) return null
+    if (h === null) return 'absent'
     try {
-      return await this.readWhole(h, key, into)
+      if (!live(h.mtimeMs)) return 'expired'
+      return { bytes: await this.readWhole(h, key, into), putAtMs: h.mtimeMs }
     } finally {
       await this.client.close(h).catch(() => {})
     }
@@ -353,16 +350,6 @@ export class KvCache {
     return buf.subarray(0, n)
   }
 
-  /** A key this instance thinks expired, as meta has it now: its new entry when the block there is live, else undefined. */
-  private async refreshed(key: string, nowMs: number): Promise<BlockEntry | undefined> {
-    const st = await this.statBlock(key)
-    if (st === null) this.index.delete(key)
-    if (st === null || this.expired(st.mtimeMs, nowMs)) return undefined
-    const entry = entryOf(st)
-    this.index.set(key, entry)
-    return entry
-  }
-
   private async statBlock(key: string): Promise<FileStat | null> {
     try {
       return await this.client.stat(blockPath(this.options.root, key))
@@ -372,17 +359,12 @@ export class KvCache {
     }
   }
 
-  /** A block this instance did not know (another instance put it): its put time from meta; false if expired or gone. */
-  private async learn(key: string, sizeBytes: number, nowMs: number): Promise<boolean> {
-    try {
-      const st = await this.client.stat(blockPath(this.options.root, key))
-      if (this.expiredForGet(st.mtimeMs, nowMs)) return false
-      this.index.set(key, { sizeBytes, putAtMs: st.mtimeMs, accessAtMs: st.atimeMs, persistedAccessMs: st.atimeMs })
-      return true
-    } catch (error) {
-      if (isNotFound(error)) return false
-      throw error
-    }
+  /** The size and put time of a block just read (another instance may have put it, or replaced the one this instance knew). */
+  private remember(key: string, sizeBytes: number, putAtMs: number): void {
+    const known = this.index.get(key)
+    // Its atime is not known here: the put time stands in (the next touch may tell meta a little early).
+    if (known === undefined) this.index.set(key, { sizeBytes, putAtMs, accessAtMs: putAtMs, persistedAccessMs: putAtMs })
+    else if (known.sizeBytes !== sizeBytes || known.putAtMs !== putAtMs) this.index.set(key, { ...known, sizeBytes, putAtMs })
   }
 
   private touch(key: string, nowMs: number): void {

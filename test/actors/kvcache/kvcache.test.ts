@@ -155,6 +155,29 @@ t.test('a key another instance put again after this one\'s put: its GC without r
   t.equal(await c.gc(), 2, 'and the GC deletes it (and k)')
 })
 
+t.test('a slow put that lands an older block over this instance\'s newer one: a get judges the TTL by the file it opens', async (t) => {
+  // Found by the simulation suite (test/sim/kvcache.test.ts, seed 23): a get judged the TTL by the put time it knew.
+  const { cache, clock } = await cacheOn({ ttlMs: 10_000 })
+  t.teardown(() => cache.close())
+  const root = cache.options.root
+  const slowAtMs = clock.now()
+  // What a slow put of another writer does: its block, stamped with the time it started, renamed over the key last.
+  const slow = tempPath(root, 'k', 'slow', 0)
+  await fs.mkdir(leafDir(root, 'k'), { recursive: true })
+  const h = await fs.create(slow, 0o644, { excl: true })
+  const older = randomBytes(50)
+  await fs.write(h, older, 0)
+  await fs.close(h)
+  await fs.setattr(slow, { atimeMs: slowAtMs, mtimeMs: slowAtMs })
+  clock.advanceTo(slowAtMs + 4_000)
+  await cache.put('k', randomBytes(100))
+  await fs.rename(slow, blockPath(root, 'k'))
+  clock.advanceTo(slowAtMs + 10_000) // the block there expired; the one this instance put would not have
+  t.equal(await cache.get('k'), null, 'an expired block is not returned')
+  t.equal(await cache.exists('k'), false)
+  t.equal(cache.stats().misses, 1)
+})
+
 t.test('a dead writer\'s temporary files: a restarted writer skips their names, a rescanning GC deletes them once seen long enough', async (t) => {
   const metrics = new MetricsRegistry()
   const { cache, clock } = await cacheOn({ orphanTempAgeMs: 60_000, metrics })
