@@ -23,6 +23,8 @@ import { readBlock } from './kvcache-blocks.ts'
 
 export class Violation extends Error {}
 
+const trace = process.env.T3FS_SIM_TRACE !== undefined
+
 export type Outcome = 'pending' | 'ok' | 'failed' | 'lost'
 
 export interface PutRec {
@@ -123,6 +125,7 @@ export class KvModel {
   unlinkEnded(rec: UnlinkRec, outcome: 'ok' | 'enoent' | 'failed', nowMs: number): void {
     if (rec.state !== 'pending') return
     rec.state = outcome
+    if (trace) console.log(`${nowMs.toFixed(1)} ${rec.inst} unlink ${rec.key} (${rec.kind}, seq ${rec.inv}) ${outcome}`)
     if (outcome !== 'ok') return
     rec.res = this.seq()
     if (rec.kind === 'evict' && this.options.strictGc) throw new Violation(`${rec.inst} evicted ${rec.key} at ${nowMs} ms, though the capacity is never reached in this seed`)

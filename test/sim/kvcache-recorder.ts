@@ -14,6 +14,8 @@ import type { KvModel, PutRec, UnlinkKind } from './kvcache-model.ts'
 /** What the harness has running on one KVCache instance (one life of a writer). */
 export interface InstanceActivity {
   readonly name: string
+  /** False once its node crashed: whatever its calls still do is not recorded (the model counts them as lost). */
+  alive: boolean
   /** Keys with a delete in flight (count per key). */
   readonly deleting: Map<string, number>
   /** seq of each gc() call in flight. */
@@ -48,7 +50,7 @@ export function recordingClient(fs: FileClient, act: InstanceActivity, model: Kv
     })
   }
   const unlink = async (target: FilePath): Promise<void> => {
-    if (typeof target !== 'string') return fs.unlink(target)
+    if (typeof target !== 'string' || !act.alive) return fs.unlink(target)
     const path = target
     const { key, temp } = split(path)
     if (temp) {
@@ -68,7 +70,7 @@ export function recordingClient(fs: FileClient, act: InstanceActivity, model: Kv
     if (done !== null) guard(() => model.unlinkEnded(done, 'ok', clock.now()))
   }
   const create = async (target: FilePath, perm?: number, options?: Parameters<FileClient['create']>[2]): Promise<FileHandle> => {
-    if (typeof target !== 'string') return fs.create(target, perm, options)
+    if (typeof target !== 'string' || !act.alive) return fs.create(target, perm, options)
     const path = target
     const { key, temp } = split(path)
     const undo = temp ? model.tempCreating(path, act.putting.get(key) ?? null, clock.now()) : null

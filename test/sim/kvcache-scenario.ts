@@ -78,7 +78,6 @@ interface Instance extends InstanceActivity {
   readonly node: SimNode
   readonly raw: FileClient
   readonly cache: KvCache
-  alive: boolean
   inflight: number
 }
 
@@ -147,13 +146,14 @@ function clientOptions(run: Run, slot: number): Partial<FileClientOptions> {
 }
 
 async function openInstance(run: Run, slot: number, node: SimNode, raw: FileClient, life: number): Promise<Instance> {
-  const act: InstanceActivity = { name: life === 1 ? `w${slot}` : `w${slot}#${life}`, deleting: new Map(), gcInvs: [], putting: new Map() }
+  const act: InstanceActivity = { name: life === 1 ? `w${slot}` : `w${slot}#${life}`, alive: true, deleting: new Map(), gcInvs: [], putting: new Map() }
   const fs = recordingClient(raw, act, run.model, run.c.sim.clock, (e) => fail(run, e))
   const cache = await openKvCache(fs, {
     root: ROOT, clock: run.c.sim.clock, gcIntervalMs: 0, ttlMs: run.cfg.ttlMs, capacityBytes: run.cfg.capacityBytes, maxBlockBytes: MAX_BLOCK_BYTES,
     orphanTempAgeMs: ORPHAN_TEMP_AGE_MS, accessPersistIntervalMs: [0, 300, 60_000][run.rnd.int(3)], writerId: `w${slot}`, mutants: run.mutants,
   })
-  return { ...act, slot, node, raw, cache, alive: true, inflight: 0 }
+  // The same object the recorder holds: `alive` turns false for both.
+  return Object.assign(act, { slot, node, raw, cache, inflight: 0 })
 }
 
 function quiet(run: Run): boolean {
@@ -320,8 +320,9 @@ async function gc(run: Run, inst: Instance, rescan: boolean): Promise<void> {
 
 /** A GC pass every few hundred ms on a random live instance (not awaited: its node may crash). */
 async function gcLoop(run: Run): Promise<void> {
-  while (run.phase !== 'done' && run.failure === null) {
+  for (;;) {
     await sleep(run.c.sim.clock, 100 + run.rnd.int(500))
+    if (run.phase === 'done' || run.failure !== null) return
     const alive = run.live.filter((i) => i.alive)
     const inst = alive[run.rnd.int(alive.length)]
     if (inst === undefined) continue
