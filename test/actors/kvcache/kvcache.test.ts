@@ -259,6 +259,7 @@ t.test('bad keys, blocks and options are refused with codes, nothing written', a
   await t.rejects(openKvCache(fs, { capacityBytes: 100, maxBlockBytes: 200 }), { code: 'ERR_INVALID_OPTION', message: /maxBlockBytes/ })
   await t.rejects(openKvCache(fs, { ttlMs: 0 }), { code: 'ERR_INVALID_OPTION', message: /ttlMs/ })
   await t.rejects(openKvCache(fs, { gcRescan: 'yes' as unknown as boolean }), { code: 'ERR_INVALID_OPTION', message: /gcRescan.*true or false/ })
+  await t.rejects(openKvCache(fs, { mutants: ['no-such-bug'] as unknown as [] }), { code: 'ERR_INVALID_OPTION', message: /mutants.*put-in-place.*test-only/ })
   await cache.close()
   await t.rejects(cache.get('k'), { code: 'ERR_KVCACHE_CLOSED' })
 })
