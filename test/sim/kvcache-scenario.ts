@@ -114,8 +114,8 @@ export async function kvcacheScenario(seed: number, mutants: readonly KvCacheMut
   const started = c.sim.clock.now()
   const writers = 2 + run.rnd.int(2)
   for (let slot = 1; slot <= writers; slot++) {
-    const { node, fs } = await c.client(clientOptions(run, slot), `w${slot}`)
-    run.live.push(await c.settle(openInstance(run, slot, node, fs, 1), c.sim.clock.now() + 10_000))
+    const node = c.sim.addNode(`w${slot}`, { bufferPool: { classes: [{ slotBytes: 64 * KiB, slots: 256 }] } })
+    run.live.push(await c.settle(startClient(run, node, slot).then((fs) => openInstance(run, slot, node, fs, 1)), c.sim.clock.now() + 10_000))
   }
   for (const inst of run.live) startLoops(run, inst)
   void guarded(run, 'GC loop', gcLoop(run))
@@ -370,17 +370,20 @@ async function crashWriter(run: Run): Promise<void> {
   if (trace) console.log(`${clock.now().toFixed(1)} crash ${victim.name}`)
   await sleep(clock, 300 + run.rnd.int(1_200))
   run.c.sim.restartNode(victim.node)
-  const raw = await restartedClient(run, victim)
+  const raw = await startClient(run, victim.node, victim.slot)
   const again = await openInstance(run, victim.slot, victim.node, raw, 2)
   run.live.splice(run.live.indexOf(victim), 1, again)
   startLoops(run, again)
 }
 
-/** A FileClient on a restarted node (as buildSimFs starts them), once its links to mgmtd are back. */
-async function restartedClient(run: Run, inst: Instance): Promise<FileClient> {
+/**
+ * A FileClient on a writer's node (options as buildSimFs's clients), retried: its first ask of
+ * mgmtd may be dropped, or the links of a restarted node not be back yet.
+ */
+async function startClient(run: Run, node: SimNode, slot: number): Promise<FileClient> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await startFileClient(inst.node.system, { mgmtd: run.c.mgmtds, meta: () => [run.c.meta], requestTimeoutMs: 300, retryBudgetMs: 5_000, writeBufferBytes: 64 * KiB, sessionExtendIntervalMs: 100, syncIntervalMs: 200, ...clientOptions(run, inst.slot) })
+      return await startFileClient(node.system, { mgmtd: run.c.mgmtds, meta: () => [run.c.meta], requestTimeoutMs: 300, retryBudgetMs: 5_000, writeBufferBytes: 64 * KiB, sessionExtendIntervalMs: 100, syncIntervalMs: 200, ...clientOptions(run, slot) })
     } catch (error) {
       if (attempt >= 20) throw error
       await sleep(run.c.sim.clock, 50)
