@@ -8,10 +8,14 @@
  * accessPersistIntervalMs per block, relatime-style, so hot reads do not become meta writes). A
  * KVCache rebuilds its LRU order at open by listing the tree with attributes (lru-index.ts) and
  * keeps it current with its own calls. Several instances may share one root: each evicts from
- * what it knows, a get of a block another instance put finds it by path (and learns its put time
- * with one stat), and every unlink tolerates ENOENT; one instance with `gcRescan` (its GC lists
- * the tree each pass) collects what all of them put, and the temporary files of puts whose writer
- * died before renaming (a name it keeps seeing for orphanTempAgeMs).
+ * what it knows; a get finds any instance's block by path and judges its TTL by the mtime of the
+ * file it opened (what this instance knows may be stale: another instance put the key again, or
+ * a slow put landed an older block last); a GC pass without rescan asks meta (one stat per key)
+ * before deleting what it thinks expired; every unlink tolerates ENOENT; one instance with
+ * `gcRescan` (its GC lists the tree each pass) collects what all of them put, and the temporary
+ * files of puts whose writer died before renaming (a name it keeps seeing for orphanTempAgeMs).
+ * There is no conditional unlink: a block put again while a GC pass runs may still be taken by
+ * that pass when it saw the key expired (a miss later, never a wrong block).
  *
  * Torn blocks: a put writes a temporary name and renames it over the key (one meta transaction);
  * a reader opens the old inode or the new one, whole. Reads open `direct` (no read-ahead, no
