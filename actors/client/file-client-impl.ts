@@ -167,7 +167,7 @@ export class FileClientImpl implements FileClient {
       file.adopt(inode)
     }
     file.handles++
-    const handle: FileHandle = { id: this.nextHandle++, inode: inode.id, access, append: options.append === true, direct: options.direct === true, chunkSizeBytes: inode.file.layout.chunkSizeBytes, created: result.created, sizeBytes: inode.file.length }
+    const handle: FileHandle = { id: this.nextHandle++, inode: inode.id, access, append: options.append === true, direct: options.direct === true, chunkSizeBytes: inode.file.layout.chunkSizeBytes, created: result.created, sizeBytes: inode.file.length, mtimeMs: inode.mtimeMs }
     const readAhead = handle.direct || this.config.readAheadBytes === 0 || access === 'write' ? null : new ReadAhead({ io: this.io, buffers: this.buffers, windowBytes: this.config.readAheadBytes, blockBytes: this.buffers.sizeBytes, onHit: (n) => { this.counters.readAheadHits++; void n } }, () => file.geometry)
     if (readAhead !== null) file.readAheads.add(readAhead)
     this.handles.set(handle.id, { handle, file, session, readAhead })

@@ -88,6 +88,8 @@ export interface FileHandle {
   readonly created: boolean
   /** The file's length as meta answered this open (later writes are not reflected; fstat for those). */
   readonly sizeBytes: number
+  /** The file's mtime as meta answered this open (later writes and setattrs are not reflected). */
+  readonly mtimeMs: number
 }
 
 /** What `stat` says of a file, directory or symlink (the fields `struct stat` needs). */

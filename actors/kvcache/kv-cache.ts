@@ -8,10 +8,14 @@
  * accessPersistIntervalMs per block, relatime-style, so hot reads do not become meta writes). A
  * KVCache rebuilds its LRU order at open by listing the tree with attributes (lru-index.ts) and
  * keeps it current with its own calls. Several instances may share one root: each evicts from
- * what it knows, a get of a block another instance put finds it by path (and learns its put time
- * with one stat), and every unlink tolerates ENOENT; one instance with `gcRescan` (its GC lists
- * the tree each pass) collects what all of them put, and the temporary files of puts whose writer
- * died before renaming (a name it keeps seeing for orphanTempAgeMs).
+ * what it knows; a get finds any instance's block by path and judges its TTL by the mtime of the
+ * file it opened (what this instance knows may be stale: another instance put the key again, or
+ * a slow put landed an older block last); a GC pass without rescan asks meta (one stat per key)
+ * before deleting what it thinks expired; every unlink tolerates ENOENT; one instance with
+ * `gcRescan` (its GC lists the tree each pass) collects what all of them put, and the temporary
+ * files of puts whose writer died before renaming (a name it keeps seeing for orphanTempAgeMs).
+ * There is no conditional unlink: a block put again while a GC pass runs may still be taken by
+ * that pass when it saw the key expired (a miss later, never a wrong block).
  *
  * Torn blocks: a put writes a temporary name and renames it over the key (one meta transaction);
  * a reader opens the old inode or the new one, whole. Reads open `direct` (no read-ahead, no
@@ -22,14 +26,14 @@
 import type { TimerHandle } from '../../runtime/clock.ts'
 import type { CounterMetric } from '../../runtime/metrics/metrics.ts'
 import { T3fsError } from '../../runtime/errors.ts'
-import type { FileClient, FileHandle } from '../client/file-client.ts'
+import type { FileClient, FileHandle, FileStat } from '../client/file-client.ts'
 import { checkBlock, checkKey, closedError, isExists, isNotFound, KvCacheErrorCode } from './kv-errors.ts'
 import { blockPath, tempPath } from './kv-layout.ts'
 import { resolveKvOptions, type KvCacheOptions, type ResolvedKvOptions } from './kv-options.ts'
 import { listTree } from './kv-listing.ts'
-import { LruIndex } from './lru-index.ts'
+import { LruIndex, type BlockEntry } from './lru-index.ts'
 import { runLimited } from './run-limited.ts'
-import { UsrbioBlocks } from './usrbio-blocks.ts'
+import { UsrbioBlocks, type BlockRead } from './usrbio-blocks.ts'
 
 /** Access-time updates in flight at once; past it a get skips its update (best effort by design). */
 const accessUpdatesInFlightMax = 64
@@ -87,6 +91,7 @@ export class KvCache {
     checkBlock(block, this.options.maxBlockBytes)
     const { root } = this.options
     const nowMs = this.now()
+    if (this.options.mutants.has('put-in-place')) return this.putInPlace(key, block, nowMs)
     const { tmp, h } = await this.createTemp(key)
     try {
       try {
@@ -115,19 +120,13 @@ export class KvCache {
     checkKey('key', key)
     if (into !== undefined && !(into instanceof Uint8Array)) throw new T3fsError(KvCacheErrorCode.BAD_BLOCK, `into is a ${typeof into}; accepted: a Uint8Array (or Buffer), or nothing`, { field: 'into' })
     const nowMs = this.now()
-    const known = this.index.get(key)
-    if (known !== undefined && this.expired(known.putAtMs, nowMs)) return this.miss()
-    const out = await this.readBlock(key, into)
-    if (out === null) {
-      this.index.delete(key)
-      return this.miss()
-    }
-    if (known === undefined && !(await this.learn(key, out.length, nowMs))) return this.miss()
-    // Another instance may have replaced the block with one of another size: keep the accounting true.
-    if (known !== undefined && known.sizeBytes !== out.length) this.index.set(key, { ...known, sizeBytes: out.length })
+    const r = await this.readBlock(key, into, nowMs)
+    if (r === 'absent') this.index.delete(key)
+    if (typeof r === 'string') return this.miss()
+    this.remember(key, r.bytes.length, r.putAtMs)
     this.counters.hits++
     this.touch(key, nowMs)
-    return out
+    return r.bytes
   }
 
   /** get of every key, up to getConcurrency at once; answers in the order of `keys`. */
@@ -194,7 +193,10 @@ export class KvCache {
   private async gcPass(rescan: boolean): Promise<number> {
     this.counters.gcRuns++
     if (rescan) await this.collectOrphans(await this.rescanTree())
-    const expired = this.index.expired(this.now(), this.options.ttlMs)
+    const ttlMs = this.options.mutants.has('gc-deletes-unexpired') ? Math.ceil(this.options.ttlMs / 2) : this.options.ttlMs
+    const nowMs = this.now()
+    // Without a rescan, what this instance knows may be stale (another instance put the key again): meta decides.
+    const expired = rescan ? this.index.expired(nowMs, ttlMs) : await this.stillExpired(this.index.expired(nowMs, ttlMs), nowMs, ttlMs)
     for (const k of expired) this.index.delete(k)
     const deleted = await runLimited(expired, this.options.gcConcurrency, (k) => this.unlink(k))
     const n = deleted.filter(Boolean).length
@@ -202,6 +204,17 @@ export class KvCache {
     this.gcMetric?.inc(undefined, n)
     await this.evictToCapacity(null)
     return n
+  }
+
+  /** The keys among `keys` whose file is still expired; the others' entries take the file's put time and size. */
+  private async stillExpired(keys: readonly string[], nowMs: number, ttlMs: number): Promise<string[]> {
+    const stats = await runLimited(keys, this.options.gcConcurrency, (k) => this.statBlock(k))
+    return keys.filter((k, i) => {
+      const st = stats[i]
+      if (st === null) this.index.delete(k)
+      else if (st.mtimeMs + ttlMs > nowMs) this.index.set(k, entryOf(st))
+      return st !== null && st.mtimeMs + ttlMs <= nowMs
+    })
   }
 
   private async rescanTree(): Promise<string[]> {
@@ -213,11 +226,12 @@ export class KvCache {
   /** Deletes the temporary files seen for orphanTempAgeMs or longer (their writer died); remembers the rest. */
   private async collectOrphans(temps: readonly string[]): Promise<void> {
     const now = this.now()
+    const ageMs = this.options.mutants.has('orphan-age-zero') ? 0 : this.options.orphanTempAgeMs
     const seen = new Map<string, number>()
     const orphans: string[] = []
     for (const path of temps) {
       const first = this.tempsSeen.get(path) ?? now
-      if (now - first >= this.options.orphanTempAgeMs) orphans.push(path)
+      if (now - first >= ageMs) orphans.push(path)
       else if (seen.size < tempsTrackedMax) seen.set(path, first)
     }
     this.tempsSeen = seen
@@ -294,19 +308,26 @@ export class KvCache {
     }
   }
 
-  /** The block through USRBIO when the caller gave a client (and it fits a slot), else through the FileClient; null when absent. */
-  private async readBlock(key: string, into: Uint8Array | undefined): Promise<Uint8Array | null> {
+  /**
+   * The block through USRBIO when the caller gave a client (and it fits a slot), else through the
+   * FileClient. Its TTL is judged by the mtime of the file opened, not by what this instance knows:
+   * another instance may have replaced the block since, and a slow put may land an older block
+   * over a newer one.
+   */
+  private async readBlock(key: string, into: Uint8Array | undefined, nowMs: number): Promise<BlockRead> {
+    const live = (mtimeMs: number): boolean => !this.expiredForGet(mtimeMs, nowMs)
     if (this.usrbio !== null) {
-      const r = await this.usrbio.read(blockPath(this.options.root, key), key, into)
+      const r = await this.usrbio.read(blockPath(this.options.root, key), key, into, live)
       if (r !== 'fallback') {
-        if (r !== null) this.counters.usrbioReads++
+        if (typeof r !== 'string') this.counters.usrbioReads++
         return r
       }
     }
     const h = await this.openBlock(key)
-    if (h === null) return null
+    if (h === null) return 'absent'
     try {
-      return await this.readWhole(h, key, into)
+      if (!live(h.mtimeMs)) return 'expired'
+      return { bytes: await this.readWhole(h, key, into), putAtMs: h.mtimeMs }
     } finally {
       await this.client.close(h).catch(() => {})
     }
@@ -333,17 +354,21 @@ export class KvCache {
     return buf.subarray(0, n)
   }
 
-  /** A block this instance did not know (another instance put it): its put time from meta; false if expired or gone. */
-  private async learn(key: string, sizeBytes: number, nowMs: number): Promise<boolean> {
+  private async statBlock(key: string): Promise<FileStat | null> {
     try {
-      const st = await this.client.stat(blockPath(this.options.root, key))
-      if (this.expired(st.mtimeMs, nowMs)) return false
-      this.index.set(key, { sizeBytes, putAtMs: st.mtimeMs, accessAtMs: st.atimeMs, persistedAccessMs: st.atimeMs })
-      return true
+      return await this.client.stat(blockPath(this.options.root, key))
     } catch (error) {
-      if (isNotFound(error)) return false
+      if (isNotFound(error)) return null
       throw error
     }
+  }
+
+  /** The size and put time of a block just read (another instance may have put it, or replaced the one this instance knew). */
+  private remember(key: string, sizeBytes: number, putAtMs: number): void {
+    const known = this.index.get(key)
+    // Its atime is not known here: the put time stands in (the next touch may tell meta a little early).
+    if (known === undefined) this.index.set(key, { sizeBytes, putAtMs, accessAtMs: putAtMs, persistedAccessMs: putAtMs })
+    else if (known.sizeBytes !== sizeBytes || known.putAtMs !== putAtMs) this.index.set(key, { ...known, sizeBytes, putAtMs })
   }
 
   private touch(key: string, nowMs: number): void {
@@ -361,6 +386,30 @@ export class KvCache {
     return putAtMs + this.options.ttlMs <= nowMs
   }
 
+  private expiredForGet(putAtMs: number, nowMs: number): boolean {
+    return !this.options.mutants.has('ttl-ignored-on-get') && this.expired(putAtMs, nowMs)
+  }
+
+  /** The mutant `put-in-place`: the block written straight into the key's file (a reader or a crash sees it half-written). */
+  private async putInPlace(key: string, block: Uint8Array, nowMs: number): Promise<void> {
+    const path = blockPath(this.options.root, key)
+    const open = () => this.client.open(path, { create: true, access: 'readwrite', trunc: true })
+    const h = await open().catch(async (error: unknown) => {
+      if (!isNotFound(error)) throw error
+      await this.client.mkdir(path.slice(0, path.lastIndexOf('/')), { recursive: true })
+      return open()
+    })
+    try {
+      await this.client.write(h, block, 0)
+    } finally {
+      await this.client.close(h)
+    }
+    await this.client.setattr(path, { atimeMs: nowMs, mtimeMs: nowMs })
+    this.index.set(key, { sizeBytes: block.length, putAtMs: nowMs, accessAtMs: nowMs, persistedAccessMs: nowMs })
+    this.counters.puts++
+    await this.evictToCapacity(key)
+  }
+
   /** Whole milliseconds: meta keeps integer times (the system clock has fractions). */
   private now(): number {
     return Math.floor(this.options.clock.now())
@@ -374,6 +423,11 @@ export class KvCache {
   private checkOpen(): void {
     if (this.closed) throw closedError()
   }
+}
+
+/** An index entry from a block file's attributes (mtime = put time, atime = last access told to meta). */
+function entryOf(st: FileStat): BlockEntry {
+  return { sizeBytes: st.sizeBytes, putAtMs: st.mtimeMs, accessAtMs: Math.max(st.atimeMs, st.mtimeMs), persistedAccessMs: st.atimeMs }
 }
 
 /** Opens (creating its root) a KVCache on `client`, rebuilding its LRU picture from the tree's attributes. */

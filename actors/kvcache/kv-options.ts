@@ -43,7 +43,18 @@ export interface KvCacheOptions {
   readonly usrbioSlotBytes?: number
   /** Names this writer's temporary files (default: the FileClient's id). */
   readonly writerId?: string
+  /** Deliberate bugs, for the KVCache simulation suite only (test/sim/kvcache-suite.ts must catch each); never set outside tests. */
+  readonly mutants?: readonly KvCacheMutant[]
 }
+
+/**
+ * The KVCache's named mutants: `put-in-place` (a put writes the key's own file, no temporary file
+ * and rename), `ttl-ignored-on-get` (a get returns expired blocks), `orphan-age-zero` (a rescanning
+ * GC deletes temporary files the first time it sees them, live puts' too), `gc-deletes-unexpired`
+ * (the GC takes blocks at half their TTL).
+ */
+export const KVCACHE_MUTANTS = ['put-in-place', 'ttl-ignored-on-get', 'orphan-age-zero', 'gc-deletes-unexpired'] as const
+export type KvCacheMutant = (typeof KVCACHE_MUTANTS)[number]
 
 export interface ResolvedKvOptions {
   readonly root: string
@@ -59,6 +70,7 @@ export interface ResolvedKvOptions {
   readonly clock: Clock
   readonly metrics: Metrics | null
   readonly writerId: string
+  readonly mutants: ReadonlySet<KvCacheMutant>
   readonly usrbio: { readonly client: UsrbioClient; readonly slots: number; readonly slotBytes: number } | null
 }
 
@@ -74,6 +86,12 @@ function int(options: KvCacheOptions, name: keyof KvCacheOptions, fallback: numb
   const value = options[name] ?? fallback
   if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min || value > max) throw invalidOption(name, value, `an integer from ${min} to ${max}`)
   return value
+}
+
+function mutants(value: unknown): ReadonlySet<KvCacheMutant> {
+  if (value === undefined) return new Set()
+  if (!Array.isArray(value) || !value.every((m) => (KVCACHE_MUTANTS as readonly unknown[]).includes(m))) throw invalidOption('mutants', value, `an array of ${KVCACHE_MUTANTS.join(', ')} (test-only)`)
+  return new Set(value as KvCacheMutant[])
 }
 
 function bool(value: unknown, name: string): boolean {
@@ -106,6 +124,7 @@ export function resolveKvOptions(options: KvCacheOptions, defaultWriterId: strin
     clock,
     metrics: options.metrics ?? null,
     writerId,
+    mutants: mutants(options.mutants),
     usrbio: options.usrbio === undefined ? null : {
       client: options.usrbio,
       slots: int(options, 'usrbioSlots', 8, 1, kvLimits.concurrencyMax),

@@ -13,6 +13,9 @@ import { isNotFound, KvCacheErrorCode } from './kv-errors.ts'
 /** Gets queued for a slot at most; past it a get takes the FileClient path instead of waiting. */
 const slotWaitersMax = 1024
 
+/** A block read: its bytes and put time (the opened file's mtime); 'absent' (no file) or 'expired' (the file there is past its TTL). */
+export type BlockRead = { readonly bytes: Uint8Array; readonly putAtMs: number } | 'absent' | 'expired'
+
 interface Pending { resolve(bytes: number): void; reject(error: unknown): void }
 
 export class UsrbioBlocks {
@@ -32,8 +35,8 @@ export class UsrbioBlocks {
     return new UsrbioBlocks(client, region, ring, slotBytes, slots)
   }
 
-  /** The block at `path` (a copy, or a view of `into`); null when absent; 'fallback' when larger than a slot. */
-  async read(path: string, key: string, into: Uint8Array | undefined): Promise<Uint8Array | null | 'fallback'> {
+  /** The block at `path` (a copy, or a view of `into`) unless `live` refuses its mtime; 'fallback' when larger than a slot. */
+  async read(path: string, key: string, into: Uint8Array | undefined, live: (mtimeMs: number) => boolean): Promise<BlockRead | 'fallback'> {
     const slot = await this.acquire()
     if (slot === null) return 'fallback'
     try {
@@ -41,10 +44,11 @@ export class UsrbioBlocks {
       try {
         file = await this.client.open(path)
       } catch (error) {
-        if (isNotFound(error)) return null
+        if (isNotFound(error)) return 'absent'
         throw error
       }
       try {
+        if (!live(file.mtimeMs)) return 'expired'
         const n = file.sizeBytes
         if (n > this.slotBytes) return 'fallback'
         if (into !== undefined && into.length < n) {
@@ -55,7 +59,7 @@ export class UsrbioBlocks {
         if (got !== n) throw new T3fsError('EIO', `the block of key ${JSON.stringify(key)} read ${got} of its ${n} bytes through USRBIO`, { sizeBytes: n })
         const out = into ?? Buffer.allocUnsafe(n)
         out.set(this.region.bytes.subarray(at, at + n))
-        return out.subarray(0, n)
+        return { bytes: out.subarray(0, n), putAtMs: file.mtimeMs }
       } finally {
         await this.client.closeFile(file).catch(() => {})
       }

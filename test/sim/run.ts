@@ -7,6 +7,8 @@
  */
 import { parseArgs } from 'node:util'
 import { NAMESPACE_MUTANTS, STORAGE_CALL_MUTANTS, type NamespaceMutant, type StorageCallMutant } from '../../actors/meta/op-context.ts'
+import { KVCACHE_MUTANTS, type KvCacheMutant } from '../../actors/kvcache/kv-options.ts'
+import { runKvCacheSuite } from './kvcache-suite.ts'
 import { runMetaStorageSuite } from './meta-storage-suite.ts'
 import { runMetaSuite } from './meta-suite.ts'
 import { runStorageSuite, STORAGE_MUTANTS } from './storage-suite.ts'
@@ -15,6 +17,7 @@ const SUITES: Readonly<Record<string, { mutants: readonly string[]; run: (o: { s
   meta: { mutants: NAMESPACE_MUTANTS, run: (o) => runMetaSuite({ ...o, mutant: o.mutant as NamespaceMutant | null }) },
   storage: { mutants: STORAGE_MUTANTS, run: (o) => runStorageSuite(o) },
   'meta-storage': { mutants: STORAGE_CALL_MUTANTS, run: (o) => runMetaStorageSuite({ ...o, mutant: o.mutant as StorageCallMutant | null }) },
+  kvcache: { mutants: KVCACHE_MUTANTS, run: (o) => runKvCacheSuite({ ...o, mutant: o.mutant as KvCacheMutant | null }) },
 }
 
 function usage(message: string): never {

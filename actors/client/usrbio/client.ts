@@ -37,6 +37,8 @@ export interface UsrbioFile {
   readonly write: boolean
   /** The file's size when it was opened. */
   readonly sizeBytes: number
+  /** The file's mtime when it was opened. */
+  readonly mtimeMs: number
 }
 
 export interface UsrbioCompletion {
@@ -235,7 +237,7 @@ export class UsrbioClient {
   /** Opens a t3fs file through the server (ENOENT, EACCES, … as the FileClient says). */
   async open(path: string, options: { write?: boolean; create?: boolean; trunc?: boolean } = {}): Promise<UsrbioFile> {
     const r = await this.request({ op: 'open', path, ...options })
-    return { fd: r.fd as number, path, write: options.write === true, sizeBytes: r.sizeBytes as number }
+    return { fd: r.fd as number, path, write: options.write === true, sizeBytes: r.sizeBytes as number, mtimeMs: r.mtimeMs as number }
   }
 
   async closeFile(file: UsrbioFile): Promise<void> {

@@ -21,7 +21,7 @@
  *       (memory the client made: /dev/shm/<name>; see the README for the truncation caveat)
  *   {id, op: "unregister-region", region}       → {id, ok: true}
  *   {id, op: "register-ring", name}             → {id, ok: true, ring, entries}
- *   {id, op: "open", path, write?, create?, trunc?} → {id, ok: true, fd, sizeBytes}
+ *   {id, op: "open", path, write?, create?, trunc?} → {id, ok: true, fd, sizeBytes, mtimeMs}
  *   {id, op: "close", fd}                       → {id, ok: true}
  *   {op: "submit", ring}                        (no reply: completions follow as CQEs)
  * Failures: {id, ok: false, code, message}. Events (server → client): {ev: "cq", ring}.

@@ -184,14 +184,14 @@ export class UsrbioSession {
     const work = (async () => {
       const handle = await this.host.fs.open(req.path, { access: write ? 'readwrite' : 'read', create: req.create === true, trunc: req.trunc === true, direct: true })
       const st = await this.host.fs.fstat(handle)
-      return { handle, sizeBytes: st.sizeBytes }
+      return { handle, sizeBytes: st.sizeBytes, mtimeMs: st.mtimeMs }
     })()
     this.host.track(work, (o) => {
       if (!o.ok) return fail(o.error)
       if (this.closed) return void this.host.fs.close(o.value.handle).catch(() => {})
       const fd = this.nextId++
       this.files.set(fd, { handle: o.value.handle, write })
-      this.host.send({ id: req.id, ok: true, fd, sizeBytes: o.value.sizeBytes })
+      this.host.send({ id: req.id, ok: true, fd, sizeBytes: o.value.sizeBytes, mtimeMs: o.value.mtimeMs })
     })
   }
 

@@ -2,7 +2,8 @@
  * KVCache gets through USRBIO (the caller passes a UsrbioClient of the node's usrbio server)
  * against launched processes: blocks put through the FileClient read back byte for byte through
  * the shared region, a miss is null, a block larger than a slot falls back to the FileClient, a
- * small caller buffer is refused with a code, and readers racing overwrites see whole versions.
+ * small caller buffer is refused with a code, readers racing overwrites see whole versions, and
+ * the TTL is judged by the mtime of the file opened (the USRBIO open reply carries it).
  */
 import t from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
@@ -10,6 +11,7 @@ import { rmSync } from 'node:fs'
 import type { FileClient } from '../../../actors/client/file-client.ts'
 import { connectUsrbio, type UsrbioClient } from '../../../actors/client/usrbio/client.ts'
 import { openKvCache } from '../../../actors/kvcache/index.ts'
+import { VirtualClock } from '../../../runtime/testkit/virtual-clock.ts'
 import { usrbioActorToml } from '../client/usrbio-toml.ts'
 import { startProcessFs, type ProcessFs } from '../client/process-fs.ts'
 import { untilMetaReady } from './meta-ready.ts'
@@ -75,4 +77,21 @@ t.test('USRBIO readers racing overwrites see whole versions', async (t) => {
   await Promise.all(readers)
   t.equal(reader.stats().usrbioReads, reads, 'every read went through USRBIO')
   t.ok(reads > 0, `${reads} USRBIO reads raced 10 overwrites, each one whole version`)
+})
+
+t.test('a get through USRBIO judges the TTL by the mtime of the file it opens', async (t) => {
+  const clock = new VirtualClock(1_000_000)
+  const writer = await openKvCache(fs, { root: '/kvu-ttl', gcIntervalMs: 0, ttlMs: 10_000, clock })
+  const reader = await openKvCache(fs, { root: '/kvu-ttl', gcIntervalMs: 0, ttlMs: 10_000, clock, usrbio: io, usrbioSlots: 2 })
+  t.teardown(async () => { await writer.close(); await reader.close() })
+  await reader.put('r', randomBytes(10)) // the reader knows r from its own put at 1,000,000
+  clock.advanceTo(1_006_000)
+  const newer = randomBytes(20)
+  await writer.put('r', newer)
+  clock.advanceTo(1_011_000) // the reader's put would have expired; the writer's block has 5 s left
+  t.ok(Buffer.from((await reader.get('r'))!).equals(newer), 'the newer block, through USRBIO')
+  t.equal(reader.stats().usrbioReads, 1)
+  clock.advanceTo(1_016_000)
+  t.equal(await reader.get('r'), null, 'expired by the file\'s own mtime')
+  t.equal(reader.stats().usrbioReads, 1, 'and not read')
 })

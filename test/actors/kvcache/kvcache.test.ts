@@ -128,6 +128,56 @@ t.test('TTL: expired blocks are not returned and the background GC deletes them 
   t.equal(await cache.exists('other'), false)
 })
 
+t.test('a key another instance put again after this one\'s put: its GC without rescan keeps it and its get finds it past this instance\'s TTL', async (t) => {
+  // Found by the simulation suite (test/sim/kvcache.test.ts, seed 1): an instance trusted the put time it knew.
+  const { cache: a, clock } = await cacheOn({ ttlMs: 10_000 })
+  t.teardown(() => a.close())
+  const b = await openKvCache(fs, { root: a.options.root, clock, gcIntervalMs: 0, ttlMs: 10_000 })
+  t.teardown(() => b.close())
+  await a.put('k', randomBytes(100))
+  clock.advanceTo(clock.now() + 6_000)
+  const newer = randomBytes(200)
+  await b.put('k', newer)
+  clock.advanceTo(clock.now() + 5_000) // a's own put expired 1 s ago; b's has 5 s left
+  t.equal(await a.gc(), 0, 'a GC pass without rescan deletes nothing')
+  t.ok(Buffer.from((await b.get('k'))!).equals(newer), 'b\'s block is still there')
+  const c = await openKvCache(fs, { root: a.options.root, clock, gcIntervalMs: 0, ttlMs: 10_000 })
+  t.teardown(() => c.close())
+  await c.put('j', randomBytes(10))
+  clock.advanceTo(clock.now() + 6_000)
+  const again = randomBytes(300)
+  await b.put('j', again)
+  clock.advanceTo(clock.now() + 5_000) // c's put of j expired, b's not
+  t.ok(Buffer.from((await c.get('j'))!).equals(again), 'a get past this instance\'s own put time finds the newer block')
+  t.equal(c.stats().usedBytes, 200 + 300, 'and takes its size (beside b\'s k, listed when c opened)')
+  clock.advanceTo(clock.now() + 5_000)
+  t.equal(await c.get('j'), null, 'then it expires by its own put time')
+  t.equal(await c.gc(), 2, 'and the GC deletes it (and k)')
+})
+
+t.test('a slow put that lands an older block over this instance\'s newer one: a get judges the TTL by the file it opens', async (t) => {
+  // Found by the simulation suite (test/sim/kvcache.test.ts, seed 23): a get judged the TTL by the put time it knew.
+  const { cache, clock } = await cacheOn({ ttlMs: 10_000 })
+  t.teardown(() => cache.close())
+  const root = cache.options.root
+  const slowAtMs = clock.now()
+  // What a slow put of another writer does: its block, stamped with the time it started, renamed over the key last.
+  const slow = tempPath(root, 'k', 'slow', 0)
+  await fs.mkdir(leafDir(root, 'k'), { recursive: true })
+  const h = await fs.create(slow, 0o644, { excl: true })
+  const older = randomBytes(50)
+  await fs.write(h, older, 0)
+  await fs.close(h)
+  await fs.setattr(slow, { atimeMs: slowAtMs, mtimeMs: slowAtMs })
+  clock.advanceTo(slowAtMs + 4_000)
+  await cache.put('k', randomBytes(100))
+  await fs.rename(slow, blockPath(root, 'k'))
+  clock.advanceTo(slowAtMs + 10_000) // the block there expired; the one this instance put would not have
+  t.equal(await cache.get('k'), null, 'an expired block is not returned')
+  t.equal(await cache.exists('k'), false)
+  t.equal(cache.stats().misses, 1)
+})
+
 t.test('a dead writer\'s temporary files: a restarted writer skips their names, a rescanning GC deletes them once seen long enough', async (t) => {
   const metrics = new MetricsRegistry()
   const { cache, clock } = await cacheOn({ orphanTempAgeMs: 60_000, metrics })
@@ -209,6 +259,7 @@ t.test('bad keys, blocks and options are refused with codes, nothing written', a
   await t.rejects(openKvCache(fs, { capacityBytes: 100, maxBlockBytes: 200 }), { code: 'ERR_INVALID_OPTION', message: /maxBlockBytes/ })
   await t.rejects(openKvCache(fs, { ttlMs: 0 }), { code: 'ERR_INVALID_OPTION', message: /ttlMs/ })
   await t.rejects(openKvCache(fs, { gcRescan: 'yes' as unknown as boolean }), { code: 'ERR_INVALID_OPTION', message: /gcRescan.*true or false/ })
+  await t.rejects(openKvCache(fs, { mutants: ['no-such-bug'] as unknown as [] }), { code: 'ERR_INVALID_OPTION', message: /mutants.*put-in-place.*test-only/ })
   await cache.close()
   await t.rejects(cache.get('k'), { code: 'ERR_KVCACHE_CLOSED' })
 })
