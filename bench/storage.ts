@@ -165,15 +165,17 @@ async function main(): Promise<void> {
     }
     // CPU seconds of every process of the cluster and of this one (the client) over each phase.
     const pids = [...cluster.nodes.values()].map((n) => n.process?.pid).filter((pid): pid is number => pid !== undefined)
-    const measured = async <T>(phase: () => Promise<T>): Promise<[T, number]> => {
+    // Progress on stderr (the figures stay on stdout): a profiler or tracer can wait for a phase.
+    const measured = async <T>(phase: () => Promise<T>, name: string): Promise<[T, number]> => {
+      console.error(`bench:storage: ${name} phase (timed) starts; pids ${[process.pid, ...pids].join(' ')}`)
       const before = cpuSeconds(pids)
       const result = await phase()
       return [result, cpuSeconds(pids) - before]
     }
-    const [write, writeCpu] = await measured(() => bench.ask({ type: 'write', chunks, salt, depth }, { timeoutMs: 3_600_000 }))
-    const [read, readCpu] = only === null ? await measured(() => bench.ask({ type: 'read', chunks, salt, depth }, { timeoutMs: 3_600_000 })) : [null, 0]
+    const [write, writeCpu] = await measured(() => bench.ask({ type: 'write', chunks, salt, depth }, { timeoutMs: 3_600_000 }), 'write')
+    const [read, readCpu] = only === null ? await measured(() => bench.ask({ type: 'read', chunks, salt, depth }, { timeoutMs: 3_600_000 }), 'read') : [null, 0]
     const clientCpuBefore = cpuSeconds([])
-    const [randread, randCpu] = await measured(() => bench.ask({ type: 'randread', chunks, salt, ops: randOps, ioBytes: 4096, depth: randDepth }, { timeoutMs: 3_600_000 }))
+    const [randread, randCpu] = await measured(() => bench.ask({ type: 'randread', chunks, salt, ops: randOps, ioBytes: 4096, depth: randDepth }, { timeoutMs: 3_600_000 }), 'randread')
     const randClientCpu = cpuSeconds([]) - clientCpuBefore
     await cluster.close()
 
