@@ -167,9 +167,12 @@ async function main(): Promise<void> {
     const pids = [...cluster.nodes.values()].map((n) => n.process?.pid).filter((pid): pid is number => pid !== undefined)
     // Progress on stderr (the figures stay on stdout): a profiler or tracer can wait for a phase.
     const measured = async <T>(phase: () => Promise<T>, name: string): Promise<[T, number]> => {
-      console.error(`bench:storage: ${name} phase (timed) starts; pids ${[process.pid, ...pids].join(' ')}`)
+      // hrtime in µs: the clock of --cpu-prof's timestamps, in every process.
+      const hrtimeUs = (): string => (process.hrtime.bigint() / 1000n).toString()
+      console.error(`bench:storage: ${name} phase (timed) starts at hrtime ${hrtimeUs()} µs; pids ${[process.pid, ...pids].join(' ')}`)
       const before = cpuSeconds(pids)
       const result = await phase()
+      console.error(`bench:storage: ${name} phase ends at hrtime ${hrtimeUs()} µs`)
       return [result, cpuSeconds(pids) - before]
     }
     const [write, writeCpu] = await measured(() => bench.ask({ type: 'write', chunks, salt, depth }, { timeoutMs: 3_600_000 }), 'write')
