@@ -102,8 +102,24 @@ export interface ReadIO {
 }
 
 export type ReadResult =
-  | { ok: true; lengthBytes: number; commitVersion: number; chunkChecksum: number; data?: PooledBuffer | Uint8Array }
+  | {
+    ok: true; lengthBytes: number; commitVersion: number; chunkChecksum: number
+    /** The bytes (a replica's own batch-read). */
+    data?: PooledBuffer | Uint8Array
+    /** In a node's batch-read: where the bytes start in the reply's `data`. */
+    at?: number
+  }
   | { ok: false; code: string; message: string }
+
+/**
+ * A node's answer to a batch-read: one result per read, in order, and the bytes of every read
+ * answered inline in one buffer (each result's `at`): one value to encode, send and decode per
+ * batch instead of one buffer per read; null when no read brought bytes back.
+ */
+export interface BatchReadReply {
+  results: ReadResult[]
+  data: Uint8Array | null
+}
 
 /** A chunk's metadata, as sync and queries exchange it (3FS ChunkMeta, §3.6). */
 export interface ChunkMeta {
@@ -201,7 +217,7 @@ export type StorageNodeMsg =
    * Reads for several of this node's targets in one message (3FS batches reads per storage node):
    * `ios[i]` goes to target `targetIds[i]`; the answers come back in the same order.
    */
-  | ({ type: 'batch-read'; targetIds: number[]; ios: ReadIO[] } & Returns<ReadResult[]>)
+  | ({ type: 'batch-read'; targetIds: number[]; ios: ReadIO[] } & Returns<BatchReadReply>)
   // from the node's own replicas
   | { type: 'replica-started'; targetId: number; address: ActorAddress }
   | { type: 'target-report'; targetId: number; report: TargetReport }

@@ -20,8 +20,10 @@ import type { HeartbeatInfo, LocalTargetInfo, MgmtdMsg, RoutingInfo } from '../m
 import { resolveStorageConfig, type StorageConfig } from './config.ts'
 import { heartbeatRound, type HeartbeatRound } from './heartbeat.ts'
 import { BOOTING, failed, nextLocal, type TargetLocal } from './local-state.ts'
-import { StorageErrorCode, type ReadResult, type ReplicaMsg, type StorageNodeMsg, type TargetReport, type TargetSummary, type TargetView } from './protocol.ts'
+import { StorageErrorCode, type BatchReadReply, type ReadIO, type ReadResult, type ReplicaMsg, type StorageNodeMsg, type TargetReport, type TargetSummary, type TargetView } from './protocol.ts'
 import { chainReplica } from './chain-replica.ts'
+import { ReadGate } from './replica/read-gate.ts'
+import type { PooledBuffer } from '../../runtime/buffer-pool.ts'
 import { chainViewOf } from './chain-view.ts'
 import { createTarget, listTargets, removeTarget, type TargetRecord } from './target-dir.ts'
 import { validateStorageNodeMsg } from './validate.ts'
@@ -37,6 +39,8 @@ export interface ReplicaArgs {
   mutants: readonly string[]
   /** Chunk-engine options, passed through. */
   engine: Readonly<Record<string, unknown>>
+  /** The node's way to this target's reads without a message (replica/read-gate.ts); the replica opens it. */
+  readGate?: ReadGate
 }
 
 export interface StorageNodeArgs {
@@ -56,6 +60,8 @@ export interface StorageNodeArgs {
 interface NodeTarget {
   record: TargetRecord
   replica: ActorRef<ReplicaMsg>
+  /** The replica's reads without a message, once it opened the gate. */
+  gate: ReadGate
   local: TargetLocal
   /** Chain version at which the replica last finished receiving a sync. */
   syncedAtVersion: number | null
@@ -151,11 +157,19 @@ export const storageNode = defineActor<NodeState, NodeMsg, StorageNodeArgs>({
 /** How long the node waits for one of its replicas to answer its share of a batch read. */
 const localReadTimeoutMs = 60_000
 
+/** One read's answer inside the node: its bytes (a view), and the slot holding them, released once copied. */
+interface Answer {
+  result: ReadResult
+  bytes: Uint8Array | null
+  slot: PooledBuffer | null
+}
+
 /**
- * A batch of reads for several of this node's targets: each target's share goes to its replica as
- * one batch-read (a local ask: same host, no encoding), the answers are put back in order. A
- * target that is not here, or whose replica fails, answers its reads with the error (the client
- * retries them on another replica), never the whole batch. The mailbox is not held.
+ * A batch of reads for several of this node's targets: each target's share goes to its replica
+ * through the target's read gate (a call on this thread, replica/read-gate.ts), or as a batch-read
+ * ask when the gate is closed; the answers are put back in order, their bytes gathered into one
+ * reply buffer. A target that is not here, or whose replica fails, answers its reads with the
+ * error (the client retries them on another replica), never the whole batch. The mailbox is not held.
  */
 function batchRead(state: NodeState, msg: Extract<StorageNodeMsg, { type: 'batch-read' }>, ctx: ActorContext<NodeMsg>): void {
   if (msg.targetIds.length !== msg.ios.length) throw new T3fsError(StorageErrorCode.BAD_REQUEST, `batch-read has ${msg.ios.length} reads and ${msg.targetIds.length} target ids; accepted: one target id per read`, {})
@@ -166,27 +180,76 @@ function batchRead(state: NodeState, msg: Extract<StorageNodeMsg, { type: 'batch
     if (share === undefined) shares.set(targetId, [i])
     else share.push(i)
   })
-  const results = new Array<ReadResult>(msg.ios.length)
-  const asks = [...shares].map(async ([targetId, indices]) => {
-    try {
-      const target = state.targets.get(targetId)
-      if (target === undefined) throw new T3fsError(StorageErrorCode.TARGET_NOT_FOUND, `node ${state.nodeId} has no target ${targetId}`, { targetId })
-      const answers = await ctx.ask(target.replica, { type: 'batch-read', ios: indices.map((i) => msg.ios[i]) }, { timeoutMs: localReadTimeoutMs }) as ReadResult[]
-      indices.forEach((i, k) => { results[i] = answers[k] })
-    } catch (error) {
-      const e = toT3fsError(error)
-      for (const i of indices) results[i] = { ok: false, code: e.code, message: e.message }
+  const answers = new Array<Answer>(msg.ios.length)
+  const reads: Promise<void>[] = []
+  for (const [targetId, indices] of shares) reads.push(readShare(state, ctx, targetId, indices, msg.ios, answers))
+  void Promise.all(reads).then(() => reply.resolve(gather(answers)))
+}
+
+async function readShare(state: NodeState, ctx: ActorContext<NodeMsg>, targetId: number, indices: number[], all: ReadIO[], answers: Answer[]): Promise<void> {
+  try {
+    const target = state.targets.get(targetId)
+    if (target === undefined) throw new T3fsError(StorageErrorCode.TARGET_NOT_FOUND, `node ${state.nodeId} has no target ${targetId}`, { targetId })
+    const ios = indices.map((i) => all[i])
+    const through = target.gate.read(ios)
+    if (through !== null) {
+      const got = await through
+      for (let k = 0; k < indices.length; k++) {
+        const { result, buffer, dataOffset } = got[k]
+        const bytes = buffer === null || !result.ok ? null : buffer.bytes.subarray(dataOffset, dataOffset + result.lengthBytes)
+        answers[indices[k]] = { result, bytes, slot: buffer }
+      }
+      return
     }
+    const got = await ctx.ask(target.replica, { type: 'batch-read', ios }, { timeoutMs: localReadTimeoutMs }) as ReadResult[]
+    for (let k = 0; k < indices.length; k++) {
+      const result = got[k]
+      const data = result.ok ? result.data : undefined
+      if (data === undefined || !result.ok) answers[indices[k]] = { result, bytes: null, slot: null }
+      else {
+        const { data: _, ...rest } = result
+        const slot = data instanceof Uint8Array ? null : data
+        answers[indices[k]] = { result: rest, bytes: (slot?.bytes ?? (data as Uint8Array)).subarray(0, result.lengthBytes), slot }
+      }
+    }
+  } catch (error) {
+    const e = toT3fsError(error)
+    for (const i of indices) answers[i] = { result: { ok: false, code: e.code, message: e.message }, bytes: null, slot: null }
+  }
+}
+
+/**
+ * The answers in order, their bytes copied into one buffer and their slots released. A plain
+ * buffer, not a pool slot: a slot would cross to the client's node out of band and need a free
+ * slot there (a client without one would have the whole batch refused); one copy of a batch's
+ * bytes into the frame costs less than the per-read buffers and copies it replaces.
+ */
+function gather(answers: Answer[]): BatchReadReply {
+  let total = 0
+  for (const a of answers) if (a.bytes !== null) total += a.bytes.length
+  const data = total === 0 ? null : new Uint8Array(total)
+  let at = 0
+  const results = answers.map((a): ReadResult => {
+    if (a.bytes === null) {
+      a.slot?.release()
+      return a.result
+    }
+    data!.set(a.bytes, at)
+    a.slot?.release()
+    const result = { ...a.result, at }
+    at += a.bytes.length
+    return result
   })
-  void Promise.all(asks).then(() => reply.resolve(results))
+  return { results, data }
 }
 
 function startTarget(state: NodeState, record: TargetRecord, ctx: ActorContext<NodeMsg>): void {
+  const gate = new ReadGate()
   const replica = ctx.spawn(state.replicaDef, {
     targetId: record.targetId, node: ctx.self as ActorRef<StorageNodeMsg>, root: state.config.root, config: state.config,
-    mutants: state.args.mutants ?? [], engine: state.args.engine ?? {},
+    mutants: state.args.mutants ?? [], engine: state.args.engine ?? {}, readGate: gate,
   }, { name: `target-${record.targetId}` })
-  state.targets.set(record.targetId, { record, replica, local: BOOTING, syncedAtVersion: null, report: { usedSizeBytes: 0, chunkCount: 0 } })
+  state.targets.set(record.targetId, { record, replica, gate, local: BOOTING, syncedAtVersion: null, report: { usedSizeBytes: 0, chunkCount: 0 } })
 }
 
 function beat(state: NodeState, ctx: ActorContext<NodeMsg>): void {

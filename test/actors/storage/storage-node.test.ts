@@ -103,8 +103,10 @@ t.test('batch-read on the node service: each read goes to its target\'s replica,
   const version = (chainId: number): number => info.chains.find((ch) => ch.chainId === chainId)!.chainVersion
   const io = (chainId: number, chunkId: ChunkId, offset: number, length: number): ReadIO => ({ key: { chainId, chainVersion: version(chainId), chunkId }, offset, length, into: { kind: 'none' } })
   // Node 1 holds target 101 (chain 1) and target 102 (chain 2).
-  const results = await c.settle(c.service(c.storage[0]).ask({ type: 'batch-read', targetIds: [102, 101, 999, 101], ios: [io(2, chunkB, 4096, 4096), io(1, chunkA, 0, 8192), io(1, chunkA, 0, 4096), io(1, chunkA, 4096, 100)] }), 1_500)
-  const bytes = (r: ReadResult): Uint8Array => (r.ok && r.data !== undefined ? (r.data instanceof Uint8Array ? r.data : r.data.bytes) : new Uint8Array(0))
+  const reply = await c.settle(c.service(c.storage[0]).ask({ type: 'batch-read', targetIds: [102, 101, 999, 101], ios: [io(2, chunkB, 4096, 4096), io(1, chunkA, 0, 8192), io(1, chunkA, 0, 4096), io(1, chunkA, 4096, 100)] }), 1_500)
+  const results = reply.results
+  t.equal(reply.data?.length, 4096 + 8192 + 100, 'the bytes of every read that has some, in one buffer')
+  const bytes = (r: ReadResult): Uint8Array => (r.ok && r.at !== undefined && reply.data !== null ? reply.data.subarray(r.at, r.at + r.lengthBytes) : new Uint8Array(0))
   t.same([...bytes(results[0])], [...b], 'chain 2\'s chunk from target 102')
   t.same([...bytes(results[1])], [...a], 'chain 1\'s chunk from target 101')
   t.match(results[2], { ok: false, code: 'ERR_STORAGE_TARGET_NOT_FOUND' }, 'a target the node does not have fails its read alone')
