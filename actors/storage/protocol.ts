@@ -114,11 +114,14 @@ export type ReadResult =
 /**
  * A node's answer to a batch-read: one result per read, in order, and the bytes of every read
  * answered inline in one buffer (each result's `at`): one value to encode, send and decode per
- * batch instead of one buffer per read; null when no read brought bytes back.
+ * batch instead of one buffer per read; null when no read brought bytes back. The buffer is a
+ * pool slot when the request allowed one that large (`slotReplyBytesMax`): it crosses to the
+ * client's node out of band into a slot there, so neither side allocates memory per batch (the
+ * asker releases it); otherwise plain bytes.
  */
 export interface BatchReadReply {
   results: ReadResult[]
-  data: Uint8Array | null
+  data: PooledBuffer | Uint8Array | null
 }
 
 /** A chunk's metadata, as sync and queries exchange it (3FS ChunkMeta, §3.6). */
@@ -217,7 +220,15 @@ export type StorageNodeMsg =
    * Reads for several of this node's targets in one message (3FS batches reads per storage node):
    * `ios[i]` goes to target `targetIds[i]`; the answers come back in the same order.
    */
-  | ({ type: 'batch-read'; targetIds: number[]; ios: ReadIO[] } & Returns<BatchReadReply>)
+  | ({
+    type: 'batch-read'; targetIds: number[]; ios: ReadIO[]
+    /**
+     * The reply's bytes may come in a pool slot up to this size (0 or absent: never). An asker on
+     * another node without a free slot that large then has the reply refused (ERR_POOL_EXHAUSTED)
+     * and asks again without.
+     */
+    slotReplyBytesMax?: number
+  } & Returns<BatchReadReply>)
   // from the node's own replicas
   | { type: 'replica-started'; targetId: number; address: ActorAddress }
   | { type: 'target-report'; targetId: number; report: TargetReport }

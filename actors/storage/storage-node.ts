@@ -183,7 +183,7 @@ function batchRead(state: NodeState, msg: Extract<StorageNodeMsg, { type: 'batch
   const answers = new Array<Answer>(msg.ios.length)
   const reads: Promise<void>[] = []
   for (const [targetId, indices] of shares) reads.push(readShare(state, ctx, targetId, indices, msg.ios, answers))
-  void Promise.all(reads).then(() => reply.resolve(gather(answers)))
+  void Promise.all(reads).then(() => reply.resolve(gather(answers, msg.slotReplyBytesMax ?? 0, ctx)))
 }
 
 async function readShare(state: NodeState, ctx: ActorContext<NodeMsg>, targetId: number, indices: number[], all: ReadIO[], answers: Answer[]): Promise<void> {
@@ -219,28 +219,37 @@ async function readShare(state: NodeState, ctx: ActorContext<NodeMsg>, targetId:
 }
 
 /**
- * The answers in order, their bytes copied into one buffer and their slots released. A plain
- * buffer, not a pool slot: a slot would cross to the client's node out of band and need a free
- * slot there (a client without one would have the whole batch refused); one copy of a batch's
- * bytes into the frame costs less than the per-read buffers and copies it replaces.
+ * The answers in order, their bytes copied into one buffer and their slots released: a pool slot
+ * when the asker accepts one that large and one is free (no memory allocated per batch on either
+ * side), else a plain buffer.
  */
-function gather(answers: Answer[]): BatchReadReply {
+function gather(answers: Answer[], slotBytesMax: number, ctx: ActorContext<NodeMsg>): BatchReadReply {
   let total = 0
   for (const a of answers) if (a.bytes !== null) total += a.bytes.length
-  const data = total === 0 ? null : new Uint8Array(total)
+  const slot = total > 0 && total <= slotBytesMax ? tryAllocate(ctx, total) : null
+  const data = slot?.bytes ?? (total === 0 ? null : new Uint8Array(total))
   let at = 0
-  const results = answers.map((a): ReadResult => {
-    if (a.bytes === null) {
-      a.slot?.release()
-      return a.result
+  const results = new Array<ReadResult>(answers.length)
+  for (let i = 0; i < answers.length; i++) {
+    const a = answers[i]
+    if (a.bytes !== null) {
+      data!.set(a.bytes, at)
+      results[i] = { ...a.result, at } as ReadResult
+      at += a.bytes.length
+    } else {
+      results[i] = a.result
     }
-    data!.set(a.bytes, at)
     a.slot?.release()
-    const result = { ...a.result, at }
-    at += a.bytes.length
-    return result
-  })
-  return { results, data }
+  }
+  return { results, data: slot ?? data }
+}
+
+function tryAllocate(ctx: ActorContext<NodeMsg>, bytes: number): PooledBuffer | null {
+  try {
+    return ctx.buffers?.tryAllocate(bytes) ?? null
+  } catch {
+    return null // larger than any slot here
+  }
 }
 
 function startTarget(state: NodeState, record: TargetRecord, ctx: ActorContext<NodeMsg>): void {

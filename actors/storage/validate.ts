@@ -56,6 +56,7 @@ const NODE_RULES: Readonly<Record<string, readonly Rule[]>> = {
   'batch-read': [
     ['ios', (v) => Array.isArray(v) && v.length <= 4096 && v.every(isReadIO), 'an array of at most 4096 { key, offset, length, into: DataRef }'],
     ['targetIds', (v) => Array.isArray(v) && v.length <= 4096 && v.every(isId), 'an array of target ids, one per read'],
+    ['slotReplyBytesMax', optional(isId), 'a number of bytes >= 0'],
   ],
   'routing-info': [['info', isObject, 'a RoutingInfo']],
   'create-target': [['targetId', (v) => isId(v) && (v as number) > 0, 'a target id >= 1'], ['chainId', optional(isId), A.id]],

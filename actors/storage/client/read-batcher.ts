@@ -107,9 +107,16 @@ export class ReadBatcher {
   }
 }
 
-/** Answers each read of a batch: its bytes copied where it asked for them, or handed back as its own. */
+/** Answers each read of a batch: its bytes copied where it asked for them, or handed back as its own; a reply slot goes back to the pool. */
 function settle(batch: readonly Waiting[], reply: BatchReadReply): void {
-  const { results, data } = reply
+  try {
+    answer(batch, reply.results, reply.data === null ? null : reply.data instanceof Uint8Array ? reply.data : reply.data.bytes)
+  } finally {
+    if (reply.data !== null && !(reply.data instanceof Uint8Array)) reply.data.release()
+  }
+}
+
+function answer(batch: readonly Waiting[], results: readonly ReadResult[], data: Uint8Array | null): void {
   for (let i = 0; i < batch.length; i++) {
     const w = batch[i]
     const result = results[i]

@@ -17,7 +17,7 @@ import { T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import type { RegionHandle } from '../../../runtime/regions-actor.ts'
 import type { ChainInfo, MgmtdMsg, RoutingInfo } from '../../mgmtd/protocol.ts'
 import type { ChunkId } from '../chunk-id.ts'
-import { RETRYABLE_CODES, StorageErrorCode, type BatchReadReply, type ChunkIdRange, type DataRef, type IOResult, type LastChunk, type ReadResult, type ReplicaMsg, type StorageNodeMsg, type UpdateIO } from '../protocol.ts'
+import { RETRYABLE_CODES, StorageErrorCode, type BatchReadReply, type ChunkIdRange, type DataRef, type IOResult, type LastChunk, type ReadIO, type ReadResult, type ReplicaMsg, type StorageNodeMsg, type UpdateIO } from '../protocol.ts'
 import { ReadBatcher } from './read-batcher.ts'
 import { RoutingIndex, type IndexedChain } from './routing-index.ts'
 import { UpdateChannels } from './update-channels.ts'
@@ -98,7 +98,7 @@ export class StorageClient {
 
   constructor(private readonly ctx: ActorContext<Message>, private readonly options: StorageClientOptions) {
     this.reads = new ReadBatcher(async (destination, targetIds, ios) => (destination.kind === 'node'
-      ? await this.ctx.ask(destination.node, { type: 'batch-read', targetIds, ios }, { timeoutMs: this.requestTimeoutMs }) as BatchReadReply
+      ? await this.batchReadFromNode(destination.node, targetIds, ios)
       : { results: await this.ctx.ask(destination.replica, { type: 'batch-read', ios }, { timeoutMs: this.requestTimeoutMs }) as ReadResult[], data: null }))
     this.channels = new UpdateChannels(options.clientId)
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000
@@ -106,6 +106,21 @@ export class StorageClient {
     this.backoffMinMs = options.backoffMinMs ?? 50
     this.backoffMaxMs = options.backoffMaxMs ?? 2_000
     this.dataMode = options.dataMode ?? 'region'
+  }
+
+  /**
+   * One batch to a node's service. Its bytes may come back in a pool slot of this node (no memory
+   * allocated per batch); when none is free the reply is refused here (ERR_POOL_EXHAUSTED) and
+   * the batch is asked again for plain bytes.
+   */
+  private async batchReadFromNode(node: ActorRef<StorageNodeMsg>, targetIds: number[], ios: ReadIO[]): Promise<BatchReadReply> {
+    const slotReplyBytesMax = this.ctx.buffers?.largestBytes ?? 0
+    try {
+      return await this.ctx.ask(node, { type: 'batch-read', targetIds, ios, slotReplyBytesMax }, { timeoutMs: this.requestTimeoutMs }) as BatchReadReply
+    } catch (error) {
+      if (slotReplyBytesMax === 0 || toT3fsError(error).code !== 'ERR_POOL_EXHAUSTED') throw error
+      return await this.ctx.ask(node, { type: 'batch-read', targetIds, ios }, { timeoutMs: this.requestTimeoutMs }) as BatchReadReply
+    }
   }
 
   /** Takes a pushed or fetched routing info when it is newer. */

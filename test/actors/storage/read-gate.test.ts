@@ -39,7 +39,10 @@ async function setup(seed: number, storageConfig: Record<string, unknown> = {}):
   return { c, chunkId, data, io: (offset, length, chainVersion = version) => ({ key: { chainId: 1, chainVersion, chunkId }, offset, length, into: { kind: 'none' } }) }
 }
 
-const bytesOf = (reply: BatchReadReply, r: ReadResult): number[] => (r.ok && r.at !== undefined && reply.data !== null ? [...reply.data.subarray(r.at, r.at + r.lengthBytes)] : [])
+const bytesOf = (reply: BatchReadReply, r: ReadResult): number[] => {
+  const data = reply.data === null || reply.data instanceof Uint8Array ? reply.data : reply.data.bytes
+  return r.ok && r.at !== undefined && data !== null ? [...data.subarray(r.at, r.at + r.lengthBytes)] : []
+}
 
 t.test('a crashed replica\'s gate refuses with a state the client retries; its next life serves through the gate again', async (t) => {
   const { c, data, io } = await setup(11)

@@ -9,7 +9,8 @@ import { loadSnapshot } from '../../../actors/mgmtd/store.ts'
 import { buildStorageCluster, type StorageCluster } from '../../sim/storage-cluster.ts'
 import { makeChunkId, type ChunkId } from '../../../actors/storage/chunk-id.ts'
 import { storageClientActor } from '../../../actors/storage/client/client-actor.ts'
-import type { ReadIO, ReadResult } from '../../../actors/storage/protocol.ts'
+import type { ReadIO, ReadResult, StorageNodeMsg } from '../../../actors/storage/protocol.ts'
+import { PooledBuffer } from '../../../runtime/buffer-pool.ts'
 
 /** Runs until `untilMs`, recording each public state a target goes through (from the KV). */
 async function trace(c: StorageCluster, targetId: number, untilMs: number): Promise<string[]> {
@@ -106,7 +107,9 @@ t.test('batch-read on the node service: each read goes to its target\'s replica,
   const reply = await c.settle(c.service(c.storage[0]).ask({ type: 'batch-read', targetIds: [102, 101, 999, 101], ios: [io(2, chunkB, 4096, 4096), io(1, chunkA, 0, 8192), io(1, chunkA, 0, 4096), io(1, chunkA, 4096, 100)] }), 1_500)
   const results = reply.results
   t.equal(reply.data?.length, 4096 + 8192 + 100, 'the bytes of every read that has some, in one buffer')
-  const bytes = (r: ReadResult): Uint8Array => (r.ok && r.at !== undefined && reply.data !== null ? reply.data.subarray(r.at, r.at + r.lengthBytes) : new Uint8Array(0))
+  const data = reply.data instanceof PooledBuffer ? reply.data.bytes : reply.data
+  t.ok(data instanceof Uint8Array && !(reply.data instanceof PooledBuffer), 'plain bytes when the asker accepts no slot')
+  const bytes = (r: ReadResult): Uint8Array => (r.ok && r.at !== undefined && data !== null ? data.subarray(r.at, r.at + r.lengthBytes) : new Uint8Array(0))
   t.same([...bytes(results[0])], [...b], 'chain 2\'s chunk from target 102')
   t.same([...bytes(results[1])], [...a], 'chain 1\'s chunk from target 101')
   t.match(results[2], { ok: false, code: 'ERR_STORAGE_TARGET_NOT_FOUND' }, 'a target the node does not have fails its read alone')
@@ -115,4 +118,23 @@ t.test('batch-read on the node service: each read goes to its target\'s replica,
   // The client batches its reads per node through the service.
   const read = await c.settle(client.ask({ type: 'read', chainId: 1, chunkId: chunkA, offset: 0, length: 8192 }), 1_900)
   t.same([...read.bytes.subarray(0, 8192)], [...a])
+
+  // An asker that accepts a pool slot gets the bytes in one, on its own node.
+  const service = clientNode.system.refFor<StorageNodeMsg>(c.service(c.storage[0]).address)
+  const slotted = await c.settle(service.ask({ type: 'batch-read', targetIds: [101, 102], ios: [io(1, chunkA, 0, 4096), io(2, chunkB, 4096, 4096)], slotReplyBytesMax: 64 * 1024 }), 2_100)
+  t.ok(slotted.data instanceof PooledBuffer, 'the bytes came in a pool slot of the asking node')
+  const slot = slotted.data as PooledBuffer
+  const at = (r: ReadResult): number => (r.ok ? r.at ?? -1 : -1)
+  t.same([...slot.bytes.subarray(at(slotted.results[0]), at(slotted.results[0]) + 4096)], [...a.subarray(0, 4096)])
+  t.same([...slot.bytes.subarray(at(slotted.results[1]), at(slotted.results[1]) + 4096)], [...b])
+  slot.release()
+
+  // Without a free slot on the asking node the slotted reply is refused; the client asks again for
+  // plain bytes. Every slot is taken but one, which the client actor takes for its own buffer.
+  const held: PooledBuffer[] = []
+  for (let p = clientNode.system.bufferPool!.tryAllocate(1); p !== null; p = clientNode.system.bufferPool!.tryAllocate(1)) held.push(p)
+  held.pop()!.release()
+  const starved = await c.settle(client.ask({ type: 'read', chainId: 1, chunkId: chunkA, offset: 4096, length: 4096 }), 2_300)
+  for (const p of held) p.release()
+  t.same([...starved.bytes.subarray(0, 4096)], [...a.subarray(4096, 8192)], 'a read on a node without a free slot for the reply still returns the bytes')
 })
