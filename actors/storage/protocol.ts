@@ -106,21 +106,23 @@ export type ReadResult =
     ok: true; lengthBytes: number; commitVersion: number; chunkChecksum: number
     /** The bytes (a replica's own batch-read). */
     data?: PooledBuffer | Uint8Array
-    /** In a node's batch-read: where the bytes start in the reply's `data`. */
+    /** From a node's batch-read (batch-reply.ts): where the bytes start in the reply's `data`. */
     at?: number
   }
   | { ok: false; code: string; message: string }
 
 /**
- * A node's answer to a batch-read: one result per read, in order, and the bytes of every read
- * answered inline in one buffer (each result's `at`): one value to encode, send and decode per
- * batch instead of one buffer per read; null when no read brought bytes back. The buffer is a
- * pool slot when the request allowed one that large (`slotReplyBytesMax`): it crosses to the
- * client's node out of band into a slot there, so neither side allocates memory per batch (the
- * asker releases it); otherwise plain bytes.
+ * A node's answer to a batch-read (packed and unpacked by batch-reply.ts): a 16-byte record per
+ * read, in order, the failed reads' errors, and the bytes of every read answered inline in one
+ * buffer (each record's `at`): one value to encode, send and decode per batch instead of an
+ * object and a buffer per read; null when no read brought bytes back. The buffer is a pool slot
+ * when the request allowed one that large (`slotReplyBytesMax`): it crosses to the client's node
+ * out of band into a slot there, so neither side allocates memory per batch (the asker releases
+ * it); otherwise plain bytes.
  */
 export interface BatchReadReply {
-  results: ReadResult[]
+  records: Uint8Array
+  errors: { index: number; code: string; message: string }[]
   data: PooledBuffer | Uint8Array | null
 }
 

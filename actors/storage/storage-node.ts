@@ -23,6 +23,7 @@ import { BOOTING, failed, nextLocal, type TargetLocal } from './local-state.ts'
 import { StorageErrorCode, type BatchReadReply, type ReadIO, type ReadResult, type ReplicaMsg, type StorageNodeMsg, type TargetReport, type TargetSummary, type TargetView } from './protocol.ts'
 import { chainReplica } from './chain-replica.ts'
 import { ReadGate } from './replica/read-gate.ts'
+import { BatchReplyWriter } from './batch-reply.ts'
 import type { PooledBuffer } from '../../runtime/buffer-pool.ts'
 import { chainViewOf } from './chain-view.ts'
 import { createTarget, listTargets, removeTarget, type TargetRecord } from './target-dir.ts'
@@ -228,20 +229,20 @@ function gather(answers: Answer[], slotBytesMax: number, ctx: ActorContext<NodeM
   for (const a of answers) if (a.bytes !== null) total += a.bytes.length
   const slot = total > 0 && total <= slotBytesMax ? tryAllocate(ctx, total) : null
   const data = slot?.bytes ?? (total === 0 ? null : new Uint8Array(total))
+  const reply = new BatchReplyWriter(answers.length)
   let at = 0
-  const results = new Array<ReadResult>(answers.length)
   for (let i = 0; i < answers.length; i++) {
-    const a = answers[i]
-    if (a.bytes !== null) {
-      data!.set(a.bytes, at)
-      results[i] = { ...a.result, at } as ReadResult
-      at += a.bytes.length
-    } else {
-      results[i] = a.result
+    const { result, bytes } = answers[i]
+    if (!result.ok) reply.fail(i, result.code, result.message)
+    else if (bytes === null) reply.ok(i, result.lengthBytes, result.commitVersion, result.chunkChecksum, null)
+    else {
+      data!.set(bytes, at)
+      reply.ok(i, result.lengthBytes, result.commitVersion, result.chunkChecksum, at)
+      at += bytes.length
     }
-    a.slot?.release()
+    answers[i].slot?.release()
   }
-  return { results, data: slot ?? data }
+  return reply.finish(slot ?? data)
 }
 
 function tryAllocate(ctx: ActorContext<NodeMsg>, bytes: number): PooledBuffer | null {

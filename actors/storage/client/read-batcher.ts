@@ -10,7 +10,8 @@
  * a few awaits later) still join it.
  */
 import type { ActorRef } from '../../../runtime/actor.ts'
-import type { BatchReadReply, ReadIO, ReadResult, ReplicaMsg, StorageNodeMsg } from '../protocol.ts'
+import type { PooledBuffer } from '../../../runtime/buffer-pool.ts'
+import type { ReadIO, ReadResult, ReplicaMsg, StorageNodeMsg } from '../protocol.ts'
 
 /** Reads one batch carries at most (the node and the replica accept up to 4096). */
 export const readBatchMax = 256
@@ -24,8 +25,14 @@ export type ReadDestination =
   | { kind: 'node'; key: number; node: ActorRef<StorageNodeMsg> }
   | { kind: 'replica'; key: number; replica: ActorRef<ReplicaMsg> }
 
-/** Sends one batch; a node answers with its bytes in one buffer, a replica with each result's own (`data`). */
-export type SendBatch = (destination: ReadDestination, targetIds: number[], ios: ReadIO[]) => Promise<BatchReadReply>
+/** What a batch brings back: each read's result, and the buffer their `at` points into (a node's) or null (a replica's results carry their own `data`). */
+export interface BatchAnswer {
+  results: readonly ReadResult[]
+  data: PooledBuffer | Uint8Array | null
+}
+
+/** Sends one batch. */
+export type SendBatch = (destination: ReadDestination, targetIds: number[], ios: ReadIO[]) => Promise<BatchAnswer>
 
 /** Where a read's bytes go when they come back in the answer: copied there, or (null) handed back in `data`. */
 export interface ReadInto {
@@ -108,7 +115,7 @@ export class ReadBatcher {
 }
 
 /** Answers each read of a batch: its bytes copied where it asked for them, or handed back as its own; a reply slot goes back to the pool. */
-function settle(batch: readonly Waiting[], reply: BatchReadReply): void {
+function settle(batch: readonly Waiting[], reply: BatchAnswer): void {
   try {
     answer(batch, reply.results, reply.data === null ? null : reply.data instanceof Uint8Array ? reply.data : reply.data.bytes)
   } finally {

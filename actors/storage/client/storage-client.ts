@@ -18,7 +18,8 @@ import type { RegionHandle } from '../../../runtime/regions-actor.ts'
 import type { ChainInfo, MgmtdMsg, RoutingInfo } from '../../mgmtd/protocol.ts'
 import type { ChunkId } from '../chunk-id.ts'
 import { RETRYABLE_CODES, StorageErrorCode, type BatchReadReply, type ChunkIdRange, type DataRef, type IOResult, type LastChunk, type ReadIO, type ReadResult, type ReplicaMsg, type StorageNodeMsg, type UpdateIO } from '../protocol.ts'
-import { ReadBatcher } from './read-batcher.ts'
+import { checkBatchReply, batchReplyResults } from '../batch-reply.ts'
+import { ReadBatcher, type BatchAnswer } from './read-batcher.ts'
 import { RoutingIndex, type IndexedChain } from './routing-index.ts'
 import { UpdateChannels } from './update-channels.ts'
 
@@ -113,14 +114,22 @@ export class StorageClient {
    * allocated per batch); when none is free the reply is refused here (ERR_POOL_EXHAUSTED) and
    * the batch is asked again for plain bytes.
    */
-  private async batchReadFromNode(node: ActorRef<StorageNodeMsg>, targetIds: number[], ios: ReadIO[]): Promise<BatchReadReply> {
+  private async batchReadFromNode(node: ActorRef<StorageNodeMsg>, targetIds: number[], ios: ReadIO[]): Promise<BatchAnswer> {
     const slotReplyBytesMax = this.ctx.buffers?.largestBytes ?? 0
+    let reply: BatchReadReply
     try {
-      return await this.ctx.ask(node, { type: 'batch-read', targetIds, ios, slotReplyBytesMax }, { timeoutMs: this.requestTimeoutMs }) as BatchReadReply
+      reply = await this.ctx.ask(node, { type: 'batch-read', targetIds, ios, slotReplyBytesMax }, { timeoutMs: this.requestTimeoutMs }) as BatchReadReply
     } catch (error) {
       if (slotReplyBytesMax === 0 || toT3fsError(error).code !== 'ERR_POOL_EXHAUSTED') throw error
-      return await this.ctx.ask(node, { type: 'batch-read', targetIds, ios }, { timeoutMs: this.requestTimeoutMs }) as BatchReadReply
+      reply = await this.ctx.ask(node, { type: 'batch-read', targetIds, ios }, { timeoutMs: this.requestTimeoutMs }) as BatchReadReply
     }
+    try {
+      checkBatchReply(reply, ios.length)
+    } catch (error) {
+      if (reply.data !== null && !(reply.data instanceof Uint8Array)) reply.data.release()
+      throw error
+    }
+    return { results: batchReplyResults(reply), data: reply.data }
   }
 
   /** Takes a pushed or fetched routing info when it is newer. */

@@ -7,6 +7,7 @@ import t from 'tap'
 import type { RoutingInfo } from '../../../actors/mgmtd/protocol.ts'
 import { loadSnapshot } from '../../../actors/mgmtd/store.ts'
 import { buildStorageCluster, type StorageCluster } from '../../sim/storage-cluster.ts'
+import { batchReplyResults } from '../../../actors/storage/batch-reply.ts'
 import { makeChunkId, type ChunkId } from '../../../actors/storage/chunk-id.ts'
 import { storageClientActor } from '../../../actors/storage/client/client-actor.ts'
 import type { ReadIO, ReadResult, StorageNodeMsg } from '../../../actors/storage/protocol.ts'
@@ -105,7 +106,7 @@ t.test('batch-read on the node service: each read goes to its target\'s replica,
   const io = (chainId: number, chunkId: ChunkId, offset: number, length: number): ReadIO => ({ key: { chainId, chainVersion: version(chainId), chunkId }, offset, length, into: { kind: 'none' } })
   // Node 1 holds target 101 (chain 1) and target 102 (chain 2).
   const reply = await c.settle(c.service(c.storage[0]).ask({ type: 'batch-read', targetIds: [102, 101, 999, 101], ios: [io(2, chunkB, 4096, 4096), io(1, chunkA, 0, 8192), io(1, chunkA, 0, 4096), io(1, chunkA, 4096, 100)] }), 1_500)
-  const results = reply.results
+  const results = batchReplyResults(reply)
   t.equal(reply.data?.length, 4096 + 8192 + 100, 'the bytes of every read that has some, in one buffer')
   const data = reply.data instanceof PooledBuffer ? reply.data.bytes : reply.data
   t.ok(data instanceof Uint8Array && !(reply.data instanceof PooledBuffer), 'plain bytes when the asker accepts no slot')
@@ -125,8 +126,8 @@ t.test('batch-read on the node service: each read goes to its target\'s replica,
   t.ok(slotted.data instanceof PooledBuffer, 'the bytes came in a pool slot of the asking node')
   const slot = slotted.data as PooledBuffer
   const at = (r: ReadResult): number => (r.ok ? r.at ?? -1 : -1)
-  t.same([...slot.bytes.subarray(at(slotted.results[0]), at(slotted.results[0]) + 4096)], [...a.subarray(0, 4096)])
-  t.same([...slot.bytes.subarray(at(slotted.results[1]), at(slotted.results[1]) + 4096)], [...b])
+  t.same([...slot.bytes.subarray(at(batchReplyResults(slotted)[0]), at(batchReplyResults(slotted)[0]) + 4096)], [...a.subarray(0, 4096)])
+  t.same([...slot.bytes.subarray(at(batchReplyResults(slotted)[1]), at(batchReplyResults(slotted)[1]) + 4096)], [...b])
   slot.release()
 
   // Without a free slot on the asking node the slotted reply is refused; the client asks again for
