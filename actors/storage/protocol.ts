@@ -220,10 +220,13 @@ export type StorageNodeMsg =
   | ({ type: 'space-info' } & Returns<SpaceInfo>)
   /**
    * Reads for several of this node's targets in one message (3FS batches reads per storage node):
-   * `ios[i]` goes to target `targetIds[i]`; the answers come back in the same order.
+   * each read names its target; the answers come back in the same order.
    */
   | ({
-    type: 'batch-read'; targetIds: number[]; ios: ReadIO[]
+    /** The reads, packed by batch-request.ts: a record per read and their chunk ids in one string. */
+    type: 'batch-read'; reads: Uint8Array; chunkIds: string
+    /** Where reads larger than the client's inline bound are pushed (records point here). */
+    regions: { region: RegionHandle; offset: number }[]
     /**
      * The reply's bytes may come in a pool slot up to this size (0 or absent: never). An asker on
      * another node without a free slot that large then has the reply refused (ERR_POOL_EXHAUSTED)

@@ -24,6 +24,7 @@ import { StorageErrorCode, type BatchReadReply, type ReadIO, type ReadResult, ty
 import { chainReplica } from './chain-replica.ts'
 import { ReadGate } from './replica/read-gate.ts'
 import { BatchReplyWriter } from './batch-reply.ts'
+import { unpackBatchRead } from './batch-request.ts'
 import type { PooledBuffer } from '../../runtime/buffer-pool.ts'
 import { chainViewOf } from './chain-view.ts'
 import { createTarget, listTargets, removeTarget, type TargetRecord } from './target-dir.ts'
@@ -173,17 +174,18 @@ interface Answer {
  * error (the client retries them on another replica), never the whole batch. The mailbox is not held.
  */
 function batchRead(state: NodeState, msg: Extract<StorageNodeMsg, { type: 'batch-read' }>, ctx: ActorContext<NodeMsg>): void {
-  if (msg.targetIds.length !== msg.ios.length) throw new T3fsError(StorageErrorCode.BAD_REQUEST, `batch-read has ${msg.ios.length} reads and ${msg.targetIds.length} target ids; accepted: one target id per read`, {})
+  const { targetIds, ios } = unpackBatchRead(msg)
+  if (ios.length === 0) throw new T3fsError(StorageErrorCode.BAD_REQUEST, 'batch-read has no reads; accepted: at least one', {})
   const reply = ctx.deferReply()
   const shares = new Map<number, number[]>()
-  msg.targetIds.forEach((targetId, i) => {
+  targetIds.forEach((targetId, i) => {
     const share = shares.get(targetId)
     if (share === undefined) shares.set(targetId, [i])
     else share.push(i)
   })
-  const answers = new Array<Answer>(msg.ios.length)
+  const answers = new Array<Answer>(ios.length)
   const reads: Promise<void>[] = []
-  for (const [targetId, indices] of shares) reads.push(readShare(state, ctx, targetId, indices, msg.ios, answers))
+  for (const [targetId, indices] of shares) reads.push(readShare(state, ctx, targetId, indices, ios, answers))
   void Promise.all(reads).then(() => reply.resolve(gather(answers, msg.slotReplyBytesMax ?? 0, ctx)))
 }
 

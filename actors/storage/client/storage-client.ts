@@ -19,6 +19,7 @@ import type { ChainInfo, MgmtdMsg, RoutingInfo } from '../../mgmtd/protocol.ts'
 import type { ChunkId } from '../chunk-id.ts'
 import { RETRYABLE_CODES, StorageErrorCode, type BatchReadReply, type ChunkIdRange, type DataRef, type IOResult, type LastChunk, type ReadIO, type ReadResult, type ReplicaMsg, type StorageNodeMsg, type UpdateIO } from '../protocol.ts'
 import { checkBatchReply, batchReplyResults } from '../batch-reply.ts'
+import { packBatchRead } from '../batch-request.ts'
 import { ReadBatcher, type BatchAnswer } from './read-batcher.ts'
 import { RoutingIndex, type IndexedChain } from './routing-index.ts'
 import { UpdateChannels } from './update-channels.ts'
@@ -118,10 +119,10 @@ export class StorageClient {
     const slotReplyBytesMax = this.ctx.buffers?.largestBytes ?? 0
     let reply: BatchReadReply
     try {
-      reply = await this.ctx.ask(node, { type: 'batch-read', targetIds, ios, slotReplyBytesMax }, { timeoutMs: this.requestTimeoutMs }) as BatchReadReply
+      reply = await this.ctx.ask(node, packBatchRead(targetIds, ios, slotReplyBytesMax), { timeoutMs: this.requestTimeoutMs }) as BatchReadReply
     } catch (error) {
       if (slotReplyBytesMax === 0 || toT3fsError(error).code !== 'ERR_POOL_EXHAUSTED') throw error
-      reply = await this.ctx.ask(node, { type: 'batch-read', targetIds, ios }, { timeoutMs: this.requestTimeoutMs }) as BatchReadReply
+      reply = await this.ctx.ask(node, packBatchRead(targetIds, ios), { timeoutMs: this.requestTimeoutMs }) as BatchReadReply
     }
     try {
       checkBatchReply(reply, ios.length)

@@ -12,6 +12,7 @@ import type { BatchReadReply, ReadIO, ReadResult, ReplicaMsg } from '../../../ac
 import { ReadGate, type LocalRead } from '../../../actors/storage/replica/read-gate.ts'
 import { buildStorageCluster, type StorageCluster } from '../../sim/storage-cluster.ts'
 import { batchReplyResults } from '../../../actors/storage/batch-reply.ts'
+import { packBatchRead } from '../../../actors/storage/batch-request.ts'
 
 t.test('a gate serves the life that opened it last; an older life closing it leaves the newer one', async (t) => {
   const gate = new ReadGate()
@@ -48,19 +49,19 @@ const bytesOf = (reply: BatchReadReply, r: ReadResult): number[] => {
 t.test('a crashed replica\'s gate refuses with a state the client retries; its next life serves through the gate again', async (t) => {
   const { c, data, io } = await setup(11)
   const service = c.service(c.storage[0])
-  const before = await c.settle(service.ask({ type: 'batch-read', targetIds: [101], ios: [io(4096, 4096)] }), 1_000)
+  const before = await c.settle(service.ask(packBatchRead([101], [io(4096, 4096)])), 1_000)
   t.same(bytesOf(before, batchReplyResults(before)[0]), [...data.subarray(4096, 8192)], 'served through the gate')
   const routing = (await c.routing()) as RoutingInfo
   const replica = c.storage[0].system.refFor<ReplicaMsg>(routing.targets.find((x) => x.targetId === 101)!.address!)
   t.ok(c.sim.crash(replica), 'the replica of target 101 crashed')
-  const during = await c.settle(service.ask({ type: 'batch-read', targetIds: [101], ios: [io(0, 4096)] }), c.sim.clock.now() + 5)
+  const during = await c.settle(service.ask(packBatchRead([101], [io(0, 4096)])), c.sim.clock.now() + 5)
   t.match(batchReplyResults(during)[0], { ok: false, code: 'ERR_STORAGE_TARGET_STATE' }, 'the fenced life answers no bytes, only a retryable state')
   t.equal(during.data, null)
   let after: BatchReadReply | null = null
   await c.runUntil(() => false, c.sim.clock.now() + 50)
   for (let i = 0; i < 100 && (after === null || !batchReplyResults(after)[0].ok); i++) {
     const now = (await c.routing())!.chains[0].chainVersion // the chain moved on while the target was away
-    after = await c.settle(service.ask({ type: 'batch-read', targetIds: [101], ios: [io(8192, 100, now)] }), c.sim.clock.now() + 20)
+    after = await c.settle(service.ask(packBatchRead([101], [io(8192, 100, now)])), c.sim.clock.now() + 20)
     if (!batchReplyResults(after)[0].ok) await c.runUntil(() => false, c.sim.clock.now() + 20)
   }
   t.ok(after !== null && batchReplyResults(after)[0].ok, 'the restarted replica serves again once it is back in the chain')
@@ -70,8 +71,8 @@ t.test('a crashed replica\'s gate refuses with a state the client retries; its n
 t.test('reads through the gate count against the replica\'s bound on operations in flight', async (t) => {
   const { c, io } = await setup(12, { maxInFlight: 1 })
   const service = c.service(c.storage[0])
-  const a = service.ask({ type: 'batch-read', targetIds: [101], ios: [io(0, 4096)] })
-  const b = service.ask({ type: 'batch-read', targetIds: [101], ios: [io(4096, 4096)] })
+  const a = service.ask(packBatchRead([101], [io(0, 4096)]))
+  const b = service.ask(packBatchRead([101], [io(4096, 4096)]))
   const [ra, rb] = await c.settle(Promise.all([a, b]), c.sim.clock.now() + 200)
   t.match(batchReplyResults(ra)[0], { ok: true, lengthBytes: 4096 }, 'the first batch is served')
   t.match(batchReplyResults(rb)[0], { ok: false, code: 'ERR_STORAGE_BUSY' }, 'the second, while the first is on the disk, is refused as busy (the client retries it)')

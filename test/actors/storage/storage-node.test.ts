@@ -8,6 +8,7 @@ import type { RoutingInfo } from '../../../actors/mgmtd/protocol.ts'
 import { loadSnapshot } from '../../../actors/mgmtd/store.ts'
 import { buildStorageCluster, type StorageCluster } from '../../sim/storage-cluster.ts'
 import { batchReplyResults } from '../../../actors/storage/batch-reply.ts'
+import { packBatchRead } from '../../../actors/storage/batch-request.ts'
 import { makeChunkId, type ChunkId } from '../../../actors/storage/chunk-id.ts'
 import { storageClientActor } from '../../../actors/storage/client/client-actor.ts'
 import type { ReadIO, ReadResult, StorageNodeMsg } from '../../../actors/storage/protocol.ts'
@@ -105,7 +106,7 @@ t.test('batch-read on the node service: each read goes to its target\'s replica,
   const version = (chainId: number): number => info.chains.find((ch) => ch.chainId === chainId)!.chainVersion
   const io = (chainId: number, chunkId: ChunkId, offset: number, length: number): ReadIO => ({ key: { chainId, chainVersion: version(chainId), chunkId }, offset, length, into: { kind: 'none' } })
   // Node 1 holds target 101 (chain 1) and target 102 (chain 2).
-  const reply = await c.settle(c.service(c.storage[0]).ask({ type: 'batch-read', targetIds: [102, 101, 999, 101], ios: [io(2, chunkB, 4096, 4096), io(1, chunkA, 0, 8192), io(1, chunkA, 0, 4096), io(1, chunkA, 4096, 100)] }), 1_500)
+  const reply = await c.settle(c.service(c.storage[0]).ask(packBatchRead([102, 101, 999, 101], [io(2, chunkB, 4096, 4096), io(1, chunkA, 0, 8192), io(1, chunkA, 0, 4096), io(1, chunkA, 4096, 100)])), 1_500)
   const results = batchReplyResults(reply)
   t.equal(reply.data?.length, 4096 + 8192 + 100, 'the bytes of every read that has some, in one buffer')
   const data = reply.data instanceof PooledBuffer ? reply.data.bytes : reply.data
@@ -115,14 +116,16 @@ t.test('batch-read on the node service: each read goes to its target\'s replica,
   t.same([...bytes(results[1])], [...a], 'chain 1\'s chunk from target 101')
   t.match(results[2], { ok: false, code: 'ERR_STORAGE_TARGET_NOT_FOUND' }, 'a target the node does not have fails its read alone')
   t.same([...bytes(results[3])], [...a.subarray(4096, 4196)], 'a second read of the same target in the same batch')
-  await t.rejects(c.settle(c.service(c.storage[0]).ask({ type: 'batch-read', targetIds: [101], ios: [] }), 1_700), { code: 'ERR_STORAGE_BAD_REQUEST' })
+  await t.rejects(c.settle(c.service(c.storage[0]).ask(packBatchRead([], [])), 1_700), { code: 'ERR_STORAGE_BAD_REQUEST' }, 'an empty batch is refused')
+  const bad = { ...packBatchRead([101], [io(1, chunkA, 0, 4096)]), chunkIds: 'x'.repeat(32) }
+  await t.rejects(c.settle(c.service(c.storage[0]).ask(bad), 1_750), { code: 'ERR_INVALID_MESSAGE' }, 'a malformed packed batch is refused where it enters')
   // The client batches its reads per node through the service.
   const read = await c.settle(client.ask({ type: 'read', chainId: 1, chunkId: chunkA, offset: 0, length: 8192 }), 1_900)
   t.same([...read.bytes.subarray(0, 8192)], [...a])
 
   // An asker that accepts a pool slot gets the bytes in one, on its own node.
   const service = clientNode.system.refFor<StorageNodeMsg>(c.service(c.storage[0]).address)
-  const slotted = await c.settle(service.ask({ type: 'batch-read', targetIds: [101, 102], ios: [io(1, chunkA, 0, 4096), io(2, chunkB, 4096, 4096)], slotReplyBytesMax: 64 * 1024 }), 2_100)
+  const slotted = await c.settle(service.ask(packBatchRead([101, 102], [io(1, chunkA, 0, 4096), io(2, chunkB, 4096, 4096)], 64 * 1024)), 2_100)
   t.ok(slotted.data instanceof PooledBuffer, 'the bytes came in a pool slot of the asking node')
   const slot = slotted.data as PooledBuffer
   const at = (r: ReadResult): number => (r.ok ? r.at ?? -1 : -1)
