@@ -381,10 +381,15 @@ export class Engine implements ChunkEngine {
   async space(): Promise<EngineSpace> {
     this.checkOpen()
     const capacity = await this.env.disk.capacity()
+    return { ...this.usage(), diskTotalBytes: capacity.totalBytes, diskFreeBytes: capacity.freeBytes }
+  }
+
+  usage(): Pick<EngineSpace, 'usedBytes' | 'reservedBytes' | 'chains'> {
+    this.checkOpen()
     const chains = this.table.chainIds().map((chainId) => ({
       chainId, chunks: this.table.liveCount(chainId), usedBytes: this.refs.chainUsedBytes(chainId),
     }))
-    return { usedBytes: this.allocator.usedBytes, reservedBytes: this.allocator.reservedBytes, diskTotalBytes: capacity.totalBytes, diskFreeBytes: capacity.freeBytes, chains }
+    return { usedBytes: this.allocator.usedBytes, reservedBytes: this.allocator.reservedBytes, chains }
   }
 
   stats(): ChunkEngineStats {

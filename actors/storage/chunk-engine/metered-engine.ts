@@ -94,6 +94,7 @@ class MeteredEngine implements ChunkEngine {
   commitAllPending(chainId: number, chainVersion: number): Promise<number> { return this.timed('commit_all_pending', () => this.engine.commitAllPending(chainId, chainVersion)) }
   removeChain(chainId: number): Promise<number> { return this.timed('remove_chain', () => this.engine.removeChain(chainId)) }
   space(): Promise<EngineSpace> { return this.engine.space() }
+  usage(): Pick<EngineSpace, 'usedBytes' | 'reservedBytes' | 'chains'> { return this.engine.usage() }
   stats(): ChunkEngineStats { return this.engine.stats() }
   sync(): Promise<void> { return this.timed('sync', () => this.engine.sync()) }
   close(): Promise<void> { return this.engine.close() }
