@@ -22,7 +22,8 @@ import { meteredEngine } from './chunk-engine/metered-engine.ts'
 import { StorageErrorCode, type IOResult, type ReadIO, type ReplicaMsg, type TargetView } from './protocol.ts'
 import { toWireMeta } from './replica/chunk-meta-wire.ts'
 import { queryLastChunk, removeChunks } from './replica/chunk-queries.ts'
-import { batchRead, readLocal } from './replica/read-path.ts'
+import { batchRead } from './replica/read-path.ts'
+import type { ReadInto } from './replica/read-gate.ts'
 import { checkForwarded, checkServing, newReplicaState, stateError, type ReplicaCtx, type ReplicaState } from './replica/replica-state.ts'
 import { reportFailed, reportProgress, reportSpace, reportSynced } from './replica/report.ts'
 import { runSync, syncWanted } from './replica/sync-worker.ts'
@@ -51,12 +52,12 @@ export const chainReplica = defineActor<ReplicaState, ReplicaMsg, ReplicaArgs>({
     ctx.tell(args.node, { type: 'replica-started', targetId: args.targetId, address: ctx.self.address })
     ctx.schedule(args.config.heartbeatIntervalMs, { type: 'tick' })
     const gate = args.readGate
-    if (gate !== undefined) rs.gate = { gate, token: gate.open((ios: readonly ReadIO[]) => {
+    if (gate !== undefined) rs.gate = { gate, token: gate.open((ios: readonly ReadIO[], into: ReadInto) => {
       // One operation in flight per batch, as for a batch-read message.
       if (rs.inFlight >= rs.config.maxInFlight) return Promise.reject(busy(rs))
       rs.inFlight++
       const done = (): void => { rs.inFlight-- }
-      const reads = readLocal(rs, ctx, ios)
+      const reads = batchRead(rs, ctx, ios, into)
       reads.then(done, done)
       return reads
     }) }

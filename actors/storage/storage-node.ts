@@ -22,7 +22,7 @@ import { heartbeatRound, type HeartbeatRound } from './heartbeat.ts'
 import { BOOTING, failed, nextLocal, type TargetLocal } from './local-state.ts'
 import { StorageErrorCode, type BatchReadReply, type ReadIO, type ReadResult, type ReplicaMsg, type StorageNodeMsg, type TargetReport, type TargetSummary, type TargetView } from './protocol.ts'
 import { chainReplica } from './chain-replica.ts'
-import { ReadGate } from './replica/read-gate.ts'
+import { ReadGate, type ReadInto } from './replica/read-gate.ts'
 import { BatchReplyWriter } from './batch-reply.ts'
 import { unpackBatchRead } from './batch-request.ts'
 import type { PooledBuffer } from '../../runtime/buffer-pool.ts'
@@ -70,7 +70,10 @@ interface NodeTarget {
   report: TargetReport
 }
 
-type InternalMsg = { type: 'heartbeat-done'; outcome: Outcome<HeartbeatRound> }
+type InternalMsg =
+  | { type: 'heartbeat-done'; outcome: Outcome<HeartbeatRound> }
+  /** A batch read's copies are all done (its buffer was only kept counted until then). */
+  | { type: 'batch-read-done' }
 
 type NodeMsg = StorageNodeMsg | InternalMsg
 
@@ -152,6 +155,8 @@ export const storageNode = defineActor<NodeState, NodeMsg, StorageNodeArgs>({
         return spaceInfo(state, ctx)
       case 'batch-read':
         return batchRead(state, msg, ctx)
+      case 'batch-read-done':
+        return
     }
   },
 })
@@ -159,92 +164,81 @@ export const storageNode = defineActor<NodeState, NodeMsg, StorageNodeArgs>({
 /** How long the node waits for one of its replicas to answer its share of a batch read. */
 const localReadTimeoutMs = 60_000
 
-/** One read's answer inside the node: its bytes (a view), and the slot holding them, released once copied. */
-interface Answer {
-  result: ReadResult
-  bytes: Uint8Array | null
-  slot: PooledBuffer | null
-}
-
 /**
  * A batch of reads for several of this node's targets: each target's share goes to its replica
  * through the target's read gate (a call on this thread, replica/read-gate.ts), or as a batch-read
- * ask when the gate is closed; the answers are put back in order, their bytes gathered into one
- * reply buffer. A target that is not here, or whose replica fails, answers its reads with the
- * error (the client retries them on another replica), never the whole batch. The mailbox is not held.
+ * ask when the gate is closed. Every read has its place in one reply buffer (its length, in
+ * order), where its bytes are copied as it completes: a pool slot when the asker accepts one that
+ * large and one is free (then no memory is allocated per batch on either side), else a plain
+ * buffer. The batch counts as this actor's work in flight until every copy is done (pipeToSelf),
+ * so a slot of a crashed life is not reclaimed under them. A target that is not here, or whose
+ * replica fails, answers its reads with the error (the client retries them on another replica),
+ * never the whole batch. The mailbox is not held.
  */
 function batchRead(state: NodeState, msg: Extract<StorageNodeMsg, { type: 'batch-read' }>, ctx: ActorContext<NodeMsg>): void {
   const { targetIds, ios } = unpackBatchRead(msg)
   if (ios.length === 0) throw new T3fsError(StorageErrorCode.BAD_REQUEST, 'batch-read has no reads; accepted: at least one', {})
   const reply = ctx.deferReply()
   const shares = new Map<number, number[]>()
-  targetIds.forEach((targetId, i) => {
-    const share = shares.get(targetId)
-    if (share === undefined) shares.set(targetId, [i])
+  const at = new Array<number>(ios.length)
+  let total = 0
+  for (let i = 0; i < ios.length; i++) {
+    const share = shares.get(targetIds[i])
+    if (share === undefined) shares.set(targetIds[i], [i])
     else share.push(i)
-  })
-  const answers = new Array<Answer>(ios.length)
+    at[i] = total
+    if (ios[i].into.kind !== 'region') total += ios[i].length
+  }
+  const slot = total > 0 && total <= (msg.slotReplyBytesMax ?? 0) ? tryAllocate(ctx, total) : null
+  const into = { bytes: slot?.bytes ?? new Uint8Array(total), at }
+  const results = new Array<ReadResult>(ios.length)
   const reads: Promise<void>[] = []
-  for (const [targetId, indices] of shares) reads.push(readShare(state, ctx, targetId, indices, ios, answers))
-  void Promise.all(reads).then(() => reply.resolve(gather(answers, msg.slotReplyBytesMax ?? 0, ctx)))
+  for (const [targetId, indices] of shares) reads.push(readShare(state, ctx, targetId, indices, ios, into, results))
+  const batch = Promise.all(reads)
+  ctx.pipeToSelf(batch, () => ({ type: 'batch-read-done' }))
+  void batch.then(() => reply.resolve(gather(results, ios, into, slot)))
 }
 
-async function readShare(state: NodeState, ctx: ActorContext<NodeMsg>, targetId: number, indices: number[], all: ReadIO[], answers: Answer[]): Promise<void> {
+async function readShare(state: NodeState, ctx: ActorContext<NodeMsg>, targetId: number, indices: number[], all: ReadIO[], into: ReadInto, results: ReadResult[]): Promise<void> {
   try {
     const target = state.targets.get(targetId)
     if (target === undefined) throw new T3fsError(StorageErrorCode.TARGET_NOT_FOUND, `node ${state.nodeId} has no target ${targetId}`, { targetId })
     const ios = indices.map((i) => all[i])
-    const through = target.gate.read(ios)
-    if (through !== null) {
-      const got = await through
-      for (let k = 0; k < indices.length; k++) {
-        const { result, buffer, dataOffset } = got[k]
-        const bytes = buffer === null || !result.ok ? null : buffer.bytes.subarray(dataOffset, dataOffset + result.lengthBytes)
-        answers[indices[k]] = { result, bytes, slot: buffer }
-      }
-      return
-    }
-    const got = await ctx.ask(target.replica, { type: 'batch-read', ios }, { timeoutMs: localReadTimeoutMs }) as ReadResult[]
-    for (let k = 0; k < indices.length; k++) {
-      const result = got[k]
-      const data = result.ok ? result.data : undefined
-      if (data === undefined || !result.ok) answers[indices[k]] = { result, bytes: null, slot: null }
-      else {
-        const { data: _, ...rest } = result
-        const slot = data instanceof Uint8Array ? null : data
-        answers[indices[k]] = { result: rest, bytes: (slot?.bytes ?? (data as Uint8Array)).subarray(0, result.lengthBytes), slot }
-      }
-    }
+    const shareInto = { bytes: into.bytes, at: indices.map((i) => into.at[i]) }
+    const got = await (target.gate.read(ios, shareInto) ?? askReplica(ctx, target.replica, ios, shareInto))
+    for (let k = 0; k < indices.length; k++) results[indices[k]] = got[k]
   } catch (error) {
     const e = toT3fsError(error)
-    for (const i of indices) answers[i] = { result: { ok: false, code: e.code, message: e.message }, bytes: null, slot: null }
+    for (const i of indices) results[i] = { ok: false, code: e.code, message: e.message }
   }
 }
 
-/**
- * The answers in order, their bytes copied into one buffer and their slots released: a pool slot
- * when the asker accepts one that large and one is free (no memory allocated per batch on either
- * side), else a plain buffer.
- */
-function gather(answers: Answer[], slotBytesMax: number, ctx: ActorContext<NodeMsg>): BatchReadReply {
-  let total = 0
-  for (const a of answers) if (a.bytes !== null) total += a.bytes.length
-  const slot = total > 0 && total <= slotBytesMax ? tryAllocate(ctx, total) : null
-  const data = slot?.bytes ?? (total === 0 ? null : new Uint8Array(total))
-  const reply = new BatchReplyWriter(answers.length)
-  let at = 0
-  for (let i = 0; i < answers.length; i++) {
-    const { result, bytes } = answers[i]
+/** A share through the replica's own batch-read (its gate is closed): its answers' bytes copied into place here. */
+async function askReplica(ctx: ActorContext<NodeMsg>, replica: ActorRef<ReplicaMsg>, ios: ReadIO[], into: ReadInto): Promise<ReadResult[]> {
+  const got = await ctx.ask(replica, { type: 'batch-read', ios }, { timeoutMs: localReadTimeoutMs }) as ReadResult[]
+  return got.map((result, k) => {
+    if (!result.ok || result.data === undefined) return result
+    const { data, ...rest } = result
+    const bytes = data instanceof Uint8Array ? data : data.bytes
+    const length = Math.min(result.lengthBytes, ios[k].length)
+    into.bytes.set(bytes.subarray(0, length), into.at[k])
+    if (!(data instanceof Uint8Array)) data.release()
+    return { ...rest, lengthBytes: length, at: into.at[k] }
+  })
+}
+
+/** The packed reply; room a read left unused (an error, a short read) is zeroed, never sent as it was. */
+function gather(results: ReadResult[], ios: ReadIO[], into: ReadInto, slot: PooledBuffer | null): BatchReadReply {
+  const reply = new BatchReplyWriter(results.length)
+  for (let i = 0; i < results.length; i++) {
+    const result = results[i]
+    const room = ios[i].into.kind === 'region' ? 0 : ios[i].length
+    const used = result.ok && result.at !== undefined ? result.lengthBytes : 0
+    if (used < room) into.bytes.fill(0, into.at[i] + used, into.at[i] + room)
     if (!result.ok) reply.fail(i, result.code, result.message)
-    else if (bytes === null) reply.ok(i, result.lengthBytes, result.commitVersion, result.chunkChecksum, null)
-    else {
-      data!.set(bytes, at)
-      reply.ok(i, result.lengthBytes, result.commitVersion, result.chunkChecksum, at)
-      at += bytes.length
-    }
-    answers[i].slot?.release()
+    else reply.ok(i, result.lengthBytes, result.commitVersion, result.chunkChecksum, result.at ?? null)
   }
-  return reply.finish(slot ?? data)
+  return reply.finish(into.bytes.length === 0 ? null : slot ?? into.bytes)
 }
 
 function tryAllocate(ctx: ActorContext<NodeMsg>, bytes: number): PooledBuffer | null {

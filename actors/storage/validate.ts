@@ -65,6 +65,7 @@ const NODE_RULES: Readonly<Record<string, readonly Rule[]>> = {
   'target-report': [['targetId', isId, A.id], ['report', isObject, 'a TargetReport']],
   'tick-heartbeat': [],
   'heartbeat-done': [],
+  'batch-read-done': [],
 }
 
 function validate(message: unknown, rules: Readonly<Record<string, readonly Rule[]>>, what: string): string | null {

@@ -11,19 +11,22 @@
  * that crashed leaves its function behind until its next life opens the gate again; that
  * function's context is fenced, so it fails (never answers) and the client tries another replica.
  * A node whose replica never opened its gate (another replica definition) asks it as before.
+ *
+ * Bytes never change owner: the replica copies each read's bytes from its own pool slot into the
+ * node's reply buffer (`into`) and releases the slot itself, so no slot of a crashed replica can
+ * be reclaimed while the node still reads it. The node keeps the batch counted as its own work in
+ * flight (pipeToSelf) until every copy is done, so its buffer outlives the copies into it.
  */
-import type { PooledBuffer } from '../../../runtime/buffer-pool.ts'
 import type { ReadIO, ReadResult } from '../protocol.ts'
 
-/** One read's answer as the node receives it from a gate: bytes stay in the replica's pool slot until the node copies them. */
-export interface LocalRead {
-  readonly result: ReadResult
-  /** The slot holding the bytes (the node copies them and releases it), or null (no bytes, pushed to a region, or an error). */
-  readonly buffer: PooledBuffer | null
-  readonly dataOffset: number
+/** Where a batch's bytes go: read i's bytes (at most its `length`) at `at[i]` in `bytes`. */
+export interface ReadInto {
+  readonly bytes: Uint8Array
+  readonly at: readonly number[]
 }
 
-export type ServeReads = (ios: readonly ReadIO[]) => Promise<LocalRead[]>
+/** Reads `ios`; a result whose bytes were copied to `into` has `at` set. */
+export type ServeReads = (ios: readonly ReadIO[], into: ReadInto) => Promise<ReadResult[]>
 
 export class ReadGate {
   #serve: ServeReads | null = null
@@ -41,7 +44,7 @@ export class ReadGate {
   }
 
   /** The reads through the gate, or null when it is closed (then the node asks the replica). */
-  read(ios: readonly ReadIO[]): Promise<LocalRead[]> | null {
-    return this.#serve === null ? null : this.#serve(ios)
+  read(ios: readonly ReadIO[], into: ReadInto): Promise<ReadResult[]> | null {
+    return this.#serve === null ? null : this.#serve(ios, into)
   }
 }

@@ -108,7 +108,7 @@ t.test('batch-read on the node service: each read goes to its target\'s replica,
   // Node 1 holds target 101 (chain 1) and target 102 (chain 2).
   const reply = await c.settle(c.service(c.storage[0]).ask(packBatchRead([102, 101, 999, 101], [io(2, chunkB, 4096, 4096), io(1, chunkA, 0, 8192), io(1, chunkA, 0, 4096), io(1, chunkA, 4096, 100)])), 1_500)
   const results = batchReplyResults(reply)
-  t.equal(reply.data?.length, 4096 + 8192 + 100, 'the bytes of every read that has some, in one buffer')
+  t.equal(reply.data?.length, 4096 + 8192 + 4096 + 100, 'every read has room for its length in one buffer')
   const data = reply.data instanceof PooledBuffer ? reply.data.bytes : reply.data
   t.ok(data instanceof Uint8Array && !(reply.data instanceof PooledBuffer), 'plain bytes when the asker accepts no slot')
   const bytes = (r: ReadResult): Uint8Array => (r.ok && r.at !== undefined && data !== null ? data.subarray(r.at, r.at + r.lengthBytes) : new Uint8Array(0))
@@ -132,6 +132,19 @@ t.test('batch-read on the node service: each read goes to its target\'s replica,
   t.same([...slot.bytes.subarray(at(batchReplyResults(slotted)[0]), at(batchReplyResults(slotted)[0]) + 4096)], [...a.subarray(0, 4096)])
   t.same([...slot.bytes.subarray(at(batchReplyResults(slotted)[1]), at(batchReplyResults(slotted)[1]) + 4096)], [...b])
   slot.release()
+
+  // Room a read did not fill (an error, a short read) is zeros, whatever the slot held before.
+  for (let round = 0; round < 3; round++) {
+    const mixed = await c.settle(service.ask(packBatchRead([101, 999, 101], [io(1, chunkA, 0, 8192), io(1, chunkA, 0, 8192), io(1, chunkA, 4096, 8192)], 64 * 1024)), 2_150 + 10 * round)
+    const rs = batchReplyResults(mixed)
+    const bytesOfMixed = mixed.data instanceof PooledBuffer ? mixed.data.bytes : mixed.data!
+    t.match(rs[1], { ok: false, code: 'ERR_STORAGE_TARGET_NOT_FOUND' })
+    t.match(rs[2], { ok: true, lengthBytes: 4096, at: 8192 * 2 }, 'a read past the chunk\'s end is short')
+    t.ok(bytesOfMixed.subarray(8192, 8192 * 2).every((x) => x === 0), 'the failed read\'s room is zeros')
+    t.ok(bytesOfMixed.subarray(8192 * 2 + 4096, 8192 * 3).every((x) => x === 0), 'the short read\'s unused room is zeros')
+    t.same([...bytesOfMixed.subarray(8192 * 2, 8192 * 2 + 4096)], [...a.subarray(4096)])
+    if (mixed.data instanceof PooledBuffer) mixed.data.release()
+  }
 
   // Without a free slot on the asking node the slotted reply is refused; the client asks again for
   // plain bytes. Every slot is taken but one, which the client actor takes for its own buffer.
