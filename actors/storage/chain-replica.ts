@@ -19,10 +19,11 @@ import { defineActor, type Outcome } from '../../runtime/actor.ts'
 import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
 import { openChunkEngine, type ChunkEngineMutant, type ChunkId } from './chunk-engine/index.ts'
 import { meteredEngine } from './chunk-engine/metered-engine.ts'
-import { StorageErrorCode, type IOResult, type ReplicaMsg, type TargetView } from './protocol.ts'
+import { StorageErrorCode, type IOResult, type ReadIO, type ReplicaMsg, type TargetView } from './protocol.ts'
 import { toWireMeta } from './replica/chunk-meta-wire.ts'
 import { queryLastChunk, removeChunks } from './replica/chunk-queries.ts'
 import { batchRead } from './replica/read-path.ts'
+import type { ReadInto } from './replica/read-gate.ts'
 import { checkForwarded, checkServing, newReplicaState, stateError, type ReplicaCtx, type ReplicaState } from './replica/replica-state.ts'
 import { reportFailed, reportProgress, reportSpace, reportSynced } from './replica/report.ts'
 import { runSync, syncWanted } from './replica/sync-worker.ts'
@@ -50,6 +51,16 @@ export const chainReplica = defineActor<ReplicaState, ReplicaMsg, ReplicaArgs>({
     // A restarted replica lost its memory: the node boots it through recovery.
     ctx.tell(args.node, { type: 'replica-started', targetId: args.targetId, address: ctx.self.address })
     ctx.schedule(args.config.heartbeatIntervalMs, { type: 'tick' })
+    const gate = args.readGate
+    if (gate !== undefined) rs.gate = { gate, token: gate.open((ios: readonly ReadIO[], into: ReadInto) => {
+      // One operation in flight per batch, as for a batch-read message.
+      if (rs.inFlight >= rs.config.maxInFlight) return Promise.reject(busy(rs))
+      rs.inFlight++
+      const done = (): void => { rs.inFlight-- }
+      const reads = batchRead(rs, ctx, ios, into)
+      reads.then(done, done)
+      return reads
+    }) }
     return rs
   },
   handle(rs, msg, ctx) {
@@ -87,6 +98,7 @@ export const chainReplica = defineActor<ReplicaState, ReplicaMsg, ReplicaArgs>({
     }
   },
   async onStop(rs) {
+    rs.gate?.gate.close(rs.gate.token)
     await rs.engine.close().catch(() => {})
   },
 })
@@ -97,7 +109,7 @@ type Finish = (outcome: Outcome<unknown>) => void
 function run(rs: ReplicaState, ctx: ReplicaCtx, work: Promise<unknown>, finish?: (outcome: Outcome<unknown>, reply: (o: Outcome<unknown>) => void) => void): void {
   if (rs.inFlight >= rs.config.maxInFlight) {
     work.catch(() => {})
-    throw new T3fsError(StorageErrorCode.BUSY, `target ${rs.targetId} has ${rs.inFlight} operations in flight (at most ${rs.config.maxInFlight}); retry later`, { targetId: rs.targetId })
+    throw busy(rs)
   }
   const reply = ctx.deferReply()
   const answer = (o: Outcome<unknown>): void => (o.ok ? reply.resolve(o.value) : reply.reject(o.error))
@@ -105,6 +117,10 @@ function run(rs: ReplicaState, ctx: ReplicaCtx, work: Promise<unknown>, finish?:
   rs.inFlight++
   rs.replies.set(id, { reply, finish: (o) => (finish === undefined ? answer(o) : finish(o, answer)) })
   ctx.pipeToSelf(work, (outcome) => ({ type: 'op-done', opId: id, outcome }))
+}
+
+function busy(rs: ReplicaState): T3fsError {
+  return new T3fsError(StorageErrorCode.BUSY, `target ${rs.targetId} has ${rs.inFlight} operations in flight (at most ${rs.config.maxInFlight}); retry later`, { targetId: rs.targetId })
 }
 
 function opDone(rs: ReplicaState, opId: number, outcome: Outcome<unknown>): void {

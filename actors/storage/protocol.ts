@@ -102,8 +102,29 @@ export interface ReadIO {
 }
 
 export type ReadResult =
-  | { ok: true; lengthBytes: number; commitVersion: number; chunkChecksum: number; data?: PooledBuffer | Uint8Array }
+  | {
+    ok: true; lengthBytes: number; commitVersion: number; chunkChecksum: number
+    /** The bytes (a replica's own batch-read). */
+    data?: PooledBuffer | Uint8Array
+    /** From a node's batch-read (batch-reply.ts): where the bytes start in the reply's `data`. */
+    at?: number
+  }
   | { ok: false; code: string; message: string }
+
+/**
+ * A node's answer to a batch-read (packed and unpacked by batch-reply.ts): a 16-byte record per
+ * read, in order, the failed reads' errors, and the bytes of every read answered inline in one
+ * buffer (each record's `at`): one value to encode, send and decode per batch instead of an
+ * object and a buffer per read; null when no read brought bytes back. The buffer is a pool slot
+ * when the request allowed one that large (`slotReplyBytesMax`): it crosses to the client's node
+ * out of band into a slot there, so neither side allocates memory per batch (the asker releases
+ * it); otherwise plain bytes.
+ */
+export interface BatchReadReply {
+  records: Uint8Array
+  errors: { index: number; code: string; message: string }[]
+  data: PooledBuffer | Uint8Array | null
+}
 
 /** A chunk's metadata, as sync and queries exchange it (3FS ChunkMeta, §3.6). */
 export interface ChunkMeta {
@@ -199,9 +220,20 @@ export type StorageNodeMsg =
   | ({ type: 'space-info' } & Returns<SpaceInfo>)
   /**
    * Reads for several of this node's targets in one message (3FS batches reads per storage node):
-   * `ios[i]` goes to target `targetIds[i]`; the answers come back in the same order.
+   * each read names its target; the answers come back in the same order.
    */
-  | ({ type: 'batch-read'; targetIds: number[]; ios: ReadIO[] } & Returns<ReadResult[]>)
+  | ({
+    /** The reads, packed by batch-request.ts: a record per read and their chunk ids in one string. */
+    type: 'batch-read'; reads: Uint8Array; chunkIds: string
+    /** Where reads larger than the client's inline bound are pushed (records point here). */
+    regions: { region: RegionHandle; offset: number }[]
+    /**
+     * The reply's bytes may come in a pool slot up to this size (0 or absent: never). An asker on
+     * another node without a free slot that large then has the reply refused (ERR_POOL_EXHAUSTED)
+     * and asks again without.
+     */
+    slotReplyBytesMax?: number
+  } & Returns<BatchReadReply>)
   // from the node's own replicas
   | { type: 'replica-started'; targetId: number; address: ActorAddress }
   | { type: 'target-report'; targetId: number; report: TargetReport }

@@ -20,8 +20,12 @@ import type { HeartbeatInfo, LocalTargetInfo, MgmtdMsg, RoutingInfo } from '../m
 import { resolveStorageConfig, type StorageConfig } from './config.ts'
 import { heartbeatRound, type HeartbeatRound } from './heartbeat.ts'
 import { BOOTING, failed, nextLocal, type TargetLocal } from './local-state.ts'
-import { StorageErrorCode, type ReadResult, type ReplicaMsg, type StorageNodeMsg, type TargetReport, type TargetSummary, type TargetView } from './protocol.ts'
+import { StorageErrorCode, type BatchReadReply, type ReadIO, type ReadResult, type ReplicaMsg, type StorageNodeMsg, type TargetReport, type TargetSummary, type TargetView } from './protocol.ts'
 import { chainReplica } from './chain-replica.ts'
+import { ReadGate, type ReadInto } from './replica/read-gate.ts'
+import { BatchReplyWriter } from './batch-reply.ts'
+import { unpackBatchRead } from './batch-request.ts'
+import type { PooledBuffer } from '../../runtime/buffer-pool.ts'
 import { chainViewOf } from './chain-view.ts'
 import { createTarget, listTargets, removeTarget, type TargetRecord } from './target-dir.ts'
 import { validateStorageNodeMsg } from './validate.ts'
@@ -37,6 +41,8 @@ export interface ReplicaArgs {
   mutants: readonly string[]
   /** Chunk-engine options, passed through. */
   engine: Readonly<Record<string, unknown>>
+  /** The node's way to this target's reads without a message (replica/read-gate.ts); the replica opens it. */
+  readGate?: ReadGate
 }
 
 export interface StorageNodeArgs {
@@ -56,13 +62,18 @@ export interface StorageNodeArgs {
 interface NodeTarget {
   record: TargetRecord
   replica: ActorRef<ReplicaMsg>
+  /** The replica's reads without a message, once it opened the gate. */
+  gate: ReadGate
   local: TargetLocal
   /** Chain version at which the replica last finished receiving a sync. */
   syncedAtVersion: number | null
   report: TargetReport
 }
 
-type InternalMsg = { type: 'heartbeat-done'; outcome: Outcome<HeartbeatRound> }
+type InternalMsg =
+  | { type: 'heartbeat-done'; outcome: Outcome<HeartbeatRound> }
+  /** A batch read's copies are all done (its buffer was only kept counted until then). */
+  | { type: 'batch-read-done' }
 
 type NodeMsg = StorageNodeMsg | InternalMsg
 
@@ -144,6 +155,8 @@ export const storageNode = defineActor<NodeState, NodeMsg, StorageNodeArgs>({
         return spaceInfo(state, ctx)
       case 'batch-read':
         return batchRead(state, msg, ctx)
+      case 'batch-read-done':
+        return
     }
   },
 })
@@ -152,41 +165,97 @@ export const storageNode = defineActor<NodeState, NodeMsg, StorageNodeArgs>({
 const localReadTimeoutMs = 60_000
 
 /**
- * A batch of reads for several of this node's targets: each target's share goes to its replica as
- * one batch-read (a local ask: same host, no encoding), the answers are put back in order. A
- * target that is not here, or whose replica fails, answers its reads with the error (the client
- * retries them on another replica), never the whole batch. The mailbox is not held.
+ * A batch of reads for several of this node's targets: each target's share goes to its replica
+ * through the target's read gate (a call on this thread, replica/read-gate.ts), or as a batch-read
+ * ask when the gate is closed. Every read has its place in one reply buffer (its length, in
+ * order), where its bytes are copied as it completes: a pool slot when the asker accepts one that
+ * large and one is free (then no memory is allocated per batch on either side), else a plain
+ * buffer. The batch counts as this actor's work in flight until every copy is done (pipeToSelf),
+ * so a slot of a crashed life is not reclaimed under them. A target that is not here, or whose
+ * replica fails, answers its reads with the error (the client retries them on another replica),
+ * never the whole batch. The mailbox is not held.
  */
 function batchRead(state: NodeState, msg: Extract<StorageNodeMsg, { type: 'batch-read' }>, ctx: ActorContext<NodeMsg>): void {
-  if (msg.targetIds.length !== msg.ios.length) throw new T3fsError(StorageErrorCode.BAD_REQUEST, `batch-read has ${msg.ios.length} reads and ${msg.targetIds.length} target ids; accepted: one target id per read`, {})
+  const { targetIds, ios } = unpackBatchRead(msg)
+  if (ios.length === 0) throw new T3fsError(StorageErrorCode.BAD_REQUEST, 'batch-read has no reads; accepted: at least one', {})
   const reply = ctx.deferReply()
   const shares = new Map<number, number[]>()
-  msg.targetIds.forEach((targetId, i) => {
-    const share = shares.get(targetId)
-    if (share === undefined) shares.set(targetId, [i])
+  const at = new Array<number>(ios.length)
+  let total = 0
+  for (let i = 0; i < ios.length; i++) {
+    const share = shares.get(targetIds[i])
+    if (share === undefined) shares.set(targetIds[i], [i])
     else share.push(i)
+    at[i] = total
+    if (ios[i].into.kind !== 'region') total += ios[i].length
+  }
+  const slot = total > 0 && total <= (msg.slotReplyBytesMax ?? 0) ? tryAllocate(ctx, total) : null
+  const into = { bytes: slot?.bytes ?? new Uint8Array(total), at }
+  const results = new Array<ReadResult>(ios.length)
+  const reads: Promise<void>[] = []
+  for (const [targetId, indices] of shares) reads.push(readShare(state, ctx, targetId, indices, ios, into, results))
+  const batch = Promise.all(reads)
+  ctx.pipeToSelf(batch, () => ({ type: 'batch-read-done' }))
+  void batch.then(() => reply.resolve(gather(results, ios, into, slot)))
+}
+
+async function readShare(state: NodeState, ctx: ActorContext<NodeMsg>, targetId: number, indices: number[], all: ReadIO[], into: ReadInto, results: ReadResult[]): Promise<void> {
+  try {
+    const target = state.targets.get(targetId)
+    if (target === undefined) throw new T3fsError(StorageErrorCode.TARGET_NOT_FOUND, `node ${state.nodeId} has no target ${targetId}`, { targetId })
+    const ios = indices.map((i) => all[i])
+    const shareInto = { bytes: into.bytes, at: indices.map((i) => into.at[i]) }
+    const got = await (target.gate.read(ios, shareInto) ?? askReplica(ctx, target.replica, ios, shareInto))
+    for (let k = 0; k < indices.length; k++) results[indices[k]] = got[k]
+  } catch (error) {
+    const e = toT3fsError(error)
+    for (const i of indices) results[i] = { ok: false, code: e.code, message: e.message }
+  }
+}
+
+/** A share through the replica's own batch-read (its gate is closed): its answers' bytes copied into place here. */
+async function askReplica(ctx: ActorContext<NodeMsg>, replica: ActorRef<ReplicaMsg>, ios: ReadIO[], into: ReadInto): Promise<ReadResult[]> {
+  const got = await ctx.ask(replica, { type: 'batch-read', ios }, { timeoutMs: localReadTimeoutMs }) as ReadResult[]
+  return got.map((result, k) => {
+    if (!result.ok || result.data === undefined) return result
+    const { data, ...rest } = result
+    const bytes = data instanceof Uint8Array ? data : data.bytes
+    const length = Math.min(result.lengthBytes, ios[k].length)
+    into.bytes.set(bytes.subarray(0, length), into.at[k])
+    if (!(data instanceof Uint8Array)) data.release()
+    return { ...rest, lengthBytes: length, at: into.at[k] }
   })
-  const results = new Array<ReadResult>(msg.ios.length)
-  const asks = [...shares].map(async ([targetId, indices]) => {
-    try {
-      const target = state.targets.get(targetId)
-      if (target === undefined) throw new T3fsError(StorageErrorCode.TARGET_NOT_FOUND, `node ${state.nodeId} has no target ${targetId}`, { targetId })
-      const answers = await ctx.ask(target.replica, { type: 'batch-read', ios: indices.map((i) => msg.ios[i]) }, { timeoutMs: localReadTimeoutMs }) as ReadResult[]
-      indices.forEach((i, k) => { results[i] = answers[k] })
-    } catch (error) {
-      const e = toT3fsError(error)
-      for (const i of indices) results[i] = { ok: false, code: e.code, message: e.message }
-    }
-  })
-  void Promise.all(asks).then(() => reply.resolve(results))
+}
+
+/** The packed reply; room a read left unused (an error, a short read) is zeroed, never sent as it was. */
+function gather(results: ReadResult[], ios: ReadIO[], into: ReadInto, slot: PooledBuffer | null): BatchReadReply {
+  const reply = new BatchReplyWriter(results.length)
+  for (let i = 0; i < results.length; i++) {
+    const result = results[i]
+    const room = ios[i].into.kind === 'region' ? 0 : ios[i].length
+    const used = result.ok && result.at !== undefined ? result.lengthBytes : 0
+    if (used < room) into.bytes.fill(0, into.at[i] + used, into.at[i] + room)
+    if (!result.ok) reply.fail(i, result.code, result.message)
+    else reply.ok(i, result.lengthBytes, result.commitVersion, result.chunkChecksum, result.at ?? null)
+  }
+  return reply.finish(into.bytes.length === 0 ? null : slot ?? into.bytes)
+}
+
+function tryAllocate(ctx: ActorContext<NodeMsg>, bytes: number): PooledBuffer | null {
+  try {
+    return ctx.buffers?.tryAllocate(bytes) ?? null
+  } catch {
+    return null // larger than any slot here
+  }
 }
 
 function startTarget(state: NodeState, record: TargetRecord, ctx: ActorContext<NodeMsg>): void {
+  const gate = new ReadGate()
   const replica = ctx.spawn(state.replicaDef, {
     targetId: record.targetId, node: ctx.self as ActorRef<StorageNodeMsg>, root: state.config.root, config: state.config,
-    mutants: state.args.mutants ?? [], engine: state.args.engine ?? {},
+    mutants: state.args.mutants ?? [], engine: state.args.engine ?? {}, readGate: gate,
   }, { name: `target-${record.targetId}` })
-  state.targets.set(record.targetId, { record, replica, local: BOOTING, syncedAtVersion: null, report: { usedSizeBytes: 0, chunkCount: 0 } })
+  state.targets.set(record.targetId, { record, replica, gate, local: BOOTING, syncedAtVersion: null, report: { usedSizeBytes: 0, chunkCount: 0 } })
 }
 
 function beat(state: NodeState, ctx: ActorContext<NodeMsg>): void {

@@ -4,6 +4,7 @@
  * Returns the reason a message is invalid, naming the field and what is accepted, or null.
  */
 import { UPDATE_TYPES } from './protocol.ts'
+import { checkBatchRead } from './batch-request.ts'
 
 type Fields = Readonly<Record<string, unknown>>
 type Check = (v: unknown) => boolean
@@ -53,10 +54,8 @@ const REPLICA_RULES: Readonly<Record<string, readonly Rule[]>> = {
 }
 
 const NODE_RULES: Readonly<Record<string, readonly Rule[]>> = {
-  'batch-read': [
-    ['ios', (v) => Array.isArray(v) && v.length <= 4096 && v.every(isReadIO), 'an array of at most 4096 { key, offset, length, into: DataRef }'],
-    ['targetIds', (v) => Array.isArray(v) && v.length <= 4096 && v.every(isId), 'an array of target ids, one per read'],
-  ],
+  // The packed reads are checked by checkBatchRead (batch-request.ts).
+  'batch-read': [['slotReplyBytesMax', optional(isId), 'a number of bytes >= 0']],
   'routing-info': [['info', isObject, 'a RoutingInfo']],
   'create-target': [['targetId', (v) => isId(v) && (v as number) > 0, 'a target id >= 1'], ['chainId', optional(isId), A.id]],
   'remove-target': [['targetId', isId, A.id], ['force', optional((v) => typeof v === 'boolean'), 'true or false']],
@@ -66,6 +65,7 @@ const NODE_RULES: Readonly<Record<string, readonly Rule[]>> = {
   'target-report': [['targetId', isId, A.id], ['report', isObject, 'a TargetReport']],
   'tick-heartbeat': [],
   'heartbeat-done': [],
+  'batch-read-done': [],
 }
 
 function validate(message: unknown, rules: Readonly<Record<string, readonly Rule[]>>, what: string): string | null {
@@ -89,4 +89,5 @@ function describe(v: unknown): string {
 }
 
 export const validateReplicaMsg = (m: unknown): string | null => validate(m, REPLICA_RULES, 'storage replica')
-export const validateStorageNodeMsg = (m: unknown): string | null => validate(m, NODE_RULES, 'storage node')
+export const validateStorageNodeMsg = (m: unknown): string | null =>
+  validate(m, NODE_RULES, 'storage node') ?? (isObject(m) && m.type === 'batch-read' ? checkBatchRead(m) : null)

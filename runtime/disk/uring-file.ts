@@ -39,7 +39,27 @@ export class UringFile implements DiskFile {
   }
 
   read(into: DiskBuffer, position: number, length?: number, bufferOffset = 0): Promise<number> {
-    return this.#inFlight.track(this.#read(into, position, length, bufferOffset))
+    // The common case, one ring operation that reads everything, without an async function per layer.
+    let bytes: Uint8Array
+    let total: number
+    let fixed: ReturnType<typeof fixedLocation>
+    try {
+      this.#checkOpen('read')
+      bytes = into instanceof Uint8Array ? into : into.bytes
+      total = length ?? bytes.length - bufferOffset
+      checkIoRange('read', position, total, bufferOffset, bytes.length, this.direct ? this.#owner : null)
+      fixed = fixedLocation(bytes)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    if (total === 0) return this.#inFlight.track(this.#read(into, position, length, bufferOffset))
+    const first = fixed === null
+      ? this.#ring.read(this.#fd, bytes, position, total, bufferOffset)
+      : this.#ring.readFixed(this.#fd, fixed.index, position, total, fixed.offset + bufferOffset)
+    return this.#inFlight.track(first.then(
+      (n) => (n === total || n === 0 || (this.direct && n % this.#owner.alignment !== 0) ? n : this.#readRest(bytes, fixed, position, total, bufferOffset, n)),
+      (error: unknown) => { throw kernelError(error, 'read', this.path, this.#owner.name) },
+    ))
   }
 
   write(from: DiskBuffer, position: number, length?: number, bufferOffset = 0): Promise<number> {
@@ -88,9 +108,12 @@ export class UringFile implements DiskFile {
     const bytes = into instanceof Uint8Array ? into : into.bytes
     const total = length ?? bytes.length - bufferOffset
     checkIoRange('read', position, total, bufferOffset, bytes.length, this.direct ? this.#owner : null)
-    const fixed = fixedLocation(bytes)
-    let done = 0
-    for (let step = 0; done < total; step++) {
+    return this.#readRest(bytes, fixedLocation(bytes), position, total, bufferOffset, 0)
+  }
+
+  /** Reads on from `done` bytes (a short read is continued where it stopped). */
+  async #readRest(bytes: Uint8Array, fixed: ReturnType<typeof fixedLocation>, position: number, total: number, bufferOffset: number, done: number): Promise<number> {
+    for (let step = 1; done < total; step++) {
       if (step === shortTransferStepsMax) throw this.#stalled('read', position, total, done)
       const n = await this.#io('read', fixed === null
         ? this.#ring.read(this.#fd, bytes, position + done, total - done, bufferOffset + done)

@@ -58,6 +58,8 @@ export function classDirName(classIndex: number): string {
 export class BlockAllocator {
   private readonly classes: SizeClass[]
   private readonly files = new Map<string, Promise<DiskFile>>()
+  /** The group files already open, by class and file index: a read finds its file without a path or an await. */
+  private readonly opened: (DiskFile | undefined)[][] = Array.from({ length: sizeClassCount }, () => [])
   private dirty = new Set<DiskFile>()
   private readonly background = new Set<Promise<void>>()
   /** False once the disk refused O_DIRECT (tmpfs): files are then opened buffered. */
@@ -161,6 +163,15 @@ export class BlockAllocator {
     return { file, position: Math.floor(id / this.format.filesPerClass) * cls.groupBytes + blockIndex(key) * cls.blockBytes }
   }
 
+  /** locate() without waiting, when the block's group file is open already (every read after the first); else null. */
+  locateNow(key: number): { readonly file: DiskFile; readonly position: number } | null {
+    const cls = this.classes[blockClass(key)]
+    const id = blockGroup(key)
+    const file = this.opened[cls.index][id % this.format.filesPerClass]
+    if (file === undefined) return null
+    return { file, position: Math.floor(id / this.format.filesPerClass) * cls.groupBytes + blockIndex(key) * cls.blockBytes }
+  }
+
   /** A write to `file` completed: the next group commit syncs it before writing records. */
   markDirty(file: DiskFile): void {
     this.dirty.add(file)
@@ -194,6 +205,7 @@ export class BlockAllocator {
     await this.settle()
     const files = await Promise.allSettled([...this.files.values()])
     this.files.clear()
+    for (const byIndex of this.opened) byIndex.length = 0
     for (const file of files) if (file.status === 'fulfilled') await file.value.close()
   }
 
@@ -256,7 +268,7 @@ export class BlockAllocator {
     if (file === undefined) {
       file = this.openFile(classIndex, path)
       this.files.set(path, file)
-      file.catch(() => this.files.delete(path))
+      file.then((opened) => { if (this.files.has(path)) this.opened[classIndex][fileIndex] = opened }, () => this.files.delete(path))
     }
     return file
   }

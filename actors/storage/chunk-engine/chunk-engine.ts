@@ -77,6 +77,9 @@ export class Engine implements ChunkEngine {
   private readonly indexDir: string
   private readonly counters: Counters = { commits: 0, updates: 0, reads: 0, readRetries: 0, corruptReads: 0, snapshots: 0 }
   private readonly inFlight = new Set<Promise<unknown>>()
+  /** Reads under way (they skip the inFlight set): close() waits for them too. */
+  private readsInFlight = 0
+  private readsDrained: (() => void) | null = null
   private snapshotting: Promise<void> | null = null
   private closed = false
   private failedWith: Error | null = null
@@ -246,27 +249,48 @@ export class Engine implements ChunkEngine {
     return Promise.all(requests.map((r) => this.commit(r).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))))))
   }
 
+  /**
+   * Reads run without the generic run() wrapper (a set entry and two closures per operation): the
+   * lookups are synchronous, the only wait is the disk's, and close() waits on a counter.
+   */
   read(request: ReadRequest): Promise<ReadResult> {
-    return this.run(async () => {
+    let v: StoredVersion
+    let usePending: boolean
+    try {
       checkRead(request)
       this.checkOpen()
-      const where = { chainId: request.chainId, chunkId: request.chunkId }
-      const state = this.table.get(where.chainId, where.chunkId)
-      const usePending = request.uncommitted === true && state?.pending != null
-      const v = usePending ? state!.pending! : state?.committed ?? null
-      if (v === null || v.removed) throw chunkEngineError(ChunkEngineErrorCode.chunkNotFound, `chunk ${formatChunkId(where.chunkId)} of chain ${where.chainId} has no ${request.uncommitted === true ? '' : 'committed '}version here`, where)
-      if (request.expectedVersion !== undefined && request.expectedVersion !== v.version) {
-        throw chunkEngineError(ChunkEngineErrorCode.versionChanged, `chunk ${formatChunkId(where.chunkId)} of chain ${where.chainId} is at version ${v.version}, not ${request.expectedVersion}`, { ...where, version: v.version, expectedVersion: request.expectedVersion })
+      const state = this.table.get(request.chainId, request.chunkId)
+      usePending = request.uncommitted === true && state?.pending != null
+      const found = usePending ? state!.pending! : state?.committed ?? null
+      if (found === null || found.removed) throw chunkEngineError(ChunkEngineErrorCode.chunkNotFound, `chunk ${formatChunkId(request.chunkId)} of chain ${request.chainId} has no ${request.uncommitted === true ? '' : 'committed '}version here`, { chainId: request.chainId, chunkId: request.chunkId })
+      if (request.expectedVersion !== undefined && request.expectedVersion !== found.version) {
+        throw chunkEngineError(ChunkEngineErrorCode.versionChanged, `chunk ${formatChunkId(request.chunkId)} of chain ${request.chainId} is at version ${found.version}, not ${request.expectedVersion}`, { chainId: request.chainId, chunkId: request.chunkId, version: found.version, expectedVersion: request.expectedVersion })
       }
-      this.refs.pin(v.block)
-      try {
-        const got = await readVersion(this.reader, where, v, request.offset, request.length)
+      v = found
+    } catch (error) {
+      return Promise.reject(error)
+    }
+    this.refs.pin(v.block)
+    this.readsInFlight++
+    return readVersion(this.reader, { chainId: request.chainId, chunkId: request.chunkId }, v, request.offset, request.length).then(
+      (got): ReadResult => {
+        this.readDone(v)
         this.counters.reads++
-        return { ...got, version: v.version, committed: !usePending, chainVersion: v.chainVersion, chunkLengthBytes: v.lengthBytes, crc32c: v.crc32c }
-      } finally {
-        this.refs.unpin(v.block)
-      }
-    })
+        return { buffer: got.buffer, dataOffset: got.dataOffset, lengthBytes: got.lengthBytes, version: v.version, committed: !usePending, chainVersion: v.chainVersion, chunkLengthBytes: v.lengthBytes, crc32c: v.crc32c }
+      },
+      (error: unknown) => {
+        this.readDone(v)
+        throw error
+      },
+    )
+  }
+
+  private readDone(v: StoredVersion): void {
+    this.refs.unpin(v.block)
+    if (--this.readsInFlight === 0 && this.readsDrained !== null) {
+      this.readsDrained()
+      this.readsDrained = null
+    }
   }
 
   getChunk(chainId: number, chunkId: ChunkId): ChunkMeta | null {
@@ -357,10 +381,15 @@ export class Engine implements ChunkEngine {
   async space(): Promise<EngineSpace> {
     this.checkOpen()
     const capacity = await this.env.disk.capacity()
+    return { ...this.usage(), diskTotalBytes: capacity.totalBytes, diskFreeBytes: capacity.freeBytes }
+  }
+
+  usage(): Pick<EngineSpace, 'usedBytes' | 'reservedBytes' | 'chains'> {
+    this.checkOpen()
     const chains = this.table.chainIds().map((chainId) => ({
       chainId, chunks: this.table.liveCount(chainId), usedBytes: this.refs.chainUsedBytes(chainId),
     }))
-    return { usedBytes: this.allocator.usedBytes, reservedBytes: this.allocator.reservedBytes, diskTotalBytes: capacity.totalBytes, diskFreeBytes: capacity.freeBytes, chains }
+    return { usedBytes: this.allocator.usedBytes, reservedBytes: this.allocator.reservedBytes, chains }
   }
 
   stats(): ChunkEngineStats {
@@ -378,6 +407,7 @@ export class Engine implements ChunkEngine {
     if (this.closed) return
     this.closed = true
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight])
+    if (this.readsInFlight > 0) await new Promise<void>((resolve) => { this.readsDrained = resolve })
     await this.log.close()
     if (this.snapshotting !== null) await this.snapshotting
     await this.allocator.close()

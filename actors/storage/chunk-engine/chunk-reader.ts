@@ -49,9 +49,10 @@ export async function readVersion(env: ReaderEnv, where: Where, v: StoredVersion
   if (ioBytes > env.buffers.largestBytes) {
     throw invalidOption('length', length, `at most what one pool slot holds with the checksum segments around it: ${env.buffers.largestBytes - 2 * segmentBytes} bytes (read larger ranges in parts, with expectedVersion)`)
   }
-  const buffer = await env.buffers.allocate(ioBytes, { timeoutMs: env.bufferWaitMs })
+  // The common case waits only for the disk: a free slot and an open group file are taken at once.
+  const buffer = env.buffers.tryAllocate(ioBytes) ?? await env.buffers.allocate(ioBytes, { timeoutMs: env.bufferWaitMs })
   try {
-    const { file, position } = await env.allocator.locate(v.block)
+    const { file, position } = env.allocator.locateNow(v.block) ?? await env.allocator.locate(v.block)
     for (let attempt = 0; ; attempt++) {
       const got = await file.read(buffer, position + readStart, ioBytes)
       const bad = got < contentEnd - readStart ? first

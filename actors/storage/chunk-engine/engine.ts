@@ -262,6 +262,8 @@ export interface ChunkEngine {
   removeChain(chainId: number): Promise<number>
 
   space(): Promise<EngineSpace>
+  /** What space() says of the engine's own use, without asking the disk (no system call). */
+  usage(): Pick<EngineSpace, 'usedBytes' | 'reservedBytes' | 'chains'>
   stats(): ChunkEngineStats
   /** Makes every pending version written so far durable. */
   sync(): Promise<void>

@@ -10,6 +10,7 @@
  * a few awaits later) still join it.
  */
 import type { ActorRef } from '../../../runtime/actor.ts'
+import type { PooledBuffer } from '../../../runtime/buffer-pool.ts'
 import type { ReadIO, ReadResult, ReplicaMsg, StorageNodeMsg } from '../protocol.ts'
 
 /** Reads one batch carries at most (the node and the replica accept up to 4096). */
@@ -24,11 +25,25 @@ export type ReadDestination =
   | { kind: 'node'; key: number; node: ActorRef<StorageNodeMsg> }
   | { kind: 'replica'; key: number; replica: ActorRef<ReplicaMsg> }
 
-export type SendBatch = (destination: ReadDestination, targetIds: number[], ios: ReadIO[]) => Promise<ReadResult[]>
+/** What a batch brings back: each read's result, and the buffer their `at` points into (a node's) or null (a replica's results carry their own `data`). */
+export interface BatchAnswer {
+  results: readonly ReadResult[]
+  data: PooledBuffer | Uint8Array | null
+}
+
+/** Sends one batch. */
+export type SendBatch = (destination: ReadDestination, targetIds: number[], ios: ReadIO[]) => Promise<BatchAnswer>
+
+/** Where a read's bytes go when they come back in the answer: copied there, or (null) handed back in `data`. */
+export interface ReadInto {
+  bytes: Uint8Array
+  offset: number
+}
 
 interface Waiting {
   targetId: number
   io: ReadIO
+  into: ReadInto | null
   resolve(result: ReadResult): void
   reject(error: unknown): void
 }
@@ -48,12 +63,16 @@ export class ReadBatcher {
 
   constructor(private readonly send: SendBatch) {}
 
-  read(destination: ReadDestination, targetId: number, io: ReadIO): Promise<ReadResult> {
+  /**
+   * Queues one read. Its bytes, when they come back in the answer, are copied to `into` (the
+   * result then has no `data`), or handed back as the result's own `data` when `into` is null.
+   */
+  read(destination: ReadDestination, targetId: number, io: ReadIO, into: ReadInto | null = null): Promise<ReadResult> {
     return new Promise((resolve, reject) => {
       let queue = this.queues.get(destination.key)
       if (queue === undefined) this.queues.set(destination.key, (queue = { destination, waiting: [], inFlight: 0, gathering: false }))
       else queue.destination = destination
-      queue.waiting.push({ targetId, io, resolve, reject })
+      queue.waiting.push({ targetId, io, into, resolve, reject })
       this.gather(queue)
     })
   }
@@ -77,14 +96,50 @@ export class ReadBatcher {
       queue.inFlight++
       this.counters.batches++
       this.counters.reads += batch.length
-      this.send(queue.destination, batch.map((w) => w.targetId), batch.map((w) => w.io)).then(
-        (results) => batch.forEach((w, i) => w.resolve(results[i])),
+      const targetIds = new Array<number>(batch.length)
+      const ios = new Array<ReadIO>(batch.length)
+      for (let i = 0; i < batch.length; i++) {
+        targetIds[i] = batch[i].targetId
+        ios[i] = batch[i].io
+      }
+      this.send(queue.destination, targetIds, ios).then(
+        (reply) => settle(batch, reply),
         (error: unknown) => batch.forEach((w) => w.reject(error)),
       ).finally(() => {
         queue.inFlight--
         if (queue.inFlight === 0 && queue.waiting.length === 0) this.queues.delete(queue.destination.key)
         else this.gather(queue)
       })
+    }
+  }
+}
+
+/** Answers each read of a batch: its bytes copied where it asked for them, or handed back as its own; a reply slot goes back to the pool. */
+function settle(batch: readonly Waiting[], reply: BatchAnswer): void {
+  try {
+    answer(batch, reply.results, reply.data === null ? null : reply.data instanceof Uint8Array ? reply.data : reply.data.bytes)
+  } finally {
+    if (reply.data !== null && !(reply.data instanceof Uint8Array)) reply.data.release()
+  }
+}
+
+function answer(batch: readonly Waiting[], results: readonly ReadResult[], data: Uint8Array | null): void {
+  for (let i = 0; i < batch.length; i++) {
+    const w = batch[i]
+    const result = results[i]
+    if (!result.ok) {
+      w.resolve(result)
+      continue
+    }
+    const own = result.data === undefined ? undefined : result.data instanceof Uint8Array ? result.data : result.data.bytes
+    const bytes = own !== undefined ? own.subarray(0, result.lengthBytes)
+      : result.at !== undefined && data !== null ? data.subarray(result.at, result.at + result.lengthBytes) : null
+    if (bytes === null) w.resolve(result)
+    else if (w.into !== null) {
+      w.into.bytes.set(bytes, w.into.offset)
+      w.resolve({ ok: true, lengthBytes: result.lengthBytes, commitVersion: result.commitVersion, chunkChecksum: result.chunkChecksum })
+    } else {
+      w.resolve({ ok: true, lengthBytes: result.lengthBytes, commitVersion: result.commitVersion, chunkChecksum: result.chunkChecksum, data: own ?? bytes.slice() })
     }
   }
 }

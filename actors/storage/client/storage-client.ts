@@ -17,8 +17,11 @@ import { T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import type { RegionHandle } from '../../../runtime/regions-actor.ts'
 import type { ChainInfo, MgmtdMsg, RoutingInfo } from '../../mgmtd/protocol.ts'
 import type { ChunkId } from '../chunk-id.ts'
-import { RETRYABLE_CODES, StorageErrorCode, type ChunkIdRange, type DataRef, type IOResult, type LastChunk, type ReadResult, type ReplicaMsg, type StorageNodeMsg, type UpdateIO } from '../protocol.ts'
-import { ReadBatcher, type ReadDestination } from './read-batcher.ts'
+import { RETRYABLE_CODES, StorageErrorCode, type BatchReadReply, type ChunkIdRange, type DataRef, type IOResult, type LastChunk, type ReadIO, type ReadResult, type ReplicaMsg, type StorageNodeMsg, type UpdateIO } from '../protocol.ts'
+import { checkBatchReply, batchReplyResults } from '../batch-reply.ts'
+import { packBatchRead } from '../batch-request.ts'
+import { ReadBatcher, type BatchAnswer } from './read-batcher.ts'
+import { RoutingIndex, type IndexedChain } from './routing-index.ts'
 import { UpdateChannels } from './update-channels.ts'
 
 export interface StorageClientOptions {
@@ -78,6 +81,9 @@ export interface ChunkReadResult {
  */
 export const inlineReadBytesMax = 64 * 1024
 
+/** Where a read's bytes go when they come back in the answer (one object for every such read). */
+const noData: DataRef = { kind: 'none' }
+
 export class StorageClient {
   routing: RoutingInfo | null = null
   readonly channels: UpdateChannels
@@ -90,17 +96,41 @@ export class StorageClient {
   readonly counters = { requests: 0, retries: 0, routingRefreshes: 0 }
 
   readonly reads: ReadBatcher
+  private indexed: RoutingIndex | null = null
 
   constructor(private readonly ctx: ActorContext<Message>, private readonly options: StorageClientOptions) {
-    this.reads = new ReadBatcher((destination, targetIds, ios) => (destination.kind === 'node'
-      ? this.ctx.ask(destination.node, { type: 'batch-read', targetIds, ios }, { timeoutMs: this.requestTimeoutMs })
-      : this.ctx.ask(destination.replica, { type: 'batch-read', ios }, { timeoutMs: this.requestTimeoutMs })) as Promise<ReadResult[]>)
+    this.reads = new ReadBatcher(async (destination, targetIds, ios) => (destination.kind === 'node'
+      ? await this.batchReadFromNode(destination.node, targetIds, ios)
+      : { results: await this.ctx.ask(destination.replica, { type: 'batch-read', ios }, { timeoutMs: this.requestTimeoutMs }) as ReadResult[], data: null }))
     this.channels = new UpdateChannels(options.clientId)
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000
     this.retryBudgetMs = options.retryBudgetMs ?? 60_000
     this.backoffMinMs = options.backoffMinMs ?? 50
     this.backoffMaxMs = options.backoffMaxMs ?? 2_000
     this.dataMode = options.dataMode ?? 'region'
+  }
+
+  /**
+   * One batch to a node's service. Its bytes may come back in a pool slot of this node (no memory
+   * allocated per batch); when none is free the reply is refused here (ERR_POOL_EXHAUSTED) and
+   * the batch is asked again for plain bytes.
+   */
+  private async batchReadFromNode(node: ActorRef<StorageNodeMsg>, targetIds: number[], ios: ReadIO[]): Promise<BatchAnswer> {
+    const slotReplyBytesMax = this.ctx.buffers?.largestBytes ?? 0
+    let reply: BatchReadReply
+    try {
+      reply = await this.ctx.ask(node, packBatchRead(targetIds, ios, slotReplyBytesMax), { timeoutMs: this.requestTimeoutMs }) as BatchReadReply
+    } catch (error) {
+      if (slotReplyBytesMax === 0 || toT3fsError(error).code !== 'ERR_POOL_EXHAUSTED') throw error
+      reply = await this.ctx.ask(node, packBatchRead(targetIds, ios), { timeoutMs: this.requestTimeoutMs }) as BatchReadReply
+    }
+    try {
+      checkBatchReply(reply, ios.length)
+    } catch (error) {
+      if (reply.data !== null && !(reply.data instanceof Uint8Array)) reply.data.release()
+      throw error
+    }
+    return { results: batchReplyResults(reply), data: reply.data }
   }
 
   /** Takes a pushed or fetched routing info when it is newer. */
@@ -162,27 +192,30 @@ export class StorageClient {
   }
 
   /** Reads from a SERVING replica (another one on each retry); a missing chunk reads as a hole. */
-  async read(r: ChunkRead, prefer?: number): Promise<ChunkReadResult> {
-    const tried = new Set<number>()
-    return this.retrying(`read of chunk ${r.chunkId}`, undefined, async () => {
-      const chain = this.chainOf(r.chainId)
-      const serving = chain.targets.filter((t) => t.publicState === 'SERVING').map((t) => t.targetId)
+  read(r: ChunkRead, prefer?: number): Promise<ChunkReadResult> {
+    let tried: number[] | null = null
+    return this.retrying(() => `read of chunk ${r.chunkId}`, undefined, async () => {
+      const chain = this.indexedChain(r.chainId)
+      const serving = chain.serving
       if (serving.length === 0) throw new T3fsError(StorageErrorCode.TARGET_STATE, `chain ${r.chainId} has no SERVING target`, { chainId: r.chainId })
-      const fresh = serving.filter((id) => !tried.has(id))
+      const fresh = tried === null ? serving : serving.filter((id) => !tried!.includes(id))
       const pool = fresh.length > 0 ? fresh : serving
       const targetId = prefer !== undefined && pool.includes(prefer) ? prefer : pool[this.ctx.random.int(pool.length)]
-      tried.add(targetId)
+      ;(tried ??= []).push(targetId)
       // Small reads come back in the answer: a one-sided write costs a round trip of its own.
       const pushed = this.dataMode === 'region' && r.into?.region != null && r.length > inlineReadBytesMax
-      const into: DataRef = pushed ? { kind: 'region', region: r.into!.region!, offset: r.intoOffset } : { kind: 'none' }
-      const res = await this.reads.read(this.readDestination(targetId), targetId, { key: { chainId: r.chainId, chainVersion: chain.chainVersion, chunkId: r.chunkId }, offset: r.offset, length: r.length, into })
+      const into: DataRef = pushed ? { kind: 'region', region: r.into!.region!, offset: r.intoOffset } : noData
+      // Bytes that come back in the answer are copied straight into the caller's buffer.
+      const copyTo = pushed || r.into === null ? null : { bytes: r.into.buffer.bytes, offset: r.intoOffset }
+      const destination = this.index()!.readDestination(targetId)
+      if (destination === null) throw new T3fsError(StorageErrorCode.TARGET_STATE, `target ${targetId} has no known address yet`, { targetId })
+      const res = await this.reads.read(destination, targetId, { key: { chainId: r.chainId, chainVersion: chain.info.chainVersion, chunkId: r.chunkId }, offset: r.offset, length: r.length, into }, copyTo)
       if (!res.ok) {
         if (res.code === StorageErrorCode.CHUNK_NOT_FOUND) return { lengthBytes: 0, commitVersion: 0, targetId }
         throw new T3fsError(res.code, res.message, { targetId })
       }
       const data = res.data === undefined ? undefined : res.data instanceof Uint8Array ? res.data : res.data.bytes
-      if (data !== undefined && r.into !== null) r.into.buffer.bytes.set(data.subarray(0, res.lengthBytes), r.intoOffset)
-      return { lengthBytes: res.lengthBytes, commitVersion: res.commitVersion, targetId, ...(data === undefined ? {} : { data }) }
+      return data === undefined ? { lengthBytes: res.lengthBytes, commitVersion: res.commitVersion, targetId } : { lengthBytes: res.lengthBytes, commitVersion: res.commitVersion, targetId, data }
     })
   }
 
@@ -213,28 +246,31 @@ export class StorageClient {
     return { kind: 'inline', bytes: bytes.slice() }
   }
 
-  private chainOf(chainId: number): ChainInfo {
-    const chain = this.routing?.chains.find((c) => c.chainId === chainId)
+  /** The lookups into the current routing info (rebuilt when it changes; null while there is none). */
+  private index(): RoutingIndex | null {
+    if (this.routing === null) return null
+    if (this.indexed === null || this.indexed.info !== this.routing) this.indexed = new RoutingIndex(this.routing, (address) => this.ctx.refFor(address))
+    return this.indexed
+  }
+
+  private indexedChain(chainId: number): IndexedChain {
+    const chain = this.index()?.chain(chainId)
     if (chain === undefined) throw new T3fsError('ERR_STORAGE_NO_ROUTING', `chain ${chainId} is not in the client's routing info${this.routing === null ? ' (none yet)' : ''}`, { chainId })
     return chain
   }
 
+  private chainOf(chainId: number): ChainInfo {
+    return this.indexedChain(chainId).info
+  }
+
   private replica(targetId: number): ActorRef<ReplicaMsg> {
-    const address = this.routing?.targets.find((t) => t.targetId === targetId)?.address ?? null
-    if (address === null) throw new T3fsError(StorageErrorCode.TARGET_STATE, `target ${targetId} has no known address yet`, { targetId })
-    return this.ctx.refFor<ReplicaMsg>(address)
+    const ref = this.index()?.replica(targetId) ?? null
+    if (ref === null) throw new T3fsError(StorageErrorCode.TARGET_STATE, `target ${targetId} has no known address yet`, { targetId })
+    return ref
   }
 
-  /** Reads go to the target's node service, batched with the node's other reads (or to the replica while the node's service is unknown). */
-  private readDestination(targetId: number): ReadDestination {
-    const replica = this.replica(targetId)
-    const node = replica.address.node
-    const service = this.routing?.nodes.find((n) => n.nodeId === node)?.services.storage
-    return service === undefined ? { kind: 'replica', key: -1 - targetId, replica } : { kind: 'node', key: node, node: this.ctx.refFor<StorageNodeMsg>(service) }
-  }
-
-  /** Runs `attempt` until it succeeds, fails for good, or the budget runs out (then the last error). */
-  private async retrying<T>(what: string, budgetMs: number | undefined, attempt: () => Promise<T>): Promise<T> {
+  /** Runs `attempt` until it succeeds, fails for good, or the budget runs out (then the last error); `what` names it in that error. */
+  private async retrying<T>(what: string | (() => string), budgetMs: number | undefined, attempt: () => Promise<T>): Promise<T> {
     const deadline = this.ctx.clock.now() + (budgetMs ?? this.retryBudgetMs)
     let backoffMs = this.backoffMinMs
     for (;;) {
@@ -245,7 +281,8 @@ export class StorageClient {
       } catch (error) {
         const e = toT3fsError(error)
         if (!retryable(e) || this.ctx.clock.now() + backoffMs >= deadline) {
-          throw new T3fsError(e.code, `${what} failed: ${e.message}`, { ...e.details, what })
+          const name = typeof what === 'string' ? what : what()
+          throw new T3fsError(e.code, `${name} failed: ${e.message}`, { ...e.details, what: name })
         }
         this.counters.retries++
         await sleep(this.ctx.clock, backoffMs * (0.5 + this.ctx.random.next()))

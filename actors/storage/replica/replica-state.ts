@@ -12,6 +12,7 @@ import type { ActorRef } from '../../../runtime/actor.ts'
 import { UpdateChannels } from '../client/update-channels.ts'
 import { DedupCache } from './dedup-cache.ts'
 import { ChunkLockTable } from './lock-table.ts'
+import type { ReadGate } from './read-gate.ts'
 
 /** Deliberate bugs the storage simulation must catch (never set outside tests). */
 export const REPLICA_MUTANTS = ['ack-before-commit', 'skip-chain-version-check', 'sync-skips-uncommitted'] as const
@@ -58,6 +59,8 @@ export interface ReplicaState {
    * behind a retry, as for client updates (3FS allocates sync channels). Unique per replica life.
    */
   readonly channels: UpdateChannels
+  /** The node's read gate this life opened (replica/read-gate.ts), closed when it stops. */
+  gate: { readonly gate: ReadGate; readonly token: number } | null
 }
 
 export interface OpReply {
@@ -73,7 +76,7 @@ export function newReplicaState(init: Pick<ReplicaState, 'targetId' | 'node' | '
     channels: new UpdateChannels(`replica:${init.targetId}:${lifeId}`),
     locks: new ChunkLockTable(init.config.maxInFlight),
     dedup: new DedupCache<IOResult>(init.config.dedupEntriesMax),
-    view: null, inFlight: 0, nextOpId: 1, replies: new Map(), sync: null, syncNotBeforeMs: 0, syncedAtVersion: null, failed: false, resetting: false, serviceEpoch: 0,
+    view: null, inFlight: 0, nextOpId: 1, replies: new Map(), sync: null, syncNotBeforeMs: 0, syncedAtVersion: null, failed: false, resetting: false, serviceEpoch: 0, gate: null,
   }
 }
 

@@ -28,8 +28,9 @@ export function reportProgress(rs: ReplicaState, ctx: ReplicaCtx): void {
   tell(rs, ctx, { syncing: run === null ? null : { targetId: run.successorId, doneChunks: run.doneChunks, totalChunks: run.totalChunks, copiedChunks: run.copiedChunks, copiedBytes: run.copiedBytes } })
 }
 
+/** The target's space as its engine counts it (no statfs: the node asks the disk itself when asked for space-info). */
 export async function reportSpace(rs: ReplicaState, ctx: ReplicaCtx): Promise<void> {
-  const space = await rs.engine.space()
+  const space = rs.engine.usage()
   const chainId = rs.view?.chain?.chainId
   const mine = space.chains.find((c) => c.chainId === chainId)
   tell(rs, ctx, { usedSizeBytes: space.usedBytes, chunkCount: mine?.chunks ?? space.chains.reduce((n, c) => n + c.chunks, 0) })

@@ -206,6 +206,7 @@ t.test('queries: ranges, paging, the last chunk of a file, chains, pending lists
   t.same(e.listPending(2), [], 'none left in chain 2')
   const space = await e.space()
   t.same(space.chains.map((c) => [c.chainId, c.chunks, c.usedBytes]), [[1, 6, 6 * 64 * KiB], [2, 1, 64 * KiB]], 'space per chain')
+  t.same(e.usage(), { usedBytes: space.usedBytes, reservedBytes: space.reservedBytes, chains: space.chains }, 'usage() is space() without the disk\'s figures')
   t.equal(await e.removeChain(1), 6, 'remove a whole chain here')
   t.same(e.chainIds(), [2], 'chain 1 is gone')
   await e.settle()

@@ -7,9 +7,12 @@ import t from 'tap'
 import type { RoutingInfo } from '../../../actors/mgmtd/protocol.ts'
 import { loadSnapshot } from '../../../actors/mgmtd/store.ts'
 import { buildStorageCluster, type StorageCluster } from '../../sim/storage-cluster.ts'
+import { batchReplyResults } from '../../../actors/storage/batch-reply.ts'
+import { packBatchRead } from '../../../actors/storage/batch-request.ts'
 import { makeChunkId, type ChunkId } from '../../../actors/storage/chunk-id.ts'
 import { storageClientActor } from '../../../actors/storage/client/client-actor.ts'
-import type { ReadIO, ReadResult } from '../../../actors/storage/protocol.ts'
+import type { ReadIO, ReadResult, StorageNodeMsg } from '../../../actors/storage/protocol.ts'
+import { PooledBuffer } from '../../../runtime/buffer-pool.ts'
 
 /** Runs until `untilMs`, recording each public state a target goes through (from the KV). */
 async function trace(c: StorageCluster, targetId: number, untilMs: number): Promise<string[]> {
@@ -103,14 +106,52 @@ t.test('batch-read on the node service: each read goes to its target\'s replica,
   const version = (chainId: number): number => info.chains.find((ch) => ch.chainId === chainId)!.chainVersion
   const io = (chainId: number, chunkId: ChunkId, offset: number, length: number): ReadIO => ({ key: { chainId, chainVersion: version(chainId), chunkId }, offset, length, into: { kind: 'none' } })
   // Node 1 holds target 101 (chain 1) and target 102 (chain 2).
-  const results = await c.settle(c.service(c.storage[0]).ask({ type: 'batch-read', targetIds: [102, 101, 999, 101], ios: [io(2, chunkB, 4096, 4096), io(1, chunkA, 0, 8192), io(1, chunkA, 0, 4096), io(1, chunkA, 4096, 100)] }), 1_500)
-  const bytes = (r: ReadResult): Uint8Array => (r.ok && r.data !== undefined ? (r.data instanceof Uint8Array ? r.data : r.data.bytes) : new Uint8Array(0))
+  const reply = await c.settle(c.service(c.storage[0]).ask(packBatchRead([102, 101, 999, 101], [io(2, chunkB, 4096, 4096), io(1, chunkA, 0, 8192), io(1, chunkA, 0, 4096), io(1, chunkA, 4096, 100)])), 1_500)
+  const results = batchReplyResults(reply)
+  t.equal(reply.data?.length, 4096 + 8192 + 4096 + 100, 'every read has room for its length in one buffer')
+  const data = reply.data instanceof PooledBuffer ? reply.data.bytes : reply.data
+  t.ok(data instanceof Uint8Array && !(reply.data instanceof PooledBuffer), 'plain bytes when the asker accepts no slot')
+  const bytes = (r: ReadResult): Uint8Array => (r.ok && r.at !== undefined && data !== null ? data.subarray(r.at, r.at + r.lengthBytes) : new Uint8Array(0))
   t.same([...bytes(results[0])], [...b], 'chain 2\'s chunk from target 102')
   t.same([...bytes(results[1])], [...a], 'chain 1\'s chunk from target 101')
   t.match(results[2], { ok: false, code: 'ERR_STORAGE_TARGET_NOT_FOUND' }, 'a target the node does not have fails its read alone')
   t.same([...bytes(results[3])], [...a.subarray(4096, 4196)], 'a second read of the same target in the same batch')
-  await t.rejects(c.settle(c.service(c.storage[0]).ask({ type: 'batch-read', targetIds: [101], ios: [] }), 1_700), { code: 'ERR_STORAGE_BAD_REQUEST' })
+  await t.rejects(c.settle(c.service(c.storage[0]).ask(packBatchRead([], [])), 1_700), { code: 'ERR_STORAGE_BAD_REQUEST' }, 'an empty batch is refused')
+  const bad = { ...packBatchRead([101], [io(1, chunkA, 0, 4096)]), chunkIds: 'x'.repeat(32) }
+  await t.rejects(c.settle(c.service(c.storage[0]).ask(bad), 1_750), { code: 'ERR_INVALID_MESSAGE' }, 'a malformed packed batch is refused where it enters')
   // The client batches its reads per node through the service.
   const read = await c.settle(client.ask({ type: 'read', chainId: 1, chunkId: chunkA, offset: 0, length: 8192 }), 1_900)
   t.same([...read.bytes.subarray(0, 8192)], [...a])
+
+  // An asker that accepts a pool slot gets the bytes in one, on its own node.
+  const service = clientNode.system.refFor<StorageNodeMsg>(c.service(c.storage[0]).address)
+  const slotted = await c.settle(service.ask(packBatchRead([101, 102], [io(1, chunkA, 0, 4096), io(2, chunkB, 4096, 4096)], 64 * 1024)), 2_100)
+  t.ok(slotted.data instanceof PooledBuffer, 'the bytes came in a pool slot of the asking node')
+  const slot = slotted.data as PooledBuffer
+  const at = (r: ReadResult): number => (r.ok ? r.at ?? -1 : -1)
+  t.same([...slot.bytes.subarray(at(batchReplyResults(slotted)[0]), at(batchReplyResults(slotted)[0]) + 4096)], [...a.subarray(0, 4096)])
+  t.same([...slot.bytes.subarray(at(batchReplyResults(slotted)[1]), at(batchReplyResults(slotted)[1]) + 4096)], [...b])
+  slot.release()
+
+  // Room a read did not fill (an error, a short read) is zeros, whatever the slot held before.
+  for (let round = 0; round < 3; round++) {
+    const mixed = await c.settle(service.ask(packBatchRead([101, 999, 101], [io(1, chunkA, 0, 8192), io(1, chunkA, 0, 8192), io(1, chunkA, 4096, 8192)], 64 * 1024)), 2_150 + 10 * round)
+    const rs = batchReplyResults(mixed)
+    const bytesOfMixed = mixed.data instanceof PooledBuffer ? mixed.data.bytes : mixed.data!
+    t.match(rs[1], { ok: false, code: 'ERR_STORAGE_TARGET_NOT_FOUND' })
+    t.match(rs[2], { ok: true, lengthBytes: 4096, at: 8192 * 2 }, 'a read past the chunk\'s end is short')
+    t.ok(bytesOfMixed.subarray(8192, 8192 * 2).every((x) => x === 0), 'the failed read\'s room is zeros')
+    t.ok(bytesOfMixed.subarray(8192 * 2 + 4096, 8192 * 3).every((x) => x === 0), 'the short read\'s unused room is zeros')
+    t.same([...bytesOfMixed.subarray(8192 * 2, 8192 * 2 + 4096)], [...a.subarray(4096)])
+    if (mixed.data instanceof PooledBuffer) mixed.data.release()
+  }
+
+  // Without a free slot on the asking node the slotted reply is refused; the client asks again for
+  // plain bytes. Every slot is taken but one, which the client actor takes for its own buffer.
+  const held: PooledBuffer[] = []
+  for (let p = clientNode.system.bufferPool!.tryAllocate(1); p !== null; p = clientNode.system.bufferPool!.tryAllocate(1)) held.push(p)
+  held.pop()!.release()
+  const starved = await c.settle(client.ask({ type: 'read', chainId: 1, chunkId: chunkA, offset: 4096, length: 4096 }), 2_300)
+  for (const p of held) p.release()
+  t.same([...starved.bytes.subarray(0, 4096)], [...a.subarray(4096, 8192)], 'a read on a node without a free slot for the reply still returns the bytes')
 })
