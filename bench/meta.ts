@@ -11,7 +11,9 @@
  * - raw put: one durable putSync per LMDB write transaction (transactionSync), the cheapest
  *   durable single-key write lmdb offers without batching: the commit ceiling.
  * - raw get: one LMDB read transaction doing the gets a stat of such a path needs — three
- *   directory entries and one inode — on the same encoded records (meta also reads the root inode).
+ *   directory entries and one inode — on the same encoded records. (Meta reads the KV's version
+ *   record in its snapshot and, when the walk to the directory was made at that version, only the
+ *   last entry and the inode: actors/meta/walk-cache.ts; otherwise the root inode and every entry.)
  *   Each begins fresh (resetReadTxn), as meta's snapshots must to see other threads' commits;
  *   without it lmdb-js hands every "transaction" the same cached snapshot, which is not a read
  *   transaction but gets on one stale view.
