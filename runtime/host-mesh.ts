@@ -446,7 +446,7 @@ export class HostMesh implements RemoteRoute {
    */
   private idle(): void {
     if (this.idleSinceMs < 0) this.idleSinceMs = performance.now()
-    if (!this.idlePoll.worthPolling) return this.sleep()
+    if (!this.idlePoll.shouldPoll()) return this.sleep()
     if (this.polling) return
     this.polling = true
     setImmediate(this.poll)

@@ -6,17 +6,27 @@
  * and on a machine whose cores are all busy it burns it on the core the peer needs (the peer's
  * thread is woken onto the waker's core). So the host keeps a moving average of how long its idle
  * spells lasted, capped so that a long quiet period is forgotten after a few short spells, and
- * polls only while that average fits in the poll.
+ * polls while that average fits in the poll.
+ *
+ * A spell spent asleep also counts the wake-up (tens of µs), so a host whose answers come in 20 µs
+ * can see 50–60 µs spells while it sleeps and never poll again. Hence a probe: while it sleeps, one
+ * idle spell in `probeEvery` polls anyway; a probe that catches its answer records the short spell
+ * polling gets, and a few of them bring polling back.
  */
 export class IdlePoll {
   private averageMicros = 0
+  private sinceProbe = 0
 
   /** `pollMicros`: the longest poll; 0 never polls. */
   constructor(readonly pollMicros: number) {}
 
-  /** Poll before sleeping this time? */
-  get worthPolling(): boolean {
-    return this.pollMicros > 0 && this.averageMicros <= this.pollMicros
+  /** Poll before sleeping this time? (Counts the idle spell toward the next probe.) */
+  shouldPoll(): boolean {
+    if (this.pollMicros <= 0) return false
+    if (this.averageMicros <= this.pollMicros) return true
+    if (++this.sinceProbe < probeEvery) return false
+    this.sinceProbe = 0
+    return true
   }
 
   /** An idle spell ended (work arrived) after `micros`. */
@@ -30,3 +40,5 @@ export class IdlePoll {
 const spellCapFactor = 4
 /** Weight of the newest spell in the moving average. */
 const averageWeight = 0.25
+/** While sleeping at once, one idle spell in this many polls anyway (at most one poll's CPU per this many spells). */
+export const probeEvery = 16
