@@ -11,16 +11,22 @@
  * - raw put: one durable putSync per LMDB write transaction (transactionSync), the cheapest
  *   durable single-key write lmdb offers without batching: the commit ceiling.
  * - raw get: one LMDB read transaction doing the gets a stat of such a path needs — three
- *   directory entries and one inode — on the same encoded records (meta also reads the root inode).
+ *   directory entries and one inode — on the same encoded records. (Meta reads the KV's version
+ *   record in its snapshot and, when the walk to the directory was made at that version, only the
+ *   last entry and the inode: actors/meta/walk-cache.ts; otherwise the root inode and every entry.)
  *   Each begins fresh (resetReadTxn), as meta's snapshots must to see other threads' commits;
  *   without it lmdb-js hands every "transaction" the same cached snapshot, which is not a read
- *   transaction but gets on one stale view.
+ *   transaction but gets on one stale view. The loop yields to the event loop every millisecond
+ *   (see rawGetsDb): the timers lmdb-js schedules per renewed transaction fire in the slice that
+ *   made them, not in the phase after it.
  * Raw rates are taken in short slices right before and right after each create and stat phase
  * (the machine's load moves; a ratio compares the phase with its own neighbourhood), and
- * averaged. Ends with one JSON line:
+ * averaged. Beside the rates, the CPU of the whole process (every thread) per stat and per raw read
+ * transaction: stat_vs_raw_get_cpu compares the work, which the machine's load moves less than the
+ * rates. Ends with one JSON line:
  * create/stat/remove_ops_per_s (16 clients, shared directory), create16_vs_raw_put,
- * stat_vs_raw_get, and the private-directory and 1-client figures. Progress (which run, which
- * phase of it) goes to stderr.
+ * stat_vs_raw_get, stat_vs_raw_get_cpu, and the private-directory and 1-client figures. Progress
+ * (which run, which phase of it) goes to stderr.
  */
 import { open } from 'lmdb'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -51,22 +57,33 @@ interface Row {
   phase: Phase
   ops: number
   seconds: number
+  /** CPU of the whole process (every thread) per operation, µs. */
+  cpuUs: number
   /** The raw rate measured around this phase (puts around creates, read transactions around stats). */
   raw: number | null
+  /** CPU per raw read transaction around a stat phase, µs (null for the other phases). */
+  rawCpuUs: number | null
 }
 
 interface Raw {
   put(ms: number): number
-  get(ms: number): number
+  /** Read transactions per second, and the process's CPU µs per transaction. */
+  get(ms: number): Promise<{ rate: number; cpuUs: number }>
   close(): void
 }
 
 const rate = (r: { ops: number; seconds: number }): number => r.ops / r.seconds
 
-async function timed(ops: number, work: () => Promise<unknown>): Promise<{ ops: number; seconds: number }> {
+const cpuUsSince = (start: NodeJS.CpuUsage): number => {
+  const used = process.cpuUsage(start)
+  return used.user + used.system
+}
+
+async function timed(ops: number, work: () => Promise<unknown>): Promise<{ ops: number; seconds: number; cpuUs: number }> {
   const start = performance.now()
+  const cpu = process.cpuUsage()
   await work()
-  return { ops, seconds: (performance.now() - start) / 1000 }
+  return { ops, seconds: (performance.now() - start) / 1000, cpuUs: cpuUsSince(cpu) / ops }
 }
 
 /** One mdtest round: every client creates, then stats, then removes its files. */
@@ -81,14 +98,15 @@ async function mdtest(clients: MetaClient[], run: number, dirs: 'shared' | 'priv
   update({ done: 0, detail: 'create (raw puts around it)' })
   let before = raw.put(RAW_MS)
   const create = await timed(total, () => each((c, i, j) => c.request({ type: 'create', path: path(i, j), flags: { access: 'write', excl: true }, perm: 0o644 })))
-  rows.push({ clients: clients.length, dirs, phase: 'create', ...create, raw: (before + raw.put(RAW_MS)) / 2 })
+  rows.push({ clients: clients.length, dirs, phase: 'create', ...create, raw: (before + raw.put(RAW_MS)) / 2, rawCpuUs: null })
   update({ done: 1, detail: 'stat (raw read transactions around it)' })
-  before = raw.get(RAW_MS)
+  const getsBefore = await raw.get(RAW_MS)
   const stat = await timed(total, () => each((c, i, j) => c.request({ type: 'stat', path: path(i, j) })))
-  rows.push({ clients: clients.length, dirs, phase: 'stat', ...stat, raw: (before + raw.get(RAW_MS)) / 2 })
+  const getsAfter = await raw.get(RAW_MS)
+  rows.push({ clients: clients.length, dirs, phase: 'stat', ...stat, raw: (getsBefore.rate + getsAfter.rate) / 2, rawCpuUs: (getsBefore.cpuUs + getsAfter.cpuUs) / 2 })
   update({ done: 2, detail: 'remove' })
   const remove = await timed(total, () => each((c, i, j) => c.request({ type: 'remove', path: path(i, j), recursive: false })))
-  rows.push({ clients: clients.length, dirs, phase: 'remove', ...remove, raw: null })
+  rows.push({ clients: clients.length, dirs, phase: 'remove', ...remove, raw: null, rawCpuUs: null })
   update({ done: 3, detail: `create ${rate(create).toFixed(0)}/s, stat ${rate(stat).toFixed(0)}/s, remove ${rate(remove).toFixed(0)}/s` })
   return rows
 }
@@ -119,7 +137,13 @@ function rawLmdb(root: string): Raw {
 }
 
 /** Read transactions of three entry gets and one inode get, on records encoded as meta stores them. */
-function rawGetsDb(path: string): (ms: number) => number {
+/**
+ * The loop yields to the event loop every millisecond, as a server's does between requests: lmdb-js
+ * schedules a timer with each read transaction it renews, and a loop that never yields keeps every
+ * one of them (and what they hold) alive until it ends — promoted, then collected during whatever
+ * runs next (the stat phase). Yielding lets them fire and die young, and is no slower.
+ */
+function rawGetsDb(path: string): (ms: number) => Promise<{ rate: number; cpuUs: number }> {
   const db = open<Buffer, Buffer>({ path, keyEncoding: 'binary', encoding: 'binary' })
   const acl = { uid: 0, gid: 0, perm: 0o777, iflags: 0 }
   const PATHS = 2000
@@ -134,11 +158,17 @@ function rawGetsDb(path: string): (ms: number) => number {
     }
   })
   const getAt = db.getBinary.bind(db) as unknown as (key: Buffer, options: { transaction: unknown }) => Buffer | undefined
-  return (ms) => {
+  return async (ms) => {
     let n = 0
     let sink = 0
     const start = performance.now()
+    const cpu = process.cpuUsage()
+    let yieldAtMs = start + 1
     while (performance.now() - start < ms) {
+      if (performance.now() >= yieldAtMs) {
+        await new Promise((resolve) => setImmediate(resolve))
+        yieldAtMs = performance.now() + 1
+      }
       // A read transaction of its own, begun fresh (as meta's snapshots are, to see what other
       // threads and processes committed): lmdb-js would otherwise hand out one cached snapshot.
       db.resetReadTxn()
@@ -150,7 +180,7 @@ function rawGetsDb(path: string): (ms: number) => number {
       n++
     }
     if (sink === 0) throw new Error('raw gets read nothing')
-    return n / ((performance.now() - start) / 1000)
+    return { rate: n / ((performance.now() - start) / 1000), cpuUs: cpuUsSince(cpu) / n }
   }
 }
 
@@ -167,13 +197,15 @@ async function main(): Promise<void> {
       for (let i = 0; i < 200 && (await Promise.all(servers.map((s) => s.ask({ type: 'status' }) as Promise<MetaStatus>))).some((s) => s.members.length < 2); i++) await new Promise((r) => setTimeout(r, 10))
       const raw = rawLmdb(root)
       raw.put(RAW_MS)
-      raw.get(RAW_MS)
+      await raw.get(RAW_MS)
       return raw
     })
     const clientsOf = (n: number) => Array.from({ length: n }, (_, i) => new MetaClient({ servers, clientId: `bench-${n}-${i}`, user: ROOT_USER, clock: systemClock, random: systemRandom, timeoutMs: 30_000 }))
     const phases = { total: 3, unit: 'phases' }
-    // Warm-up: code paths, LMDB pages, id ranges.
-    await progress.run('warm-up: 4 clients × 50 files', (update) => mdtest(clientsOf(4), 0, 'shared', 50, raw, update), phases)
+    // Warm-up: code paths, LMDB pages, id ranges. A round as large as the measured one: the first
+    // 16-client stat phase of a process spends as much CPU compiling (V8's helper threads) as
+    // answering, which says nothing about the steady rate.
+    await progress.run(`warm-up: 16 clients × ${FILES_PER_CLIENT_16} files`, (update) => mdtest(clientsOf(16), 0, 'shared', FILES_PER_CLIENT_16, raw, update), phases)
     const rows: Row[] = []
     let run = 1
     for (const [n, files] of [[1, FILES_ONE_CLIENT], [16, FILES_PER_CLIENT_16]] as const) {
@@ -204,6 +236,8 @@ function report(rows: Row[], status: MetaStatus[]): void {
     }
   }
   console.log('raw lmdb: durable puts, one per write transaction; read transactions of 3 entry + 1 inode gets (a stat of a path three levels deep)')
+  const stat16 = find(16, 'shared', 'stat')
+  console.log(`CPU (every thread of the process): ${stat16.cpuUs.toFixed(1)} us per stat (16 clients, shared), ${(stat16.rawCpuUs as number).toFixed(1)} us per raw read transaction around it`)
   const batches = status.reduce((n, s) => n + s.batches, 0)
   const batched = status.reduce((n, s) => n + s.batchedOps, 0)
   console.log(`owner batching: ${batched} requests in ${batches} batch transactions (${(batched / Math.max(1, batches)).toFixed(1)} per transaction); ${status.reduce((n, s) => n + s.forwarded, 0)} forwarded`)
@@ -217,6 +251,9 @@ function report(rows: Row[], status: MetaStatus[]): void {
     remove_ops_per_s: Math.round(shared16('remove')),
     create16_vs_raw_put: ratio(find(16, 'shared', 'create')),
     stat_vs_raw_get: ratio(find(16, 'shared', 'stat')),
+    stat_vs_raw_get_cpu: Number(((stat16.rawCpuUs as number) / stat16.cpuUs).toFixed(3)),
+    stat_cpu_us_per_op: Number(stat16.cpuUs.toFixed(1)),
+    raw_get_cpu_us_per_txn: Number((stat16.rawCpuUs as number).toFixed(1)),
     create16_private_vs_raw_put: ratio(find(16, 'private', 'create')),
     create1_vs_raw_put: ratio(find(1, 'shared', 'create')),
     create_private_ops_per_s: Math.round(rate(find(16, 'private', 'create'))),

@@ -6,6 +6,7 @@ import { ActorRefImpl, type RefRouter } from './actor-ref.ts'
 import { systemClock, type Clock, type TimerHandle } from './clock.ts'
 import { fromWire, invalidOption, T3fsError, toT3fsError, type WireError } from './errors.ts'
 import { createLogger, type Logger } from './logger.ts'
+import { PendingAsks } from './pending-asks.ts'
 import type { MailItem, ReplyTarget } from './mail.ts'
 import { systemRandom, type Random } from './random.ts'
 import { askTimeout, hostDied, nodeDown, staleIncarnation, systemStopped, unknownAddress } from './runtime-errors.ts'
@@ -66,6 +67,7 @@ export interface ActorSystemOptions {
 }
 
 interface PendingAsk {
+  readonly corr: number
   resolve(value: unknown): void
   reject(error: unknown): void
   timer: TimerHandle
@@ -103,7 +105,7 @@ export class ActorSystem implements RefRouter {
   private readonly executor: Executor
   private readonly cells = new Map<number, ActorCell>()
   private readonly names = new Map<string, ActorCell>()
-  private readonly pending = new Map<number, PendingAsk>()
+  private readonly pending = new PendingAsks<PendingAsk>()
   /** Watchers on other hosts of actors that are not local: address key → watcher ids here. */
   private readonly remoteWatches = new Map<string, Set<number>>()
   private runQueue: ActorCell[] = []
@@ -257,14 +259,14 @@ export class ActorSystem implements RefRouter {
     return new Promise((resolve, reject) => {
       const type = typeof message?.type === 'string' ? message.type : '?'
       const timer = this.clock.setTimer(timeoutMs, () => {
-        if (this.pending.delete(corr)) reject(askTimeout(to, timeoutMs, type))
+        if (this.pending.take(corr) !== undefined) reject(askTimeout(to, timeoutMs, type))
       })
-      this.pending.set(corr, { resolve, reject, timer, to, holder: this.askHolder(sender) })
+      this.pending.add({ corr, resolve, reject, timer, to, holder: this.askHolder(sender) })
       try {
         this.deliver(to, { message, replyTo: { node: this.node, host: this.host, corr, incarnation: this.incarnation }, sender })
       } catch (error) {
         timer.cancel()
-        this.pending.delete(corr)
+        this.pending.take(corr)
         reject(error)
       }
     })
@@ -314,9 +316,8 @@ export class ActorSystem implements RefRouter {
   }
 
   settleAsk(corr: number, ok: boolean, value: unknown): void {
-    const pending = this.pending.get(corr)
+    const pending = this.pending.take(corr)
     if (pending === undefined) return // late reply after a timeout
-    this.pending.delete(corr)
     pending.timer.cancel()
     if (ok && pending.holder !== null) this.handBuffers(value, pending.holder)
     if (ok) pending.resolve(value)
@@ -415,12 +416,9 @@ export class ActorSystem implements RefRouter {
   /** A host (or a whole node when `host` is null) is gone: fail what waits on it, tell watchers. */
   hostDown(node: number, host: number | null, reason: string): void {
     const error = host === null ? nodeDown(node, reason) : hostDied(node, host, reason)
-    for (const [corr, pending] of this.pending) {
-      if (pending.to.node === node && (host === null || pending.to.host === host)) {
-        this.pending.delete(corr)
-        pending.timer.cancel()
-        pending.reject(error)
-      }
+    for (const pending of this.pending.takeWhere((p) => p.to.node === node && (host === null || p.to.host === host))) {
+      pending.timer.cancel()
+      pending.reject(error)
     }
     for (const [key, watchers] of this.remoteWatches) {
       const address = parseAddressKey(key)
@@ -572,8 +570,7 @@ export class ActorSystem implements RefRouter {
     for (const cell of this.cells.values()) cell.halt()
     this.cells.clear()
     this.names.clear()
-    for (const pending of this.pending.values()) pending.timer.cancel()
-    this.pending.clear()
+    for (const pending of this.pending.takeWhere(() => true)) pending.timer.cancel()
     this.runQueue = []
   }
 
@@ -583,11 +580,10 @@ export class ActorSystem implements RefRouter {
     for (const cell of [...this.cells.values()]) if (cell.parent === null) cell.requestStop({ kind: 'stopped' })
     this.stopped = true
     const error = systemStopped()
-    for (const pending of this.pending.values()) {
+    for (const pending of this.pending.takeWhere(() => true)) {
       pending.timer.cancel()
       pending.reject(error)
     }
-    this.pending.clear()
   }
 }
 

@@ -28,8 +28,16 @@ export class SystemClock implements Clock {
 
   setTimer(delayMs: number, callback: () => void): TimerHandle {
     // Ref'd on purpose: a pending ask's timeout must keep the process alive until it fires.
-    const timer = setTimeout(callback, Math.max(0, delayMs))
-    return { cancel: () => clearTimeout(timer) }
+    return new SystemTimer(setTimeout(callback, Math.max(0, delayMs)))
+  }
+}
+
+/** A class, not a `{ cancel: () => … }` per timer: every ask makes one, and under the tsx loader each named closure costs a defineProperty. */
+class SystemTimer implements TimerHandle {
+  constructor(private readonly timer: ReturnType<typeof setTimeout>) {}
+
+  cancel(): void {
+    clearTimeout(this.timer)
   }
 }
 

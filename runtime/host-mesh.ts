@@ -4,6 +4,7 @@ import type { ActorSystem, ControlMessage, RemoteRoute } from './actor-system.ts
 import { invalidOption, T3fsError } from './errors.ts'
 import type { MailItem, ReplyTarget } from './mail.ts'
 import { hostDied, unknownAddress } from './runtime-errors.ts'
+import { IdlePoll } from './idle-poll.ts'
 import { allocateRing, Doorbell, MORE, RingConsumer, RingProducer, type RingMemory } from './spsc-ring.ts'
 import { WireReader, WireWriter } from './wire-codec.ts'
 import { Kind, readEnvelopeAfterKind, writeEnvelope, writeMailHeader, writeReplyHeader, writeRoutedHeader, type Envelope } from './envelope.ts'
@@ -35,9 +36,8 @@ const batchBytesMax = 64 * 1024
 /** Records decoded per turn before yielding to the event loop. */
 const recordsPerTurn = 32
 /**
- * How long an idle host polls its rings before it sleeps on its doorbell. A futex wake-up costs
- * tens of µs here, so polling briefly turns an ask's round trip from ~77 µs into ~4 µs, for at most
- * this much CPU per idle transition. T3FS_SPIN_US overrides it (0 = never poll).
+ * How long an idle host polls its rings before it sleeps on its doorbell (when polling pays lately:
+ * idle-poll.ts). T3FS_SPIN_US overrides it (0 = never poll).
  */
 const spinMicros = readSpinMicros(process.env.T3FS_SPIN_US)
 
@@ -322,6 +322,10 @@ export class HostMesh implements RemoteRoute {
   private drainQueued = false
   private waiting = false
   private polling = false
+  /** Whether to poll before sleeping, from how long idle spells lasted lately (idle-poll.ts). */
+  private readonly idlePoll = new IdlePoll(spinMicros)
+  /** When the current idle spell began (performance.now() ms), or -1 while busy. */
+  private idleSinceMs = -1
 
   constructor(
     private readonly system: ActorSystem,
@@ -407,6 +411,10 @@ export class HostMesh implements RemoteRoute {
     this.drainQueued = false
     if (!this.running) return
     this.doorbell.awake()
+    if (this.idleSinceMs >= 0) {
+      this.idlePoll.noteIdle((performance.now() - this.idleSinceMs) * 1000)
+      this.idleSinceMs = -1
+    }
     let records = 0
     for (let progress = true; progress && records < recordsPerTurn; ) {
       progress = false
@@ -432,12 +440,13 @@ export class HostMesh implements RemoteRoute {
   }
 
   /**
-   * Before sleeping, poll the rings for a moment (see spinMicros): an answer is often only a few µs
-   * away. The poll runs after the current turn's microtasks, so the replies and tells they produce
-   * are already on their way.
+   * Before sleeping, poll the rings for a moment (see spinMicros) when answers came that fast
+   * lately. The poll runs after the current turn's microtasks, so the replies and tells they
+   * produce are already on their way.
    */
   private idle(): void {
-    if (spinMicros <= 0) return this.sleep()
+    if (this.idleSinceMs < 0) this.idleSinceMs = performance.now()
+    if (!this.idlePoll.shouldPoll()) return this.sleep()
     if (this.polling) return
     this.polling = true
     setImmediate(this.poll)

@@ -170,6 +170,8 @@ export class RingConsumer extends RingSide {
  * it said it sleeps, so a busy consumer costs the producer no syscall.
  */
 const SEQ = 0
+const STATE = 1
+const AWAKE = 0
 const SLEEPING = 1
 
 export class Doorbell {
@@ -183,14 +185,21 @@ export class Doorbell {
     return new SharedArrayBuffer(64)
   }
 
-  ring(): void {
+  /**
+   * After publishing; true when it woke the consumer. Only the first producer to find the consumer
+   * asleep wakes it (the state goes back to awake with that wake-up): a consumer on its way up
+   * costs no second syscall.
+   */
+  ring(): boolean {
     Atomics.add(this.cells, SEQ, 1)
-    if (Atomics.load(this.cells, SLEEPING) === 1) Atomics.notify(this.cells, SEQ)
+    if (Atomics.load(this.cells, STATE) !== SLEEPING || Atomics.compareExchange(this.cells, STATE, SLEEPING, AWAKE) !== SLEEPING) return false
+    Atomics.notify(this.cells, SEQ)
+    return true
   }
 
   /** Step 1 of sleeping: announce it and read the sequence the wait will be made on. */
   prepareSleep(): number {
-    Atomics.store(this.cells, SLEEPING, 1)
+    Atomics.store(this.cells, STATE, SLEEPING)
     return Atomics.load(this.cells, SEQ)
   }
 
@@ -201,6 +210,6 @@ export class Doorbell {
   }
 
   awake(): void {
-    Atomics.store(this.cells, SLEEPING, 0)
+    Atomics.store(this.cells, STATE, AWAKE)
   }
 }

@@ -106,11 +106,14 @@ class LmdbSnapshot implements EngineSnapshot {
     this.at = { transaction }
   }
 
-  /** Read on first use, in the same read transaction: a snapshot that never asks for it (a stat's) saves one get. */
+  /**
+   * Read on first use, in the same read transaction. Through lmdb's shared get buffer (no copy):
+   * the version is decoded before anything else reads; meta's stats read it for every request.
+   */
   get readVersion(): bigint {
     if (this.version === null) {
       if (this.released) throw kvError(KvErrorCode.TXN_CANCELLED, 'the snapshot was released before its read version was asked for')
-      this.version = readVersions(this.getAt(VERSION_KEY))[0]
+      this.version = readVersions((this.db.getBinaryFast as unknown as GetBinaryAt).call(this.db, VERSION_KEY, this.at))[0]
     }
     return this.version
   }

@@ -33,6 +33,7 @@ import { emptyRouting, type RoutingView } from './routing-view.ts'
 import { unavailableStorage, type StorageService } from './storage-protocol.ts'
 import { UserStore } from './users.ts'
 import { validateMetaMsg } from './validate.ts'
+import { WALK_CACHE_ENTRIES_MAX, WalkCache } from './walk-cache.ts'
 
 export interface MetaArgs {
   /** This server's id in the membership (default: the node id). Unique among meta servers. */
@@ -146,6 +147,7 @@ async function start(ctx: ActorContext<MetaSelfMsg>, rawArgs: MetaArgs): Promise
     running: new Set(),
     gcPostponed: new Map(),
     statFs: null,
+    walks: new WalkCache(WALK_CACHE_ENTRIES_MAX, mutants.has('walk-cache-ignores-version')),
     stats: { batches: 0, batchedOps: 0, forwarded: 0 },
   }
   state = self

@@ -65,7 +65,13 @@ export class MetaClient {
   }
 
   async request<T extends MetaRequest['type']>(message: RequestOf<T> & { type: T }): Promise<ReplyFor<T>> {
-    const full = { ...message, user: message.user ?? this.options.user, clientId: this.options.clientId, requestId: message.requestId ?? this.newRequestId() } as unknown as Extract<MetaRequest, { type: T }>
+    // Not `{ ...message, user, ... }`: on Node 20 (V8 11.3) an object spread followed by more
+    // properties left about a quarter of the client thread's young allocations alive through each
+    // scavenge (promoted, then collected by full GCs); Object.assign then stores does not.
+    const full = Object.assign({}, message) as Record<string, unknown>
+    full.user = message.user ?? this.options.user
+    full.clientId = this.options.clientId
+    full.requestId = message.requestId ?? this.newRequestId()
     const maxAttempts = this.options.maxAttempts ?? 20
     let backoffMs = this.options.initialBackoffMs ?? 20
     for (let attempt = 1; ; attempt++) {
@@ -73,7 +79,7 @@ export class MetaClient {
       if (servers.length === 0) throw new T3fsError('ERR_META_NO_SERVER', 'no meta server is known to this client', {})
       const server = servers[this.next++ % servers.length]
       try {
-        return (await server.ask(full, { timeoutMs: this.options.timeoutMs ?? 5_000 })) as ReplyFor<T>
+        return (await server.ask(full as unknown as Extract<MetaRequest, { type: T }>, { timeoutMs: this.options.timeoutMs ?? 5_000 })) as ReplyFor<T>
       } catch (error) {
         if (!isT3fsError(error) || !RETRYABLE_CODES.has(error.code) || attempt >= maxAttempts) throw error
         this.retries++

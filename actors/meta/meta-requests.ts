@@ -183,8 +183,8 @@ function statNow(state: MetaState, kv: LocalReads, msg: Extract<MetaRequest, { t
   let readVersion = null as bigint | null
   try {
     const value = kv.readSnapshot((reader) => {
-      if (state.probe !== null) readVersion = reader.readVersion
-      return runSync(statReading({ user: msg.user, server: state.services }, msg), reader)
+      readVersion = reader.readVersion
+      return runSync(statReading({ user: msg.user, server: state.services, walks: state.walks.at(readVersion) }, msg), reader)
     })
     return { answer: { ok: true, value, replayed: null }, readVersion }
   } catch (error) {

@@ -23,6 +23,7 @@ import type { RoutingSource, RoutingView } from './routing-view.ts'
 import type { StorageService } from './storage-protocol.ts'
 import type { UserStore } from './users.ts'
 import type { MetaProbe } from './probe.ts'
+import type { WalkCache } from './walk-cache.ts'
 
 /** A request waiting for or in an owner batch. */
 export interface BatchEntry {
@@ -91,6 +92,8 @@ export interface MetaState {
   readonly running: Set<BackgroundTask>
   readonly gcPostponed: Map<InodeId, number>
   statFs: { value: StatFsResult; atMs: number } | null
+  /** Path walks of stats, valid for one KV version (walk-cache.ts). */
+  readonly walks: WalkCache
   readonly stats: { batches: number; batchedOps: number; forwarded: number }
 }
 

@@ -11,8 +11,8 @@ import type { UserInfo } from './protocol.ts'
 import type { MetaConfig } from './config.ts'
 
 /** Deliberate bugs the namespace simulation (`npm run sim -- meta`) must catch (never set outside the simulations). */
-export type NamespaceMutant = 'rename-no-loop-check' | 'remove-nonempty-dir' | 'retry-not-idempotent'
-export const NAMESPACE_MUTANTS: readonly NamespaceMutant[] = ['rename-no-loop-check', 'remove-nonempty-dir', 'retry-not-idempotent']
+export type NamespaceMutant = 'rename-no-loop-check' | 'remove-nonempty-dir' | 'retry-not-idempotent' | 'walk-cache-ignores-version'
+export const NAMESPACE_MUTANTS: readonly NamespaceMutant[] = ['rename-no-loop-check', 'remove-nonempty-dir', 'retry-not-idempotent', 'walk-cache-ignores-version']
 /**
  * Deliberate bugs of meta's storage calls the meta+storage simulation (`npm run sim -- meta-storage`)
  * must catch: GC removes the chunks of the first chain of the layout only; the exact length asks

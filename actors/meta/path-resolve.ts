@@ -19,6 +19,7 @@ import type { PathAt } from './protocol.ts'
 import { dentryKey, inodeKey } from './keys.ts'
 import { readKeys, runAsync, type Reading } from './reading.ts'
 import { directoryFrom, innerEntryFrom, readDirectory, readEntry, readInnerEntry, readInode } from './store.ts'
+import type { WalksAtVersion } from './walk-cache.ts'
 
 export interface DirRef {
   readonly id: InodeId
@@ -36,8 +37,12 @@ export interface Resolved {
   readonly trailingSlash: boolean
 }
 
-/** What a path walk needs of an operation's context: the caller (search permission) and the symlink bounds. */
-export type ResolveContext = Pick<OpContext, 'user' | 'server'>
+/**
+ * What a path walk needs of an operation's context: the caller (search permission) and the symlink
+ * bounds; and, for a read-only walk on a local snapshot, the walks recorded at the snapshot's
+ * version (walk-cache.ts).
+ */
+export type ResolveContext = Pick<OpContext, 'user' | 'server'> & { readonly walks?: WalksAtVersion }
 
 interface Budget {
   total: number
@@ -49,12 +54,14 @@ export function checkName(name: string, what = 'name'): void {
   if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) throw metaError('ENAMETOOLONG', `${what} is longer than ${MAX_NAME_BYTES} bytes`)
 }
 
-function split(path: string): { absolute: boolean; parts: string[]; trailingSlash: boolean } {
+/** `lastStart`: where the last part begins in `path` (what precedes it names the walk to the last directory). */
+function split(path: string): { absolute: boolean; parts: string[]; trailingSlash: boolean; lastStart: number } {
   if (typeof path !== 'string') throw metaError('EINVAL', 'a path must be a string')
   if (path.includes('\0')) throw metaError('EINVAL', `path ${JSON.stringify(path)} contains NUL`)
   // UTF-8 takes at most 3 bytes per UTF-16 unit: count bytes only for strings that may be too long.
   if (path.length * 3 > MAX_PATH_BYTES && Buffer.byteLength(path, 'utf8') > MAX_PATH_BYTES) throw metaError('ENAMETOOLONG', `path is longer than ${MAX_PATH_BYTES} bytes`)
   const parts: string[] = []
+  let lastStart = 0
   for (let at = 0; at <= path.length; ) {
     let end = path.indexOf('/', at)
     if (end < 0) end = path.length
@@ -62,10 +69,11 @@ function split(path: string): { absolute: boolean; parts: string[]; trailingSlas
       const p = path.slice(at, end)
       if (p.length * 3 > MAX_NAME_BYTES && Buffer.byteLength(p, 'utf8') > MAX_NAME_BYTES) throw metaError('ENAMETOOLONG', `path component ${JSON.stringify(p.slice(0, 32))}… is longer than ${MAX_NAME_BYTES} bytes`, { path })
       parts.push(p)
+      lastStart = at
     }
     at = end + 1
   }
-  return { absolute: path.startsWith('/'), parts, trailingSlash: path.length > 1 && path.endsWith('/') }
+  return { absolute: path.startsWith('/'), parts, trailingSlash: path.length > 1 && path.endsWith('/'), lastStart }
 }
 
 function startDir(id: InodeId, bytes: Buffer | undefined, path: string): DirRef {
@@ -99,28 +107,50 @@ function* symlinkTarget(ctx: ResolveContext, entry: DirEntry, budget: Budget, de
  * when the path names a directory itself).
  */
 function* walk(ctx: ResolveContext, at: InodeId, atPath: string, path: string, budget: Budget, depth: number): Reading<{ dir: DirRef; last: string | null; trailingSlash: boolean; lastIsDotDot: boolean }> {
-  const { absolute, parts, trailingSlash } = split(path)
-  const startId = absolute ? ROOT_INODE : at
-  // The start directory and the first entry do not depend on each other: read them together.
-  const firstName = parts.length > 1 && parts[0] !== '..' ? parts[0] : null
-  const got = yield* readKeys(firstName === null ? [inodeKey(startId)] : [inodeKey(startId), dentryKey(startId, firstName)])
-  const firstBytes = got[1]
-  const start = startDir(startId, got[0], absolute ? '' : atPath)
-  const firstEntry = firstName === null || firstBytes === undefined ? null : innerEntryFrom(startId, firstName, firstBytes)
-  let dir: DirRef = start
-  for (let i = 0; i < parts.length - 1; i++) {
-    const part = parts[i]
-    if (part === '..') {
-      dir = yield* parentOf(dir)
-      continue
-    }
-    checkAccess(dir.acl, ctx.user, X_OK, dir.path || '/')
-    const entry = i === 0 && firstName !== null ? firstEntry : yield* readInnerEntry(dir.id, part)
-    dir = yield* enterDirectory(ctx, dir, part, entry, budget, depth)
+  const { absolute, parts, trailingSlash, lastStart } = split(path)
+  // A walk from the root made at this snapshot's version is made already (walk-cache.ts); not one
+  // inside a symlink's resolution (its symlink budget is the outer walk's).
+  const walks = absolute && depth === 0 && parts.length > 1 ? ctx.walks : undefined
+  const prefix = walks === undefined ? '' : path.slice(0, lastStart)
+  const cached = walks?.get(prefix)
+  let dir: DirRef
+  if (cached !== undefined) {
+    for (const searched of cached.searched) checkAccess(searched.acl, ctx.user, X_OK, searched.path || '/')
+    dir = cached.dir
+  } else {
+    dir = yield* walkDirectories(ctx, absolute ? ROOT_INODE : at, absolute ? '' : atPath, parts, budget, depth, walks, prefix)
   }
   const last = parts.length === 0 ? null : parts[parts.length - 1]
   if (last === '..') return { dir: yield* parentOf(dir), last: null, trailingSlash, lastIsDotDot: true }
   return { dir, last, trailingSlash, lastIsDotDot: false }
+}
+
+/** Walks `parts` but the last from `startId`; records the walk in `walks` when it passed directories only. */
+function* walkDirectories(ctx: ResolveContext, startId: InodeId, startPath: string, parts: readonly string[], budget: Budget, depth: number, walks: WalksAtVersion | undefined, prefix: string): Reading<DirRef> {
+  // The start directory and the first entry do not depend on each other: read them together.
+  const firstName = parts.length > 1 && parts[0] !== '..' ? parts[0] : null
+  const got = yield* readKeys(firstName === null ? [inodeKey(startId)] : [inodeKey(startId), dentryKey(startId, firstName)])
+  const firstBytes = got[1]
+  const start = startDir(startId, got[0], startPath)
+  const firstEntry = firstName === null || firstBytes === undefined ? null : innerEntryFrom(startId, firstName, firstBytes)
+  let dir: DirRef = start
+  const searched: DirRef[] | null = walks === undefined ? null : []
+  let plain = true
+  for (let i = 0; i < parts.length - 1; i++) {
+    const part = parts[i]
+    if (part === '..') {
+      plain = false
+      dir = yield* parentOf(dir)
+      continue
+    }
+    checkAccess(dir.acl, ctx.user, X_OK, dir.path || '/')
+    searched?.push(dir)
+    const entry = i === 0 && firstName !== null ? firstEntry : yield* readInnerEntry(dir.id, part)
+    if (entry !== null && entry.type !== 'directory') plain = false
+    dir = yield* enterDirectory(ctx, dir, part, entry, budget, depth)
+  }
+  if (walks !== undefined && plain && searched !== null) walks.set(prefix, { dir, searched })
+  return dir
 }
 
 function* enterDirectory(ctx: ResolveContext, dir: DirRef, part: string, entry: DirEntry | null, budget: Budget, depth: number): Reading<DirRef> {

@@ -182,3 +182,27 @@ t.test('each worker host is pinned to the CPUs of its domain (checked in /proc)'
   const mainStatus = readFileSync('/proc/self/status', 'utf8')
   t.equal(/Cpus_allowed_list:\s*(\S+)/.exec(mainStatus)?.[1], cpuCount > 1 ? `0-${last}` : '0', 'the main thread is not pinned')
 })
+
+t.test('thousands of concurrent asks across hosts each settle with their own reply; asks that outlast a ring of younger ones still fail right', async (t) => {
+  const runtime = await NodeRuntime.start({ hostsPerDomain: 2, domains: [{ id: 0, cpus: [0, 1] }] })
+  t.teardown(() => runtime.shutdown())
+  const a = await runtime.spawn<EchoMsg>(def('echo'), undefined, { host: 1 })
+  const b = await runtime.spawn<EchoMsg>(def('echo'), undefined, { host: 2 })
+  // Older than every ask below (pending-asks.ts keeps 4096 in its ring; these move out of it).
+  const timesOut = a.ask({ type: 'hang' }, { timeoutMs: 1_500 })
+  const dies = b.ask({ type: 'hang' }, { timeoutMs: 60_000 })
+  let wrong = 0
+  const total = 3 * 4096
+  for (let next = 0; next < total; ) {
+    const wave = Array.from({ length: 64 }, () => next++)
+    const replies = await Promise.all(wave.map((i) => (i % 2 === 0 ? a : b).ask({ type: 'echo', value: { i, tag: `ask-${i}` } })))
+    wave.forEach((i, k) => {
+      const r = replies[k] as { i: number; tag: string }
+      if (r.i !== i || r.tag !== `ask-${i}`) wrong++
+    })
+  }
+  t.equal(wrong, 0, `${total} asks, 64 at a time over two hosts: every caller got its own reply`)
+  await t.rejects(timesOut, { code: 'ERR_ASK_TIMEOUT' }, 'an ask older than the ring times out')
+  await runtime.killHost(2)
+  await t.rejects(dies, { code: 'ERR_HOST_DIED' }, 'an ask older than the ring fails with its host')
+})

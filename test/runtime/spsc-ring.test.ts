@@ -1,6 +1,6 @@
 import t from 'tap'
 import fc from 'fast-check'
-import { allocateRing, RingConsumer, RingProducer } from '../../runtime/spsc-ring.ts'
+import { allocateRing, Doorbell, RingConsumer, RingProducer } from '../../runtime/spsc-ring.ts'
 
 t.test('records of any size come out whole and in order across wrap-arounds', async (t) => {
   fc.assert(
@@ -52,4 +52,21 @@ t.test('an unpublished record is invisible and a full ring refuses', async (t) =
     else producer.commit(1000)
   }
   t.ok(refused, 'the producer is refused once the ring is full')
+})
+
+t.test('a doorbell wakes a sleeping consumer once, whoever rings', async (t) => {
+  const memory = Doorbell.allocate()
+  const consumer = new Doorbell(memory)
+  const producers = [new Doorbell(memory), new Doorbell(memory)]
+  t.notOk(producers[0].ring(), 'an awake consumer costs no wake-up')
+  const seq = consumer.prepareSleep()
+  const woken = consumer.sleep(seq)
+  t.ok(producers[0].ring(), 'the first ring wakes the sleeper')
+  t.notOk(producers[1].ring(), 'the second ring of one sleep wakes nobody (no second syscall)')
+  await woken
+  t.pass('the sleeping consumer woke')
+  consumer.awake()
+  const again = consumer.prepareSleep()
+  t.ok(producers[1].ring(), 'the next sleep is woken again')
+  t.equal(await consumer.sleep(again).then(() => 'woken'), 'woken', 'a ring between announcing and waiting is not lost')
 })

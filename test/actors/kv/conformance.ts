@@ -293,8 +293,11 @@ export function conformance(t: TAP, name: string, open: KvFactory): void {
       const copy = readSnapshot((reader) => reader.get(b('a'))) as Buffer
       copy[0] = 0x5a
       t.equal(hex(readSnapshot((reader) => reader.get(b('a')))), 'A', 'a value read is the caller\'s own copy')
+      const versionBefore = readSnapshot((reader) => reader.readVersion)
+      t.equal(readSnapshot((reader) => reader.readVersion), versionBefore, 'nothing committed: the same version (meta caches path walks per version)')
       await kv.transact((tx) => tx.clear(b('a')))
       t.equal(readSnapshot((reader) => reader.get(b('a'))), undefined, 'a later snapshot sees the clear')
+      t.ok(readSnapshot((reader) => reader.readVersion) > versionBefore, 'at a later version')
       t.equal(readSnapshot((reader) => reader.readVersion), await kv.transact((tx) => tx.getReadVersion()), 'the same read version as a transaction')
       const outside = (() => { try { return readSnapshot((reader) => reader.get(b('\xffsystem'))) } catch (error) { return error } })()
       t.ok(isT3fsError(outside, 'ERR_KEY_OUTSIDE_LEGAL_RANGE'), 'a system key is refused')

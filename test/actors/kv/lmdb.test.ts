@@ -125,6 +125,26 @@ t.test('lmdb: a transaction begun after another thread committed reads that comm
   await kv.close()
 })
 
+t.test("lmdb: a snapshot's read version moves with another thread's commit (meta's path walks are cached per version)", async (t) => {
+  // meta's walk cache (actors/meta/walk-cache.ts) answers a stat from walks made at the snapshot's
+  // version: that holds only if every commit, from any thread or process, moves the version that
+  // the next snapshot reads, in the same read transaction as the data.
+  const path = freshPath()
+  const kv = await openKv({ backend: 'lmdb', path })
+  await kv.transact((tx) => tx.set(b('k'), b('0')))
+  const readSnapshot = kv.readSnapshot?.bind(kv) as NonNullable<typeof kv.readSnapshot>
+  const before = readSnapshot((reader) => ({ version: reader.readVersion, value: reader.get(b('k'))?.toString() }))
+  t.same(readSnapshot((reader) => reader.readVersion), before.version, 'nothing committed: the same version')
+  const done = new SharedArrayBuffer(4)
+  const thread = runThread({ mode: 'write', path, seed: 0, key: 'k', value: 'by thread', done })
+  t.equal(Atomics.wait(new Int32Array(done), 0, 0, 60_000), 'ok', 'the other thread committed (this thread blocked meanwhile)')
+  const after = readSnapshot((reader) => ({ version: reader.readVersion, value: reader.get(b('k'))?.toString() }))
+  t.ok(after.version > before.version, `the next snapshot reads a later version (${before.version} -> ${after.version})`)
+  t.equal(after.value, 'by thread', 'and the data of that version')
+  await thread
+  await kv.close()
+})
+
 t.test('lmdb: two handles on one path in one thread see each other and conflict', async (t) => {
   const path = freshPath()
   const one = await openKv({ backend: 'lmdb', path })

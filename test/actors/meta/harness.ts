@@ -27,11 +27,13 @@ export interface Harness {
   close(): Promise<void>
 }
 
-export async function harness(options: { servers?: number; args?: Partial<MetaArgs>; config?: Record<string, unknown>; seed?: number } = {}): Promise<Harness> {
+/** `serverKv`: what the servers get instead of the KV itself (a wrapper that observes it). */
+export async function harness(options: { servers?: number; args?: Partial<MetaArgs>; config?: Record<string, unknown>; seed?: number; serverKv?: (kv: Kv) => Kv } = {}): Promise<Harness> {
   const ts = new TestSystem({ seed: options.seed ?? 1 })
   const kv = await openKv({ backend: 'memory', clock: ts.clock, random: ts.random })
+  const serverKv = options.serverKv?.(kv) ?? kv
   const servers = Array.from({ length: options.servers ?? 1 }, (_, i) =>
-    ts.spawn(metaActor, { serverId: i + 1, kv, routing: ROUTING, config: { gc_scan_interval: '1h', ...options.config }, ...options.args }, { name: `meta${i + 1}` }) as unknown as ActorRef<MetaMsg>,
+    ts.spawn(metaActor, { serverId: i + 1, kv: serverKv, routing: ROUTING, config: { gc_scan_interval: '1h', ...options.config }, ...options.args }, { name: `meta${i + 1}` }) as unknown as ActorRef<MetaMsg>,
   )
   const settle = async <T>(work: Promise<T>): Promise<T> => {
     let done = false
