@@ -1,4 +1,5 @@
-//! t3fs native addon: io_uring, CPU affinity/NUMA, CRC32C, FUSE mount, ibverbs.
+//! t3fs native addon: io_uring, CPU affinity/NUMA, CRC32C, FUSE mount, ibverbs, shared memory,
+//! cross-memory copies.
 //! N-API is declared by hand in `napi.rs`; everything else is Rust std plus a few libc symbols
 //! declared in `sys` below.
 
@@ -10,6 +11,7 @@ mod uring;
 mod uring_fs;
 mod verbs;
 mod shm;
+mod cma;
 
 use napi::*;
 use std::ffi::c_void;
@@ -116,6 +118,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
     fuse::register(env, exports);
     verbs::register(env, exports);
     shm::register(env, exports);
+    cma::register(env, exports);
     exports
 }
 

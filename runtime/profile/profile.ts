@@ -34,6 +34,8 @@ export interface TransportSettings {
   readonly maxPendingOps: number
   readonly opTimeoutMs: number
   readonly maxRegions: number
+  /** One-sided transfers with nodes on this machine by a direct copy (transport/same-host.ts); absent: true. */
+  readonly sameHostCopy?: boolean
 }
 
 export interface DashboardSettings {

@@ -76,6 +76,7 @@ export const SECTIONS: Readonly<Record<string, KnobSection>> = {
     max_pending_ops: { type: int(1, 1 << 20), default: 1024, doc: 'one-sided reads/writes in flight per transport' },
     op_timeout: { type: duration(10, 600_000), default: '30s', doc: 'a one-sided read/write not answered in this time fails' },
     max_regions: { type: int(1, 1 << 20), default: 4096, doc: 'registered buffer regions per transport' },
+    same_host_copy: { type: { kind: 'bool' }, default: true, doc: 'one-sided reads/writes with a node on this machine are one direct copy between the processes (process_vm_readv) instead of bytes through the socket; used only where the handshake shows this process may read the other' },
   },
   disk: {
     root: { type: { kind: 'string', maxLength: 4096 }, optional: true, doc: 'directory the node\'s actors get as ctx.disk (io_uring, O_DIRECT-capable), relative to node.root; absent: no disk (nodes without storage)' },

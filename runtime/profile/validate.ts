@@ -221,6 +221,7 @@ function transportSettings(check: Checker, t: Values): TransportSettings {
     maxPendingOps: t.max_pending_ops as number,
     opTimeoutMs: t.op_timeout as number,
     maxRegions: t.max_regions as number,
+    sameHostCopy: t.same_host_copy as boolean,
   }
   // Each cross-field rule names the key it rejects and the key it depends on.
   if (transport.heartbeatTimeoutMs < 2 * transport.heartbeatIntervalMs) {

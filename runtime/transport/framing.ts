@@ -32,9 +32,13 @@ export const FrameType = {
   writeRequest: 6,
   writeAck: 7,
   opError: 8,
+  /** Same machine: a read request answered with where the region is (same-host.ts), not its bytes. */
+  readAddress: 9,
+  /** Same machine: a write request carrying where the bytes are in the writer, not the bytes. */
+  writeDirect: 10,
 } as const
 export type FrameTypeCode = (typeof FrameType)[keyof typeof FrameType]
-const MAX_TYPE = 8
+const MAX_TYPE = 10
 
 export const FIXED_HEAD_BYTES = 12
 /** The head's payload count is a u8. */

@@ -14,6 +14,8 @@ export interface OpHeader {
   regionId: number
   offset: number
   length: number
+  /** Bits the request type gives a meaning to (same-host.ts READ_FLAG_ADDRESS); 0 by default. */
+  flags?: number
 }
 
 export function encodeOpHeader(target: Uint8Array, op: OpHeader): Uint8Array {
@@ -22,14 +24,14 @@ export function encodeOpHeader(target: Uint8Array, op: OpHeader): Uint8Array {
   view.setUint32(4, op.regionId, true)
   view.setFloat64(8, op.offset, true)
   view.setUint32(16, op.length, true)
-  view.setUint32(20, 0, true)
+  view.setUint32(20, op.flags ?? 0, true)
   return target.subarray(0, OP_HEADER_BYTES)
 }
 
 export function decodeOpHeader(header: Uint8Array): OpHeader | undefined {
   if (header.length < OP_HEADER_BYTES) return undefined
   const view = new DataView(header.buffer, header.byteOffset, OP_HEADER_BYTES)
-  return { opId: view.getUint32(0, true), regionId: view.getUint32(4, true), offset: view.getFloat64(8, true), length: view.getUint32(16, true) }
+  return { opId: view.getUint32(0, true), regionId: view.getUint32(4, true), offset: view.getFloat64(8, true), length: view.getUint32(16, true), flags: view.getUint32(20, true) }
 }
 
 export function opIdOf(header: Uint8Array): number {
@@ -46,11 +48,20 @@ export function remoteRegionError(node: number, regionId: number, offset: number
   })
 }
 
+interface Registered {
+  readonly view: Uint8Array
+  /** Its word in the liveness array (see liveWords). */
+  readonly slot: number
+}
+
 export class RegionTable {
-  readonly #regions = new Map<number, Uint8Array>()
+  readonly #regions = new Map<number, Registered>()
   readonly #maxRegions: number
   readonly #nodeId: number
   #nextId = 1
+  readonly #freeSlots: number[] = []
+  #nextSlot = 0
+  #live: Uint32Array | null = null
 
   constructor(nodeId: number, maxRegions: number) {
     this.#nodeId = nodeId
@@ -71,17 +82,43 @@ export class RegionTable {
     let id = this.#nextId
     while (this.#regions.has(id)) id = id >= 0xffff_fffe ? 1 : id + 1
     this.#nextId = id >= 0xffff_fffe ? 1 : id + 1
-    this.#regions.set(id, buffer)
+    const slot = this.#freeSlots.pop() ?? this.#nextSlot++
+    this.#regions.set(id, { view: buffer, slot })
+    if (this.#live !== null) this.#live[slot] = id
     return { regionId: id, length: buffer.length }
   }
 
   unregister(regionId: number): void {
+    const r = this.#regions.get(regionId)
+    if (r === undefined) return
     this.#regions.delete(regionId)
+    if (this.#live !== null) this.#live[r.slot] = 0
+    this.#freeSlots.push(r.slot)
+  }
+
+  /**
+   * One u32 per slot, holding the id of the region registered there and 0 once it is not: a peer
+   * on the same machine that copies out of a region directly reads the region's word after the
+   * copy, and trusts the bytes only if it still holds the id (unregistering clears it before the
+   * memory can be reused). Made on first use, over an ArrayBuffer of its own (its address never
+   * moves); each region's word is at `slotOf(id)`.
+   */
+  liveWords(): Uint32Array {
+    if (this.#live === null) {
+      this.#live = new Uint32Array(new ArrayBuffer(4 * this.#maxRegions))
+      for (const [id, r] of this.#regions) this.#live[r.slot] = id
+    }
+    return this.#live
+  }
+
+  /** The slot of a registered region (its word in liveWords), or -1. */
+  slotOf(regionId: number): number {
+    return this.#regions.get(regionId)?.slot ?? -1
   }
 
   /** The view of (region, offset, length), or throws ERR_REMOTE_REGION naming what is accepted. */
   resolve(regionId: number, offset: number, length: number): Uint8Array {
-    const region = this.#regions.get(regionId)
+    const region = this.#regions.get(regionId)?.view
     if (region === undefined) {
       throw remoteRegionError(this.#nodeId, regionId, offset, length, 'names no registered region', `a region id registered on node ${this.#nodeId}`)
     }

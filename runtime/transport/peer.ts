@@ -53,6 +53,8 @@ export class Peer {
   /** Why the peer last refused our connection (its HELLO rejection), if it did. */
   refusal = ''
   waiters: Waiter[] = []
+  /** The peer's pid when its HELLO probe showed this process can read its memory (same-host.ts); 0: TCP only. */
+  directPid = 0
 
   constructor(node: number, address: Address | undefined) {
     this.node = node

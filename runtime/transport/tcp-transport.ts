@@ -28,6 +28,7 @@ import { EMPTY_PAYLOADS, DISCARD, FIXED_HEAD_BYTES, FrameDecoder, FrameType, MAX
 import { OP_HEADER_BYTES, RegionTable, decodeOpHeader, encodeOpHeader, opIdOf, remoteRegionError } from './one-sided.ts'
 import { Peer, nextBackoffMs, type Connection } from './peer.ts'
 import { decodeHello, encodeHello, helloRefusal, MIN_FRAME_BYTES, type Hello } from './hello.ts'
+import { READ_FLAG_ADDRESS, SAME_HOST_MIN_BYTES, SameHost, WRITE_DIRECT_BYTES, decodeReadAddress, encodeReadAddress, writeDirectSource } from './same-host.ts'
 import { DEFAULT_MAX_FRAME_BYTES, type Frame, type NodeTransport, type PayloadPlacement, type PeerState, type PlacePayloads, type RegionHandle, type TransportStartOptions } from './transport.ts'
 
 export interface TransportLog {
@@ -38,7 +39,10 @@ export interface TransportLog {
 
 const SILENT: TransportLog = { info() {}, warn() {}, debug() {} }
 
-export interface TcpTransportOptions extends Partial<Omit<TransportSettings, 'kind'>> {
+/** The transport's numeric settings (each checked as an integer). */
+type NumericSettings = Omit<TransportSettings, 'kind' | 'sameHostCopy'>
+
+export interface TcpTransportOptions extends Partial<NumericSettings> {
   readonly nodeId: number
   readonly clusterId?: string
   readonly listen: Address
@@ -50,10 +54,12 @@ export interface TcpTransportOptions extends Partial<Omit<TransportSettings, 'ki
   readonly random?: Random
   /** This node's incarnation, announced in HELLO; start({ incarnation }) may set it. Default: a fresh one. */
   readonly incarnation?: number
+  /** One-sided transfers with nodes on this machine by a direct copy (same-host.ts). Default: true. */
+  readonly sameHostCopy?: boolean
 }
 
 /** Defaults: 3FS-like shapes, scaled so a dev cluster notices a dead node within seconds. */
-export const TCP_DEFAULTS: Omit<TransportSettings, 'kind'> = {
+export const TCP_DEFAULTS: NumericSettings = {
   heartbeatIntervalMs: 1000,
   heartbeatTimeoutMs: 5000,
   reconnectMinMs: 50,
@@ -88,8 +94,12 @@ const CLOSE_GRACE_MS = 1000
 interface PendingOp {
   readonly id: number
   readonly node: number
+  readonly regionId: number
+  readonly offset: number
   readonly length: number
   readonly into: Uint8Array | null
+  /** A write's bytes: kept until the ack (a same-host peer copies them then, or they go by TCP after all). */
+  readonly data: Uint8Array | null
   readonly deadlineMs: number
   resolve(): void
   reject(error: Error): void
@@ -105,13 +115,17 @@ export class TcpTransport implements NodeTransport {
   readonly nodeId: number
   readonly #clusterId: string
   readonly #listen: Address
-  readonly #s: Omit<TransportSettings, 'kind'>
+  readonly #s: NumericSettings
   readonly #log: TransportLog
   readonly #peers = new Map<number, Peer>()
   readonly #regions: RegionTable
   readonly #ops = new Map<number, PendingOp>()
   readonly #inbound = new Set<Connection>()
-  readonly #opScratch = new Uint8Array(OP_HEADER_BYTES)
+  readonly #opScratch = new Uint8Array(WRITE_DIRECT_BYTES)
+  readonly #sameHost: SameHost
+  /** Address of the region table's liveness words (same-host reads), found on first use. */
+  #liveBase = 0
+  readonly #sameHostCounts = { reads: 0, writes: 0, bytes: 0, fallbacks: 0 }
   readonly #clock: Clock
   readonly #random: Random
   #incarnation: number
@@ -145,6 +159,7 @@ export class TcpTransport implements NodeTransport {
     this.#random = options.random ?? systemRandom
     this.#incarnation = checkInt('incarnation', options.incarnation ?? newIncarnation(), 1, 0xffff_ffff)
     this.#regions = new RegionTable(this.nodeId, s.maxRegions)
+    this.#sameHost = new SameHost(options.sameHostCopy ?? true)
     for (const p of options.peers ?? []) if (p.node !== this.nodeId) this.#peers.set(p.node, new Peer(p.node, p.address))
   }
 
@@ -179,6 +194,16 @@ export class TcpTransport implements NodeTransport {
     if (peer) peer.address = address
     else this.#peers.set(node, new Peer(node, address))
     if (this.#started) this.#dial(this.#peers.get(node)!)
+  }
+
+  /** Whether one-sided transfers with `node` are direct copies now (same machine, see same-host.ts). */
+  peerSameHost(node: number): boolean {
+    return (this.#peers.get(node)?.directPid ?? 0) !== 0
+  }
+
+  /** Copies this process made from same-host peers' memory: region reads, region writes served, and ops sent back to TCP. */
+  sameHostStats(): { reads: number; writes: number; bytes: number; fallbacks: number } {
+    return { ...this.#sameHostCounts }
   }
 
   /** 'up' | 'down' | 'idle' | 'connecting' (diagnostics and tests). */
@@ -268,22 +293,36 @@ export class TcpTransport implements NodeTransport {
     if (!Number.isSafeInteger(length) || length < 0 || length > into.length) {
       return Promise.reject(invalidOption('length', length, `an integer from 0 to into.length (${into.length})`))
     }
-    return this.#startOp(node, into.subarray(0, length), length, (id) => {
-      const header = encodeOpHeader(this.#opScratch, { opId: id, regionId, offset, length })
-      this.#peers.get(node)!.outbox.enqueue(FrameType.readRequest, header, EMPTY_PAYLOADS)
-    })
+    return this.#startOp(node, regionId, offset, into.subarray(0, length), null, (op) => this.#issueRead(op, true))
+  }
+
+  #issueRead(op: PendingOp, direct: boolean): void {
+    const peer = this.#peers.get(op.node)!
+    const flags = direct && peer.directPid !== 0 && op.length >= SAME_HOST_MIN_BYTES ? READ_FLAG_ADDRESS : 0
+    const header = encodeOpHeader(this.#opScratch, { opId: op.id, regionId: op.regionId, offset: op.offset, length: op.length, flags })
+    peer.outbox.enqueue(FrameType.readRequest, header, EMPTY_PAYLOADS)
+  }
+
+  #issueWrite(op: PendingOp, direct: boolean): void {
+    const peer = this.#peers.get(op.node)!
+    const data = op.data!
+    const header = encodeOpHeader(this.#opScratch, { opId: op.id, regionId: op.regionId, offset: op.offset, length: data.length })
+    if (direct && peer.directPid !== 0 && data.length >= SAME_HOST_MIN_BYTES) {
+      new DataView(this.#opScratch.buffer, this.#opScratch.byteOffset + OP_HEADER_BYTES, 8).setFloat64(0, this.#sameHost.address(data), true)
+      peer.outbox.enqueue(FrameType.writeDirect, this.#opScratch.subarray(0, WRITE_DIRECT_BYTES), EMPTY_PAYLOADS)
+    } else {
+      peer.outbox.enqueue(FrameType.writeRequest, header, [data])
+    }
   }
 
   async writeRemote(node: number, regionId: number, offset: number, data: Uint8Array): Promise<void> {
     const peer = this.#usablePeer(node)
     if (peer.outbox.queuedBytes >= this.#s.highWaterBytes) await this.whenWritable(node)
-    return this.#startOp(node, null, data.length, (id) => {
-      const header = encodeOpHeader(this.#opScratch, { opId: id, regionId, offset, length: data.length })
-      peer.outbox.enqueue(FrameType.writeRequest, header, [data])
-    })
+    return this.#startOp(node, regionId, offset, null, data, (op) => this.#issueWrite(op, true))
   }
 
-  #startOp(node: number, into: Uint8Array | null, length: number, issue: (id: number) => void): Promise<void> {
+  #startOp(node: number, regionId: number, offset: number, into: Uint8Array | null, data: Uint8Array | null, issue: (op: PendingOp) => void): Promise<void> {
+    const length = into?.length ?? data?.length ?? 0
     let peer: Peer
     try {
       peer = this.#usablePeer(node)
@@ -301,8 +340,9 @@ export class TcpTransport implements NodeTransport {
     while (this.#ops.has(id)) id = id >= 0xffff_fffe ? 1 : id + 1
     this.#nextOpId = id >= 0xffff_fffe ? 1 : id + 1
     return new Promise<void>((resolve, reject) => {
-      this.#ops.set(id, { id, node: peer.node, length, into, deadlineMs: this.#clock.now() + this.#s.opTimeoutMs, resolve, reject })
-      issue(id)
+      const op: PendingOp = { id, node: peer.node, regionId, offset, length, into, data, deadlineMs: this.#clock.now() + this.#s.opTimeoutMs, resolve, reject }
+      this.#ops.set(id, op)
+      issue(op)
     })
   }
 
@@ -495,7 +535,8 @@ export class TcpTransport implements NodeTransport {
   }
 
   #hello(): Uint8Array {
-    return encodeHello({ node: this.nodeId, incarnation: this.#incarnation, maxFrameBytes: this.#s.maxFrameBytes, clusterId: this.#clusterId })
+    const probe = this.#sameHost.probe
+    return encodeHello({ node: this.nodeId, incarnation: this.#incarnation, maxFrameBytes: this.#s.maxFrameBytes, clusterId: this.#clusterId, ...(probe ? { probe } : {}) })
   }
 
   /** The node we dialed refused us (wrong cluster, …): keep its reason for the down report. */
@@ -526,6 +567,7 @@ export class TcpTransport implements NodeTransport {
     }
     peer.incarnation = hello.incarnation
     peer.maxFrameBytes = hello.maxFrameBytes
+    peer.directPid = this.#sameHost.canRead(hello.probe) ? hello.probe!.pid : 0
     conn.peer = peer
     peer.conn = conn
     peer.backoffMs = 0
@@ -540,7 +582,7 @@ export class TcpTransport implements NodeTransport {
     this.#setPhase(peer, 'up')
     // What queued while connecting may have gone out at once, without a 'drain' to say so.
     this.#wakeWriters(peer)
-    this.#log.info({ evt: 'PeerUp', node: peer.node, dialed: conn.dialed })
+    this.#log.info({ evt: 'PeerUp', node: peer.node, dialed: conn.dialed, sameHost: peer.directPid !== 0 })
   }
 
   #onClose(conn: Connection, peer: Peer, reason: string): void {
@@ -746,6 +788,10 @@ export class TcpTransport implements NodeTransport {
         return this.#serveRead(peer, header)
       case FrameType.writeRequest:
         return this.#serveWrite(peer, header, payloads)
+      case FrameType.readAddress:
+        return this.#copyRead(peer, header)
+      case FrameType.writeDirect:
+        return this.#serveWriteDirect(peer, header)
       case FrameType.readResponse: {
         const op = this.#ops.get(opIdOf(header))
         const short = op !== undefined && op.length > 0 && payloads.length === 0
@@ -756,6 +802,8 @@ export class TcpTransport implements NodeTransport {
         return this.#completeOp(peer, opIdOf(header), null)
       case FrameType.opError: {
         const wire = unpack(header.subarray(4)) as WireError
+        const op = this.#ops.get(opIdOf(header))
+        if (wire.code === 'ERR_DIRECT_REFUSED' && op !== undefined && op.node === peer.node && op.data !== null) return this.#directFailed(peer, op, fromWire(wire))
         return this.#completeOp(peer, opIdOf(header), fromWire(wire))
       }
     }
@@ -770,8 +818,69 @@ export class TcpTransport implements NodeTransport {
     } catch (error) {
       return this.#replyError(peer, h.opId, error)
     }
+    if (((h.flags ?? 0) & READ_FLAG_ADDRESS) !== 0 && this.#sameHost.enabled && view.length > 0) {
+      const live = this.#liveWordAddress(h.regionId)
+      const reply = encodeReadAddress(this.#opScratch, { opId: h.opId, regionId: h.regionId, address: this.#sameHost.address(view), liveAddress: live })
+      peer.outbox.enqueue(FrameType.readAddress, reply, EMPTY_PAYLOADS)
+      return
+    }
     const reply = encodeOpHeader(this.#opScratch, { opId: h.opId, regionId: 0, offset: 0, length: 0 })
     peer.outbox.enqueue(FrameType.readResponse, reply, [view])
+  }
+
+  #liveWordAddress(regionId: number): number {
+    if (this.#liveBase === 0) this.#liveBase = this.#sameHost.address(new Uint8Array(this.#regions.liveWords().buffer))
+    return this.#liveBase + 4 * this.#regions.slotOf(regionId)
+  }
+
+  /** A same-host peer said where the region we asked for is: copy it, then check it was still registered. */
+  #copyRead(peer: Peer, header: Uint8Array): void {
+    const a = decodeReadAddress(header)
+    const op = a === undefined ? undefined : this.#ops.get(a.opId)
+    if (a === undefined || op === undefined || op.node !== peer.node || op.into === null) return
+    try {
+      this.#sameHost.read(peer.directPid, op.into, a.address)
+      if (this.#sameHost.readWord(peer.directPid, a.liveAddress) !== a.regionId) {
+        const e = remoteRegionError(peer.node, op.regionId, op.offset, op.length, 'was unregistered while it was being read', 'a region that stays registered until the read completes')
+        return this.#completeOp(peer, a.opId, e)
+      }
+    } catch (error) {
+      return this.#directFailed(peer, op, error)
+    }
+    this.#sameHostCounts.reads++
+    this.#sameHostCounts.bytes += op.length
+    this.#completeOp(peer, a.opId, null)
+  }
+
+  #serveWriteDirect(peer: Peer, header: Uint8Array): void {
+    const h = decodeOpHeader(header)
+    const source = writeDirectSource(header)
+    if (!h) return
+    let view: Uint8Array
+    try {
+      view = this.#regions.resolve(h.regionId, h.offset, h.length)
+      if (peer.directPid === 0 || !(source > 0)) throw new T3fsError('ERR_DIRECT_REFUSED', `node ${this.nodeId} cannot read the memory of node ${peer.node}; send the bytes`, { node: peer.node })
+    } catch (error) {
+      return this.#replyError(peer, h.opId, error)
+    }
+    try {
+      this.#sameHost.read(peer.directPid, view, source)
+    } catch (error) {
+      return this.#replyError(peer, h.opId, new T3fsError('ERR_DIRECT_REFUSED', `node ${this.nodeId} could not copy from node ${peer.node}: ${(error as Error).message}; send the bytes`, { node: peer.node }))
+    }
+    this.#sameHostCounts.writes++
+    this.#sameHostCounts.bytes += h.length
+    const reply = encodeOpHeader(this.#opScratch, { opId: h.opId, regionId: 0, offset: 0, length: 0 })
+    peer.outbox.enqueue(FrameType.writeAck, reply, EMPTY_PAYLOADS)
+  }
+
+  /** A direct copy failed: this peer goes back to TCP until it reconnects, and the op is sent again through the socket. */
+  #directFailed(peer: Peer, op: PendingOp, error: unknown): void {
+    this.#log.warn({ evt: 'SameHostCopyFailed', node: peer.node, err: (error as Error).message })
+    peer.directPid = 0
+    this.#sameHostCounts.fallbacks++
+    if (op.into !== null) this.#issueRead(op, false)
+    else this.#issueWrite(op, false)
   }
 
   #serveWrite(peer: Peer, header: Uint8Array, payloads: readonly Uint8Array[]): void {

@@ -176,7 +176,11 @@ t.test('hello: round trip and the reasons a node refuses one', async (t) => {
   t.equal(frames[0].type, FrameType.hello)
   const hello = decodeHello(frames[0].header)
   t.same(hello, { version: HELLO_VERSION, node: 7, incarnation: 0xdeadbeef, maxFrameBytes: 65 << 20, clusterId: 'prod' })
-  t.equal(HELLO_VERSION, 2, 'version 2 carries the incarnation and the frame limit')
+  t.equal(HELLO_VERSION, 3, 'version 3 carries the incarnation, the frame limit and the same-host probe')
+  const token = Uint8Array.from({ length: 16 }, (_, i) => i * 11)
+  d.push(encodeHello({ node: 7, incarnation: 1, maxFrameBytes: 65 << 20, clusterId: 'prod', probe: { pid: 4242, address: 0x7f12_3456_7000, token } }))
+  t.same(decodeHello(frames[1].header).probe, { pid: 4242, address: 0x7f12_3456_7000, token }, 'the probe round-trips: pid, address, token')
+  t.equal(decodeHello(frames[1].header).clusterId, 'prod', 'the cluster id follows the probe')
   t.equal(helloRefusal(hello, 1, 'prod'), null)
   t.match(helloRefusal(hello, 1, 'dev'), /cluster "prod"; accepted: "dev"/)
   t.match(helloRefusal(hello, 7, 'prod'), /node id 7; accepted: an id other than 0 and 7/)
@@ -187,7 +191,7 @@ t.test('hello: round trip and the reasons a node refuses one', async (t) => {
   const v1 = new Uint8Array(12)
   new DataView(v1.buffer).setUint32(0, 1, true)
   new DataView(v1.buffer).setUint32(4, 3, true)
-  t.match(helloRefusal(decodeHello(v1), 1, 'prod'), /protocol version 1; accepted: 2/)
+  t.match(helloRefusal(decodeHello(v1), 1, 'prod'), /protocol version 1; accepted: 3/)
 })
 
 /** A stream of encoded frames, one after another. */

@@ -1,0 +1,50 @@
+//! Cross-memory attach: one copy straight between this process and another on the same machine
+//! (process_vm_readv), the same-host stand-in for an RDMA read. The transport uses it for one-sided
+//! region transfers between co-located nodes instead of streaming the bytes through a TCP socket.
+//!
+//! `cmaAddress(view)`: where a view's bytes start in this process (a number: user addresses on
+//! x86-64 and arm64 fit in 2^53). Backing stores of ArrayBuffers and SharedArrayBuffers do not move.
+//! `cmaRead(pid, into, address)`: copies `into.byteLength` bytes at `address` in process `pid` into
+//! `into`; throws the errno (EPERM/ESRCH: not allowed or gone; EFAULT: not mapped there) or
+//! ERR_CMA_SHORT when the copy stopped part way (a page of the range is not mapped).
+
+use crate::napi::*;
+use crate::js_fn;
+use std::ffi::{c_int, c_void};
+
+#[repr(C)]
+struct IoVec { base: *mut c_void, len: usize }
+
+extern "C" {
+    fn process_vm_readv(pid: c_int, local: *const IoVec, liovcnt: u64, remote: *const IoVec, riovcnt: u64, flags: u64) -> isize;
+}
+
+fn cma_address(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let [v] = args::<1>(env, info)?;
+    let (data, _) = get_bytes(env, v, "view")?;
+    number(env, data as usize as f64)
+}
+js_fn!(js_cma_address, cma_address);
+
+fn cma_read(env: napi_env, info: napi_callback_info) -> Result<napi_value> {
+    let [p, v, a] = args::<3>(env, info)?;
+    let pid = get_i32(env, p, "pid")?;
+    if pid <= 0 { return arg_error(format!("pid must be a positive process id, got {pid}")); }
+    let (data, len) = get_bytes(env, v, "into")?;
+    let address = get_u64(env, a, "address")?;
+    if len == 0 { return number(env, 0.0); }
+    let local = IoVec { base: data as *mut c_void, len };
+    let remote = IoVec { base: address as usize as *mut c_void, len };
+    let n = unsafe { process_vm_readv(pid, &local, 1, &remote, 1, 0) };
+    if n < 0 { return Err(errno_error("process_vm_readv")); }
+    if n as usize != len {
+        return Err(Error::Coded { code: "ERR_CMA_SHORT", message: format!("process_vm_readv copied {n} of {len} bytes from process {pid}") });
+    }
+    number(env, n as f64)
+}
+js_fn!(js_cma_read, cma_read);
+
+pub fn register(env: napi_env, exports: napi_value) {
+    export(env, exports, "cmaAddress", js_cma_address);
+    export(env, exports, "cmaRead", js_cma_read);
+}
