@@ -23,6 +23,8 @@
  * (1024: chunks written, read and randomly read before the timed phases, on chunks those never
  * touch: V8 optimizes the per-operation code only after thousands of calls, and a short timed
  * phase would otherwise measure mostly interpreted code and the compiler; 0: no warm-up),
+ * --same-host on|off (on: one-sided transfers between these processes of one machine are direct
+ * copies, transport.same_host_copy, the default; off: every byte goes through the loopback socket),
  * --only randread (to iterate on the random reads: the chunks are still written, untimed, and
  * only the random-read phase and fio's random reads are measured; the JSON line then has no
  * write or read figures).
@@ -44,7 +46,7 @@ const execFileAsync = promisify(execFile)
 const MiB = 1024 * 1024
 const chunkSizeBytes = MiB
 
-const { values } = parseArgs({ options: { chunks: { type: 'string' }, depth: { type: 'string' }, 'rand-ops': { type: 'string' }, chains: { type: 'string' }, data: { type: 'string' }, segment: { type: 'string' }, host: { type: 'string' }, 'rand-depth': { type: 'string' }, warmup: { type: 'string' }, only: { type: 'string' } } })
+const { values } = parseArgs({ options: { chunks: { type: 'string' }, depth: { type: 'string' }, 'rand-ops': { type: 'string' }, chains: { type: 'string' }, data: { type: 'string' }, segment: { type: 'string' }, host: { type: 'string' }, 'rand-depth': { type: 'string' }, warmup: { type: 'string' }, only: { type: 'string' }, 'same-host': { type: 'string' } } })
 const int = (name: string, v: string | undefined, fallback: number, max: number): number => {
   if (v === undefined) return fallback
   if (!/^\d+$/.test(v) || Number(v) < 1 || Number(v) > max) {
@@ -63,6 +65,11 @@ const segmentBytes = int('segment', values.segment, 4096, 1024 * 1024)
 const storageHost = values.host === '0' ? 0 : int('host', values.host, 0, 1)
 const dataMode = values.data ?? 'region'
 const only = values.only ?? null
+const sameHost = values['same-host'] ?? 'on'
+if (sameHost !== 'on' && sameHost !== 'off') {
+  console.error(`bench:storage: --same-host ${JSON.stringify(sameHost)} is not accepted; accepted: on | off`)
+  process.exit(2)
+}
 if (only !== null && only !== 'randread') {
   console.error(`bench:storage: --only ${JSON.stringify(only)} is not accepted; accepted: randread`)
   process.exit(2)
@@ -137,7 +144,7 @@ function report(f: Figures): void {
     chain_read_vs_limit: round(rate(read!) / readLimit!),
   }
   console.log(JSON.stringify({
-    bench: 'storage', ...(only === null ? {} : { only }), chunks, depth, rand_depth: randDepth, warmup_chunks: warmupChunks, chains: chainCount, data: dataMode, host: storageHost,
+    bench: 'storage', ...(only === null ? {} : { only }), chunks, depth, rand_depth: randDepth, warmup_chunks: warmupChunks, chains: chainCount, data: dataMode, same_host: sameHost, host: storageHost,
     randread_iops: Math.round(randIops), fio_randread_iops: fioRand === null ? null : Math.round(fioRand.iops), reads_per_batch: randread.readsPerBatch,
     cpu_us_per_randread: round(randUs), cpu_us_per_randread_client: round(randClientUs), ...full,
     randread_vs_fio: round(fioRand === null ? null : randIops / fioRand.iops),
@@ -151,7 +158,7 @@ async function main(): Promise<void> {
   const progress = new Progress({ label: 'bench:storage', steps: warmupChunks > 0 ? 9 : 8 })
   progress.start('start 3 storage nodes and wait for every chain to serve')
   const cluster = await startProcessCluster({
-    storageNodes: 3, chains: chainCount, chunkSizeBytes, dir, storageHost, engineFormat: { checksumSegmentBytes: segmentBytes },
+    storageNodes: 3, chains: chainCount, chunkSizeBytes, dir, storageHost, sameHostCopy: sameHost === 'on', engineFormat: { checksumSegmentBytes: segmentBytes },
     storageParams: { max_in_flight: 1024, forward_timeout: '10s', forward_budget: '60s', forward_data: dataMode },
   })
   try {

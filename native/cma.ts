@@ -8,6 +8,7 @@ import { native } from './addon.ts'
 interface CmaAddon {
   cmaAddress(view: Uint8Array): number
   cmaRead(pid: number, into: Uint8Array, address: number): number
+  cmaReadChecked(pid: number, into: Uint8Array, address: number, wordAddress: number): number
 }
 
 /**
@@ -26,4 +27,12 @@ export function cmaAddress(view: Uint8Array): number {
  */
 export function cmaRead(pid: number, into: Uint8Array, address: number): void {
   ;(native() as unknown as CmaAddon).cmaRead(pid, into, address)
+}
+
+/**
+ * cmaRead, then the u32 at `wordAddress` in `pid`, in one system call (the word is read after the
+ * bytes); returns the word. Same errors.
+ */
+export function cmaReadChecked(pid: number, into: Uint8Array, address: number, wordAddress: number): number {
+  return (native() as unknown as CmaAddon).cmaReadChecked(pid, into, address, wordAddress)
 }

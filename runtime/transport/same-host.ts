@@ -21,7 +21,7 @@
  * TCP and stops direct copies to that peer until it reconnects.
  */
 import { randomFillSync } from 'node:crypto'
-import { cmaAddress, cmaRead } from '../../native/cma.ts'
+import { cmaAddress, cmaRead, cmaReadChecked } from '../../native/cma.ts'
 import { nativeAvailable } from '../../native/addon.ts'
 import { PROBE_TOKEN_BYTES, type SameHostProbe } from './hello.ts'
 import { OP_HEADER_BYTES } from './one-sided.ts'
@@ -69,7 +69,6 @@ export function writeDirectSource(header: Uint8Array): number {
 export class SameHost {
   /** Undefined when direct copies are off (the profile, or no native addon). */
   readonly probe: SameHostProbe | undefined
-  readonly #word = new Uint8Array(new ArrayBuffer(4))
   readonly #check = new Uint8Array(new ArrayBuffer(PROBE_TOKEN_BYTES))
 
   constructor(enabled: boolean) {
@@ -107,9 +106,8 @@ export class SameHost {
     cmaRead(pid, into, address)
   }
 
-  /** The u32 at `address` in `pid` (a region's liveness word). */
-  readWord(pid: number, address: number): number {
-    cmaRead(pid, this.#word, address)
-    return new Uint32Array(this.#word.buffer)[0]
+  /** Like read, then returns the u32 at `wordAddress` in `pid` (a region's liveness word), read after the bytes. */
+  readChecked(pid: number, into: Uint8Array, address: number, wordAddress: number): number {
+    return cmaReadChecked(pid, into, address, wordAddress)
   }
 }

@@ -839,8 +839,7 @@ export class TcpTransport implements NodeTransport {
     const op = a === undefined ? undefined : this.#ops.get(a.opId)
     if (a === undefined || op === undefined || op.node !== peer.node || op.into === null) return
     try {
-      this.#sameHost.read(peer.directPid, op.into, a.address)
-      if (this.#sameHost.readWord(peer.directPid, a.liveAddress) !== a.regionId) {
+      if (this.#sameHost.readChecked(peer.directPid, op.into, a.address, a.liveAddress) !== a.regionId) {
         const e = remoteRegionError(peer.node, op.regionId, op.offset, op.length, 'was unregistered while it was being read', 'a region that stays registered until the read completes')
         return this.#completeOp(peer, a.opId, e)
       }

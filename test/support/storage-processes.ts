@@ -47,6 +47,8 @@ export interface ProcessClusterOptions {
   /** A command that runs a node's process, e.g. ['ip', 'netns', 'exec', 'ns1'] (default: none, node runs directly). */
   spawnPrefix?: (nodeId: number) => readonly string[]
   log?: (line: string) => void
+  /** transport.same_host_copy of every node and of this process's client (default true). */
+  sameHostCopy?: boolean
 }
 
 export interface ProcessCluster {
@@ -84,7 +86,7 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
     `[node]\ncluster_id = "storage-test"\nroot = ${JSON.stringify(repo)}`,
     `[kv]\nbackend = "lmdb"\npath = ${JSON.stringify(join(dir, 'kv'))}`,
     '[placement]\nnuma_domains = [0]\nhosts_per_domain = 1',
-    '[transport]\nkind = "tcp"\nheartbeat_interval = "200ms"\nheartbeat_timeout = "2s"\nreconnect_min = "50ms"\nreconnect_max = "500ms"\nmax_frame_size = "256MiB"',
+    '[transport]\nkind = "tcp"\nheartbeat_interval = "200ms"\nheartbeat_timeout = "2s"\nreconnect_min = "50ms"\nreconnect_max = "500ms"\nmax_frame_size = "256MiB"' + `\nsame_host_copy = ${options.sameHostCopy ?? true}`,
     `[log]\nlevel = "${process.env.T3FS_CHILD_LOG_LEVEL ?? 'info'}"\n[shutdown]\ngrace_period = "1s"`,
     ...[...ports].map(([node, port]) => `[[peers]]\nnode = ${node}\naddress = "${hosts.get(node)}:${port}"`),
   ].join('\n\n')
@@ -147,6 +149,7 @@ export async function startProcessCluster(options: ProcessClusterOptions): Promi
     nodeId: CLIENT_NODE, clusterId: 'storage-test', listen: { host: '127.0.0.1', port: 0 },
     peers: [...ports].map(([node, port]) => ({ node, address: { host: hosts.get(node)!, port } })),
     heartbeatIntervalMs: 200, heartbeatTimeoutMs: 2_000, reconnectMinMs: 50, reconnectMaxMs: 500, maxFrameBytes: 256 * 1024 * 1024,
+    sameHostCopy: options.sameHostCopy ?? true,
   })
   const client = await NodeRuntime.start({ node: CLIENT_NODE, hostsPerDomain: 1, domains: [{ id: 0, cpus: [0] }], transport, bufferPool: { classes: [{ slotBytes: 64 * 1024, slots: 256 }, ...(slot > 64 * 1024 ? [{ slotBytes: slot, slots: 128 }] : [])] } })
   log('client node started')
