@@ -82,11 +82,17 @@ const cpuUsSince = (start: NodeJS.CpuUsage): number => {
   return used.user + used.system
 }
 
-async function timed(ops: number, work: () => Promise<unknown>): Promise<{ ops: number; seconds: number; cpuUs: number }> {
+/** hrtime in µs: the clock of --cpu-prof's timestamps, so a profile can be cut to a phase. */
+const hrtimeUs = (): string => (process.hrtime.bigint() / 1000n).toString()
+
+async function timed(ops: number, work: () => Promise<unknown>, name: string): Promise<{ ops: number; seconds: number; cpuUs: number }> {
+  const startUs = hrtimeUs()
   const start = performance.now()
   const cpu = process.cpuUsage()
   await work()
-  return { ops, seconds: (performance.now() - start) / 1000, cpuUs: cpuUsSince(cpu) / ops }
+  const result = { ops, seconds: (performance.now() - start) / 1000, cpuUs: cpuUsSince(cpu) / ops }
+  process.stderr.write(`bench:meta: ${name} ran from hrtime ${startUs} to ${hrtimeUs()} µs\n`)
+  return result
 }
 
 /** One mdtest round: every client creates, then stats, then removes its files. */
@@ -100,15 +106,16 @@ async function mdtest(clients: MetaClient[], run: number, dirs: 'shared' | 'priv
   const rows: Row[] = []
   update({ done: 0, detail: 'create (raw puts around it)' })
   let before = raw.put(RAW_MS)
-  const create = await timed(total, () => each((c, i, j) => c.request({ type: 'create', path: path(i, j), flags: { access: 'write', excl: true }, perm: 0o644 })))
+  const where = `${clients.length} client${clients.length > 1 ? 's' : ''} ${dirs}`
+  const create = await timed(total, () => each((c, i, j) => c.request({ type: 'create', path: path(i, j), flags: { access: 'write', excl: true }, perm: 0o644 })), `${where} create`)
   rows.push({ clients: clients.length, dirs, phase: 'create', ...create, raw: (before + raw.put(RAW_MS)) / 2, rawCpuUs: null })
   update({ done: 1, detail: 'stat (raw read transactions around it)' })
   const getsBefore = await raw.get(RAW_MS)
-  const stat = await timed(total * STAT_PASSES, async () => { for (let pass = 0; pass < STAT_PASSES; pass++) await each((c, i, j) => c.request({ type: 'stat', path: path(i, j) })) })
+  const stat = await timed(total * STAT_PASSES, async () => { for (let pass = 0; pass < STAT_PASSES; pass++) await each((c, i, j) => c.request({ type: 'stat', path: path(i, j) })) }, `${where} stat`)
   const getsAfter = await raw.get(RAW_MS)
   rows.push({ clients: clients.length, dirs, phase: 'stat', ...stat, raw: (getsBefore.rate + getsAfter.rate) / 2, rawCpuUs: (getsBefore.cpuUs + getsAfter.cpuUs) / 2 })
   update({ done: 2, detail: 'remove' })
-  const remove = await timed(total, () => each((c, i, j) => c.request({ type: 'remove', path: path(i, j), recursive: false })))
+  const remove = await timed(total, () => each((c, i, j) => c.request({ type: 'remove', path: path(i, j), recursive: false })), `${where} remove`)
   rows.push({ clients: clients.length, dirs, phase: 'remove', ...remove, raw: null, rawCpuUs: null })
   update({ done: 3, detail: `create ${rate(create).toFixed(0)}/s, stat ${rate(stat).toFixed(0)}/s, remove ${rate(remove).toFixed(0)}/s` })
   return rows
@@ -257,6 +264,7 @@ function report(rows: Row[], status: MetaStatus[]): void {
     stat_vs_raw_get_cpu: Number(((stat16.rawCpuUs as number) / stat16.cpuUs).toFixed(3)),
     stat_cpu_us_per_op: Number(stat16.cpuUs.toFixed(1)),
     raw_get_cpu_us_per_txn: Number((stat16.rawCpuUs as number).toFixed(1)),
+    create_cpu_us_per_op: Number(find(16, 'shared', 'create').cpuUs.toFixed(1)),
     create16_private_vs_raw_put: ratio(find(16, 'private', 'create')),
     create1_vs_raw_put: ratio(find(1, 'shared', 'create')),
     create_private_ops_per_s: Math.round(rate(find(16, 'private', 'create'))),
