@@ -4,8 +4,8 @@
  * --seed N replays it); ends with one JSON line.
  */
 import { KVCACHE_MUTANTS, type KvCacheMutant } from '../../actors/kvcache/kv-options.ts'
-import { exploreSeeds } from '../../runtime/testkit/simulation.ts'
 import { emptyTotals, kvcacheScenario, type KvTotals } from './kvcache-scenario.ts'
+import { runSeedSuite, type SeedSuiteOptions } from './seed-suite.ts'
 
 export interface KvCacheSuiteResult extends KvTotals {
   readonly sim: 'kvcache'
@@ -17,25 +17,7 @@ export interface KvCacheSuiteResult extends KvTotals {
   readonly error?: string
 }
 
-export async function runKvCacheSuite(options: { seeds: number; firstSeed?: number; mutant?: KvCacheMutant | null; log?: (line: string) => void }): Promise<KvCacheSuiteResult> {
-  const mutant = options.mutant ?? null
-  if (mutant !== null && !KVCACHE_MUTANTS.includes(mutant)) throw new Error(`unknown mutant ${JSON.stringify(mutant)}; accepted: ${KVCACHE_MUTANTS.join(', ')}`)
-  const started = Date.now()
-  const totals = emptyTotals()
-  let ran = 0
-  const failure = await exploreSeeds({ seeds: options.seeds, firstSeed: options.firstSeed, log: options.log }, async (seed) => {
-    const t = await kvcacheScenario(seed, mutant === null ? [] : [mutant])
-    ran++
-    for (const k of Object.keys(totals) as (keyof KvTotals)[]) totals[k] += t[k]
-  })
-  return {
-    sim: 'kvcache',
-    seeds: ran + (failure === null ? 0 : 1),
-    failed: failure === null ? 0 : 1,
-    failedSeed: failure?.seed ?? null,
-    mutant,
-    ...totals,
-    seconds: Number(((Date.now() - started) / 1000).toFixed(1)),
-    ...(failure === null ? {} : { error: failure.error instanceof Error ? failure.error.message : String(failure.error) }),
-  }
+export async function runKvCacheSuite(options: SeedSuiteOptions<KvCacheMutant>): Promise<KvCacheSuiteResult> {
+  const { totals, ...outcome } = await runSeedSuite({ sim: 'kvcache', mutants: KVCACHE_MUTANTS, zero: emptyTotals, scenario: kvcacheScenario }, options)
+  return { sim: 'kvcache', ...outcome, ...totals }
 }
