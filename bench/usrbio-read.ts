@@ -7,7 +7,12 @@
  * the same disk (O_DIRECT, io_uring, QD `depth`), and a raw TCP socket between two processes.
  *
  *   usrbio_read_vs_limit = USRBIO read ÷ min(fio read, raw socket)
+ *   cpu_s_per_gib = CPU seconds per GiB read of the reader and every node process (/proc, sampled
+ *                   when the reader marks the start and end of its timed passes on stderr)
  *
+ * The timed window is printed in hrtime µs on stderr (cut a --cpu-prof profile with it);
+ * T3FS_BENCH_THREADS=1 prints each node thread's user and system s/GiB (the profiler itself about
+ * doubles the nodes' CPU, so judge changes by runs without it).
  * `usrbioReadBench` is the measurement alone, for a bench that has its own cluster (bench:fuse).
  * Options: --size-mib N (256), --io-kib N (1024), --depth N (32), --passes N (2). Progress (which
  * phase) goes to stderr; stdout ends with one JSON line.
