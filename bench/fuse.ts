@@ -150,7 +150,7 @@ async function main(): Promise<void> {
 
     // USRBIO: one of the files fio wrote, read in batches from a second process.
     const usrbioFile = 'bench/seq.0.0'
-    const usrbio = await progress.run('USRBIO reads from a second process', () => usrbioReadBench({ socketPath: join(cluster.dir, 'usrbio.sock'), path: `/${usrbioFile}`, sizeBytes: fileMiB * MiB }))
+    const usrbio = await progress.run('USRBIO reads from a second process', () => usrbioReadBench({ socketPath: join(cluster.dir, 'usrbio.sock'), path: `/${usrbioFile}`, sizeBytes: fileMiB * MiB, serverPids: pids }))
     const usrbioValidated = usrbio.sha256 === createHash('sha256').update(readFileSync(join(cluster.mnt, usrbioFile))).digest('hex')
     const socket = await progress.run('raw TCP socket between two processes', () => rawSocketBytesPerSec(GiB))
     const usrbioLimit = Math.min(rawRead.gibPerSec * GiB, socket)
@@ -170,7 +170,7 @@ async function main(): Promise<void> {
       t3fs_write_cpu_s_per_gib: round(t3.write.cpuSecPerGib), t3fs_read_cpu_s_per_gib: round(t3.read.cpuSecPerGib),
       seq_read_vs_bindfs: round(seqReadVsBindfs), seq_write_vs_disk_third: round(seqWriteVsDiskThird),
       usrbio_read_gib_per_s: round(usrbio.gibPerSec), raw_socket_gib_per_s: round(socket / GiB),
-      usrbio_read_vs_limit: round(usrbioReadVsLimit), validated,
+      usrbio_read_vs_limit: round(usrbioReadVsLimit), usrbio_cpu_s_per_gib: round(usrbio.cpuSecondsPerGiB), validated,
     }))
   } finally {
     if (bindMounted) await run('umount', [bindMnt]).catch(() => run('umount', ['-l', bindMnt]).catch(() => {}))

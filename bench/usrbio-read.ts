@@ -7,18 +7,23 @@
  * the same disk (O_DIRECT, io_uring, QD `depth`), and a raw TCP socket between two processes.
  *
  *   usrbio_read_vs_limit = USRBIO read ÷ min(fio read, raw socket)
+ *   cpu_s_per_gib = CPU seconds per GiB read of the reader and every node process (/proc, sampled
+ *                   when the reader marks the start and end of its timed passes on stderr)
  *
+ * The timed window is printed in hrtime µs on stderr (cut a --cpu-prof profile with it);
+ * T3FS_BENCH_THREADS=1 prints each node thread's user and system s/GiB (the profiler itself about
+ * doubles the nodes' CPU, so judge changes by runs without it).
  * `usrbioReadBench` is the measurement alone, for a bench that has its own cluster (bench:fuse).
  * Options: --size-mib N (256), --io-kib N (1024), --depth N (32), --passes N (2). Progress (which
  * phase) goes to stderr; stdout ends with one JSON line.
  */
-import { execFile } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { parseArgs, promisify } from 'node:util'
+import { parseArgs } from 'node:util'
 import type { FileClient } from '../actors/client/file-client.ts'
 import { usrbioActorToml } from '../test/actors/client/usrbio-toml.ts'
 import { startProcessFs } from '../test/actors/client/process-fs.ts'
@@ -26,7 +31,6 @@ import { fioAvailable, fioMissingMessage, runFio } from './fixtures/fio.ts'
 import { rawSocketBytesPerSec } from './fixtures/raw-socket.ts'
 import { Progress } from '../runtime/progress/progress.ts'
 
-const execFileAsync = promisify(execFile)
 const MiB = 1024 * 1024
 const reader = fileURLToPath(new URL('./fixtures/usrbio-reader.ts', import.meta.url))
 
@@ -38,6 +42,8 @@ export interface UsrbioReadOptions {
   ioBytes?: number
   depth?: number
   passes?: number
+  /** Server processes (the cluster's nodes) whose CPU during the timed passes is counted too. */
+  serverPids?: number[]
 }
 
 export interface UsrbioReadResult {
@@ -45,16 +51,82 @@ export interface UsrbioReadResult {
   gibPerSec: number
   /** CPU seconds per GiB of the reading process (the server's are not counted). */
   readerCpuSecondsPerGiB: number
+  /** CPU seconds per GiB of each server process (by pid) during the timed passes. */
+  serverCpuSecondsPerGiB: Map<number, number>
+  /** Reader plus every server process: the whole read path's CPU per GiB. */
+  cpuSecondsPerGiB: number
+  /** The timed passes in hrtime µs (to cut a --cpu-prof profile to them). */
+  windowUs: [number, number]
   /** SHA-256 of the file as the last pass read it. */
   sha256: string
+}
+
+/** utime + stime of a process (all its threads) in seconds; null once it is gone. */
+function processCpuSeconds(pid: number): number | null {
+  try {
+    // Fields after the ")" that ends the command name: state is 3rd, utime 14th, stime 15th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+    return (Number(fields[11]) + Number(fields[12])) / 100 // USER_HZ is 100 on Linux
+  } catch {
+    return null
+  }
+}
+
+/** Per-thread [comm, user s, system s] of a process (T3FS_BENCH_THREADS=1 prints their deltas, to see which thread spends what). */
+function threadCpu(pid: number): Map<string, [string, number, number]> {
+  const out = new Map<string, [string, number, number]>()
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+      const fields = text.slice(text.lastIndexOf(') ') + 2).split(' ')
+      out.set(tid, [text.slice(text.indexOf('(') + 1, text.lastIndexOf(')')), Number(fields[11]) / 100, Number(fields[12]) / 100])
+    }
+  } catch { /* gone */ }
+  return out
 }
 
 /** Batched USRBIO reads of `path` from a second Node process. */
 export async function usrbioReadBench(o: UsrbioReadOptions): Promise<UsrbioReadResult> {
   const args = { socketPath: o.socketPath, path: o.path, sizeBytes: o.sizeBytes, ioBytes: o.ioBytes ?? MiB, depth: o.depth ?? 32, passes: o.passes ?? 2 }
-  const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', reader, JSON.stringify(args)], { encoding: 'utf8', maxBuffer: MiB })
+  const pids = o.serverPids ?? []
+  const cpuAt: Partial<Record<'start' | 'end', (number | null)[]>> = {}
+  const windowUs: [number, number] = [0, 0]
+  const threadsAt: Partial<Record<'start' | 'end', Map<string, [string, number, number]>[]>> = {}
+  const child = spawn(process.execPath, ['--import', 'tsx', reader, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c })
+  child.stderr.setEncoding('utf8').on('data', (c: string) => {
+    stderr += c
+    // The reader marks its timed passes: sample the servers' CPU at each mark.
+    for (let m; (m = /usrbio-reader: timed (start|end) (\d+)\n/.exec(stderr)) !== null; stderr = stderr.slice(m.index + m[0].length)) {
+      cpuAt[m[1] as 'start' | 'end'] = pids.map(processCpuSeconds)
+      if (process.env.T3FS_BENCH_THREADS !== undefined) threadsAt[m[1] as 'start' | 'end'] = pids.map(threadCpu)
+      windowUs[m[1] === 'start' ? 0 : 1] = Number(m[2])
+    }
+    if (stderr.length > 100_000) stderr = stderr.slice(-50_000)
+  })
+  const code = await new Promise<number | null>((resolve, reject) => child.on('error', reject).on('close', resolve))
+  if (code !== 0) throw new Error(`the USRBIO reader exited with ${code}: ${stderr.slice(-2000)}`)
   const r = JSON.parse(stdout.trim().split('\n').pop()!) as { bytes: number; seconds: number; cpuSeconds: number; sha256: string }
-  return { bytesPerSec: r.bytes / r.seconds, gibPerSec: r.bytes / r.seconds / 1024 ** 3, readerCpuSecondsPerGiB: r.cpuSeconds / (r.bytes / 1024 ** 3), sha256: r.sha256 }
+  const gib = r.bytes / 1024 ** 3
+  const serverCpuSecondsPerGiB = new Map<number, number>()
+  pids.forEach((pid, i) => {
+    const a = cpuAt.start?.[i]
+    const b = cpuAt.end?.[i]
+    if (a != null && b != null) serverCpuSecondsPerGiB.set(pid, (b - a) / gib)
+  })
+  const readerCpuSecondsPerGiB = r.cpuSeconds / gib
+  if (threadsAt.start !== undefined && threadsAt.end !== undefined) {
+    pids.forEach((pid, i) => {
+      for (const [tid, [comm, u, sy]] of threadsAt.end![i]) {
+        const [, u0, s0] = threadsAt.start![i].get(tid) ?? [comm, 0, 0]
+        if (u - u0 + sy - s0 >= 0.01 * gib) console.error(`pid ${pid} thread ${tid} ${comm}: user ${((u - u0) / gib).toFixed(3)} sys ${((sy - s0) / gib).toFixed(3)} s/GiB`)
+      }
+    })
+  }
+  const cpuSecondsPerGiB = readerCpuSecondsPerGiB + [...serverCpuSecondsPerGiB.values()].reduce((a, b) => a + b, 0)
+  return { bytesPerSec: r.bytes / r.seconds, gibPerSec: gib / r.seconds, readerCpuSecondsPerGiB, serverCpuSecondsPerGiB, cpuSecondsPerGiB, windowUs, sha256: r.sha256 }
 }
 
 function options(): { sizeBytes: number; ioBytes: number; depth: number; passes: number } {
@@ -100,6 +172,8 @@ async function main(): Promise<void> {
   const cluster = await progress.run('start a cluster (mgmtd, meta, 3 storage nodes, usrbio)', () => startProcessFs({ extraActors: usrbioActorToml(socketPath, 4), hosts: 4 }))
   try {
     const fs = await cluster.connect({ description: 'bench:usrbio writer' })
+    const nodeOfPid = new Map([...cluster.nodes].flatMap(([id, n]) => (n.process?.pid === undefined ? [] : [[n.process.pid, id] as const])))
+    const serverPids = [...nodeOfPid.keys()]
     const data = randomBytes(o.sizeBytes)
     await progress.run('write the file through a FileClient', async (update) => {
       const h = await fs.create('/bench-usrbio')
@@ -111,7 +185,7 @@ async function main(): Promise<void> {
     }, { total: data.length, unit: 'bytes' })
     const direct = await progress.run(`FileClient reads in this process, ${o.passes} pass${o.passes === 1 ? '' : 'es'}`, () => fileClientRead(fs, '/bench-usrbio', o))
     await fs.shutdown()
-    const usrbio = await progress.run(`USRBIO reads from a second process, ${o.passes} pass${o.passes === 1 ? '' : 'es'}`, () => usrbioReadBench({ socketPath, path: '/bench-usrbio', ...o }))
+    const usrbio = await progress.run(`USRBIO reads from a second process, ${o.passes} pass${o.passes === 1 ? '' : 'es'}`, () => usrbioReadBench({ socketPath, path: '/bench-usrbio', ...o, serverPids }))
     const validated = usrbio.sha256 === createHash('sha256').update(data).digest('hex')
     await cluster.close()
 
@@ -128,11 +202,14 @@ async function main(): Promise<void> {
     console.log(`${`FileClient read in this process, same batches (the server's own path)`.padEnd(64)} ${gib(direct).padStart(7)}`)
     console.log(`${`fio read ${o.ioBytes / 1024} KiB QD${o.depth}, O_DIRECT`.padEnd(64)} ${gib(fio?.bytesPerSec).padStart(7)}`)
     console.log(`${'raw TCP socket between two processes, 1 MiB buffers'.padEnd(64)} ${gib(socket).padStart(7)}`)
-    console.log(`reader CPU: ${usrbio.readerCpuSecondsPerGiB.toFixed(3)} s/GiB; validated (SHA-256 of the file as read): ${validated}`)
+    const perNode = [...usrbio.serverCpuSecondsPerGiB].map(([pid, s]) => `node ${nodeOfPid.get(pid) ?? pid} ${s.toFixed(3)}`).join(', ')
+    console.log(`CPU s/GiB during the timed passes: all ${usrbio.cpuSecondsPerGiB.toFixed(3)} = reader ${usrbio.readerCpuSecondsPerGiB.toFixed(3)} + ${perNode}`)
+    console.error(`usrbio timed window (hrtime µs, for profcut): ${usrbio.windowUs.join(' ')}`)
+    console.log(`validated (SHA-256 of the file as read): ${validated}`)
     console.log(JSON.stringify({
       bench: 'usrbio', size_mib: o.sizeBytes / MiB, io_kib: o.ioBytes / 1024, depth: o.depth,
       usrbio_read_gib_s: round(usrbio.gibPerSec), file_client_read_gib_s: round(direct / 1024 ** 3), fio_read_gib_s: round(fio?.gibPerSec ?? null), raw_socket_gib_s: round(socket / 1024 ** 3),
-      reader_cpu_s_per_gib: round(usrbio.readerCpuSecondsPerGiB),
+      reader_cpu_s_per_gib: round(usrbio.readerCpuSecondsPerGiB), cpu_s_per_gib: round(usrbio.cpuSecondsPerGiB),
       usrbio_read_vs_limit: round(usrbio.bytesPerSec / limit), validated,
     }))
   } finally {

@@ -13,6 +13,11 @@ import { regionsAddress, type RegionHandle, type RegionsMsg, type SlotRange } fr
 export interface Regions {
   /** Exposes `buffer` to peers until `unregister` (or this actor's crash or stop). */
   register(buffer: PooledBuffer): Promise<RegionHandle>
+  /**
+   * Exposes the whole of a size-sealed shared-memory file at `path` (mapped anew by the node's
+   * transport thread; this actor keeps its own mapping of the same pages) until `unregister`.
+   */
+  registerShared(path: string): Promise<RegionHandle>
   unregister(region: RegionHandle): Promise<void>
   /** Copies `length` bytes at `offset` of a peer's region into `into` (at `intoOffset`). */
   read(region: RegionHandle, offset: number, into: PooledBuffer, length?: number, intoOffset?: number): Promise<void>
@@ -33,13 +38,15 @@ export function actorRegions(system: ActorSystem, epoch: ActorEpoch, checkLive: 
       return Promise.reject(error)
     }
   }
+  const registered = async (request: { type: 'register'; range: SlotRange } | { type: 'register-shared'; path: string }): Promise<RegionHandle> => {
+    const region = await service.ask(request)
+    if (epoch.live) epoch.regions.add(region.regionId)
+    else await service.ask({ type: 'unregister', regionId: region.regionId }) // crashed meanwhile
+    return region
+  }
   return {
-    register: (buffer) => run(async () => {
-      const region = await service.ask({ type: 'register', range: rangeOf(buffer, buffer.length, 0) })
-      if (epoch.live) epoch.regions.add(region.regionId)
-      else await service.ask({ type: 'unregister', regionId: region.regionId }) // crashed meanwhile
-      return region
-    }),
+    register: (buffer) => run(() => registered({ type: 'register', range: rangeOf(buffer, buffer.length, 0) })),
+    registerShared: (path) => run(() => registered({ type: 'register-shared', path })),
     unregister: async (region) => {
       epoch.regions.delete(region.regionId)
       await service.ask({ type: 'unregister', regionId: region.regionId })

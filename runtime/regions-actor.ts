@@ -14,6 +14,7 @@ import { defineActor, type Returns } from './actor.ts'
 import { anyIncarnation, type ActorAddress } from './address.ts'
 import type { BufferPool } from './buffer-pool.ts'
 import { invalidOption, T3fsError } from './errors.ts'
+import { mapSharedFile } from './shared-memory.ts'
 import { RegionTable, remoteRegionError } from './transport/one-sided.ts'
 import type { NodeTransport } from './transport/transport.ts'
 
@@ -36,6 +37,8 @@ export interface SlotRange {
 
 export type RegionsMsg =
   | ({ type: 'register'; range: SlotRange } & Returns<RegionHandle>)
+  /** A shared-memory file (a USRBIO region a client process maps too), mapped here whole and exposed as a region. */
+  | ({ type: 'register-shared'; path: string } & Returns<RegionHandle>)
   | ({ type: 'unregister'; regionId: number } & Returns<null>)
   | ({ type: 'read'; region: RegionHandle; offset: number; into: SlotRange } & Returns<null>)
   | ({ type: 'write'; region: RegionHandle; offset: number; from: SlotRange } & Returns<null>)
@@ -71,8 +74,12 @@ export const regionsActor = defineActor<RegionsState, RegionsMsg, RegionsArgs>({
     const { pool, transport } = state.args
     const node = ctx.self.address.node
     switch (msg.type) {
-      case 'register': {
-        const view = slotView(pool, msg.range)
+      case 'register':
+      case 'register-shared': {
+        // A shared file is mapped by this thread (the transport's), so pushed bytes land in its pages
+        // with no copy between threads; only size-sealed memory belongs here (a file another process
+        // could shrink would fault this thread on a write past its new end).
+        const view = msg.type === 'register' ? slotView(pool, msg.range) : new Uint8Array(mapSharedFile(msg.path))
         if (state.local.size >= regionsMax) throw new T3fsError('ERR_OVERLOADED', `node ${node} has ${regionsMax} regions registered; unregister some first`, { regionsMax })
         const handle = transport === null ? state.ids.register(view) : transport.registerRegion(view)
         state.local.set(handle.regionId, view)

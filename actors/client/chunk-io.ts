@@ -5,7 +5,8 @@
  * a range run in parallel, bounded by the client's limiter and its I/O buffers.
  *
  * Reads: a piece up to 64 KiB comes back inline and is copied straight to the caller; a larger
- * one is pushed by the replica into an I/O buffer (one-sided), then copied to the caller. A short
+ * one is pushed by the replica into an I/O buffer (one-sided), then copied to the caller, or, when
+ * the caller's memory is a region of its own (USRBIO's shared regions), pushed straight into it. A short
  * or missing chunk leaves zeros (a hole); the caller learns the furthest byte any piece returned,
  * to tell a hole from the end of the file.
  */
@@ -13,7 +14,8 @@ import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
 import type { RoutingInfo } from '../mgmtd/protocol.ts'
 import type { Layout } from '../meta/index.ts'
 import { piecesOf, type ChunkPiece, type FileLayout } from '../storage/client/layout.ts'
-import { inlineReadBytesMax, type StorageClient } from '../storage/client/storage-client.ts'
+import { inlineReadBytesMax, type ClientBuffer, type StorageClient } from '../storage/client/storage-client.ts'
+import type { RegionHandle } from '../../runtime/regions-actor.ts'
 import type { IoBuffer, IoBuffers } from './io-buffers.ts'
 import type { Limiter } from './limiter.ts'
 
@@ -61,9 +63,10 @@ export class ChunkIo {
    * Reads [position, position + length) into `into` at `intoOffset`, zeros where storage has
    * nothing; resolves with the end (relative to `position`) of the furthest bytes storage had.
    */
-  async readInto(file: FileGeometry, position: number, length: number, into: Uint8Array, intoOffset: number): Promise<number> {
+  async readInto(file: FileGeometry, position: number, length: number, into: Uint8Array, intoOffset: number, region: RegionHandle | null = null): Promise<number> {
     const pieces = await this.pieces(file, position, length)
-    const ends = await settleAll(pieces.map((p) => this.readPiece(file, p, into, intoOffset + p.bufferOffset)))
+    const target = region === null || this.storage.dataMode === 'inline' ? null : { buffer: { bytes: into }, region }
+    const ends = await settleAll(pieces.map((p) => (target !== null && p.length > inlineReadBytesMax ? this.readPushed(file, p, target, intoOffset + p.bufferOffset) : this.readPiece(file, p, into, intoOffset + p.bufferOffset))))
     return ends.reduce((a, b) => Math.max(a, b), 0)
   }
 
@@ -76,6 +79,13 @@ export class ChunkIo {
       return r === 0 ? 0 : p.bufferOffset + r
     })))
     return ends.reduce((a, b) => Math.max(a, b), 0)
+  }
+
+  /** A piece the replica pushes straight into the caller's own registered region (no I/O buffer, no copy). */
+  private async readPushed(file: FileGeometry, p: ChunkPiece, target: ClientBuffer, at: number): Promise<number> {
+    const n = await this.limiter.run(() => this.storageRead(file, p, target, at))
+    if (n < p.length) target.buffer.bytes.fill(0, at + n, at + p.length)
+    return n === 0 ? 0 : p.bufferOffset + n
   }
 
   private async readPiece(file: FileGeometry, p: ChunkPiece, into: Uint8Array, at: number): Promise<number> {
@@ -96,7 +106,7 @@ export class ChunkIo {
   }
 
   /** One storage read; bytes land in `io` at `ioOffset`, or (io null: inline) in `into` at `at`. */
-  private async storageRead(file: FileGeometry, p: ChunkPiece, io: IoBuffer | null, ioOffset: number, into?: Uint8Array, at = 0): Promise<number> {
+  private async storageRead(file: FileGeometry, p: ChunkPiece, io: ClientBuffer | null, ioOffset: number, into?: Uint8Array, at = 0): Promise<number> {
     try {
       const r = await this.storage.read({ chainId: p.chainId, chunkId: p.chunkId, offset: p.chunkOffset, length: p.length, into: io, intoOffset: ioOffset })
       if (io === null && r.data !== undefined && into !== undefined) into.set(r.data.subarray(0, r.lengthBytes), at)

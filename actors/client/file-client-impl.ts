@@ -13,7 +13,7 @@ import { StorageClient } from '../storage/client/storage-client.ts'
 import { ChunkIo, type ChunkIoCounters } from './chunk-io.ts'
 import { badArgument, checkOffset, checkPerm, clientClosed, errnoError } from './client-errors.ts'
 import { resolveClientOptions, type ResolvedClientOptions } from './client-options.ts'
-import type { DirEntry, FileClient, FileClientOptions, FileClientStats, FileHandle, FilePath, FileStat, FileTarget, MkdirOptions, OpenOptions, ReaddirOptions, ReaddirResult, RenameOptions, SetAttrOptions } from './file-client.ts'
+import type { DirEntry, FileClient, FileClientOptions, FileClientStats, FileHandle, FilePath, FileStat, FileTarget, MkdirOptions, OpenOptions, ReadOptions, ReaddirOptions, ReaddirResult, RenameOptions, SetAttrOptions } from './file-client.ts'
 import { toFileStat } from './file-stat.ts'
 import { IoBuffers } from './io-buffers.ts'
 import { Limiter } from './limiter.ts'
@@ -186,7 +186,7 @@ export class FileClientImpl implements FileClient {
     return this.open(path, { access: 'readwrite', ...options, create: true, perm })
   }
 
-  async read(handle: FileHandle, into: Uint8Array, position: number, length?: number, intoOffset = 0): Promise<number> {
+  async read(handle: FileHandle, into: Uint8Array, position: number, length?: number, intoOffset = 0, options: ReadOptions = {}): Promise<number> {
     const h = this.handleOf(handle)
     if (h.handle.access === 'write') throw errnoError('EBADF', `handle ${handle.id} is open for writing only`, { handle: handle.id })
     if (!(into instanceof Uint8Array)) throw badArgument('into', into, 'a Uint8Array (or Buffer)')
@@ -195,6 +195,9 @@ export class FileClientImpl implements FileClient {
     const n = length ?? into.length - intoOffset
     checkOffset('length', n)
     if (intoOffset + n > into.length) throw badArgument('length', n, `at most into.length - intoOffset = ${into.length - intoOffset}`)
+    if (options.region !== undefined && (options.region.node !== this.ctx.self.address.node || options.region.length !== into.length)) {
+      throw badArgument('options.region', options.region, `a region of this node (${this.ctx.self.address.node}) of into.length = ${into.length} bytes`)
+    }
     if (n === 0) return 0
     const file = h.file
     if (!file.writes.idle) await file.exclusive(() => file.writes.flushAll(true))
@@ -205,7 +208,7 @@ export class FileClientImpl implements FileClient {
       if (r.ended || r.bytes === n) return r.bytes
       done = r.bytes
     }
-    const end = await this.io.readInto(file.geometry, position + done, n - done, into, intoOffset + done)
+    const end = await this.io.readInto(file.geometry, position + done, n - done, into, intoOffset + done, options.region ?? null)
     return done + Math.max(0, Math.min(n - done, known - position - done), end)
   }
 

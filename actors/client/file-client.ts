@@ -39,6 +39,7 @@
  *   drops it after its client session timeout and meta prunes the sessions it left.
  */
 import type { ActorRef } from '../../runtime/actor.ts'
+import type { RegionHandle } from '../../runtime/regions-actor.ts'
 import type { MgmtdMsg } from '../mgmtd/protocol.ts'
 import type { AccessMode, DirLockAction, InodeId, InodeType, Layout, MetaClient, MetaMsg, PathAt, StatFsResult, TimeSpec, UserInfo } from '../meta/index.ts'
 
@@ -52,6 +53,14 @@ export type FilePath = string | PathAt
 
 /** A file or directory named by path, or by inode id. */
 export type FileTarget = FilePath | { readonly inode: InodeId }
+
+export interface ReadOptions {
+  /**
+   * `into` is this region (registered with ctx.regions on the client's node: into[i] is its byte
+   * i): replicas push pieces straight into it instead of through an I/O buffer and a copy.
+   */
+  readonly region?: RegionHandle
+}
 
 export interface OpenOptions {
   /** Default 'read'. */
@@ -246,7 +255,7 @@ export interface FileClient {
    * Reads up to `length` bytes (default `into.length - intoOffset`) at `position` into `into`
    * (at `intoOffset`); resolves with the number read: fewer at the end of the file, 0 past it.
    */
-  read(handle: FileHandle, into: Uint8Array, position: number, length?: number, intoOffset?: number): Promise<number>
+  read(handle: FileHandle, into: Uint8Array, position: number, length?: number, intoOffset?: number, options?: ReadOptions): Promise<number>
   /** Writes `data` at `position` (ignored with append); resolves with data.length (see the buffering rules above). */
   write(handle: FileHandle, data: Uint8Array, position: number): Promise<number>
   /** Every buffered byte of the file acknowledged by storage (no meta call). */

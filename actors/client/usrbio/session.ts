@@ -16,6 +16,7 @@ import type { FileClient, FileHandle } from '../file-client.ts'
 import { checkShmName, MAX_IO_BYTES, ringBytes, OFF_CQ_HEAD, OFF_CQ_TAIL, OFF_CQ_WAITING, OFF_CQ_WAKE_MIN, OFF_SQ_HEAD, OFF_SQ_NEED_WAKE, OFF_SQ_TAIL, OP_READ, OP_WRITE, RingView, SHM_DIR, type Sqe } from './layout.ts'
 import type { UsrbioRequest } from './protocol.ts'
 import type { SealedSharedMemory } from '../../../runtime/shared-memory.ts'
+import type { RegionHandle } from '../../../runtime/regions-actor.ts'
 
 export interface UsrbioLimits {
   /** Regions one client may register at once. */
@@ -41,8 +42,28 @@ export interface SessionHost {
   track<T>(work: Promise<T>, then: (outcome: Outcome<T>) => void): void
   /** Shared across sessions: I/Os in flight now. */
   inFlight: { count: number }
+  /** Shared across sessions: reads whose region was registered, so replicas pushed their bytes straight in. */
+  pushed: { reads: number }
   /** Called when a session may proceed after another freed in-flight room. */
   wakeAll(): void
+  /**
+   * Registers size-sealed shared memory (by path) as a region of the node, so replicas push read
+   * bytes straight into it (ctx.regions.registerShared); absent: reads go through the FileClient's
+   * I/O buffers and a copy.
+   */
+  registerShared?(path: string): Promise<RegionHandle>
+  unregisterRegion?(region: RegionHandle): void
+}
+
+/** A client's region as the server holds it. */
+interface Region {
+  readonly name: string
+  readonly bytes: Uint8Array
+  /** Registered with the node's regions (server-made regions only), once that is done. */
+  handle: RegionHandle | null
+  /** SQEs in flight into or out of it: its handle is unregistered only when none is. */
+  inFlight: number
+  dropped: boolean
 }
 
 interface Ring {
@@ -72,7 +93,7 @@ export const maxBadRequests = 1000
 export class UsrbioSession {
   private badRequests = 0
 
-  private readonly regions = new Map<number, { name: string; bytes: Uint8Array }>()
+  private readonly regions = new Map<number, Region>()
   /** Server-made memory whose descriptor stays open until the client says it mapped it. */
   private readonly unmapped = new Map<number, SealedSharedMemory>()
   private readonly rings = new Map<number, Ring>()
@@ -94,7 +115,7 @@ export class UsrbioSession {
     try {
       switch (req.op) {
         case 'register-region': return this.host.send({ id: req.id, ok: true, ...this.registerRegion(req.name) })
-        case 'create-region': return this.host.send({ id: req.id, ok: true, ...this.createRegion(req.sizeBytes) })
+        case 'create-region': return this.createRegion(req.id, req.sizeBytes)
         case 'create-ring': return this.host.send({ id: req.id, ok: true, ...this.createRing(req.entries) })
         case 'mapped': {
           const memory = this.unmapped.get(req.object)
@@ -106,7 +127,7 @@ export class UsrbioSession {
         case 'unregister-region':
           this.unmapped.get(req.region)?.release()
           this.unmapped.delete(req.region)
-          if (!this.regions.delete(req.region)) throw new T3fsError('ERR_USRBIO_REGION', `unregister-region: region ${req.region} is not registered on this connection`)
+          if (!this.dropRegion(req.region)) throw new T3fsError('ERR_USRBIO_REGION', `unregister-region: region ${req.region} is not registered on this connection`)
           return this.host.send({ id: req.id, ok: true })
         case 'register-ring': return this.host.send({ id: req.id, ok: true, ...this.registerRing(req.name) })
         case 'open': return this.open(req, fail)
@@ -121,7 +142,8 @@ export class UsrbioSession {
     checkShmName('register-region: name', name)
     const region = this.nextRegionId()
     const bytes = new Uint8Array(this.mapNamed('register-region', name))
-    this.regions.set(region, { name, bytes })
+    // Not registered with the node's regions: the client could shrink its own file under a push.
+    this.regions.set(region, { name, bytes, handle: null, inFlight: 0, dropped: false })
     return { region, sizeBytes: bytes.length }
   }
 
@@ -131,12 +153,40 @@ export class UsrbioSession {
     return this.nextId++
   }
 
-  private createRegion(sizeBytes: number): { region: number; sizeBytes: number; path: string } {
+  /**
+   * Makes the region and, where the node serves regions, registers it there before answering, so
+   * every read into it is pushed straight in by the replicas (no copy here); a registration that
+   * fails leaves reads on the copying path.
+   */
+  private createRegion(id: number, sizeBytes: number): void {
     const region = this.nextRegionId()
     const memory = this.sealed('create-region', sizeBytes)
-    this.regions.set(region, { name: memory.path, bytes: new Uint8Array(memory.buffer) })
+    const record: Region = { name: memory.path, bytes: new Uint8Array(memory.buffer), handle: null, inFlight: 0, dropped: false }
+    this.regions.set(region, record)
     this.unmapped.set(region, memory)
-    return { region, sizeBytes, path: memory.path }
+    const answer = (): void => this.host.send({ id, ok: true, region, sizeBytes, path: memory.path })
+    if (this.host.registerShared === undefined) return answer()
+    this.host.track(this.host.registerShared(memory.path), (o) => {
+      if (o.ok) record.handle = o.value
+      if (record.dropped) return this.unregisterHandle(record) // the connection ended meanwhile
+      answer()
+    })
+  }
+
+  /** Forgets a region; its node registration goes once no I/O into it is in flight. */
+  private dropRegion(id: number): boolean {
+    const record = this.regions.get(id)
+    if (record === undefined) return false
+    this.regions.delete(id)
+    record.dropped = true
+    this.unregisterHandle(record)
+    return true
+  }
+
+  private unregisterHandle(record: Region): void {
+    if (record.handle === null || record.inFlight > 0) return
+    this.host.unregisterRegion?.(record.handle)
+    record.handle = null
   }
 
   private createRing(entries: number): { ring: number; entries: number; path: string } {
@@ -236,23 +286,32 @@ export class UsrbioSession {
 
   private start(ring: Ring, index: number, sqe: Sqe): void {
     let work: Promise<number>
+    const region = this.regions.get(sqe.region)
+    if (region !== undefined) region.inFlight++
     try {
-      work = this.io(sqe)
+      work = this.io(sqe, region)
     } catch (error) {
       work = Promise.reject(error)
     }
-    this.host.track(work, (o) => this.complete(ring, index, sqe, o.ok ? o.value : -errnoOf(o.error)))
+    this.host.track(work, (o) => {
+      if (region !== undefined && --region.inFlight === 0 && region.dropped) this.unregisterHandle(region)
+      this.complete(ring, index, sqe, o.ok ? o.value : -errnoOf(o.error))
+    })
   }
 
   /** The FileClient call for one SQE, or a throw (EINVAL, EFAULT, EBADF) for a bad one. */
-  private io(sqe: Sqe): Promise<number> {
+  private io(sqe: Sqe, known: Region | undefined): Promise<number> {
     const bad = (code: string, why: string): never => { throw new T3fsError(code, why) }
     if (sqe.op !== OP_READ && sqe.op !== OP_WRITE) bad('EINVAL', `op ${sqe.op}`)
-    const region = this.regions.get(sqe.region) ?? bad('EFAULT', `region ${sqe.region} is not registered`)
+    const region = known ?? bad('EFAULT', `region ${sqe.region} is not registered`)
     if (sqe.length > MAX_IO_BYTES || sqe.bufOffset + sqe.length > region.bytes.length) bad('EFAULT', `[${sqe.bufOffset}, +${sqe.length}) is outside region ${sqe.region}`)
     const file = this.files.get(sqe.fd) ?? bad('EBADF', `fd ${sqe.fd}`)
     if (sqe.length === 0) return Promise.resolve(0)
-    if (sqe.op === OP_READ) return this.host.fs.read(file.handle, region.bytes, sqe.fileOffset, sqe.length, sqe.bufOffset)
+    if (sqe.op === OP_READ) {
+      if (region.handle === null) return this.host.fs.read(file.handle, region.bytes, sqe.fileOffset, sqe.length, sqe.bufOffset)
+      this.host.pushed.reads++
+      return this.host.fs.read(file.handle, region.bytes, sqe.fileOffset, sqe.length, sqe.bufOffset, { region: region.handle })
+    }
     if (!file.write) bad('EBADF', `fd ${sqe.fd} was opened for reading`)
     return this.host.fs.write(file.handle, region.bytes.subarray(sqe.bufOffset, sqe.bufOffset + sqe.length), sqe.fileOffset)
   }
@@ -302,7 +361,7 @@ export class UsrbioSession {
     this.files.clear()
     for (const memory of this.unmapped.values()) memory.release()
     this.unmapped.clear()
-    this.regions.clear()
+    for (const id of [...this.regions.keys()]) this.dropRegion(id)
     this.rings.clear()
   }
 }

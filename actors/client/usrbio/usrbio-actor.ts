@@ -27,6 +27,7 @@ import { defineActor, type ActorContext, type ActorRef, type Message } from '../
 import { invalidOption, T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import { listenLocalSocket, type LocalConnection, type LocalSocketServer } from '../../../runtime/local-socket.ts'
 import { registryAddress, type RegistryMsg } from '../../../runtime/registry.ts'
+import type { RegionHandle } from '../../../runtime/regions-actor.ts'
 import { createSealedMemory, mapSharedFile } from '../../../runtime/shared-memory.ts'
 import type { MgmtdMsg } from '../../mgmtd/protocol.ts'
 import type { MetaMsg } from '../../meta/index.ts'
@@ -59,7 +60,13 @@ export type UsrbioMsg =
   | { type: 'continue'; run: () => void }
   | { type: 'status' }
 
-export interface UsrbioStatus { socketPath: string; clients: number; inFlight: number }
+export interface UsrbioStatus {
+  socketPath: string
+  clients: number
+  inFlight: number
+  /** Reads into server-made regions registered with the node: replicas pushed their bytes straight in. */
+  pushedReads: number
+}
 
 interface State {
   readonly fs: FileClient
@@ -67,6 +74,7 @@ interface State {
   readonly sessions: Map<number, UsrbioSession>
   readonly host: (conn: LocalConnection) => SessionHost
   readonly inFlight: { count: number }
+  readonly pushed: { reads: number }
 }
 
 function positive(params: UsrbioParams, field: keyof UsrbioParams, fallback: number, max: number): number {
@@ -153,17 +161,24 @@ export const usrbioActor = defineActor<State, UsrbioMsg, UsrbioParams>({
       throw error
     })
     const sessions = new Map<number, UsrbioSession>()
+    // Server-made regions are registered with the node's regions: replicas push reads straight in.
+    const regions = ctx.regions
     const inFlight = { count: 0 }
+    const pushed = { reads: 0 }
     const host = (conn: LocalConnection): SessionHost => ({
-      fs, limits: p.limits, inFlight,
+      fs, limits: p.limits, inFlight, pushed,
       map: (path) => mapSharedFile(path),
       createSealed: (sizeBytes) => createSealedMemory(sizeBytes),
       send: (m) => conn.send(m),
       track: (work, then) => ctx.pipeToSelf(work, (outcome) => ({ type: 'continue', run: () => then(outcome) })),
       wakeAll: () => { if (inFlight.count < p.limits.maxInFlight) for (const s of sessions.values()) s.resume() },
+      ...(regions === null ? {} : {
+        registerShared: (path: string) => regions.registerShared(path),
+        unregisterRegion: (region: RegionHandle) => void regions.unregister(region).catch(() => {}),
+      }),
     })
     ctx.log.info({ evt: 'UsrbioListening', socketPath: p.socketPath }, `usrbio serving on ${p.socketPath}`)
-    return { fs, server, sessions, host, inFlight }
+    return { fs, server, sessions, host, inFlight, pushed }
   },
   handle(state, msg, ctx) {
     switch (msg.type) {
@@ -195,7 +210,7 @@ export const usrbioActor = defineActor<State, UsrbioMsg, UsrbioParams>({
         msg.run()
         return
       case 'status':
-        return ctx.reply({ socketPath: state.server.path, clients: state.sessions.size, inFlight: state.inFlight.count } satisfies UsrbioStatus)
+        return ctx.reply({ socketPath: state.server.path, clients: state.sessions.size, inFlight: state.inFlight.count, pushedReads: state.pushed.reads } satisfies UsrbioStatus)
     }
   },
   async onStop(state) {

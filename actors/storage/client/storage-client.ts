@@ -36,9 +36,12 @@ export interface StorageClientOptions {
   dataMode?: 'region' | 'inline'
 }
 
-/** A caller's buffer: a pool slot, registered as a region for one-sided transfers (null in inline mode). */
+/**
+ * A caller's buffer: a pool slot (or other memory, such as a USRBIO region), registered as a region
+ * for one-sided transfers (null in inline mode); `buffer.bytes` is that region from its first byte.
+ */
 export interface ClientBuffer {
-  buffer: PooledBuffer
+  buffer: { readonly bytes: Uint8Array }
   region: RegionHandle | null
 }
 

@@ -198,10 +198,18 @@ t.test('the Node API: batched reads and writes from this process agree with the 
   for (let i = 0; i < 8; i++) t.ok(back.subarray((7 - i) * MiB, (8 - i) * MiB).equals(data.subarray(i * MiB, (i + 1) * MiB)), `block ${i}`)
   region.bytes.fill(0)
   const r = await io.open('/u-node')
+  const pushedBefore = (await status()).pushedReads
   for (let i = 0; i < 16; i++) ring.prepRead(region, i * 512 * 1024, r, i * 512 * 1024, 512 * 1024, i)
   ring.submit()
   t.equal((await ring.wait(16)).length, 16)
   t.ok(Buffer.from(region.bytes).equals(back), 'the region holds the file')
+  t.equal((await status()).pushedReads - pushedBefore, 16, 'a server-made region is registered with the node: replicas pushed every read straight into it')
+  // A pushed read over the end of the file is short.
+  region.bytes.fill(7)
+  ring.prepRead(region, MiB, r, 7 * MiB + 512 * 1024, MiB, 50)
+  ring.submit()
+  t.same((await ring.wait(1)).map((c) => c.result), [512 * 1024])
+  t.ok(Buffer.from(region.bytes.subarray(MiB, MiB + 512 * 1024)).equals(back.subarray(7 * MiB + 512 * 1024)), 'a short pushed read has the file\'s last bytes')
   // Memory made elsewhere (3FS's iovwrap): a /dev/shm file of this process, registered by name.
   const own = `t3fs-test-own-${process.pid}`
   createSharedFile(`/dev/shm/${own}`, 2 * MiB)
@@ -209,10 +217,12 @@ t.test('the Node API: batched reads and writes from this process agree with the 
   const ownBytes = new Uint8Array(mapSharedFile(`/dev/shm/${own}`))
   const reg = await io.registerRegion(own)
   t.equal(reg.sizeBytes, 2 * MiB)
+  const pushedBeforeOwn = (await status()).pushedReads
   ring.prepRead({ id: reg.region, name: own, bytes: ownBytes }, 100, r, 3 * MiB, MiB, 99)
   ring.submit()
   t.same((await ring.wait(1)).map((c) => c.result), [MiB])
   t.ok(Buffer.from(ownBytes.subarray(100, 100 + MiB)).equals(back.subarray(3 * MiB, 4 * MiB)), 'a registered region of the client\'s own gets the bytes')
+  t.equal((await status()).pushedReads, pushedBeforeOwn, 'a client\'s own file is never registered with the node (it could shrink it under a push): its reads are copied')
   await t.rejects(io.registerRegion('t3fs no spaces'), { code: 'ERR_USRBIO_NAME' })
   const more = []
   for (let i = 2; i < 64; i++) more.push(await io.createRegion(4096))
