@@ -29,7 +29,7 @@ import { OP_HEADER_BYTES, RegionTable, decodeOpHeader, encodeOpHeader, opIdOf, r
 import { Peer, nextBackoffMs, type Connection } from './peer.ts'
 import { decodeHello, encodeHello, helloRefusal, MIN_FRAME_BYTES, type Hello } from './hello.ts'
 import { READ_FLAG_ADDRESS, SAME_HOST_MIN_BYTES, SameHost, WRITE_DIRECT_BYTES, decodeReadAddress, encodeReadAddress, writeDirectSource } from './same-host.ts'
-import { DEFAULT_MAX_FRAME_BYTES, type Frame, type NodeTransport, type PayloadPlacement, type PeerState, type PlacePayloads, type RegionHandle, type TransportStartOptions } from './transport.ts'
+import { DEFAULT_MAX_FRAME_BYTES, type SameHostStats, type Frame, type NodeTransport, type PayloadPlacement, type PeerState, type PlacePayloads, type RegionHandle, type TransportStartOptions } from './transport.ts'
 
 export interface TransportLog {
   info(obj: object, msg?: string): void
@@ -202,7 +202,7 @@ export class TcpTransport implements NodeTransport {
   }
 
   /** Copies this process made from same-host peers' memory: region reads, region writes served, and ops sent back to TCP. */
-  sameHostStats(): { reads: number; writes: number; bytes: number; fallbacks: number } {
+  sameHostStats(): SameHostStats {
     return { ...this.#sameHostCounts }
   }
 

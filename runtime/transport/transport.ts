@@ -92,6 +92,18 @@ export interface NodeTransport {
   close(): Promise<void>
   /** The incarnation a peer announced in its handshake (undefined before one). */
   peerIncarnation?(node: number): number | undefined
+  /** Direct copies this process made with peers on its machine (TCP: same-host.ts); absent where there are none. */
+  sameHostStats?(): SameHostStats
+}
+
+export interface SameHostStats {
+  /** Region reads this node copied out of a peer's memory. */
+  readonly reads: number
+  /** Peers' region writes this node copied out of the writer's memory. */
+  readonly writes: number
+  readonly bytes: number
+  /** Ops sent back through the socket because a direct copy could not be made. */
+  readonly fallbacks: number
 }
 
 /** The default max_frame_size: a 64 MiB chunk (3FS's largest) and 1 MiB for its head and envelopes. */

@@ -68,6 +68,9 @@ t.test('storage counters move with the chunks written', async (t) => {
   t.ok(grew('t3fs_actor_messages_total', { kind: 'chain-replica' }) >= chunks, 'the chain replica handled the writes')
   const fromClient = grew('t3fs_transport_bytes_total', { peer: String(CLIENT_NODE), direction: 'received' }) + grew('t3fs_transport_one_sided_bytes_total', { peer: String(CLIENT_NODE), op: 'read' })
   t.ok(fromClient >= chunks * chunkBytes, `the chunks' bytes came from the client node (${fromClient} bytes)`)
+  t.ok(grew('t3fs_transport_same_host_copies_total', { op: 'read' }) >= chunks, 'the client is on this machine: each chunk was one direct copy out of its region')
+  t.ok(grew('t3fs_transport_same_host_bytes_total') >= chunks * chunkBytes, 'moving every byte of them')
+  t.equal(sampleValue(after, 't3fs_transport_same_host_fallbacks_total'), 0, 'none went back to the socket')
   t.ok(sampleValue(after, 't3fs_buffer_pool_slots', { slot_bytes: '65536' }) > 0, 'the pool is reported')
 })
 
