@@ -214,7 +214,7 @@ export class StorageClient {
     })
   }
 
-  /** The retry loop of a read, after a first attempt that failed with `first.error` (or from the start). */
+  /** The retry loop of a read, after a first attempt that failed with `first.error` (or from the start); read()'s own way on, not for callers. */
   readRetrying(r: ChunkRead, prefer: number | undefined, tried: number[], first: { error: unknown; startedMs: number } | null): Promise<ChunkReadResult> {
     return this.retrying(() => `read of chunk ${r.chunkId}`, undefined, async () => {
       const attempt = this.readAttempt(r, prefer, tried)
