@@ -22,7 +22,10 @@
  * the transport, which saves two thread hops per message; 1 puts them on a worker host), --warmup N
  * (1024: chunks written, read and randomly read before the timed phases, on chunks those never
  * touch: V8 optimizes the per-operation code only after thousands of calls, and a short timed
- * phase would otherwise measure mostly interpreted code and the compiler; 0: no warm-up),
+ * phase would otherwise measure mostly interpreted code and the compiler; 0: no warm-up; the
+ * random reads of the warm-up number 3 × --rand-ops, at most 64 per warm-up chunk: after 16k of
+ * them a timed phase of 20k still spent 11-15% of every process's CPU in V8's optimizing
+ * compiler and cost ~30% more CPU per read than the phases after it),
  * --same-host on|off (on: one-sided transfers between these processes of one machine are direct
  * copies, transport.same_host_copy, the default; off: every byte goes through the loopback socket),
  * --only randread (to iterate on the random reads: the chunks are still written, untimed, and
@@ -60,6 +63,8 @@ const depth = int('depth', values.depth, 16, 64)
 const randDepth = int('rand-depth', values['rand-depth'], 64, 64)
 const randOps = int('rand-ops', values['rand-ops'], 20_000, 10_000_000)
 const warmupChunks = values.warmup === '0' ? 0 : int('warmup', values.warmup, 1024, 65_536)
+/** Random reads of the warm-up (see the file comment). */
+const randWarmupOps = Math.min(3 * randOps, 64 * warmupChunks)
 const chainCount = int('chains', values.chains, 6, 64)
 const segmentBytes = int('segment', values.segment, 4096, 1024 * 1024)
 const storageHost = values.host === '0' ? 0 : int('host', values.host, 0, 1)
@@ -178,7 +183,7 @@ async function main(): Promise<void> {
         update({ done: 1, detail: 'read' })
         if (only === null) await bench.ask({ type: 'read', chunks: warmupChunks, depth, ...warm }, { timeoutMs: 600_000 })
         update({ done: 2, detail: 'random read' })
-        await bench.ask({ type: 'randread', chunks: warmupChunks, ops: Math.min(randOps, 16 * warmupChunks), ioBytes: 4096, depth: randDepth, ...warm }, { timeoutMs: 600_000 })
+        await bench.ask({ type: 'randread', chunks: warmupChunks, ops: randWarmupOps, ioBytes: 4096, depth: randDepth, ...warm }, { timeoutMs: 600_000 })
         update({ done: 3, detail: 'write, read, random read' })
       }, { total: 3, unit: 'phases' })
     }

@@ -56,10 +56,7 @@ export const chainReplica = defineActor<ReplicaState, ReplicaMsg, ReplicaArgs>({
       // One operation in flight per batch, as for a batch-read message.
       if (rs.inFlight >= rs.config.maxInFlight) return Promise.reject(busy(rs))
       rs.inFlight++
-      const done = (): void => { rs.inFlight-- }
-      const reads = batchRead(rs, ctx, ios, into)
-      reads.then(done, done)
-      return reads
+      return batchRead(rs, ctx, ios, into, () => { rs.inFlight-- })
     }) }
     return rs
   },

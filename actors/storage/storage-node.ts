@@ -192,25 +192,38 @@ function batchRead(state: NodeState, msg: Extract<StorageNodeMsg, { type: 'batch
   const slot = total > 0 && total <= (msg.slotReplyBytesMax ?? 0) ? tryAllocate(ctx, total) : null
   const into = { bytes: slot?.bytes ?? new Uint8Array(total), at }
   const results = new Array<ReadResult>(ios.length)
-  const reads: Promise<void>[] = []
-  for (const [targetId, indices] of shares) reads.push(readShare(state, ctx, targetId, indices, ios, into, results))
-  const batch = Promise.all(reads)
+  let sharesLeft = shares.size
+  let finish!: () => void
+  const batch = new Promise<void>((resolve) => { finish = resolve })
+  const shareDone = (): void => {
+    if (--sharesLeft === 0) finish()
+  }
+  for (const [targetId, indices] of shares) readShare(state, ctx, targetId, indices, ios, into, results, shareDone)
   ctx.pipeToSelf(batch, () => ({ type: 'batch-read-done' }))
   void batch.then(() => reply.resolve(gather(results, ios, into, slot)))
 }
 
-async function readShare(state: NodeState, ctx: ActorContext<NodeMsg>, targetId: number, indices: number[], all: ReadIO[], into: ReadInto, results: ReadResult[]): Promise<void> {
+/** One target's share of a batch: its results in place (its error for each of its reads when it fails whole), then `done`. */
+function readShare(state: NodeState, ctx: ActorContext<NodeMsg>, targetId: number, indices: number[], all: ReadIO[], into: ReadInto, results: ReadResult[], done: () => void): void {
+  const failed = (error: unknown): void => {
+    const e = toT3fsError(error)
+    for (const i of indices) results[i] = { ok: false, code: e.code, message: e.message }
+    done()
+  }
+  let reading: Promise<ReadResult[]>
   try {
     const target = state.targets.get(targetId)
     if (target === undefined) throw new T3fsError(StorageErrorCode.TARGET_NOT_FOUND, `node ${state.nodeId} has no target ${targetId}`, { targetId })
     const ios = indices.map((i) => all[i])
     const shareInto = { bytes: into.bytes, at: indices.map((i) => into.at[i]) }
-    const got = await (target.gate.read(ios, shareInto) ?? askReplica(ctx, target.replica, ios, shareInto))
-    for (let k = 0; k < indices.length; k++) results[indices[k]] = got[k]
+    reading = target.gate.read(ios, shareInto) ?? askReplica(ctx, target.replica, ios, shareInto)
   } catch (error) {
-    const e = toT3fsError(error)
-    for (const i of indices) results[i] = { ok: false, code: e.code, message: e.message }
+    return failed(error)
   }
+  reading.then((got) => {
+    for (let k = 0; k < indices.length; k++) results[indices[k]] = got[k]
+    done()
+  }, failed)
 }
 
 /** A share through the replica's own batch-read (its gate is closed): its answers' bytes copied into place here. */

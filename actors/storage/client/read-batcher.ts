@@ -12,8 +12,8 @@
  * a few awaits later) still join it.
  */
 import type { ActorRef } from '../../../runtime/actor.ts'
-import type { PooledBuffer } from '../../../runtime/buffer-pool.ts'
-import type { ReadIO, ReadResult, ReplicaMsg, StorageNodeMsg } from '../protocol.ts'
+import type { BatchReadReply, ReadIO, ReadResult, ReplicaMsg, StorageNodeMsg } from '../protocol.ts'
+import { batchReplyRecordBytes } from '../batch-reply.ts'
 
 /** Reads one batch carries at most (the node and the replica accept up to 4096). */
 export const readBatchMax = 256
@@ -42,11 +42,14 @@ export type ReadDestination =
   | { kind: 'node'; key: number; node: ActorRef<StorageNodeMsg> }
   | { kind: 'replica'; key: number; replica: ActorRef<ReplicaMsg> }
 
-/** What a batch brings back: each read's result, and the buffer their `at` points into (a node's) or null (a replica's results carry their own `data`). */
-export interface BatchAnswer {
-  results: readonly ReadResult[]
-  data: PooledBuffer | Uint8Array | null
-}
+/**
+ * What a batch brings back: a node's packed reply (batch-reply.ts; its records are read straight
+ * into each read's answer, without an object per read), or a replica's results, each with its own
+ * bytes.
+ */
+export type BatchAnswer =
+  | { kind: 'packed'; reply: BatchReadReply }
+  | { kind: 'results'; results: readonly ReadResult[] }
 
 /** Sends one batch. */
 export type SendBatch = (destination: ReadDestination, targetIds: number[], ios: ReadIO[]) => Promise<BatchAnswer>
@@ -57,17 +60,26 @@ export interface ReadInto {
   offset: number
 }
 
-interface Waiting {
-  targetId: number
-  io: ReadIO
-  into: ReadInto | null
-  resolve(result: ReadResult): void
-  reject(error: unknown): void
+/**
+ * One queued read and its way back: the batcher calls exactly one of `ok`, `failed` or `error`,
+ * once. A caller that keeps one object per read (the storage client) answers it without a
+ * Promise or a result object of the batcher's own in between.
+ */
+export interface ReadWaiter {
+  readonly targetId: number
+  readonly io: ReadIO
+  /** Where its bytes are copied (then `ok` gets no `data`), or null: `ok` gets a copy of its own. */
+  readonly into: ReadInto | null
+  ok(lengthBytes: number, commitVersion: number, chunkChecksum: number, data: Uint8Array | undefined): void
+  /** The read failed at its replica (the others of its batch may not have). */
+  failed(code: string, message: string): void
+  /** The whole batch failed (no answer, a refused reply). */
+  error(error: unknown): void
 }
 
 interface Queue {
   destination: ReadDestination
-  waiting: Waiting[]
+  waiting: ReadWaiter[]
   /** Bytes the waiting reads ask for. */
   waitingBytes: number
   inFlight: number
@@ -87,14 +99,17 @@ export class ReadBatcher {
    * result then has no `data`), or handed back as the result's own `data` when `into` is null.
    */
   read(destination: ReadDestination, targetId: number, io: ReadIO, into: ReadInto | null = null): Promise<ReadResult> {
-    return new Promise((resolve, reject) => {
-      let queue = this.queues.get(destination.key)
-      if (queue === undefined) this.queues.set(destination.key, (queue = { destination, waiting: [], waitingBytes: 0, inFlight: 0, gathering: false }))
-      else queue.destination = destination
-      queue.waiting.push({ targetId, io, into, resolve, reject })
-      queue.waitingBytes += io.length
-      this.gather(queue)
-    })
+    return new Promise((resolve, reject) => this.enqueue(destination, new PromisedRead(targetId, io, into, resolve, reject)))
+  }
+
+  /** Queues one read; `waiter` hears how it went. */
+  enqueue(destination: ReadDestination, waiter: ReadWaiter): void {
+    let queue = this.queues.get(destination.key)
+    if (queue === undefined) this.queues.set(destination.key, (queue = { destination, waiting: [], waitingBytes: 0, inFlight: 0, gathering: false }))
+    else queue.destination = destination
+    queue.waiting.push(waiter)
+    queue.waitingBytes += waiter.io.length
+    this.gather(queue)
   }
 
   /** Sends the queue's reads after a few microtask hops, if a batch may leave then. */
@@ -126,14 +141,27 @@ export class ReadBatcher {
         ios[i] = batch[i].io
       }
       this.send(queue.destination, targetIds, ios).then(
-        (reply) => settle(batch, reply),
-        (error: unknown) => batch.forEach((w) => w.reject(error)),
-      ).finally(() => {
-        queue.inFlight--
-        if (queue.inFlight === 0 && queue.waiting.length === 0) this.queues.delete(queue.destination.key)
-        else this.gather(queue)
-      })
+        (answer) => {
+          try {
+            if (answer.kind === 'packed') settlePacked(batch, answer.reply)
+            else settleResults(batch, answer.results)
+          } finally {
+            this.landed(queue)
+          }
+        },
+        (error: unknown) => {
+          for (const w of batch) w.error(error)
+          this.landed(queue)
+        },
+      )
     }
+  }
+
+  /** A batch of `queue` came back and its reads are answered: the next may leave (after a few hops, so the callers it resumed join it). */
+  private landed(queue: Queue): void {
+    queue.inFlight--
+    if (queue.inFlight === 0 && queue.waiting.length === 0) this.queues.delete(queue.destination.key)
+    else this.gather(queue)
   }
 }
 
@@ -144,32 +172,63 @@ function mayLeave(queue: Queue): boolean {
   return queue.inFlight < bulkBatchesInFlightMax && queue.waitingBytes > queue.waiting.length * bulkReadBytesMin
 }
 
-/** Answers each read of a batch: its bytes copied where it asked for them, or handed back as its own; a reply slot goes back to the pool. */
-function settle(batch: readonly Waiting[], reply: BatchAnswer): void {
+/** A read queued through `read()`: its answer as a ReadResult. */
+class PromisedRead implements ReadWaiter {
+  constructor(readonly targetId: number, readonly io: ReadIO, readonly into: ReadInto | null,
+    private readonly resolve: (result: ReadResult) => void, readonly error: (error: unknown) => void) {}
+
+  ok(lengthBytes: number, commitVersion: number, chunkChecksum: number, data: Uint8Array | undefined): void {
+    this.resolve(data === undefined ? { ok: true, lengthBytes, commitVersion, chunkChecksum } : { ok: true, lengthBytes, commitVersion, chunkChecksum, data })
+  }
+
+  failed(code: string, message: string): void {
+    this.resolve({ ok: false, code, message })
+  }
+}
+
+const noBytes = 0xffffffff
+
+/**
+ * Answers each read of a batch from a node's packed reply (checked against the batch by its
+ * sender): its bytes copied where it asked for them, or handed back as a copy of its own; the
+ * reply's slot goes back to the pool.
+ */
+function settlePacked(batch: readonly ReadWaiter[], reply: BatchReadReply): void {
+  const records = new DataView(reply.records.buffer, reply.records.byteOffset, reply.records.byteLength)
+  const data = reply.data === null ? null : reply.data instanceof Uint8Array ? reply.data : reply.data.bytes
+  const failedAt = reply.errors.length === 0 ? null : new Map(reply.errors.map((e) => [e.index, e]))
   try {
-    answer(batch, reply.results, reply.data === null ? null : reply.data instanceof Uint8Array ? reply.data : reply.data.bytes)
+    for (let i = 0; i < batch.length; i++) {
+      const w = batch[i]
+      const failure = failedAt?.get(i)
+      if (failure !== undefined) {
+        w.failed(failure.code, failure.message)
+        continue
+      }
+      const o = i * batchReplyRecordBytes
+      const lengthBytes = records.getUint32(o, true)
+      const at = records.getUint32(o + 12, true)
+      const bytes = at === noBytes || data === null ? null : data.subarray(at, at + lengthBytes)
+      if (bytes !== null && w.into !== null) w.into.bytes.set(bytes, w.into.offset)
+      w.ok(lengthBytes, records.getUint32(o + 4, true), records.getUint32(o + 8, true), bytes === null || w.into !== null ? undefined : bytes.slice())
+    }
   } finally {
     if (reply.data !== null && !(reply.data instanceof Uint8Array)) reply.data.release()
   }
 }
 
-function answer(batch: readonly Waiting[], results: readonly ReadResult[], data: Uint8Array | null): void {
+/** Answers each read of a batch from a replica's results (each with its bytes of its own). */
+function settleResults(batch: readonly ReadWaiter[], results: readonly ReadResult[]): void {
   for (let i = 0; i < batch.length; i++) {
     const w = batch[i]
     const result = results[i]
     if (!result.ok) {
-      w.resolve(result)
+      w.failed(result.code, result.message)
       continue
     }
     const own = result.data === undefined ? undefined : result.data instanceof Uint8Array ? result.data : result.data.bytes
-    const bytes = own !== undefined ? own.subarray(0, result.lengthBytes)
-      : result.at !== undefined && data !== null ? data.subarray(result.at, result.at + result.lengthBytes) : null
-    if (bytes === null) w.resolve(result)
-    else if (w.into !== null) {
-      w.into.bytes.set(bytes, w.into.offset)
-      w.resolve({ ok: true, lengthBytes: result.lengthBytes, commitVersion: result.commitVersion, chunkChecksum: result.chunkChecksum })
-    } else {
-      w.resolve({ ok: true, lengthBytes: result.lengthBytes, commitVersion: result.commitVersion, chunkChecksum: result.chunkChecksum, data: own ?? bytes.slice() })
-    }
+    const bytes = own?.subarray(0, result.lengthBytes)
+    if (bytes !== undefined && w.into !== null) w.into.bytes.set(bytes, w.into.offset)
+    w.ok(result.lengthBytes, result.commitVersion, result.chunkChecksum, bytes === undefined || w.into !== null ? undefined : own === undefined ? bytes.slice() : bytes)
   }
 }

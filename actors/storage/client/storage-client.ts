@@ -18,9 +18,9 @@ import type { RegionHandle } from '../../../runtime/regions-actor.ts'
 import type { ChainInfo, MgmtdMsg, RoutingInfo } from '../../mgmtd/protocol.ts'
 import type { ChunkId } from '../chunk-id.ts'
 import { RETRYABLE_CODES, StorageErrorCode, type BatchReadReply, type ChunkIdRange, type DataRef, type IOResult, type LastChunk, type ReadIO, type ReadResult, type ReplicaMsg, type StorageNodeMsg, type UpdateIO } from '../protocol.ts'
-import { checkBatchReply, batchReplyResults } from '../batch-reply.ts'
+import { checkBatchReply } from '../batch-reply.ts'
 import { packBatchRead } from '../batch-request.ts'
-import { ReadBatcher, type BatchAnswer } from './read-batcher.ts'
+import { ReadBatcher, type BatchAnswer, type ReadInto, type ReadWaiter } from './read-batcher.ts'
 import { RoutingIndex, type IndexedChain } from './routing-index.ts'
 import { UpdateChannels } from './update-channels.ts'
 
@@ -102,9 +102,9 @@ export class StorageClient {
   private indexed: RoutingIndex | null = null
 
   constructor(private readonly ctx: ActorContext<Message>, private readonly options: StorageClientOptions) {
-    this.reads = new ReadBatcher(async (destination, targetIds, ios) => (destination.kind === 'node'
-      ? await this.batchReadFromNode(destination.node, targetIds, ios)
-      : { results: await this.ctx.ask(destination.replica, { type: 'batch-read', ios }, { timeoutMs: this.requestTimeoutMs }) as ReadResult[], data: null }))
+    this.reads = new ReadBatcher((destination, targetIds, ios) => (destination.kind === 'node'
+      ? this.batchReadFromNode(destination.node, targetIds, ios)
+      : this.ctx.ask(destination.replica, { type: 'batch-read', ios }, { timeoutMs: this.requestTimeoutMs }).then((results) => ({ kind: 'results', results: results as ReadResult[] }))))
     this.channels = new UpdateChannels(options.clientId)
     this.requestTimeoutMs = options.requestTimeoutMs ?? 10_000
     this.retryBudgetMs = options.retryBudgetMs ?? 60_000
@@ -133,7 +133,7 @@ export class StorageClient {
       if (reply.data !== null && !(reply.data instanceof Uint8Array)) reply.data.release()
       throw error
     }
-    return { results: batchReplyResults(reply), data: reply.data }
+    return { kind: 'packed', reply }
   }
 
   /** Takes a pushed or fetched routing info when it is newer. */
@@ -194,32 +194,61 @@ export class StorageClient {
     }
   }
 
-  /** Reads from a SERVING replica (another one on each retry); a missing chunk reads as a hole. */
+  /**
+   * Reads from a SERVING replica (another one on each retry); a missing chunk reads as a hole.
+   * The first attempt runs without the retry loop: one object per read hears its answer from the
+   * batcher and settles the read's promise (the loop, its closures and their awaits cost a good
+   * part of a 4 KiB read); a failure it may retry goes on in the loop, from the same start.
+   */
   read(r: ChunkRead, prefer?: number): Promise<ChunkReadResult> {
-    let tried: number[] | null = null
+    if (this.routing === null) return this.readRetrying(r, prefer, [], null)
+    return new Promise((resolve, reject) => {
+      this.counters.requests++
+      const startedMs = this.ctx.clock.now()
+      const tried: number[] = []
+      let attempt: ReadAttempt
+      try {
+        attempt = this.readAttempt(r, prefer, tried)
+      } catch (error) {
+        this.readRetrying(r, prefer, tried, { error, startedMs }).then(resolve, reject)
+        return
+      }
+      this.reads.enqueue(attempt.destination, new FirstRead(this, r, prefer, tried, startedMs, attempt, resolve, reject))
+    })
+  }
+
+  /** The retry loop of a read, after a first attempt that failed with `first.error` (or from the start); read()'s own way on, not for callers. */
+  readRetrying(r: ChunkRead, prefer: number | undefined, tried: number[], first: { error: unknown; startedMs: number } | null): Promise<ChunkReadResult> {
     return this.retrying(() => `read of chunk ${r.chunkId}`, undefined, async () => {
-      const chain = this.indexedChain(r.chainId)
-      const serving = chain.serving
-      if (serving.length === 0) throw new T3fsError(StorageErrorCode.TARGET_STATE, `chain ${r.chainId} has no SERVING target`, { chainId: r.chainId })
-      const fresh = tried === null ? serving : serving.filter((id) => !tried!.includes(id))
-      const pool = fresh.length > 0 ? fresh : serving
-      const targetId = prefer !== undefined && pool.includes(prefer) ? prefer : pool[this.ctx.random.int(pool.length)]
-      ;(tried ??= []).push(targetId)
-      // Small reads come back in the answer: a one-sided write costs a round trip of its own.
-      const pushed = this.dataMode === 'region' && r.into?.region != null && r.length > inlineReadBytesMax
-      const into: DataRef = pushed ? { kind: 'region', region: r.into!.region!, offset: r.intoOffset } : noData
-      // Bytes that come back in the answer are copied straight into the caller's buffer.
-      const copyTo = pushed || r.into === null ? null : { bytes: r.into.buffer.bytes, offset: r.intoOffset }
-      const destination = this.index()!.readDestination(targetId)
-      if (destination === null) throw new T3fsError(StorageErrorCode.TARGET_STATE, `target ${targetId} has no known address yet`, { targetId })
-      const res = await this.reads.read(destination, targetId, { key: { chainId: r.chainId, chainVersion: chain.info.chainVersion, chunkId: r.chunkId }, offset: r.offset, length: r.length, into }, copyTo)
+      const attempt = this.readAttempt(r, prefer, tried)
+      const res = await this.reads.read(attempt.destination, attempt.targetId, attempt.io, attempt.copyTo)
+      const targetId = attempt.targetId
       if (!res.ok) {
         if (res.code === StorageErrorCode.CHUNK_NOT_FOUND) return { lengthBytes: 0, commitVersion: 0, targetId }
         throw new T3fsError(res.code, res.message, { targetId })
       }
       const data = res.data === undefined ? undefined : res.data instanceof Uint8Array ? res.data : res.data.bytes
       return data === undefined ? { lengthBytes: res.lengthBytes, commitVersion: res.commitVersion, targetId } : { lengthBytes: res.lengthBytes, commitVersion: res.commitVersion, targetId, data }
-    })
+    }, first)
+  }
+
+  /** Picks the replica of one attempt (not one of `tried` while others serve; added to them) and what to ask it. */
+  private readAttempt(r: ChunkRead, prefer: number | undefined, tried: number[]): ReadAttempt {
+    const chain = this.indexedChain(r.chainId)
+    const serving = chain.serving
+    if (serving.length === 0) throw new T3fsError(StorageErrorCode.TARGET_STATE, `chain ${r.chainId} has no SERVING target`, { chainId: r.chainId })
+    const fresh = tried.length === 0 ? serving : serving.filter((id) => !tried.includes(id))
+    const pool = fresh.length > 0 ? fresh : serving
+    const targetId = prefer !== undefined && pool.includes(prefer) ? prefer : pool[this.ctx.random.int(pool.length)]
+    tried.push(targetId)
+    // Small reads come back in the answer: a one-sided write costs a round trip of its own.
+    const pushed = this.dataMode === 'region' && r.into?.region != null && r.length > inlineReadBytesMax
+    const into: DataRef = pushed ? { kind: 'region', region: r.into!.region!, offset: r.intoOffset } : noData
+    // Bytes that come back in the answer are copied straight into the caller's buffer.
+    const copyTo = pushed || r.into === null ? null : { bytes: r.into.buffer.bytes, offset: r.intoOffset }
+    const destination = this.index()!.readDestination(targetId)
+    if (destination === null) throw new T3fsError(StorageErrorCode.TARGET_STATE, `target ${targetId} has no known address yet`, { targetId })
+    return { targetId, destination, copyTo, io: { key: { chainId: r.chainId, chainVersion: chain.info.chainVersion, chunkId: r.chunkId }, offset: r.offset, length: r.length, into } }
   }
 
   async queryLastChunk(chainId: number, range: ChunkIdRange): Promise<LastChunk> {
@@ -272,27 +301,74 @@ export class StorageClient {
     return ref
   }
 
-  /** Runs `attempt` until it succeeds, fails for good, or the budget runs out (then the last error); `what` names it in that error. */
-  private async retrying<T>(what: string | (() => string), budgetMs: number | undefined, attempt: () => Promise<T>): Promise<T> {
-    const deadline = this.ctx.clock.now() + (budgetMs ?? this.retryBudgetMs)
+  /**
+   * Runs `attempt` until it succeeds, fails for good, or the budget runs out (then the last error);
+   * `what` names it in that error. `first`: an attempt made before the loop (started at
+   * `startedMs`) failed with `error`, which the loop takes as its own first failure.
+   */
+  private async retrying<T>(what: string | (() => string), budgetMs: number | undefined, attempt: () => Promise<T>, first: { error: unknown; startedMs: number } | null = null): Promise<T> {
+    const deadline = (first?.startedMs ?? this.ctx.clock.now()) + (budgetMs ?? this.retryBudgetMs)
     let backoffMs = this.backoffMinMs
+    let failed = first
     for (;;) {
-      this.counters.requests++
-      try {
-        if (this.routing === null) await this.refreshRouting()
-        return await attempt()
-      } catch (error) {
-        const e = toT3fsError(error)
-        if (!retryable(e) || this.ctx.clock.now() + backoffMs >= deadline) {
-          const name = typeof what === 'string' ? what : what()
-          throw new T3fsError(e.code, `${name} failed: ${e.message}`, { ...e.details, what: name })
+      let error: unknown
+      if (failed !== null) {
+        error = failed.error
+        failed = null
+      } else {
+        this.counters.requests++
+        try {
+          if (this.routing === null) await this.refreshRouting()
+          return await attempt()
+        } catch (e) {
+          error = e
         }
-        this.counters.retries++
-        await sleep(this.ctx.clock, backoffMs * (0.5 + this.ctx.random.next()))
-        backoffMs = Math.min(this.backoffMaxMs, backoffMs * 2)
-        await this.refreshRouting().catch(() => {})
       }
+      const e = toT3fsError(error)
+      if (!retryable(e) || this.ctx.clock.now() + backoffMs >= deadline) {
+        const name = typeof what === 'string' ? what : what()
+        throw new T3fsError(e.code, `${name} failed: ${e.message}`, { ...e.details, what: name })
+      }
+      this.counters.retries++
+      await sleep(this.ctx.clock, backoffMs * (0.5 + this.ctx.random.next()))
+      backoffMs = Math.min(this.backoffMaxMs, backoffMs * 2)
+      await this.refreshRouting().catch(() => {})
     }
+  }
+}
+
+/** One attempt of a read: the replica picked, where its batch goes, and the read as asked. */
+interface ReadAttempt {
+  targetId: number
+  destination: NonNullable<ReturnType<RoutingIndex['readDestination']>>
+  io: ReadIO
+  copyTo: ReadInto | null
+}
+
+/** A read's first attempt, answered by the batcher: it settles the read, or hands it to the retry loop. */
+class FirstRead implements ReadWaiter {
+  readonly targetId: number
+  readonly io: ReadIO
+  readonly into: ReadInto | null
+
+  constructor(private readonly client: StorageClient, private readonly r: ChunkRead, private readonly prefer: number | undefined, private readonly tried: number[],
+    private readonly startedMs: number, attempt: ReadAttempt, private readonly resolve: (result: ChunkReadResult) => void, private readonly reject: (error: unknown) => void) {
+    this.targetId = attempt.targetId
+    this.io = attempt.io
+    this.into = attempt.copyTo
+  }
+
+  ok(lengthBytes: number, commitVersion: number, _chunkChecksum: number, data: Uint8Array | undefined): void {
+    this.resolve(data === undefined ? { lengthBytes, commitVersion, targetId: this.targetId } : { lengthBytes, commitVersion, targetId: this.targetId, data })
+  }
+
+  failed(code: string, message: string): void {
+    if (code === StorageErrorCode.CHUNK_NOT_FOUND) this.resolve({ lengthBytes: 0, commitVersion: 0, targetId: this.targetId })
+    else this.error(new T3fsError(code, message, { targetId: this.targetId }))
+  }
+
+  error(error: unknown): void {
+    this.client.readRetrying(this.r, this.prefer, this.tried, { error, startedMs: this.startedMs }).then(this.resolve, this.reject)
   }
 }
 

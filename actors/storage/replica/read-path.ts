@@ -16,31 +16,99 @@ import type { ReadInto } from './read-gate.ts'
 import { checkServing, type ReplicaCtx, type ReplicaState } from './replica-state.ts'
 import { reportFailed } from './report.ts'
 
-/** The replica's `batch-read` (every answer with its bytes in it), or the node's through the gate (`into`). */
-export function batchRead(rs: ReplicaState, ctx: ReplicaCtx, ios: readonly ReadIO[], into?: ReadInto): Promise<ReadResult[]> {
-  return Promise.all(ios.map((io, i) => readOne(rs, ctx, io, into, i).catch((error: unknown): ReadResult => {
-    const e = toT3fsError(error)
-    if (isTargetFault(e)) reportFailed(rs, ctx, `read of chunk ${io.key.chunkId} failed: ${e.message}`)
-    // A life fenced by its crash (its node still holds its read gate) no longer serves: a state the client retries elsewhere.
-    const code = e.code === ChunkEngineErrorCode.chunkNotFound ? StorageErrorCode.CHUNK_NOT_FOUND : e.code === 'ERR_ACTOR_FENCED' ? StorageErrorCode.TARGET_STATE : e.code
-    return { ok: false, code, message: e.message }
-  })))
+/**
+ * The replica's `batch-read` (every answer with its bytes in it), or the node's through the gate
+ * (`into`). Resolves once every read has its result (none rejects); `settled` runs just before.
+ * The reads are answered through one object per batch and a counter, without a promise per read
+ * of their own (an async function and a catch per read, and Promise.all, were each a measurable
+ * part of a 4 KiB read).
+ */
+export function batchRead(rs: ReplicaState, ctx: ReplicaCtx, ios: readonly ReadIO[], into?: ReadInto, settled?: () => void): Promise<ReadResult[]> {
+  return new Promise((resolve) => new BatchReads(rs, ctx, ios, into, settled, resolve).start())
 }
 
-async function readOne(rs: ReplicaState, ctx: ReplicaCtx, io: ReadIO, into: ReadInto | undefined, index: number): Promise<ReadResult> {
-  checkServing(rs, io.key.chainId, io.key.chainVersion, ctx.clock.now())
-  const r = await rs.engine.read({ chainId: io.key.chainId, chunkId: io.key.chunkId as ChunkId, offset: io.offset, length: io.length })
-  try {
-    const base = { ok: true as const, lengthBytes: r.lengthBytes, commitVersion: r.version, chunkChecksum: r.crc32c }
-    if (r.buffer === null || r.lengthBytes === 0) return base
-    if (io.into.kind === 'region') {
-      await ctx.regions!.write(io.into.region, io.into.offset, r.buffer, r.lengthBytes, r.dataOffset)
-      return base
+class BatchReads {
+  private readonly results: ReadResult[]
+  private left: number
+
+  constructor(private readonly rs: ReplicaState, private readonly ctx: ReplicaCtx, private readonly ios: readonly ReadIO[], private readonly into: ReadInto | undefined,
+    private readonly settled: (() => void) | undefined, private readonly resolve: (results: ReadResult[]) => void) {
+    this.results = new Array<ReadResult>(ios.length)
+    this.left = ios.length
+  }
+
+  start(): void {
+    if (this.left === 0) return this.finish()
+    const { rs, ios } = this
+    const nowMs = this.ctx.clock.now()
+    for (let i = 0; i < ios.length; i++) {
+      const io = ios[i]
+      let reading: Promise<EngineRead>
+      try {
+        checkServing(rs, io.key.chainId, io.key.chainVersion, nowMs)
+        reading = rs.engine.read({ chainId: io.key.chainId, chunkId: io.key.chunkId as ChunkId, offset: io.offset, length: io.length })
+      } catch (error) {
+        this.fail(i, error)
+        continue
+      }
+      reading.then((r) => this.landed(i, r), (error: unknown) => this.fail(i, error))
     }
-    if (into === undefined) return { ...base, data: r.buffer.bytes.slice(r.dataOffset, r.dataOffset + r.lengthBytes) }
-    return { ...base, at: copyInto(r, into, index, io.length) }
-  } finally {
-    r.buffer?.release()
+  }
+
+  /** Read `i` came back from the engine: its bytes go where they were asked for, and its slot back to the pool. */
+  private landed(i: number, r: EngineRead): void {
+    const io = this.ios[i]
+    if (r.buffer === null || r.lengthBytes === 0) {
+      r.buffer?.release()
+      return this.done(i, { ok: true, lengthBytes: r.lengthBytes, commitVersion: r.version, chunkChecksum: r.crc32c })
+    }
+    if (io.into.kind === 'region') return this.push(i, io.into, r, { ok: true, lengthBytes: r.lengthBytes, commitVersion: r.version, chunkChecksum: r.crc32c })
+    let result: ReadResult
+    try {
+      result = this.into === undefined
+        ? { ok: true, lengthBytes: r.lengthBytes, commitVersion: r.version, chunkChecksum: r.crc32c, data: r.buffer.bytes.slice(r.dataOffset, r.dataOffset + r.lengthBytes) }
+        : { ok: true, lengthBytes: r.lengthBytes, commitVersion: r.version, chunkChecksum: r.crc32c, at: copyInto(r, this.into, i, io.length) }
+    } catch (error) {
+      return this.fail(i, error)
+    } finally {
+      r.buffer.release()
+    }
+    this.done(i, result)
+  }
+
+  /** Read `i`'s bytes pushed into the reader's region (one-sided write); the slot goes back once it is done. */
+  private push(i: number, to: Extract<ReadIO['into'], { kind: 'region' }>, r: EngineRead, base: ReadResult): void {
+    const buffer = r.buffer!
+    let writing: Promise<void>
+    try {
+      writing = this.ctx.regions!.write(to.region, to.offset, buffer, r.lengthBytes, r.dataOffset)
+    } catch (error) {
+      buffer.release()
+      return this.fail(i, error)
+    }
+    writing.finally(() => buffer.release()).then(() => this.done(i, base), (error: unknown) => this.fail(i, error))
+  }
+
+  private fail(i: number, error: unknown): void {
+    const e = toT3fsError(error)
+    try {
+      if (isTargetFault(e)) reportFailed(this.rs, this.ctx, `read of chunk ${this.ios[i].key.chunkId} failed: ${e.message}`)
+    } catch {
+      // A life fenced by its crash reports nothing; the read still answers with its error.
+    }
+    // A life fenced by its crash (its node still holds its read gate) no longer serves: a state the client retries elsewhere.
+    const code = e.code === ChunkEngineErrorCode.chunkNotFound ? StorageErrorCode.CHUNK_NOT_FOUND : e.code === 'ERR_ACTOR_FENCED' ? StorageErrorCode.TARGET_STATE : e.code
+    this.done(i, { ok: false, code, message: e.message })
+  }
+
+  private done(i: number, result: ReadResult): void {
+    this.results[i] = result
+    if (--this.left === 0) this.finish()
+  }
+
+  private finish(): void {
+    this.settled?.()
+    this.resolve(this.results)
   }
 }
 

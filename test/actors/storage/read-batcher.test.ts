@@ -21,7 +21,7 @@ function setup(): { batcher: ReadBatcher; sent: Sent[]; inFlight: () => number }
   const batcher = new ReadBatcher((_destination, _targets, ios) => new Promise<BatchAnswer>((resolve) => {
     open++
     // Each read answers with its own length and its offset as the version, so the test sees whose answer it got.
-    sent.push({ ios, answer: () => { open--; resolve({ results: ios.map((io) => ({ ok: true, lengthBytes: io.length, commitVersion: io.offset, chunkChecksum: 0 })), data: null }) } })
+    sent.push({ ios, answer: () => { open--; resolve({ kind: 'results', results: ios.map((io) => ({ ok: true as const, lengthBytes: io.length, commitVersion: io.offset, chunkChecksum: 0 })) }) } })
   }))
   return { batcher, sent, inFlight: () => open }
 }
