@@ -54,8 +54,9 @@ t.test('create-target, list-targets (used space, spares), remove-target', async 
     spares = (JSON.parse((await admin('list-targets', '--json')).out) as { targetId: number; publicState: string }[]).filter((x) => x.publicState === 'SPARE')
   }
   t.same(spares.map((x) => x.targetId), [290], 'the new target is listed as a spare')
+  // Each target reports its space at its own node's heartbeat: wait for both, not just the first.
   let used = 0
-  for (let i = 0; i < 50 && used === 0; i++) {
+  for (let i = 0; i < 50 && used < 2 * 65536; i++) {
     await sleepMs(200)
     used = (JSON.parse((await admin('list-targets', '--chain-id', '1', '--json')).out) as { usedSizeBytes: number }[]).reduce((n, x) => n + x.usedSizeBytes, 0)
   }
