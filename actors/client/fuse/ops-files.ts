@@ -51,8 +51,14 @@ export async function serveFileOp(s: FuseSession, r: FileRequest, dev: FuseDevic
   switch (r.kind) {
     case 'OPEN': {
       const handle = await s.client.open({ inode: inodeOf(r.header.nodeid) }, openOptions(r.flags))
+      if ((r.openFlags & OPEN_KILL_SUIDGID) !== 0) {
+        // O_TRUNC by a caller without CAP_FSETID. A failed open gets no RELEASE: the handle goes now.
+        await killSuidSgid(s, r.header.nodeid, dev).catch(async (error: unknown) => {
+          await s.client.close(handle).catch(() => {})
+          throw error
+        })
+      }
       const opened = addHandle(s, r.header.nodeid, handle)
-      if ((r.openFlags & OPEN_KILL_SUIDGID) !== 0) await killSuidSgid(s, r.header.nodeid, dev)
       return s.reply(dev, (out) => encodeOpen(out, unique, opened))
     }
     case 'CREATE': return create(s, r, dev)
