@@ -1,5 +1,5 @@
 /**
- * `npm run bench:fuse [-- --file-mib N --jobs N --smoke]`: 1 MiB sequential writes and reads through
+ * `npm run bench:fuse [-- --file-mib N --jobs N --warmup-mib N --smoke]`: 1 MiB sequential writes and reads through
  * the FUSE mount of a dev cluster (the profiles of `npm start`: three storage nodes, chains of
  * three, in a temp dir on this machine's disk), beside the same fio jobs on a bindfs passthrough
  * mount of a directory of that disk and fio on the raw disk itself, all in one run.
@@ -17,14 +17,20 @@
  *   of the written files from a second process through the cluster's usrbio actor, ÷ min(raw disk
  *   read, a raw TCP socket between two processes) (target ≥ 0.6); checked by SHA-256 against the
  *   file read through the mount.
+ * - Warm-up: before its timed phases the mount writes and reads the same jobs (`--warmup-mib` MiB
+ *   per job, default `--file-mib`; 0: none) in a directory of their own, untimed: the cluster runs
+ *   JavaScript that V8 optimizes only after thousands of calls (bench:storage warms up likewise).
  * - CPU: seconds of CPU of the cluster's processes (node 1 with the mount, the storage nodes) per
- *   GiB moved, from /proc, to judge changes on a loaded machine.
+ *   GiB moved, from /proc, to judge changes on a loaded machine; and node 1's share of it. Beside
+ *   it, bindfs's own CPU per GiB (a passthrough FUSE server: the floor of the mount's part). Each
+ *   fio phase's start and end go to stderr in hrtime µs (the clock of --cpu-prof's timestamps:
+ *   T3FS_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles every node of the cluster).
  * Needs root (mount, drop_caches), /dev/fuse, fio and bindfs; says which is missing otherwise.
  * Progress (which side and phase) goes to stderr; stdout ends with the JSON line.
  */
 import { execFile, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdirSync, readFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
 import { mountSkipReason, startDevCluster, type DevCluster } from '../test/support/dev-cluster.ts'
@@ -40,14 +46,22 @@ const GiB = 1024 * MiB
 const FIO_OUTPUT_MAX_BYTES = 64 * MiB
 const CLOCK_TICKS_PER_SEC = 100
 
-interface Phase { readonly gibPerSec: number; readonly bytes: number; readonly errors: number; readonly cpuSecPerGib: number | null }
+interface Phase {
+  readonly gibPerSec: number
+  readonly bytes: number
+  readonly errors: number
+  readonly cpuSecPerGib: number | null
+  /** Of cpuSecPerGib, what the first pid (node 1: the mount, its FileClient, mgmtd and meta) used. */
+  readonly firstPidCpuSecPerGib: number | null
+}
 
-const { values } = parseArgs({ options: { 'file-mib': { type: 'string' }, jobs: { type: 'string' }, smoke: { type: 'boolean' } } })
+const { values } = parseArgs({ options: { 'file-mib': { type: 'string' }, jobs: { type: 'string' }, smoke: { type: 'boolean' }, 'warmup-mib': { type: 'string' } } })
 const smoke = values.smoke === true
 const fileMiB = Number(values['file-mib'] ?? (smoke ? 64 : 256))
 const jobs = Number(values.jobs ?? 4)
-if (!Number.isInteger(fileMiB) || fileMiB < 8 || !Number.isInteger(jobs) || jobs < 1 || jobs > 32) {
-  console.error(`bench:fuse: --file-mib takes an integer ≥ 8 (got ${values['file-mib']}), --jobs an integer 1..32 (got ${values.jobs})`)
+const warmupMiB = Number(values['warmup-mib'] ?? fileMiB)
+if (!Number.isInteger(fileMiB) || fileMiB < 8 || !Number.isInteger(jobs) || jobs < 1 || jobs > 32 || !Number.isInteger(warmupMiB) || warmupMiB < 0) {
+  console.error(`bench:fuse: --file-mib takes an integer ≥ 8 (got ${values['file-mib']}), --jobs an integer 1..32 (got ${values.jobs}), --warmup-mib an integer ≥ 0 (got ${values['warmup-mib']})`)
   process.exit(2)
 }
 
@@ -72,6 +86,18 @@ function cpuSeconds(pids: readonly number[]): number {
   return ticks / CLOCK_TICKS_PER_SEC
 }
 
+/** The pid of the bindfs daemon serving `mountPoint` (it forks away from the command that mounted it), or null. */
+function bindfsPid(mountPoint: string): number | null {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const args = readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
+      if (args[0]?.endsWith('bindfs') && args.includes(mountPoint)) return Number(entry)
+    } catch { /* gone */ }
+  }
+  return null
+}
+
 async function dropCaches(): Promise<void> {
   await run('sync')
   await run('sh', ['-c', 'echo 3 > /proc/sys/vm/drop_caches'])
@@ -81,21 +107,28 @@ interface FioJobs { jobs: { error: number; read: { io_bytes: number; bw_bytes: n
 
 async function fio(args: string[], side: 'read' | 'write', pids: readonly number[]): Promise<Phase> {
   const cpu0 = cpuSeconds(pids)
+  const first0 = cpuSeconds(pids.slice(0, 1))
+  const hrtimeUs = (): string => (process.hrtime.bigint() / 1000n).toString()
+  // The phase's start and end in hrtime µs (the clock of --cpu-prof's timestamps), to cut profiles to it.
+  progress.log(`bench:fuse: fio ${side} in ${args.find((a) => a.startsWith('--directory='))?.slice(12)} starts at hrtime ${hrtimeUs()} µs; pids ${pids.join(' ')}`)
   const { stdout } = await run('fio', [...args, '--output-format=json', '--group_reporting=0'], { maxBuffer: FIO_OUTPUT_MAX_BYTES }).catch((error: { stdout?: string; stderr?: string }) => {
     // A verify failure makes fio exit non-zero; its JSON still says which job failed.
     if (error.stdout?.includes('{')) return { stdout: error.stdout }
     throw new Error(`fio ${args.join(' ')} failed: ${error.stderr ?? String(error)}`)
   })
   const cpu = cpuSeconds(pids) - cpu0
+  const firstCpu = cpuSeconds(pids.slice(0, 1)) - first0
+  progress.log(`bench:fuse: fio ${side} ends at hrtime ${hrtimeUs()} µs`)
   const parsed = JSON.parse(stdout.slice(stdout.indexOf('{'))) as FioJobs
   const bytes = parsed.jobs.reduce((a, j) => a + j[side].io_bytes, 0)
   const bw = parsed.jobs.reduce((a, j) => a + j[side].bw_bytes, 0)
-  return { gibPerSec: bw / GiB, bytes, errors: parsed.jobs.filter((j) => j.error !== 0).length, cpuSecPerGib: pids.length === 0 || bytes === 0 ? null : cpu / (bytes / GiB) }
+  const perGib = (seconds: number): number | null => (pids.length === 0 || bytes === 0 ? null : seconds / (bytes / GiB))
+  return { gibPerSec: bw / GiB, bytes, errors: parsed.jobs.filter((j) => j.error !== 0).length, cpuSecPerGib: perGib(cpu), firstPidCpuSecPerGib: perGib(firstCpu) }
 }
 
 /** The identical fio job on the mount and on bindfs: buffered 1 MiB psync, crc32c in every block. */
-const fsJob = (dir: string): string[] => [
-  '--name=seq', `--directory=${dir}`, '--bs=1M', `--size=${fileMiB}M`, `--numjobs=${jobs}`, '--ioengine=psync', '--verify=crc32c', '--verify_state_save=0', '--rw=write',
+const fsJob = (dir: string, sizeMiB = fileMiB): string[] => [
+  '--name=seq', `--directory=${dir}`, '--bs=1M', `--size=${sizeMiB}M`, `--numjobs=${jobs}`, '--ioengine=psync', '--verify=crc32c', '--verify_state_save=0', '--rw=write',
 ]
 const rawJob = (dir: string, rw: 'write' | 'read'): string[] => [
   '--name=raw', `--directory=${dir}`, `--rw=${rw}`, '--bs=1M', `--size=${fileMiB}M`, `--numjobs=${jobs}`, '--ioengine=io_uring', '--direct=1',
@@ -103,7 +136,7 @@ const rawJob = (dir: string, rw: 'write' | 'read'): string[] => [
 ]
 
 /** Cluster start; raw write and read; bindfs and the mount, write then read each; USRBIO; a raw socket. */
-const progress = new Progress({ label: 'bench:fuse', steps: 9 })
+const progress = new Progress({ label: 'bench:fuse', steps: warmupMiB > 0 ? 10 : 9 })
 
 async function writeThenRead(side: string, dir: string, pids: readonly number[]): Promise<{ write: Phase; read: Phase }> {
   const write = await progress.run(`${side}: fio write ${jobs} × ${fileMiB} MiB`, () => fio([...fsJob(dir), '--do_verify=0', '--end_fsync=1'], 'write', pids))
@@ -142,11 +175,26 @@ async function main(): Promise<void> {
     bindMounted = true
     // The same kernel read-ahead window as the t3fs mount gets (kernel_read_ahead): an equal baseline.
     await setMountReadAhead(bindMnt, DEFAULT_FUSE_CONFIG.kernelReadAheadBytes)
-    const bind = await writeThenRead('bindfs', bindMnt, [])
-    console.log(`bindfs passthrough: write ${bind.write.gibPerSec.toFixed(3)} GiB/s, read ${bind.read.gibPerSec.toFixed(3)} GiB/s`)
+    // bindfs's own CPU per GiB: what a passthrough FUSE server costs on the same path (the floor of the mount's part).
+    const bindPid = bindfsPid(bindMnt)
+    const bind = await writeThenRead('bindfs', bindMnt, bindPid === null ? [] : [bindPid])
+    console.log(`bindfs passthrough: write ${bind.write.gibPerSec.toFixed(3)} GiB/s (${bind.write.cpuSecPerGib?.toFixed(2)} CPU s/GiB of bindfs), read ${bind.read.gibPerSec.toFixed(3)} GiB/s (${bind.read.cpuSecPerGib?.toFixed(2)})`)
 
+    // Warm-up, untimed, in a directory of its own (kept: removing it would set storage to reclaim
+    // chunks during the timed phases): the same jobs written and read back, so the timed phases
+    // measure the cluster warm. Its processes run JavaScript that V8 optimizes only after some
+    // thousands of calls; cold, 1 GiB of writes cost about 1.5x the CPU of the same writes warm.
+    // The raw disk and bindfs (native code) need none.
+    if (warmupMiB > 0) {
+      const warm = join(cluster.mnt, 'bench-warmup')
+      mkdirSync(warm, { recursive: true })
+      await progress.run(`t3fs mount: warm-up, fio write and read ${jobs} × ${warmupMiB} MiB (untimed)`, async () => {
+        await fio([...fsJob(warm, warmupMiB), '--do_verify=0', '--end_fsync=1'], 'write', pids)
+        await fio([...fsJob(warm, warmupMiB), '--verify_only'], 'read', pids)
+      })
+    }
     const t3 = await writeThenRead('t3fs mount', join(cluster.mnt, 'bench'), pids)
-    console.log(`t3fs mount (3 replicas): write ${t3.write.gibPerSec.toFixed(3)} GiB/s (${t3.write.cpuSecPerGib?.toFixed(1)} CPU s/GiB), read ${t3.read.gibPerSec.toFixed(3)} GiB/s (${t3.read.cpuSecPerGib?.toFixed(1)} CPU s/GiB)`)
+    console.log(`t3fs mount (3 replicas): write ${t3.write.gibPerSec.toFixed(3)} GiB/s (${t3.write.cpuSecPerGib?.toFixed(1)} CPU s/GiB, of which node 1 with the mount ${t3.write.firstPidCpuSecPerGib?.toFixed(1)}), read ${t3.read.gibPerSec.toFixed(3)} GiB/s (${t3.read.cpuSecPerGib?.toFixed(1)} CPU s/GiB)`)
 
     // USRBIO: one of the files fio wrote, read in batches from a second process.
     const usrbioFile = 'bench/seq.0.0'
@@ -166,8 +214,10 @@ async function main(): Promise<void> {
       bench: 'fuse', smoke, jobs, file_mib: fileMiB,
       t3fs_write_gib_per_s: round(t3.write.gibPerSec), t3fs_read_gib_per_s: round(t3.read.gibPerSec),
       bindfs_write_gib_per_s: round(bind.write.gibPerSec), bindfs_read_gib_per_s: round(bind.read.gibPerSec),
+      bindfs_write_cpu_s_per_gib: round(bind.write.cpuSecPerGib), bindfs_read_cpu_s_per_gib: round(bind.read.cpuSecPerGib),
       disk_write_gib_per_s: round(rawWrite.gibPerSec), disk_read_gib_per_s: round(rawRead.gibPerSec),
       t3fs_write_cpu_s_per_gib: round(t3.write.cpuSecPerGib), t3fs_read_cpu_s_per_gib: round(t3.read.cpuSecPerGib),
+      t3fs_write_cpu_s_per_gib_mount_node: round(t3.write.firstPidCpuSecPerGib), t3fs_read_cpu_s_per_gib_mount_node: round(t3.read.firstPidCpuSecPerGib), warmup_mib: warmupMiB,
       seq_read_vs_bindfs: round(seqReadVsBindfs), seq_write_vs_disk_third: round(seqWriteVsDiskThird),
       usrbio_read_gib_per_s: round(usrbio.gibPerSec), raw_socket_gib_per_s: round(socket / GiB),
       usrbio_read_vs_limit: round(usrbioReadVsLimit), usrbio_cpu_s_per_gib: round(usrbio.cpuSecondsPerGiB), validated,

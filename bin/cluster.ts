@@ -46,7 +46,9 @@ function cliEntry(): string {
 
 export function startChildren(profile: Profile, logLevel: string, log: pino.Logger): ChildNode[] {
   return profile.launch.map(({ profile: file }) => {
-    const child = spawn(process.execPath, [cliEntry(), 'launch', '--log-level', logLevel, file], {
+    // T3FS_CHILD_NODE_ARGS: extra node flags for the launched nodes (e.g. --cpu-prof --cpu-prof-dir=/tmp/p).
+    const nodeArgs = (process.env.T3FS_CHILD_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+    const child = spawn(process.execPath, [...nodeArgs, cliEntry(), 'launch', '--log-level', logLevel, file], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       detached: true,
       env: { ...process.env, T3FS_LAUNCHED_BY: String(process.pid) },

@@ -76,7 +76,10 @@ export async function startDevCluster(options: { dir?: string; logLevel?: 'info'
     dir, mnt, port, metricsPort, process: null, storagePids: new Map(),
     log: () => log,
     async start() {
-      const child = spawn(process.execPath, [t3fsBin, 'launch', join(dir, 'dev.toml')], { stdio: ['ignore', 'ignore', 'pipe'] })
+      // T3FS_CHILD_NODE_ARGS (e.g. --cpu-prof --cpu-prof-dir=/tmp/p): node flags for node 1 (and, as
+      // bin/cluster.ts reads it too, for the storage nodes it launches). Profiles are written on stop().
+      const nodeArgs = (process.env.T3FS_CHILD_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+      const child = spawn(process.execPath, [...nodeArgs, t3fsBin, 'launch', join(dir, 'dev.toml')], { stdio: ['ignore', 'ignore', 'pipe'] })
       cluster.process = child
       exited = new Promise((resolve) => child.once('exit', (code) => {
         cluster.process = null

@@ -14,6 +14,7 @@ import {
   GETATTR_FH, RenameFlag, S_IFMT, S_IFREG, SetattrValid, encodeData, encodeEmpty, encodeEntry, encodeError, encodeStatfs, type InHeader, type Request, type RequestKind,
   type RequestOf,
 } from './kernel-protocol.ts'
+import { killedPerm } from './kill-privs.ts'
 import { snapshotOf, type FuseSession } from './session.ts'
 
 export const ENTRY_OPS: ReadonlySet<RequestKind> = new Set<RequestKind>([
@@ -110,6 +111,13 @@ async function setattr(s: FuseSession, r: RequestOf<'SETATTR'>): Promise<FileSta
   if ((v & SetattrValid.MODE) !== 0) attrs.perm = r.mode & 0o7777
   if ((v & SetattrValid.UID) !== 0) attrs.uid = r.uid
   if ((v & SetattrValid.GID) !== 0) attrs.gid = r.gid
+  // HANDLE_KILLPRIV_V2 (kill-privs.ts): a chown, or a truncate by a caller without CAP_FSETID, drops S_ISUID/S_ISGID.
+  const kills = (v & SetattrValid.MODE) === 0 && ((v & (SetattrValid.UID | SetattrValid.GID)) !== 0 || ((v & SetattrValid.SIZE) !== 0 && (v & SetattrValid.KILL_SUIDGID) !== 0))
+  if (kills) {
+    const now = s.table.attrsOf(r.header.nodeid) ?? snapshotOf(await s.stat(r.header.nodeid))
+    const perm = now.type === 'file' ? killedPerm(now.perm) : null
+    if (perm !== null) attrs.perm = perm
+  }
   const atime = timeOf(SetattrValid.ATIME_NOW, r.atimeSec, r.atimeNsec, SetattrValid.ATIME)
   const mtime = timeOf(SetattrValid.MTIME_NOW, r.mtimeSec, r.mtimeNsec, SetattrValid.MTIME)
   if (atime !== undefined) attrs.atimeMs = atime

@@ -11,7 +11,8 @@ import type { FuseDevice } from '../../../runtime/fuse-device.ts'
 import type { AccessMode, FileHandle } from '../file-client.ts'
 import { attrOf, inodeOf, nodeidOf } from './attrs.ts'
 import type { OpenFile } from './handles.ts'
-import { OUT_HEADER_BYTES, OpenFlag, ReleaseFlag, encodeCreate, encodeEmpty, encodeLseek, encodeOpen, encodeWrite, type Request, type RequestKind, type RequestOf } from './kernel-protocol.ts'
+import { killedPerm, killSuidSgid, OPEN_KILL_SUIDGID } from './kill-privs.ts'
+import { OUT_HEADER_BYTES, OpenFlag, ReleaseFlag, WriteFlag, encodeCreate, encodeEmpty, encodeLseek, encodeOpen, encodeWrite, type Request, type RequestKind, type RequestOf } from './kernel-protocol.ts'
 import { ownedByCaller } from './ops-entries.ts'
 import { releaseLocksOf } from './ops-locks.ts'
 import { snapshotOf, type FuseSession } from './session.ts'
@@ -50,6 +51,13 @@ export async function serveFileOp(s: FuseSession, r: FileRequest, dev: FuseDevic
   switch (r.kind) {
     case 'OPEN': {
       const handle = await s.client.open({ inode: inodeOf(r.header.nodeid) }, openOptions(r.flags))
+      if ((r.openFlags & OPEN_KILL_SUIDGID) !== 0) {
+        // O_TRUNC by a caller without CAP_FSETID. A failed open gets no RELEASE: the handle goes now.
+        await killSuidSgid(s, r.header.nodeid, dev).catch(async (error: unknown) => {
+          await s.client.close(handle).catch(() => {})
+          throw error
+        })
+      }
       const opened = addHandle(s, r.header.nodeid, handle)
       return s.reply(dev, (out) => encodeOpen(out, unique, opened))
     }
@@ -57,6 +65,7 @@ export async function serveFileOp(s: FuseSession, r: FileRequest, dev: FuseDevic
     case 'READ': return read(s, r, dev)
     case 'WRITE': {
       const open = s.handles.file(r.fh)
+      if ((r.writeFlags & WriteFlag.KILL_SUIDGID) !== 0) await killSuidSgid(s, r.header.nodeid, dev)
       const n = await s.client.write(open.handle, r.data, Number(r.offset))
       open.dirty = true
       s.counters.bytesWritten += n
@@ -89,9 +98,12 @@ async function create(s: FuseSession, r: RequestOf<'CREATE'>, dev: FuseDevice): 
   const handle = await s.client.create({ path: r.name, at: inodeOf(r.header.nodeid) }, r.mode & 0o7777, options)
   let opened: { fh: bigint; openFlags: number } | null = null
   try {
-    const stat = await ownedByCaller(s, r.header, await s.client.fstat(handle))
+    let stat = await ownedByCaller(s, r.header, await s.client.fstat(handle))
     opened = addHandle(s, nodeidOf(stat.inode), handle)
     const nodeid = nodeidOf(stat.inode)
+    // O_TRUNC of a file that was there, by a caller without CAP_FSETID.
+    const killed = (r.openFlags & OPEN_KILL_SUIDGID) !== 0 && !handle.created ? killedPerm(stat.perm) : null
+    if (killed !== null) stat = await s.client.setattr({ inode: stat.inode }, { perm: killed })
     s.table.lookedUp(nodeid, { parent: r.header.nodeid, name: r.name }, snapshotOf(stat))
     const entry = { nodeid, entryValidSec: s.config.entryTimeoutMs / 1000, attrValidSec: s.attrTimeoutSec(stat), attr: attrOf(stat) }
     const o = opened

@@ -33,10 +33,13 @@ import { isXattrOp, serveXattrOp } from './ops-xattr.ts'
 /** READ replies being filled at once; one more READ waits for a buffer. */
 export const READ_BUFFERS_MAX = 64
 
-/** What the kernel may use, of what it offers in INIT. */
+/**
+ * What the kernel may use, of what it offers in INIT. HANDLE_KILLPRIV_V2: the mount clears
+ * S_ISUID/S_ISGID on write, truncate and chown (kill-privs.ts), which spares a GETXATTR per write.
+ */
 const WANTED_FLAGS = InitFlag.ASYNC_READ | InitFlag.POSIX_LOCKS | InitFlag.FLOCK_LOCKS | InitFlag.ATOMIC_O_TRUNC | InitFlag.BIG_WRITES |
   InitFlag.MAX_PAGES | InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO | InitFlag.PARALLEL_DIROPS | InitFlag.AUTO_INVAL_DATA |
-  InitFlag.ASYNC_DIO | InitFlag.CACHE_SYMLINKS
+  InitFlag.ASYNC_DIO | InitFlag.CACHE_SYMLINKS | InitFlag.HANDLE_KILLPRIV_V2
 
 export interface SessionCounters {
   requests: number

@@ -38,10 +38,10 @@ t.test('configs/dev.toml loads with its base file', async (t) => {
   t.equal(p.kv.backend, 'lmdb')
   t.equal(p.kv.path, join(repo, 'var/dev/kv'))
   t.equal(p.placement.hostsPerDomain, 2)
-  // Whatever actors dev.toml lists resolve under the repository root and run on its worker hosts.
+  // Whatever actors dev.toml lists resolve under the repository root and run on its hosts (0: the main thread).
   for (const a of p.actors) {
     t.ok(a.module.startsWith(repo), `${a.name}: module under the repository`)
-    t.ok(a.host >= 1 && a.host <= 2, `${a.name}: on a worker host`)
+    t.ok(a.host >= 0 && a.host <= 2, `${a.name}: on the main thread or a worker host`)
   }
   t.equal(p.files.length, 2)
   t.equal(p.transport.heartbeatTimeoutMs, 5000)

@@ -180,3 +180,51 @@ t.test('fio --verify=crc32c on the mount', { skip: skip ?? (fio ? false : 'fio i
   const r = JSON.parse(rnd.stdout) as { jobs: { error: number }[] }
   t.ok(r.jobs.every((j) => j.error === 0), 'random writes verified without error')
 })
+
+/** FUSE requests the mount answered so far, per opcode (its /metrics). */
+async function requestsByOp(): Promise<Map<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${cluster!.metricsPort}/metrics`)).text()
+  const byOp = new Map<string, number>()
+  for (const m of text.matchAll(/^t3fs_fuse_requests_total\{op="([A-Z_]+)",result="[^"]*"\} (\d+)/gm)) byOp.set(m[1]!, (byOp.get(m[1]!) ?? 0) + Number(m[2]))
+  return byOp
+}
+
+t.test('set-user-ID and set-group-ID drop on write, truncate and chown; writes ask no GETXATTR each', opts, async (t) => {
+  const dir = join(mnt(), 'privs')
+  await mkdir(dir)
+  // Another user must reach it: the cluster's temp dir is private (0700), the mount's root 0755.
+  await run('chmod', ['711', cluster!.dir])
+  await run('chmod', ['1777', dir])
+  // The mount kills the bits itself (HANDLE_KILLPRIV_V2), as the kernel does for local files.
+  const asNobody = (...cmd: string[]) => run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...cmd])
+  const modeOf = async (f: string) => (await stat(f)).mode & 0o7777
+  const w = join(dir, 'written')
+  await writeFile(w, 'x')
+  await run('chmod', ['6777', w])
+  await asNobody('dd', 'if=/dev/zero', `of=${w}`, 'bs=4096', 'count=1', 'conv=notrunc', 'status=none')
+  t.equal(await modeOf(w), 0o777, 'a write by a caller without CAP_FSETID drops both (group may execute)')
+  await run('chmod', ['6767', w])
+  await asNobody('dd', 'if=/dev/zero', `of=${w}`, 'bs=4096', 'count=1', 'conv=notrunc', 'status=none')
+  t.equal(await modeOf(w), 0o2767, 'S_ISGID without group execute stays')
+  await run('chmod', ['4777', w])
+  await run('dd', ['if=/dev/zero', `of=${w}`, 'bs=4096', 'count=1', 'conv=notrunc', 'status=none'])
+  t.equal(await modeOf(w), 0o4777, 'a write by root (CAP_FSETID) keeps S_ISUID')
+  await asNobody('truncate', '-s', '100', w)
+  t.equal(await modeOf(w), 0o777, 'a truncate by a caller without CAP_FSETID drops it')
+  await run('chmod', ['6755', w])
+  await run('chown', ['65534', w])
+  t.equal(await modeOf(w), 0o755, 'chown drops both')
+  t.equal((await stat(w)).uid, 65534)
+  await run('chmod', ['4777', w])
+  await asNobody('sh', '-c', `: > ${w}`)
+  t.equal(await modeOf(w), 0o777, 'an O_TRUNC open by a caller without CAP_FSETID drops it')
+  t.equal((await stat(w)).size, 0)
+
+  const seq = join(dir, 'seq.bin')
+  const before = (await requestsByOp()).get('GETXATTR') ?? 0
+  await run('dd', ['if=/dev/zero', `of=${seq}`, 'bs=1M', 'count=32', 'status=none'])
+  await asNobody('dd', 'if=/dev/zero', `of=${join(dir, 'seq-nobody.bin')}`, 'bs=1M', 'count=32', 'status=none')
+  const asked = ((await requestsByOp()).get('GETXATTR') ?? 0) - before
+  t.ok(asked <= 4, `64 writes of 1 MiB asked ${asked} GETXATTR (at most one per file after its attributes change)`)
+  t.equal((await stat(seq)).size, 32 * MiB)
+})
