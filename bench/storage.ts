@@ -15,7 +15,7 @@
  *   chain_read_vs_limit       = read / min(fio read, raw socket)
  *   randread_vs_fio           = randread IOPS / fio randread IOPS
  * Ends with one JSON line. Options: --chunks N (default 256), --depth N (16: 1 MiB writes and reads in
- * flight), --rand-depth N (64: 4 KiB random reads in flight; fio's randread runs at the same depth), --rand-ops N (20000),
+ * flight), --rand-depth N (64: 4 KiB random reads in flight; fio's randread runs at the same depth), --rand-ops N (100000: ~2.5 s of reads, a steadier rate than 20000 gave in ~0.5 s; fio's runs 10 s),
  * --chains N (6), --data region|inline (how bytes travel between client and replicas), --segment
  * BYTES (the chunk engine's checksum segment, default 4096: a 4 KiB read then reads and checks 4 KiB),
  * --host N (the host the storage service and its replicas run on: default 0, the main thread beside
@@ -61,7 +61,7 @@ const int = (name: string, v: string | undefined, fallback: number, max: number)
 const chunks = int('chunks', values.chunks, 256, 65_536)
 const depth = int('depth', values.depth, 16, 64)
 const randDepth = int('rand-depth', values['rand-depth'], 64, 64)
-const randOps = int('rand-ops', values['rand-ops'], 20_000, 10_000_000)
+const randOps = int('rand-ops', values['rand-ops'], 100_000, 10_000_000)
 const warmupChunks = values.warmup === '0' ? 0 : int('warmup', values.warmup, 1024, 65_536)
 /** Random reads of the warm-up (see the file comment). */
 const randWarmupOps = Math.min(3 * randOps, 64 * warmupChunks)
