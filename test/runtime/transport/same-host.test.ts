@@ -5,7 +5,7 @@
  * made takes the op back to TCP. The fake peers here are raw sockets in this process, so the
  * transport really copies from this process's memory.
  */
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { connect, type Socket } from 'node:net'
 import { pack } from 'msgpackr'
 import { nativeAvailable } from '../../../native/addon.ts'
@@ -73,6 +73,17 @@ async function untilUp(a: TcpTransport, node: number): Promise<void> {
   for (let i = 0; i < 500 && a.peerPhase(node) !== 'up'; i++) await new Promise((r) => setTimeout(r, 5))
 }
 
+/** Node 1's transport with the fake node 5 connected to it; both closed when `t` ends. */
+async function besideFakePeer(t: Test): Promise<{ a: TcpTransport; peer: Awaited<ReturnType<typeof fakePeer>> }> {
+  const a = new TcpTransport({ ...TEST_TIMINGS, nodeId: 1, listen: { host: '127.0.0.1', port: 0 } })
+  await a.start()
+  t.teardown(() => a.close())
+  const peer = await fakePeer(a.port)
+  t.teardown(() => peer.socket.destroy())
+  await untilUp(a, 5)
+  return { a, peer }
+}
+
 function opErrorFrame(opId: number, error: T3fsError): Uint8Array {
   const body = pack(error.toWire())
   const header = new Uint8Array(4 + body.length)
@@ -133,12 +144,7 @@ function run(): void {
   })
 
   t.test('a reader trusts copied bytes only while the region\'s liveness word still holds its id', async (t) => {
-    const a = new TcpTransport({ ...TEST_TIMINGS, nodeId: 1, listen: { host: '127.0.0.1', port: 0 } })
-    await a.start()
-    t.teardown(() => a.close())
-    const peer = await fakePeer(a.port)
-    t.teardown(() => peer.socket.destroy())
-    await untilUp(a, 5)
+    const { a, peer } = await besideFakePeer(t)
     t.ok(a.peerSameHost(5), 'the fake peer\'s probe was read')
     const source = pattern(64 * KiB, 5)
     const live = new Uint32Array(new ArrayBuffer(8))
@@ -163,12 +169,7 @@ function run(): void {
   })
 
   t.test('a copy that cannot be made takes the op back to TCP, and the peer stays on TCP', async (t) => {
-    const a = new TcpTransport({ ...TEST_TIMINGS, nodeId: 1, listen: { host: '127.0.0.1', port: 0 } })
-    await a.start()
-    t.teardown(() => a.close())
-    const peer = await fakePeer(a.port)
-    t.teardown(() => peer.socket.destroy())
-    await untilUp(a, 5)
+    const { a, peer } = await besideFakePeer(t)
 
     // The owner cannot read the writer (say, another user): it refuses, and the bytes go by socket.
     const data = pattern(64 * KiB, 8)
@@ -198,12 +199,7 @@ function run(): void {
   })
 
   t.test('a read whose answer points at unmapped memory goes back to TCP', async (t) => {
-    const a = new TcpTransport({ ...TEST_TIMINGS, nodeId: 1, listen: { host: '127.0.0.1', port: 0 } })
-    await a.start()
-    t.teardown(() => a.close())
-    const peer = await fakePeer(a.port)
-    t.teardown(() => peer.socket.destroy())
-    await untilUp(a, 5)
+    const { a, peer } = await besideFakePeer(t)
     const into = new Uint8Array(32 * KiB)
     const read = a.readRemote(5, 4, 0, into.length, into)
     const h = decodeOpHeader((await peer.next()).header)!
