@@ -38,6 +38,16 @@ interface Known {
   lookups: bigint
   names: NameRef[]
   attrs: AttrSnapshot
+  /** Written through this mount since the revalidator last looked: the kernel's pages are ours. */
+  ownData: boolean
+}
+
+/** One node of a revalidation batch. */
+export interface KnownNode {
+  readonly nodeid: bigint
+  readonly names: readonly NameRef[]
+  readonly attrs: AttrSnapshot
+  readonly ownData: boolean
 }
 
 export class InodeTable {
@@ -54,7 +64,7 @@ export class InodeTable {
   lookedUp(nodeid: bigint, ref: NameRef, attrs: AttrSnapshot): void {
     const known = this.#nodes.get(nodeid)
     if (known === undefined) {
-      this.#nodes.set(nodeid, { lookups: 1n, names: [ref], attrs })
+      this.#nodes.set(nodeid, { lookups: 1n, names: [ref], attrs, ownData: false })
       if (this.#nodes.size > this.entriesMax) this.#nodes.delete(this.#nodes.keys().next().value!)
       return
     }
@@ -73,6 +83,23 @@ export class InodeTable {
   sawAttrs(nodeid: bigint, attrs: AttrSnapshot): void {
     const known = this.#nodes.get(nodeid)
     if (known !== undefined) known.attrs = attrs
+  }
+
+  /**
+   * The kernel wrote data of `nodeid` through this mount: its page cache holds what was written,
+   * so the length and mtime that moved with it are no reason to drop those pages.
+   */
+  wroteData(nodeid: bigint): void {
+    const known = this.#nodes.get(nodeid)
+    if (known !== undefined) known.ownData = true
+  }
+
+  /** The revalidator compared `nodeid` with meta and told the kernel what differed. */
+  revalidated(nodeid: bigint, attrs: AttrSnapshot): void {
+    const known = this.#nodes.get(nodeid)
+    if (known === undefined) return
+    known.attrs = attrs
+    known.ownData = false
   }
 
   attrsOf(nodeid: bigint): AttrSnapshot | undefined {
@@ -105,8 +132,8 @@ export class InodeTable {
    * The next `count` nodes in turn (round robin over the table, so every node is checked once
    * per pass however the table changes meanwhile).
    */
-  nextBatch(count: number): Array<{ nodeid: bigint; names: readonly NameRef[]; attrs: AttrSnapshot }> {
-    const out: Array<{ nodeid: bigint; names: readonly NameRef[]; attrs: AttrSnapshot }> = []
+  nextBatch(count: number): KnownNode[] {
+    const out: KnownNode[] = []
     let restarted = false
     while (out.length < count && this.#nodes.size > 0) {
       this.#cursor ??= this.#nodes.entries()
@@ -119,7 +146,7 @@ export class InodeTable {
       }
       const [nodeid, known] = next.value
       if (out.some((o) => o.nodeid === nodeid)) break
-      out.push({ nodeid, names: known.names, attrs: known.attrs })
+      out.push({ nodeid, names: known.names, attrs: known.attrs, ownData: known.ownData })
     }
     return out
   }

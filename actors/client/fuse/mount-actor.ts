@@ -260,7 +260,7 @@ function statusOf(state: State): FuseStatus {
     mountPoint: state.mountPoint, mounted: state.mounted, reason: state.reason,
     kernel: s?.kernel ? `7.${s.kernel.minor}` : null, queues: (state.master === null ? 0 : 1) + state.attached, inFlight: state.inFlight,
     requests: c?.requests ?? 0, errors: c?.errors ?? 0, ioErrors: c?.ioErrors ?? 0, bytesRead: c?.bytesRead ?? 0, bytesWritten: c?.bytesWritten ?? 0,
-    notifications: c?.notifications ?? 0, knownNodes: s?.table.size ?? 0, openHandles: s?.handles.size ?? 0, byKind: { ...(c?.byKind ?? {}) },
+    notifications: c?.notifications ?? 0, pageCacheDrops: c?.pageCacheDrops ?? 0, revalidations: c?.revalidations ?? 0, knownNodes: s?.table.size ?? 0, openHandles: s?.handles.size ?? 0, byKind: { ...(c?.byKind ?? {}) },
     client: state.client?.stats() ?? null,
   }
 }

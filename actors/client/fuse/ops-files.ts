@@ -68,6 +68,7 @@ export async function serveFileOp(s: FuseSession, r: FileRequest, dev: FuseDevic
       if ((r.writeFlags & WriteFlag.KILL_SUIDGID) !== 0) await killSuidSgid(s, r.header.nodeid, dev)
       const n = await s.client.write(open.handle, r.data, Number(r.offset))
       open.dirty = true
+      s.table.wroteData(r.header.nodeid)
       s.counters.bytesWritten += n
       return s.reply(dev, (out) => encodeWrite(out, unique, n))
     }

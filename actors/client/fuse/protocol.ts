@@ -25,6 +25,10 @@ export interface FuseStatus {
   readonly bytesRead: number
   readonly bytesWritten: number
   readonly notifications: number
+  /** Of the notifications, those that dropped a file's cached pages (another client changed its data). */
+  readonly pageCacheDrops: number
+  /** Revalidation rounds done (each compares a batch of the kernel's nodes with meta). */
+  readonly revalidations: number
   /** Nodes the kernel holds (looked up and not forgotten, as far as the table bounds go). */
   readonly knownNodes: number
   readonly openHandles: number

@@ -49,6 +49,8 @@ export interface SessionCounters {
   bytesRead: number
   bytesWritten: number
   notifications: number
+  pageCacheDrops: number
+  revalidations: number
   byKind: Record<string, number>
 }
 
@@ -69,7 +71,7 @@ export class FuseSession {
   readonly table: InodeTable
   readonly handles = new Handles()
   readonly locks: LockWaiters
-  readonly counters: SessionCounters = { requests: 0, errors: 0, ioErrors: 0, bytesRead: 0, bytesWritten: 0, notifications: 0, byKind: {} }
+  readonly counters: SessionCounters = { requests: 0, errors: 0, ioErrors: 0, bytesRead: 0, bytesWritten: 0, notifications: 0, pageCacheDrops: 0, revalidations: 0, byKind: {} }
   /** Set by INIT: the kernel's protocol minor and the flags both sides use. */
   kernel: { minor: number; flags: bigint } | null = null
   destroyed = false

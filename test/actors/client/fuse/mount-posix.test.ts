@@ -2,8 +2,9 @@
  * The FUSE mount as a user's tools see it, on the dev cluster of `npm start` (three storage nodes,
  * chains of three, two meta servers): cp, mv, ln, ln -s, chmod, truncate, append, sparse files,
  * deep and wide directories, renames across directories, rm -r, unlink while open, concurrent
- * writers on different files and fio with --verify=crc32c. Every check compares with what the
- * same tool does (or what POSIX says), reading back through the mount.
+ * writers on different files, fio with --verify=crc32c, and the revalidator between this mount and
+ * another client. Every check compares with what the same tool does (or what POSIX says), reading
+ * back through the mount.
  */
 import t from 'tap'
 import { execFile, spawnSync } from 'node:child_process'
@@ -12,6 +13,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { appendFile, lstat, mkdir, open, readdir, readFile, readlink, rename, stat, unlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { connectFileClient } from '../../../../actors/client/client-node.ts'
 import { mountSkipReason, startDevCluster, type DevCluster } from '../../../support/dev-cluster.ts'
 
 const run = promisify(execFile)
@@ -227,4 +229,44 @@ t.test('set-user-ID and set-group-ID drop on write, truncate and chown; writes a
   const asked = ((await requestsByOp()).get('GETXATTR') ?? 0) - before
   t.ok(asked <= 4, `64 writes of 1 MiB asked ${asked} GETXATTR (at most one per file after its attributes change)`)
   t.equal((await stat(seq)).size, 32 * MiB)
+})
+
+t.test("the revalidator: this mount's own writes keep the kernel's pages, another client's change reaches the kernel", opts, async (t) => {
+  type FuseCounters = { notifications: number; pageCacheDrops: number; revalidations: number; openHandles: number }
+  const counters = async (): Promise<FuseCounters> => ((await cluster!.status()) as { fuse: FuseCounters }).fuse
+  /**
+   * Waits (polling every 200 ms, at most 150 times) for the kernel's RELEASE of every handle (it
+   * does not wait for its answer), then for two more rounds: one began after that.
+   */
+  const afterFullRound = async (): Promise<FuseCounters> => {
+    let from: number | null = null
+    for (let i = 0; i < 150; i++) {
+      const c = await counters()
+      if (from === null && c.openHandles === 0) from = c.revalidations
+      if (from !== null && c.revalidations >= from + 2) return c
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    throw new Error(`the mount's revalidator made no two rounds after every handle was released (from ${from})`)
+  }
+  const dir = join(mnt(), 'reval')
+  await mkdir(dir)
+  const file = join(dir, 'own')
+  const mine = randomBytes(2 * MiB)
+  const before = await counters()
+  await writeFile(file, mine)
+  // Its length and mtime moved since CREATE told the kernel: a round says so, attributes only.
+  const told = await afterFullRound()
+  t.ok(told.notifications > before.notifications, 'the written file (and its directory) were revalidated')
+  t.equal(told.pageCacheDrops, before.pageCacheDrops, "the mount's own write dropped no cached pages")
+
+  const other = await connectFileClient({ mgmtd: `127.0.0.1:${cluster!.port}`, mgmtdNode: 1, clusterId: 't3fs', clientNode: 61_000 })
+  t.teardown(() => other.shutdown())
+  const theirs = randomBytes(MiB)
+  const h = await other.open('/reval/own', { access: 'readwrite' })
+  await other.write(h, theirs, mine.length)
+  await other.close(h)
+  const dropped = await afterFullRound()
+  t.equal(dropped.pageCacheDrops, told.pageCacheDrops + 1, "another client's append drops the file's cached pages")
+  t.equal((await stat(file)).size, mine.length + theirs.length, 'the kernel sees the new length')
+  t.equal(sha(await readFile(file)), sha(Buffer.concat([mine, theirs])), "and reads both writers' bytes through the mount")
 })
