@@ -16,7 +16,7 @@ import type { BufferPool } from './buffer-pool.ts'
 import { invalidOption, T3fsError } from './errors.ts'
 import { mapSharedFile } from './shared-memory.ts'
 import { RegionTable, remoteRegionError } from './transport/one-sided.ts'
-import type { NodeTransport } from './transport/transport.ts'
+import type { DirectAddress, NodeTransport } from './transport/transport.ts'
 
 /** A registered region as peers name it; it travels in messages. */
 export interface RegionHandle {
@@ -25,6 +25,8 @@ export interface RegionHandle {
   readonly incarnation: number
   readonly regionId: number
   readonly length: number
+  /** Its address in the owner's memory, for a peer on the same machine to copy it by itself (transport/same-host.ts). */
+  readonly direct?: DirectAddress
 }
 
 /** A place in the node's buffer pool (what a PooledBuffer is, as plain numbers that cross hosts). */
@@ -81,9 +83,10 @@ export const regionsActor = defineActor<RegionsState, RegionsMsg, RegionsArgs>({
         // could shrink would fault this thread on a write past its new end).
         const view = msg.type === 'register' ? slotView(pool, msg.range) : new Uint8Array(mapSharedFile(msg.path))
         if (state.local.size >= regionsMax) throw new T3fsError('ERR_OVERLOADED', `node ${node} has ${regionsMax} regions registered; unregister some first`, { regionsMax })
-        const handle = transport === null ? state.ids.register(view) : transport.registerRegion(view)
+        const handle: { regionId: number; length: number; direct?: DirectAddress } = transport === null ? state.ids.register(view) : transport.registerRegion(view)
         state.local.set(handle.regionId, view)
-        ctx.reply({ node, incarnation: ctx.self.address.incarnation, regionId: handle.regionId, length: handle.length })
+        const reply: RegionHandle = { node, incarnation: ctx.self.address.incarnation, regionId: handle.regionId, length: handle.length }
+        ctx.reply(handle.direct === undefined ? reply : { ...reply, direct: handle.direct })
         return
       }
       case 'unregister':
@@ -108,8 +111,10 @@ export const regionsActor = defineActor<RegionsState, RegionsMsg, RegionsArgs>({
         const current = state.args.peerIncarnation(region.node)
         if (current !== undefined) checkIncarnation(region, current)
         const reply = ctx.deferReply()
+        // The owner checks the range of a request; a copy by address is checked here against the handle.
+        const direct = usableDirect(region, offset, mine.length)
         const transfer = msg.type === 'read'
-          ? transport.readRemote(region.node, region.regionId, offset, mine.length, mine)
+          ? transport.readRemote(region.node, region.regionId, offset, mine.length, mine, direct)
           : transport.writeRemote(region.node, region.regionId, offset, mine)
         transfer.then(() => reply.resolve(null), (error: unknown) => reply.reject(error))
       }
@@ -134,6 +139,13 @@ function resolveLocal(local: Map<number, Uint8Array>, node: number, regionId: nu
     throw remoteRegionError(node, regionId, offset, length, `is outside the region (${region.length} bytes)`, `offset ≥ 0 and offset + length ≤ ${region.length}`)
   }
   return region.subarray(offset, offset + length)
+}
+
+/** The handle's address, when it is well formed and the range lies within the region. */
+function usableDirect(region: RegionHandle, offset: number, length: number): DirectAddress | undefined {
+  const d = region.direct
+  if (d === undefined || d === null || !Number.isSafeInteger(d.address) || !Number.isSafeInteger(d.liveAddress) || d.address <= 0 || d.liveAddress <= 0) return undefined
+  return Number.isSafeInteger(offset) && offset >= 0 && offset + length <= region.length ? d : undefined
 }
 
 function checkIncarnation(region: RegionHandle, current: number): void {

@@ -65,8 +65,8 @@ export function meteredTransport(inner: NodeTransport, metrics: MetricsRegistry)
     },
     registerRegion: (buffer) => inner.registerRegion(buffer),
     unregisterRegion: (regionId) => inner.unregisterRegion(regionId),
-    async readRemote(node, regionId, offset, length, into) {
-      await inner.readRemote(node, regionId, offset, length, into)
+    async readRemote(node, regionId, offset, length, into, direct) {
+      await inner.readRemote(node, regionId, offset, length, into, direct)
       countOneSided(node, 'read', length)
     },
     async writeRemote(node, regionId, offset, data) {

@@ -12,7 +12,10 @@
  * - read (this node reads a peer's region): the request asks for the region's address; the owner
  *   answers with it and with the address of the region's liveness word (one-sided.ts liveWords).
  *   The reader copies, then reads the word: unless it still holds the region id, the region was
- *   unregistered meanwhile and its bytes are not trusted (ERR_REMOTE_REGION).
+ *   unregistered meanwhile and its bytes are not trusted (ERR_REMOTE_REGION). A region's handle
+ *   carries both addresses from its registration (RegionHandle.direct), so a reader holding the
+ *   handle copies at once and sends no request: a chain's replica pulls its predecessor's bytes
+ *   with no round trip.
  * - write (this node writes a peer's region): the request carries the address of the bytes; the
  *   owner checks its region and copies them into it in the same turn (no unregister can come
  *   between), then acks. The writer keeps its bytes untouched until the ack, as with TCP.

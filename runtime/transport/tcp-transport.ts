@@ -29,7 +29,7 @@ import { OP_HEADER_BYTES, RegionTable, decodeOpHeader, encodeOpHeader, opIdOf, r
 import { Peer, nextBackoffMs, type Connection } from './peer.ts'
 import { decodeHello, encodeHello, helloRefusal, MIN_FRAME_BYTES, type Hello } from './hello.ts'
 import { READ_FLAG_ADDRESS, SAME_HOST_MIN_BYTES, SameHost, WRITE_DIRECT_BYTES, decodeReadAddress, encodeReadAddress, writeDirectSource } from './same-host.ts'
-import { DEFAULT_MAX_FRAME_BYTES, type SameHostStats, type Frame, type NodeTransport, type PayloadPlacement, type PeerState, type PlacePayloads, type RegionHandle, type TransportStartOptions } from './transport.ts'
+import { DEFAULT_MAX_FRAME_BYTES, type SameHostStats, type Frame, type NodeTransport, type PayloadPlacement, type PeerState, type PlacePayloads, type RegionHandle, type DirectAddress, type TransportStartOptions } from './transport.ts'
 
 export interface TransportLog {
   info(obj: object, msg?: string): void
@@ -282,16 +282,22 @@ export class TcpTransport implements NodeTransport {
   }
 
   registerRegion(buffer: Uint8Array): RegionHandle {
-    return this.#regions.register(buffer)
+    const handle = this.#regions.register(buffer)
+    if (!this.#sameHost.enabled || buffer.length < SAME_HOST_MIN_BYTES) return handle
+    return { ...handle, direct: { address: this.#sameHost.address(buffer), liveAddress: this.#liveWordAddress(handle.regionId) } }
   }
 
   unregisterRegion(regionId: number): void {
     this.#regions.unregister(regionId)
   }
 
-  readRemote(node: number, regionId: number, offset: number, length: number, into: Uint8Array): Promise<void> {
+  readRemote(node: number, regionId: number, offset: number, length: number, into: Uint8Array, direct?: DirectAddress): Promise<void> {
     if (!Number.isSafeInteger(length) || length < 0 || length > into.length) {
       return Promise.reject(invalidOption('length', length, `an integer from 0 to into.length (${into.length})`))
+    }
+    if (direct !== undefined && length >= SAME_HOST_MIN_BYTES) {
+      const peer = this.#peers.get(node)
+      if (peer !== undefined && peer.phase === 'up' && peer.directPid !== 0 && !this.#closed) return this.#copyReadEager(peer, regionId, offset, into.subarray(0, length), direct)
     }
     return this.#startOp(node, regionId, offset, into.subarray(0, length), null, (op) => this.#issueRead(op, true))
   }
@@ -849,6 +855,28 @@ export class TcpTransport implements NodeTransport {
     this.#sameHostCounts.reads++
     this.#sameHostCounts.bytes += op.length
     this.#completeOp(peer, a.opId, null)
+  }
+
+  /**
+   * A read of a same-host peer's region whose handle carried its address: copied now, with no
+   * request (the read path's round trip of #copyRead saved). The liveness word is checked as there.
+   */
+  #copyReadEager(peer: Peer, regionId: number, offset: number, into: Uint8Array, direct: DirectAddress): Promise<void> {
+    let word: number
+    try {
+      word = this.#sameHost.readChecked(peer.directPid, into, direct.address + offset, direct.liveAddress)
+    } catch (error) {
+      this.#log.warn({ evt: 'SameHostCopyFailed', node: peer.node, err: (error as Error).message })
+      peer.directPid = 0
+      this.#sameHostCounts.fallbacks++
+      return this.#startOp(peer.node, regionId, offset, into, null, (op) => this.#issueRead(op, false))
+    }
+    if (word !== regionId) {
+      return Promise.reject(remoteRegionError(peer.node, regionId, offset, into.length, 'was unregistered while it was being read', 'a region that stays registered until the read completes'))
+    }
+    this.#sameHostCounts.reads++
+    this.#sameHostCounts.bytes += into.length
+    return Promise.resolve()
   }
 
   #serveWriteDirect(peer: Peer, header: Uint8Array): void {

@@ -53,6 +53,14 @@ export type PeerState = 'up' | 'down'
 export interface RegionHandle {
   readonly regionId: number
   readonly length: number
+  /** Where a peer on this machine copies the region from by itself (same-host.ts); absent when copies are off. */
+  readonly direct?: DirectAddress
+}
+
+/** A region's address in its owner's memory and the address of its liveness word there (same-host.ts). */
+export interface DirectAddress {
+  readonly address: number
+  readonly liveAddress: number
 }
 
 export interface NodeTransport {
@@ -85,8 +93,12 @@ export interface NodeTransport {
   /** Makes `buffer` readable and writable by peers until unregistered. */
   registerRegion(buffer: Uint8Array): RegionHandle
   unregisterRegion(regionId: number): void
-  /** Copies `length` bytes of a peer's region into `into`. Rejects ERR_REMOTE_REGION, ERR_PEER_DOWN, ERR_TIMEOUT. */
-  readRemote(node: number, regionId: number, offset: number, length: number, into: Uint8Array): Promise<void>
+  /**
+   * Copies `length` bytes of a peer's region into `into`. Rejects ERR_REMOTE_REGION, ERR_PEER_DOWN,
+   * ERR_TIMEOUT. With the region's `direct` address (from its handle, checked against its length by
+   * the caller), a peer on this machine is copied from at once, with no request to it.
+   */
+  readRemote(node: number, regionId: number, offset: number, length: number, into: Uint8Array, direct?: DirectAddress): Promise<void>
   /** Copies `data` into a peer's region at `offset`. Resolves once the peer has it in the region. */
   writeRemote(node: number, regionId: number, offset: number, data: Uint8Array): Promise<void>
   close(): Promise<void>

@@ -1,9 +1,10 @@
 /**
  * One-sided transfers between nodes on one machine (runtime/transport/same-host.ts): the HELLO
  * probe decides, large reads and writes become one direct copy, small ones stay in the socket, a
- * region unregistered under a reader is caught by its liveness word, and a copy that cannot be
- * made takes the op back to TCP. The fake peers here are raw sockets in this process, so the
- * transport really copies from this process's memory.
+ * region unregistered under a reader is caught by its liveness word, a handle that carries its
+ * address is read with no request, and a copy that cannot be made takes the op back to TCP. The
+ * fake peers here are raw sockets in this process, so the transport really copies from this
+ * process's memory.
  */
 import t, { type Test } from 'tap'
 import { connect, type Socket } from 'node:net'
@@ -213,5 +214,44 @@ function run(): void {
     await read
     t.ok(Buffer.from(into).equals(Buffer.from(bytes)), 'and completed with them')
     t.same(a.sameHostStats(), { reads: 0, writes: 0, bytes: 0, fallbacks: 1 })
+  })
+
+  t.test('a handle that carries its address is read with no request to the owner; its liveness word and a bad address are handled as with one', async (t) => {
+    const [a, b] = await startTestTransports([1, 2])
+    t.teardown(() => Promise.all([a.close(), b.close()]))
+    const region = pattern(512 * KiB, 6)
+    const handle = b.registerRegion(region)
+    t.ok(handle.direct !== undefined && handle.direct.address === cmaAddress(region), 'a region registered with copies on carries its address')
+    t.equal(b.registerRegion(new Uint8Array(SAME_HOST_MIN_BYTES - 1)).direct, undefined, 'one too small to be copied does not')
+    const into = new Uint8Array(256 * KiB)
+    await a.readRemote(2, handle.regionId, 64 * KiB, into.length, into, handle.direct)
+    t.ok(Buffer.from(into).equals(Buffer.from(region.subarray(64 * KiB, 320 * KiB))), 'the bytes at the offset')
+    t.same(a.sameHostStats(), { reads: 1, writes: 0, bytes: 256 * KiB, fallbacks: 0 }, 'one direct copy')
+    b.unregisterRegion(handle.regionId)
+    const gone = await a.readRemote(2, handle.regionId, 0, into.length, into, handle.direct).catch((e: T3fsError) => e)
+    t.match(gone, { code: 'ERR_REMOTE_REGION', message: /unregistered while it was being read/ }, 'a region unregistered since is refused by its liveness word')
+  })
+
+  t.test('a read by a handle\'s address asks the owner nothing; an unmapped address goes back to TCP', async (t) => {
+    const { a, peer } = await besideFakePeer(t)
+    const source = pattern(64 * KiB, 7)
+    const live = new Uint32Array(new ArrayBuffer(8))
+    live[1] = 9
+    const into = new Uint8Array(64 * KiB)
+    // The fake peer answers nothing: the read can only complete by the copy.
+    await a.readRemote(5, 9, 0, into.length, into, { address: cmaAddress(source), liveAddress: cmaAddress(new Uint8Array(live.buffer)) + 4 })
+    t.ok(Buffer.from(into).equals(Buffer.from(source)), 'copied from the handle\'s address')
+
+    const read = a.readRemote(5, 9, 0, into.length, into, { address: 4096, liveAddress: 4096 })
+    const req = await peer.next()
+    t.equal(req.type, FrameType.readRequest, 'an address that cannot be read: the bytes are asked for')
+    const h = decodeOpHeader(req.header)!
+    t.same([h.regionId, h.flags], [9, 0], 'through the socket')
+    const bytes = pattern(64 * KiB, 8)
+    peer.socket.write(encodeFrame(FrameType.readResponse, encodeOpHeader(new Uint8Array(24), { opId: h.opId, regionId: 0, offset: 0, length: 0 }), [bytes]))
+    await read
+    t.ok(Buffer.from(into).equals(Buffer.from(bytes)), 'and completed with them')
+    t.same(a.sameHostStats(), { reads: 1, writes: 0, bytes: 64 * KiB, fallbacks: 1 }, 'one copy, one fallback')
+    t.notOk(a.peerSameHost(5), 'that peer stays on TCP')
   })
 }
