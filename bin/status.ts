@@ -126,7 +126,7 @@ export function formatStatus(s: ClusterStatus): string {
   else {
     const f = s.fuse
     out.push(f.mounted
-      ? `  ${f.mountPoint}: mounted (FUSE ${f.kernel ?? "?"}), ${f.queues} queues, ${f.inFlight} in flight, ${f.requests} requests (${f.errors} errors), ${(f.bytesRead / MiB).toFixed(1)} MiB read, ${(f.bytesWritten / MiB).toFixed(1)} MiB written, ${f.openHandles} open files\n`
+      ? `  ${f.mountPoint}: mounted (FUSE ${f.kernel ?? "?"}), ${f.queues} queues, ${f.inFlight} in flight, ${f.requests} requests (${f.errors} errors), ${(f.bytesRead / MiB).toFixed(1)} MiB read, ${(f.bytesWritten / MiB).toFixed(1)} MiB written, ${f.openHandles} open files; ${f.revalidations} revalidation rounds, ${f.notifications} kernel notifications (${f.pageCacheDrops} dropped cached pages)\n`
       : `  ${f.mountPoint}: not mounted: ${f.reason ?? 'unmounted'}\n`)
   }
   const others = s.localMounts.filter((m) => m.mountPoint !== s.fuse?.mountPoint)
