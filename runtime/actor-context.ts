@@ -88,23 +88,28 @@ export function createActorContext(cell: ActorCell, epoch: ActorEpoch): ActorCon
     },
     pipeToSelf<T>(work: Promise<T>, toMessage: (outcome: Outcome<T>) => Message) {
       checkLive('pipe work to itself')
-      const deliver = (outcome: Outcome<T>): void => {
-        if (!epoch.live) return // the actor crashed or stopped: its successor must not see this
-        let message: Message
-        try {
-          message = toMessage(outcome)
-        } catch (error) {
-          cell.onFailure(error)
-          return
-        }
-        cell.enqueueInternal(message)
-      }
       epoch.track(work).then(
-        (value) => deliver({ ok: true, value }),
-        (error: unknown) => deliver({ ok: false, error: toT3fsError(error) }),
+        (value) => deliverPiped(cell, epoch, toMessage, { ok: true, value }),
+        (error: unknown) => deliverPiped(cell, epoch, toMessage, { ok: false, error: toT3fsError(error) }),
       )
     },
   }
+}
+
+/**
+ * Piped work's outcome as a message to its actor (a function of the module, not a closure per
+ * pipeToSelf: under tsx every named closure costs an Object.defineProperty when it is made).
+ */
+function deliverPiped<T>(cell: ActorCell, epoch: ActorEpoch, toMessage: (outcome: Outcome<T>) => Message, outcome: Outcome<T>): void {
+  if (!epoch.live) return // the actor crashed or stopped: its successor must not see this
+  let message: Message
+  try {
+    message = toMessage(outcome)
+  } catch (error) {
+    cell.onFailure(error)
+    return
+  }
+  cell.enqueueInternal(message)
 }
 
 /** A reply finished later; failed by the runtime if its epoch crashes first. */

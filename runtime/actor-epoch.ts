@@ -27,22 +27,34 @@ export class ActorEpoch {
 
   /**
    * Counts `work` in flight until it settles; returns it unchanged. `io`: a disk or region
-   * operation, which a restart waits for (see whenIoQuiet).
+   * operation, which a restart waits for (see whenIoQuiet). Its completion is one of two
+   * callbacks made once per epoch, not a closure per operation: under tsx (esbuild's keepNames)
+   * every named closure costs an Object.defineProperty when it is made (~0.2 µs), and this runs
+   * for every disk read.
    */
   track<T>(work: Promise<T>, io = false): Promise<T> {
     this.inFlight++
-    if (io) this.ioInFlight++
-    const done = (): void => {
-      this.inFlight--
-      if (io && --this.ioInFlight === 0) {
-        const waiters = this.ioWaiters
-        this.ioWaiters = []
-        for (const wake of waiters) wake()
-      }
-      if (!this.live && this.inFlight === 0) this.quiesce()
+    if (io) {
+      this.ioInFlight++
+      work.then(this.ioDone, this.ioDone)
+    } else {
+      work.then(this.done, this.done)
     }
-    work.then(done, done)
     return work
+  }
+
+  private readonly done = (): void => {
+    this.inFlight--
+    if (!this.live && this.inFlight === 0) this.quiesce()
+  }
+
+  private readonly ioDone = (): void => {
+    if (--this.ioInFlight === 0) {
+      const waiters = this.ioWaiters
+      this.ioWaiters = []
+      for (const wake of waiters) wake()
+    }
+    this.done()
   }
 
   /**

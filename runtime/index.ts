@@ -25,7 +25,7 @@ export { BufferPool, PooledBuffer, type BufferPoolOptions, type SlotHolder } fro
 export type { ActorBuffers } from './actor-buffers.ts'
 export type { Regions } from './actor-regions.ts'
 export type { RegionHandle } from './regions-actor.ts'
-export type { Metrics, MetricLabels, MetricOptions, HistogramOptions, CounterMetric, GaugeMetric, HistogramMetric } from './metrics/metrics.ts'
+export type { Metrics, MetricLabels, MetricOptions, HistogramOptions, CounterMetric, GaugeMetric, HistogramMetric, BoundHistogram } from './metrics/metrics.ts'
 export { latencyBucketsSeconds } from './metrics/metrics.ts'
 export type { Disk, DiskBuffer, DiskCapacity, DiskDirEntry, DiskEntryKind, DiskFile, DiskOpenOptions, DiskStat } from './disk/disk.ts'
 export { UringDisk, type UringDiskOptions } from './disk/uring-disk.ts'

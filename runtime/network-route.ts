@@ -147,7 +147,7 @@ class PeerStream {
     const frame: Frame = {
       header: writer.bytes,
       payloads: writer.payloads,
-      ...(pooled.length > 0 ? { release: () => { for (const buffer of pooled) buffer.release() } } : {}),
+      ...(pooled.length > 0 ? { release: releaseAll(pooled) } : {}),
     }
     const items = this.items
     const addresses = this.addresses
@@ -389,5 +389,16 @@ export class NetworkRoute implements RemoteRoute {
   /** Nothing to drop: a down stream refused every message since. */
   private peerUp(node: number): void {
     this.stream(node).down = null
+  }
+}
+
+/**
+ * Releases every buffer of a sent frame. Made by a call, not written inline as a property of the
+ * frame: under tsx (esbuild's keepNames) a named closure costs an Object.defineProperty each time
+ * it is made, and this is once per frame.
+ */
+function releaseAll(pooled: readonly { release(): void }[]): () => void {
+  return () => {
+    for (const buffer of pooled) buffer.release()
   }
 }

@@ -95,6 +95,43 @@ pub fn hardware_available() -> bool {
 /// Bytes per stream in the interleaved loop; the three results are merged with one shift each.
 #[cfg(target_arch = "x86_64")]
 const STREAM_BYTES: usize = 8192;
+/// Stream bytes of the shorter interleaved rounds (runs under 3 × STREAM_BYTES).
+#[cfg(target_arch = "x86_64")]
+const SHORT_STREAM_BYTES: usize = 1024;
+#[cfg(target_arch = "x86_64")]
+const TINY_STREAM_BYTES: usize = 256;
+
+/// Multiplication of a CRC register by x^(8·n) mod P (n zero bytes appended), as four table
+/// lookups: the operation is linear, so it is the XOR of its value on each byte of the register.
+struct ZeroShift { t: [[u32; 256]; 4] }
+
+impl ZeroShift {
+    fn new(bytes: u64) -> ZeroShift {
+        let xn = x2nmodp(bytes, 3);
+        let mut t = [[0u32; 256]; 4];
+        for (k, row) in t.iter_mut().enumerate() {
+            for (b, cell) in row.iter_mut().enumerate() { *cell = multmodp(xn, (b as u32) << (8 * k)); }
+        }
+        ZeroShift { t }
+    }
+
+    #[inline]
+    fn apply(&self, c: u32) -> u32 {
+        self.t[0][(c & 0xff) as usize] ^ self.t[1][((c >> 8) & 0xff) as usize] ^ self.t[2][((c >> 16) & 0xff) as usize] ^ self.t[3][(c >> 24) as usize]
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+fn short_shift() -> &'static ZeroShift {
+    static T: OnceLock<Box<ZeroShift>> = OnceLock::new();
+    T.get_or_init(|| Box::new(ZeroShift::new(SHORT_STREAM_BYTES as u64)))
+}
+
+#[cfg(target_arch = "x86_64")]
+fn tiny_shift() -> &'static ZeroShift {
+    static T: OnceLock<Box<ZeroShift>> = OnceLock::new();
+    T.get_or_init(|| Box::new(ZeroShift::new(TINY_STREAM_BYTES as u64)))
+}
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse4.2")]
@@ -126,6 +163,27 @@ unsafe fn hw_raw(mut c: u32, data: &[u8]) -> u32 {
         c = multmodp(shift, multmodp(shift, c0 as u32) ^ c1 as u32) ^ c2 as u32;
         p = p.add(3 * STREAM_BYTES);
         len -= 3 * STREAM_BYTES;
+    }
+    // Shorter runs (a 4 KiB segment) still go three streams at a time, in rounds of 3 × 1 KiB then
+    // 3 × 256 bytes, each round's streams joined by two table shifts: a 4 KiB run costs about a
+    // third of what one long dependent chain of `crc32` does.
+    for (stream, shift) in [(SHORT_STREAM_BYTES, short_shift()), (TINY_STREAM_BYTES, tiny_shift())] {
+        while len >= 3 * stream {
+            let (mut c0, mut c1, mut c2) = (c as u64, 0u64, 0u64);
+            let p0 = p as *const u64;
+            let p1 = p.add(stream) as *const u64;
+            let p2 = p.add(2 * stream) as *const u64;
+            let mut i = 0;
+            while i < stream / 8 {
+                c0 = _mm_crc32_u64(c0, p0.add(i).read());
+                c1 = _mm_crc32_u64(c1, p1.add(i).read());
+                c2 = _mm_crc32_u64(c2, p2.add(i).read());
+                i += 1;
+            }
+            c = shift.apply(shift.apply(c0 as u32) ^ c1 as u32) ^ c2 as u32;
+            p = p.add(3 * stream);
+            len -= 3 * stream;
+        }
     }
     let mut c64 = c as u64;
     while len >= 8 {
@@ -278,6 +336,21 @@ mod tests {
         assert_eq!(crc32c(0, &big), software(0, &big));
         let (a, b) = big.split_at(40_000);
         assert_eq!(combine(crc32c(0, a), crc32c(0, b), b.len() as u64), crc32c(0, &big));
+    }
+    #[test]
+    fn every_length_and_alignment_matches_software() {
+        let big: Vec<u8> = (0..20_000u32).map(|i| (i * 2654435761u32 >> 11) as u8).collect();
+        for len in (0..3200usize).chain([4095, 4096, 4097, 8191, 8192, 12_288, 16_384, 19_990]) {
+            for start in [0usize, 1, 3, 8] {
+                let data = &big[start..start + len];
+                assert_eq!(crc32c(0, data), software(0, data), "len {len} start {start}");
+                assert_eq!(crc32c(0x1234_5678, data), software(0x1234_5678, data), "len {len} start {start}, seeded");
+            }
+        }
+        for bytes in [1u64, 7, 256, 1024, 8192] {
+            let shift = ZeroShift::new(bytes);
+            for c in [0u32, 1, 0xdead_beef, u32::MAX] { assert_eq!(shift.apply(c), multmodp(x2nmodp(bytes, 3), c)); }
+        }
     }
     #[test]
     fn segments_match_one_by_one() {

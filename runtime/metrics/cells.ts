@@ -85,7 +85,7 @@ export class HistogramCells extends Cells<HistogramCell> {
     return new Buckets(this.bounds)
   }
 
-  /** Cumulative buckets, +Inf, sum and count per label set, as prom-client's own histograms give them. */
+  /** Cumulative buckets (`le` first), +Inf, sum and count per label set, as prom-client's own histograms give them. */
   protected family(): MetricFamily {
     const values: MetricFamily['values'][number][] = []
     for (const { labels, cell } of this.cells.values()) {
@@ -93,9 +93,9 @@ export class HistogramCells extends Cells<HistogramCell> {
       let cumulative = 0
       this.bounds.forEach((le, i) => {
         cumulative += b.counts[i]
-        values.push({ labels: { ...labels, le }, value: cumulative, metricName: `${this.name}_bucket` })
+        values.push({ labels: { le, ...labels }, value: cumulative, metricName: `${this.name}_bucket` })
       })
-      values.push({ labels: { ...labels, le: '+Inf' }, value: b.count, metricName: `${this.name}_bucket` })
+      values.push({ labels: { le: '+Inf', ...labels }, value: b.count, metricName: `${this.name}_bucket` })
       values.push({ labels, value: b.sum, metricName: `${this.name}_sum` })
       values.push({ labels, value: b.count, metricName: `${this.name}_count` })
     }

@@ -18,10 +18,14 @@ export function meteredDisk(disk: Disk, metrics: MetricsRegistry): Disk {
   const errors = metrics.counter('t3fs_disk_errors_total', { help: 'disk operations that failed, per operation and error code', labels: ['op', 'code'] })
   const latency = new HistogramCells(metrics, 't3fs_disk_op_duration_seconds', 'time from submission to completion of a disk operation, seconds', ['op'], diskBuckets)
   const byOp = new Map<string, OpCells>()
+  // Found once per operation kind: a disk read then costs a map lookup by a constant string (the
+  // byte counter's cell was looked up on every operation, a key built and an object made each time).
   const cellsOf = (op: string): OpCells => {
     let cells = byOp.get(op)
-    const counted = op === 'read' || op === 'write' ? bytes.cell({ op }) : { value: 0 }
-    if (cells === undefined) byOp.set(op, (cells = { ops: ops.cell({ op }), bytes: counted, latency: latency.cell({ op }) }))
+    if (cells === undefined) {
+      const counted = op === 'read' || op === 'write' ? bytes.cell({ op }) : { value: 0 }
+      byOp.set(op, (cells = { ops: ops.cell({ op }), bytes: counted, latency: latency.cell({ op }) }))
+    }
     return cells
   }
   const time = <T>(op: string, work: () => Promise<T>, countBytes?: (result: T) => number): Promise<T> => {

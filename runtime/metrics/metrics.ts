@@ -41,6 +41,17 @@ export interface GaugeMetric {
 export interface HistogramMetric {
   /** Records one observation (durations in seconds, sizes in bytes: the unit ends the metric's name). */
   observe(labels: MetricLabels | undefined, value: number): void
+  /**
+   * The series of one label set, for a hot path: its labels are checked and looked up once here,
+   * so each observation then costs a few additions (keep it; every bind of the same labels
+   * records into the same series).
+   */
+  bind(labels?: MetricLabels): BoundHistogram
+}
+
+/** A histogram's series of one label set (HistogramMetric.bind). */
+export interface BoundHistogram {
+  observe(value: number): void
 }
 
 export interface Metrics {

@@ -208,17 +208,25 @@ function write(socket: Socket, data: Uint8Array, batch: Batch | null, done: (() 
   else socket.write(data)
 }
 
-/** Runs `release` once every held segment is done and the frame is fully enqueued (settle). */
+/**
+ * Runs `release` once every held segment is done and the frame is fully enqueued (settle). One
+ * per frame with pooled payloads: no named closure in it (under tsx each costs an
+ * Object.defineProperty when it is made), a method and a callback made by a call instead.
+ */
 function countdown(release: () => void): { hold(): () => void; settle(): void } {
-  let open = 1
-  const one = (): void => {
-    if (--open === 0) release()
-  }
+  const state = { open: 1 }
+  const one = settleOne(state, release)
   return {
-    hold: () => {
-      open++
+    hold() {
+      state.open++
       return one
     },
     settle: one,
+  }
+}
+
+function settleOne(state: { open: number }, release: () => void): () => void {
+  return () => {
+    if (--state.open === 0) release()
   }
 }

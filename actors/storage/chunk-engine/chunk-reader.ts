@@ -40,7 +40,7 @@ export interface VersionRead {
 export async function readVersion(env: ReaderEnv, where: Where, v: StoredVersion, offset: number, length: number): Promise<VersionRead> {
   const end = Math.min(offset + length, v.lengthBytes)
   if (offset >= end) return { buffer: null, dataOffset: 0, lengthBytes: 0 }
-  const segmentBytes = 2 ** v.segmentShift
+  const segmentBytes = 1 << v.segmentShift // shift ≤ 30 (record-codec.ts); `2 **` a variable calls pow, once per read
   const first = Math.floor(offset / segmentBytes)
   const last = Math.ceil(end / segmentBytes) - 1
   const readStart = first * segmentBytes

@@ -6,12 +6,6 @@
  */
 import { crc32cSegments } from '../../../runtime/checksum.ts'
 
-/** [start, end) of segment `index` of a chunk of `lengthBytes`. */
-export function segmentBounds(index: number, shift: number, lengthBytes: number): { readonly start: number; readonly end: number } {
-  const start = index * 2 ** shift
-  return { start, end: Math.min(start + 2 ** shift, lengthBytes) }
-}
-
 /** Reused by firstBadSegment (one thread runs one check at a time): grows to the most segments checked at once. */
 let scratch = new Uint32Array(256)
 
@@ -20,11 +14,14 @@ let scratch = new Uint32Array(256)
  * segment boundary). Returns the first segment that fails, or −1. One native call for them all.
  */
 export function firstBadSegment(bytes: Uint8Array, bytesStart: number, crcs: Uint32Array, shift: number, lengthBytes: number, first: number, last: number): number {
-  const from = segmentBounds(first, shift, lengthBytes).start
-  const to = segmentBounds(last, shift, lengthBytes).end
+  // Once per read: the bounds inline (no object per segment) and the segment size as a shift
+  // (shift ≤ 30, checked where versions are decoded; `2 **` with a variable is a call to pow).
+  const segmentBytes = 1 << shift
+  const from = first * segmentBytes
+  const to = Math.min((last + 1) * segmentBytes, lengthBytes)
   const count = last - first + 1
   if (scratch.length < count) scratch = new Uint32Array(count)
-  crc32cSegments(bytes.subarray(from - bytesStart, to - bytesStart), 2 ** shift, scratch, 0)
+  crc32cSegments(bytes.subarray(from - bytesStart, to - bytesStart), segmentBytes, scratch, 0)
   for (let i = 0; i < count; i++) if (scratch[i] !== crcs[first + i]) return first + i
   return -1
 }

@@ -112,17 +112,21 @@ export class ReadBatcher {
     this.gather(queue)
   }
 
-  /** Sends the queue's reads after a few microtask hops, if a batch may leave then. */
+  /**
+   * Sends the queue's reads after a few microtask hops, if a batch may leave then. Each hop is an
+   * unnamed callback: under tsx a named closure costs an Object.defineProperty each time it is
+   * made, and this runs once per batch.
+   */
   private gather(queue: Queue): void {
     if (queue.gathering || !mayLeave(queue)) return
     queue.gathering = true
-    let hops = 0
-    const hop = (): void => {
-      if (++hops < gatherHops) return queueMicrotask(hop)
-      queue.gathering = false
-      this.flush(queue)
-    }
-    queueMicrotask(hop)
+    queueMicrotask(() => this.hop(queue, 1))
+  }
+
+  private hop(queue: Queue, hops: number): void {
+    if (hops < gatherHops) return queueMicrotask(() => this.hop(queue, hops + 1))
+    queue.gathering = false
+    this.flush(queue)
   }
 
   private flush(queue: Queue): void {

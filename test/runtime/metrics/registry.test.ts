@@ -80,6 +80,40 @@ t.test('a metric holds at most seriesPerMetricMax label sets; the rest are count
   t.equal(sampleValue(families, 't3fs_metrics_series_dropped_total'), 5)
 })
 
+t.test('a bound histogram series records into the same series as observe, checks once, and sums across hosts', async (t) => {
+  const hosts = [new MetricsRegistry(), new MetricsRegistry()]
+  for (const m of hosts) {
+    const h = m.histogram('t3fs_bound_seconds', { help: 'x', labels: ['op'], buckets: [0.001, 0.01] })
+    const read = h.bind({ op: 'read' })
+    for (const v of [0.0005, 0.005, 0.5]) read.observe(v)
+    h.observe({ op: 'read' }, 0.002)
+    m.histogram('t3fs_bound_seconds', { help: 'x', labels: ['op'], buckets: [0.001, 0.01] }).bind({ op: 'read' }).observe(0.0001)
+    t.equal(codeOf(() => h.bind({ kind: 'read' })), 'ERR_INVALID_METRIC', 'the declared labels are checked when binding')
+    t.equal(codeOf(() => h.bind()), 'ERR_INVALID_METRIC')
+    t.equal(codeOf(() => read.observe(Infinity)), 'ERR_INVALID_METRIC', 'every bound value is still checked')
+  }
+  const one = parsePromText(await hosts[0].text())
+  t.equal(sampleValue(one, 't3fs_bound_seconds', { op: 'read', le: '0.001' }, 't3fs_bound_seconds_bucket'), 2)
+  t.equal(sampleValue(one, 't3fs_bound_seconds', { op: 'read', le: '0.01' }, 't3fs_bound_seconds_bucket'), 4)
+  t.equal(sampleValue(one, 't3fs_bound_seconds', { op: 'read', le: '+Inf' }, 't3fs_bound_seconds_bucket'), 5)
+  t.ok(Math.abs(sampleValue(one, 't3fs_bound_seconds', { op: 'read' }, 't3fs_bound_seconds_sum') - 0.5076) < 1e-9)
+  const both = parsePromText(await aggregateFamilies([await hosts[0].families(), await hosts[1].families()]).text())
+  t.equal(sampleValue(both, 't3fs_bound_seconds', { op: 'read' }, 't3fs_bound_seconds_count'), 10)
+  // Without labels, the zero series shows before the first observation (as prom-client's histograms do).
+  const m = new MetricsRegistry()
+  m.histogram('t3fs_quiet_seconds', { help: 'x', buckets: [1] })
+  t.equal(parsePromText(await m.text()).get('t3fs_quiet_seconds')?.samples.length, 4, 'one bucket, +Inf, sum and count')
+  // Past seriesPerMetricMax label sets, a bound series is dropped like any other observation.
+  const many = m.histogram('t3fs_many_seconds', { help: 'x', labels: ['id'] })
+  for (let i = 0; i < seriesPerMetricMax; i++) many.observe({ id: i }, 1)
+  const late = many.bind({ id: 'late' })
+  late.observe(1)
+  late.observe(2)
+  const families = parsePromText(await m.text())
+  t.equal(sampleValue(families, 't3fs_metrics_series_dropped_total'), 2)
+  t.equal(sampleValue(families, 't3fs_many_seconds', { id: 'late' }, 't3fs_many_seconds_count'), 0)
+})
+
 t.test('hosts are summed per series; max-aggregated gauges take the max', async (t) => {
   const hosts = [new MetricsRegistry(), new MetricsRegistry()]
   hosts[0].counter('t3fs_x_total', { help: 'x', labels: ['k'] }).inc({ k: 'a' }, 2)
