@@ -133,6 +133,27 @@ fn tiny_shift() -> &'static ZeroShift {
     T.get_or_init(|| Box::new(ZeroShift::new(TINY_STREAM_BYTES as u64)))
 }
 
+/// The raw registers of three consecutive `stream`-byte runs at `p` (8-byte aligned), side by side:
+/// the first continues `c`, the others start from 0 (the caller joins them with zero shifts).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "sse4.2")]
+#[inline]
+unsafe fn three_streams(c: u32, p: *const u8, stream: usize) -> (u32, u32, u32) {
+    use std::arch::x86_64::_mm_crc32_u64;
+    let (mut c0, mut c1, mut c2) = (c as u64, 0u64, 0u64);
+    let p0 = p as *const u64;
+    let p1 = p.add(stream) as *const u64;
+    let p2 = p.add(2 * stream) as *const u64;
+    let mut i = 0;
+    while i < stream / 8 {
+        c0 = _mm_crc32_u64(c0, p0.add(i).read());
+        c1 = _mm_crc32_u64(c1, p1.add(i).read());
+        c2 = _mm_crc32_u64(c2, p2.add(i).read());
+        i += 1;
+    }
+    (c0 as u32, c1 as u32, c2 as u32)
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse4.2")]
 unsafe fn hw_raw(mut c: u32, data: &[u8]) -> u32 {
@@ -148,19 +169,9 @@ unsafe fn hw_raw(mut c: u32, data: &[u8]) -> u32 {
         len -= 1;
     }
     while len >= 3 * STREAM_BYTES {
-        let (mut c0, mut c1, mut c2) = (c as u64, 0u64, 0u64);
-        let p0 = p as *const u64;
-        let p1 = p.add(STREAM_BYTES) as *const u64;
-        let p2 = p.add(2 * STREAM_BYTES) as *const u64;
-        let mut i = 0;
-        while i < STREAM_BYTES / 8 {
-            c0 = _mm_crc32_u64(c0, p0.add(i).read());
-            c1 = _mm_crc32_u64(c1, p1.add(i).read());
-            c2 = _mm_crc32_u64(c2, p2.add(i).read());
-            i += 1;
-        }
+        let (c0, c1, c2) = three_streams(c, p, STREAM_BYTES);
         // reg(A‖B‖C) = shift(shift(rA) ^ rB) ^ rC, each shift over STREAM_BYTES zero bytes.
-        c = multmodp(shift, multmodp(shift, c0 as u32) ^ c1 as u32) ^ c2 as u32;
+        c = multmodp(shift, multmodp(shift, c0) ^ c1) ^ c2;
         p = p.add(3 * STREAM_BYTES);
         len -= 3 * STREAM_BYTES;
     }
@@ -169,18 +180,8 @@ unsafe fn hw_raw(mut c: u32, data: &[u8]) -> u32 {
     // third of what one long dependent chain of `crc32` does.
     for (stream, shift) in [(SHORT_STREAM_BYTES, short_shift()), (TINY_STREAM_BYTES, tiny_shift())] {
         while len >= 3 * stream {
-            let (mut c0, mut c1, mut c2) = (c as u64, 0u64, 0u64);
-            let p0 = p as *const u64;
-            let p1 = p.add(stream) as *const u64;
-            let p2 = p.add(2 * stream) as *const u64;
-            let mut i = 0;
-            while i < stream / 8 {
-                c0 = _mm_crc32_u64(c0, p0.add(i).read());
-                c1 = _mm_crc32_u64(c1, p1.add(i).read());
-                c2 = _mm_crc32_u64(c2, p2.add(i).read());
-                i += 1;
-            }
-            c = shift.apply(shift.apply(c0 as u32) ^ c1 as u32) ^ c2 as u32;
+            let (c0, c1, c2) = three_streams(c, p, stream);
+            c = shift.apply(shift.apply(c0) ^ c1) ^ c2;
             p = p.add(3 * stream);
             len -= 3 * stream;
         }
