@@ -44,9 +44,13 @@ export interface UsrbioReadOptions {
   passes?: number
   /** Server processes (the cluster's nodes) whose CPU during the timed passes is counted too. */
   serverPids?: number[]
+  /** Called as the reader marks the start and end of its timed passes (hrtime µs): readers run side by side sample CPU over their union. */
+  onMark?: (mark: 'start' | 'end', hrtimeUs: number) => void
 }
 
 export interface UsrbioReadResult {
+  /** Bytes read by the timed passes. */
+  bytes: number
   bytesPerSec: number
   gibPerSec: number
   /** CPU seconds per GiB of the reading process (the server's are not counted). */
@@ -103,6 +107,7 @@ export async function usrbioReadBench(o: UsrbioReadOptions): Promise<UsrbioReadR
       cpuAt[m[1] as 'start' | 'end'] = pids.map(processCpuSeconds)
       if (process.env.T3FS_BENCH_THREADS !== undefined) threadsAt[m[1] as 'start' | 'end'] = pids.map(threadCpu)
       windowUs[m[1] === 'start' ? 0 : 1] = Number(m[2])
+      o.onMark?.(m[1] as 'start' | 'end', Number(m[2]))
     }
     if (stderr.length > 100_000) stderr = stderr.slice(-50_000)
   })
@@ -126,7 +131,7 @@ export async function usrbioReadBench(o: UsrbioReadOptions): Promise<UsrbioReadR
     })
   }
   const cpuSecondsPerGiB = readerCpuSecondsPerGiB + [...serverCpuSecondsPerGiB.values()].reduce((a, b) => a + b, 0)
-  return { bytesPerSec: r.bytes / r.seconds, gibPerSec: gib / r.seconds, readerCpuSecondsPerGiB, serverCpuSecondsPerGiB, cpuSecondsPerGiB, windowUs, sha256: r.sha256 }
+  return { bytes: r.bytes, bytesPerSec: r.bytes / r.seconds, gibPerSec: gib / r.seconds, readerCpuSecondsPerGiB, serverCpuSecondsPerGiB, cpuSecondsPerGiB, windowUs, sha256: r.sha256 }
 }
 
 function options(): { sizeBytes: number; ioBytes: number; depth: number; passes: number } {
