@@ -16,7 +16,7 @@
  *   target ≥ 0.5), and `usrbio_read_vs_limit`: USRBIO batched reads of the written files through
  *   the cluster's usrbio actor, batched as the raw disk's fio read is (one process per file, 1 MiB
  *   × 16 in flight each, side by side), ÷ min(raw disk read, a raw TCP socket between two
- *   processes) (target ≥ 0.6); each file checked by SHA-256 against it read through the mount.
+ *   processes) (target ≥ 0.6); each file checked by CRC32C against it read through the mount.
  * - Warm-up: before its timed phases the mount writes and reads the same jobs (`--warmup-mib` MiB
  *   per job, default `--file-mib`; 0: none) in a directory of their own, untimed: the cluster runs
  *   JavaScript that V8 optimizes only after thousands of calls (bench:storage warms up likewise).
@@ -29,7 +29,7 @@
  * Progress (which side and phase) goes to stderr; stdout ends with the JSON line.
  */
 import { execFile, spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
+import { crc32c } from '../runtime/checksum.ts'
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs, promisify } from 'node:util'
@@ -232,7 +232,7 @@ const USRBIO_DEPTH = 16
  * USRBIO batched reads of the files fio wrote through the mount, as the raw disk's fio read them:
  * one reader process per file, USRBIO_DEPTH reads of 1 MiB in flight each, side by side. The rate
  * is every reader's bytes over the union of their timed passes, the CPU the readers' own plus the
- * cluster's over that union; each file is checked (SHA-256) against it read through the mount.
+ * cluster's over that union; each file is checked (CRC32C) against it read through the mount.
  */
 async function usrbioReads(cluster: DevCluster, pids: number[]): Promise<{ gibPerSec: number; cpuSecondsPerGiB: number; validated: boolean }> {
   const files = readdirSync(join(cluster.mnt, 'bench')).filter((f) => f.startsWith('seq.')).sort()
@@ -248,7 +248,7 @@ async function usrbioReads(cluster: DevCluster, pids: number[]): Promise<{ gibPe
   const bytes = runs.reduce((n, r) => n + r.bytes, 0)
   const seconds = (Math.max(...runs.map((r) => r.windowUs[1])) - Math.min(...runs.map((r) => r.windowUs[0]))) / 1e6
   const readerCpu = runs.reduce((n, r) => n + r.readerCpuSecondsPerGiB * (r.bytes / GiB), 0)
-  const validated = files.length === jobs && runs.every((r, i) => r.sha256 === createHash('sha256').update(readFileSync(join(cluster.mnt, 'bench', files[i]!))).digest('hex'))
+  const validated = files.length === jobs && runs.every((r, i) => r.crc32c === crc32c(readFileSync(join(cluster.mnt, 'bench', files[i]!))))
   return { gibPerSec: bytes / GiB / seconds, cpuSecondsPerGiB: (readerCpu + cpuAtEnd - cpuAtStart) / (bytes / GiB), validated }
 }
 
