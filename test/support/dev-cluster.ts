@@ -81,8 +81,10 @@ export async function startDevCluster(options: { dir?: string; logLevel?: 'info'
       const nodeArgs = (process.env.T3FS_CHILD_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
       const child = spawn(process.execPath, [...nodeArgs, t3fsBin, 'launch', join(dir, 'dev.toml')], { stdio: ['ignore', 'ignore', 'pipe'] })
       cluster.process = child
-      exited = new Promise((resolve) => child.once('exit', (code) => {
+      exited = new Promise((resolve) => child.once('exit', (code, signal) => {
         cluster.process = null
+        // A launcher killed by a signal has no exit code: its log says what it was doing.
+        if (signal !== null) log += `\n[dev-cluster] t3fs launch was killed by ${signal}\n`
         resolve(code)
       }))
       await new Promise<void>((resolve, reject) => {
