@@ -16,7 +16,7 @@ import type { BufferPool } from './buffer-pool.ts'
 import { invalidOption, T3fsError } from './errors.ts'
 import { mapSharedFile } from './shared-memory.ts'
 import { RegionTable, remoteRegionError } from './transport/one-sided.ts'
-import type { DirectAddress, NodeTransport } from './transport/transport.ts'
+import type { DirectAddress, NodeTransport, RegionHandle as TransportRegion } from './transport/transport.ts'
 
 /** A registered region as peers name it; it travels in messages. */
 export interface RegionHandle {
@@ -83,7 +83,7 @@ export const regionsActor = defineActor<RegionsState, RegionsMsg, RegionsArgs>({
         // could shrink would fault this thread on a write past its new end).
         const view = msg.type === 'register' ? slotView(pool, msg.range) : new Uint8Array(mapSharedFile(msg.path))
         if (state.local.size >= regionsMax) throw new T3fsError('ERR_OVERLOADED', `node ${node} has ${regionsMax} regions registered; unregister some first`, { regionsMax })
-        const handle: { regionId: number; length: number; direct?: DirectAddress } = transport === null ? state.ids.register(view) : transport.registerRegion(view)
+        const handle: TransportRegion = transport === null ? state.ids.register(view) : transport.registerRegion(view)
         state.local.set(handle.regionId, view)
         const reply: RegionHandle = { node, incarnation: ctx.self.address.incarnation, regionId: handle.regionId, length: handle.length }
         ctx.reply(handle.direct === undefined ? reply : { ...reply, direct: handle.direct })

@@ -866,9 +866,7 @@ export class TcpTransport implements NodeTransport {
     try {
       word = this.#sameHost.readChecked(peer.directPid, into, direct.address + offset, direct.liveAddress)
     } catch (error) {
-      this.#log.warn({ evt: 'SameHostCopyFailed', node: peer.node, err: (error as Error).message })
-      peer.directPid = 0
-      this.#sameHostCounts.fallbacks++
+      this.#stopDirect(peer, error)
       return this.#startOp(peer.node, regionId, offset, into, null, (op) => this.#issueRead(op, false))
     }
     if (word !== regionId) {
@@ -903,11 +901,16 @@ export class TcpTransport implements NodeTransport {
 
   /** A direct copy failed: this peer goes back to TCP until it reconnects, and the op is sent again through the socket. */
   #directFailed(peer: Peer, op: PendingOp, error: unknown): void {
+    this.#stopDirect(peer, error)
+    if (op.into !== null) this.#issueRead(op, false)
+    else this.#issueWrite(op, false)
+  }
+
+  /** No more direct copies with this peer until it reconnects (the op that failed is the caller's to resend). */
+  #stopDirect(peer: Peer, error: unknown): void {
     this.#log.warn({ evt: 'SameHostCopyFailed', node: peer.node, err: (error as Error).message })
     peer.directPid = 0
     this.#sameHostCounts.fallbacks++
-    if (op.into !== null) this.#issueRead(op, false)
-    else this.#issueWrite(op, false)
   }
 
   #serveWrite(peer: Peer, header: Uint8Array, payloads: readonly Uint8Array[]): void {
