@@ -28,6 +28,8 @@ export interface Addon {
   threadId(): number
   currentCpu(): number
   addressModulo(buf: Uint8Array, align: number): number
+  /** Absent from an addon built before it was added (callers skip the advice). */
+  adviseHugePages?(view: Uint8Array): number
   uringRead(fd: number, buf: Uint8Array, bufOff: number, len: number, pos: number | bigint): Promise<number>
   uringWrite(fd: number, buf: Uint8Array, bufOff: number, len: number, pos: number | bigint): Promise<number>
   uringReadFixed(fd: number, index: number, bufOff: number, len: number, pos: number | bigint): Promise<number>

@@ -15,6 +15,17 @@ export type { MemoryRegion, NumaNode, QueuePairInfo, UringStats, VerbsDevice, Ve
 export * from './uring.ts'
 import { uring } from './uring.ts'
 
+// ---- memory advice -----------------------------------------------------------------------------
+
+/**
+ * Asks for transparent huge pages under the 2 MiB-aligned part of `view` (madvise MADV_HUGEPAGE);
+ * returns the bytes advised: 0 when no whole aligned 2 MiB lies inside it, or when the addon was
+ * built before this call existed. Advice only: memory already touched keeps its pages.
+ */
+export function adviseHugePages(view: Uint8Array): number {
+  return native().adviseHugePages?.(view) ?? 0
+}
+
 // ---- crc32c -----------------------------------------------------------------------------------
 
 /** CRC32C of `data`, continuing from `initial` (a finished CRC; 0 to start). SSE4.2 when present. */

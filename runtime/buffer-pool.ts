@@ -1,5 +1,5 @@
 import { invalidOption, T3fsError } from './errors.ts'
-import { nativeAvailable, native } from '../native/index.ts'
+import { adviseHugePages as adviseNative, nativeAvailable, native } from '../native/index.ts'
 
 /**
  * Shared buffers for bulk payloads (chunk data) inside one node. The main thread allocates the
@@ -60,6 +60,7 @@ export function allocateBufferPool(options: BufferPoolOptions = {}): BufferPoolM
     releases: new SharedArrayBuffer(4),
     classes: classes.map((c) => {
       const data = new SharedArrayBuffer(c.slotBytes * c.slots + slotAlignmentBytes)
+      adviseHugePages(data)
       return {
         slotBytes: c.slotBytes, slots: c.slots, data, offset: alignedOffset(data),
         bitmap: new SharedArrayBuffer(Math.ceil(c.slots / 32) * 4), owners: new SharedArrayBuffer(c.slots * 12),
@@ -84,6 +85,18 @@ export function checkPoolClasses(classes: readonly { readonly slotBytes: number;
     total += sizeClass.slotBytes * sizeClass.slots
   }
   if (total > poolBytesMax) throw invalidOption(name, `${total} bytes`, `at most ${poolBytesMax} bytes in all`)
+}
+
+/**
+ * Huge pages for the pool, asked for before anything touches it (memory already faulted in keeps
+ * its 4 KiB pages). Every chunk crosses a pool slot several times through the kernel — the FUSE
+ * request read into it, process_vm_readv out of it on each replica, O_DIRECT to and from it — and
+ * each crossing pins the slot's pages one by one: 256 per MiB with 4 KiB pages, 1 with 2 MiB ones.
+ * Only the 2 MiB-aligned part of a class is covered, so small pools are left as they are.
+ */
+function adviseHugePages(data: SharedArrayBuffer): void {
+  if (!nativeAvailable()) return
+  adviseNative(new Uint8Array(data))
 }
 
 /**

@@ -12,6 +12,7 @@ mod uring_fs;
 mod verbs;
 mod shm;
 mod cma;
+mod advise;
 
 use napi::*;
 use std::ffi::c_void;
@@ -119,6 +120,7 @@ pub unsafe extern "C" fn napi_register_module_v1(env: napi_env, exports: napi_va
     verbs::register(env, exports);
     shm::register(env, exports);
     cma::register(env, exports);
+    advise::register(env, exports);
     exports
 }
 
