@@ -23,9 +23,9 @@ import type { ActorBuffers } from '../../../runtime/actor-buffers.ts'
 import { invalidOption, isT3fsError } from '../../../runtime/errors.ts'
 import { checkChunkId, formatChunkId, type ChunkId } from '../chunk-id.ts'
 import { BlockAllocator } from './block-allocator.ts'
-import { BlockRefs } from './block-refs.ts'
+import { BlockRefs, type Pin } from './block-refs.ts'
 import { ByteSource } from './byte-source.ts'
-import { readVersion, type ReaderEnv, type Where } from './chunk-reader.ts'
+import { readVersion, type ReadFinish, type ReaderEnv, type VersionRead, type Where } from './chunk-reader.ts'
 import { ChunkTable } from './chunk-table.ts'
 import { writeContent, type WriterEnv } from './chunk-writer.ts'
 import { checkEnv, checkOptions, pieceBytesFor, type ResolvedOptions } from './engine-options.ts'
@@ -270,23 +270,15 @@ export class Engine implements ChunkEngine {
     } catch (error) {
       return Promise.reject(error)
     }
-    this.refs.pin(v.block)
+    const pin = this.refs.pin(v.block)
     this.readsInFlight++
-    return readVersion(this.reader, { chainId: request.chainId, chunkId: request.chunkId }, v, request.offset, request.length).then(
-      (got): ReadResult => {
-        this.readDone(v)
-        this.counters.reads++
-        return { buffer: got.buffer, dataOffset: got.dataOffset, lengthBytes: got.lengthBytes, version: v.version, committed: !usePending, chainVersion: v.chainVersion, chunkLengthBytes: v.lengthBytes, crc32c: v.crc32c }
-      },
-      (error: unknown) => {
-        this.readDone(v)
-        throw error
-      },
-    )
+    return readVersion(this.reader, { chainId: request.chainId, chunkId: request.chunkId }, v, request.offset, request.length, new EngineRead(this, v, pin, !usePending))
   }
 
-  private readDone(v: StoredVersion): void {
-    this.refs.unpin(v.block)
+  /** A read of `v` settled (EngineRead): its pin goes, and close() may go on once none is left. */
+  readDone(v: StoredVersion, pin: Pin, ok: boolean): void {
+    if (ok) this.counters.reads++
+    this.refs.unpin(v.block, pin)
     if (--this.readsInFlight === 0 && this.readsDrained !== null) {
       this.readsDrained()
       this.readsDrained = null
@@ -486,5 +478,21 @@ export class Engine implements ChunkEngine {
       // The sealed segments stay; the next seal tries again.
       this.env.log?.warn({ evt: 'chunk-engine.snapshot-failed', root: this.root, sealed, error: String(error) })
     }
+  }
+}
+
+/** How one read of the engine answers (chunk-reader.ts ReadFinish): its result, or its error, after the engine's bookkeeping. */
+class EngineRead implements ReadFinish<ReadResult> {
+  constructor(private readonly engine: Engine, private readonly v: StoredVersion, private readonly pin: Pin, private readonly committed: boolean) {}
+
+  ok(got: VersionRead): ReadResult {
+    const v = this.v
+    this.engine.readDone(v, this.pin, true)
+    return { buffer: got.buffer, dataOffset: got.dataOffset, lengthBytes: got.lengthBytes, version: v.version, committed: this.committed, chainVersion: v.chainVersion, chunkLengthBytes: v.lengthBytes, crc32c: v.crc32c }
+  }
+
+  failed(error: unknown): never {
+    this.engine.readDone(this.v, this.pin, false)
+    throw error
   }
 }
