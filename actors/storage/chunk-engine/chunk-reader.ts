@@ -54,10 +54,11 @@ export interface ReadFinish<T> {
  * through readSlow.
  */
 export function readVersion<T>(env: ReaderEnv, where: Where, v: StoredVersion, offset: number, length: number, finish: ReadFinish<T>): Promise<T> {
+  const end = Math.min(offset + length, v.lengthBytes)
+  // Nothing to read: answered outside the try below, so that `ok` and `failed` are never both called.
+  if (offset >= end) return Promise.resolve().then(() => finish.ok({ buffer: null, dataOffset: 0, lengthBytes: 0 }))
   let buffer: PooledBuffer | null = null
   try {
-    const end = Math.min(offset + length, v.lengthBytes)
-    if (offset >= end) return Promise.resolve(finish.ok({ buffer: null, dataOffset: 0, lengthBytes: 0 }))
     const segmentBytes = 1 << v.segmentShift // shift ≤ 30 (record-codec.ts); `2 **` a variable calls pow, once per read
     const first = Math.floor(offset / segmentBytes)
     const last = Math.ceil(end / segmentBytes) - 1
