@@ -18,7 +18,7 @@ export function actorDisk(disk: Disk, epoch: ActorEpoch, checkLive: (operation: 
   return {
     alignment: disk.alignment,
     name: disk.name,
-    open: (path, options) => run(async () => fencedFile(await disk.open(path, options), epoch, run)),
+    open: (path, options) => run(async () => fencedFile(await disk.open(path, options), epoch, run, checkLive)),
     mkdir: (path, options) => run(() => disk.mkdir(path, options)),
     list: (path) => run(() => disk.list(path)),
     stat: (path) => run(() => disk.stat(path)),
@@ -30,7 +30,7 @@ export function actorDisk(disk: Disk, epoch: ActorEpoch, checkLive: (operation: 
   }
 }
 
-function fencedFile(file: DiskFile, epoch: ActorEpoch, run: <T>(work: () => Promise<T>) => Promise<T>): DiskFile {
+function fencedFile(file: DiskFile, epoch: ActorEpoch, run: <T>(work: () => Promise<T>) => Promise<T>, checkLive: (operation: string) => void): DiskFile {
   if (!epoch.live) {
     // The open finished after the actor crashed: nobody will ever close it but us.
     void file.close().catch(() => {})
@@ -39,7 +39,15 @@ function fencedFile(file: DiskFile, epoch: ActorEpoch, run: <T>(work: () => Prom
   const fenced: DiskFile = {
     path: file.path,
     direct: file.direct,
-    read: (into, position, length, bufferOffset) => run(() => file.read(into, position, length, bufferOffset)),
+    // Reads are the hot path (every 4 KiB read passes here): no closure per call around the work.
+    read: (into, position, length, bufferOffset) => {
+      try {
+        checkLive('use the disk')
+      } catch (error) {
+        return Promise.reject(error)
+      }
+      return epoch.track(file.read(into, position, length, bufferOffset), true)
+    },
     write: (from, position, length, bufferOffset) => run(() => file.write(from, position, length, bufferOffset)),
     sync: (options) => run(() => file.sync(options)),
     allocate: (position, length, options) => run(() => file.allocate(position, length, options)),

@@ -23,6 +23,18 @@ export class InFlight {
   }
 
   /**
+   * Counts one operation whose caller calls end() exactly once when it settles (from a reaction
+   * it chains anyway): a 4 KiB read then costs no promise and reaction of track()'s own.
+   */
+  begin(): void {
+    this.#count++
+  }
+
+  end(): void {
+    this.#done()
+  }
+
+  /**
    * Resolves once nothing tracked is in flight (whatever the outcomes). Callers stop starting
    * operations first (a closing handle refuses new ones), so this comes.
    */

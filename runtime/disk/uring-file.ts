@@ -56,11 +56,24 @@ export class UringFile implements DiskFile {
     const first = fixed === null
       ? this.#ring.read(this.#fd, bytes, position, total, bufferOffset)
       : this.#ring.readFixed(this.#fd, fixed.index, position, total, fixed.offset + bufferOffset)
-    return this.#inFlight.track(first.then(
-      (n) => (n === total || n === 0 || (this.direct && n % this.#owner.alignment !== 0) ? n : this.#readRest(bytes, fixed, position, total, bufferOffset, n)),
-      (error: unknown) => { throw kernelError(error, 'read', this.path, this.#owner.name) },
-    ))
+    // Counted in flight from the one reaction the read has anyway (begin/end, not track's own).
+    this.#inFlight.begin()
+    return first.then(
+      (n) => {
+        if (n === total || n === 0 || (this.direct && n % this.#owner.alignment !== 0)) {
+          this.#inFlight.end()
+          return n
+        }
+        return this.#readRest(bytes, fixed, position, total, bufferOffset, n).finally(this.#endOne)
+      },
+      (error: unknown) => {
+        this.#inFlight.end()
+        throw kernelError(error, 'read', this.path, this.#owner.name)
+      },
+    )
   }
+
+  readonly #endOne = (): void => this.#inFlight.end()
 
   write(from: DiskBuffer, position: number, length?: number, bufferOffset = 0): Promise<number> {
     return this.#inFlight.track(this.#write(from, position, length, bufferOffset))

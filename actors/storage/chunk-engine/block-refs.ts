@@ -14,6 +14,9 @@ interface Entry {
   readonly chainId: number
 }
 
+/** A pin taken by pin() (null for a version without a block). */
+export type Pin = Entry | null
+
 export class BlockRefs {
   private readonly entries = new Map<number, Entry>()
   private readonly chainBytes = new Map<number, number>()
@@ -38,15 +41,18 @@ export class BlockRefs {
     this.maybeFree(block, entry)
   }
 
-  pin(block: number): void {
-    if (block !== noBlock) this.entry(block).pins++
+  /** Pins `block` for a read; hand what it returns to unpin() (the entry found once per read, not twice). */
+  pin(block: number): Pin {
+    if (block === noBlock) return null
+    const entry = this.entry(block)
+    entry.pins++
+    return entry
   }
 
-  unpin(block: number): void {
-    if (block === noBlock) return
-    const entry = this.entry(block)
-    entry.pins--
-    this.maybeFree(block, entry)
+  unpin(block: number, pinned: Pin): void {
+    if (pinned === null) return
+    pinned.pins--
+    this.maybeFree(block, pinned)
   }
 
   /** Bytes of the blocks the chain's chunks hold. */

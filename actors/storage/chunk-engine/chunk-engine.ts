@@ -23,15 +23,15 @@ import type { ActorBuffers } from '../../../runtime/actor-buffers.ts'
 import { invalidOption, isT3fsError } from '../../../runtime/errors.ts'
 import { checkChunkId, formatChunkId, type ChunkId } from '../chunk-id.ts'
 import { BlockAllocator } from './block-allocator.ts'
-import { BlockRefs } from './block-refs.ts'
+import { BlockRefs, type Pin } from './block-refs.ts'
 import { ByteSource } from './byte-source.ts'
-import { readVersion, type ReaderEnv, type Where } from './chunk-reader.ts'
+import { readVersion, type ReadFinish, type ReaderEnv, type VersionRead, type Where } from './chunk-reader.ts'
 import { ChunkTable } from './chunk-table.ts'
 import { writeContent, type WriterEnv } from './chunk-writer.ts'
 import { checkEnv, checkOptions, pieceBytesFor, type ResolvedOptions } from './engine-options.ts'
 import type {
   ChunkEngine, ChunkEngineEnv, ChunkEngineFormat, ChunkEngineOptions, ChunkEngineState, ChunkEngineStats, ChunkRange,
-  ChunkUpdate, CommitRequest, CommitResult, EngineSpace, ReadRequest, ReadResult, UpdateResult,
+  ChunkUpdate, CommitRequest, CommitResult, EngineSpace, ReadObserver, ReadRequest, ReadResult, UpdateResult,
 } from './engine.ts'
 import { chunkEngineError, ChunkEngineErrorCode } from './errors.ts'
 import { join, loadOrCreateFormat } from './format.ts'
@@ -77,6 +77,7 @@ export class Engine implements ChunkEngine {
   private readonly indexDir: string
   private readonly counters: Counters = { commits: 0, updates: 0, reads: 0, readRetries: 0, corruptReads: 0, snapshots: 0 }
   private readonly inFlight = new Set<Promise<unknown>>()
+  private readObserver: ReadObserver | null = null
   /** Reads under way (they skip the inFlight set): close() waits for them too. */
   private readsInFlight = 0
   private readsDrained: (() => void) | null = null
@@ -268,25 +269,24 @@ export class Engine implements ChunkEngine {
       }
       v = found
     } catch (error) {
+      this.readObserver?.readFailed(error)
       return Promise.reject(error)
     }
-    this.refs.pin(v.block)
+    const pin = this.refs.pin(v.block)
     this.readsInFlight++
-    return readVersion(this.reader, { chainId: request.chainId, chunkId: request.chunkId }, v, request.offset, request.length).then(
-      (got): ReadResult => {
-        this.readDone(v)
-        this.counters.reads++
-        return { buffer: got.buffer, dataOffset: got.dataOffset, lengthBytes: got.lengthBytes, version: v.version, committed: !usePending, chainVersion: v.chainVersion, chunkLengthBytes: v.lengthBytes, crc32c: v.crc32c }
-      },
-      (error: unknown) => {
-        this.readDone(v)
-        throw error
-      },
-    )
+    const observer = this.readObserver
+    const read = new EngineRead(this, v, pin, !usePending, observer, observer === null ? 0 : observer.readStarted())
+    return readVersion(this.reader, { chainId: request.chainId, chunkId: request.chunkId }, v, request.offset, request.length, read)
   }
 
-  private readDone(v: StoredVersion): void {
-    this.refs.unpin(v.block)
+  observeReads(observer: ReadObserver): void {
+    this.readObserver = observer
+  }
+
+  /** A read of `v` settled (EngineRead): its pin goes, and close() may go on once none is left. */
+  readDone(v: StoredVersion, pin: Pin, ok: boolean): void {
+    if (ok) this.counters.reads++
+    this.refs.unpin(v.block, pin)
     if (--this.readsInFlight === 0 && this.readsDrained !== null) {
       this.readsDrained()
       this.readsDrained = null
@@ -486,5 +486,24 @@ export class Engine implements ChunkEngine {
       // The sealed segments stay; the next seal tries again.
       this.env.log?.warn({ evt: 'chunk-engine.snapshot-failed', root: this.root, sealed, error: String(error) })
     }
+  }
+}
+
+/** How one read of the engine answers (chunk-reader.ts ReadFinish): its result, or its error, after the engine's bookkeeping. */
+class EngineRead implements ReadFinish<ReadResult> {
+  constructor(private readonly engine: Engine, private readonly v: StoredVersion, private readonly pin: Pin, private readonly committed: boolean,
+    private readonly observer: ReadObserver | null, private readonly started: number) {}
+
+  ok(got: VersionRead): ReadResult {
+    const v = this.v
+    this.engine.readDone(v, this.pin, true)
+    this.observer?.readDone(this.started, got.lengthBytes)
+    return { buffer: got.buffer, dataOffset: got.dataOffset, lengthBytes: got.lengthBytes, version: v.version, committed: this.committed, chainVersion: v.chainVersion, chunkLengthBytes: v.lengthBytes, crc32c: v.crc32c }
+  }
+
+  failed(error: unknown): never {
+    this.engine.readDone(this.v, this.pin, false)
+    this.observer?.readFailed(error)
+    throw error
   }
 }

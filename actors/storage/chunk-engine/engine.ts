@@ -226,6 +226,15 @@ export interface ChunkEngineStats {
 
 export type ChunkEngineState = 'open' | 'failed' | 'closed'
 
+/** Hears of every read of an engine (ChunkEngine.observeReads); called on the engine's thread, never throws. */
+export interface ReadObserver {
+  /** A read starts; what it returns comes back to readDone. */
+  readStarted(): number
+  readDone(started: number, lengthBytes: number): void
+  /** A read failed (before or after it reached the disk). */
+  readFailed(error: unknown): void
+}
+
 export interface ChunkEngine {
   readonly root: string
   readonly format: ChunkEngineFormat
@@ -242,6 +251,11 @@ export interface ChunkEngine {
   commitBatch(requests: readonly CommitRequest[]): Promise<Array<CommitResult | Error>>
   /** Reads the committed version (or the pending one on request), checked against its CRC32C. */
   read(request: ReadRequest): Promise<ReadResult>
+  /**
+   * Optional: tells `observer` of every read as it starts and settles (the metered engine counts
+   * reads so, rather than with a promise hop of its own per read). One observer; a second replaces it.
+   */
+  observeReads?(observer: ReadObserver): void
 
   /** One chunk's meta, or null when the engine holds nothing for it. */
   getChunk(chainId: number, chunkId: ChunkId): ChunkMeta | null

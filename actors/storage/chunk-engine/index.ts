@@ -3,7 +3,7 @@ export { openChunkEngine, chunkEngineMutants } from './engine.ts'
 export type {
   ChainSpace, ChunkEngine, ChunkEngineEnv, ChunkEngineFormat, ChunkEngineMutant, ChunkEngineOptions, ChunkEngineState,
   ChunkEngineStats, ChunkRange, ChunkUpdate, ChunkUpdateKind, CommitRequest, CommitResult, EngineSpace, ReadRequest,
-  ReadResult, UpdateResult,
+  ReadObserver, ReadResult, UpdateResult,
 } from './engine.ts'
 export { commitVersionOf, updateVersionOf, type ChunkMeta, type ChunkVersionMeta, type UpdateTag } from './chunk-meta.ts'
 export { ChunkEngineErrorCode, isTargetFault } from './errors.ts'

@@ -21,7 +21,9 @@ export function firstBadSegment(bytes: Uint8Array, bytesStart: number, crcs: Uin
   const to = Math.min((last + 1) * segmentBytes, lengthBytes)
   const count = last - first + 1
   if (scratch.length < count) scratch = new Uint32Array(count)
-  crc32cSegments(bytes.subarray(from - bytesStart, to - bytesStart), segmentBytes, scratch, 0)
+  // The common 4 KiB read checks its whole slot: no view of it made per read.
+  const whole = from === bytesStart && to - bytesStart === bytes.length
+  crc32cSegments(whole ? bytes : bytes.subarray(from - bytesStart, to - bytesStart), segmentBytes, scratch, 0)
   for (let i = 0; i < count; i++) if (scratch[i] !== crcs[first + i]) return first + i
   return -1
 }

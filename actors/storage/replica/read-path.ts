@@ -116,6 +116,8 @@ class BatchReads {
 function copyInto(r: EngineRead, into: ReadInto, index: number, roomBytes: number): number {
   const at = into.at[index]
   if (r.lengthBytes > roomBytes || at + r.lengthBytes > into.bytes.length) throw new Error(`read ${index}: ${r.lengthBytes} bytes do not fit the ${roomBytes} left for it at ${at}`)
-  into.bytes.set(r.buffer!.bytes.subarray(r.dataOffset, r.dataOffset + r.lengthBytes), at)
+  const bytes = r.buffer!.bytes
+  // A 4 KiB read fills its slot exactly: copied whole, without a view of it made per read.
+  into.bytes.set(r.dataOffset === 0 && r.lengthBytes === bytes.length ? bytes : bytes.subarray(r.dataOffset, r.dataOffset + r.lengthBytes), at)
   return at
 }
