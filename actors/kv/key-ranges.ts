@@ -1,7 +1,8 @@
 /**
  * Half-open key ranges [begin, end) and the two operations conflict detection needs: normalising a
  * list (sort + merge overlapping/adjacent ranges) and testing two normalised lists for overlap.
- * Also a compact binary codec, because the lmdb backend stores committed write ranges on disk.
+ * Also a compact binary codec (a point range as its key alone), because the lmdb backend stores
+ * committed write ranges on disk.
  */
 import { kvError, KvErrorCode } from './errors.ts'
 
@@ -45,11 +46,31 @@ export function rangesBytes(ranges: readonly KeyRange[]): number {
   return n
 }
 
-/** [u32 count] then per range [u32 len][begin][u32 len][end]. */
+/** A length word with this bit set stands for a point range: [key, key + 0x00), stored as the key alone. */
+const POINT_FLAG = 0x8000_0000
+
+/** True for [key, key + 0x00): the range of one key, as a read or write of it records. */
+function isPoint(r: KeyRange): boolean {
+  const n = r.begin.length
+  return r.end.length === n + 1 && r.end[n] === 0 && r.end.compare(r.begin, 0, n, 0, n) === 0
+}
+
+/**
+ * [u32 count] then per range either [u32 len | POINT_FLAG][key] (a point range: most of a
+ * transaction's ranges, half the bytes) or [u32 len][begin][u32 len][end]. A length never reaches
+ * the flag bit, so lists written before point ranges were packed decode the same way.
+ */
 export function encodeRanges(ranges: readonly KeyRange[]): Buffer {
-  const out = Buffer.allocUnsafe(4 + ranges.length * 8 + rangesBytes(ranges))
+  let bytes = 4
+  for (const r of ranges) bytes += isPoint(r) ? 4 + r.begin.length : 8 + r.begin.length + r.end.length
+  const out = Buffer.allocUnsafe(bytes)
   let pos = out.writeUInt32BE(ranges.length, 0)
   for (const r of ranges) {
+    if (isPoint(r)) {
+      pos = out.writeUInt32BE((r.begin.length | POINT_FLAG) >>> 0, pos)
+      pos += r.begin.copy(out, pos)
+      continue
+    }
     pos = out.writeUInt32BE(r.begin.length, pos)
     pos += r.begin.copy(out, pos)
     pos = out.writeUInt32BE(r.end.length, pos)
@@ -64,15 +85,30 @@ export function decodeRanges(buf: Buffer, offset = 0): KeyRange[] {
   const count = buf.readUInt32BE(offset)
   let pos = offset + 4
   const out: KeyRange[] = []
-  const take = (): Buffer => {
+  const word = (): number => {
     if (pos + 4 > buf.length) throw fail()
-    const len = buf.readUInt32BE(pos)
+    const w = buf.readUInt32BE(pos)
     pos += 4
+    return w
+  }
+  const take = (len: number, extra: number): Buffer => {
     if (pos + len > buf.length) throw fail()
-    const b = Buffer.from(buf.subarray(pos, pos + len))
+    const b = Buffer.allocUnsafe(len + extra)
+    buf.copy(b, 0, pos, pos + len)
     pos += len
     return b
   }
-  for (let i = 0; i < count; i++) out.push({ begin: take(), end: take() })
+  for (let i = 0; i < count; i++) {
+    const first = word()
+    if ((first & POINT_FLAG) !== 0) {
+      const len = (first & ~POINT_FLAG) >>> 0
+      const end = take(len, 1)
+      end[len] = 0
+      out.push({ begin: end.subarray(0, len), end })
+      continue
+    }
+    const begin = take(first, 0)
+    out.push({ begin, end: take(word(), 0) })
+  }
   return out
 }
