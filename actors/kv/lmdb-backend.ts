@@ -18,7 +18,8 @@
  * Key layout in the single LMDB database (binary keys, binary values):
  *   0x00 'V'            current version (u64 BE), then the horizon (u64 BE): all writes after
  *                       the horizon are in the log
- *   0x00 'L' + u64 BE   log entry of one commit: [f64 BE commit time ms][encoded ranges]
+ *   0x00 'L' + u64 BE   log entry of one commit: [f64 BE commit time ms][encoded ranges] (key-ranges.ts:
+ *                       a point range is its key alone)
  *   0x01 + user key     user value
  */
 import { open, type RootDatabase } from 'lmdb'
@@ -152,6 +153,7 @@ export class LmdbEngine implements LocalEngine {
   private readonly clock: Clock
   private readonly historyEntries: number
   private readonly committer: GroupCommitter
+  private readonly store: MutableStore
   private closed = false
 
   constructor(options: LmdbEngineOptions) {
@@ -169,6 +171,7 @@ export class LmdbEngine implements LocalEngine {
       overlappingSync: false,
     })
     this.committer = new GroupCommitter((batch) => this.writeBatch(batch), options.groupCommit)
+    this.store = this.makeWriteStore()
   }
 
   openSnapshot(): EngineSnapshot {
@@ -220,8 +223,10 @@ export class LmdbEngine implements LocalEngine {
       }
       const version = current + 1n
       const stamp = makeVersionstamp(version)
-      applyMutations(this.writeStore(), request.mutations, stamp)
-      const ranges = [...request.writeConflicts, ...stampedWriteRanges(request.mutations, stamp)].sort((a, b) => Buffer.compare(a.begin, b.begin))
+      applyMutations(this.store, request.mutations, stamp)
+      // The request's ranges come normalised (sorted); only versionstamped keys add ranges to sort in.
+      const stamped = stampedWriteRanges(request.mutations, stamp)
+      const ranges = stamped.length === 0 ? request.writeConflicts : [...request.writeConflicts, ...stamped].sort((a, b) => Buffer.compare(a.begin, b.begin))
       db.putSync(logKey(version), Buffer.concat([header, encodeRanges(ranges)]))
       current = version
       outcomes.push({ version })
@@ -272,7 +277,8 @@ export class LmdbEngine implements LocalEngine {
     return horizon
   }
 
-  private writeStore(): MutableStore {
+  /** The store mutations are applied to inside a batch's write transaction (made once: closures per request cost). */
+  private makeWriteStore(): MutableStore {
     const db = this.db
     return {
       get: (key) => db.getBinary(dataKey(key)) ?? undefined,
