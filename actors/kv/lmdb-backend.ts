@@ -141,8 +141,23 @@ class LmdbSnapshot implements EngineSnapshot {
     this.transaction.done()
   }
 
+  /**
+   * A copy the caller may keep. Not lmdb's getBinary: it copies with Uint8Array#slice, which gives
+   * every value an ArrayBuffer of its own (an allocation outside the heap, and work for the GC);
+   * a small Buffer.allocUnsafe comes out of Node's shared pool. A meta create reads some ten keys.
+   */
   private getAt(key: Buffer): Buffer | undefined {
-    return (this.db.getBinary as unknown as GetBinaryAt).call(this.db, key, this.at)
+    const fast = (this.db.getBinaryFast as unknown as GetBinaryAt).call(this.db, key, this.at) as (Buffer & { isGlobal?: boolean }) | undefined
+    if (fast === undefined) return undefined
+    // lmdb's shared read buffer (reused by the next get), sized to this value by lmdb-js; anything
+    // else (a view of a shared memory map) is copied as it is.
+    if (fast.isGlobal !== true) return Buffer.from(fast)
+    // Its `length` is redefined to the value's size over a larger array, which Buffer#copy takes
+    // at its word: copy through a view of exactly the value.
+    const size = (this.db as unknown as { lastSize: number }).lastSize
+    const out = Buffer.allocUnsafe(size)
+    out.set(new Uint8Array(fast.buffer, fast.byteOffset, size))
+    return out
   }
 }
 
