@@ -11,14 +11,29 @@ export interface KeyRange {
   readonly end: Buffer
 }
 
+/**
+ * Unsigned byte order, as Buffer.compare, in a loop the JIT compiles: keys are short and differ
+ * early, and a commit sorts and compares dozens of ranges (Buffer.compare is a native call each).
+ */
+function compareKeys(a: Buffer, b: Buffer): number {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const d = a[i] - b[i]
+    if (d !== 0) return d < 0 ? -1 : 1
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1
+}
+
+const byBegin = (a: KeyRange, b: KeyRange): number => compareKeys(a.begin, b.begin)
+
 /** Sorts by begin and merges ranges that overlap or touch; drops empty ranges. */
 export function normaliseRanges(ranges: readonly KeyRange[]): KeyRange[] {
-  const sorted = ranges.filter((r) => Buffer.compare(r.begin, r.end) < 0).sort((a, b) => Buffer.compare(a.begin, b.begin))
+  const sorted = ranges.filter((r) => compareKeys(r.begin, r.end) < 0).sort(byBegin)
   const out: KeyRange[] = []
   for (const r of sorted) {
     const last = out[out.length - 1]
-    if (last !== undefined && Buffer.compare(r.begin, last.end) <= 0) {
-      if (Buffer.compare(r.end, last.end) > 0) out[out.length - 1] = { begin: last.begin, end: r.end }
+    if (last !== undefined && compareKeys(r.begin, last.end) <= 0) {
+      if (compareKeys(r.end, last.end) > 0) out[out.length - 1] = { begin: last.begin, end: r.end }
     } else {
       out.push(r)
     }
@@ -33,8 +48,8 @@ export function rangesIntersect(a: readonly KeyRange[], b: readonly KeyRange[]):
   while (i < a.length && j < b.length) {
     const x = a[i]
     const y = b[j]
-    if (Buffer.compare(x.end, y.begin) <= 0) i++
-    else if (Buffer.compare(y.end, x.begin) <= 0) j++
+    if (compareKeys(x.end, y.begin) <= 0) i++
+    else if (compareKeys(y.end, x.begin) <= 0) j++
     else return true
   }
   return false
@@ -52,7 +67,9 @@ const POINT_FLAG = 0x8000_0000
 /** True for [key, key + 0x00): the range of one key, as a read or write of it records. */
 function isPoint(r: KeyRange): boolean {
   const n = r.begin.length
-  return r.end.length === n + 1 && r.end[n] === 0 && r.end.compare(r.begin, 0, n, 0, n) === 0
+  if (r.end.length !== n + 1 || r.end[n] !== 0) return false
+  for (let i = 0; i < n; i++) if (r.end[i] !== r.begin[i]) return false
+  return true
 }
 
 /**
