@@ -37,6 +37,8 @@ export { LMDB_LIMITS, LMDB_MAX_KEY_BYTES } from './limits.ts'
 const MAX_TRIM_PER_COMMIT = 256
 /** Age-based trimming runs on every this-many-th version (a cursor per commit is not free). */
 const TRIM_EVERY_VERSIONS = 16n
+/** A conflict check this many versions back or fewer reads the log entries by key, not with a cursor. */
+const CHECK_BY_GETS_MAX = 8n
 
 const VERSION_KEY = Buffer.from([0x00, 0x56])
 const LOG_PREFIX = Buffer.from([0x00, 0x4c])
@@ -84,6 +86,10 @@ function versionRecord(version: bigint, horizon: bigint): Buffer {
   out.writeBigUInt64BE(version, 0)
   out.writeBigUInt64BE(horizon, 8)
   return out
+}
+
+function conflict(readVersion: bigint, conflictVersion: bigint) {
+  return kvError(KvErrorCode.NOT_COMMITTED, `transaction conflicts with the commit at version ${conflictVersion} (read version ${readVersion})`, { readVersion: String(readVersion), conflictVersion: String(conflictVersion) })
 }
 
 type ReadTxn = { done(): void }
@@ -231,7 +237,7 @@ export class LmdbEngine implements LocalEngine {
         if (request.readVersion < oldHorizon) throw tooOld(request.readVersion, oldHorizon)
         // Nothing committed since the read version: nothing to conflict with (and no cursor).
         // The log holds the earlier members of this batch too: the transaction sees its own writes.
-        if (request.readConflicts.length > 0 && request.readVersion < current) this.checkLog(request.readVersion, request.readConflicts)
+        if (request.readConflicts.length > 0 && request.readVersion < current) this.checkLog(request.readVersion, current, request.readConflicts)
       } catch (error) {
         outcomes.push({ error })
         continue
@@ -264,12 +270,23 @@ export class LmdbEngine implements LocalEngine {
     if (this.closed) throw kvError(KvErrorCode.KV_CLOSED, 'the lmdb KV is closed')
   }
 
-  private checkLog(readVersion: bigint, readConflicts: readonly KeyRange[]): void {
-    for (const { key, value } of this.db.getRange({ start: logKey(readVersion + 1n), end: LOG_END })) {
-      if (rangesIntersect(decodeRanges(value, 8), readConflicts)) {
-        const conflictVersion = key.readBigUInt64BE(2)
-        throw kvError(KvErrorCode.NOT_COMMITTED, `transaction conflicts with the commit at version ${conflictVersion} (read version ${readVersion})`, { readVersion: String(readVersion), conflictVersion: String(conflictVersion) })
+  /** Throws NOT_COMMITTED when a commit in (readVersion, current] wrote what the request read. */
+  private checkLog(readVersion: bigint, current: bigint, readConflicts: readonly KeyRange[]): void {
+    // A few versions back (the usual case: the other meta server committed since): every version
+    // has its entry (each applied member writes one; trimming stops at the horizon, and the read
+    // version is not older), so point gets find them without a cursor. Else, or when one is
+    // missing, the log is scanned.
+    if (current - readVersion <= CHECK_BY_GETS_MAX) {
+      let complete = true
+      for (let v = readVersion + 1n; v <= current && complete; v++) {
+        const value = this.db.getBinaryFast(logKey(v))
+        if (value === undefined) complete = false
+        else if (rangesIntersect(decodeRanges(value, 8), readConflicts)) throw conflict(readVersion, v)
       }
+      if (complete) return
+    }
+    for (const { key, value } of this.db.getRange({ start: logKey(readVersion + 1n), end: LOG_END })) {
+      if (rangesIntersect(decodeRanges(value, 8), readConflicts)) throw conflict(readVersion, key.readBigUInt64BE(2))
     }
   }
 
