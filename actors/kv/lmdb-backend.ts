@@ -18,7 +18,8 @@
  * Key layout in the single LMDB database (binary keys, binary values):
  *   0x00 'V'            current version (u64 BE), then the horizon (u64 BE): all writes after
  *                       the horizon are in the log
- *   0x00 'L' + u64 BE   log entry of one commit: [f64 BE commit time ms][encoded ranges]
+ *   0x00 'L' + u64 BE   log entry of one commit: [f64 BE commit time ms][encoded ranges] (key-ranges.ts:
+ *                       a point range is its key alone)
  *   0x01 + user key     user value
  */
 import { open, type RootDatabase } from 'lmdb'
@@ -36,6 +37,8 @@ export { LMDB_LIMITS, LMDB_MAX_KEY_BYTES } from './limits.ts'
 const MAX_TRIM_PER_COMMIT = 256
 /** Age-based trimming runs on every this-many-th version (a cursor per commit is not free). */
 const TRIM_EVERY_VERSIONS = 16n
+/** A conflict check this many versions back or fewer reads the log entries by key, not with a cursor. */
+const CHECK_BY_GETS_MAX = 8n
 
 const VERSION_KEY = Buffer.from([0x00, 0x56])
 const LOG_PREFIX = Buffer.from([0x00, 0x4c])
@@ -83,6 +86,10 @@ function versionRecord(version: bigint, horizon: bigint): Buffer {
   out.writeBigUInt64BE(version, 0)
   out.writeBigUInt64BE(horizon, 8)
   return out
+}
+
+function conflict(readVersion: bigint, conflictVersion: bigint) {
+  return kvError(KvErrorCode.NOT_COMMITTED, `transaction conflicts with the commit at version ${conflictVersion} (read version ${readVersion})`, { readVersion: String(readVersion), conflictVersion: String(conflictVersion) })
 }
 
 type ReadTxn = { done(): void }
@@ -140,8 +147,23 @@ class LmdbSnapshot implements EngineSnapshot {
     this.transaction.done()
   }
 
+  /**
+   * A copy the caller may keep. Not lmdb's getBinary: it copies with Uint8Array#slice, which gives
+   * every value an ArrayBuffer of its own (an allocation outside the heap, and work for the GC);
+   * a small Buffer.allocUnsafe comes out of Node's shared pool. A meta create reads some ten keys.
+   */
   private getAt(key: Buffer): Buffer | undefined {
-    return (this.db.getBinary as unknown as GetBinaryAt).call(this.db, key, this.at)
+    const fast = (this.db.getBinaryFast as unknown as GetBinaryAt).call(this.db, key, this.at) as (Buffer & { isGlobal?: boolean }) | undefined
+    if (fast === undefined) return undefined
+    // lmdb's shared read buffer (reused by the next get), sized to this value by lmdb-js; anything
+    // else (a view of a shared memory map) is copied as it is.
+    if (fast.isGlobal !== true) return Buffer.from(fast)
+    // Its `length` is redefined to the value's size over a larger array, which Buffer#copy takes
+    // at its word: copy through a view of exactly the value.
+    const size = (this.db as unknown as { lastSize: number }).lastSize
+    const out = Buffer.allocUnsafe(size)
+    out.set(new Uint8Array(fast.buffer, fast.byteOffset, size))
+    return out
   }
 }
 
@@ -152,6 +174,7 @@ export class LmdbEngine implements LocalEngine {
   private readonly clock: Clock
   private readonly historyEntries: number
   private readonly committer: GroupCommitter
+  private readonly store: MutableStore
   private closed = false
 
   constructor(options: LmdbEngineOptions) {
@@ -169,6 +192,7 @@ export class LmdbEngine implements LocalEngine {
       overlappingSync: false,
     })
     this.committer = new GroupCommitter((batch) => this.writeBatch(batch), options.groupCommit)
+    this.store = this.makeWriteStore()
   }
 
   openSnapshot(): EngineSnapshot {
@@ -213,15 +237,17 @@ export class LmdbEngine implements LocalEngine {
         if (request.readVersion < oldHorizon) throw tooOld(request.readVersion, oldHorizon)
         // Nothing committed since the read version: nothing to conflict with (and no cursor).
         // The log holds the earlier members of this batch too: the transaction sees its own writes.
-        if (request.readConflicts.length > 0 && request.readVersion < current) this.checkLog(request.readVersion, request.readConflicts)
+        if (request.readConflicts.length > 0 && request.readVersion < current) this.checkLog(request.readVersion, current, request.readConflicts)
       } catch (error) {
         outcomes.push({ error })
         continue
       }
       const version = current + 1n
       const stamp = makeVersionstamp(version)
-      applyMutations(this.writeStore(), request.mutations, stamp)
-      const ranges = [...request.writeConflicts, ...stampedWriteRanges(request.mutations, stamp)].sort((a, b) => Buffer.compare(a.begin, b.begin))
+      applyMutations(this.store, request.mutations, stamp)
+      // The request's ranges come normalised (sorted); only versionstamped keys add ranges to sort in.
+      const stamped = stampedWriteRanges(request.mutations, stamp)
+      const ranges = stamped.length === 0 ? request.writeConflicts : [...request.writeConflicts, ...stamped].sort((a, b) => Buffer.compare(a.begin, b.begin))
       db.putSync(logKey(version), Buffer.concat([header, encodeRanges(ranges)]))
       current = version
       outcomes.push({ version })
@@ -244,12 +270,23 @@ export class LmdbEngine implements LocalEngine {
     if (this.closed) throw kvError(KvErrorCode.KV_CLOSED, 'the lmdb KV is closed')
   }
 
-  private checkLog(readVersion: bigint, readConflicts: readonly KeyRange[]): void {
-    for (const { key, value } of this.db.getRange({ start: logKey(readVersion + 1n), end: LOG_END })) {
-      if (rangesIntersect(decodeRanges(value, 8), readConflicts)) {
-        const conflictVersion = key.readBigUInt64BE(2)
-        throw kvError(KvErrorCode.NOT_COMMITTED, `transaction conflicts with the commit at version ${conflictVersion} (read version ${readVersion})`, { readVersion: String(readVersion), conflictVersion: String(conflictVersion) })
+  /** Throws NOT_COMMITTED when a commit in (readVersion, current] wrote what the request read. */
+  private checkLog(readVersion: bigint, current: bigint, readConflicts: readonly KeyRange[]): void {
+    // A few versions back (the usual case: the other meta server committed since): every version
+    // has its entry (each applied member writes one; trimming stops at the horizon, and the read
+    // version is not older), so point gets find them without a cursor. Else, or when one is
+    // missing, the log is scanned.
+    if (current - readVersion <= CHECK_BY_GETS_MAX) {
+      let complete = true
+      for (let v = readVersion + 1n; v <= current && complete; v++) {
+        const value = this.db.getBinaryFast(logKey(v))
+        if (value === undefined) complete = false
+        else if (rangesIntersect(decodeRanges(value, 8), readConflicts)) throw conflict(readVersion, v)
       }
+      if (complete) return
+    }
+    for (const { key, value } of this.db.getRange({ start: logKey(readVersion + 1n), end: LOG_END })) {
+      if (rangesIntersect(decodeRanges(value, 8), readConflicts)) throw conflict(readVersion, key.readBigUInt64BE(2))
     }
   }
 
@@ -272,7 +309,8 @@ export class LmdbEngine implements LocalEngine {
     return horizon
   }
 
-  private writeStore(): MutableStore {
+  /** The store mutations are applied to inside a batch's write transaction (made once: closures per request cost). */
+  private makeWriteStore(): MutableStore {
     const db = this.db
     return {
       get: (key) => db.getBinary(dataKey(key)) ?? undefined,

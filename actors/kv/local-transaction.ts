@@ -28,13 +28,18 @@ export class LocalTransaction extends AttemptBase {
   ) {
     super(engine.limits)
     this.snapshot = {
-      get: (key) => this.read(() => this.getImpl(this.checkKey(key, 'read'), true)),
+      get: async (key) => {
+        this.beginRead()
+        return this.getImpl(this.checkKey(key, 'read'), true)
+      },
       getRange: (begin, end, options) => this.read(() => this.rangeImpl(begin, end, options, true)),
     }
   }
 
-  get(key: Uint8Array): Promise<Buffer | undefined> {
-    return this.read(() => this.getImpl(this.checkKey(key, 'read'), false))
+  /** No closure per call (unlike `read`): a meta create makes several point reads. */
+  async get(key: Uint8Array): Promise<Buffer | undefined> {
+    this.beginRead()
+    return this.getImpl(this.checkKey(key, 'read'), false)
   }
 
   getRange(begin: Uint8Array, end: Uint8Array, options?: RangeOptions): Promise<KeyValue[]> {
@@ -127,10 +132,15 @@ export class LocalTransaction extends AttemptBase {
   }
 
   private async read<T>(op: () => T): Promise<T> {
+    this.beginRead()
+    return op()
+  }
+
+  /** Every read: the attempt is open, has its snapshot, and is not too old. */
+  private beginRead(): void {
     this.checkOpen()
     this.ensureSnapshot()
     this.checkAge()
-    return op()
   }
 
   private ensureSnapshot(): EngineSnapshot {

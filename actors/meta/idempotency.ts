@@ -51,9 +51,12 @@ export function recordedError(record: IdemRecord): T3fsError | null {
 
 /** Records the answer (a result, or a refusal) with this transaction's effects. */
 export function recordApplied(ctx: OpContext, type: string, result: unknown, sub: number, error?: T3fsError): void {
-  const record: IdemRecord = { result: error === undefined ? result : null, timestampMs: ctx.nowMs, sub, type, ...(error === undefined ? {} : { error: error.toWire() }) }
+  const record: IdemRecord = error === undefined ? { result, timestampMs: ctx.nowMs, sub, type } : { result: null, timestampMs: ctx.nowMs, sub, type, error: error.toWire() }
   const body = encodeValue(record)
-  const value = Buffer.concat([Buffer.alloc(VERSIONSTAMP_BYTES), body])
+  // The versionstamp's place (zeros until the commit), then the answer: one allocation.
+  const value = Buffer.allocUnsafe(VERSIONSTAMP_BYTES + body.length)
+  value.fill(0, 0, VERSIONSTAMP_BYTES)
+  body.copy(value, VERSIONSTAMP_BYTES)
   ctx.tx.setVersionstampedValue(idemKey(ctx.clientId, ctx.requestId), value, 0)
   ctx.tx.set(idemExpiryKey(ctx.nowMs + ctx.server.config.idempotentRecordExpireMs, ctx.clientId, ctx.requestId), Buffer.alloc(0))
 }

@@ -107,8 +107,53 @@ export function parseSessionKey(key: Uint8Array): { inode: InodeId; sessionId: s
 
 export const allSessions: KeyRange = { begin: INOS, end: prefixEnd(INOS) }
 
-export const idemKey = (clientId: string, requestId: string): Buffer => Buffer.concat([IDEM, pack([clientId, requestId])])
-export const idemExpiryKey = (expiresAtMs: number, clientId: string, requestId: string): Buffer => Buffer.concat([IDEX, pack([Math.floor(expiresAtMs), clientId, requestId])])
+/** The tuple encoding's type code of a string (kv/tuple.ts): code, UTF-8 with NUL escaped, 0x00. */
+const TUPLE_STRING = 0x02
+const NO_HEAD = Buffer.alloc(0)
+
+/**
+ * `prefix + head + pack([a, b])` when both strings are ASCII without NUL (the ids clients make),
+ * written byte by byte: the same bytes as the tuple encoder's, without its generic path (a writer,
+ * a UTF-8 buffer per string). Null when a string needs the encoder (escapes, UTF-8).
+ */
+function asciiPairKey(prefix: Buffer, head: Buffer, a: string, b: string): Buffer | null {
+  if (!plainAscii(a) || !plainAscii(b)) return null
+  const out = Buffer.allocUnsafe(prefix.length + head.length + a.length + b.length + 4)
+  let at = 0
+  for (let i = 0; i < prefix.length; i++) out[at++] = prefix[i]
+  for (let i = 0; i < head.length; i++) out[at++] = head[i]
+  writeAsciiItem(out, writeAsciiItem(out, at, a), b)
+  return out
+}
+
+function writeAsciiItem(out: Buffer, at: number, s: string): number {
+  out[at++] = TUPLE_STRING
+  for (let i = 0; i < s.length; i++) out[at++] = s.charCodeAt(i)
+  out[at++] = 0x00
+  return at
+}
+
+function plainAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c === 0 || c >= 0x80) return false
+  }
+  return true
+}
+
+/** The packed expiry of the last idempotency record (a batch's records share their millisecond). */
+let lastExpiry: { ms: number; packed: Buffer } = { ms: Number.NaN, packed: NO_HEAD }
+
+function packedExpiry(ms: number): Buffer {
+  if (lastExpiry.ms !== ms) lastExpiry = { ms, packed: pack([ms]) }
+  return lastExpiry.packed
+}
+
+export const idemKey = (clientId: string, requestId: string): Buffer => asciiPairKey(IDEM, NO_HEAD, clientId, requestId) ?? Buffer.concat([IDEM, pack([clientId, requestId])])
+export function idemExpiryKey(expiresAtMs: number, clientId: string, requestId: string): Buffer {
+  const ms = Math.floor(expiresAtMs)
+  return asciiPairKey(IDEX, packedExpiry(ms), clientId, requestId) ?? Buffer.concat([IDEX, pack([ms, clientId, requestId])])
+}
 export const allIdem: KeyRange = { begin: IDEM, end: prefixEnd(IDEM) }
 
 /** IDEX keys of records that expired at or before `nowMs`. */

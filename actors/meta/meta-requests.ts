@@ -122,7 +122,18 @@ function tryOpen(state: MetaState, ctx: Ctx, msg: Extract<MetaRequest, { type: '
 export function onCreateResolved(state: MetaState, ctx: Ctx, msg: Extract<MetaRequest, { type: 'create' }>, token: number, outcome: { exists: boolean; parent: InodeId } | T3fsError): void {
   // Refusals and existing entries are answered by the create transaction itself, here.
   if (outcome instanceof T3fsError || outcome.exists) return runDirect(state, ctx, msg, token)
-  toOwner(state, ctx, { ...msg, parentHint: outcome.parent }, token, 'create', outcome.parent)
+  toOwner(state, ctx, withField(msg, 'parentHint', outcome.parent), token, 'create', outcome.parent)
+}
+
+/**
+ * A copy of a request with one field set. Not `{ ...msg, field }`: on Node 20 (V8 11.3) a spread
+ * followed by more properties is a slow generic copy whose results tend to survive scavenges (see
+ * meta-client.ts); half of all creates are copied twice on their way to the owner.
+ */
+function withField<M extends MetaRequest, K extends string, V>(msg: M, field: K, value: V): M & Record<K, V> {
+  const copy = Object.assign({}, msg) as Record<string, unknown>
+  copy[field] = value
+  return copy as M & Record<K, V>
 }
 
 function toOwner(state: MetaState, ctx: Ctx, msg: MetaRequest, token: number, kind: 'create' | 'inode', id: InodeId): void {
@@ -130,7 +141,7 @@ function toOwner(state: MetaState, ctx: Ctx, msg: MetaRequest, token: number, ki
   const member = state.members.get(owner)
   if (msg.forwarded === true || owner === state.serverId || member === undefined) return enqueue(state, ctx, kind, id, { msg, token })
   state.stats.forwarded++
-  const forwarded = ctx.ask(ctx.refFor<MetaSelfMsg>(member.address), { ...msg, forwarded: true } as MetaRequest, { timeoutMs: state.config.forwardTimeoutMs })
+  const forwarded = ctx.ask(ctx.refFor<MetaSelfMsg>(member.address), withField(msg, 'forwarded', true), { timeoutMs: state.config.forwardTimeoutMs })
   ctx.pipeToSelf(forwarded as Promise<unknown>, (outcome) => ({ type: 'forward-done', token, msg, owner, outcome }))
 }
 

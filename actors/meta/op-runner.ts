@@ -14,7 +14,7 @@
  * answer was decided, for the simulation's reference model; only taken when asked for.
  */
 import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
-import type { Kv, Transaction } from '../kv/index.ts'
+import type { KeyValue, Kv, RangeOptions, Transaction } from '../kv/index.ts'
 import { isErrno } from './errors.ts'
 import { findApplied, recordApplied, recordedError, type StoredIdem } from './idempotency.ts'
 import { opContext, type OpContext } from './op-context.ts'
@@ -38,25 +38,83 @@ export interface RunOptions {
   readonly wantReadVersion: boolean
 }
 
-const WRITES = new Set(['set', 'clear', 'clearRange', 'add', 'setVersionstampedKey', 'setVersionstampedValue'])
+/**
+ * The transaction, with a flag that goes up at its first write. A class that delegates, not a
+ * Proxy: a proxy's trap and a bound method on every call cost on each read of every request.
+ */
+class WriteWatch implements Transaction {
+  wrote = false
+  readonly snapshot: Transaction['snapshot']
 
-/** The transaction, with a flag that goes up at its first write. */
-function guarded(tx: Transaction): { tx: Transaction; wrote: () => boolean } {
-  let wrote = false
-  const proxy = new Proxy(tx, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver) as unknown
-      if (typeof value !== 'function') return value
-      if (typeof prop === 'string' && WRITES.has(prop)) {
-        return (...args: unknown[]) => {
-          wrote = true
-          return (value as (...a: unknown[]) => unknown).apply(target, args)
-        }
-      }
-      return (value as (...a: unknown[]) => unknown).bind(target)
-    },
-  })
-  return { tx: proxy, wrote: () => wrote }
+  constructor(private readonly tx: Transaction) {
+    this.snapshot = tx.snapshot
+  }
+
+  get(key: Uint8Array): Promise<Buffer | undefined> {
+    return this.tx.get(key)
+  }
+
+  getRange(begin: Uint8Array, end: Uint8Array, options?: RangeOptions): Promise<KeyValue[]> {
+    return this.tx.getRange(begin, end, options)
+  }
+
+  getReadVersion(): Promise<bigint> {
+    return this.tx.getReadVersion()
+  }
+
+  addReadConflictRange(begin: Uint8Array, end: Uint8Array): void {
+    this.tx.addReadConflictRange(begin, end)
+  }
+
+  addReadConflictKey(key: Uint8Array): void {
+    this.tx.addReadConflictKey(key)
+  }
+
+  addWriteConflictRange(begin: Uint8Array, end: Uint8Array): void {
+    this.tx.addWriteConflictRange(begin, end)
+  }
+
+  addWriteConflictKey(key: Uint8Array): void {
+    this.tx.addWriteConflictKey(key)
+  }
+
+  set(key: Uint8Array, value: Uint8Array): void {
+    this.wrote = true
+    this.tx.set(key, value)
+  }
+
+  clear(key: Uint8Array): void {
+    this.wrote = true
+    this.tx.clear(key)
+  }
+
+  clearRange(begin: Uint8Array, end: Uint8Array): void {
+    this.wrote = true
+    this.tx.clearRange(begin, end)
+  }
+
+  add(key: Uint8Array, delta: Uint8Array | bigint): void {
+    this.wrote = true
+    this.tx.add(key, delta)
+  }
+
+  setVersionstampedKey(key: Uint8Array, offset: number, value: Uint8Array): void {
+    this.wrote = true
+    this.tx.setVersionstampedKey(key, offset, value)
+  }
+
+  setVersionstampedValue(key: Uint8Array, value: Uint8Array, offset?: number): void {
+    this.wrote = true
+    this.tx.setVersionstampedValue(key, value, offset)
+  }
+
+  getVersionstamp(): { promise: Promise<Buffer> } {
+    return this.tx.getVersionstamp()
+  }
+
+  getCommittedVersion(): bigint {
+    return this.tx.getCommittedVersion()
+  }
 }
 
 class Replayed {
@@ -103,7 +161,7 @@ export async function runOne(kv: Kv, base: OpBase, spec: { writes: boolean; idem
         readVersion = options.wantReadVersion ? await raw.getReadVersion() : null
         if (!spec.writes) return readOnly(spec.run(opContext(raw, false, base)))
         stamp = stampOf(raw, options.wantReadVersion)
-        const { tx, wrote } = guarded(raw)
+        const tx = new WriteWatch(raw)
         const ctx = opContext(tx, spec.writes, base)
         const applied = spec.idempotent ? findApplied(ctx) : null
         const [outcome, prior] = await Promise.allSettled([spec.run(ctx), applied])
@@ -114,7 +172,7 @@ export async function runOne(kv: Kv, base: OpBase, spec: { writes: boolean; idem
           return { ok: true, value: outcome.value, replayed: null }
         }
         if (!isErrno(outcome.reason)) throw outcome.reason
-        if (!spec.idempotent || wrote()) throw new Aborted(outcome.reason)
+        if (!spec.idempotent || tx.wrote) throw new Aborted(outcome.reason)
         recordApplied(ctx, spec.type, null, 0, outcome.reason)
         return { ok: false, error: outcome.reason, replayed: null }
       },
@@ -161,7 +219,7 @@ export async function runBatch(
           out.push(replayOf(record))
           continue
         }
-        const { tx, wrote } = guarded(raw)
+        const tx = new WriteWatch(raw)
         const ctx = opContext(tx, true, items[i].base)
         try {
           const value = await items[i].run(ctx)
@@ -169,7 +227,7 @@ export async function runBatch(
           out.push({ ok: true, value, replayed: null })
         } catch (error) {
           if (!isErrno(error)) throw error
-          if (wrote()) throw new T3fsError('ERR_INTERNAL', `${items[i].type} was refused (${error.code}) after it had written: the batch is abandoned`, {}, { cause: error })
+          if (tx.wrote) throw new T3fsError('ERR_INTERNAL', `${items[i].type} was refused (${error.code}) after it had written: the batch is abandoned`, {}, { cause: error })
           recordApplied(ctx, items[i].type, null, i, error)
           out.push({ ok: false, error, replayed: null })
         }

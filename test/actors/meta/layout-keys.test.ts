@@ -1,6 +1,8 @@
 import t from 'tap'
 import { decodeInode, encodeInode, type FileInode } from '../../../actors/meta/inode.ts'
-import { dentryKey, dentryRange, inodeKey, inodeOfKey, parseDentryKey, sessionKey, sessionRange, idemKey, parseIdemKey } from '../../../actors/meta/keys.ts'
+import { dentryKey, dentryRange, inodeKey, inodeOfKey, parseDentryKey, sessionKey, sessionRange, idemKey, idemExpiryKey, parseIdemKey, parseIdemExpiryKey, IDEM, IDEX } from '../../../actors/meta/keys.ts'
+import { pack } from '../../../actors/kv/tuple.ts'
+import fc from 'fast-check'
 import { chainIndexList, checkLayout, chunkId, concretize, fileChunkRange, type Layout } from '../../../actors/meta/layout.ts'
 import { ownerOf } from '../../../actors/meta/rendezvous.ts'
 import { gcEntryName, parseGcEntryName } from '../../../actors/meta/gc-entry.ts'
@@ -24,6 +26,20 @@ t.test('keys: INOD is the tag and the id little-endian; DENT ranges hold exactly
   const s = sessionRange(9)
   t.ok(Buffer.compare(s.begin, sessionKey(9, 'x')) <= 0 && Buffer.compare(sessionKey(9, 'x'), s.end) < 0)
   t.same(parseIdemKey(idemKey('c\u0000lient', 'r1')), { clientId: 'c\u0000lient', requestId: 'r1' }, 'tuple encoding escapes NUL')
+})
+
+t.test('keys: IDEM and IDEX keys are the tag and the tuple encoding of their parts, byte for byte, for any ids', async (t) => {
+  const id = fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'grapheme', maxLength: 12 }), fc.constantFrom('', 'bench-16-3', 'abc-123', 'c\u0000lient', 'naïve'))
+  fc.assert(fc.property(id, id, fc.integer({ min: 0, max: 2 ** 45 }), fc.double({ min: 0, max: 2 ** 45, noNaN: true }), (clientId, requestId, ms, fractionalMs) => {
+    const idem = idemKey(clientId, requestId)
+    const idex = idemExpiryKey(ms, clientId, requestId)
+    const fractional = idemExpiryKey(fractionalMs, clientId, requestId)
+    return idem.equals(Buffer.concat([IDEM, pack([clientId, requestId])]))
+      && idex.equals(Buffer.concat([IDEX, pack([ms, clientId, requestId])]))
+      && fractional.equals(Buffer.concat([IDEX, pack([Math.floor(fractionalMs), clientId, requestId])]))
+      && parseIdemKey(idem).requestId === requestId && parseIdemExpiryKey(idex).expiresAtMs === ms
+  }), { numRuns: 1000 })
+  t.pass('the same bytes as the tuple encoder, and they parse back')
 })
 
 t.test('inodes round-trip without storing their id', async (t) => {
