@@ -92,11 +92,16 @@ export function checkPoolClasses(classes: readonly { readonly slotBytes: number;
  * its 4 KiB pages). Every chunk crosses a pool slot several times through the kernel — the FUSE
  * request read into it, process_vm_readv out of it on each replica, O_DIRECT to and from it — and
  * each crossing pins the slot's pages one by one: 256 per MiB with 4 KiB pages, 1 with 2 MiB ones.
- * Only the 2 MiB-aligned part of a class is covered, so small pools are left as they are.
+ * Only the 2 MiB-aligned part of a class is covered, so small pools are left as they are. Advice
+ * only: a kernel built without huge pages refuses it (EINVAL), and the pool works as before.
  */
 function adviseHugePages(data: SharedArrayBuffer): void {
   if (!nativeAvailable()) return
-  adviseNative(new Uint8Array(data))
+  try {
+    adviseNative(new Uint8Array(data))
+  } catch {
+    // 4 KiB pages: slower copies, the same bytes.
+  }
 }
 
 /**

@@ -5,8 +5,9 @@
 //! (0 when the view holds no whole aligned 2 MiB). Pool slots are pinned page by page by every
 //! cross-process copy (process_vm_readv), O_DIRECT transfer and FUSE request that touches them;
 //! with 2 MiB pages the kernel pins one page where it pinned 512, and the TLB covers a chunk with
-//! one entry. Advice only: memory already touched stays as it is until khugepaged collapses it, and
-//! a kernel with THP off (`never`) refuses nothing, it just keeps 4 KiB pages.
+//! one entry. Advice only: memory already touched stays as it is until khugepaged collapses it; a
+//! kernel with THP set to `never` accepts the advice and keeps 4 KiB pages; one built without THP
+//! fails it with EINVAL (thrown; the buffer pool ignores it).
 
 use crate::napi::*;
 use crate::js_fn;
