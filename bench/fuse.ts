@@ -1,5 +1,5 @@
 /**
- * `npm run bench:fuse [-- --file-mib N --jobs N --warmup-mib N --smoke]`: 1 MiB sequential writes and reads through
+ * `npm run bench:fuse [-- --file-mib N --jobs N --warmup-mib N --warmup-rounds N --smoke]`: 1 MiB sequential writes and reads through
  * the FUSE mount of a dev cluster (the profiles of `npm start`: three storage nodes, chains of
  * three, in a temp dir on this machine's disk), beside the same fio jobs on a bindfs passthrough
  * mount of a directory of that disk and fio on the raw disk itself, all in one run.
@@ -10,16 +10,20 @@
  *   bindfs run the identical job.
  *   bindfs gets the same kernel read-ahead window as the mount (kernel_read_ahead, 4 MiB).
  * - Raw disk: the strongest honest baseline, fio with io_uring, O_DIRECT, registered buffers and
- *   files, depth 16 per job, the same jobs and sizes.
+ *   files, depth 16 per job, the same jobs and sizes, each pass made `RAW_LOOPS` times over the same
+ *   files (one pass of 1 GiB lasts half a second here, too short to measure this shared disk
+ *   steadily; the later write passes overwrite written blocks, the disk's fastest case).
  * - Ratios: `seq_read_vs_bindfs` (t3fs read ÷ bindfs read; target ≥ 0.6) and
  *   `seq_write_vs_disk_third` (t3fs write ÷ (raw disk write ÷ 3): three replicas on one disk;
  *   target ≥ 0.5), and `usrbio_read_vs_limit`: USRBIO batched reads of the written files through
  *   the cluster's usrbio actor, batched as the raw disk's fio read is (one process per file, 1 MiB
  *   × 16 in flight each, side by side), ÷ min(raw disk read, a raw TCP socket between two
  *   processes) (target ≥ 0.6); each file checked by CRC32C against it read through the mount.
- * - Warm-up: before its timed phases the mount writes and reads the same jobs (`--warmup-mib` MiB
- *   per job, default `--file-mib`; 0: none) in a directory of their own, untimed: the cluster runs
- *   JavaScript that V8 optimizes only after thousands of calls (bench:storage warms up likewise).
+ * - Warm-up: before its timed phases the mount writes the same jobs `--warmup-rounds` times
+ *   (default 3, smoke 1; `--warmup-mib` MiB per job, default `--file-mib`; 0: none), each round in
+ *   a directory of its own, and reads the last back, untimed: the cluster runs JavaScript that V8
+ *   optimizes only after thousands of calls, and a storage node sees one call per chunk (1024 per
+ *   GiB). Each round's CPU per GiB is printed (and in the JSON line) to show it has settled.
  * - CPU: seconds of CPU of the cluster's processes (node 1 with the mount, the storage nodes) per
  *   GiB moved, from /proc, to judge changes on a loaded machine; and node 1's share of it. Beside
  *   it, bindfs's own CPU per GiB (a passthrough FUSE server: the floor of the mount's part). Each
@@ -55,13 +59,15 @@ interface Phase {
   readonly firstPidCpuSecPerGib: number | null
 }
 
-const { values } = parseArgs({ options: { 'file-mib': { type: 'string' }, jobs: { type: 'string' }, smoke: { type: 'boolean' }, 'warmup-mib': { type: 'string' } } })
+const { values } = parseArgs({ options: { 'file-mib': { type: 'string' }, jobs: { type: 'string' }, smoke: { type: 'boolean' }, 'warmup-mib': { type: 'string' }, 'warmup-rounds': { type: 'string' } } })
 const smoke = values.smoke === true
 const fileMiB = Number(values['file-mib'] ?? (smoke ? 64 : 256))
 const jobs = Number(values.jobs ?? 4)
 const warmupMiB = Number(values['warmup-mib'] ?? fileMiB)
-if (!Number.isInteger(fileMiB) || fileMiB < 8 || !Number.isInteger(jobs) || jobs < 1 || jobs > 32 || !Number.isInteger(warmupMiB) || warmupMiB < 0) {
-  console.error(`bench:fuse: --file-mib takes an integer ≥ 8 (got ${values['file-mib']}), --jobs an integer 1..32 (got ${values.jobs}), --warmup-mib an integer ≥ 0 (got ${values['warmup-mib']})`)
+const warmupRounds = Number(values['warmup-rounds'] ?? (smoke ? 1 : 3))
+if (!Number.isInteger(fileMiB) || fileMiB < 8 || !Number.isInteger(jobs) || jobs < 1 || jobs > 32 || !Number.isInteger(warmupMiB) || warmupMiB < 0 ||
+  !Number.isInteger(warmupRounds) || warmupRounds < 1 || warmupRounds > 16) {
+  console.error(`bench:fuse: --file-mib takes an integer ≥ 8 (got ${values['file-mib']}), --jobs an integer 1..32 (got ${values.jobs}), --warmup-mib an integer ≥ 0 (got ${values['warmup-mib']}), --warmup-rounds an integer 1..16 (got ${values['warmup-rounds']})`)
   process.exit(2)
 }
 
@@ -130,8 +136,10 @@ async function fio(args: string[], side: 'read' | 'write', pids: readonly number
 const fsJob = (dir: string, sizeMiB = fileMiB): string[] => [
   '--name=seq', `--directory=${dir}`, '--bs=1M', `--size=${sizeMiB}M`, `--numjobs=${jobs}`, '--ioengine=psync', '--verify=crc32c', '--verify_state_save=0', '--rw=write',
 ]
+/** Passes of the raw disk's fio over its files: its figure is their mean (see the header). */
+const RAW_LOOPS = 3
 const rawJob = (dir: string, rw: 'write' | 'read'): string[] => [
-  '--name=raw', `--directory=${dir}`, `--rw=${rw}`, '--bs=1M', `--size=${fileMiB}M`, `--numjobs=${jobs}`, '--ioengine=io_uring', '--direct=1',
+  '--name=raw', `--directory=${dir}`, `--rw=${rw}`, '--bs=1M', `--size=${fileMiB}M`, `--numjobs=${jobs}`, `--loops=${RAW_LOOPS}`, '--ioengine=io_uring', '--direct=1',
   '--fixedbufs', '--registerfiles', '--iodepth=16', '--iodepth_batch_submit=16', '--iodepth_batch_complete_min=1', '--end_fsync=1',
 ]
 
@@ -169,7 +177,7 @@ async function main(): Promise<void> {
       await dropCaches()
       return fio(rawJob(raw, 'read'), 'read', [])
     })
-    console.log(`raw disk (fio io_uring O_DIRECT, depth 16): write ${rawWrite.gibPerSec.toFixed(3)} GiB/s, read ${rawRead.gibPerSec.toFixed(3)} GiB/s`)
+    console.log(`raw disk (fio io_uring O_DIRECT, depth 16, ${RAW_LOOPS} passes): write ${rawWrite.gibPerSec.toFixed(3)} GiB/s, read ${rawRead.gibPerSec.toFixed(3)} GiB/s`)
 
     await run('bindfs', [bindSrc, bindMnt])
     bindMounted = true
@@ -180,16 +188,23 @@ async function main(): Promise<void> {
     const bind = await writeThenRead('bindfs', bindMnt, bindPid === null ? [] : [bindPid])
     console.log(`bindfs passthrough: write ${bind.write.gibPerSec.toFixed(3)} GiB/s (${bind.write.cpuSecPerGib?.toFixed(2)} CPU s/GiB of bindfs), read ${bind.read.gibPerSec.toFixed(3)} GiB/s (${bind.read.cpuSecPerGib?.toFixed(2)})`)
 
-    // Warm-up, untimed, in a directory of its own (kept: removing it would set storage to reclaim
-    // chunks during the timed phases): the same jobs written and read back, so the timed phases
-    // measure the cluster warm. Its processes run JavaScript that V8 optimizes only after some
-    // thousands of calls; cold, 1 GiB of writes cost about 1.5x the CPU of the same writes warm.
-    // The raw disk and bindfs (native code) need none.
+    // Warm-up, untimed, in directories of its own (kept: removing them would set storage to reclaim
+    // chunks during the timed phases): the same jobs written in rounds and the last read back, so
+    // the timed phases measure the cluster warm. Its processes run JavaScript that V8 optimizes
+    // only after some thousands of calls: on this 2-core machine the first GiB of writes cost about
+    // twice the CPU of a warm GiB, the second about 1.2 times. The raw disk and bindfs (native
+    // code) need none.
+    const warmupCpu: (number | null)[] = []
     if (warmupMiB > 0) {
-      const warm = join(cluster.mnt, 'bench-warmup')
-      mkdirSync(warm, { recursive: true })
-      await progress.run(`t3fs mount: warm-up, fio write and read ${jobs} × ${warmupMiB} MiB (untimed)`, async () => {
-        await fio([...fsJob(warm, warmupMiB), '--do_verify=0', '--end_fsync=1'], 'write', pids)
+      await progress.run(`t3fs mount: warm-up, fio write ${warmupRounds} × ${jobs} × ${warmupMiB} MiB and read the last (untimed)`, async () => {
+        let warm = ''
+        for (let r = 1; r <= warmupRounds; r++) {
+          warm = join(cluster.mnt, 'bench-warmup', `round-${r}`)
+          mkdirSync(warm, { recursive: true })
+          const phase = await fio([...fsJob(warm, warmupMiB), '--do_verify=0', '--end_fsync=1'], 'write', pids)
+          warmupCpu.push(round(phase.cpuSecPerGib))
+          progress.log(`bench:fuse: warm-up round ${r}: write ${phase.gibPerSec.toFixed(3)} GiB/s, ${phase.cpuSecPerGib?.toFixed(2)} CPU s/GiB`)
+        }
         await fio([...fsJob(warm, warmupMiB), '--verify_only'], 'read', pids)
       })
     }
@@ -215,6 +230,7 @@ async function main(): Promise<void> {
       disk_write_gib_per_s: round(rawWrite.gibPerSec), disk_read_gib_per_s: round(rawRead.gibPerSec),
       t3fs_write_cpu_s_per_gib: round(t3.write.cpuSecPerGib), t3fs_read_cpu_s_per_gib: round(t3.read.cpuSecPerGib),
       t3fs_write_cpu_s_per_gib_mount_node: round(t3.write.firstPidCpuSecPerGib), t3fs_read_cpu_s_per_gib_mount_node: round(t3.read.firstPidCpuSecPerGib), warmup_mib: warmupMiB,
+      warmup_rounds: warmupMiB > 0 ? warmupRounds : 0, warmup_write_cpu_s_per_gib: warmupCpu,
       seq_read_vs_bindfs: round(seqReadVsBindfs), seq_write_vs_disk_third: round(seqWriteVsDiskThird),
       usrbio_read_gib_per_s: round(usrbio.gibPerSec), raw_socket_gib_per_s: round(socket / GiB),
       usrbio_read_vs_limit: round(usrbioReadVsLimit), usrbio_cpu_s_per_gib: round(usrbio.cpuSecondsPerGiB), validated,
