@@ -40,7 +40,7 @@ export class ChunkIo {
   ) {}
 
   /** Writes the `length` bytes already in `from` (at `fromOffset`) to [position, position + length). */
-  async writeFrom(file: FileGeometry, position: number, length: number, from: IoBuffer, fromOffset: number): Promise<void> {
+  async writeFrom(file: FileGeometry, position: number, length: number, from: ClientBuffer, fromOffset: number): Promise<void> {
     const pieces = await this.pieces(file, position, length)
     await settleAll(pieces.map((p) => this.limiter.run(() => this.writePiece(file, p, from, fromOffset + p.bufferOffset))))
   }
@@ -118,7 +118,7 @@ export class ChunkIo {
     }
   }
 
-  private async writePiece(file: FileGeometry, p: ChunkPiece, from: IoBuffer, fromOffset: number): Promise<void> {
+  private async writePiece(file: FileGeometry, p: ChunkPiece, from: ClientBuffer, fromOffset: number): Promise<void> {
     try {
       await this.storage.write({ chainId: p.chainId, chunkId: p.chunkId, offset: p.chunkOffset, length: p.length, chunkSizeBytes: file.layout.chunkSizeBytes, from, fromOffset })
       this.counters.chunkWrites++

@@ -5,6 +5,7 @@
  * (file-client-actor.ts), which also drives its timers: routing refresh, mgmtd registration and
  * the periodic length sync of dirty files.
  */
+import type { LentBytes } from './lent-bytes.ts'
 import type { ActorContext, ActorRef, Message } from '../../runtime/actor.ts'
 import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
 import type { MgmtdMsg } from '../mgmtd/protocol.ts'
@@ -212,7 +213,7 @@ export class FileClientImpl implements FileClient {
     return done + Math.max(0, Math.min(n - done, known - position - done), end)
   }
 
-  async write(handle: FileHandle, data: Uint8Array, position: number): Promise<number> {
+  async write(handle: FileHandle, data: Uint8Array, position: number, lent?: LentBytes): Promise<number> {
     const h = this.handleOf(handle)
     if (h.handle.access === 'read') throw errnoError('EBADF', `handle ${handle.id} is open for reading only`, { handle: handle.id })
     if (!(data instanceof Uint8Array)) throw badArgument('data', data, 'a Uint8Array (or Buffer)')
@@ -224,7 +225,7 @@ export class FileClientImpl implements FileClient {
       if (!Number.isSafeInteger(at + data.length)) throw errnoError('EFBIG', `a write at ${at} of ${data.length} bytes goes past the largest offset`, { inode: file.inode.id })
       await this.widenStripe(file, at, data.length)
       file.noteWrite(at + data.length)
-      await file.writes.write(at, data, h.handle.direct)
+      await file.writes.write(at, data, h.handle.direct, lent)
     })
     return data.length
   }

@@ -42,6 +42,7 @@ import type { ActorRef } from '../../runtime/actor.ts'
 import type { RegionHandle } from '../../runtime/regions-actor.ts'
 import type { MgmtdMsg } from '../mgmtd/protocol.ts'
 import type { AccessMode, DirLockAction, InodeId, InodeType, Layout, MetaClient, MetaMsg, PathAt, StatFsResult, TimeSpec, UserInfo } from '../meta/index.ts'
+import type { LentBytes } from './lent-bytes.ts'
 
 export type { AccessMode, DirLockAction, InodeId, InodeType, Layout, PathAt, StatFsResult, TimeSpec, UserInfo } from '../meta/index.ts'
 
@@ -240,9 +241,10 @@ export interface FileClientOptions {
  * The client's named mutants: `flush-skips-inflight` (flush returns before buffers in flight are
  * acknowledged), `no-overlap-order` (overlapping flushes are not ordered), `stale-readahead`
  * (a write does not drop read-ahead blocks), `swallow-flush-error` (a failed background flush is
- * not reported).
+ * not reported), `lent-unretained` (a write sent from lent bytes does not keep them: the lender may
+ * reuse them before storage pulled them).
  */
-export const CLIENT_MUTANTS = ['flush-skips-inflight', 'no-overlap-order', 'stale-readahead', 'swallow-flush-error'] as const
+export const CLIENT_MUTANTS = ['flush-skips-inflight', 'no-overlap-order', 'stale-readahead', 'swallow-flush-error', 'lent-unretained'] as const
 export type ClientMutant = (typeof CLIENT_MUTANTS)[number]
 
 /** The FileClient API. Every method is async and rejects with a coded T3fsError. */
@@ -261,8 +263,12 @@ export interface FileClient {
    * (at `intoOffset`); resolves with the number read: fewer at the end of the file, 0 past it.
    */
   read(handle: FileHandle, into: Uint8Array, position: number, length?: number, intoOffset?: number, options?: ReadOptions): Promise<number>
-  /** Writes `data` at `position` (ignored with append); resolves with data.length (see the buffering rules above). */
-  write(handle: FileHandle, data: Uint8Array, position: number): Promise<number>
+  /**
+   * Writes `data` at `position` (ignored with append); resolves with data.length (see the buffering
+   * rules above). With `lent` (data already in a registered region, see lent-bytes.ts) a write of a
+   * whole write-behind buffer goes on its way from there, uncopied; other writes copy as always.
+   */
+  write(handle: FileHandle, data: Uint8Array, position: number, lent?: LentBytes): Promise<number>
   /** Every buffered byte of the file acknowledged by storage (no meta call). */
   flush(handle: FileHandle): Promise<void>
   /** flush, then meta records the file's length (exact, from storage). */

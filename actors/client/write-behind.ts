@@ -3,7 +3,8 @@
  * contiguous writes gather in one registered I/O buffer; a full buffer, a write that does not
  * continue it, flush, fsync, close, a read of the file and the periodic sync send it to storage
  * (the chain heads pull it one-sidedly). A write of a whole buffer or more is copied into buffers
- * sent at once. Up to `inFlightMax` buffers of one file are on their way at once, so a sequential
+ * sent at once, or, when its bytes are lent (a FUSE WRITE of exactly one buffer, lent-bytes.ts),
+ * sent from where they are, uncopied. Up to `inFlightMax` buffers of one file are on their way at once, so a sequential
  * writer keeps filling the next while the last ones travel. Only `direct` writes go through.
  *
  * Ordering: a buffer or a write-through that overlaps one still in flight waits for it, so bytes
@@ -17,6 +18,7 @@ import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
 import type { ChunkIo, FileGeometry } from './chunk-io.ts'
 import type { ClientMutant } from './file-client.ts'
 import type { IoBuffer, IoBuffers } from './io-buffers.ts'
+import type { LentBytes } from './lent-bytes.ts'
 
 export interface WriteBehindEnv {
   readonly io: ChunkIo
@@ -54,7 +56,7 @@ export class WriteBehind {
   }
 
   /** Takes `data` for [position, position + length): buffered, or written through when `direct` or too big to buffer. */
-  async write(position: number, data: Uint8Array, direct: boolean): Promise<void> {
+  async write(position: number, data: Uint8Array, direct: boolean, lent?: LentBytes): Promise<void> {
     this.throwError()
     const cap = this.env.capacityBytes
     if (direct || cap === 0) {
@@ -62,6 +64,7 @@ export class WriteBehind {
       await this.writeThrough(position, data)
       return
     }
+    if (data.length === cap && lent !== undefined) return this.sendLent(position, data.length, lent)
     if (data.length >= cap) return this.writeWhole(position, data)
     const a = this.active
     if (a !== null) {
@@ -99,6 +102,24 @@ export class WriteBehind {
       this.active = { io, start: position + at, length }
       this.flushActive()
     }
+  }
+
+  /** A write of exactly one buffer whose bytes are lent: on its way from where they are, held until acknowledged. */
+  private async sendLent(position: number, length: number, lent: LentBytes): Promise<void> {
+    this.flushActive()
+    while (this.flights.size >= this.env.inFlightMax) await Promise.race([...this.flights].map((f) => f.done))
+    const release = lent.retain()
+    if (this.env.mutants.has('lent-unretained')) release() // the bug: the lender may reuse the bytes before storage pulled them
+    const flight: Flight = { start: position, end: position + length, done: Promise.resolve() }
+    const before = this.overlapping(flight)
+    flight.done = Promise.all(before)
+      .then(() => this.env.io.writeFrom(this.geometry(), position, length, lent.source, lent.offset))
+      .then(() => {}, (e: unknown) => { if (!this.env.mutants.has('swallow-flush-error')) this.error ??= toT3fsError(e) })
+      .finally(() => {
+        release()
+        this.flights.delete(flight)
+      })
+    this.flights.add(flight)
   }
 
   /** Sends the gathering buffer on its way (no wait). */

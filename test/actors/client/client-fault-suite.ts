@@ -11,7 +11,10 @@
  * - an overwritten file (random writes in a small range, so buffers in flight overlap): after the
  *   final flush it reads exactly as the writer's model, from both clients;
  * - the writer's own sequential reads (read-ahead on) always equal its model (read your writes);
- * - a write or flush that fails reports EIO (then the writer writes the bytes again).
+ * - a write or flush that fails reports EIO (then the writer writes the bytes again);
+ * - a third file written in whole write-behind buffers from lent slots (lent-slots.ts: scribbled
+ *   over as soon as no one holds them) reads exactly as its model, and no write of it is refused
+ *   for its checksum (its bytes changed under it).
  *
  * Seeds replay with T3FS_SEED=N; each named mutant (CLIENT_MUTANTS) must be caught.
  */
@@ -20,6 +23,8 @@ import { sleep } from '../../../runtime/clock.ts'
 import { isT3fsError } from '../../../runtime/errors.ts'
 import type { SeededRandom } from '../../../runtime/random.ts'
 import { exploreSeeds } from '../../../runtime/testkit/simulation.ts'
+import type { ActorSystem } from '../../../runtime/actor-system.ts'
+import { LentSlots } from './lent-slots.ts'
 import { buildSimFs, type SimFs } from './sim-client-cluster.ts'
 
 export interface ClientTotals {
@@ -30,11 +35,18 @@ export interface ClientTotals {
   writeErrors: number
   nodeCrashes: number
   cuts: number
+  lentWrites: number
 }
 
 const OW_BYTES = 160 * 1024
 const LOG_PIECES = 90
 const OW_WRITES = 70
+/** The writer's write-behind buffer; the lent file is written in whole buffers. */
+const WRITE_BUFFER_BYTES = 16 * 1024
+const LENT_BUFFERS = 12
+const LENT_WRITES = 36
+/** Slots the lender has: fewer than the buffers the writer keeps in flight, so slots come back and are reused. */
+const LENT_SLOTS = 3
 
 const fill = (n: number, salt: number): Uint8Array => Uint8Array.from({ length: n }, (_, i) => (salt * 97 + i * 13 + (i >> 7)) & 0xff)
 
@@ -44,15 +56,15 @@ class Failure extends Error {}
 export async function runClientScenario(seed: number, mutant: ClientMutant | null): Promise<ClientTotals> {
   const c = await buildSimFs(seed, { minDelayMs: 0, maxDelayMs: 3, reorder: true })
   const rnd = c.sim.forkRandom()
-  const totals: ClientTotals = { appendedBytes: 0, flushes: 0, checkedReads: 0, ownReads: 0, writeErrors: 0, nodeCrashes: 0, cuts: 0 }
-  const writer = await c.client({ writeBufferBytes: 16 * 1024, writeBuffersInFlight: 4, readAheadBytes: 128 * 1024, ...(mutant === null ? {} : { mutants: [mutant] }) }, 'writer')
+  const totals: ClientTotals = { appendedBytes: 0, flushes: 0, checkedReads: 0, ownReads: 0, writeErrors: 0, nodeCrashes: 0, cuts: 0, lentWrites: 0 }
+  const writer = await c.client({ writeBufferBytes: WRITE_BUFFER_BYTES, writeBuffersInFlight: 4, readAheadBytes: 128 * 1024, ...(mutant === null ? {} : { mutants: [mutant] }) }, 'writer')
   const reader = await c.client({ readAheadBytes: 0 }, 'reader')
   const log = { acked: 0, data: new Uint8Array(LOG_PIECES * 40_000) }
   const state = { writerDone: false, failure: null as Error | null }
   const fail = (message: string): void => { state.failure ??= new Failure(message) }
   const faults = injectFaults(c, rnd, totals, writer.node.id, state)
   const owModel = new Uint8Array(OW_BYTES)
-  const writing = writerLoop(c, writer.fs, rnd, log, owModel, totals, fail).catch((e: unknown) => fail(`writer: ${String(e)}`)).finally(() => { state.writerDone = true })
+  const writing = writerLoop(c, writer.fs, writer.node.system, rnd, log, owModel, totals, fail).catch((e: unknown) => fail(`writer: ${String(e)}`)).finally(() => { state.writerDone = true })
   const reading = readerLoop(c, reader.fs, rnd, log, totals, state, fail).catch((e: unknown) => fail(`reader: ${String(e)}`))
   const done = await c.runUntil(() => state.writerDone || state.failure !== null, c.sim.clock.now() + 120_000)
   await c.runUntil(() => false, c.sim.clock.now() + 50)
@@ -88,7 +100,7 @@ async function injectFaults(c: SimFs, rnd: SeededRandom, totals: ClientTotals, w
 }
 
 /** Appends to the log and overwrites the other file; flush acknowledgements move what readers may check. */
-async function writerLoop(c: SimFs, fs: FileClient, rnd: SeededRandom, log: { acked: number; data: Uint8Array }, model: Uint8Array, totals: ClientTotals, fail: (m: string) => void): Promise<void> {
+async function writerLoop(c: SimFs, fs: FileClient, system: ActorSystem, rnd: SeededRandom, log: { acked: number; data: Uint8Array }, model: Uint8Array, totals: ClientTotals, fail: (m: string) => void): Promise<void> {
   const lh = await fs.create('/log')
   const ow = await fs.create('/ow')
   let written = 0
@@ -117,6 +129,52 @@ async function writerLoop(c: SimFs, fs: FileClient, rnd: SeededRandom, log: { ac
   await checkWhole(fs, '/ow', model, 'writer', fail)
   await fs.close(lh)
   await fs.close(ow)
+  await lentWrites(c, fs, system, rnd, totals, fail)
+}
+
+/**
+ * Whole-buffer writes from lent slots, in order and then at random buffer-aligned places (so
+ * writes in flight overlap and slots are reused while others travel), then the file checked
+ * against its model.
+ */
+async function lentWrites(c: SimFs, fs: FileClient, system: ActorSystem, rnd: SeededRandom, totals: ClientTotals, fail: (m: string) => void): Promise<void> {
+  const slots = await LentSlots.create(system, LENT_SLOTS, WRITE_BUFFER_BYTES + 4096)
+  const model = new Uint8Array(LENT_BUFFERS * WRITE_BUFFER_BYTES)
+  const h = await fs.create('/lent')
+  // The chunk engine's refusal (ERR_CHECKSUM_MISMATCH) as the client reports it: EIO with it as the cause.
+  const refusedForChecksum = (error: unknown): boolean => isT3fsError(error) && [error.code, error.details?.cause].some((c) => typeof c === 'string' && c.endsWith('CHECKSUM_MISMATCH'))
+  for (let i = 0; i < LENT_WRITES; i++) {
+    // First the whole file in order (as a sequential writer through the mount), then anywhere.
+    const at = (i < LENT_BUFFERS ? i : rnd.int(LENT_BUFFERS)) * WRITE_BUFFER_BYTES
+    const data = fill(WRITE_BUFFER_BYTES, 3000 + i)
+    let slot = slots.take(data)
+    while (slot === null) {
+      await sleep(c.sim.clock, 1)
+      slot = slots.take(data)
+    }
+    model.set(data, at)
+    try {
+      await fs.write(h, slot.bytes, at, slot.lent)
+    } catch (error) {
+      if (refusedForChecksum(error)) fail(`a lent write was refused for its checksum (its bytes changed before storage pulled them): ${String(error)}`)
+      if (!isT3fsError(error, 'EIO')) throw error
+      // This write or an earlier one in flight failed: write the whole model again (not lent).
+      totals.writeErrors++
+      await retryWrite(fs, h, model, 0, model.length, [0, model.length], totals)
+    } finally {
+      slot.giveBack()
+    }
+    if (rnd.int(3) === 0) await sleep(c.sim.clock, rnd.int(5))
+  }
+  try {
+    await settledWrites(fs, h, model, totals)
+  } catch (error) {
+    if (refusedForChecksum(error)) fail(`a lent write was refused for its checksum: ${String(error)}`)
+    throw error
+  }
+  await checkWhole(fs, '/lent', model, 'writer', fail)
+  await fs.close(h)
+  totals.lentWrites += slots.lends
 }
 
 /**
@@ -241,7 +299,7 @@ export interface ClientSuiteResult {
 }
 
 export async function runClientSuite(options: { seeds: number; firstSeed?: number; mutant: ClientMutant | null; log?: (line: string) => void }): Promise<ClientSuiteResult> {
-  const totals: ClientTotals = { appendedBytes: 0, flushes: 0, checkedReads: 0, ownReads: 0, writeErrors: 0, nodeCrashes: 0, cuts: 0 }
+  const totals: ClientTotals = { appendedBytes: 0, flushes: 0, checkedReads: 0, ownReads: 0, writeErrors: 0, nodeCrashes: 0, cuts: 0, lentWrites: 0 }
   let ran = 0
   const failure = await exploreSeeds({ seeds: options.seeds, firstSeed: options.firstSeed ?? 1, ...(options.log === undefined ? {} : { log: options.log }) }, async (seed) => {
     ran++
