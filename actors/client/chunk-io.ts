@@ -28,6 +28,8 @@ export interface ChunkIoCounters {
   chunkWrites: number
   chunkReads: number
   bytesWritten: number
+  /** Of bytesWritten, those sent from where a caller lent them (lent-bytes.ts), uncopied. */
+  lentBytesWritten: number
   bytesRead: number
 }
 

@@ -41,7 +41,7 @@ export class FileClientImpl implements FileClient {
   private readonly io: ChunkIo
   private readonly files = new Map<InodeId, OpenFile>()
   private readonly handles = new Map<number, OpenHandle>()
-  private readonly counters: ChunkIoCounters & { readAheadHits: number } = { chunkWrites: 0, chunkReads: 0, bytesWritten: 0, bytesRead: 0, readAheadHits: 0 }
+  private readonly counters: ChunkIoCounters & { readAheadHits: number } = { chunkWrites: 0, chunkReads: 0, bytesWritten: 0, lentBytesWritten: 0, bytesRead: 0, readAheadHits: 0 }
   private nextHandle = 1
   private closed = false
   private syncing = false

@@ -188,6 +188,8 @@ export interface FileClientStats {
   readonly storageRetries: number
   readonly metaRetries: number
   readonly bytesWritten: number
+  /** Of bytesWritten, those sent to storage from where the caller lent them (a FUSE WRITE's request slot), uncopied. */
+  readonly lentBytesWritten: number
   readonly bytesRead: number
 }
 

@@ -114,7 +114,7 @@ export class WriteBehind {
     const before = this.overlapping(flight)
     flight.done = Promise.all(before)
       .then(() => this.env.io.writeFrom(this.geometry(), position, length, lent.source, lent.offset))
-      .then(() => {}, (e: unknown) => { if (!this.env.mutants.has('swallow-flush-error')) this.error ??= toT3fsError(e) })
+      .then(() => { this.env.io.counters.lentBytesWritten += length }, (e: unknown) => { if (!this.env.mutants.has('swallow-flush-error')) this.error ??= toT3fsError(e) })
       .finally(() => {
         release()
         this.flights.delete(flight)

@@ -25,11 +25,13 @@ import type { MetaMsg } from '../../meta/index.ts'
 import type { MgmtdMsg } from '../../mgmtd/protocol.ts'
 import { createFileClient } from '../file-client-actor.ts'
 import type { FileClient } from '../file-client.ts'
+import type { LentBytes } from '../lent-bytes.ts'
 import { resolveFuseConfig, type FuseConfig } from './config.ts'
 import { postDeviceReads } from './device-reads.ts'
 import { REQUEST_HEADROOM_BYTES } from './kernel-protocol.ts'
 import { RETRYABLE_READ_CODES, type FuseMountMsg, type FuseStatus } from './protocol.ts'
 import { revalidate } from './revalidator.ts'
+import { RequestSlot, SlotRegions } from './request-slot.ts'
 import { FuseSession } from './session.ts'
 
 export const FUSE_TYPE = 'fuse.t3fs'
@@ -69,6 +71,8 @@ interface State {
   connectionEnded: boolean
   /** Set while an unmount waits for the last requests (RELEASEs of closed files) to be served. */
   drained: (() => void) | null
+  /** Request slots registered as regions, so WRITE data goes to storage from where it was read. */
+  readonly slotRegions: SlotRegions
 }
 
 type Ctx = ActorContext<FuseMountMsg>
@@ -87,6 +91,7 @@ export const fuseMount = defineActor<State, FuseMountMsg, FuseMountArgs>({
     const state: State = {
       config, mountPoint, readBufferBytes: config.maxWriteBytes + REQUEST_HEADROOM_BYTES, client: null, session: null, master: null, mounted: false,
       reason: null, reading: 0, inFlight: 0, rearmScheduled: false, revalidating: false, queues: new Map(), attached: 0, readAheadSet: false, connectionEnded: false, drained: null,
+      slotRegions: new SlotRegions(),
     }
     if (ctx.buffers === null || ctx.buffers.largestBytes < state.readBufferBytes) {
       throw new T3fsError('ERR_FUSE_POOL', `the FUSE mount reads requests into pool slots of ${state.readBufferBytes} bytes (max_write + 4 KiB); the node's largest slot is ${ctx.buffers?.largestBytes ?? 0}: add a [[buffer_pool]] class of at least ${state.readBufferBytes} bytes`, {})
@@ -109,7 +114,7 @@ export const fuseMount = defineActor<State, FuseMountMsg, FuseMountArgs>({
         return serveSlot(state, ctx, msg.buffer, msg.length, dev)
       }
       case 'served':
-        msg.buffer?.release()
+        msg.slot?.drop()
         state.inFlight--
         checkDrained(state)
         if (!state.readAheadSet && state.session?.kernel != null) setReadAhead(state, ctx)
@@ -225,15 +230,25 @@ function onRead(state: State, ctx: Ctx, buffer: PooledBuffer, length: number | n
   arm(state, ctx)
 }
 
-/** Starts one request read into `buffer` (the slot goes back as soon as the request no longer reads it). */
+/**
+ * Starts one request read into `buffer` (the slot goes back as soon as the request no longer reads
+ * it). A WRITE keeps its slot and lends its data from there once the slot is registered.
+ */
 function serveSlot(state: State, ctx: Ctx, buffer: PooledBuffer, length: number, dev: FuseDevice): void {
   const session = state.session!
   const request = session.decode(buffer.bytes.subarray(0, length), dev)
-  const keep = request !== null && FuseSession.needsBytes(request)
-  if (!keep) buffer.release()
+  const slot = request !== null && FuseSession.needsBytes(request) ? new RequestSlot(buffer) : null
+  if (slot === null) buffer.release()
+  let lent: LentBytes | undefined
+  if (slot !== null && request?.kind === 'WRITE') {
+    const region = state.slotRegions.regionOf(ctx as unknown as ActorContext<Message>, buffer, (error) => {
+      ctx.log.warn({ evt: 'FuseSlotNotRegistered', err: (error as Error).message }, `a FUSE request slot could not be registered; WRITEs read into it are copied: ${(error as Error).message}`)
+    })
+    if (region !== null) lent = slot.lend(request.data, region)
+  }
   state.inFlight++
-  const done = request === null ? Promise.resolve() : session.handle(request, dev)
-  ctx.pipeToSelf(done, () => ({ type: 'served', buffer: keep ? buffer : null }))
+  const done = request === null ? Promise.resolve() : session.handle(request, dev, lent)
+  ctx.pipeToSelf(done, () => ({ type: 'served', slot }))
   arm(state, ctx)
 }
 

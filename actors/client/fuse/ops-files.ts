@@ -16,6 +16,7 @@ import { OUT_HEADER_BYTES, OpenFlag, ReleaseFlag, WriteFlag, encodeCreate, encod
 import { ownedByCaller } from './ops-entries.ts'
 import { releaseLocksOf } from './ops-locks.ts'
 import { snapshotOf, type FuseSession } from './session.ts'
+import type { LentBytes } from '../lent-bytes.ts'
 
 export const FILE_OPS: ReadonlySet<RequestKind> = new Set<RequestKind>(['OPEN', 'CREATE', 'READ', 'WRITE', 'FLUSH', 'RELEASE', 'FSYNC', 'FALLOCATE', 'LSEEK'])
 
@@ -46,7 +47,7 @@ function addHandle(s: FuseSession, nodeid: bigint, handle: FileHandle): { fh: bi
   return { fh, openFlags: handle.direct ? OpenFlag.DIRECT_IO : 0 }
 }
 
-export async function serveFileOp(s: FuseSession, r: FileRequest, dev: FuseDevice): Promise<void> {
+export async function serveFileOp(s: FuseSession, r: FileRequest, dev: FuseDevice, lent?: LentBytes): Promise<void> {
   const unique = r.header.unique
   switch (r.kind) {
     case 'OPEN': {
@@ -66,7 +67,7 @@ export async function serveFileOp(s: FuseSession, r: FileRequest, dev: FuseDevic
     case 'WRITE': {
       const open = s.handles.file(r.fh)
       if ((r.writeFlags & WriteFlag.KILL_SUIDGID) !== 0) await killSuidSgid(s, r.header.nodeid, dev)
-      const n = await s.client.write(open.handle, r.data, Number(r.offset))
+      const n = await s.client.write(open.handle, r.data, Number(r.offset), lent)
       open.dirty = true
       s.table.wroteData(r.header.nodeid)
       s.counters.bytesWritten += n

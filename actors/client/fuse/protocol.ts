@@ -6,6 +6,7 @@ import type { Returns } from '../../../runtime/actor.ts'
 import type { PooledBuffer } from '../../../runtime/buffer-pool.ts'
 import type { FileClientStats } from '../file-client.ts'
 import type { DeviceReadMsg } from './device-reads.ts'
+import type { RequestSlot } from './request-slot.ts'
 
 export interface FuseStatus {
   /** The absolute mount point. */
@@ -60,7 +61,7 @@ export type FuseMountMsg =
   | ({ type: 'unmount' } & Returns<{ unmounted: boolean }>)
   // to itself
   | DeviceReadMsg
-  | { type: 'served'; buffer: PooledBuffer | null }
+  | { type: 'served'; slot: RequestSlot | null }
   | { type: 'revalidate' }
   | { type: 'revalidated' }
   | { type: 'read-ahead-set'; error: string | null }

@@ -29,6 +29,7 @@ import { isEntryOp, serveEntryOp } from './ops-entries.ts'
 import { isFileOp, serveFileOp } from './ops-files.ts'
 import { isLockOp, LockWaiters, serveLockOp } from './ops-locks.ts'
 import { isXattrOp, serveXattrOp } from './ops-xattr.ts'
+import type { LentBytes } from '../lent-bytes.ts'
 
 /** READ replies being filled at once; one more READ waits for a buffer. */
 export const READ_BUFFERS_MAX = 64
@@ -113,14 +114,17 @@ export class FuseSession {
     return request.kind === 'WRITE'
   }
 
-  /** Answers one decoded request on `dev` (never rejects: a failure is the request's errno reply). */
-  async handle(request: Request, dev: FuseDevice): Promise<void> {
+  /**
+   * Answers one decoded request on `dev` (never rejects: a failure is the request's errno reply).
+   * `lent`: a WRITE's data as lent from the slot it was read into (request-slot.ts).
+   */
+  async handle(request: Request, dev: FuseDevice, lent?: LentBytes): Promise<void> {
     this.counters.requests++
     const kind = request.kind === 'OTHER' ? String(request.name ?? request.header.opcode) : request.kind
     this.counters.byKind[kind] = (this.counters.byKind[kind] ?? 0) + 1
     const metered = this.#metrics === null ? null : fuseRequestStarted(this.#metrics, this.clock, kind)
     try {
-      await this.#dispatch(request, dev)
+      await this.#dispatch(request, dev, lent)
       metered?.('ok')
     } catch (error) {
       if (!expectsReply(request)) return
@@ -154,11 +158,11 @@ export class FuseSession {
     this.reply(dev, (out) => encodeError(out, header.unique, errno))
   }
 
-  async #dispatch(r: Request, dev: FuseDevice): Promise<void> {
+  async #dispatch(r: Request, dev: FuseDevice, lent: LentBytes | undefined): Promise<void> {
     if (r.kind === 'INIT') return this.#init(r, dev)
     if (this.kernel === null) throw Object.assign(new Error(`${r.kind} before INIT`), { code: 'EIO' })
     if (isEntryOp(r)) return serveEntryOp(this, r, dev)
-    if (isFileOp(r)) return serveFileOp(this, r, dev)
+    if (isFileOp(r)) return serveFileOp(this, r, dev, lent)
     if (isDirOp(r)) return serveDirOp(this, r, dev)
     if (isXattrOp(r)) return serveXattrOp(this, r, dev)
     if (isLockOp(r)) return serveLockOp(this, r, dev)
