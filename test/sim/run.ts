@@ -8,6 +8,8 @@
 import { parseArgs } from 'node:util'
 import { NAMESPACE_MUTANTS, STORAGE_CALL_MUTANTS, type NamespaceMutant, type StorageCallMutant } from '../../actors/meta/op-context.ts'
 import { KVCACHE_MUTANTS, type KvCacheMutant } from '../../actors/kvcache/kv-options.ts'
+import { CLIENT_MUTANTS, type ClientMutant } from '../../actors/client/file-client.ts'
+import { runClientSuite } from '../actors/client/client-fault-suite.ts'
 import { runKvCacheSuite } from './kvcache-suite.ts'
 import { runMetaStorageSuite } from './meta-storage-suite.ts'
 import { runMetaSuite } from './meta-suite.ts'
@@ -18,6 +20,7 @@ const SUITES: Readonly<Record<string, { mutants: readonly string[]; run: (o: { s
   storage: { mutants: STORAGE_MUTANTS, run: (o) => runStorageSuite(o) },
   'meta-storage': { mutants: STORAGE_CALL_MUTANTS, run: (o) => runMetaStorageSuite({ ...o, mutant: o.mutant as StorageCallMutant | null }) },
   kvcache: { mutants: KVCACHE_MUTANTS, run: (o) => runKvCacheSuite({ ...o, mutant: o.mutant as KvCacheMutant | null }) },
+  client: { mutants: CLIENT_MUTANTS, run: (o) => runClientSuite({ ...o, mutant: o.mutant as ClientMutant | null }) },
 }
 
 function usage(message: string): never {
