@@ -5,7 +5,6 @@
  * (file-client-actor.ts), which also drives its timers: routing refresh, mgmtd registration and
  * the periodic length sync of dirty files.
  */
-import type { LentBytes } from './lent-bytes.ts'
 import type { ActorContext, ActorRef, Message } from '../../runtime/actor.ts'
 import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
 import type { MgmtdMsg } from '../mgmtd/protocol.ts'
@@ -21,6 +20,7 @@ import { Limiter } from './limiter.ts'
 import * as ns from './namespace.ts'
 import { OpenFile } from './open-file.ts'
 import { ReadAhead } from './read-ahead.ts'
+import type { LentBytes } from './lent-bytes.ts'
 
 /** Open handles of one client, at most. */
 export const openHandlesMax = 1 << 20
