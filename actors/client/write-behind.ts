@@ -4,8 +4,9 @@
  * continue it, flush, fsync, close, a read of the file and the periodic sync send it to storage
  * (the chain heads pull it one-sidedly). A write of a whole buffer or more is copied into buffers
  * sent at once, or, when its bytes are lent (a FUSE WRITE of exactly one buffer, lent-bytes.ts),
- * sent from where they are, uncopied. Up to `inFlightMax` buffers of one file are on their way at once, so a sequential
- * writer keeps filling the next while the last ones travel. Only `direct` writes go through.
+ * sent from where they are, uncopied. Up to `inFlightMax` buffers of one file are on their way at
+ * once, so a sequential writer keeps filling the next while the last ones travel. Only `direct`
+ * writes go through.
  *
  * Ordering: a buffer or a write-through that overlaps one still in flight waits for it, so bytes
  * written later never reach storage before bytes written earlier at the same place. Errors of a
@@ -19,6 +20,7 @@ import type { ChunkIo, FileGeometry } from './chunk-io.ts'
 import type { ClientMutant } from './file-client.ts'
 import type { IoBuffer, IoBuffers } from './io-buffers.ts'
 import type { LentBytes } from './lent-bytes.ts'
+import type { ClientBuffer } from '../storage/client/storage-client.ts'
 
 export interface WriteBehindEnv {
   readonly io: ChunkIo
@@ -110,16 +112,7 @@ export class WriteBehind {
     while (this.flights.size >= this.env.inFlightMax) await Promise.race([...this.flights].map((f) => f.done))
     const release = lent.retain()
     if (this.env.mutants.has('lent-unretained')) release() // the bug: the lender may reuse the bytes before storage pulled them
-    const flight: Flight = { start: position, end: position + length, done: Promise.resolve() }
-    const before = this.overlapping(flight)
-    flight.done = Promise.all(before)
-      .then(() => this.env.io.writeFrom(this.geometry(), position, length, lent.source, lent.offset))
-      .then(() => { this.env.io.counters.lentBytesWritten += length }, (e: unknown) => { if (!this.env.mutants.has('swallow-flush-error')) this.error ??= toT3fsError(e) })
-      .finally(() => {
-        release()
-        this.flights.delete(flight)
-      })
-    this.flights.add(flight)
+    this.launch(position, length, lent.source, lent.offset, release, () => { this.env.io.counters.lentBytesWritten += length })
   }
 
   /** Sends the gathering buffer on its way (no wait). */
@@ -127,13 +120,21 @@ export class WriteBehind {
     const a = this.active
     if (a === null) return
     this.active = null
-    const flight: Flight = { start: a.start, end: a.start + a.length, done: Promise.resolve() }
+    this.launch(a.start, a.length, a.io, 0, () => this.env.buffers.release(a.io), () => {})
+  }
+
+  /**
+   * Puts [start, start + length) on its way from `from` (at `fromOffset`) once the flights it
+   * overlaps are done; `settled` runs when it was acknowledged or failed (its error is kept).
+   */
+  private launch(start: number, length: number, from: ClientBuffer, fromOffset: number, settled: () => void, acknowledged: () => void): void {
+    const flight: Flight = { start, end: start + length, done: Promise.resolve() }
     const before = this.overlapping(flight)
     flight.done = Promise.all(before)
-      .then(() => this.env.io.writeFrom(this.geometry(), a.start, a.length, a.io, 0))
-      .then(() => {}, (e: unknown) => { if (!this.env.mutants.has('swallow-flush-error')) this.error ??= toT3fsError(e) })
+      .then(() => this.env.io.writeFrom(this.geometry(), start, length, from, fromOffset))
+      .then(acknowledged, (e: unknown) => { if (!this.env.mutants.has('swallow-flush-error')) this.error ??= toT3fsError(e) })
       .finally(() => {
-        this.env.buffers.release(a.io)
+        settled()
         this.flights.delete(flight)
       })
     this.flights.add(flight)

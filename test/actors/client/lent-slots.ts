@@ -27,7 +27,7 @@ const slotLender = defineActor<null, LenderMsg, void>({
   },
 })
 
-export const SCRIBBLE = 0xee
+const SCRIBBLE = 0xee
 
 interface Slot {
   readonly buffer: PooledBuffer
