@@ -73,7 +73,7 @@ export function resolveClientOptions(options: FileClientOptions): ResolvedClient
     user: user(options.user),
     description: options.description ?? '',
     writeBufferBytes: int(options, 'writeBufferBytes', MiB, 0, clientLimits.writeBufferBytesMax),
-    writeBuffersInFlight: int(options, 'writeBuffersInFlight', 8, 1, clientLimits.writeBuffersInFlightMax),
+    writeBuffersInFlight: int(options, 'writeBuffersInFlight', 16, 1, clientLimits.writeBuffersInFlightMax),
     readAheadBytes: int(options, 'readAheadBytes', 4 * MiB, 0, clientLimits.readAheadBytesMax),
     maxInFlightIos: int(options, 'maxInFlightIos', 64, 1, clientLimits.maxInFlightIosMax),
     ioBuffers: int(options, 'ioBuffers', 32, 2, clientLimits.ioBuffersMax),

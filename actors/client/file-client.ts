@@ -211,10 +211,13 @@ export interface FileClientOptions {
   /** Write-behind buffer per file (default 1 MiB, 3FS's; at most the largest pool slot). 0 turns it off. */
   readonly writeBufferBytes?: number
   /**
-   * Write-behind buffers of one file being flushed at once (default 8). A chain write acknowledges
+   * Write-behind buffers of one file being flushed at once (default 16). A chain write acknowledges
    * after three durable commits one after another (tail, middle, head), tens of milliseconds on a
    * loaded machine: with 4 buffers of 1 MiB on their way, four sequential writers left a fifth of
    * this 2-core machine idle (bench:fuse, four writers: 0.44–0.45 GiB/s with 4, 0.47–0.49 with 8).
+   * More on their way also means more commits per group commit on each target, so fewer syncs and
+   * log writes per chunk (bench:fuse, five runs each on a slower machine: 0.25–0.28 GiB/s at 5.0–5.4
+   * CPU s/GiB with 8, 0.28–0.36 at 3.8–4.9 with 16; 32 was no better than 16).
    */
   readonly writeBuffersInFlight?: number
   /** Read-ahead window per sequential reader (default 4 MiB; 0 turns it off). */

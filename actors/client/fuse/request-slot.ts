@@ -8,7 +8,7 @@
  * arrives in it (that WRITE is copied as before, as are those while the registration is on its
  * way), and stays registered for the mount's life: the slot returns to the pool between requests,
  * but the region's handle only ever travels in this mount's writes, each sent while its slot is
- * held. A mount has few request slots (72 in the dev profile), so registrations are few and early.
+ * held. A mount has few request slots (136 in the dev profile), so registrations are few and early.
  */
 import type { ActorContext, Message } from '../../../runtime/actor.ts'
 import type { PooledBuffer } from '../../../runtime/buffer-pool.ts'

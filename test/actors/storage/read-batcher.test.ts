@@ -51,9 +51,11 @@ t.test('small reads: one batch in flight per node; reads issued meanwhile leave 
 
 t.test('large reads: batches of at most batchBytesMax, several in flight at once per node', async (t) => {
   const { batcher, sent, inFlight } = setup()
-  const reads = Array.from({ length: 24 }, (_, i) => batcher.read(node, 1, io(i * MiB, MiB)))
+  // Two batches' worth more than the cap allows at once: some must wait for a batch to come back.
+  const count = ((bulkBatchesInFlightMax + 2) * batchBytesMax) / MiB
+  const reads = Array.from({ length: count }, (_, i) => batcher.read(node, 1, io(i * MiB, MiB)))
   await ticks()
-  t.ok(sent.length >= 2, `24 reads of 1 MiB leave in several batches (${sent.length})`)
+  t.ok(sent.length >= 2, `${count} reads of 1 MiB leave in several batches (${sent.length})`)
   t.equal(inFlight(), bulkBatchesInFlightMax, `${bulkBatchesInFlightMax} batches in flight at once`)
   for (const b of sent) t.ok(b.ios.reduce((a, x) => a + x.length, 0) <= batchBytesMax, 'each at most batchBytesMax')
   // Answer batches as they come until all reads are done: none is lost or answered twice.
@@ -64,8 +66,8 @@ t.test('large reads: batches of at most batchBytesMax, several in flight at once
     t.ok(inFlight() <= bulkBatchesInFlightMax)
   }
   const results = await Promise.all(reads)
-  t.same(results.map((r) => r.ok && r.commitVersion), Array.from({ length: 24 }, (_, i) => i * MiB), 'every read settles with its own answer')
-  t.equal(sent.reduce((a, b) => a + b.ios.length, 0), 24, 'each read was sent once')
+  t.same(results.map((r) => r.ok && r.commitVersion), Array.from({ length: count }, (_, i) => i * MiB), 'every read settles with its own answer')
+  t.equal(sent.reduce((a, b) => a + b.ios.length, 0), count, 'each read was sent once')
   const big = batcher.read(node, 1, io(0, 2 * batchBytesMax))
   await ticks()
   t.equal(sent.at(-1)!.ios.length, 1, 'a read over batchBytesMax still leaves, alone')
