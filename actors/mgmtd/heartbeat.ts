@@ -35,12 +35,12 @@ export function applyHeartbeat(data: ClusterData, info: HeartbeatInfo, nowMs: nu
   let created = false
   if (node === undefined) {
     if (!config.allowHeartbeatFromUnregistered) {
-      throw new T3fsError(MgmtdErrorCode.NODE_NOT_FOUND, `node ${info.nodeId} is not registered and heartbeats from unregistered nodes are not allowed; register it first (register-node)`, { nodeId: info.nodeId })
+      throw new T3fsError(MgmtdErrorCode.NODE_NOT_FOUND, `node ${info.nodeId} is not registered and heartbeats from unregistered nodes are not allowed; register it first (t3fs admin register-node ${info.nodeId} ${info.type})`, { nodeId: info.nodeId })
     }
     node = { nodeId: info.nodeId, type: info.type, hostname: info.hostname ?? '', disabled: false, lastHeartbeatMs: 0, incarnation: -1, hbVersion: -1, failed: false }
     created = true
   }
-  if (node.disabled) throw new T3fsError(MgmtdErrorCode.NODE_DISABLED, `node ${info.nodeId} is disabled; enable it (enable-node) before it can heartbeat`, { nodeId: info.nodeId })
+  if (node.disabled) throw new T3fsError(MgmtdErrorCode.NODE_DISABLED, `node ${info.nodeId} is disabled; enable it (t3fs admin enable-node ${info.nodeId}) before it can heartbeat`, { nodeId: info.nodeId })
   if (node.type !== info.type) {
     throw new T3fsError(MgmtdErrorCode.NODE_TYPE_MISMATCH, `node ${info.nodeId} is registered as ${node.type} but heartbeats as ${info.type}`, { nodeId: info.nodeId })
   }

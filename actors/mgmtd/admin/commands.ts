@@ -11,7 +11,7 @@ import type { Clock } from '../../../runtime/clock.ts'
 import type { ProgressSink } from '../../../runtime/progress/progress.ts'
 import { isT3fsError, T3fsError } from '../../../runtime/errors.ts'
 import { parseSizeBytes, SIZE_ACCEPTED } from '../../../runtime/profile/units.ts'
-import { MgmtdErrorCode, type ChainInfo, type MgmtdMsg, type RoutingInfo } from '../protocol.ts'
+import { MgmtdErrorCode, NODE_TYPES, type ChainInfo, type MgmtdMsg, type NodeType, type RoutingInfo } from '../protocol.ts'
 import { parseChainsCsv, parseChainTableCsv } from './csv.ts'
 import type { StorageNodeMsg, TargetSummary } from '../../storage/protocol.ts'
 
@@ -141,6 +141,55 @@ export const COMMANDS: readonly AdminCommand[] = [
     async run(_p, _v, env) {
       const { nodes } = await routing(env)
       return { kind: 'table', columns: ['NodeId', 'Type', 'Status', 'Hostname', 'LastHeartbeatMs'], rows: nodes.map((n) => [n.nodeId, n.type, n.status, n.hostname, n.lastHeartbeatMs === 0 ? null : Math.round(n.lastHeartbeatMs)]), json: nodes }
+    },
+  },
+  {
+    name: 'register-node',
+    usage: 'register-node <nodeId> <type> [--hostname H]',
+    summary: `record a node before it heartbeats (type: ${NODE_TYPES.join(' | ')}; needed when mgmtd refuses heartbeats from unregistered nodes)`,
+    options: { hostname: { type: 'string' } },
+    positionals: [2, 2],
+    async run([id, type], values, env) {
+      const nodeId = parseId(id, 'nodeId')
+      if (nodeId === 0) throw usageError('nodeId 0 means "none"; accepted: a node id >= 1')
+      const nodeType = type?.toUpperCase()
+      if (!(NODE_TYPES as readonly (string | undefined)[]).includes(nodeType)) throw usageError(`type ${JSON.stringify(type)} is not accepted; accepted: ${NODE_TYPES.join(' | ')} (any case)`)
+      const hostname = values.hostname as string | undefined
+      const node = await ask(env, { type: 'register-node', nodeId, nodeType: nodeType as NodeType, ...(hostname === undefined ? {} : { hostname }) })
+      return message(`node ${node.nodeId} is registered as ${node.type}${node.hostname === '' ? '' : ` on ${node.hostname}`}`, node)
+    },
+  },
+  {
+    name: 'unregister-node',
+    usage: 'unregister-node <nodeId>',
+    summary: 'forget a node (a node that still heartbeats comes back unless mgmtd refuses unregistered ones)',
+    options: {},
+    positionals: [1, 1],
+    async run([id], _v, env) {
+      const node = await ask(env, { type: 'unregister-node', nodeId: parseId(id, 'nodeId') })
+      return message(`node ${node.nodeId} (${node.type}) is unregistered`, node)
+    },
+  },
+  {
+    name: 'disable-node',
+    usage: 'disable-node <nodeId>',
+    summary: 'refuse a node\'s heartbeats until enable-node (its targets go OFFLINE as when it dies; list-nodes shows DISABLED)',
+    options: {},
+    positionals: [1, 1],
+    async run([id], _v, env) {
+      const node = await ask(env, { type: 'disable-node', nodeId: parseId(id, 'nodeId') })
+      return message(`node ${node.nodeId} (${node.type}) is disabled`, node)
+    },
+  },
+  {
+    name: 'enable-node',
+    usage: 'enable-node <nodeId>',
+    summary: 'accept a disabled node\'s heartbeats again',
+    options: {},
+    positionals: [1, 1],
+    async run([id], _v, env) {
+      const node = await ask(env, { type: 'enable-node', nodeId: parseId(id, 'nodeId') })
+      return message(`node ${node.nodeId} (${node.type}) is enabled`, node)
     },
   },
   {
