@@ -115,6 +115,17 @@ async function onStorageNode<T>(env: AdminEnv, nodeId: number, work: (storage: A
 const TARGET_COLUMNS = ['TargetId', 'ChainId', 'NodeId', 'LocalState', 'PublicState', 'UsedSize', 'Chunks']
 const targetRow = (t: TargetSummary): Cell[] => [t.targetId, t.chainId, t.nodeId, t.localState, t.publicState, t.usedSizeBytes, t.chunkCount]
 
+/** A command that names one node and asks mgmtd the message of the same name about it. */
+function nodeCommand(name: 'unregister-node' | 'disable-node' | 'enable-node', summary: string, done: string): AdminCommand {
+  return {
+    name, usage: `${name} <nodeId>`, summary, options: {}, positionals: [1, 1],
+    async run([id], _v, env) {
+      const node = await ask(env, { type: name, nodeId: parseId(id, 'nodeId') })
+      return message(`node ${node.nodeId} (${node.type}) is ${done}`, node)
+    },
+  }
+}
+
 export const COMMANDS: readonly AdminCommand[] = [
   {
     name: 'init-cluster',
@@ -159,39 +170,9 @@ export const COMMANDS: readonly AdminCommand[] = [
       return message(`node ${node.nodeId} is registered as ${node.type}${node.hostname === '' ? '' : ` on ${node.hostname}`}`, node)
     },
   },
-  {
-    name: 'unregister-node',
-    usage: 'unregister-node <nodeId>',
-    summary: 'forget a node (a node that still heartbeats comes back unless mgmtd refuses unregistered ones)',
-    options: {},
-    positionals: [1, 1],
-    async run([id], _v, env) {
-      const node = await ask(env, { type: 'unregister-node', nodeId: parseId(id, 'nodeId') })
-      return message(`node ${node.nodeId} (${node.type}) is unregistered`, node)
-    },
-  },
-  {
-    name: 'disable-node',
-    usage: 'disable-node <nodeId>',
-    summary: 'refuse a node\'s heartbeats until enable-node (its targets go OFFLINE as when it dies; list-nodes shows DISABLED)',
-    options: {},
-    positionals: [1, 1],
-    async run([id], _v, env) {
-      const node = await ask(env, { type: 'disable-node', nodeId: parseId(id, 'nodeId') })
-      return message(`node ${node.nodeId} (${node.type}) is disabled`, node)
-    },
-  },
-  {
-    name: 'enable-node',
-    usage: 'enable-node <nodeId>',
-    summary: 'accept a disabled node\'s heartbeats again',
-    options: {},
-    positionals: [1, 1],
-    async run([id], _v, env) {
-      const node = await ask(env, { type: 'enable-node', nodeId: parseId(id, 'nodeId') })
-      return message(`node ${node.nodeId} (${node.type}) is enabled`, node)
-    },
-  },
+  nodeCommand('unregister-node', 'forget a node (a node that still heartbeats comes back unless mgmtd refuses unregistered ones)', 'unregistered'),
+  nodeCommand('disable-node', 'refuse a node\'s heartbeats until enable-node (its targets go OFFLINE as when it dies; list-nodes shows DISABLED)', 'disabled'),
+  nodeCommand('enable-node', 'accept a disabled node\'s heartbeats again', 'enabled'),
   {
     name: 'list-targets',
     usage: 'list-targets [--chain-id N]',
