@@ -29,7 +29,9 @@
  *   optimizes only after thousands of calls, and a storage node sees one call per chunk (1024 per
  *   GiB). Each round's CPU per GiB is printed (and in the JSON line) to show it has settled.
  * - CPU: seconds of CPU of the cluster's processes (node 1 with the mount, the storage nodes) per
- *   GiB moved, from /proc, to judge changes on a loaded machine; and node 1's share of it. Beside
+ *   GiB moved, from /proc, to judge changes on a loaded machine; and node 1's share of it; and the
+ *   machine's idle share over each t3fs phase (`t3fs_write_machine_idle`): near 0 the phase was
+ *   bound by CPU (fio's own included), well above it by latency or the disk. Beside
  *   it, bindfs's own CPU per GiB (a passthrough FUSE server: the floor of the mount's part). Each
  *   fio phase's start and end go to stderr in hrtime µs (the clock of --cpu-prof's timestamps:
  *   T3FS_CHILD_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles every node of the cluster).
@@ -61,6 +63,8 @@ interface Phase {
   readonly cpuSecPerGib: number | null
   /** Of cpuSecPerGib, what the first pid (node 1: the mount, its FileClient, mgmtd and meta) used. */
   readonly firstPidCpuSecPerGib: number | null
+  /** The machine's idle share over the phase (all cores, /proc/stat idle + iowait): near 0 means CPU-bound. */
+  readonly machineIdle: number
 }
 
 const { values } = parseArgs({ options: { 'file-mib': { type: 'string' }, jobs: { type: 'string' }, smoke: { type: 'boolean' }, 'warmup-mib': { type: 'string' }, 'warmup-rounds': { type: 'string' } } })
@@ -96,6 +100,12 @@ function cpuSeconds(pids: readonly number[]): number {
   return ticks / CLOCK_TICKS_PER_SEC
 }
 
+/** The machine's [idle + iowait, total] jiffies so far, over all cores (/proc/stat's first line). */
+function machineJiffies(): [number, number] {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number)
+  return [fields[3]! + fields[4]!, fields.reduce((a, b) => a + b, 0)]
+}
+
 /** The pid of the bindfs daemon serving `mountPoint` (it forks away from the command that mounted it), or null. */
 function bindfsPid(mountPoint: string): number | null {
   for (const entry of readdirSync('/proc')) {
@@ -118,6 +128,7 @@ interface FioJobs { jobs: { error: number; read: { io_bytes: number; bw_bytes: n
 async function fio(args: string[], side: 'read' | 'write', pids: readonly number[]): Promise<Phase> {
   const cpu0 = cpuSeconds(pids)
   const first0 = cpuSeconds(pids.slice(0, 1))
+  const [idle0, total0] = machineJiffies()
   const hrtimeUs = (): string => (process.hrtime.bigint() / 1000n).toString()
   // The phase's start and end in hrtime µs (the clock of --cpu-prof's timestamps), to cut profiles to it.
   progress.log(`bench:fuse: fio ${side} in ${args.find((a) => a.startsWith('--directory='))?.slice(12)} starts at hrtime ${hrtimeUs()} µs; pids ${pids.join(' ')}`)
@@ -128,12 +139,13 @@ async function fio(args: string[], side: 'read' | 'write', pids: readonly number
   })
   const cpu = cpuSeconds(pids) - cpu0
   const firstCpu = cpuSeconds(pids.slice(0, 1)) - first0
+  const [idle1, total1] = machineJiffies()
   progress.log(`bench:fuse: fio ${side} ends at hrtime ${hrtimeUs()} µs`)
   const parsed = JSON.parse(stdout.slice(stdout.indexOf('{'))) as FioJobs
   const bytes = parsed.jobs.reduce((a, j) => a + j[side].io_bytes, 0)
   const bw = parsed.jobs.reduce((a, j) => a + j[side].bw_bytes, 0)
   const perGib = (seconds: number): number | null => (pids.length === 0 || bytes === 0 ? null : seconds / (bytes / GiB))
-  return { gibPerSec: bw / GiB, bytes, errors: parsed.jobs.filter((j) => j.error !== 0).length, cpuSecPerGib: perGib(cpu), firstPidCpuSecPerGib: perGib(firstCpu) }
+  return { gibPerSec: bw / GiB, bytes, errors: parsed.jobs.filter((j) => j.error !== 0).length, cpuSecPerGib: perGib(cpu), firstPidCpuSecPerGib: perGib(firstCpu), machineIdle: total1 > total0 ? (idle1 - idle0) / (total1 - total0) : 0 }
 }
 
 /** The identical fio job on the mount and on bindfs: buffered 1 MiB psync, crc32c in every block. */
@@ -219,7 +231,7 @@ async function main(): Promise<void> {
       })
     }
     const t3 = await writeThenRead('t3fs mount', join(cluster.mnt, 'bench'), pids)
-    console.log(`t3fs mount (3 replicas): write ${t3.write.gibPerSec.toFixed(3)} GiB/s (${t3.write.cpuSecPerGib?.toFixed(1)} CPU s/GiB, of which node 1 with the mount ${t3.write.firstPidCpuSecPerGib?.toFixed(1)}), read ${t3.read.gibPerSec.toFixed(3)} GiB/s (${t3.read.cpuSecPerGib?.toFixed(1)} CPU s/GiB)`)
+    console.log(`t3fs mount (3 replicas): write ${t3.write.gibPerSec.toFixed(3)} GiB/s (${t3.write.cpuSecPerGib?.toFixed(1)} CPU s/GiB, of which node 1 with the mount ${t3.write.firstPidCpuSecPerGib?.toFixed(1)}; machine ${Math.round(t3.write.machineIdle * 100)}% idle), read ${t3.read.gibPerSec.toFixed(3)} GiB/s (${t3.read.cpuSecPerGib?.toFixed(1)} CPU s/GiB; ${Math.round(t3.read.machineIdle * 100)}% idle)`)
 
     const usrbio = await progress.run(`USRBIO reads of the ${jobs} files from ${jobs} processes`, () => usrbioReads(cluster, pids))
     const socket = await progress.run('raw TCP socket between two processes', () => rawSocketBytesPerSec(GiB))
@@ -244,7 +256,7 @@ async function main(): Promise<void> {
       disk_write_gib_per_s: round(rawWrite), disk_read_gib_per_s: round(rawRead),
       disk_write_runs_gib_per_s: [round(rawFirst.write), round(rawLast.write)], disk_read_runs_gib_per_s: [round(rawFirst.read), round(rawLast.read)],
       t3fs_write_cpu_s_per_gib: round(t3.write.cpuSecPerGib), t3fs_read_cpu_s_per_gib: round(t3.read.cpuSecPerGib),
-      t3fs_write_cpu_s_per_gib_mount_node: round(t3.write.firstPidCpuSecPerGib), t3fs_read_cpu_s_per_gib_mount_node: round(t3.read.firstPidCpuSecPerGib), warmup_mib: warmupMiB,
+      t3fs_write_cpu_s_per_gib_mount_node: round(t3.write.firstPidCpuSecPerGib), t3fs_write_machine_idle: round(t3.write.machineIdle), t3fs_read_machine_idle: round(t3.read.machineIdle), t3fs_read_cpu_s_per_gib_mount_node: round(t3.read.firstPidCpuSecPerGib), warmup_mib: warmupMiB,
       warmup_rounds: warmupMiB > 0 ? warmupRounds : 0, warmup_write_cpu_s_per_gib: warmupCpu,
       seq_read_vs_bindfs: round(seqReadVsBindfs), seq_write_vs_disk_third: round(seqWriteVsDiskThird),
       usrbio_read_gib_per_s: round(usrbio.gibPerSec), raw_socket_gib_per_s: round(socket / GiB),
