@@ -18,6 +18,11 @@ export interface Regions {
    * transport thread; this actor keeps its own mapping of the same pages) until `unregister`.
    */
   registerShared(path: string): Promise<RegionHandle>
+  /**
+   * Exposes `length` bytes at `offset` of `region` (one this node registered) as a region of its
+   * own, until `unregister`: lent to one transfer, so that one that comes late can be refused.
+   */
+  registerWindow(region: RegionHandle, offset: number, length: number): Promise<RegionHandle>
   unregister(region: RegionHandle): Promise<void>
   /** Copies `length` bytes at `offset` of a peer's region into `into` (at `intoOffset`). */
   read(region: RegionHandle, offset: number, into: PooledBuffer, length?: number, intoOffset?: number): Promise<void>
@@ -38,7 +43,7 @@ export function actorRegions(system: ActorSystem, epoch: ActorEpoch, checkLive: 
       return Promise.reject(error)
     }
   }
-  const registered = async (request: { type: 'register'; range: SlotRange } | { type: 'register-shared'; path: string }): Promise<RegionHandle> => {
+  const registered = async (request: { type: 'register'; range: SlotRange } | { type: 'register-shared'; path: string } | { type: 'register-window'; regionId: number; offset: number; length: number }): Promise<RegionHandle> => {
     const region = await service.ask(request)
     if (epoch.live) epoch.regions.add(region.regionId)
     else await service.ask({ type: 'unregister', regionId: region.regionId }) // crashed meanwhile
@@ -47,6 +52,13 @@ export function actorRegions(system: ActorSystem, epoch: ActorEpoch, checkLive: 
   return {
     register: (buffer) => run(() => registered({ type: 'register', range: rangeOf(buffer, buffer.length, 0) })),
     registerShared: (path) => run(() => registered({ type: 'register-shared', path })),
+    registerWindow: (region, offset, length) => run(async () => {
+      if (region.node !== system.node) throw invalidOption('region', region.regionId, `a region of this node (${system.node}), not of node ${region.node}`)
+      if (!Number.isSafeInteger(offset) || offset < 0 || !Number.isSafeInteger(length) || length < 0 || offset + length > region.length) {
+        throw invalidOption('length', length, `offset and length within the region (${region.length} bytes)`)
+      }
+      return registered({ type: 'register-window', regionId: region.regionId, offset, length })
+    }),
     unregister: async (region) => {
       epoch.regions.delete(region.regionId)
       await service.ask({ type: 'unregister', regionId: region.regionId })

@@ -27,12 +27,14 @@ export class SeededBuggify implements Buggify {
     private readonly random: Random,
     private readonly enableRate = 0.25,
     private readonly fireRate = 0.05,
+    /** Only these sites may fire (all others never do); undefined: every site. */
+    private readonly only?: readonly string[],
   ) {}
 
   fire(site: string): boolean {
     let on = this.enabled.get(site)
     if (on === undefined) {
-      on = this.random.next() < this.enableRate
+      on = (this.only === undefined || this.only.includes(site)) && this.random.next() < this.enableRate
       this.enabled.set(site, on)
       this.fired.set(site, 0)
     }

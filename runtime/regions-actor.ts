@@ -41,6 +41,13 @@ export type RegionsMsg =
   | ({ type: 'register'; range: SlotRange } & Returns<RegionHandle>)
   /** A shared-memory file (a USRBIO region a client process maps too), mapped here whole and exposed as a region. */
   | ({ type: 'register-shared'; path: string } & Returns<RegionHandle>)
+  /**
+   * A window: `length` bytes at `offset` of one of this node's regions, registered as a region of
+   * its own. A reader lends the window for one attempt and unregisters it before it retries or
+   * returns, so a push of that attempt that comes later (a slow replica past the timeout) finds no
+   * region and is refused: the owner checks and copies in one turn, never after the unregister.
+   */
+  | ({ type: 'register-window'; regionId: number; offset: number; length: number } & Returns<RegionHandle>)
   | ({ type: 'unregister'; regionId: number } & Returns<null>)
   | ({ type: 'read'; region: RegionHandle; offset: number; into: SlotRange } & Returns<null>)
   | ({ type: 'write'; region: RegionHandle; offset: number; from: SlotRange } & Returns<null>)
@@ -77,11 +84,14 @@ export const regionsActor = defineActor<RegionsState, RegionsMsg, RegionsArgs>({
     const node = ctx.self.address.node
     switch (msg.type) {
       case 'register':
-      case 'register-shared': {
+      case 'register-shared':
+      case 'register-window': {
         // A shared file is mapped by this thread (the transport's), so pushed bytes land in its pages
         // with no copy between threads; only size-sealed memory belongs here (a file another process
         // could shrink would fault this thread on a write past its new end).
-        const view = msg.type === 'register' ? slotView(pool, msg.range) : new Uint8Array(mapSharedFile(msg.path))
+        const view = msg.type === 'register' ? slotView(pool, msg.range)
+          : msg.type === 'register-shared' ? new Uint8Array(mapSharedFile(msg.path))
+          : resolveLocal(state.local, node, msg.regionId, msg.offset, msg.length)
         if (state.local.size >= regionsMax) throw new T3fsError('ERR_OVERLOADED', `node ${node} has ${regionsMax} regions registered; unregister some first`, { regionsMax })
         const handle: TransportRegion = transport === null ? state.ids.register(view) : transport.registerRegion(view)
         state.local.set(handle.regionId, view)

@@ -22,8 +22,12 @@ export interface FaultPlan extends NetworkFaults {
   readonly crashEveryMs?: number
   /** Each node's clock is off by a fixed amount drawn from [-clockSkewMs, clockSkewMs]. Default 0. */
   readonly clockSkewMs?: number
-  /** Turn on the components' buggify fault sites (runtime/buggify.ts). Default false. */
-  readonly buggify?: boolean
+  /**
+   * Turn on the components' buggify fault sites (runtime/buggify.ts). Default false. `{ sites,
+   * fireRate }`: only those sites, each on in every run, firing with `fireRate` (a suite about one
+   * fault).
+   */
+  readonly buggify?: boolean | { readonly sites: readonly string[]; readonly fireRate: number }
 }
 
 export interface RunLimits {
@@ -101,7 +105,10 @@ export class Simulation {
     this.clockSkewMs = faults.clockSkewMs ?? 0
     if (!(this.crashEveryMs >= 0)) throw invalidOption('crashEveryMs', this.crashEveryMs, 'a non-negative number of ms')
     if (!(this.clockSkewMs >= 0)) throw invalidOption('clockSkewMs', this.clockSkewMs, 'a non-negative number of ms')
-    this.buggify = faults.buggify === true ? new SeededBuggify(this.random.fork()) : null
+    const b = faults.buggify
+    this.buggify = b === true ? new SeededBuggify(this.random.fork())
+      : typeof b === 'object' && b !== null ? new SeededBuggify(this.random.fork(), 1, b.fireRate, b.sites)
+      : null
     if (this.crashEveryMs > 0) this.scheduleCrash()
   }
 

@@ -33,6 +33,25 @@ t.test('in the simulator: a peer on another node reads and writes a region while
   t.equal(await settle(peer.ask({ type: 'pull', region: remoteRegion, offset: 60, length: 8 }), 150), 'ERR_REMOTE_REGION', 'past the region: refused, naming the bounds')
 })
 
+t.test('in the simulator: a window of a region is a region of its own, refused once unregistered while the region stays', async (t) => {
+  const { owner, peer, settle } = simCluster(3)
+  const region = await settle(owner.ask({ type: 'expose', text: 'abcdefghijklmnop', size: 64 }), 10)
+  if (typeof region === 'string') return t.fail(`expose: ${region}`)
+  const window = await settle(owner.ask({ type: 'window', offset: 4, length: 8 }), 20)
+  if (typeof window === 'string') return t.fail(`window: ${window}`)
+  t.not(window.regionId, region.regionId, 'a region id of its own')
+  t.equal(window.length, 8)
+  t.equal(await settle(peer.ask({ type: 'pull', region: window, offset: 0, length: 8 }), 60), 'efghijkl', 'it starts at its offset in the region')
+  t.equal(await settle(peer.ask({ type: 'push', region: window, offset: 2, text: 'XY' }), 100), null)
+  t.equal(await settle(owner.ask({ type: 'contents' }), 110), 'abcdefXYijklmnop', 'a write through it lands in the region\'s bytes')
+  t.equal(await settle(peer.ask({ type: 'push', region: window, offset: 7, text: 'ZZ' }), 150), 'ERR_REMOTE_REGION', 'past its own end: refused, though the region goes on')
+  t.equal(await settle(owner.ask({ type: 'close-window', window }), 160), null)
+  t.equal(await settle(peer.ask({ type: 'push', region: window, offset: 0, text: 'late' }), 200), 'ERR_REMOTE_REGION', 'unregistered: a late write is refused')
+  t.equal(await settle(owner.ask({ type: 'contents' }), 210), 'abcdefXYijklmnop', 'and changed nothing')
+  t.equal(await settle(peer.ask({ type: 'push', region, offset: 0, text: 'A' }), 250), null, 'the region itself still takes writes')
+  t.equal(await settle(owner.ask({ type: 'window', offset: 60, length: 8 }), 260), 'ERR_INVALID_OPTION', 'a window past the region is refused')
+})
+
 t.test('in the simulator: a crashed owner\'s region is withdrawn, a partition fails the transfer, a restart makes handles stale', async (t) => {
   const { sim, a, b, owner, peer, settle } = simCluster(2)
   const region = await settle(owner.ask({ type: 'expose', text: 'x', size: 64 }), 10)

@@ -34,6 +34,8 @@ export interface StorageClientOptions {
   backoffMinMs?: number
   backoffMaxMs?: number
   dataMode?: 'region' | 'inline'
+  /** Mutant (tests only): pushed reads go straight into the caller's region, with no window to fence a late push. */
+  unfencedPushes?: boolean
 }
 
 /**
@@ -199,9 +201,15 @@ export class StorageClient {
    * The first attempt runs without the retry loop: one object per read hears its answer from the
    * batcher and settles the read's promise (the loop, its closures and their awaits cost a good
    * part of a 4 KiB read); a failure it may retry goes on in the loop, from the same start.
+   *
+   * A read the replica pushes (over `inlineReadBytesMax`, into a region) always runs in the loop:
+   * each attempt lends the replica a window of the caller's region (a region of its own, just the
+   * read's bytes) and unregisters it before the read returns or tries again. A replica that pushes
+   * after the attempt timed out then finds no region: its bytes can never land in a buffer the
+   * caller has had back (and filled with something else) since.
    */
   read(r: ChunkRead, prefer?: number): Promise<ChunkReadResult> {
-    if (this.routing === null) return this.readRetrying(r, prefer, [], null)
+    if (this.routing === null || this.pushes(r)) return this.readRetrying(r, prefer, [], null)
     return new Promise((resolve, reject) => {
       this.counters.requests++
       const startedMs = this.ctx.clock.now()
@@ -221,7 +229,14 @@ export class StorageClient {
   readRetrying(r: ChunkRead, prefer: number | undefined, tried: number[], first: { error: unknown; startedMs: number } | null): Promise<ChunkReadResult> {
     return this.retrying(() => `read of chunk ${r.chunkId}`, undefined, async () => {
       const attempt = this.readAttempt(r, prefer, tried)
-      const res = await this.reads.read(attempt.destination, attempt.targetId, attempt.io, attempt.copyTo)
+      const window = await this.lendWindow(attempt)
+      let res: Awaited<ReturnType<ReadBatcher['read']>>
+      try {
+        res = await this.reads.read(attempt.destination, attempt.targetId, attempt.io, attempt.copyTo)
+      } finally {
+        // Before the caller gets its buffer back, or the next attempt its own window.
+        if (window !== null) await this.ctx.regions!.unregister(window)
+      }
       const targetId = attempt.targetId
       if (!res.ok) {
         if (res.code === StorageErrorCode.CHUNK_NOT_FOUND) return { lengthBytes: 0, commitVersion: 0, targetId }
@@ -230,6 +245,20 @@ export class StorageClient {
       const data = res.data === undefined ? undefined : res.data instanceof Uint8Array ? res.data : res.data.bytes
       return data === undefined ? { lengthBytes: res.lengthBytes, commitVersion: res.commitVersion, targetId } : { lengthBytes: res.lengthBytes, commitVersion: res.commitVersion, targetId, data }
     }, first)
+  }
+
+  /** Whether the replica pushes `r`'s bytes into the caller's region (rather than answering with them). */
+  private pushes(r: ChunkRead): boolean {
+    return this.dataMode === 'region' && r.into?.region != null && r.length > inlineReadBytesMax
+  }
+
+  /** A pushed attempt's window: its io then names that instead of the caller's region (null: nothing pushed, or the mutant). */
+  private async lendWindow(attempt: ReadAttempt): Promise<RegionHandle | null> {
+    const into = attempt.io.into
+    if (into.kind !== 'region' || this.options.unfencedPushes === true || this.ctx.regions === null) return null
+    const window = await this.ctx.regions.registerWindow(into.region, into.offset, attempt.io.length)
+    attempt.io = { ...attempt.io, into: { kind: 'region', region: window, offset: 0 } }
+    return window
   }
 
   /** Picks the replica of one attempt (not one of `tried` while others serve; added to them) and what to ask it. */
@@ -242,7 +271,7 @@ export class StorageClient {
     const targetId = prefer !== undefined && pool.includes(prefer) ? prefer : pool[this.ctx.random.int(pool.length)]
     tried.push(targetId)
     // Small reads come back in the answer: a one-sided write costs a round trip of its own.
-    const pushed = this.dataMode === 'region' && r.into?.region != null && r.length > inlineReadBytesMax
+    const pushed = this.pushes(r)
     const into: DataRef = pushed ? { kind: 'region', region: r.into!.region!, offset: r.intoOffset } : noData
     // Bytes that come back in the answer are copied straight into the caller's buffer.
     const copyTo = pushed || r.into === null ? null : { bytes: r.into.buffer.bytes, offset: r.intoOffset }

@@ -9,6 +9,7 @@
  * Two ways in: the replica's own `batch-read` (answers carry their bytes), and its node's batch
  * reads through the read gate (read-gate.ts: the bytes are copied into the node's reply buffer).
  */
+import { sleep } from '../../../runtime/clock.ts'
 import { toT3fsError } from '../../../runtime/errors.ts'
 import { ChunkEngineErrorCode, isTargetFault, type ChunkId, type ReadResult as EngineRead } from '../chunk-engine/index.ts'
 import { StorageErrorCode, type ReadIO, type ReadResult } from '../protocol.ts'
@@ -78,6 +79,15 @@ class BatchReads {
 
   /** Read `i`'s bytes pushed into the reader's region (one-sided write); the slot goes back once it is done. */
   private push(i: number, to: Extract<ReadIO['into'], { kind: 'region' }>, r: EngineRead, base: ReadResult): void {
+    // A replica slow to push (past its reader's timeout): the reader retries elsewhere and is answered first, and this push comes late.
+    if (this.ctx.buggify('replica:slow-push')) {
+      void sleep(this.ctx.clock, 100 + this.ctx.random.int(900)).then(() => this.pushNow(i, to, r, base))
+      return
+    }
+    this.pushNow(i, to, r, base)
+  }
+
+  private pushNow(i: number, to: Extract<ReadIO['into'], { kind: 'region' }>, r: EngineRead, base: ReadResult): void {
     const buffer = r.buffer!
     let writing: Promise<void>
     try {
