@@ -202,14 +202,14 @@ export class StorageClient {
    * batcher and settles the read's promise (the loop, its closures and their awaits cost a good
    * part of a 4 KiB read); a failure it may retry goes on in the loop, from the same start.
    *
-   * A read the replica pushes (over `inlineReadBytesMax`, into a region) always runs in the loop:
-   * each attempt lends the replica a window of the caller's region (a region of its own, just the
-   * read's bytes) and unregisters it before the read returns or tries again. A replica that pushes
-   * after the attempt timed out then finds no region: its bytes can never land in a buffer the
-   * caller has had back (and filled with something else) since.
+   * A read the replica pushes (over `inlineReadBytesMax`, into a region) lends each attempt a
+   * window of the caller's region (a region of its own, just the read's bytes) and unregisters it
+   * before the read returns or tries again. A replica that pushes after the attempt timed out then
+   * finds no region: its bytes can never land in a buffer the caller has had back (and filled with
+   * something else) since.
    */
   read(r: ChunkRead, prefer?: number): Promise<ChunkReadResult> {
-    if (this.routing === null || this.pushes(r)) return this.readRetrying(r, prefer, [], null)
+    if (this.routing === null) return this.readRetrying(r, prefer, [], null)
     return new Promise((resolve, reject) => {
       this.counters.requests++
       const startedMs = this.ctx.clock.now()
@@ -221,8 +221,15 @@ export class StorageClient {
         this.readRetrying(r, prefer, tried, { error, startedMs }).then(resolve, reject)
         return
       }
-      this.reads.enqueue(attempt.destination, new FirstRead(this, r, prefer, tried, startedMs, attempt, resolve, reject))
+      const first = (window: RegionHandle | null): void => this.reads.enqueue(attempt.destination, new FirstRead(this, r, prefer, tried, startedMs, attempt, window, resolve, reject))
+      if (attempt.io.into.kind !== 'region') first(null)
+      else this.lendWindow(attempt).then(first, (error: unknown) => { this.readRetrying(r, prefer, tried, { error, startedMs }).then(resolve, reject) })
     })
+  }
+
+  /** Takes a window back (awaited: once it resolves, no push into it can land any more). */
+  returnWindow(window: RegionHandle): Promise<void> {
+    return this.ctx.regions!.unregister(window)
   }
 
   /** The retry loop of a read, after a first attempt that failed with `first.error` (or from the start); read()'s own way on, not for callers. */
@@ -235,7 +242,7 @@ export class StorageClient {
         res = await this.reads.read(attempt.destination, attempt.targetId, attempt.io, attempt.copyTo)
       } finally {
         // Before the caller gets its buffer back, or the next attempt its own window.
-        if (window !== null) await this.ctx.regions!.unregister(window)
+        if (window !== null) await this.returnWindow(window)
       }
       const targetId = attempt.targetId
       if (!res.ok) {
@@ -381,23 +388,32 @@ class FirstRead implements ReadWaiter {
   readonly into: ReadInto | null
 
   constructor(private readonly client: StorageClient, private readonly r: ChunkRead, private readonly prefer: number | undefined, private readonly tried: number[],
-    private readonly startedMs: number, attempt: ReadAttempt, private readonly resolve: (result: ChunkReadResult) => void, private readonly reject: (error: unknown) => void) {
+    private readonly startedMs: number, attempt: ReadAttempt, private readonly window: RegionHandle | null,
+    private readonly resolve: (result: ChunkReadResult) => void, private readonly reject: (error: unknown) => void) {
     this.targetId = attempt.targetId
     this.io = attempt.io
     this.into = attempt.copyTo
   }
 
   ok(lengthBytes: number, commitVersion: number, _chunkChecksum: number, data: Uint8Array | undefined): void {
-    this.resolve(data === undefined ? { lengthBytes, commitVersion, targetId: this.targetId } : { lengthBytes, commitVersion, targetId: this.targetId, data })
+    this.settle(data === undefined ? { lengthBytes, commitVersion, targetId: this.targetId } : { lengthBytes, commitVersion, targetId: this.targetId, data })
   }
 
   failed(code: string, message: string): void {
-    if (code === StorageErrorCode.CHUNK_NOT_FOUND) this.resolve({ lengthBytes: 0, commitVersion: 0, targetId: this.targetId })
+    if (code === StorageErrorCode.CHUNK_NOT_FOUND) this.settle({ lengthBytes: 0, commitVersion: 0, targetId: this.targetId })
     else this.error(new T3fsError(code, message, { targetId: this.targetId }))
   }
 
   error(error: unknown): void {
-    this.client.readRetrying(this.r, this.prefer, this.tried, { error, startedMs: this.startedMs }).then(this.resolve, this.reject)
+    const retry = (): void => { this.client.readRetrying(this.r, this.prefer, this.tried, { error, startedMs: this.startedMs }).then(this.resolve, this.reject) }
+    if (this.window === null) retry()
+    else this.client.returnWindow(this.window).then(retry, this.reject)
+  }
+
+  /** Answers the read, once its window (if it had one) is taken back. */
+  private settle(result: ChunkReadResult): void {
+    if (this.window === null) this.resolve(result)
+    else this.client.returnWindow(this.window).then(() => this.resolve(result), this.reject)
   }
 }
 
