@@ -14,6 +14,7 @@ import { appendFile, lstat, mkdir, open, readdir, readFile, readlink, rename, st
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { connectFileClient } from '../../../../actors/client/client-node.ts'
+import { DEFAULT_FUSE_CONFIG } from '../../../../actors/client/fuse/config.ts'
 import { mountSkipReason, startDevCluster, type DevCluster } from '../../../support/dev-cluster.ts'
 
 const run = promisify(execFile)
@@ -250,21 +251,24 @@ t.test('1 MiB WRITEs go to storage from their request slots, uncopied, and read 
 })
 
 t.test("the revalidator: this mount's own writes keep the kernel's pages, another client's change reaches the kernel", opts, async (t) => {
-  type FuseCounters = { notifications: number; pageCacheDrops: number; revalidations: number; openHandles: number }
+  type FuseCounters = { notifications: number; pageCacheDrops: number; revalidations: number; openHandles: number; knownNodes: number }
   const counters = async (): Promise<FuseCounters> => ((await cluster!.status()) as { fuse: FuseCounters }).fuse
   /**
-   * Waits (polling every 200 ms, at most 150 times) for the kernel's RELEASE of every handle (it
-   * does not wait for its answer), then for two more rounds: one began after that.
+   * Waits (polling every 200 ms, at most 300 times) for the kernel's RELEASE of every handle (it
+   * does not wait for its answer), then for a whole pass over the inode table after that: a round
+   * checks revalidate_batch nodes (DEFAULT_FUSE_CONFIG.revalidateBatch), and the table still holds
+   * the earlier tests' nodes until the kernel forgets them, so a pass can take more than one round.
+   * One round more, as the round under way at the release may have read its batch before it.
    */
   const afterFullRound = async (): Promise<FuseCounters> => {
-    let from: number | null = null
-    for (let i = 0; i < 150; i++) {
+    let from: { revalidations: number; rounds: number } | null = null
+    for (let i = 0; i < 300; i++) {
       const c = await counters()
-      if (from === null && c.openHandles === 0) from = c.revalidations
-      if (from !== null && c.revalidations >= from + 2) return c
+      if (from === null && c.openHandles === 0) from = { revalidations: c.revalidations, rounds: 1 + Math.max(1, Math.ceil(c.knownNodes / DEFAULT_FUSE_CONFIG.revalidateBatch)) }
+      if (from !== null && c.revalidations >= from.revalidations + from.rounds) return c
       await new Promise((resolve) => setTimeout(resolve, 200))
     }
-    throw new Error(`the mount's revalidator made no two rounds after every handle was released (from ${from})`)
+    throw new Error(`the mount's revalidator made no whole pass after every handle was released (from ${JSON.stringify(from)})`)
   }
   const dir = join(mnt(), 'reval')
   await mkdir(dir)
