@@ -30,11 +30,11 @@ import { regionsActor } from '../../runtime/regions-actor.ts'
 import { registry } from '../../runtime/registry.ts'
 import { TcpTransport } from '../../runtime/transport/tcp-transport.ts'
 import type { MgmtdMsg, RoutingInfo } from '../mgmtd/protocol.ts'
-import { startFileClientWith } from './file-client-actor.ts'
+import { routingOf, startFileClientWith } from './file-client-actor.ts'
 import type { ConnectFileClientOptions, FileClient } from './file-client.ts'
 import { MetaServers } from './meta-servers.ts'
 
-/** How often the client looks for nodes new to the routing info (to dial them, and for meta servers). */
+/** How often the client looks for nodes new to the routing info, to dial them. */
 export const peerRefreshMs = 1_000
 const defaultPool = { classes: [{ slotBytes: 64 * 1024, slots: 64 }, { slotBytes: 1024 * 1024, slots: 48 }] }
 
@@ -82,11 +82,10 @@ export async function connectFileClient(options: ConnectFileClientOptions = {}):
     dial(routing)
     const meta = await MetaServers.find(system, options.metaNodes ?? null, mgmtdNode, routing, timeoutMs)
     const client = await startFileClientWith(system, { ...options, mgmtd: [mgmtd], meta: meta.current }, close)
-    // New nodes in the routing get dialled, META nodes' servers followed; on the system's clock, rescheduled until close.
+    meta.followRouting(() => routingOf(client))
+    // New nodes in the routing get dialled; on the system's clock, rescheduled until close.
     const refreshPeers = (): void => {
-      const latest = (client as { storage?: { routing: RoutingInfo | null } }).storage?.routing ?? null
-      dial(latest)
-      meta.update(latest)
+      dial(routingOf(client))
       timer = system.clock.setTimer(peerRefreshMs, refreshPeers)
     }
     timer = system.clock.setTimer(peerRefreshMs, refreshPeers)

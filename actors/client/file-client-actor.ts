@@ -9,7 +9,7 @@
  */
 import { defineActor, type ActorContext, type ActorRef, type Message } from '../../runtime/actor.ts'
 import type { ActorSystem } from '../../runtime/actor-system.ts'
-import type { RoutingUpdate } from '../mgmtd/protocol.ts'
+import type { RoutingInfo, RoutingUpdate } from '../mgmtd/protocol.ts'
 import type { FileClient, FileClientOptions } from './file-client.ts'
 import { FileClientImpl } from './file-client-impl.ts'
 
@@ -111,4 +111,9 @@ export function startFileClientWith(system: ActorSystem, options: FileClientOpti
 /** A FileClient for an actor: a child actor of `ctx` does the I/O; use it from that actor's thread. */
 export function createFileClient(ctx: ActorContext<Message>, options: FileClientOptions): Promise<FileClient> {
   return start((args) => ctx.spawn(fileClientActor, args), (ref) => ctx.stop(ref), options)
+}
+
+/** The newest routing info `client` holds (pushed by mgmtd, refetched every routingRefreshMs); null before the first. */
+export function routingOf(client: FileClient): RoutingInfo | null {
+  return client instanceof FileClientImpl ? client.storage.routing : null
 }

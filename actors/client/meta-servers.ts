@@ -1,37 +1,45 @@
 /**
- * Where connectFileClient finds the meta servers (3FS: clients learn the meta servers' addresses
- * from mgmtd's routing info, where meta nodes heartbeat as META).
+ * Where a FileClient finds the meta servers (3FS: clients learn the meta servers' addresses from
+ * mgmtd's routing info, where meta nodes heartbeat as META). connectFileClient, the FUSE mount and
+ * the USRBIO actor all find them here.
  *
  * - `metaNodes` given: the actors named meta, meta2, … on those nodes, through each node's
- *   registry, found once at connect.
+ *   registry, found once at start (pinned: a meta node that restarts is not followed).
  * - otherwise: those on mgmtd's node (found by name, as configs/dev.toml places them), plus the
  *   meta actors every META node of the routing info reports (`services`; its endpoint, which the
- *   caller dials: a META node without one is left out). The list follows the routing: a META node that appears later joins it,
+ *   caller dials, or the node's peer table lists: a META node without one is left out). The list follows the routing: a META node that appears later joins it,
  *   one that goes HEARTBEAT_FAILED or DISABLED leaves it, one that restarts comes back with the
  *   addresses of its new life. A routing that would leave no server at all keeps the last list, so
  *   requests fail on the servers that were known, with their errors, not with "no server known".
  */
-import type { ActorRef } from '../../runtime/actor.ts'
+import type { ActorRef, Message } from '../../runtime/actor.ts'
 import type { ActorAddress } from '../../runtime/address.ts'
-import type { ActorSystem } from '../../runtime/actor-system.ts'
 import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
-import { lookupOn } from '../../runtime/node-client.ts'
 import { registryAddress, type RegistryMsg } from '../../runtime/registry.ts'
 import type { NodeInfo, RoutingInfo } from '../mgmtd/protocol.ts'
 import { META_ACTOR_NAME, type MetaMsg } from '../meta/index.ts'
 
+/** What makes refs: an ActorSystem (a client process) or an actor's context (the mount, USRBIO). */
+export interface RefSource {
+  refFor<M extends Message>(address: ActorAddress): ActorRef<M>
+}
+
 export class MetaServers {
   private list: readonly ActorRef<MetaMsg>[]
+  /** Where the latest routing info is read from (followRouting), and the one last taken. */
+  private source: (() => RoutingInfo | null) | null = null
+  private seen: RoutingInfo | null = null
 
   private constructor(
-    private readonly system: ActorSystem,
+    private readonly refs: RefSource,
     /** Found by name at connect (metaNodes, or mgmtd's node). */
     private readonly named: readonly ActorRef<MetaMsg>[],
     /** Whether META nodes of the routing info count (no metaNodes given). */
-    private readonly followRouting: boolean,
+    private readonly routed: boolean,
     routing: RoutingInfo | null,
   ) {
     this.list = named
+    this.seen = routing
     this.update(routing)
   }
 
@@ -39,27 +47,42 @@ export class MetaServers {
    * Finds the servers at connect, or throws ERR_CLIENT_CONNECT naming the nodes tried.
    * `metaNodes` null: mgmtd's node and the routing's META nodes.
    */
-  static async find(system: ActorSystem, metaNodes: readonly number[] | null, mgmtdNode: number, routing: RoutingInfo | null, timeoutMs: number): Promise<MetaServers> {
+  static async find(refs: RefSource, metaNodes: readonly number[] | null, mgmtdNode: number, routing: RoutingInfo | null, timeoutMs: number): Promise<MetaServers> {
     const nodes = metaNodes ?? [mgmtdNode]
     const named: ActorRef<MetaMsg>[] = []
-    for (const node of nodes) named.push(...(await namedMetaOn(system, node, timeoutMs)))
-    const servers = new MetaServers(system, named, metaNodes === null, routing)
+    for (const node of nodes) named.push(...(await namedMetaOn(refs, node, timeoutMs)))
+    const servers = new MetaServers(refs, named, metaNodes === null, routing)
     if (servers.list.length > 0) return servers
     if (metaNodes !== null) throw new T3fsError('ERR_CLIENT_CONNECT', `no meta server (an actor named meta, meta2, …) on node(s) ${nodes.join(', ')}; set metaNodes to the nodes that run one`, { nodes: [...nodes] })
     const listed = (routing?.nodes ?? []).filter((n) => n.type === 'META').map((n) => `${n.nodeId} ${n.status}${metaNamesOf(n).length === 0 ? ' reporting no meta actor' : ''}`)
     throw new T3fsError('ERR_CLIENT_CONNECT', `no meta server: mgmtd's node ${mgmtdNode} has no actor named meta, meta2, …, and mgmtd's routing info lists ${listed.length === 0 ? 'no META node' : `no connected META node with one (META nodes: ${listed.join(', ')})`}; start a meta server (it heartbeats to mgmtd from its own node), or set metaNodes`, { nodes: [mgmtdNode], metaNodes: listed })
   }
 
-  /** The current servers (what the FileClient's MetaClient asks for before every request). */
-  readonly current = (): readonly ActorRef<MetaMsg>[] => this.list
+  /**
+   * The current servers (what the FileClient's MetaClient asks for before every request): with a
+   * routing source, taken from the latest routing info first when it changed since the last call.
+   */
+  readonly current = (): readonly ActorRef<MetaMsg>[] => {
+    const latest = this.source?.() ?? null
+    if (latest !== null && latest !== this.seen) {
+      this.seen = latest
+      this.update(latest)
+    }
+    return this.list
+  }
+
+  /** Follows the routing info `source` returns (a FileClient's latest, pushed by mgmtd): read on every `current()`. */
+  followRouting(source: () => RoutingInfo | null): void {
+    this.source = source
+  }
 
   /** Takes the META nodes of a routing info (no-op when given metaNodes). */
   update(routing: RoutingInfo | null): void {
-    if (!this.followRouting || routing === null) return
+    if (!this.routed || routing === null) return
     const routed = routing.nodes
       .filter((n) => n.type === 'META' && n.endpoint !== null && n.status !== 'HEARTBEAT_FAILED' && n.status !== 'DISABLED')
       .sort((a, b) => a.nodeId - b.nodeId)
-      .flatMap((n) => metaNamesOf(n).map((name) => this.system.refFor<MetaMsg>(n.services[name])))
+      .flatMap((n) => metaNamesOf(n).map((name) => this.refs.refFor<MetaMsg>(n.services[name])))
     const next = [...this.named, ...routed.filter((r) => !this.named.some((m) => sameAddress(m.address, r.address)))]
     if (next.length === 0) return
     if (next.length !== this.list.length || next.some((r, i) => !sameAddress(r.address, this.list[i].address))) this.list = next
@@ -67,12 +90,16 @@ export class MetaServers {
 }
 
 /** The actors named meta, meta2, … on a node, through its registry. */
-async function namedMetaOn(system: ActorSystem, node: number, timeoutMs: number): Promise<ActorRef<MetaMsg>[]> {
-  const names = await system.refFor<RegistryMsg>(registryAddress(node)).ask({ type: 'names' }, { timeoutMs }).catch((e: unknown) => {
+async function namedMetaOn(refs: RefSource, node: number, timeoutMs: number): Promise<ActorRef<MetaMsg>[]> {
+  const registry = refs.refFor<RegistryMsg>(registryAddress(node))
+  const names = await registry.ask({ type: 'names' }, { timeoutMs }).catch((e: unknown) => {
     throw new T3fsError('ERR_CLIENT_CONNECT', `meta node ${node} did not answer (${toT3fsError(e).message}); a meta node other than mgmtd's must be in mgmtd's routing info (its endpoint)`, { node })
   })
   const found: ActorRef<MetaMsg>[] = []
-  for (const name of names.filter((n) => META_ACTOR_NAME.test(n))) found.push(await lookupOn<MetaMsg>(system, node, name, timeoutMs))
+  for (const name of names.filter((n) => META_ACTOR_NAME.test(n))) {
+    const address = await registry.ask({ type: 'lookup', name }, { timeoutMs })
+    if (address !== null) found.push(refs.refFor<MetaMsg>(address))
+  }
   return found
 }
 

@@ -15,8 +15,12 @@ export interface FuseConfig {
   /** The node that runs mgmtd, and the actor's name there. */
   mgmtdNode: number
   mgmtdName: string
-  /** Nodes whose actors named meta, meta2, … serve metadata. */
-  metaNodes: number[]
+  /**
+   * Nodes whose actors named meta, meta2, … serve metadata, found at mount (pinned). null (the
+   * default): those on mgmtd's node and every META node of mgmtd's routing info, followed as it
+   * changes (actors/client/meta-servers.ts).
+   */
+  metaNodes: number[] | null
   /** Largest WRITE (and READ) the kernel sends; 3FS: 1 MiB. */
   maxWriteBytes: number
   /** Requests the mount serves at once (beyond: it stops reading /dev/fuse until one finishes). */
@@ -53,7 +57,7 @@ export const DEFAULT_FUSE_CONFIG: Readonly<Omit<FuseConfig, 'mountPoint'>> = {
   createMountPoint: true,
   mgmtdNode: 1,
   mgmtdName: 'mgmtd',
-  metaNodes: [1],
+  metaNodes: null,
   maxWriteBytes: 1024 * 1024,
   maxInFlight: 256,
   readsPerQueue: 8,

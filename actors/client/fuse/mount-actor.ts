@@ -16,14 +16,12 @@
  */
 import { isAbsolute, join } from 'node:path'
 import { defineActor, type ActorContext, type ActorRef, type Message } from '../../../runtime/actor.ts'
-import type { ActorAddress } from '../../../runtime/address.ts'
 import type { PooledBuffer } from '../../../runtime/buffer-pool.ts'
 import { isT3fsError, T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import { FuseDevice, mountFuse, prepareMountPoint, setMountReadAhead, unmountFuse } from '../../../runtime/fuse-device.ts'
-import { registryAddress, type RegistryMsg } from '../../../runtime/registry.ts'
-import type { MetaMsg } from '../../meta/index.ts'
 import type { MgmtdMsg } from '../../mgmtd/protocol.ts'
-import { createFileClient } from '../file-client-actor.ts'
+import { findClusterServices } from '../cluster-services.ts'
+import { createFileClient, routingOf } from '../file-client-actor.ts'
 import type { FileClient } from '../file-client.ts'
 import type { LentBytes } from '../lent-bytes.ts'
 import { resolveFuseConfig, type FuseConfig } from './config.ts'
@@ -96,11 +94,16 @@ export const fuseMount = defineActor<State, FuseMountMsg, FuseMountArgs>({
     if (ctx.buffers === null || ctx.buffers.largestBytes < state.readBufferBytes) {
       throw new T3fsError('ERR_FUSE_POOL', `the FUSE mount reads requests into pool slots of ${state.readBufferBytes} bytes (max_write + 4 KiB); the node's largest slot is ${ctx.buffers?.largestBytes ?? 0}: add a [[buffer_pool]] class of at least ${state.readBufferBytes} bytes`, {})
     }
-    const { mgmtd, meta } = await clusterRefs(ctx, config)
-    await untilPrimary(ctx, mgmtd)
-    state.client = await createFileClient(ctx as unknown as ActorContext<Message>, {
-      mgmtd: [mgmtd], meta, description: `fuse mount ${mountPoint}`, writeBufferBytes: config.writeBufferBytes, readAheadBytes: config.readAheadBytes,
+    const { mgmtd, meta } = await findClusterServices(ctx, {
+      mgmtdNode: config.mgmtdNode, mgmtdName: config.mgmtdName, metaNodes: config.metaNodes, budgetMs: PRIMARY_WAIT_MS, askTimeoutMs: LOOKUP_TIMEOUT_MS,
+      errorCode: 'ERR_FUSE_CLUSTER', who: `the FUSE mount at ${mountPoint}`, options: 'mgmtd_node, mgmtd_name and meta_nodes',
     })
+    await untilPrimary(ctx, mgmtd)
+    const client = await createFileClient(ctx as unknown as ActorContext<Message>, {
+      mgmtd: [mgmtd], meta: meta.current, description: `fuse mount ${mountPoint}`, writeBufferBytes: config.writeBufferBytes, readAheadBytes: config.readAheadBytes,
+    })
+    meta.followRouting(() => routingOf(client))
+    state.client = client
     state.session = new FuseSession({ client: state.client, config, clock: ctx.clock, log: ctx.log.child({ component: 'fuse' }), metrics: ctx.metrics })
     await mount(ctx, state)
     return state
@@ -149,23 +152,6 @@ export const fuseMount = defineActor<State, FuseMountMsg, FuseMountArgs>({
     if (state.mounted) void unmountNow(state, ctx).catch(() => {})
   },
 })
-
-/** mgmtd and the meta servers, by name through the registries of their nodes. */
-async function clusterRefs(ctx: Ctx, config: FuseConfig): Promise<{ mgmtd: ActorRef<MgmtdMsg>; meta: ActorRef<MetaMsg>[] }> {
-  const registry = (node: number) => ctx.refFor<RegistryMsg>(registryAddress(node))
-  const mgmtdAddress = (await ctx.ask(registry(config.mgmtdNode), { type: 'lookup', name: config.mgmtdName }, { timeoutMs: LOOKUP_TIMEOUT_MS })) as ActorAddress | null
-  if (mgmtdAddress === null) throw new T3fsError('ERR_FUSE_CLUSTER', `node ${config.mgmtdNode} has no actor named ${config.mgmtdName} (mgmtd_node, mgmtd_name)`, {})
-  const meta: ActorRef<MetaMsg>[] = []
-  for (const node of config.metaNodes) {
-    const names = (await ctx.ask(registry(node), { type: 'names' }, { timeoutMs: LOOKUP_TIMEOUT_MS })) as string[]
-    for (const name of names.filter((n) => /^meta\d*$/.test(n))) {
-      const address = (await ctx.ask(registry(node), { type: 'lookup', name }, { timeoutMs: LOOKUP_TIMEOUT_MS })) as ActorAddress | null
-      if (address !== null) meta.push(ctx.refFor<MetaMsg>(address))
-    }
-  }
-  if (meta.length === 0) throw new T3fsError('ERR_FUSE_CLUSTER', `no meta server (an actor named meta, meta2, …) on node(s) ${config.metaNodes.join(', ')} (meta_nodes)`, {})
-  return { mgmtd: ctx.refFor<MgmtdMsg>(mgmtdAddress), meta }
-}
 
 /**
  * Waits (bounded) until `mgmtd` is primary: a mount started with its cluster (npm start) may ask

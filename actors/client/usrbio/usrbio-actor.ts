@@ -12,7 +12,8 @@
  *   [actors.params]
  *   socket_path = "/dev/shm/t3fs-usrbio.sock"   # where clients connect (default)
  *   mgmtd_node = 1          # the node whose mgmtd gives routing (default: this node)
- *   meta_nodes = [1]        # nodes whose actors named meta, meta2, … serve metadata (default: [mgmtd_node])
+ *   meta_nodes = [1]        # pins the meta servers to these nodes' actors named meta, meta2, … (default:
+ *                           # those on mgmtd_node and the routing info's META nodes, followed as it changes)
  *   max_clients = 64        # connected processes at once
  *   max_regions = 64        # regions per connection
  *   max_rings = 16          # rings per connection
@@ -26,12 +27,10 @@
 import { defineActor, type ActorContext, type ActorRef, type Message } from '../../../runtime/actor.ts'
 import { invalidOption, T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import { listenLocalSocket, type LocalConnection, type LocalSocketServer } from '../../../runtime/local-socket.ts'
-import { registryAddress, type RegistryMsg } from '../../../runtime/registry.ts'
 import type { RegionHandle } from '../../../runtime/regions-actor.ts'
 import { createSealedMemory, mapSharedFile } from '../../../runtime/shared-memory.ts'
-import type { MgmtdMsg } from '../../mgmtd/protocol.ts'
-import type { MetaMsg } from '../../meta/index.ts'
-import { createFileClient } from '../file-client-actor.ts'
+import { findClusterServices } from '../cluster-services.ts'
+import { createFileClient, routingOf } from '../file-client-actor.ts'
 import type { FileClient } from '../file-client.ts'
 import { defaultSocketPath } from './layout.ts'
 import { parseRequest } from './protocol.ts'
@@ -83,15 +82,15 @@ function positive(params: UsrbioParams, field: keyof UsrbioParams, fallback: num
   return v
 }
 
-export function resolveUsrbioParams(params: UsrbioParams, ownNode: number): { socketPath: string; mgmtdNode: number; metaNodes: number[]; maxClients: number; limits: UsrbioLimits; maxInFlightIos: number; ioBuffers: number } {
+export function resolveUsrbioParams(params: UsrbioParams, ownNode: number): { socketPath: string; mgmtdNode: number; metaNodes: number[] | null; maxClients: number; limits: UsrbioLimits; maxInFlightIos: number; ioBuffers: number } {
   const known = ['socket_path', 'mgmtd_node', 'meta_nodes', 'max_clients', 'max_regions', 'max_rings', 'max_open_files', 'max_in_flight', 'max_in_flight_ios', 'io_buffers']
   for (const key of Object.keys(params)) if (!known.includes(key)) throw invalidOption(`usrbio.${key}`, (params as Record<string, unknown>)[key], `one of ${known.join(', ')}`)
   const socketPath = params.socket_path ?? defaultSocketPath
   if (typeof socketPath !== 'string' || !socketPath.startsWith('/') || socketPath.length > 100) throw invalidOption('usrbio.socket_path', socketPath, 'an absolute path of at most 100 bytes (a unix socket path)')
   const mgmtdNode = params.mgmtd_node ?? ownNode
   if (!Number.isInteger(mgmtdNode) || mgmtdNode < 0 || mgmtdNode > 0xffff) throw invalidOption('usrbio.mgmtd_node', mgmtdNode, 'a node id from 0 to 65535')
-  const metaNodes = params.meta_nodes ?? [mgmtdNode]
-  if (!Array.isArray(metaNodes) || metaNodes.length === 0 || !metaNodes.every((n) => Number.isInteger(n) && n >= 0 && n <= 0xffff)) throw invalidOption('usrbio.meta_nodes', metaNodes, 'a non-empty list of node ids')
+  const metaNodes = params.meta_nodes ?? null
+  if (metaNodes !== null && (!Array.isArray(metaNodes) || metaNodes.length === 0 || !metaNodes.every((n) => Number.isInteger(n) && n >= 0 && n <= 0xffff))) throw invalidOption('usrbio.meta_nodes', metaNodes, 'a non-empty list of node ids')
   return {
     socketPath, mgmtdNode, metaNodes,
     maxClients: positive(params, 'max_clients', 64, 4096),
@@ -106,33 +105,6 @@ export function resolveUsrbioParams(params: UsrbioParams, ownNode: number): { so
   }
 }
 
-const sleep = (ctx: ActorContext<UsrbioMsg>, ms: number): Promise<void> => new Promise((resolve) => ctx.clock.setTimer(ms, resolve))
-
-/** mgmtd and the meta servers, asked of their nodes' registries until found (or the budget ends). */
-async function findServices(ctx: ActorContext<UsrbioMsg>, mgmtdNode: number, metaNodes: number[]): Promise<{ mgmtd: ActorRef<MgmtdMsg>; meta: ActorRef<MetaMsg>[] }> {
-  const deadline = ctx.clock.now() + lookupBudgetMs
-  let last: unknown = null
-  while (ctx.clock.now() < deadline) {
-    try {
-      const mgmtd = await ctx.refFor<RegistryMsg>(registryAddress(mgmtdNode)).ask({ type: 'lookup', name: 'mgmtd' }, { timeoutMs: 2_000 })
-      const meta: ActorRef<MetaMsg>[] = []
-      for (const node of metaNodes) {
-        const registry = ctx.refFor<RegistryMsg>(registryAddress(node))
-        for (const name of (await registry.ask({ type: 'names' }, { timeoutMs: 2_000 })).filter((n) => /^meta\d*$/.test(n))) {
-          const address = await registry.ask({ type: 'lookup', name }, { timeoutMs: 2_000 })
-          if (address !== null) meta.push(ctx.refFor<MetaMsg>(address))
-        }
-      }
-      if (mgmtd !== null && meta.length > 0) return { mgmtd: ctx.refFor<MgmtdMsg>(mgmtd), meta }
-      last = mgmtd === null ? `no mgmtd on node ${mgmtdNode}` : `no meta server on node(s) ${metaNodes.join(', ')}`
-    } catch (error) {
-      last = toT3fsError(error).message
-    }
-    await sleep(ctx, 200)
-  }
-  throw new T3fsError('ERR_USRBIO_START', `usrbio: mgmtd (node ${mgmtdNode}) and meta (nodes ${metaNodes.join(', ')}) not found within ${lookupBudgetMs} ms: ${String(last)}; set mgmtd_node and meta_nodes`)
-}
-
 export const usrbioActor = defineActor<State, UsrbioMsg, UsrbioParams>({
   kind: 'usrbio',
   mailboxMax: 16_384,
@@ -140,8 +112,12 @@ export const usrbioActor = defineActor<State, UsrbioMsg, UsrbioParams>({
   supervision: { strategy: 'stop' },
   async init(ctx, params) {
     const p = resolveUsrbioParams(params ?? {}, ctx.self.address.node)
-    const { mgmtd, meta } = await findServices(ctx, p.mgmtdNode, p.metaNodes)
-    const fs = await createFileClient(ctx as unknown as ActorContext<Message>, { mgmtd: [mgmtd], meta, description: `usrbio on node ${ctx.self.address.node}`, maxInFlightIos: p.maxInFlightIos, ioBuffers: p.ioBuffers })
+    const { mgmtd, meta } = await findClusterServices(ctx, {
+      mgmtdNode: p.mgmtdNode, mgmtdName: 'mgmtd', metaNodes: p.metaNodes, budgetMs: lookupBudgetMs, askTimeoutMs: 2_000,
+      errorCode: 'ERR_USRBIO_START', who: 'usrbio', options: 'mgmtd_node and meta_nodes',
+    })
+    const fs = await createFileClient(ctx as unknown as ActorContext<Message>, { mgmtd: [mgmtd], meta: meta.current, description: `usrbio on node ${ctx.self.address.node}`, maxInFlightIos: p.maxInFlightIos, ioBuffers: p.ioBuffers })
+    meta.followRouting(() => routingOf(fs))
     const self = ctx.self
     // Socket events enter the mailbox; a client that floods it past mailboxMax is cut off (its
     // 'gone' is sent with the waiting variant, so the session still ends).

@@ -3,13 +3,16 @@
  * for mgmtd (node 1, no meta server there), three storage nodes and a meta node (201). The meta
  * node heartbeats to mgmtd as META with its endpoint and its meta actor; `t3fs status` lists it;
  * connectFileClient without metaNodes finds it through the routing info and creates, writes and
- * reads a file. Killed, the node goes HEARTBEAT_FAILED (and a new client is told clearly that no
+ * reads a file; so does the USRBIO actor of a client node (301) that names no meta node, from its
+ * own FileClient. Killed, the node goes HEARTBEAT_FAILED (and a new client is told clearly that no
  * meta server is reachable); launched again, it is back, and the client that was connected all
- * along uses the meta server's new life.
+ * along, and USRBIO, use the meta server's new life.
  */
 import t from 'tap'
 import { randomBytes } from 'node:crypto'
+import { rmSync } from 'node:fs'
 import { connectFileClient } from '../../../actors/client/client-node.ts'
+import { connectUsrbio } from '../../../actors/client/usrbio/client.ts'
 import type { FileClient } from '../../../actors/client/file-client.ts'
 import type { NodeInfo } from '../../../actors/mgmtd/protocol.ts'
 import { formatStatus } from '../../../bin/status.ts'
@@ -17,7 +20,9 @@ import { sleepMs, startProcessCluster, type ProcessCluster } from '../../support
 
 const MiB = 1024 * 1024
 const META_NODE = 201
+const CLIENT_NODE = 301
 const CHAINS = 3
+const socketPath = `/dev/shm/t3fs-usrbio-meta-node-${process.pid}.sock`
 
 const metaProfile = [
   '[[actors]]', 'name = "meta"', 'module = "actors/meta/meta-actor.ts"', 'export = "metaActor"', 'host = 1', '[actors.params]',
@@ -25,15 +30,23 @@ const metaProfile = [
   `root_layout = { tableId = 1, tableVersion = 0, chunkSizeBytes = ${MiB}, stripeSize = ${CHAINS}, chains = { kind = "empty" } }`,
 ].join('\n')
 
+/** A client node as configs/multi/client.toml has it: USRBIO with mgmtd's node and no meta_nodes. */
+const clientProfile = [
+  '[[actors]]', 'name = "usrbio"', 'module = "actors/client/usrbio/usrbio-actor.ts"', 'export = "usrbioActor"', 'host = 1', '[actors.params]',
+  `socket_path = ${JSON.stringify(socketPath)}`, 'mgmtd_node = 1',
+  '[[buffer_pool]]', 'slot_size = "64KiB"', 'slots = 64', '[[buffer_pool]]', 'slot_size = "1MiB"', 'slots = 96',
+].join('\n')
+
 let cluster: ProcessCluster
 let nextClientNode = 62_000
 
 t.before(async () => {
-  cluster = await startProcessCluster({ storageNodes: 3, chains: CHAINS, chunkSizeBytes: MiB, extraNodes: { [META_NODE]: metaProfile } })
+  cluster = await startProcessCluster({ storageNodes: 3, chains: CHAINS, chunkSizeBytes: MiB, extraNodes: { [META_NODE]: metaProfile, [CLIENT_NODE]: clientProfile } })
   await cluster.allServing(60_000)
 })
 t.teardown(async () => {
   await cluster?.close()
+  rmSync(socketPath, { force: true }) // the client node was killed: its actor could not remove it
 })
 
 const connect = (): Promise<FileClient> => connectFileClient({ mgmtd: `127.0.0.1:${cluster.ports.get(1)}`, mgmtdNode: 1, clusterId: 'storage-test', clientNode: nextClientNode++ })
@@ -65,6 +78,32 @@ async function writeFile(fs: FileClient, path: string, data: Buffer): Promise<vo
   const h = await fs.create(path)
   await fs.write(h, data, 0)
   await fs.close(h)
+}
+
+/** Writes `data` to `path` through the USRBIO actor (one SQE), reads it back the same way. */
+async function usrbioRoundTrip(path: string, data: Buffer): Promise<Buffer> {
+  const io = await connectUsrbio({ socketPath })
+  try {
+    const region = await io.createRegion(data.length)
+    const ring = await io.createRing(4)
+    region.bytes.set(data)
+    const f = await io.open(path, { write: true, create: true })
+    ring.prepWrite(region, 0, f, 0, data.length, 1)
+    ring.submit()
+    const [w] = await ring.wait(1)
+    if (w.error !== null) throw w.error
+    await io.closeFile(f)
+    region.bytes.fill(0)
+    const r = await io.open(path)
+    ring.prepRead(region, 0, r, 0, data.length, 2)
+    ring.submit()
+    const [read] = await ring.wait(1)
+    if (read.error !== null) throw read.error
+    await io.closeFile(r)
+    return Buffer.from(region.bytes.subarray(0, read.result))
+  } finally {
+    await io.close()
+  }
 }
 
 async function readFile(fs: FileClient, path: string, length: number): Promise<Buffer> {
@@ -100,6 +139,10 @@ t.test('connectFileClient without metaNodes uses it; it fails, returns, and the 
   t.ok((await readFile(fs, '/on-meta-node', data.length)).equals(data), 'every byte reads back')
   const before = (await metaNode((n) => n?.status === 'HEARTBEAT_CONNECTED', 'connected'))!.services.meta
 
+  const viaUsrbio = randomBytes(2 * MiB + 4_321)
+  t.ok((await eventually(() => usrbioRoundTrip('/usrbio-before', viaUsrbio))).equals(viaUsrbio), 'USRBIO, naming no meta node, found meta on node 201: a file written and read back')
+  t.equal((await fs.stat('/usrbio-before')).sizeBytes, viaUsrbio.length, 'and the connected client sees its length')
+
   cluster.kill(META_NODE)
   await metaNode((n) => n?.status === 'HEARTBEAT_FAILED', 'HEARTBEAT_FAILED')
   t.pass('killed, the meta node goes HEARTBEAT_FAILED in the routing info')
@@ -111,6 +154,8 @@ t.test('connectFileClient without metaNodes uses it; it fails, returns, and the 
   const more = randomBytes(MiB)
   await eventually(() => writeFile(fs, '/after-return', more))
   t.ok((await readFile(fs, '/after-return', more.length)).equals(more), 'the client connected all along creates, writes and reads through it')
+  const afterReturn = randomBytes(MiB + 99)
+  t.ok((await eventually(() => usrbioRoundTrip('/usrbio-after', afterReturn))).equals(afterReturn), 'USRBIO, started before the restart, follows the meta server into its new life')
   const fresh = await connect()
   t.teardown(() => fresh.shutdown())
   t.ok((await eventually(() => readFile(fresh, '/on-meta-node', data.length))).equals(data), 'a new client reads the first file')
