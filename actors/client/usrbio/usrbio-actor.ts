@@ -24,7 +24,7 @@
  *
  * The node needs a buffer pool whose largest slot holds a chunk (the FileClient's I/O buffers).
  */
-import { defineActor, type ActorContext, type ActorRef, type Message } from '../../../runtime/actor.ts'
+import { defineActor, type ActorContext, type Message } from '../../../runtime/actor.ts'
 import { invalidOption, T3fsError, toT3fsError } from '../../../runtime/errors.ts'
 import { listenLocalSocket, type LocalConnection, type LocalSocketServer } from '../../../runtime/local-socket.ts'
 import type { RegionHandle } from '../../../runtime/regions-actor.ts'
