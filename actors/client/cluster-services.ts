@@ -47,7 +47,10 @@ export async function findClusterServices<M extends Message>(ctx: ActorContext<M
       const address = (await registry.ask({ type: 'lookup', name: o.mgmtdName }, { timeoutMs: o.askTimeoutMs })) as ActorAddress | null
       if (address === null) throw new T3fsError(o.errorCode, `node ${o.mgmtdNode} has no actor named ${o.mgmtdName}`, {})
       const mgmtd = ctx.refFor<MgmtdMsg>(address)
-      const routing = (await mgmtd.ask({ type: 'get-routing-info' }, { timeoutMs: o.askTimeoutMs })) as RoutingInfo
+      // Only a primary answers; before one is (a cluster starting), meta on mgmtd's node is found
+      // by name all the same, and META nodes once the FileClient's routing lists them.
+      const routing = o.metaNodes !== null ? null
+        : ((await mgmtd.ask({ type: 'get-routing-info' }, { timeoutMs: o.askTimeoutMs }).catch(() => null)) as RoutingInfo | null)
       return { mgmtd, meta: await MetaServers.find(ctx, o.metaNodes, o.mgmtdNode, routing, o.askTimeoutMs) }
     } catch (error) {
       last = toT3fsError(error).message
