@@ -6,11 +6,12 @@
  * - `metaNodes` given: the actors named meta, meta2, … on those nodes, through each node's
  *   registry, found once at start (pinned: a meta node that restarts is not followed).
  * - otherwise: those on mgmtd's node (found by name, as configs/dev.toml places them), plus the
- *   meta actors every META node of the routing info reports (`services`; its endpoint, which the
- *   caller dials, or the node's peer table lists: a META node without one is left out). The list follows the routing: a META node that appears later joins it,
- *   one that goes HEARTBEAT_FAILED or DISABLED leaves it, one that restarts comes back with the
- *   addresses of its new life. A routing that would leave no server at all keeps the last list, so
- *   requests fail on the servers that were known, with their errors, not with "no server known".
+ *   meta actors every META node of the routing info reports (`services`; its endpoint, which a
+ *   client process dials and a launched node finds in its peer table: a META node without one is
+ *   left out). The list follows the routing: a META node that appears later joins it, one that
+ *   goes HEARTBEAT_FAILED or DISABLED leaves it, one that restarts comes back with the addresses
+ *   of its new life. A routing that would leave no server at all keeps the last list, so requests
+ *   fail on the servers that were known, with their errors, not with "no server known".
  */
 import type { ActorRef, Message } from '../../runtime/actor.ts'
 import type { ActorAddress } from '../../runtime/address.ts'
@@ -77,7 +78,7 @@ export class MetaServers {
   }
 
   /** Takes the META nodes of a routing info (no-op when given metaNodes). */
-  update(routing: RoutingInfo | null): void {
+  private update(routing: RoutingInfo | null): void {
     if (!this.routed || routing === null) return
     const routed = routing.nodes
       .filter((n) => n.type === 'META' && n.endpoint !== null && n.status !== 'HEARTBEAT_FAILED' && n.status !== 'DISABLED')
