@@ -9,8 +9,9 @@ import { resolveUsrbioParams } from '../../../actors/client/usrbio/usrbio-actor.
 
 t.test('params: defaults, and every mistake named with what is accepted', async (t) => {
   const p = resolveUsrbioParams({}, 7)
-  t.match(p, { socketPath: '/dev/shm/t3fs-usrbio.sock', mgmtdNode: 7, metaNodes: [7], maxClients: 64, ioBuffers: 64, limits: { maxRegions: 64, maxRings: 16, maxOpenFiles: 1024, maxInFlight: 256 } })
-  t.same(resolveUsrbioParams({ mgmtd_node: 1 }, 7).metaNodes, [1], 'meta defaults to the mgmtd node')
+  t.match(p, { socketPath: '/dev/shm/t3fs-usrbio.sock', mgmtdNode: 7, metaNodes: null, maxClients: 64, ioBuffers: 64, limits: { maxRegions: 64, maxRings: 16, maxOpenFiles: 1024, maxInFlight: 256 } })
+  t.equal(resolveUsrbioParams({ mgmtd_node: 1 }, 7).metaNodes, null, 'no meta_nodes: meta servers are found on mgmtd\'s node and through the routing (cluster-services.ts)')
+  t.same(resolveUsrbioParams({ meta_nodes: [101, 102] }, 7).metaNodes, [101, 102], 'meta_nodes pins them')
   t.throws(() => resolveUsrbioParams({ socket: '/x' } as never, 1), { code: 'ERR_INVALID_OPTION', message: /option usrbio.socket is "\/x"; accepted: one of socket_path, / })
   t.throws(() => resolveUsrbioParams({ socket_path: 'relative.sock' }, 1), { code: 'ERR_INVALID_OPTION', message: /usrbio.socket_path is "relative.sock"; accepted: an absolute path/ })
   t.throws(() => resolveUsrbioParams({ socket_path: `/${'x'.repeat(120)}` }, 1), { code: 'ERR_INVALID_OPTION', message: /at most 100 bytes/ })
