@@ -1,6 +1,6 @@
 import type { ActorRef, Message } from './actor.ts'
 import { ActorSystem } from './actor-system.ts'
-import { newIncarnation } from './address.ts'
+import { newIncarnation, type ActorAddress } from './address.ts'
 import { allocateBufferPool, BufferPool } from './buffer-pool.ts'
 import { invalidOption, T3fsError } from './errors.ts'
 import { allocateMesh, HostMesh } from './host-mesh.ts'
@@ -9,15 +9,20 @@ import { NetworkRoute } from './network-route.ts'
 import { registryAddress, type RegistryMsg } from './registry.ts'
 import { TcpTransport } from './transport/tcp-transport.ts'
 
-/** Asks `node`'s registry for the actor named `name`. */
-export async function lookupOn<M extends Message>(system: ActorSystem, node: number, name: string, timeoutMs: number): Promise<ActorRef<M>> {
-  const registry = system.refFor<RegistryMsg>(registryAddress(node))
+/** What makes refs: an ActorSystem (a client process) or an actor's context. */
+export interface RefSource {
+  refFor<M extends Message>(address: ActorAddress): ActorRef<M>
+}
+
+/** Asks `node`'s registry for the actor named `name` (ERR_NAME_UNKNOWN, listing the names it has, when none is). */
+export async function lookupOn<M extends Message>(refs: RefSource, node: number, name: string, timeoutMs: number): Promise<ActorRef<M>> {
+  const registry = refs.refFor<RegistryMsg>(registryAddress(node))
   const address = await registry.ask({ type: 'lookup', name }, { timeoutMs })
   if (address === null) {
     const names = await registry.ask({ type: 'names' }, { timeoutMs })
     throw new T3fsError('ERR_NAME_UNKNOWN', `node ${node} has no actor named ${JSON.stringify(name)}; it has: ${names.join(', ') || '(none)'}`, { node, name })
   }
-  return system.refFor<M>(address)
+  return refs.refFor<M>(address)
 }
 
 export interface NodeClientOptions {

@@ -10,9 +10,8 @@
  * (`npm start` starts them together; on several machines the client may come up first).
  */
 import type { ActorContext, ActorRef, Message } from '../../runtime/actor.ts'
-import type { ActorAddress } from '../../runtime/address.ts'
 import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
-import { registryAddress, type RegistryMsg } from '../../runtime/registry.ts'
+import { lookupOn } from '../../runtime/node-client.ts'
 import type { MgmtdMsg, RoutingInfo } from '../mgmtd/protocol.ts'
 import { MetaServers } from './meta-servers.ts'
 
@@ -43,14 +42,11 @@ export async function findClusterServices<M extends Message>(ctx: ActorContext<M
   let last = ''
   for (;;) {
     try {
-      const registry = ctx.refFor<RegistryMsg>(registryAddress(o.mgmtdNode))
-      const address = (await registry.ask({ type: 'lookup', name: o.mgmtdName }, { timeoutMs: o.askTimeoutMs })) as ActorAddress | null
-      if (address === null) throw new T3fsError(o.errorCode, `node ${o.mgmtdNode} has no actor named ${o.mgmtdName}`, {})
-      const mgmtd = ctx.refFor<MgmtdMsg>(address)
+      const mgmtd = await lookupOn<MgmtdMsg>(ctx, o.mgmtdNode, o.mgmtdName, o.askTimeoutMs)
       // Only a primary answers; before one is (a cluster starting), meta on mgmtd's node is found
       // by name all the same, and META nodes once the FileClient's routing lists them.
-      const routing = o.metaNodes !== null ? null
-        : ((await mgmtd.ask({ type: 'get-routing-info' }, { timeoutMs: o.askTimeoutMs }).catch(() => null)) as RoutingInfo | null)
+      const routing: RoutingInfo | null = o.metaNodes !== null ? null
+        : await mgmtd.ask({ type: 'get-routing-info' }, { timeoutMs: o.askTimeoutMs }).catch(() => null)
       return { mgmtd, meta: await MetaServers.find(ctx, o.metaNodes, o.mgmtdNode, routing, o.askTimeoutMs) }
     } catch (error) {
       last = toT3fsError(error).message

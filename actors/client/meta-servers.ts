@@ -13,17 +13,13 @@
  *   of its new life. A routing that would leave no server at all keeps the last list, so requests
  *   fail on the servers that were known, with their errors, not with "no server known".
  */
-import type { ActorRef, Message } from '../../runtime/actor.ts'
+import type { ActorRef } from '../../runtime/actor.ts'
 import type { ActorAddress } from '../../runtime/address.ts'
 import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
+import { lookupOn, type RefSource } from '../../runtime/node-client.ts'
 import { registryAddress, type RegistryMsg } from '../../runtime/registry.ts'
 import type { NodeInfo, RoutingInfo } from '../mgmtd/protocol.ts'
 import { META_ACTOR_NAME, type MetaMsg } from '../meta/index.ts'
-
-/** What makes refs: an ActorSystem (a client process) or an actor's context (the mount, USRBIO). */
-export interface RefSource {
-  refFor<M extends Message>(address: ActorAddress): ActorRef<M>
-}
 
 export class MetaServers {
   private list: readonly ActorRef<MetaMsg>[]
@@ -97,10 +93,7 @@ async function namedMetaOn(refs: RefSource, node: number, timeoutMs: number): Pr
     throw new T3fsError('ERR_CLIENT_CONNECT', `meta node ${node} did not answer (${toT3fsError(e).message}); a meta node other than mgmtd's must be in mgmtd's routing info (its endpoint)`, { node })
   })
   const found: ActorRef<MetaMsg>[] = []
-  for (const name of names.filter((n) => META_ACTOR_NAME.test(n))) {
-    const address = await registry.ask({ type: 'lookup', name }, { timeoutMs })
-    if (address !== null) found.push(refs.refFor<MetaMsg>(address))
-  }
+  for (const name of names.filter((n) => META_ACTOR_NAME.test(n))) found.push(await lookupOn<MetaMsg>(refs, node, name, timeoutMs))
   return found
 }
 

@@ -8,7 +8,8 @@ import t from 'tap'
 import type { ActorRef, Message } from '../../../runtime/actor.ts'
 import type { ActorAddress } from '../../../runtime/address.ts'
 import { registryActorId } from '../../../runtime/registry.ts'
-import { MetaServers, type RefSource } from '../../../actors/client/meta-servers.ts'
+import { MetaServers } from '../../../actors/client/meta-servers.ts'
+import type { RefSource } from '../../../runtime/node-client.ts'
 import type { NodeInfo, NodeStatus, RoutingInfo } from '../../../actors/mgmtd/protocol.ts'
 
 const MGMTD_NODE = 1
