@@ -47,7 +47,7 @@ import { mountSkipReason, startDevCluster, type DevCluster } from '../test/suppo
 import { setMountReadAhead } from '../runtime/fuse-device.ts'
 import { DEFAULT_FUSE_CONFIG } from '../actors/client/fuse/config.ts'
 import { rawSocketBytesPerSec } from './fixtures/raw-socket.ts'
-import { usrbioReadBench } from './usrbio-read.ts'
+import { startTogether, usrbioReadBench } from './usrbio-read.ts'
 import { Progress } from '../runtime/progress/progress.ts'
 
 const run = promisify(execFile)
@@ -273,7 +273,8 @@ const USRBIO_DEPTH = 16
 
 /**
  * USRBIO batched reads of the files fio wrote through the mount, as the raw disk's fio read them:
- * one reader process per file, USRBIO_DEPTH reads of 1 MiB in flight each, side by side. The rate
+ * one reader process per file, USRBIO_DEPTH reads of 1 MiB in flight each, side by side, their
+ * timed passes started together once every reader has warmed up (as fio starts its jobs). The rate
  * is every reader's bytes over the union of their timed passes, the CPU the readers' own plus the
  * cluster's over that union; each file is checked (CRC32C) against it read through the mount.
  */
@@ -287,7 +288,8 @@ async function usrbioReads(cluster: DevCluster, pids: number[]): Promise<{ gibPe
     if (mark === 'start' && started++ === 0) cpuAtStart = cpuSeconds(pids)
     if (mark === 'end' && ++ended === files.length) cpuAtEnd = cpuSeconds(pids)
   }
-  const runs = await Promise.all(files.map((f) => usrbioReadBench({ socketPath: join(cluster.dir, 'usrbio.sock'), path: `/bench/${f}`, sizeBytes: fileMiB * MiB, depth: USRBIO_DEPTH, onMark })))
+  const gate = startTogether(files.length)
+  const runs = await Promise.all(files.map((f) => usrbioReadBench({ socketPath: join(cluster.dir, 'usrbio.sock'), path: `/bench/${f}`, sizeBytes: fileMiB * MiB, depth: USRBIO_DEPTH, onMark, gate })))
   const bytes = runs.reduce((n, r) => n + r.bytes, 0)
   const seconds = (Math.max(...runs.map((r) => r.windowUs[1])) - Math.min(...runs.map((r) => r.windowUs[0]))) / 1e6
   const readerCpu = runs.reduce((n, r) => n + r.readerCpuSecondsPerGiB * (r.bytes / GiB), 0)

@@ -47,6 +47,19 @@ export interface UsrbioReadOptions {
   serverPids?: number[]
   /** Called as the reader marks the start and end of its timed passes (hrtime µs): readers run side by side sample CPU over their union. */
   onMark?: (mark: 'start' | 'end', hrtimeUs: number) => void
+  /**
+   * Readers run side by side start their timed passes together: the reader calls `warm` after its
+   * warm-up pass and waits for `go` (see startTogether).
+   */
+  gate?: { warm: () => void; go: Promise<void> }
+}
+
+/** A gate for `n` readers: each one's timed passes start once all `n` have finished warming up. */
+export function startTogether(n: number): { warm: () => void; go: Promise<void> } {
+  let open!: () => void
+  const go = new Promise<void>((resolve) => { open = resolve })
+  let warm = 0
+  return { warm: () => { if (++warm === n) open() }, go }
 }
 
 export interface UsrbioReadResult {
@@ -92,17 +105,24 @@ function threadCpu(pid: number): Map<string, [string, number, number]> {
 
 /** Batched USRBIO reads of `path` from a second Node process. */
 export async function usrbioReadBench(o: UsrbioReadOptions): Promise<UsrbioReadResult> {
-  const args = { socketPath: o.socketPath, path: o.path, sizeBytes: o.sizeBytes, ioBytes: o.ioBytes ?? MiB, depth: o.depth ?? 32, passes: o.passes ?? 2 }
+  const args = { socketPath: o.socketPath, path: o.path, sizeBytes: o.sizeBytes, ioBytes: o.ioBytes ?? MiB, depth: o.depth ?? 32, passes: o.passes ?? 2, gated: o.gate !== undefined }
   const pids = o.serverPids ?? []
   const cpuAt: Partial<Record<'start' | 'end', (number | null)[]>> = {}
   const windowUs: [number, number] = [0, 0]
   const threadsAt: Partial<Record<'start' | 'end', Map<string, [string, number, number]>[]>> = {}
-  const child = spawn(process.execPath, ['--import', 'tsx', reader, JSON.stringify(args)], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', reader, JSON.stringify(args)], { stdio: ['pipe', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
+  let warmed = false
+  child.stdin.on('error', () => { /* a reader that has exited; its exit code tells */ })
   child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c })
   child.stderr.setEncoding('utf8').on('data', (c: string) => {
     stderr += c
+    if (o.gate !== undefined && !warmed && stderr.includes('usrbio-reader: warm\n')) {
+      warmed = true
+      o.gate.warm()
+      void o.gate.go.then(() => child.stdin.end('go\n'))
+    }
     // The reader marks its timed passes: sample the servers' CPU at each mark.
     for (let m; (m = /usrbio-reader: timed (start|end) (\d+)\n/.exec(stderr)) !== null; stderr = stderr.slice(m.index + m[0].length)) {
       cpuAt[m[1] as 'start' | 'end'] = pids.map(processCpuSeconds)
@@ -113,6 +133,8 @@ export async function usrbioReadBench(o: UsrbioReadOptions): Promise<UsrbioReadR
     if (stderr.length > 100_000) stderr = stderr.slice(-50_000)
   })
   const code = await new Promise<number | null>((resolve, reject) => child.on('error', reject).on('close', resolve))
+  // A reader that died before warming up must not hold the others at the gate.
+  if (o.gate !== undefined && !warmed) o.gate.warm()
   if (code !== 0) throw new Error(`the USRBIO reader exited with ${code}: ${stderr.slice(-2000)}`)
   const r = JSON.parse(stdout.trim().split('\n').pop()!) as { bytes: number; seconds: number; cpuSeconds: number; crc32c: number }
   const gib = r.bytes / 1024 ** 3
