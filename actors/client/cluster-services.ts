@@ -7,7 +7,10 @@
  * (configs/multi/base.toml lists every server).
  *
  * Asked again every RETRY_MS until found or `budgetMs` ends: a node may start before its cluster
- * (`npm start` starts them together; on several machines the client may come up first).
+ * (`npm start` starts them together; on several machines the client may come up first). A node
+ * that is not in this node's peer table fails at once instead: the table is the profile's and does
+ * not change while the node runs, so asking again would only hide a wrong mgmtd_node (or a pinned
+ * meta node) for the whole budget.
  */
 import type { ActorContext, ActorRef, Message } from '../../runtime/actor.ts'
 import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
@@ -49,7 +52,11 @@ export async function findClusterServices<M extends Message>(ctx: ActorContext<M
         : await mgmtd.ask({ type: 'get-routing-info' }, { timeoutMs: o.askTimeoutMs }).catch(() => null)
       return { mgmtd, meta: await MetaServers.find(ctx, o.metaNodes, o.mgmtdNode, routing, o.askTimeoutMs) }
     } catch (error) {
-      last = toT3fsError(error).message
+      const e = toT3fsError(error)
+      if (e.code === 'ERR_PEER_UNKNOWN' || e.details.cause === 'ERR_PEER_UNKNOWN') {
+        throw new T3fsError(o.errorCode, `${o.who}: ${e.message}; check ${o.options}, or list the node in [[peers]] of this node's profile`, { mgmtdNode: o.mgmtdNode, cause: e.code })
+      }
+      last = e.message
     }
     if (ctx.clock.now() + RETRY_MS > deadline) break
     await new Promise<void>((resolve) => ctx.clock.setTimer(RETRY_MS, resolve))

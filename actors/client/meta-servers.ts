@@ -90,7 +90,8 @@ export class MetaServers {
 async function namedMetaOn(refs: RefSource, node: number, timeoutMs: number): Promise<ActorRef<MetaMsg>[]> {
   const registry = refs.refFor<RegistryMsg>(registryAddress(node))
   const names = await registry.ask({ type: 'names' }, { timeoutMs }).catch((e: unknown) => {
-    throw new T3fsError('ERR_CLIENT_CONNECT', `meta node ${node} did not answer (${toT3fsError(e).message}); a meta node other than mgmtd's must be in mgmtd's routing info (its endpoint)`, { node })
+    const error = toT3fsError(e)
+    throw new T3fsError('ERR_CLIENT_CONNECT', `meta node ${node} did not answer (${error.message}); a meta node other than mgmtd's must be in mgmtd's routing info (its endpoint)`, { node, cause: error.code })
   })
   const found: ActorRef<MetaMsg>[] = []
   for (const name of names.filter((n) => META_ACTOR_NAME.test(n))) found.push(await lookupOn<MetaMsg>(refs, node, name, timeoutMs))
