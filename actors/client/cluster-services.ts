@@ -15,6 +15,7 @@
 import type { ActorContext, ActorRef, Message } from '../../runtime/actor.ts'
 import { T3fsError, toT3fsError } from '../../runtime/errors.ts'
 import { lookupOn } from '../../runtime/node-client.ts'
+import { TransportErrorCode } from '../../runtime/transport/transport.ts'
 import type { MgmtdMsg, RoutingInfo } from '../mgmtd/protocol.ts'
 import { MetaServers } from './meta-servers.ts'
 
@@ -53,7 +54,7 @@ export async function findClusterServices<M extends Message>(ctx: ActorContext<M
       return { mgmtd, meta: await MetaServers.find(ctx, o.metaNodes, o.mgmtdNode, routing, o.askTimeoutMs) }
     } catch (error) {
       const e = toT3fsError(error)
-      if (e.code === 'ERR_PEER_UNKNOWN' || e.details.cause === 'ERR_PEER_UNKNOWN') {
+      if (e.code === TransportErrorCode.peerUnknown || e.details.cause === TransportErrorCode.peerUnknown) {
         throw new T3fsError(o.errorCode, `${o.who}: ${e.message}; check ${o.options}, or list the node in [[peers]] of this node's profile`, { mgmtdNode: o.mgmtdNode, cause: e.code })
       }
       last = e.message

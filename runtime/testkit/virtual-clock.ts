@@ -100,3 +100,23 @@ export class VirtualClock implements Clock {
 export function flushMicrotasks(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve))
 }
+
+/**
+ * Runs virtual time until `promise` settles: lets its microtasks run, then fires the next timer,
+ * and so on. Fails when no timer is left and it is still unsettled (it waits on something that
+ * is not the clock), or after `maxSteps`.
+ */
+export async function drive<T>(clock: VirtualClock, promise: Promise<T>, maxSteps = 5_000_000): Promise<T> {
+  let settled = false
+  promise.then(() => { settled = true }, () => { settled = true })
+  for (let step = 0; !settled; step++) {
+    await flushMicrotasks()
+    if (settled) break
+    if (step > maxSteps) throw new Error(`still unsettled after ${maxSteps} steps`)
+    if (!clock.fireNext()) {
+      await flushMicrotasks()
+      if (!settled) throw new Error('stuck: no timer left and the operation never settled')
+    }
+  }
+  return promise
+}

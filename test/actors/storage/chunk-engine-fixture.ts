@@ -1,7 +1,7 @@
 /**
  * Helpers for the chunk engine's tests: an engine on a seeded SimDisk with a virtual clock, where a
  * "life" (one open engine) can be ended by a power loss and a new one opened on what the disk kept;
- * a driver that moves virtual time until a promise settles; a seed loop printing `seed=N`
+ * the harness's drive (testkit's, on its clock); a seed loop printing `seed=N`
  * (T3FS_SEED=N replays one).
  */
 import type { Test } from 'tap'
@@ -12,7 +12,7 @@ import type { Clock } from '../../../runtime/clock.ts'
 import type { Disk } from '../../../runtime/disk/disk.ts'
 import { SeededRandom } from '../../../runtime/random.ts'
 import { SimDisk, type SimDiskFaults } from '../../../runtime/testkit/sim-disk.ts'
-import { flushMicrotasks, VirtualClock } from '../../../runtime/testkit/virtual-clock.ts'
+import { drive, flushMicrotasks, VirtualClock } from '../../../runtime/testkit/virtual-clock.ts'
 import { openChunkEngine, type ChunkEngine, type ChunkEngineEnv, type ChunkEngineOptions } from '../../../actors/storage/chunk-engine/index.ts'
 import type { Engine } from '../../../actors/storage/chunk-engine/chunk-engine.ts'
 import type { Backend } from './chunk-engine-model.ts'
@@ -109,20 +109,6 @@ export class Harness {
   }
 }
 
-export async function drive<T>(clock: VirtualClock, promise: Promise<T>, maxSteps = 5_000_000): Promise<T> {
-  let settled = false
-  promise.then(() => { settled = true }, () => { settled = true })
-  for (let step = 0; !settled; step++) {
-    await flushMicrotasks()
-    if (settled) break
-    if (step > maxSteps) throw new Error(`still unsettled after ${maxSteps} steps`)
-    if (!clock.fireNext()) {
-      await flushMicrotasks()
-      if (!settled) throw new Error('stuck: no timer left and the operation never settled')
-    }
-  }
-  return promise
-}
 
 /** Runs virtual time until `work` settles (rethrowing its failure) or `stop()` holds. */
 export async function runUntil(clock: VirtualClock, work: Promise<unknown>, stop: () => boolean): Promise<void> {
