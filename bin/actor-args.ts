@@ -3,7 +3,9 @@
  * services its definition declares in `needs`: "kv", handed over as `nodeKv`, the profile's
  * resolved [kv] (backend, path under node.root, cluster file); "listen", handed over as
  * `nodeListen`, the node's TCP listen address "host:port"; "root", handed over as `nodeRoot`, the
- * node's absolute root directory (what the FUSE mount resolves a relative mount point against).
+ * node's absolute root directory (what the FUSE mount resolves a relative mount point against);
+ * "layout", handed over as `clusterLayout` when the node bootstraps a cluster, the layout of the
+ * cluster's files in [bootstrap] (bootstrapLayout in cluster.ts; meta gives it to the root).
  *
  * Why only to actors that declare it, not to all: an actor's params are its own validated
  * namespace (mgmtd reads unknown keys as timing knobs and refuses the unknown ones), so settings
@@ -15,9 +17,10 @@ import { pathToFileURL } from 'node:url'
 import { T3fsError } from '../runtime/errors.ts'
 import { loadDefinition } from '../runtime/definition-loader.ts'
 import type { ActorEntry, Profile } from '../runtime/profile/index.ts'
+import type { Layout } from '../actors/meta/layout.ts'
 
 /** Services the launcher can hand an actor, and the spawn-arg key each arrives under. */
-export const NODE_SERVICES: Readonly<Record<string, string>> = { kv: 'nodeKv', listen: 'nodeListen', root: 'nodeRoot' }
+export const NODE_SERVICES: Readonly<Record<string, string>> = { kv: 'nodeKv', listen: 'nodeListen', root: 'nodeRoot', layout: 'clusterLayout' }
 
 /** The `needs` an actor's definition declares (none when it declares nothing). */
 export async function declaredNeeds(actor: ActorEntry): Promise<readonly string[]> {
@@ -35,7 +38,7 @@ export async function declaredNeeds(actor: ActorEntry): Promise<readonly string[
  * nor configure it on the side (kv_backend, kv_path… of older profiles): the section is the one
  * source, and refusing here fails the launch at once instead of crash-looping the actor.
  */
-export function spawnArgs(profile: Profile, actor: ActorEntry, needs: readonly string[]): Readonly<Record<string, unknown>> {
+export function spawnArgs(profile: Profile, actor: ActorEntry, needs: readonly string[], clusterLayout: Layout | null = null): Readonly<Record<string, unknown>> {
   const args: Record<string, unknown> = { ...actor.params }
   for (const need of needs) {
     const key = NODE_SERVICES[need]
@@ -50,6 +53,7 @@ export function spawnArgs(profile: Profile, actor: ActorEntry, needs: readonly s
     // The node's own TCP address (a storage node reports it to mgmtd, for admin tools to reach it).
     if (need === 'listen') args[key] = reportedListen(profile, actor)
     if (need === 'root') args[key] = profile.node.root
+    if (need === 'layout' && clusterLayout !== null) args[key] = clusterLayout
   }
   return args
 }

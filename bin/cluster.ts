@@ -25,6 +25,7 @@ import type { Profile } from '../runtime/profile/index.ts'
 import { parseChainsCsv, parseChainTableCsv } from '../actors/mgmtd/admin/csv.ts'
 import type { MgmtdMsg, RoutingInfo } from '../actors/mgmtd/protocol.ts'
 import type { FuseMountMsg, FuseStatus } from '../actors/client/fuse/protocol.ts'
+import type { Layout } from '../actors/meta/layout.ts'
 
 /** How long a stopping child may take beyond its profile's grace period before it is killed. */
 const CHILD_STOP_EXTRA_MS = 5_000
@@ -104,16 +105,30 @@ async function primaryMgmtd(runtime: NodeRuntime, signal?: AbortSignal): Promise
   return mgmtd
 }
 
+/**
+ * The layout of the cluster's files in the profile's [bootstrap] (chunk_size, stripe_size: every
+ * chain of the table unless set), or null without one. init-cluster records it in mgmtd, and the
+ * node's meta servers create the root directory with it (3FS's init-cluster sets the root's
+ * layout): every file inherits it. Meta starts before init-cluster runs, so it gets it at spawn.
+ */
+export async function bootstrapLayout(profile: Profile): Promise<Layout | null> {
+  const b = profile.bootstrap
+  if (b === null) return null
+  const table = parseChainTableCsv(await readFile(b.chainTable, 'utf8'), b.chainTable)
+  return { tableId: b.tableId, tableVersion: 0, chunkSizeBytes: b.chunkSizeBytes, stripeSize: b.stripeSize ?? table.length, chains: { kind: 'empty' } }
+}
+
 /** Sets up what is missing of the profile's [bootstrap]; returns what it did. */
 export async function bootstrapCluster(runtime: NodeRuntime, profile: Profile, log: pino.Logger, signal?: AbortSignal): Promise<string[]> {
   const b = profile.bootstrap
-  if (b === null) return []
+  const layout = await bootstrapLayout(profile)
+  if (b === null || layout === null) return []
   const chains = parseChainsCsv(await readFile(b.chains, 'utf8'), b.chains)
   const table = parseChainTableCsv(await readFile(b.chainTable, 'utf8'), b.chainTable)
   const mgmtd = await primaryMgmtd(runtime, signal)
   const done: string[] = []
   if ((await mgmtd.ask({ type: 'get-cluster' })) === null) {
-    await mgmtd.ask({ type: 'init-cluster', cluster: { clusterId: profile.node.clusterId, chainTableId: b.tableId, chunkSizeBytes: b.chunkSizeBytes, stripeSize: b.stripeSize ?? table.length } })
+    await mgmtd.ask({ type: 'init-cluster', cluster: { clusterId: profile.node.clusterId, chainTableId: layout.tableId, chunkSizeBytes: layout.chunkSizeBytes, stripeSize: layout.stripeSize } })
     done.push('init-cluster')
   }
   const info = (await mgmtd.ask({ type: 'get-routing-info' }))!

@@ -20,7 +20,7 @@ import { declaredNeeds, spawnArgs } from './actor-args.ts'
 import { buildPlan, formatPlan } from './plan.ts'
 import { serveMetrics, type HttpListener } from '../runtime/metrics/metrics-server.ts'
 import { startDashboard } from './dashboard/dashboard-server.ts'
-import { bootstrapCluster, detachLeftovers, mountStatuses, startChildren, stopChildren, Stopping, unmountAll, watchParent, type ChildNode } from './cluster.ts'
+import { bootstrapCluster, bootstrapLayout, detachLeftovers, mountStatuses, startChildren, stopChildren, Stopping, unmountAll, watchParent, type ChildNode } from './cluster.ts'
 import { createNodeLogger, LOG_LEVELS, logFormatFor, resolveLogLevel, runtimeLogger, runtimeLogLevel } from './logging.ts'
 
 const HELP = `usage: t3fs launch [--dry-run] [--json] [--log-level <level>] [--config.<key>=<value> ...] <profile.toml>
@@ -209,10 +209,11 @@ async function startHttpListeners(profile: Profile, runtime: NodeRuntime, log: p
 }
 
 async function spawnActors(profile: Profile, runtime: NodeRuntime, log: pino.Logger): Promise<void> {
+  const layout = await bootstrapLayout(profile)
   for (const actor of profile.actors) {
     const definition = { module: pathToFileURL(actor.module).href, export: actor.export }
     try {
-      const args = spawnArgs(profile, actor, await declaredNeeds(actor))
+      const args = spawnArgs(profile, actor, await declaredNeeds(actor), layout)
       await runtime.spawn(definition, args, { host: actor.host, name: actor.name })
     } catch (error) {
       const e = toT3fsError(error)

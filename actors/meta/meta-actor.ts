@@ -5,8 +5,10 @@
  * the live servers), which batches them. A crash loses nothing but the batches in flight, whose
  * clients retry with the same request ids (idempotency.ts makes a retry apply once).
  *
- * In a profile (needs: ['kv', 'listen'] — the node's [kv] arrives as nodeKv, its listen address as
- * nodeListen, the endpoint a META heartbeat reports: mgmtd-heartbeat.ts):
+ * In a profile (needs: ['kv', 'listen', 'layout'] — the node's [kv] arrives as nodeKv, its listen
+ * address as nodeListen, the endpoint a META heartbeat reports: mgmtd-heartbeat.ts; on the node
+ * that bootstraps the cluster, [bootstrap]'s layout as clusterLayout, the root directory's unless
+ * root_layout says otherwise):
  *   [[actors]]  name = "meta"  module = "actors/meta/meta-actor.ts"  export = "metaActor"
  *   [actors.params]  server_id = 100  mgmtd_node = 1  gc_file_delay = "5min" ...
  * Several meta actors (on one node or many) share the one KV.
@@ -15,6 +17,7 @@ import { defineActor, type ActorContext, type ActorRef } from '../../runtime/act
 import { T3fsError } from '../../runtime/errors.ts'
 import { checkNodeKvSettings, openNodeKv, type Kv, type NodeKvSettings } from '../kv/index.ts'
 import type { MgmtdMsg } from '../mgmtd/protocol.ts'
+import type { Layout } from './layout.ts'
 import { bootstrap } from './bootstrap.ts'
 import { chainStorage } from './chain-storage.ts'
 import { resolveMetaConfig, type MetaConfig } from './config.ts'
@@ -43,6 +46,8 @@ export interface MetaArgs {
   nodeKv?: NodeKvSettings
   /** The node's TCP listen address, handed by `t3fs launch` (needs: ['listen']): the endpoint this node reports to mgmtd. */
   nodeListen?: string
+  /** The cluster's layout from the node's [bootstrap], handed by `t3fs launch` (needs: ['layout']): the root's when the knob root_layout is not set. */
+  clusterLayout?: Layout
   /** The storage service (default: the chains of mgmtd's routing info when mgmtd is given, else unavailable: storage-protocol.ts). */
   storage?: StorageService
   /** A fixed routing view (tests, simulator); otherwise routing comes from mgmtd. */
@@ -60,11 +65,11 @@ export interface MetaArgs {
   mutants?: readonly Mutant[]
 }
 
-const ARG_NAMES = new Set(['serverId', 'server_id', 'kv', 'nodeKv', 'nodeListen', 'storage', 'routing', 'mgmtd', 'mgmtdNode', 'mgmtd_node', 'mgmtdName', 'mgmtd_name', 'liveClients', 'config', 'probe', 'mutants'])
+const ARG_NAMES = new Set(['serverId', 'server_id', 'kv', 'nodeKv', 'nodeListen', 'clusterLayout', 'storage', 'routing', 'mgmtd', 'mgmtdNode', 'mgmtd_node', 'mgmtdName', 'mgmtd_name', 'liveClients', 'config', 'probe', 'mutants'])
 
 export const metaActor = defineActor<MetaState, MetaSelfMsg, MetaArgs>({
   kind: 'meta',
-  needs: ['kv', 'listen'],
+  needs: ['kv', 'listen', 'layout'],
   mailboxMax: 16_384,
   supervision: { strategy: 'restart', maxRestarts: 50, withinMs: 60_000, backoffMinMs: 10, backoffMaxMs: 1_000 },
   validate: validateMetaMsg,
@@ -193,6 +198,8 @@ function normalizeArgs(raw: MetaArgs | Readonly<Record<string, unknown>>, ownNod
   }
   const config: Record<string, unknown> = { ...((r.config as Record<string, unknown> | undefined) ?? {}) }
   for (const [key, value] of Object.entries(r)) if (!ARG_NAMES.has(key)) config[key] = value // flat knobs from a profile
+  // The cluster's layout (the launcher's, from [bootstrap]) is the root's default; root_layout wins.
+  if (r.clusterLayout !== undefined && config.root_layout === undefined && config.rootLayout === undefined) config.root_layout = r.clusterLayout
   const mgmtdName = pick('mgmtdName', 'mgmtd_name')
   if (mgmtdName !== undefined && (typeof mgmtdName !== 'string' || mgmtdName.length === 0)) {
     throw new T3fsError('ERR_INVALID_OPTION', `meta option mgmtd_name is ${JSON.stringify(mgmtdName)}; accepted: an actor name`, { option: 'mgmtd_name' })

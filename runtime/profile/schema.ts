@@ -102,7 +102,7 @@ export const SECTIONS: Readonly<Record<string, KnobSection>> = {
     chains: { type: { kind: 'string', maxLength: 4096 }, optional: true, doc: 'chains CSV (ChainId,TargetId,… as for `t3fs admin upload-chains`), relative to this file; absent: no bootstrap' },
     chain_table: { type: { kind: 'string', maxLength: 4096 }, optional: true, doc: 'chain table CSV (ChainId per line, as for `t3fs admin upload-chain-table`), relative to this file' },
     table_id: { type: int(1, 0xffff), default: 1, doc: 'chain table id new files use' },
-    chunk_size: { type: size(64 * KiB, 64 * MiB), default: '1MiB', doc: 'chunk size of the cluster\'s files' },
+    chunk_size: { type: size(64 * KiB, 64 * MiB), default: '1MiB', doc: 'chunk size of the cluster\'s files (init-cluster records it; this node\'s meta servers give the root directory this layout unless their root_layout says otherwise)' },
     stripe_size: { type: int(1, 4096), optional: true, doc: 'chains a file stripes over (default: every chain of the table)' },
     wait_serving: { type: duration(0, 600_000), default: '60s', doc: 'how long the launcher waits for every chain to be SERVING before it says the cluster is ready' },
   },

@@ -174,6 +174,9 @@ function bootstrapSettings(check: Checker, b: Values): BootstrapSettings | null 
     const missing = b.chains === undefined ? 'bootstrap.chains' : 'bootstrap.chain_table'
     check.fail(missing, undefined, 'a CSV path: bootstrap needs both chains and chain_table', 'is missing')
   }
+  // The root directory's chunk size (meta) and init-cluster's (mgmtd): both take only powers of 2.
+  const chunk = b.chunk_size as number
+  if ((chunk & (chunk - 1)) !== 0) check.fail('bootstrap.chunk_size', b.chunk_size, 'a power of 2 from 64KiB to 64MiB (e.g. "1MiB", "4MiB")', `is ${chunk} bytes, not a power of 2`)
   return {
     chains: besideOrigin(check, 'bootstrap.chains', b.chains as string),
     chainTable: besideOrigin(check, 'bootstrap.chain_table', b.chain_table as string),

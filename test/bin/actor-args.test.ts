@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { declaredNeeds, spawnArgs } from '../../bin/actor-args.ts'
+import { bootstrapLayout } from '../../bin/cluster.ts'
 import { isT3fsError } from '../../runtime/errors.ts'
 import { loadProfile, parseProfile, type Profile } from '../../runtime/profile/index.ts'
 
@@ -76,4 +77,26 @@ t.test('a node whose actor reports its address (needs: [\'listen\']) may not lis
   }
   const mgmtd = parseProfile(`[node]\nid = 1\nroot = ${JSON.stringify(repo)}\n[listen]\ntcp = "0.0.0.0:9000"\n[kv]\nbackend = "memory"\n${actor('mgmtd', 'mgmtdActor', 'actors/mgmtd/mgmtd-actor.ts')}`, join(dir, 'mgmtd.toml'))
   t.ok(spawnArgs(mgmtd, mgmtd.actors[0], await declaredNeeds(mgmtd.actors[0])).nodeKv, 'a node whose actors report no address may listen on every interface')
+})
+
+t.test('configs/dev.toml: meta gets [bootstrap]\'s layout (chunk_size, a stripe over every chain of the table); a node without [bootstrap] hands none', async (t) => {
+  const p = loadProfile(join(repo, 'configs/dev.toml'))
+  const layout = await bootstrapLayout(p)
+  t.same(layout, { tableId: 1, tableVersion: 0, chunkSizeBytes: 1024 * 1024, stripeSize: 4, chains: { kind: 'empty' } }, 'the four chains of configs/dev/chain-table.csv')
+  for (const name of ['meta', 'meta2']) {
+    const m = p.actors.find((a) => a.name === name)!
+    const needs = await declaredNeeds(m)
+    t.ok(needs.includes('layout'), `${name} declares it`)
+    t.same(spawnArgs(p, m, needs, layout).clusterLayout, layout, `${name} receives it`)
+  }
+  const mgmtd = p.actors.find((a) => a.name === 'mgmtd')!
+  t.equal(spawnArgs(p, mgmtd, await declaredNeeds(mgmtd), layout).clusterLayout, undefined, 'an actor that does not declare it gets none')
+  const bare = profileWith('backend = "memory"', actor('meta', 'metaActor', 'actors/meta/meta-actor.ts', 'server_id = 100'))
+  t.equal(await bootstrapLayout(bare), null, 'no [bootstrap], no layout')
+  t.equal(spawnArgs(bare, bare.actors[0], await declaredNeeds(bare.actors[0]), null).clusterLayout, undefined, 'and meta keeps its root_layout knob')
+  const striped = parseProfile(`[node]\nid = 1\nroot = ${JSON.stringify(repo)}\n[listen]\ntcp = "127.0.0.1:0"\n[kv]\nbackend = "memory"\n[bootstrap]\nchains = "configs/dev/chains.csv"\nchain_table = "configs/dev/chain-table.csv"\nchunk_size = "4MiB"\nstripe_size = 2\n`, join(repo, 'node.toml'))
+  t.same(await bootstrapLayout(striped), { tableId: 1, tableVersion: 0, chunkSizeBytes: 4 * 1024 * 1024, stripeSize: 2, chains: { kind: 'empty' } }, 'chunk_size and stripe_size as set')
+  const error = (() => { try { parseProfile(`[node]\nid = 1\nroot = ${JSON.stringify(repo)}\n[listen]\ntcp = "127.0.0.1:0"\n[bootstrap]\nchains = "a.csv"\nchain_table = "b.csv"\nchunk_size = "3MiB"\n`, join(repo, 'node.toml')) } catch (e) { return e } })()
+  t.ok(isT3fsError(error, 'ERR_PROFILE'), 'a chunk size that is no power of 2 fails the profile, before meta or init-cluster would refuse it')
+  t.match((error as Error).message, /bootstrap\.chunk_size is 3145728 bytes, not a power of 2; accepted: a power of 2 from 64KiB to 64MiB/)
 })

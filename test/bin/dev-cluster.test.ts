@@ -63,6 +63,9 @@ t.test('npm start: a mounted cluster, its status, Ctrl-C and a kill -9', { skip:
   await run('cp', [source, join(mnt, 'copied.bin')])
   t.match((await run('ls', ['-l', mnt])).stdout, /copied\.bin/)
   t.ok(readFileSync(join(mnt, 'copied.bin')).equals(data), 'read back through the mount')
+  // [bootstrap]'s layout is the files': 1 MiB chunks striped over all four chains of the table.
+  const layout = (await run(process.execPath, [join(import.meta.dirname, '../../bin/t3fs.mjs'), 'admin', '--mgmtd', `127.0.0.1:${cluster.port}`, 'stat', '/copied.bin'])).stdout
+  t.match(layout, /Layout\s+table 1 v\d+, chunk 1048576, stripe 4, chains range/, 'the file has [bootstrap]\'s chunk size and a stripe over the four chains')
   // The mount's requests show on node 1's /metrics, per opcode.
   const metrics = parsePromText(await (await fetch(`http://127.0.0.1:${cluster.metricsPort}/metrics`)).text())
   t.ok(sampleValue(metrics, 't3fs_fuse_requests_total', { op: 'WRITE', result: 'ok' }) >= 1, 'FUSE WRITEs counted on /metrics')
