@@ -21,7 +21,7 @@ import type { ActorRef } from '../runtime/actor.ts'
 import { T3fsError } from '../runtime/errors.ts'
 import { mountsAt, unmountFuse } from '../runtime/fuse-device.ts'
 import type { NodeRuntime } from '../runtime/node-runtime.ts'
-import type { Profile } from '../runtime/profile/index.ts'
+import type { BootstrapSettings, Profile } from '../runtime/profile/index.ts'
 import { parseChainsCsv, parseChainTableCsv } from '../actors/mgmtd/admin/csv.ts'
 import type { MgmtdMsg, RoutingInfo } from '../actors/mgmtd/protocol.ts'
 import type { FuseMountMsg, FuseStatus } from '../actors/client/fuse/protocol.ts'
@@ -106,25 +106,27 @@ async function primaryMgmtd(runtime: NodeRuntime, signal?: AbortSignal): Promise
 }
 
 /**
- * The layout of the cluster's files in the profile's [bootstrap] (chunk_size, stripe_size: every
- * chain of the table unless set), or null without one. init-cluster records it in mgmtd, and the
- * node's meta servers create the root directory with it (3FS's init-cluster sets the root's
- * layout): every file inherits it. Meta starts before init-cluster runs, so it gets it at spawn.
+ * The layout of the cluster's files in a [bootstrap] (chunk_size, stripe_size: every chain of the
+ * table unless set). init-cluster records it in mgmtd, and the node's meta servers create the root
+ * directory with it (3FS's init-cluster sets the root's layout): every file inherits it.
  */
+export function clusterLayout(b: BootstrapSettings, chainTable: readonly number[]): Layout {
+  return { tableId: b.tableId, tableVersion: 0, chunkSizeBytes: b.chunkSizeBytes, stripeSize: b.stripeSize ?? chainTable.length, chains: { kind: 'empty' } }
+}
+
+/** The profile's clusterLayout, or null without [bootstrap]: meta starts before init-cluster runs, so it gets it at spawn. */
 export async function bootstrapLayout(profile: Profile): Promise<Layout | null> {
   const b = profile.bootstrap
-  if (b === null) return null
-  const table = parseChainTableCsv(await readFile(b.chainTable, 'utf8'), b.chainTable)
-  return { tableId: b.tableId, tableVersion: 0, chunkSizeBytes: b.chunkSizeBytes, stripeSize: b.stripeSize ?? table.length, chains: { kind: 'empty' } }
+  return b === null ? null : clusterLayout(b, parseChainTableCsv(await readFile(b.chainTable, 'utf8'), b.chainTable))
 }
 
 /** Sets up what is missing of the profile's [bootstrap]; returns what it did. */
 export async function bootstrapCluster(runtime: NodeRuntime, profile: Profile, log: pino.Logger, signal?: AbortSignal): Promise<string[]> {
   const b = profile.bootstrap
-  const layout = await bootstrapLayout(profile)
-  if (b === null || layout === null) return []
+  if (b === null) return []
   const chains = parseChainsCsv(await readFile(b.chains, 'utf8'), b.chains)
   const table = parseChainTableCsv(await readFile(b.chainTable, 'utf8'), b.chainTable)
+  const layout = clusterLayout(b, table)
   const mgmtd = await primaryMgmtd(runtime, signal)
   const done: string[] = []
   if ((await mgmtd.ask({ type: 'get-cluster' })) === null) {

@@ -41,4 +41,3 @@ t.test('neither: the knob\'s default', async (t) => {
   const { root } = await layouts({})
   t.same(root, DEFAULT_META_CONFIG.rootLayout)
 })
-

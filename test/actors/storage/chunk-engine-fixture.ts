@@ -109,7 +109,6 @@ export class Harness {
   }
 }
 
-
 /** Runs virtual time until `work` settles (rethrowing its failure) or `stop()` holds. */
 export async function runUntil(clock: VirtualClock, work: Promise<unknown>, stop: () => boolean): Promise<void> {
   let settled = false
