@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 // Runs the tap suite and ends with the one summary line CI reads: `N passed, N failed`.
 // tap's own closing line (`# { total, pass, fail }`) is not a format CI recognises.
+// Just above it, every failed assertion is named with its file and subtests and the first lines of
+// its diagnostics: CI keeps only the output's tail, and a failure far up a 7000-assertion log is
+// otherwise lost with it.
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 
@@ -9,19 +12,81 @@ const child = spawn(process.execPath, [tapBin, '--reporter=tap', ...process.argv
   stdio: ['ignore', 'pipe', 'inherit'],
 })
 
+const DIAG_LINES = 12
+/** Subtest names by depth (4 spaces of indentation per level). */
+const names = []
+/** Failed assertions: { path, diag } — parents of a failure are dropped when they report. */
+const failures = []
+let diagOf = null
+let diagIndent = ''
+let partial = ''
 let tail = ''
+
+/** Where the failure is and what was found and wanted, without tap's stack and source excerpts. */
+const SKIPPED_KEYS = new Set(['stack', 'source', 'tapCaught', 'at'])
+let diagKey = ''
+function keepDiag(failure, line) {
+  if (line === '---') return
+  const key = /^([\w-]+):/.exec(line)
+  if (key) diagKey = key[1]
+  const at = /^ {2}(fileName|lineNumber): (.*)$/.exec(line)
+  if (diagKey === 'at' && at) failure.at[at[1]] = at[2]
+  else if (!SKIPPED_KEYS.has(diagKey) && failure.diag.length < DIAG_LINES) failure.diag.push(line)
+}
+
+function onLine(line) {
+  if (diagOf !== null) {
+    if (line.startsWith(`${diagIndent}...`) || !line.startsWith(diagIndent)) diagOf = null
+    else {
+      keepDiag(diagOf, line.slice(diagIndent.length))
+      return
+    }
+  }
+  const subtest = /^((?: {4})*)# Subtest: (.*)$/.exec(line)
+  if (subtest) {
+    const depth = subtest[1].length / 4
+    names.length = depth
+    names[depth] = subtest[2]
+    return
+  }
+  const notOk = /^((?: {4})*)not ok \d+ - (.*?)(?: # time=[\d.]+ms)?$/.exec(line)
+  if (notOk) {
+    const depth = notOk[1].length / 4
+    const path = [...names.slice(0, depth), notOk[2]]
+    const last = failures.at(-1)
+    // A subtest fails because something inside it did: that inner failure is already listed.
+    if (last && last.path.length > path.length && path.every((p, i) => p === last.path[i])) return
+    diagOf = { path, diag: [], at: {} }
+    diagKey = ''
+    diagIndent = `${notOk[1]}  `
+    failures.push(diagOf)
+  }
+}
+
 child.stdout.on('data', (chunk) => {
   process.stdout.write(chunk)
-  tail = (tail + chunk.toString('utf8')).slice(-4096)
+  const text = chunk.toString('utf8')
+  tail = (tail + text).slice(-4096)
+  const lines = (partial + text).split('\n')
+  partial = lines.pop()
+  for (const line of lines) onLine(line)
 })
 
 child.on('close', (code, signal) => {
+  if (partial !== '') onLine(partial)
   const summary = /^# \{ (.*) \}$/m.exec(tail.split('\n').filter((l) => l.startsWith('# {')).pop() ?? '')
   const counts = { pass: 0, fail: 0, skip: 0, todo: 0 }
   if (summary) {
     for (const part of summary[1].split(',')) {
       const [key, value] = part.split(':').map((s) => s.trim())
       if (key in counts) counts[key] = Number(value)
+    }
+  }
+  if (failures.length > 0) {
+    console.log(`\n# ${failures.length} failed:`)
+    for (const { path, diag, at } of failures) {
+      console.log(`# ✗ ${path.join(' > ')}${at.fileName ? ` (${at.fileName}:${at.lineNumber})` : ''}`)
+      for (const d of diag) console.log(`#     ${d}`)
     }
   }
   // A run that died before tap summarised counts as a failure, never as a silent pass.
