@@ -13,17 +13,23 @@ const child = spawn(process.execPath, [tapBin, '--reporter=tap', ...process.argv
 })
 
 const DIAG_LINES = 12
+/** Comments a failed subtest printed (e.g. a dev cluster's warnings: support/dev-cluster.ts), at most. */
+const NOTE_LINES = 45
 /** Subtest names by depth (4 spaces of indentation per level). */
 const names = []
-/** Failed assertions: { path, diag } — parents of a failure are dropped when they report. */
+/** Failed assertions: { path, diag, at, notes } — parents of a failure are dropped when they report. */
 const failures = []
+/** Comments printed by the open subtest at each depth: in its body, or (teardowns) after its plan. */
+const comments = []
+/** Whether the subtest whose header is at a depth has not reported yet. */
+const open = []
 let diagOf = null
 let diagIndent = ''
 let partial = ''
 let tail = ''
 
 /** Where the failure is and what was found and wanted, without tap's stack and source excerpts. */
-const SKIPPED_KEYS = new Set(['stack', 'source', 'tapCaught', 'at'])
+const SKIPPED_KEYS = new Set(['stack', 'source', 'tapCaught', 'at', 'requests', 'handles'])
 let diagKey = ''
 function keepDiag(failure, line) {
   if (line === '---') return
@@ -47,16 +53,35 @@ function onLine(line) {
     const depth = subtest[1].length / 4
     names.length = depth
     names[depth] = subtest[2]
+    comments[depth] = []
+    open[depth] = true
     return
   }
+  const comment = /^((?: {4})*)# (.*)$/.exec(line)
+  if (comment) {
+    const depth = comment[1].length / 4
+    // At a subtest's own indentation, before its result line: printed by its teardown.
+    const owner = open[depth] ? depth : depth - 1
+    if (owner >= 0 && !/^time=/.test(comment[2])) (comments[owner] ??= []).push(comment[2])
+    return
+  }
+  const result = /^((?: {4})*)(?:not )?ok \d+ - /.exec(line)
+  const resultDepth = result ? result[1].length / 4 : -1
+  const said = result && open[resultDepth] ? comments[resultDepth] : []
+  if (result) open[resultDepth] = false
   const notOk = /^((?: {4})*)not ok \d+ - (.*?)(?: # time=[\d.]+ms)?$/.exec(line)
   if (notOk) {
     const depth = notOk[1].length / 4
     const path = [...names.slice(0, depth), notOk[2]]
     const last = failures.at(-1)
-    // A subtest fails because something inside it did: that inner failure is already listed.
-    if (last && last.path.length > path.length && path.every((p, i) => p === last.path[i])) return
-    diagOf = { path, diag: [], at: {} }
+    // A subtest fails because something inside it did: that inner failure is already listed, and
+    // what the subtest printed goes with it.
+    if (last && last.path.length > path.length && path.every((p, i) => p === last.path[i])) {
+      const room = NOTE_LINES - last.notes.length
+      if (room > 0) last.notes.push(...said.slice(-room))
+      return
+    }
+    diagOf = { path, diag: [], at: {}, notes: said.slice(-NOTE_LINES) }
     diagKey = ''
     diagIndent = `${notOk[1]}  `
     failures.push(diagOf)
@@ -84,9 +109,10 @@ child.on('close', (code, signal) => {
   }
   if (failures.length > 0) {
     console.log(`\n# ${failures.length} failed:`)
-    for (const { path, diag, at } of failures) {
+    for (const { path, diag, at, notes } of failures) {
       console.log(`# ✗ ${path.join(' > ')}${at.fileName ? ` (${at.fileName}:${at.lineNumber})` : ''}`)
       for (const d of diag) console.log(`#     ${d}`)
+      if (notes.length > 0) console.log(`#   printed:\n${notes.map((n) => `#     ${n}`).join('\n')}`)
     }
   }
   // A run that died before tap summarised counts as a failure, never as a silent pass.

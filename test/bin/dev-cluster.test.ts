@@ -14,7 +14,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { mountsAt, probeMount } from '../../runtime/fuse-device.ts'
-import { mountSkipReason, ownNode, startDevCluster } from '../support/dev-cluster.ts'
+import { mountSkipReason, ownNode, reportClusterOnFailure, startDevCluster } from '../support/dev-cluster.ts'
 
 const run = promisify(execFile)
 const skip = mountSkipReason()
@@ -38,6 +38,7 @@ interface StatusJson {
 t.test('npm start: a mounted cluster, its status, Ctrl-C and a kill -9', { skip: skip ?? false, timeout: 240_000 }, async (t) => {
   const cluster = await startDevCluster({ keepDir: false })
   phase('ready')
+  reportClusterOnFailure(t, () => cluster)
   t.teardown(() => cluster.close())
   const { mnt } = cluster
 

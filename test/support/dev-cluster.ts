@@ -149,6 +149,28 @@ export async function startDevCluster(options: { dir?: string; logLevel?: 'info'
   return cluster
 }
 
+const PROBLEM_LINES = 40
+const PROBLEM_LINE_CHARS = 400
+
+/**
+ * The cluster's warnings and errors (pino level ≥ 40: FuseRequestFailed, ActorFailed, PeerDown…),
+ * its last `max` lines: what a failed test through the mount prints, since the launcher's log
+ * lives only in this process and CI keeps nothing else.
+ */
+export function clusterProblems(cluster: Pick<DevCluster, 'log'>, max = PROBLEM_LINES): string[] {
+  return cluster.log().split('\n').filter((line) => /^\{"level":(4|5|6)0,/.test(line)).slice(-max).map((line) => line.slice(0, PROBLEM_LINE_CHARS))
+}
+
+/** On a failed test `t`, comments the cluster's warnings and errors when `t` ends. */
+export function reportClusterOnFailure(t: { passing(): boolean; teardown(fn: () => void): void; comment(...args: unknown[]): void }, cluster: () => Pick<DevCluster, 'log'> | null): void {
+  t.teardown(() => {
+    const c = cluster()
+    if (t.passing() || c === null) return
+    const lines = clusterProblems(c)
+    t.comment(`the dev cluster's last ${lines.length} warnings and errors:\n${lines.join('\n')}`)
+  })
+}
+
 /** Whether `pid` is a live `t3fs launch` of a profile under `dir`. */
 export function ownNode(pid: number, dir: string): boolean {
   try {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { DuckDBInstance } from '@duckdb/node-api'
 import * as smallpond from '../../../actors/smallpond/index.ts'
-import { mountSkipReason, startDevCluster, type DevCluster } from '../../support/dev-cluster.ts'
+import { mountSkipReason, reportClusterOnFailure, startDevCluster, type DevCluster } from '../../support/dev-cluster.ts'
 
 const skip = mountSkipReason()
 if (skip !== null) t.comment(`skipping smallpond on the t3fs mount: ${skip}`)
@@ -19,6 +19,7 @@ let cluster: DevCluster | null = null
 t.before(async () => {
   if (skip === null) cluster = await startDevCluster()
 })
+reportClusterOnFailure(t, () => cluster)
 t.teardown(async () => {
   await cluster?.close()
 })

@@ -12,7 +12,7 @@ import { createReadStream, writeFileSync } from 'node:fs'
 import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { mountSkipReason, startDevCluster, t3fsBin, type DevCluster } from '../../../support/dev-cluster.ts'
+import { mountSkipReason, reportClusterOnFailure, startDevCluster, t3fsBin, type DevCluster } from '../../../support/dev-cluster.ts'
 
 const run = promisify(execFile)
 const skip = mountSkipReason()
@@ -46,6 +46,7 @@ async function waitRouting(cluster: DevCluster, what: string, test: (r: Routing)
 
 t.test('kill -9 of a storage node during dd; the data reads back', { skip: skip ?? false, timeout: 280_000 }, async (t) => {
   const cluster = await startDevCluster()
+  reportClusterOnFailure(t, () => cluster)
   t.teardown(() => cluster.close())
   const src = join(cluster.dir, 'src.bin')
   const data = randomBytes(FILE_MIB * MiB)

@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { connectFileClient } from '../../../../actors/client/client-node.ts'
 import { DEFAULT_FUSE_CONFIG } from '../../../../actors/client/fuse/config.ts'
-import { mountSkipReason, startDevCluster, type DevCluster } from '../../../support/dev-cluster.ts'
+import { mountSkipReason, reportClusterOnFailure, startDevCluster, type DevCluster } from '../../../support/dev-cluster.ts'
 
 const run = promisify(execFile)
 const sh = (script: string, cwd: string) => run('sh', ['-c', script], { cwd, maxBuffer: 16 * 1024 * 1024 })
@@ -30,6 +30,7 @@ const mnt = (): string => cluster!.mnt
 t.before(async () => {
   if (skip === null) cluster = await startDevCluster()
 })
+reportClusterOnFailure(t, () => cluster)
 t.teardown(async () => {
   await cluster?.close()
 })
