@@ -15,6 +15,9 @@ const child = spawn(process.execPath, [tapBin, '--reporter=tap', ...process.argv
 const DIAG_LINES = 12
 /** Comments a failed subtest printed (e.g. a dev cluster's warnings: support/dev-cluster.ts), at most. */
 const NOTE_LINES = 45
+/** A failure's name is cut here on its line; a longer one (a thrown message) follows folded. */
+const NAME_CHARS = 200
+const FOLD_CHARS = 300
 /** Subtest names by depth (4 spaces of indentation per level). */
 const names = []
 /** Failed assertions: { path, diag, at, notes } — parents of a failure are dropped when they report. */
@@ -110,7 +113,14 @@ child.on('close', (code, signal) => {
   if (failures.length > 0) {
     console.log(`\n# ${failures.length} failed:`)
     for (const { path, diag, at, notes } of failures) {
-      console.log(`# ✗ ${path.join(' > ')}${at.fileName ? ` (${at.fileName}:${at.lineNumber})` : ''}`)
+      // A thrown error's message is its name, on one line: a long one is shown folded below.
+      const name = path.at(-1)
+      const shown = [...path.slice(0, -1), name.length > NAME_CHARS ? `${name.slice(0, NAME_CHARS)}…` : name]
+      console.log(`# ✗ ${shown.join(' > ')}${at.fileName ? ` (${at.fileName}:${at.lineNumber})` : ''}`)
+      if (name.length > NAME_CHARS) {
+        const folded = name.match(new RegExp(`.{1,${FOLD_CHARS}}`, 'g')).slice(0, NOTE_LINES)
+        console.log(`#   in full:\n${folded.map((l) => `#     ${l}`).join('\n')}`)
+      }
       for (const d of diag) console.log(`#     ${d}`)
       if (notes.length > 0) console.log(`#   printed:\n${notes.map((n) => `#     ${n}`).join('\n')}`)
     }

@@ -21,8 +21,8 @@ function runner(file: string): Promise<{ code: number | null; lines: string[] }>
 t.test('failures are listed above the summary line with where, what and what was printed', async (t) => {
   const { code, lines } = await runner('test/fixtures/runner-failures.ts')
   t.not(code, 0, 'a failed run exits non-zero')
-  t.equal(lines.at(-1), '1 passed, 2 failed', 'the last line is the summary')
-  const listed = lines.slice(lines.indexOf('# 2 failed:'))
+  t.equal(lines.at(-1), '1 passed, 3 failed', 'the last line is the summary')
+  const listed = lines.slice(lines.indexOf('# 3 failed:'))
   t.ok(listed.length > 1, 'the failures are listed above it')
   const text = listed.join('\n')
   t.match(text, /# ✗ test\/fixtures\/runner-failures\.ts > a subtest whose assertion fails > two is three \(test\/fixtures\/runner-failures\.ts:13\)/, 'file, subtests, assertion and line')
@@ -31,4 +31,6 @@ t.test('failures are listed above the summary line with where, what and what was
   t.notMatch(text, /Started|printed by a passing subtest/, 'nothing from info lines or passing subtests')
   t.match(text, /# ✗ test\/fixtures\/runner-failures\.ts > a subtest that throws > thrown on purpose/, 'a thrown error')
   t.notMatch(text, /stack:|source:/, 'without tap\'s stacks and source excerpts')
+  t.match(text, /> a subtest that throws a long message > a long message: y{184}… \(/, 'a long message is cut on its line')
+  t.match(text, /in full:\n#     a long message: y{284}\n#     y{116} the end/, 'and follows folded')
 })

@@ -16,7 +16,9 @@ import { freePort } from './free-port.ts'
 const repo = fileURLToPath(new URL('../../', import.meta.url))
 export const t3fsBin = join(repo, 'bin/t3fs.mjs')
 const READY_TIMEOUT_MS = 120_000
-const LOG_TAIL_CHARS = 20_000
+const LOG_KEPT_CHARS = 200_000
+/** Log lines a start failure names at most: the warnings and errors, else the last lines. */
+const START_FAILURE_LINES = 30
 
 /** Why tests through the mount cannot run here (null: they can). */
 export function mountSkipReason(): string | null {
@@ -47,7 +49,12 @@ export interface DevCluster {
 }
 
 /** Writes the dev profiles into a temp dir, rewired to free ports and that dir. */
-export async function prepareDevCluster(options: { dir?: string; logLevel?: 'info' | 'debug' | 'trace' } = {}): Promise<{ dir: string; mnt: string; port: number; metricsPort: number }> {
+/**
+ * `clusterId`: the cluster's id instead of base.toml's "t3fs" (its nodes refuse any other cluster's;
+ * its mount is `t3fs.<clusterId>` in /proc/mounts, what smallpond's t3fs://<clusterId>/ finds), for a
+ * test that must not reach another test's dev cluster running beside it.
+ */
+export async function prepareDevCluster(options: { dir?: string; logLevel?: 'info' | 'debug' | 'trace'; clusterId?: string } = {}): Promise<{ dir: string; mnt: string; port: number; metricsPort: number }> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 't3fs-dev-'))
   mkdirSync(join(dir, 'dev'), { recursive: true })
   const ports = new Map<string, string>()
@@ -57,7 +64,8 @@ export async function prepareDevCluster(options: { dir?: string; logLevel?: 'inf
     .replace(/127\.0\.0\.1:(9000|9101|9102|9103|9100|9180)/g, (_, p: string) => `127.0.0.1:${ports.get(p)}`)
     .replace(/"var\/dev\//g, `"${dir}/var/`)
     .replace(/^socket_path = "\/dev\/shm\/t3fs-usrbio\.sock"/m, `socket_path = ${JSON.stringify(join(dir, 'usrbio.sock'))}`)
-    .replace(/^mount_point = "mnt"/m, `mount_point = ${JSON.stringify(join(dir, 'mnt'))}`)
+    .replace(/^mount_point = "mnt"/m, `mount_point = ${JSON.stringify(join(dir, 'mnt'))}${options.clusterId === undefined ? '' : `\ncluster_id = ${JSON.stringify(options.clusterId)}`}`)
+    .replace(/^cluster_id = "t3fs"/m, `cluster_id = ${JSON.stringify(options.clusterId ?? 't3fs')}`)
     .replace(/^level = "info"/m, `level = ${JSON.stringify(options.logLevel ?? 'info')}`)
   const copy = (from: string, to: string): void => writeFileSync(join(dir, to), rewire(readFileSync(join(repo, 'configs', from), 'utf8')))
   // base.toml's node root is the checkout (actor modules resolve against it); the data is in `dir`.
@@ -68,7 +76,7 @@ export async function prepareDevCluster(options: { dir?: string; logLevel?: 'inf
 }
 
 /** `logLevel` must keep info lines (ClusterReady is one): info (default), debug or trace. */
-export async function startDevCluster(options: { dir?: string; logLevel?: 'info' | 'debug' | 'trace'; keepDir?: boolean } = {}): Promise<DevCluster> {
+export async function startDevCluster(options: { dir?: string; logLevel?: 'info' | 'debug' | 'trace'; keepDir?: boolean; clusterId?: string } = {}): Promise<DevCluster> {
   const { dir, mnt, port, metricsPort } = await prepareDevCluster(options)
   let log = ''
   let exited: Promise<number | null> = Promise.resolve(null)
@@ -88,10 +96,10 @@ export async function startDevCluster(options: { dir?: string; logLevel?: 'info'
         resolve(code)
       }))
       await new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`the dev cluster was not ready in ${READY_TIMEOUT_MS} ms:\n${log.slice(-LOG_TAIL_CHARS)}`)), READY_TIMEOUT_MS)
+        const timer = setTimeout(() => reject(new Error(startFailure(`the dev cluster was not ready in ${READY_TIMEOUT_MS} ms`, log))), READY_TIMEOUT_MS)
         child.stderr!.on('data', (c: Buffer) => {
           const text = c.toString()
-          log = (log + text).slice(-10 * LOG_TAIL_CHARS)
+          log = (log + text).slice(-LOG_KEPT_CHARS)
           for (const m of text.matchAll(/"evt":"ChildStarted","profile":"[^"]*storage(\d)\.toml","pid":(\d+)/g)) cluster.storagePids.set(10_000 + Number(m[1]), Number(m[2]))
           if (/"evt":"ClusterReady"/.test(text)) {
             clearTimeout(timer)
@@ -99,12 +107,12 @@ export async function startDevCluster(options: { dir?: string; logLevel?: 'info'
           }
           if (/"evt":"(ClusterReadyNotMounted|ClusterNotReady|NodeFailed)"/.test(text)) {
             clearTimeout(timer)
-            reject(new Error(`the dev cluster did not come up:\n${log.slice(-LOG_TAIL_CHARS)}`))
+            reject(new Error(startFailure('the dev cluster did not come up', log)))
           }
         })
         void exited.then((code) => {
           clearTimeout(timer)
-          reject(new Error(`t3fs launch exited (${code}) before the cluster was ready:\n${log.slice(-LOG_TAIL_CHARS)}`))
+          reject(new Error(startFailure(`t3fs launch exited (${code}) before the cluster was ready`, log)))
         })
       })
     },
@@ -169,6 +177,16 @@ export function reportClusterOnFailure(t: { passing(): boolean; teardown(fn: () 
     const lines = clusterProblems(c)
     t.comment(`the dev cluster's last ${lines.length} warnings and errors:\n${lines.join('\n')}`)
   })
+}
+
+/**
+ * Why a start failed, with the log lines that say why: its warnings and errors, or its last lines
+ * when it has none. Short enough for a test failure's one line (tap makes the message its name).
+ */
+function startFailure(what: string, log: string): string {
+  const problems = clusterProblems({ log: () => log }, START_FAILURE_LINES)
+  const lines = problems.length > 0 ? problems : log.trimEnd().split('\n').slice(-START_FAILURE_LINES).map((l) => l.slice(0, PROBLEM_LINE_CHARS))
+  return `${what}; the launcher's ${problems.length > 0 ? 'warnings and errors' : 'last log lines'}:\n${lines.join('\n')}`
 }
 
 /** Whether `pid` is a live `t3fs launch` of a profile under `dir`. */

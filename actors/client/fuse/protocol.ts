@@ -28,7 +28,7 @@ export interface FuseStatus {
   readonly notifications: number
   /** Of the notifications, those that dropped a file's cached pages (another client changed its data). */
   readonly pageCacheDrops: number
-  /** Revalidation rounds done (each compares a batch of the kernel's nodes with meta). */
+  /** Revalidation rounds done (each compared a batch of the kernel's nodes with meta; a round whose meta request failed is not one). */
   readonly revalidations: number
   /** Nodes the kernel holds (looked up and not forgotten, as far as the table bounds go). */
   readonly knownNodes: number

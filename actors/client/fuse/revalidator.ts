@@ -30,12 +30,11 @@ function snapshotOfInode(inode: Inode): AttrSnapshot {
   return { type: inode.type, sizeBytes, mtimeMs: inode.mtimeMs, ctimeMs: inode.ctimeMs, perm: inode.acl.perm, uid: inode.acl.uid, gid: inode.acl.gid, nlink: inode.nlink }
 }
 
+/** One round; `revalidations` counts the rounds that checked their batch (a failed one did not). */
 export async function revalidate(s: FuseSession, dev: FuseDevice): Promise<RevalidateRound> {
-  try {
-    return await revalidateBatch(s, dev)
-  } finally {
-    s.counters.revalidations++
-  }
+  const round = await revalidateBatch(s, dev)
+  s.counters.revalidations++
+  return round
 }
 
 async function revalidateBatch(s: FuseSession, dev: FuseDevice): Promise<RevalidateRound> {

@@ -15,15 +15,19 @@ import { mountSkipReason, reportClusterOnFailure, startDevCluster, type DevClust
 
 const skip = mountSkipReason()
 if (skip !== null) t.comment(`skipping smallpond on the t3fs mount: ${skip}`)
+// A cluster id of its own: another test's dev cluster may be mounted beside it (tests run two at a
+// time), and t3fs://t3fs/ would find that one's mount, which goes away (or goes stale) mid-test.
+const clusterId = `sp-${process.pid}`
 let cluster: DevCluster | null = null
 t.before(async () => {
-  if (skip === null) cluster = await startDevCluster()
+  if (skip === null) cluster = await startDevCluster({ clusterId })
 })
 reportClusterOnFailure(t, () => cluster)
 t.teardown(async () => {
   await cluster?.close()
 })
-const opts = { skip: skip ?? false }
+// Each well within the file's 300 s (a start takes ~25 s): a hang fails its subtest, and the cluster's warnings get printed.
+const opts = { skip: skip ?? false, timeout: 75_000 }
 
 async function job(dataRoot: string, outDir: string): Promise<Record<string, unknown>[]> {
   const sp = await smallpond.init({ dataRoot, numExecutors: 2, progress: false, randomSeed: 7, removeOutputRoot: false })
@@ -54,13 +58,13 @@ t.test('a shuffle and per-partition SQL with the data root on the mount match a 
 })
 
 t.test('t3fs:// paths (data root, input, output) go through the mount of their cluster', opts, async (t) => {
-  const seed = await smallpond.init({ dataRoot: 't3fs://t3fs/url-seed', progress: false })
-  await seed.partialSql('select i, i % 3 as k from range(3000) t(i)').writeParquet('t3fs://t3fs/url-input')
+  const seed = await smallpond.init({ dataRoot: `t3fs://${clusterId}/url-seed`, progress: false })
+  await seed.partialSql('select i, i % 3 as k from range(3000) t(i)').writeParquet(`t3fs://${clusterId}/url-input`)
   await seed.shutdown()
-  const sp = await smallpond.init({ dataRoot: 't3fs:///url-data', progress: false })
+  const sp = await smallpond.init({ dataRoot: `t3fs://${clusterId}/url-data`, progress: false })
   t.ok(sp.jobRoot.startsWith(join(cluster!.mnt, 'url-data')), `job dir under the mount: ${sp.jobRoot}`)
-  const out = sp.readParquet('t3fs://t3fs/url-input/*.parquet').partialSql('select k, count(*)::bigint as n from {0} group by k')
-  await out.writeParquet('t3fs://t3fs/url-output')
+  const out = sp.readParquet(`t3fs://${clusterId}/url-input/*.parquet`).partialSql('select k, count(*)::bigint as n from {0} group by k')
+  await out.writeParquet(`t3fs://${clusterId}/url-output`)
   const rows = (await out.toRecords()).map((r) => [Number(r.k), Number(r.n)]).sort((a, b) => a[0] - b[0])
   await sp.shutdown()
   t.same(rows, [[0, 1000], [1, 1000], [2, 1000]])
