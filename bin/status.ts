@@ -1,5 +1,5 @@
 /**
- * `t3fs status [--mgmtd host:port] [--node N] [--fuse NAME] [--timeout ms] [--json]`: the state of
+ * `t3fs status [--mgmtd host:port] [--node N] [--cluster-id ID] [--fuse NAME] [--timeout ms] [--json]`: the state of
  * a running cluster at a glance (what `npm start` brought up): its nodes, chains and targets as
  * mgmtd sees them, the FUSE mount actor's state and counters, and the t3fs mounts of this machine
  * (a stale one, left by a killed server, shows as such). Exit 0 when mgmtd answered, 1 when not.
@@ -8,18 +8,19 @@ import { parseArgs } from 'node:util'
 import { readFile } from 'node:fs/promises'
 import type { RoutingInfo } from '../actors/mgmtd/protocol.ts'
 import type { FuseMountMsg, FuseStatus } from '../actors/client/fuse/protocol.ts'
-import { render } from '../actors/mgmtd/admin/cli.ts'
+import { clusterIdOption, render } from '../actors/mgmtd/admin/cli.ts'
 import type { AdminResult } from '../actors/mgmtd/admin/commands.ts'
 import type { MgmtdMsg } from '../actors/mgmtd/protocol.ts'
 import { toT3fsError } from '../runtime/errors.ts'
 import { probeMount, type MountProbe } from '../runtime/fuse-device.ts'
 import type { Io } from './cli.ts'
 
-const HELP = `usage: t3fs status [--mgmtd HOST:PORT] [--node N] [--fuse NAME] [--timeout MS] [--json]
+const HELP = `usage: t3fs status [--mgmtd HOST:PORT] [--node N] [--cluster-id ID] [--fuse NAME] [--timeout MS] [--json]
 
   nodes, chains and targets of the cluster (from mgmtd), its FUSE mount and the t3fs mounts here
   --mgmtd HOST:PORT  the node running mgmtd and the mount (default $T3FS_MGMTD or 127.0.0.1:9000)
   --node N           its node id (default $T3FS_MGMTD_NODE or 1)
+  --cluster-id ID    the cluster's id, node.cluster_id of its profiles (default $T3FS_CLUSTER_ID or t3fs)
   --fuse NAME        the FUSE mount actor on that node (default fuse)
   --timeout MS       per-request timeout (default 5000)
   --json             one JSON document instead of tables
@@ -37,9 +38,9 @@ export interface ClusterStatus {
 }
 
 export async function statusCommand(args: string[], io: Io): Promise<number> {
-  let values: { mgmtd?: string; node?: string; fuse?: string; timeout?: string; json?: boolean; help?: boolean }
+  let values: { mgmtd?: string; node?: string; 'cluster-id'?: string; fuse?: string; timeout?: string; json?: boolean; help?: boolean }
   try {
-    values = parseArgs({ args, options: { mgmtd: { type: 'string' }, node: { type: 'string' }, fuse: { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }).values
+    values = parseArgs({ args, options: { mgmtd: { type: 'string' }, node: { type: 'string' }, 'cluster-id': { type: 'string' }, fuse: { type: 'string' }, timeout: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } }).values
   } catch (error) {
     io.stderr.write(`t3fs status: ${(error as Error).message}\n\n${HELP}`)
     return 2
@@ -58,21 +59,30 @@ export async function statusCommand(args: string[], io: Io): Promise<number> {
     io.stderr.write(`t3fs status: --node and --timeout take a positive integer (got ${JSON.stringify(values.node ?? values.timeout)})\n`)
     return 2
   }
+  let clusterId: string
+  try {
+    clusterId = clusterIdOption(values['cluster-id'])
+  } catch (error) {
+    io.stderr.write(`t3fs status: ${(error as Error).message}\n`)
+    return 2
+  }
   const address = values.mgmtd ?? process.env.T3FS_MGMTD ?? '127.0.0.1:9000'
   try {
-    const status = await clusterStatus(address, node, values.fuse ?? 'fuse', timeoutMs)
+    const status = await clusterStatus(address, node, values.fuse ?? 'fuse', timeoutMs, clusterId)
     io.stdout.write(values.json === true ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status))
     return 0
   } catch (error) {
     const e = toT3fsError(error)
-    io.stderr.write(`t3fs status: mgmtd on node ${node} at ${address} did not answer: ${e.message} [${e.code}] (is the cluster running? \`npm start\`)\n`)
+    // A node that refused this client (another cluster's id) did answer: its reason says what to fix.
+    const answered = /refused this client/.test(e.message)
+    io.stderr.write(`t3fs status: ${answered ? e.message : `mgmtd on node ${node} at ${address} did not answer: ${e.message}`} [${e.code}]${answered ? '' : ' (is the cluster running? `npm start`)'}\n`)
     return 1
   }
 }
 
-export async function clusterStatus(address: string, node: number, fuseName: string, timeoutMs: number): Promise<ClusterStatus> {
+export async function clusterStatus(address: string, node: number, fuseName: string, timeoutMs: number, clusterId = 't3fs'): Promise<ClusterStatus> {
   const { connectToNode } = await import('../runtime/node-client.ts')
-  const client = await connectToNode({ address, node, connectTimeoutMs: timeoutMs })
+  const client = await connectToNode({ address, node, clusterId, connectTimeoutMs: timeoutMs })
   try {
     const mgmtd = await client.lookup<MgmtdMsg>('mgmtd')
     const routing = await mgmtd.ask({ type: 'get-routing-info' }, { timeoutMs })

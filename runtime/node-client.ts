@@ -60,7 +60,14 @@ export async function connectToNode(options: NodeClientOptions): Promise<NodeCli
   const refusal = new Promise<never>((_, reject) => { refused = reject })
   const watchDials = {
     info: () => {},
-    warn: () => {},
+    // The node answered our HELLO with a refusal (another cluster's id, …): its reason, at once.
+    warn: (event: object) => {
+      const { evt, node, reason } = event as { evt?: string; node?: number; reason?: string }
+      if (evt === 'TransportRefused' && node === options.node) {
+        const hint = /\bcluster "/.test(reason ?? '') ? '; give the cluster\'s id (--cluster-id or $T3FS_CLUSTER_ID)' : ''
+        refused(new T3fsError('ERR_CONNECT_REFUSED', `node ${options.node} at ${options.address} refused this client: ${(reason ?? 'no reason given').replace(/^node \d+ refused the connection: /, '')}${hint}`, { address: options.address }))
+      }
+    },
     debug: (event: object) => {
       const { evt, node, err } = event as { evt?: string; node?: number; err?: string }
       if (evt === 'TransportSocketError' && node === options.node && /ECONNREFUSED/.test(err ?? '')) {

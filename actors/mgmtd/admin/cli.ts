@@ -33,6 +33,8 @@ export interface MgmtdTarget {
   node: number
   name: string
   timeoutMs: number
+  /** The cluster's id, said in the handshake (a node refuses another cluster's clients). */
+  clusterId: string
 }
 
 export interface MgmtdConnection {
@@ -53,7 +55,7 @@ export interface AdminDeps {
   /** How to reach a meta server (default: like mgmtd, over TCP by name). */
   connectMeta?(target: MgmtdTarget): Promise<MetaConnection>
   /** A connection to another node at its endpoint (storage commands); without it they are refused. */
-  connectNode?(endpoint: string, nodeId: number, timeoutMs: number): Promise<NodeConnection>
+  connectNode?(endpoint: string, nodeId: number, timeoutMs: number, clusterId: string): Promise<NodeConnection>
 }
 
 export const EXIT_OK = 0
@@ -73,6 +75,7 @@ const GLOBAL_OPTIONS = {
   token: { type: 'string' },
   uid: { type: 'string' },
   gid: { type: 'string' },
+  'cluster-id': { type: 'string' },
 } as const
 
 type AnyCommand = (typeof COMMANDS)[number] | MetaAdminCommand
@@ -95,6 +98,7 @@ export function adminUsage(): string {
     '  --node N           its node id (default $T3FS_MGMTD_NODE or 1)',
     '  --name NAME        the mgmtd actor name on that node (default mgmtd)',
     '  --timeout MS       per-request timeout (default 5000)',
+    '  --cluster-id ID    the cluster\'s id, node.cluster_id of its profiles (default $T3FS_CLUSTER_ID or t3fs)',
     '  --meta HOST:PORT   the node running meta (default $T3FS_META, else the --mgmtd address)',
     '  --meta-node N      its node id (default $T3FS_META_NODE, else --node)',
     '  --meta-name NAME   the meta actor name on that node (default meta)',
@@ -111,7 +115,7 @@ export function adminUsage(): string {
 const defaultDeps: AdminDeps = {
   async connect(target) {
     const { connectToNode } = await import('../../../runtime/node-client.ts')
-    const client = await connectToNode({ address: target.address, node: target.node, connectTimeoutMs: target.timeoutMs })
+    const client = await connectToNode({ address: target.address, node: target.node, clusterId: target.clusterId, connectTimeoutMs: target.timeoutMs })
     try {
       return { mgmtd: await client.lookup<MgmtdMsg>(target.name), refFor: (address) => client.system.refFor<MgmtdMsg>(address), close: () => client.close() }
     } catch (error) {
@@ -125,7 +129,7 @@ const defaultDeps: AdminDeps = {
   readFile: (path) => readFile(path, 'utf8'),
   async connectMeta(target) {
     const { connectToNode } = await import('../../../runtime/node-client.ts')
-    const client = await connectToNode({ address: target.address, node: target.node, connectTimeoutMs: target.timeoutMs })
+    const client = await connectToNode({ address: target.address, node: target.node, clusterId: target.clusterId, connectTimeoutMs: target.timeoutMs })
     try {
       return { meta: await client.lookup<MetaMsg>(target.name), close: () => client.close() }
     } catch (error) {
@@ -133,11 +137,20 @@ const defaultDeps: AdminDeps = {
       throw error
     }
   },
-  async connectNode(endpoint, nodeId, timeoutMs) {
+  async connectNode(endpoint, nodeId, timeoutMs, clusterId) {
     const { connectToNode } = await import('../../../runtime/node-client.ts')
-    const client = await connectToNode({ address: endpoint, node: nodeId, connectTimeoutMs: timeoutMs })
+    const client = await connectToNode({ address: endpoint, node: nodeId, clusterId, connectTimeoutMs: timeoutMs })
     return { refFor: (address) => client.system.refFor(address), close: () => client.close() }
   },
+}
+
+/** --cluster-id, else $T3FS_CLUSTER_ID, else "t3fs" (configs/base.toml's), checked as node.cluster_id is. */
+export function clusterIdOption(value: string | undefined): string {
+  const id = value ?? process.env.T3FS_CLUSTER_ID ?? 't3fs'
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(id)) {
+    throw Object.assign(new Error(`--cluster-id ${JSON.stringify(id)}${value === undefined ? ' (from $T3FS_CLUSTER_ID)' : ''} is not accepted; accepted: 1 to 64 letters, digits, ".", "_" or "-" (node.cluster_id of the cluster's profiles)`), { code: USAGE_ERROR })
+  }
+  return id
 }
 
 function positiveInt(value: string | undefined, fallback: number, option: string): number {
@@ -173,6 +186,7 @@ export async function adminCommand(args: string[], io: AdminIo, deps: AdminDeps 
   let positionals: string[]
   let timeoutMs: number
   let node: number
+  let clusterId: string
   try {
     const parsed = parseArgs({ args, options: { ...GLOBAL_OPTIONS, ...command.options }, strict: true, allowPositionals: true })
     values = parsed.values as Record<string, string | boolean | undefined>
@@ -186,15 +200,16 @@ export async function adminCommand(args: string[], io: AdminIo, deps: AdminDeps 
       throw Object.assign(new Error(`${command.name} takes ${min === max ? min : `${min} to ${max}`} argument${max === 1 ? '' : 's'}, got ${positionals.length}${positionals.length > 0 ? ` (${positionals.map((p) => JSON.stringify(p)).join(' ')})` : ''}`), { code: USAGE_ERROR })
     }
     timeoutMs = positiveInt(values.timeout as string | undefined, 5_000, '--timeout')
+    clusterId = clusterIdOption(values['cluster-id'] as string | undefined)
     node = positiveInt((values.node as string | undefined) ?? process.env.T3FS_MGMTD_NODE, 1, '--node')
   } catch (error) {
     return fail(Object.assign(error as Error, { code: (error as { code?: string }).code ?? USAGE_ERROR }))
   }
-  if (isMeta(command)) return runMeta(command, positionals, values, node, timeoutMs, io, deps, fail)
+  if (isMeta(command)) return runMeta(command, positionals, values, node, timeoutMs, clusterId, io, deps, fail)
   let connection: MgmtdConnection | null = null
   try {
     const address = (values.mgmtd as string | undefined) ?? process.env.T3FS_MGMTD ?? '127.0.0.1:9000'
-    connection = await deps.connect({ address, node, name: (values.name as string | undefined) ?? 'mgmtd', timeoutMs })
+    connection = await deps.connect({ address, node, name: (values.name as string | undefined) ?? 'mgmtd', timeoutMs, clusterId })
     const { mgmtd, refFor } = connection
     const connectNode = deps.connectNode
     let progress: Progress | undefined
@@ -203,7 +218,7 @@ export async function adminCommand(args: string[], io: AdminIo, deps: AdminDeps 
       // Made when a command shows progress (wait-sync): only then can a bad T3FS_PROGRESS refuse it.
       get progress() { return (progress ??= new Progress({ label: command.name, stream: io.stderr })) },
       ...(refFor === undefined ? {} : { redirect: (a: ActorAddress) => refFor(a) }),
-      ...(connectNode === undefined ? {} : { connectNode: (endpoint: string, nodeId: number) => connectNode(endpoint, nodeId, timeoutMs) }),
+      ...(connectNode === undefined ? {} : { connectNode: (endpoint: string, nodeId: number) => connectNode(endpoint, nodeId, timeoutMs, clusterId) }),
     })
     io.stdout.write(values.json === true ? `${JSON.stringify(result.json, null, 2)}\n` : render(result))
     return EXIT_OK
@@ -220,6 +235,7 @@ async function runMeta(
   values: Record<string, string | boolean | undefined>,
   mgmtdNode: number,
   timeoutMs: number,
+  clusterId: string,
   io: AdminIo,
   deps: AdminDeps,
   fail: (error: unknown) => number,
@@ -234,7 +250,7 @@ async function runMeta(
     const user = { uid: id(values.uid as string | undefined, '--uid'), gid: id(values.gid as string | undefined, '--gid'), ...(((values.token as string | undefined) ?? process.env.T3FS_TOKEN) === undefined ? {} : { token: (values.token as string | undefined) ?? process.env.T3FS_TOKEN }) }
     const metaNode = (values['meta-node'] as string | undefined) ?? process.env.T3FS_META_NODE
     const address = (values.meta as string | undefined) ?? process.env.T3FS_META ?? (values.mgmtd as string | undefined) ?? process.env.T3FS_MGMTD ?? '127.0.0.1:9000'
-    const target = { address, node: metaNode === undefined ? mgmtdNode : positiveInt(metaNode, 1, '--meta-node'), name: (values['meta-name'] as string | undefined) ?? 'meta', timeoutMs }
+    const target = { address, node: metaNode === undefined ? mgmtdNode : positiveInt(metaNode, 1, '--meta-node'), name: (values['meta-name'] as string | undefined) ?? 'meta', timeoutMs, clusterId }
     connection = await (deps.connectMeta ?? (defaultDeps.connectMeta as NonNullable<AdminDeps['connectMeta']>))(target)
     const meta = connection.meta
     const client = new MetaClient({ servers: [meta], clientId: `admin-${process.pid}-${Math.round(systemClock.now()).toString(36)}`, user, clock: systemClock, random: systemRandom, timeoutMs, maxAttempts: 3 })

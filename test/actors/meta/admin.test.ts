@@ -39,7 +39,7 @@ t.test('stat and ls print the tree; --json gives the records; --meta and --meta-
   t.equal(r.code, 0, r.err)
   t.match(r.out, /Type\s+file\nMode\s+-0644\nUid\s+0/)
   t.match(r.out, /Layout\s+table 1 v1, chunk 1048576, stripe 1, chains range/)
-  t.same(targets.at(-1), { address: '10.0.0.5:9100', node: 3, name: 'meta', timeoutMs: 5000 })
+  t.same(targets.at(-1), { address: '10.0.0.5:9100', node: 3, name: 'meta', timeoutMs: 5000, clusterId: 't3fs' })
   r = await admin('stat', '/data/latest', '--no-follow')
   t.match(r.out, /Type\s+symlink[\s\S]*Target\s+set/)
   r = await admin('ls', '/data', '--json')

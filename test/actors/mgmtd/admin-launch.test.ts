@@ -1,24 +1,18 @@
 import t from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { adminCommand } from '../../../actors/mgmtd/admin/cli.ts'
 import type { MgmtdMsg } from '../../../actors/mgmtd/protocol.ts'
 import { connectToNode } from '../../../runtime/node-client.ts'
+import { freePort } from '../../support/free-port.ts'
 
 const repo = fileURLToPath(new URL('../../../', import.meta.url))
 const bin = join(repo, 'bin/t3fs.mjs')
 const dir = mkdtempSync(join(tmpdir(), 't3fs-admin-launch-'))
 
-const freePort = () => new Promise<number>((resolve) => {
-  const server = createServer().listen(0, '127.0.0.1', () => {
-    const port = (server.address() as { port: number }).port
-    server.close(() => resolve(port))
-  })
-})
 
 function run(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
   const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
@@ -130,4 +124,39 @@ t.test('`t3fs admin` against a node started by `t3fs launch` with mgmtd in its p
   const bad = await admin('update-chain', '1', '101')
   t.equal(bad.code, 2)
   t.match(bad.err, /--mode is missing; accepted: add \| remove/)
+})
+
+t.test('a cluster whose id is not "t3fs": admin and status say it with --cluster-id or $T3FS_CLUSTER_ID, and name the id when they do not', async (t) => {
+  const port = await freePort()
+  const profile = join(dir, 'ops-east.toml')
+  writeFileSync(profile, mgmtdProfile(port, []).replace('[node]\n', '[node]\ncluster_id = "ops-east"\n').replace('var/node-kv', 'var/ops-east-kv'))
+  const node: ChildProcess = spawn(process.execPath, [bin, 'launch', profile], { stdio: ['ignore', 'ignore', 'pipe'] })
+  t.teardown(() => { node.kill('SIGKILL') })
+  let log = ''
+  await new Promise<void>((resolve, reject) => {
+    node.stderr!.on('data', (c: Buffer) => { log += c.toString(); if (log.includes('"evt":"NodeStarted"')) resolve() })
+    node.on('exit', (code) => reject(new Error(`the node exited (${code}) before it started: ${log}`)))
+  })
+  const at = ['--mgmtd', `127.0.0.1:${port}`, '--node', '4', '--timeout', '3000']
+  const refused = await run(['admin', ...at, 'list-nodes'])
+  t.equal(refused.code, 1, 'a client of cluster "t3fs" is refused')
+  t.match(refused.err, /node 4 at 127\.0\.0\.1:\d+ refused this client: cluster "t3fs"; accepted: "ops-east".*--cluster-id or \$T3FS_CLUSTER_ID/, 'at once, with the id to give')
+  const listed = await run(['admin', ...at, '--cluster-id', 'ops-east', 'list-nodes'])
+  t.equal(listed.code, 0, listed.err)
+  t.match(listed.out, /4\s+MGMTD\s+PRIMARY_MGMTD/, '--cluster-id reaches it')
+  const fromEnv = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const child = spawn(process.execPath, [bin, 'status', ...at.filter((a) => a !== '--timeout' && a !== '3000'), '--json'], { stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, T3FS_CLUSTER_ID: 'ops-east' } })
+    let out = ''
+    child.stdout.on('data', (c: Buffer) => { out += c.toString() })
+    child.on('exit', (code) => resolve({ code, out }))
+  })
+  t.equal(fromEnv.code, 0, 't3fs status with $T3FS_CLUSTER_ID')
+  t.same((JSON.parse(fromEnv.out) as { routing: { nodes: { nodeId: number }[] } }).routing.nodes.map((n) => n.nodeId), [4], 'shows the cluster\'s nodes')
+  const statusRefused = await run(['status', ...at])
+  t.equal(statusRefused.code, 1)
+  t.match(statusRefused.err, /refused this client: cluster "t3fs"; accepted: "ops-east"/, 't3fs status names the id too')
+  t.notMatch(statusRefused.err, /did not answer|is the cluster running/, 'and does not say the node is down')
+  const bad = await run(['admin', ...at, '--cluster-id', 'ops east', 'list-nodes'])
+  t.equal(bad.code, 2, 'a malformed id is a usage error')
+  t.match(bad.err, /--cluster-id "ops east" is not accepted; accepted: 1 to 64 letters, digits/)
 })
