@@ -5,7 +5,9 @@
  * `nodeListen`, the node's TCP listen address "host:port"; "root", handed over as `nodeRoot`, the
  * node's absolute root directory (what the FUSE mount resolves a relative mount point against);
  * "layout", handed over as `clusterLayout` when the node bootstraps a cluster, the layout of the
- * cluster's files in [bootstrap] (bootstrapLayout in cluster.ts; meta gives it to the root).
+ * cluster's files in [bootstrap] (bootstrapLayout in cluster.ts; meta gives it to the root);
+ * "cluster", handed over as `nodeClusterId`, node.cluster_id (the FUSE mount's name in /proc/mounts,
+ * `t3fs.<id>`, which smallpond's t3fs://<id>/ paths find).
  *
  * Why only to actors that declare it, not to all: an actor's params are its own validated
  * namespace (mgmtd reads unknown keys as timing knobs and refuses the unknown ones), so settings
@@ -20,7 +22,9 @@ import type { ActorEntry, Profile } from '../runtime/profile/index.ts'
 import type { Layout } from '../actors/meta/layout.ts'
 
 /** Services the launcher can hand an actor, and the spawn-arg key each arrives under. */
-export const NODE_SERVICES: Readonly<Record<string, string>> = { kv: 'nodeKv', listen: 'nodeListen', root: 'nodeRoot', layout: 'clusterLayout' }
+export const NODE_SERVICES: Readonly<Record<string, string>> = { kv: 'nodeKv', listen: 'nodeListen', root: 'nodeRoot', layout: 'clusterLayout', cluster: 'nodeClusterId' }
+/** Where the profile sets each service (what a refused param names instead). */
+const SET_IN: Readonly<Record<string, string>> = { kv: "the profile's [kv] section", listen: "the profile's [listen] section", root: 'node.root', layout: "the profile's [bootstrap] section", cluster: 'node.cluster_id' }
 
 /** The `needs` an actor's definition declares (none when it declares nothing). */
 export async function declaredNeeds(actor: ActorEntry): Promise<readonly string[]> {
@@ -45,7 +49,7 @@ export function spawnArgs(profile: Profile, actor: ActorEntry, needs: readonly s
     const sideways = new RegExp(`^${need}([_A-Z]|$)`)
     for (const param of Object.keys(actor.params)) {
       if (param !== key && !sideways.test(param)) continue
-      throw new T3fsError('ERR_PROFILE', `actors.params.${param} of actor ${actor.name} is ${JSON.stringify(actor.params[param])}; accepted: no such param — the actor's ${need.toUpperCase()} is the node's, set in the profile's [${need}] section (handed over as ${key}); remove ${param}`, {
+      throw new T3fsError('ERR_PROFILE', `actors.params.${param} of actor ${actor.name} is ${JSON.stringify(actor.params[param])}; accepted: no such param — the actor's ${need.toUpperCase()} is the node's, set in ${SET_IN[need]} (handed over as ${key}); remove ${param}`, {
         file: profile.file, actor: actor.name, key: `actors.params.${param}`,
       })
     }
@@ -54,6 +58,7 @@ export function spawnArgs(profile: Profile, actor: ActorEntry, needs: readonly s
     if (need === 'listen') args[key] = reportedListen(profile, actor)
     if (need === 'root') args[key] = profile.node.root
     if (need === 'layout' && clusterLayout !== null) args[key] = clusterLayout
+    if (need === 'cluster') args[key] = profile.node.clusterId
   }
   return args
 }

@@ -100,3 +100,17 @@ t.test('configs/dev.toml: meta gets [bootstrap]\'s layout (chunk_size, a stripe 
   t.ok(isT3fsError(error, 'ERR_PROFILE'), 'a chunk size that is no power of 2 fails the profile, before meta or init-cluster would refuse it')
   t.match((error as Error).message, /bootstrap\.chunk_size is 3145728 bytes, not a power of 2; accepted: a power of 2 from 64KiB to 64MiB/)
 })
+
+t.test('the FUSE mount gets node.cluster_id (its name in /proc/mounts); a cluster_id param of its own is refused, naming node.cluster_id', async (t) => {
+  const p = loadProfile(join(repo, 'configs/dev.toml'))
+  const fuse = p.actors.find((a) => a.name === 'fuse')!
+  const needs = await declaredNeeds(fuse)
+  t.ok(needs.includes('cluster'), 'the mount declares it')
+  t.equal(spawnArgs(p, fuse, needs).nodeClusterId, 't3fs', 'configs/base.toml\'s cluster_id')
+  const other = parseProfile(`[node]\nid = 1\ncluster_id = "ops-east"\nroot = ${JSON.stringify(repo)}\n[listen]\ntcp = "127.0.0.1:0"\n${actor('fuse', 'fuseMount', 'actors/client/fuse/mount-actor.ts', 'mount_point = "mnt"')}`, join(repo, 'node.toml'))
+  t.equal(spawnArgs(other, other.actors[0], needs).nodeClusterId, 'ops-east', 'another cluster\'s id')
+  const named = parseProfile(`[node]\nid = 1\nroot = ${JSON.stringify(repo)}\n[listen]\ntcp = "127.0.0.1:0"\n${actor('fuse', 'fuseMount', 'actors/client/fuse/mount-actor.ts', 'mount_point = "mnt"\ncluster_id = "elsewhere"')}`, join(repo, 'node.toml'))
+  const error = (() => { try { spawnArgs(named, named.actors[0], needs) } catch (e) { return e } })()
+  t.ok(isT3fsError(error, 'ERR_PROFILE'), 'a mount named after another cluster is refused')
+  t.match((error as Error).message, /actors\.params\.cluster_id of actor fuse is "elsewhere"; accepted: no such param — the actor's CLUSTER is the node's, set in node\.cluster_id \(handed over as nodeClusterId\)/)
+})

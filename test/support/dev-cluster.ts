@@ -31,6 +31,8 @@ export interface DevCluster {
   readonly dir: string
   readonly mnt: string
   readonly port: number
+  /** The cluster's id (base.toml's "t3fs" unless startDevCluster was given another). */
+  readonly clusterId: string
   /** Node 1's /metrics port (dev.toml's [metrics], moved to a free port). */
   readonly metricsPort: number
   /** The `t3fs launch dev.toml` process (null once it exited). */
@@ -64,7 +66,7 @@ export async function prepareDevCluster(options: { dir?: string; logLevel?: 'inf
     .replace(/127\.0\.0\.1:(9000|9101|9102|9103|9100|9180)/g, (_, p: string) => `127.0.0.1:${ports.get(p)}`)
     .replace(/"var\/dev\//g, `"${dir}/var/`)
     .replace(/^socket_path = "\/dev\/shm\/t3fs-usrbio\.sock"/m, `socket_path = ${JSON.stringify(join(dir, 'usrbio.sock'))}`)
-    .replace(/^mount_point = "mnt"/m, `mount_point = ${JSON.stringify(join(dir, 'mnt'))}${options.clusterId === undefined ? '' : `\ncluster_id = ${JSON.stringify(options.clusterId)}`}`)
+    .replace(/^mount_point = "mnt"/m, `mount_point = ${JSON.stringify(join(dir, 'mnt'))}`)
     .replace(/^cluster_id = "t3fs"/m, `cluster_id = ${JSON.stringify(options.clusterId ?? 't3fs')}`)
     .replace(/^level = "info"/m, `level = ${JSON.stringify(options.logLevel ?? 'info')}`)
   const copy = (from: string, to: string): void => writeFileSync(join(dir, to), rewire(readFileSync(join(repo, 'configs', from), 'utf8')))
@@ -81,7 +83,7 @@ export async function startDevCluster(options: { dir?: string; logLevel?: 'info'
   let log = ''
   let exited: Promise<number | null> = Promise.resolve(null)
   const cluster: DevCluster = {
-    dir, mnt, port, metricsPort, process: null, storagePids: new Map(),
+    dir, mnt, port, metricsPort, clusterId: options.clusterId ?? 't3fs', process: null, storagePids: new Map(),
     log: () => log,
     async start() {
       // T3FS_CHILD_NODE_ARGS (e.g. --cpu-prof --cpu-prof-dir=/tmp/p): node flags for node 1 (and, as
@@ -122,7 +124,7 @@ export async function startDevCluster(options: { dir?: string; logLevel?: 'info'
       return exited
     },
     async status() {
-      const child = spawn(process.execPath, [t3fsBin, 'status', '--json', '--mgmtd', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] })
+      const child = spawn(process.execPath, [t3fsBin, 'status', '--json', '--mgmtd', `127.0.0.1:${port}`, '--cluster-id', cluster.clusterId], { stdio: ['ignore', 'pipe', 'pipe'] })
       let out = ''
       let err = ''
       child.stdout!.on('data', (c: Buffer) => { out += c.toString() })

@@ -49,7 +49,7 @@ export interface FuseConfig {
   readAheadBytes: number
   /** The kernel's read-ahead window on the mount (its bdi's read_ahead_kb; 0: the kernel's default, 128 KiB). */
   kernelReadAheadBytes: number
-  /** What the mount says it is (fsname in /proc/mounts is `t3fs.<clusterId>`). */
+  /** What the mount says it is (fsname in /proc/mounts is `t3fs.<clusterId>`); from t3fs launch, node.cluster_id. */
   clusterId: string
 }
 

@@ -43,6 +43,8 @@ export interface FuseMountArgs {
   readonly [param: string]: unknown
   /** The node's root (the launcher hands it over: needs ['root']); a relative mount_point resolves against it. */
   readonly nodeRoot?: string
+  /** node.cluster_id (the launcher hands it over: needs ['cluster']): the mount's name, t3fs.<id>, unless cluster_id is given. */
+  readonly nodeClusterId?: string
 }
 
 interface State {
@@ -77,14 +79,15 @@ type Ctx = ActorContext<FuseMountMsg>
 
 export const fuseMount = defineActor<State, FuseMountMsg, FuseMountArgs>({
   kind: 'fuse-mount',
-  needs: ['root'],
+  needs: ['root', 'cluster'],
   mailboxMax: 4096,
   // The mount is not restartable in place (its fd and the kernel's state go with it): a failure
   // stops it, and stopping unmounts.
   supervision: { strategy: 'stop' },
   async init(ctx, args) {
-    const { nodeRoot, ...params } = args
-    const config = resolveFuseConfig(params)
+    const { nodeRoot, nodeClusterId, ...params } = args
+    const named = nodeClusterId === undefined || 'cluster_id' in params || 'clusterId' in params
+    const config = resolveFuseConfig(named ? params : { ...params, cluster_id: nodeClusterId })
     const mountPoint = isAbsolute(config.mountPoint) ? config.mountPoint : join(nodeRoot ?? process.cwd(), config.mountPoint)
     const state: State = {
       config, mountPoint, readBufferBytes: config.maxWriteBytes + REQUEST_HEADROOM_BYTES, client: null, session: null, master: null, mounted: false,

@@ -70,6 +70,8 @@ t.test('t3fs:// paths (data root, input, output) go through the mount of their c
   t.same(rows, [[0, 1000], [1, 1000], [2, 1000]])
   t.ok((await readdir(join(cluster!.mnt, 'url-output'))).some((f) => f.endsWith('.parquet')), 'output on the mount')
   await t.rejects(smallpond.init({ dataRoot: 't3fs://no-such-cluster/x', progress: false }), { code: 'ERR_SMALLPOND_T3FS_NOT_MOUNTED' })
+  const status = await cluster!.status() as { fuse: { mountPoint: string } | null }
+  t.equal(status.fuse?.mountPoint, cluster!.mnt, 't3fs status --cluster-id reaches the cluster and its mount')
 })
 
 t.test('a DuckDB database file on the mount survives writes, a checkpoint and a reopen', opts, async (t) => {
