@@ -23,6 +23,17 @@ function run(args: string[]): Promise<{ code: number | null; out: string; err: s
   return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out, err })))
 }
 
+/** `t3fs launch profile`, killed when `t` ends; resolves to its log once the node started. */
+async function launchNode(t: { teardown(fn: () => void): void }, profile: string): Promise<string> {
+  const node: ChildProcess = spawn(process.execPath, [bin, 'launch', profile], { stdio: ['ignore', 'ignore', 'pipe'] })
+  t.teardown(() => { node.kill('SIGKILL') })
+  let log = ''
+  return new Promise<string>((resolve, reject) => {
+    node.stderr!.on('data', (c: Buffer) => { log += c.toString(); if (log.includes('"evt":"NodeStarted"')) resolve(log) })
+    node.on('exit', (code) => reject(new Error(`the node exited (${code}) before it started: ${log}`)))
+  })
+}
+
 const mgmtdProfile = (port: number, params: string[]): string => [
   '[node]', 'id = 4', `root = ${JSON.stringify(dir)}`, '[listen]', `tcp = "127.0.0.1:${port}"`, '[placement]', 'hosts_per_domain = 1',
   '[kv]', 'backend = "lmdb"', 'path = "var/node-kv"', '[shutdown]', 'grace_period = "1s"',
@@ -43,13 +54,7 @@ t.test('`t3fs admin` against a node started by `t3fs launch` with mgmtd in its p
   const port = await freePort()
   const profile = join(dir, 'mgmtd.toml')
   writeFileSync(profile, mgmtdProfile(port, ['lease_length = "10s"', 'extend_lease_interval = "2s"', 'new_chain_bootstrap_interval = "2s"']))
-  const node: ChildProcess = spawn(process.execPath, [bin, 'launch', profile], { stdio: ['ignore', 'ignore', 'pipe'] })
-  t.teardown(() => { node.kill('SIGKILL') })
-  let log = ''
-  await new Promise<void>((resolve, reject) => {
-    node.stderr!.on('data', (c: Buffer) => { log += c.toString(); if (log.includes('"evt":"NodeStarted"')) resolve() })
-    node.on('exit', (code) => reject(new Error(`the node exited (${code}) before it started: ${log}`)))
-  })
+  const log = await launchNode(t, profile)
   t.notMatch(log, /ActorFailed/, 'mgmtd starts from the profile params')
   const admin = (...args: string[]) => run(['admin', '--mgmtd', `127.0.0.1:${port}`, '--node', '4', '--timeout', '3000', ...args])
   // Every failure here is a failure: the node, its transport and mgmtd are all this repository's.
@@ -130,13 +135,7 @@ t.test('a cluster whose id is not "t3fs": admin and status say it with --cluster
   const port = await freePort()
   const profile = join(dir, 'ops-east.toml')
   writeFileSync(profile, mgmtdProfile(port, []).replace('[node]\n', '[node]\ncluster_id = "ops-east"\n').replace('var/node-kv', 'var/ops-east-kv'))
-  const node: ChildProcess = spawn(process.execPath, [bin, 'launch', profile], { stdio: ['ignore', 'ignore', 'pipe'] })
-  t.teardown(() => { node.kill('SIGKILL') })
-  let log = ''
-  await new Promise<void>((resolve, reject) => {
-    node.stderr!.on('data', (c: Buffer) => { log += c.toString(); if (log.includes('"evt":"NodeStarted"')) resolve() })
-    node.on('exit', (code) => reject(new Error(`the node exited (${code}) before it started: ${log}`)))
-  })
+  await launchNode(t, profile)
   const at = ['--mgmtd', `127.0.0.1:${port}`, '--node', '4', '--timeout', '3000']
   const refused = await run(['admin', ...at, 'list-nodes'])
   t.equal(refused.code, 1, 'a client of cluster "t3fs" is refused')
