@@ -50,11 +50,11 @@ export interface DevCluster {
   close(): Promise<void>
 }
 
-/** Writes the dev profiles into a temp dir, rewired to free ports and that dir. */
 /**
- * `clusterId`: the cluster's id instead of base.toml's "t3fs" (its nodes refuse any other cluster's;
- * its mount is `t3fs.<clusterId>` in /proc/mounts, what smallpond's t3fs://<clusterId>/ finds), for a
- * test that must not reach another test's dev cluster running beside it.
+ * Writes the dev profiles into a temp dir, rewired to free ports and that dir. `clusterId`: the
+ * cluster's id instead of base.toml's "t3fs" (its nodes refuse any other cluster's; its mount is
+ * `t3fs.<clusterId>` in /proc/mounts, what smallpond's t3fs://<clusterId>/ finds), for a test that
+ * must not reach another test's dev cluster running beside it.
  */
 export async function prepareDevCluster(options: { dir?: string; logLevel?: 'info' | 'debug' | 'trace'; clusterId?: string } = {}): Promise<{ dir: string; mnt: string; port: number; metricsPort: number }> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 't3fs-dev-'))

@@ -2,9 +2,9 @@
  * Loopback ports for the profiles of child nodes in tests and benches, which must be written
  * before the nodes start (each node's peers are in its profile), so a node cannot listen on port 0.
  *
- * A port is only checked free here and bound later by the node, seconds after. Two things could
- * take it in between, and both did in CI (a dev cluster that never came up, its node's bind
- * refused), since two test files run at once:
+ * A port is only checked free here and bound later by the node, seconds after. Two things can
+ * take it in between, more so since two test files run at once, and a node whose bind is refused
+ * leaves its dev cluster never ready:
  * - the kernel's ephemeral ports: any outgoing connection, or any listen(0) of another test, may be
  *   given a port in /proc/sys/net/ipv4/ip_local_port_range. So ports come from below that range,
  *   where the kernel never hands one out by itself.
