@@ -363,7 +363,7 @@ export class ActorCell {
     if (wasRunning && this.definition.onStop !== undefined) {
       try {
         const result = this.definition.onStop(this.state, this.ctx)
-        if (isPromise(result)) result.catch((error: unknown) => this.logStopError(error))
+        if (isPromise(result)) this.system.trackStopHook(result.catch((error: unknown) => this.logStopError(error)))
       } catch (error) {
         this.logStopError(error)
       }

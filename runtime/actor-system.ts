@@ -471,6 +471,24 @@ export class ActorSystem implements RefRouter {
     }
   }
 
+  /** Stop hooks (onStop) still running: an actor is gone from `cells` before its hook settles. */
+  private readonly stopHooks = new Set<Promise<unknown>>()
+
+  /** Called by a cell whose onStop returned a promise; shutdown waits for it (settledStopHooks). */
+  trackStopHook(hook: Promise<unknown>): void {
+    const tracked = hook.then(() => {}, () => {}).finally(() => this.stopHooks.delete(tracked))
+    this.stopHooks.add(tracked)
+  }
+
+  /**
+   * Whether every stop hook has settled. A host is ended only after that (worker-host-main.ts,
+   * node-runtime.ts): a hook closing a KV may still have a write in flight, and LMDB aborts the
+   * whole process when its pending write meets a terminating thread.
+   */
+  get stopHooksSettled(): boolean {
+    return this.stopHooks.size === 0
+  }
+
   /** Called by a cell once it stopped: forget it and tell its watchers. */
   removeCell(cell: ActorCell, reason: StopReason): void {
     this.cells.delete(cell.address.id)

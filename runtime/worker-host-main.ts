@@ -80,7 +80,7 @@ const control: HostControl = {
   async shutdown(graceMs) {
     system.shutdown()
     const deadline = system.clock.now() + graceMs
-    while (system.stats().actors > 0 && system.clock.now() < deadline) {
+    while ((system.stats().actors > 0 || !system.stopHooksSettled) && system.clock.now() < deadline) {
       await new Promise((resolve) => system.clock.setTimer(5, () => resolve(null)))
     }
     mesh.stop()

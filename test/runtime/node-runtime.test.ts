@@ -1,4 +1,7 @@
 import t from 'tap'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { NodeRuntime } from '../../runtime/node-runtime.ts'
 import type { EchoMsg, HoarderMsg, PoolMsg, SlowMsg, WatcherMsg } from './fixtures/mesh-actors.ts'
 
@@ -29,6 +32,17 @@ t.test('host 0 (the main thread) runs an actor named by module, beside the worke
   t.equal(await main.ask({ type: 'relay', to: worker, value: 'from host 0' }), 'from host 0', 'it reaches a worker host through the same refs')
   t.equal(runtime.lookup('on-main')?.address.host, 0, 'its name is served like any other')
   await t.rejects(runtime.spawn(def('no-such-export'), undefined, { host: 0 }), { code: 'ERR_DEFINITION_NOT_FOUND' })
+})
+
+t.test('shutdown waits for stop hooks still running (on a worker host and on host 0) before it ends the hosts', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 't3fs-slow-stop-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const runtime = await NodeRuntime.start({ hostsPerDomain: 1, domains: [{ id: 0, cpus: [0] }] })
+  await runtime.spawn(def('slowStop'), { file: join(dir, 'worker'), delayMs: 300 }, { host: 1 })
+  await runtime.spawn(def('slowStop'), { file: join(dir, 'main'), delayMs: 300 }, { host: 0 })
+  await runtime.shutdown(5_000)
+  t.ok(existsSync(join(dir, 'worker')), 'the worker host\'s actor finished its stop hook before its thread ended')
+  t.ok(existsSync(join(dir, 'main')), 'host 0\'s did before shutdown returned')
 })
 
 t.test('remote errors keep their codes', async (t) => {
