@@ -74,13 +74,13 @@ export async function statusCommand(args: string[], io: Io): Promise<number> {
   } catch (error) {
     const e = toT3fsError(error)
     // A node that refused this client (another cluster's id) did answer: its reason says what to fix.
-    const answered = /refused this client/.test(e.message)
+    const answered = e.code === 'ERR_HELLO_REJECTED'
     io.stderr.write(`t3fs status: ${answered ? e.message : `mgmtd on node ${node} at ${address} did not answer: ${e.message}`} [${e.code}]${answered ? '' : ' (is the cluster running? `npm start`)'}\n`)
     return 1
   }
 }
 
-export async function clusterStatus(address: string, node: number, fuseName: string, timeoutMs: number, clusterId = 't3fs'): Promise<ClusterStatus> {
+export async function clusterStatus(address: string, node: number, fuseName: string, timeoutMs: number, clusterId: string): Promise<ClusterStatus> {
   const { connectToNode } = await import('../runtime/node-client.ts')
   const client = await connectToNode({ address, node, clusterId, connectTimeoutMs: timeoutMs })
   try {

@@ -474,19 +474,22 @@ export class ActorSystem implements RefRouter {
   /** Stop hooks (onStop) still running: an actor is gone from `cells` before its hook settles. */
   private readonly stopHooks = new Set<Promise<unknown>>()
 
-  /** Called by a cell whose onStop returned a promise; shutdown waits for it (settledStopHooks). */
+  /** Called by a cell whose onStop returned a promise; `quiesced` waits for it. */
   trackStopHook(hook: Promise<unknown>): void {
     const tracked = hook.then(() => {}, () => {}).finally(() => this.stopHooks.delete(tracked))
     this.stopHooks.add(tracked)
   }
 
   /**
-   * Whether every stop hook has settled. A host is ended only after that (worker-host-main.ts,
+   * After shutdown(): resolves once every actor is gone and every stop hook has settled, or at
+   * `deadlineMs` (this system's clock). A host is ended only after it (worker-host-main.ts,
    * node-runtime.ts): a hook closing a KV may still have a write in flight, and LMDB aborts the
    * whole process when its pending write meets a terminating thread.
    */
-  get stopHooksSettled(): boolean {
-    return this.stopHooks.size === 0
+  async quiesced(deadlineMs: number): Promise<void> {
+    while ((this.cells.size > 0 || this.stopHooks.size > 0) && this.clock.now() < deadlineMs) {
+      await new Promise((resolve) => this.clock.setTimer(5, () => resolve(null)))
+    }
   }
 
   /** Called by a cell once it stopped: forget it and tell its watchers. */

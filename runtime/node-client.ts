@@ -65,7 +65,7 @@ export async function connectToNode(options: NodeClientOptions): Promise<NodeCli
       const { evt, node, reason } = event as { evt?: string; node?: number; reason?: string }
       if (evt === 'TransportRefused' && node === options.node) {
         const hint = /\bcluster "/.test(reason ?? '') ? '; give the cluster\'s id (--cluster-id or $T3FS_CLUSTER_ID)' : ''
-        refused(new T3fsError('ERR_CONNECT_REFUSED', `node ${options.node} at ${options.address} refused this client: ${(reason ?? 'no reason given').replace(/^node \d+ refused the connection: /, '')}${hint}`, { address: options.address }))
+        refused(new T3fsError('ERR_HELLO_REJECTED', `node ${options.node} at ${options.address} refused this client: ${(reason ?? 'no reason given').replace(/^node \d+ refused the connection: /, '')}${hint}`, { address: options.address }))
       }
     },
     debug: (event: object) => {

@@ -225,17 +225,10 @@ export class NodeRuntime {
       }
       handle.control[releaseProxy]()
       await handle.worker.terminate()
-    }), this.stopHooksOfMain(deadline)])
+    }), this.system.quiesced(deadline)])
     this.mesh.stop()
     await (this.system.disk as UringDisk | null)?.close()
     await this.transport?.close()
-  }
-
-  /** Host 0's stop hooks (its actors' onStop), awaited as a worker host awaits its own, until `deadline`. */
-  private async stopHooksOfMain(deadline: number): Promise<void> {
-    while (!this.system.stopHooksSettled && this.system.clock.now() < deadline) {
-      await new Promise((resolve) => this.system.clock.setTimer(5, () => resolve(null)))
-    }
   }
 
   private roundRobin = 0

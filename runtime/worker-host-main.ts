@@ -79,10 +79,7 @@ const control: HostControl = {
   },
   async shutdown(graceMs) {
     system.shutdown()
-    const deadline = system.clock.now() + graceMs
-    while ((system.stats().actors > 0 || !system.stopHooksSettled) && system.clock.now() < deadline) {
-      await new Promise((resolve) => system.clock.setTimer(5, () => resolve(null)))
-    }
+    await system.quiesced(system.clock.now() + graceMs)
     mesh.stop()
     await disk?.close()
   },

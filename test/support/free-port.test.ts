@@ -22,7 +22,7 @@ t.test('ports below the ephemeral range, distinct, and free to listen on', async
 })
 
 t.test('a claim by a live process holds; a claim by one that exited is taken over', async (t) => {
-  const port = 10_000 + (process.pid % 5_000) // a port of this test's own; the suite's random picks may claim it too, which only skips it
+  const port = await freePort() // claimed by this process: no other test's claim is overwritten below
   const file = join(PORT_CLAIMS, String(port))
   t.teardown(() => rmSync(file, { force: true }))
   const sleeper = spawn('sleep', ['30'])
